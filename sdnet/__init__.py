@@ -1,0 +1,38 @@
+"""sdnet: a system-dynamics policy lab for embedded networks of small firms.
+
+Which public-policy levers make a flexible manufacturing network of small firms take root
+("embed") in its region and survive after public funding ends?
+
+The public API is re-exported here lazily, so ``import sdnet`` stays fast and each layer is
+imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    "SdnetError": "sdnet.errors",
+    "Parameter": "sdnet.params",
+    "ParameterTable": "sdnet.params",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'sdnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = ["__version__", *_EXPORTS]

@@ -1,0 +1,90 @@
+"""The ``sdnet`` command line: a thin layer over the public API.
+
+Each subcommand lives in its own module of :mod:`sdnet.commands` and provides
+
+* ``HELP`` (one line), ``ORDER`` (an int: where it appears in ``sdnet --help``),
+* ``add_arguments(parser)`` and ``run(args) -> int``.
+
+This is the only module that configures logging. Any :class:`~sdnet.errors.SdnetError` ends the
+command with exit code 2 and a one-line message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+import warnings
+from collections.abc import Sequence
+from types import ModuleType
+
+import sdnet.commands
+from sdnet.errors import SdnetError
+
+__all__ = ["build_parser", "main"]
+
+
+def _command_modules() -> list[tuple[str, ModuleType]]:
+    modules = []
+    for info in pkgutil.iter_modules(sdnet.commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"sdnet.commands.{info.name}")
+        modules.append((info.name, module))
+    modules.sort(key=lambda item: (getattr(item[1], "ORDER", 100), item[0]))
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, with one subparser per command module."""
+    from sdnet import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sdnet",
+        description=(
+            "sdnet: a system-dynamics policy lab. Which public-policy levers make a flexible "
+            "manufacturing network of small firms embed in its region and survive after "
+            "public funding ends?"
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"sdnet {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in _command_modules():
+        sub = subparsers.add_parser(
+            name,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            epilog=getattr(module, "EPILOG", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sdnet`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    # PySD 3.14 triggers a pandas deprecation warning on every run; users cannot act on it.
+    warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.set_index")
+    warnings.filterwarnings("ignore", message="chardet.universaldetector is deprecated")
+    try:
+        return int(args._run(args) or 0)
+    except SdnetError as error:
+        print(f"sdnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``sdnet`` command line, one module each (see :mod:`sdnet.cli`)."""

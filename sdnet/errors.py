@@ -1,0 +1,194 @@
+"""One exception hierarchy for sdnet.
+
+Every error sdnet raises on purpose is an :class:`SdnetError`. Subclasses also inherit the
+matching built-in (``KeyError``, ``ValueError``, ``FileNotFoundError``) so that callers who catch
+the built-in keep working. Each error carries its context as attributes (the file, the variable,
+the bad value, what would be valid) and a one-line message that says all of it, which is what
+the command line prints.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EngineInputError",
+    "ExperimentError",
+    "InvalidValueError",
+    "ModelFileError",
+    "ModelNotFoundError",
+    "ModelParseError",
+    "OutOfRangeError",
+    "PushScheduleError",
+    "SdnetError",
+    "SimulationError",
+    "UnknownPresetError",
+    "UnknownVariableError",
+    "UnsupportedConstructError",
+    "close_matches",
+]
+
+
+def close_matches(name: str, candidates: Iterable[str], *, n: int = 3) -> list[str]:
+    """Return up to ``n`` candidates that look like ``name`` (case-insensitive).
+
+    Used in error messages so a typo gets a "did you mean" hint.
+    """
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    found = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    return [lowered[f] for f in found]
+
+
+class SdnetError(Exception):
+    """Base class of every error sdnet raises on purpose.
+
+    ``str(error)`` is a single line meant for people: the command line prints it as is.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class ModelFileError(SdnetError):
+    """A model file cannot be used. ``path`` is the file."""
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+class ModelNotFoundError(ModelFileError, FileNotFoundError):
+    """The model file does not exist."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(
+            f"model file not found: {path} (give the path of a Vensim .mdl file)", path=path
+        )
+
+
+class ModelParseError(ModelFileError, ValueError):
+    """PySD could not parse or translate the model file; ``line`` is the line when known."""
+
+    def __init__(self, path: str | Path, *, line: int | None, detail: str) -> None:
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"cannot read model {where}: {detail}", path=path)
+        self.line = line
+        self.detail = detail
+
+
+class UnknownVariableError(SdnetError, KeyError):
+    """A name is not a variable (or not a parameter) of the model."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        candidates: Iterable[str] = (),
+        what: str = "variable",
+        where: str = "",
+    ) -> None:
+        candidates = list(candidates)
+        matches = close_matches(str(name), candidates)
+        hint = f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+        place = f" of {where}" if where else ""
+        super().__init__(f"unknown {what} {name!r}{place}{hint}")
+        self.name = name
+        self.matches = matches
+        self.where = where
+
+
+class InvalidValueError(SdnetError, ValueError):
+    """A value is not a finite number where one is required."""
+
+    def __init__(self, name: str, value: Any, *, expected: str = "a finite number") -> None:
+        super().__init__(f"invalid value for {name!r}: {value!r} (expected {expected})")
+        self.name = name
+        self.value = value
+        self.expected = expected
+
+
+class OutOfRangeError(InvalidValueError):
+    """A value lies outside the range declared in the model file."""
+
+    def __init__(
+        self, name: str, value: float, *, lower: float | None, upper: float | None
+    ) -> None:
+        lo = "-inf" if lower is None else f"{lower:g}"
+        hi = "inf" if upper is None else f"{upper:g}"
+        SdnetError.__init__(
+            self,
+            f"value {value!r} for {name!r} is outside its declared range [{lo}, {hi}] "
+            "(pass check_ranges=False to run extreme conditions on purpose)",
+        )
+        self.name = name
+        self.value = value
+        self.lower = lower
+        self.upper = upper
+        self.expected = f"a number in [{lo}, {hi}]"
+
+
+class UnknownPresetError(SdnetError, KeyError):
+    """A region preset name is not known."""
+
+    def __init__(self, name: str, *, valid: Iterable[str]) -> None:
+        valid = sorted(valid)
+        super().__init__(f"unknown region preset {name!r}; valid presets: {', '.join(valid)}")
+        self.name = name
+        self.valid = valid
+
+
+class PushScheduleError(SdnetError, ValueError):
+    """A public-push schedule is invalid (``field`` names the bad part)."""
+
+    def __init__(self, message: str, *, field: str, value: Any) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+
+
+class UnsupportedConstructError(SdnetError, NotImplementedError):
+    """The vectorized engine cannot compile a construct of the model."""
+
+    def __init__(self, construct: str, *, variable: str, path: str | Path) -> None:
+        super().__init__(
+            f"the vectorized engine does not support {construct} (in variable {variable!r} "
+            f"of {path}); PySD can still run this model one run at a time (engine='pysd')"
+        )
+        self.construct = construct
+        self.variable = variable
+        self.path = Path(path)
+
+
+class EngineInputError(SdnetError, ValueError):
+    """Bad input to the ensemble engine (parameter table or run options)."""
+
+
+class SimulationError(SdnetError, RuntimeError):
+    """A simulation could not be carried out."""
+
+
+class ExperimentError(SdnetError, ValueError):
+    """An experiment spec is invalid: names the file, the key, the bad value and what is valid."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        key: str | None = None,
+        value: Any = None,
+    ) -> None:
+        prefix = f"{path}: " if path is not None else ""
+        keypart = f"[{key}] " if key else ""
+        super().__init__(f"{prefix}{keypart}{message}")
+        self.path = None if path is None else Path(path)
+        self.key = key
+        self.value = value

@@ -1,0 +1,215 @@
+"""Parameters of a model: what can be set, in which units, within which declared range.
+
+A :class:`ParameterTable` is built from the model file (by :mod:`sdnet.model` from PySD's
+documentation table, by :mod:`sdnet.engine` from PySD's abstract model) and both must agree.
+Kinds come from a tag at the start of the constant's Vensim comment: ``[lever]``, ``[region]``
+or ``[uncertain]``; an untagged constant is of kind ``"constant"`` and the simulation control
+constants (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) are of kind ``"control"``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from sdnet.errors import InvalidValueError, OutOfRangeError, UnknownVariableError
+
+if TYPE_CHECKING:  # pandas is imported lazily: the table is small and pandas is slow to import
+    import pandas as pd
+
+__all__ = [
+    "CONTROL_NAMES",
+    "KINDS",
+    "Kind",
+    "Parameter",
+    "ParameterTable",
+    "kind_from_comment",
+    "python_name",
+]
+
+Kind = Literal["lever", "region", "uncertain", "constant", "control"]
+KINDS: tuple[str, ...] = ("lever", "region", "uncertain", "constant", "control")
+CONTROL_NAMES: tuple[str, ...] = ("initial_time", "final_time", "time_step", "saveper")
+
+_TAG = re.compile(r"^\s*\[(lever|region|uncertain)\]\s*", re.IGNORECASE)
+
+
+def kind_from_comment(comment: str | None) -> tuple[str, str]:
+    """Split a Vensim comment into its kind tag and the remaining description.
+
+    >>> kind_from_comment("[lever] Public grant per year.")
+    ('lever', 'Public grant per year.')
+    >>> kind_from_comment("Just a constant.")
+    ('constant', 'Just a constant.')
+    """
+    text = (comment or "").strip()
+    match = _TAG.match(text)
+    if match is None:
+        return "constant", text
+    return match.group(1).lower(), text[match.end() :].strip()
+
+
+def python_name(vensim_name: str) -> str:
+    """Return the Python identifier PySD gives a Vensim name ("Push Amount" -> "push_amount")."""
+    name = re.sub(r"[^0-9a-zA-Z_]+", "_", vensim_name.strip()).strip("_").lower()
+    name = re.sub(r"_+", "_", name)
+    if name and name[0].isdigit():
+        name = "nvs_" + name
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One settable constant of a model.
+
+    Attributes
+    ----------
+    name : str
+        Python identifier (as PySD names it), e.g. ``"push_amount"``.
+    vensim_name : str
+        The name in the model file, e.g. ``"Push Amount"``.
+    units : str
+        Units as written in the model file.
+    lower, upper : float or None
+        The declared range ``[lower, upper]`` from the units field; ``None`` where open (``?``).
+    default : float
+        The value in the model file.
+    description : str
+        The comment from the model file, without the kind tag.
+    kind : str
+        ``"lever"``, ``"region"``, ``"uncertain"``, ``"constant"`` or ``"control"``.
+    """
+
+    name: str
+    vensim_name: str
+    units: str
+    lower: float | None
+    upper: float | None
+    default: float
+    description: str
+    kind: str
+
+    @property
+    def bounded(self) -> bool:
+        """True when both ends of the declared range are finite."""
+        return self.lower is not None and self.upper is not None
+
+    def check(self, value: Any, *, check_range: bool = True) -> float:
+        """Return ``value`` as a float, or raise a clear error.
+
+        Raises
+        ------
+        InvalidValueError
+            If the value is not a finite real number.
+        OutOfRangeError
+            If ``check_range`` and the value lies outside ``[lower, upper]``.
+        """
+        if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_np_real(
+            value
+        ):
+            raise InvalidValueError(self.name, value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise InvalidValueError(self.name, value)
+        if check_range and (
+            (self.lower is not None and number < self.lower)
+            or (self.upper is not None and number > self.upper)
+        ):
+            raise OutOfRangeError(self.name, number, lower=self.lower, upper=self.upper)
+        return number
+
+
+def _is_np_real(value: Any) -> bool:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return False
+    return isinstance(value, np.integer | np.floating)
+
+
+class ParameterTable(Mapping[str, Parameter]):
+    """An immutable, ordered table of parameters, looked up by Python or Vensim name.
+
+    Iterating yields Python names; ``table[name]`` accepts either spelling, and an unknown name
+    raises :class:`~sdnet.errors.UnknownVariableError` with close matches.
+    """
+
+    __slots__ = ("_by_name", "_by_vensim", "_where")
+
+    def __init__(self, parameters: Iterable[Parameter], *, where: str = "the model") -> None:
+        self._by_name: dict[str, Parameter] = {p.name: p for p in parameters}
+        self._by_vensim: dict[str, Parameter] = {
+            p.vensim_name.lower(): p for p in self._by_name.values()
+        }
+        self._where = where
+
+    def __getitem__(self, key: str) -> Parameter:
+        found = self._by_name.get(key) or self._by_vensim.get(str(key).lower())
+        if found is None:
+            found = self._by_name.get(python_name(str(key)))
+        if found is None:
+            raise UnknownVariableError(
+                key,
+                candidates=[*self._by_name, *(p.vensim_name for p in self._by_name.values())],
+                what="parameter",
+                where=self._where,
+            )
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            self[str(key)]
+        except UnknownVariableError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_name)
+
+    def __len__(self) -> int:
+        return len(self._by_name)
+
+    def __repr__(self) -> str:
+        return f"ParameterTable({len(self)} parameters of {self._where})"
+
+    def of_kind(self, *kinds: str) -> ParameterTable:
+        """The sub-table of parameters whose kind is one of ``kinds``."""
+        return ParameterTable(
+            (p for p in self._by_name.values() if p.kind in kinds), where=self._where
+        )
+
+    def defaults(self) -> dict[str, float]:
+        """Default values by Python name."""
+        return {name: p.default for name, p in self._by_name.items()}
+
+    def resolve(self, values: Mapping[str, Any], *, check_ranges: bool = True) -> dict[str, float]:
+        """Validate a mapping of names (either spelling) to values; return it keyed by Python name."""
+        resolved: dict[str, float] = {}
+        for key, value in values.items():
+            parameter = self[key]
+            resolved[parameter.name] = parameter.check(value, check_range=check_ranges)
+        return resolved
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table as a DataFrame indexed by Python name."""
+        import pandas as pd
+
+        rows = [
+            {
+                "name": p.name,
+                "vensim_name": p.vensim_name,
+                "kind": p.kind,
+                "units": p.units,
+                "lower": p.lower,
+                "upper": p.upper,
+                "default": p.default,
+                "description": p.description,
+            }
+            for p in self._by_name.values()
+        ]
+        columns = ["name", "vensim_name", "kind", "units", "lower", "upper", "default",
+                   "description"]
+        return pd.DataFrame(rows, columns=columns).set_index("name")
