@@ -22,8 +22,11 @@ from sdnet.errors import SdnetError
 __all__ = ["DIMENSIONLESS", "Units", "UnitsError", "parse_units"]
 
 _DIMENSIONLESS_NAMES = frozenset({"dmnl", "dimensionless", "1", "fraction", "nil"})
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[A-Za-z$%_][\w$% ]*?)(?=\s*[*/^()]|\s*$)"
-                    r"|(?P<op>[*/^()-]))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)"
+    r"|(?P<name>[A-Za-z$%_][\w$% ]*?)(?=\s*[*/^()]|\s*$)"
+    r"|(?P<op>[*/^()-]))"
+)
 
 
 class UnitsError(SdnetError, ValueError):
