@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "AnswerFileError",
     "EngineInputError",
     "ExperimentError",
     "InvalidValueError",
@@ -192,3 +193,29 @@ class ExperimentError(SdnetError, ValueError):
         self.path = None if path is None else Path(path)
         self.key = key
         self.value = value
+
+
+class AnswerFileError(SdnetError, ValueError):
+    """A student's answers file (TOML) cannot be checked.
+
+    Names the file, the key, the bad value and what would be valid, so a student can fix the
+    file without reading code.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        key: str | None = None,
+        value: Any = None,
+        valid: str | None = None,
+    ) -> None:
+        prefix = f"{path}: " if path is not None else ""
+        keypart = f"[{key}] " if key else ""
+        validpart = f" (valid: {valid})" if valid else ""
+        super().__init__(f"{prefix}{keypart}{message}{validpart}")
+        self.path = None if path is None else Path(path)
+        self.key = key
+        self.value = value
+        self.valid = valid
