@@ -219,3 +219,18 @@ class AnswerFileError(SdnetError, ValueError):
         self.key = key
         self.value = value
         self.valid = valid
+
+
+class SdnetWarning(UserWarning):
+    """Base class of the warnings sdnet issues on purpose (a result to treat with care)."""
+
+
+class ConvergenceWarning(SdnetWarning):
+    """Sensitivity indices whose confidence intervals are too wide to rank the top factors."""
+
+
+class IntegrationWarning(SdnetWarning):
+    """Metrics that change by more than the tolerance at half the time step or with RK4."""
+
+
+__all__ += ["ConvergenceWarning", "IntegrationWarning", "SdnetWarning"]
