@@ -234,3 +234,37 @@ class IntegrationWarning(SdnetWarning):
 
 
 __all__ += ["ConvergenceWarning", "IntegrationWarning", "SdnetWarning"]
+
+
+class SketchError(ModelFileError, ValueError):
+    """The diagram (sketch) stored in a model file is missing or cannot be read."""
+
+
+class UnknownViewError(ModelFileError, KeyError):
+    """A view name is not one of the views of a model's diagram; ``valid`` lists them."""
+
+    def __init__(self, view: str, *, valid: Iterable[str], path: str | Path) -> None:
+        valid = list(valid)
+        matches = close_matches(str(view), valid)
+        hint = f"; did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
+        listed = ", ".join(repr(v) for v in valid)
+        super().__init__(
+            f"model {path} has no view {view!r}{hint} (valid views: {listed})", path=path
+        )
+        self.view = view
+        self.valid = valid
+
+
+class PlotInputError(SdnetError, ValueError):
+    """Data given to a plot function do not have the shape or columns it needs."""
+
+
+class ResultsFolderError(SdnetError, ValueError):
+    """A study's results folder lacks what a report needs; ``path`` is the folder or file."""
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+__all__ += ["PlotInputError", "ResultsFolderError", "SketchError", "UnknownViewError"]

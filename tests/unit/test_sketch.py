@@ -1,0 +1,165 @@
+"""Reading the diagram stored in .mdl files: our own two-view sketch and the conformance models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sdnet.errors import ModelFileError, ModelNotFoundError, SketchError, UnknownViewError
+from sdnet.sketch import parse_sketch, read_sketch
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+TWO_VIEWS = DATA / "two_views.mdl"
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+needs_shared = pytest.mark.skipif(
+    not CONFORMANCE.is_dir(), reason=f"the shared conformance models are absent ({CONFORMANCE})"
+)
+
+
+def _sketch_lines(path: Path) -> list[str]:
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    body = text.split("\\\\\\---///", 1)[1].split("///---\\\\\\", 1)[0]
+    return body.splitlines()
+
+
+def test_views_in_file_order_with_names() -> None:
+    sketch = read_sketch(TWO_VIEWS)
+    assert sketch.view_names == ("Stocks and flows", "Signals")
+    assert sketch.version == "V300"
+    assert len(sketch) == 2
+    assert sketch.path == TWO_VIEWS
+
+
+def test_variables_positions_sizes_and_kinds() -> None:
+    view = read_sketch(TWO_VIEWS).view("Stocks and flows")
+    by_name = {v.name: v for v in view.variables}
+    stock = by_name["Stock A"]
+    assert (stock.x, stock.y, stock.width, stock.height) == (300.0, 200.0, 40.0, 20.0)
+    assert stock.is_stock and stock.kind == "stock" and not stock.is_ghost
+    assert by_name["Inflow A"].kind == "flow"
+    assert by_name["Rate A"].kind == "auxiliary"
+    assert {s.name for s in view.stocks} == {"Stock A", "Stock B"}
+
+
+def test_valves_clouds_comments() -> None:
+    view = read_sketch(TWO_VIEWS).view("Stocks and flows")
+    assert [v.id for v in view.valves] == [5, 10]
+    assert all(v.is_attached for v in view.valves)
+    assert [(c.id, c.x, c.y) for c in view.clouds] == [(2, 120.0, 200.0)]
+    # the comment's text is stored on the line after its object line
+    assert [c.text for c in view.comments] == ["Widgets arrive from outside and pass from A to B."]
+
+
+def test_pipes_and_causal_links_are_told_apart() -> None:
+    view = read_sketch(TWO_VIEWS).view("Stocks and flows")
+    assert {(a.start, a.end) for a in view.pipes} == {(5, 1), (5, 2), (10, 7), (10, 1)}
+    links = {a.id: a for a in view.links}
+    assert set(links) == {13, 15, 16}
+    assert links[13].polarity == "+" and links[15].polarity == "-"
+    assert links[16].is_curved and links[16].points == ((360.0, 150.0),)
+    assert not links[13].is_curved
+    heads = {(a.start, a.end): a.has_head for a in view.pipes}
+    # the pipe leaving a stock or a cloud has no arrowhead; the one entering has
+    assert heads == {(5, 1): True, (5, 2): False, (10, 7): True, (10, 1): False}
+
+
+def test_ghost_and_quoted_names() -> None:
+    view = read_sketch(TWO_VIEWS).view("signals")
+    ghost, signal = view.variables
+    assert ghost.name == "Stock B" and ghost.is_ghost
+    assert signal.name == "Signal, with comma"
+    assert view.stocks == ()  # a shadow is not the stock itself
+
+
+def test_view_lookup_ignores_case_and_accepts_index() -> None:
+    sketch = read_sketch(TWO_VIEWS)
+    assert sketch.view("STOCKS AND FLOWS") is sketch.views[0]
+    assert sketch.view("stocks_and_flows") is sketch.views[0]
+    assert sketch.view(1) is sketch.views[1]
+
+
+def test_unknown_view_lists_valid_views() -> None:
+    with pytest.raises(UnknownViewError) as info:
+        read_sketch(TWO_VIEWS).view("Signal")
+    assert str(info.value) == (
+        f"model {TWO_VIEWS} has no view 'Signal'; did you mean 'Signals'? "
+        "(valid views: 'Stocks and flows', 'Signals')"
+    )
+    assert info.value.valid == ["Stocks and flows", "Signals"]
+    assert isinstance(info.value, KeyError) and isinstance(info.value, ModelFileError)
+
+
+def test_file_without_sketch(tmp_path: Path) -> None:
+    path = tmp_path / "bare.mdl"
+    path.write_text("x = 1\n\t~\tdmnl\n\t~\t\n\t|\n")
+    with pytest.raises(SketchError) as info:
+        read_sketch(path)
+    assert str(info.value) == (
+        f"model {path} has no diagram: it lacks the '\\\\\\---/// Sketch information' "
+        "section Vensim writes after the equations"
+    )
+    assert info.value.path == path
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError):
+        read_sketch(tmp_path / "nope.mdl")
+
+
+def test_bad_object_line_names_line_and_view() -> None:
+    text = (
+        "\\\\\\---/// Sketch information\nV300  x\n*Main\n$192-192-192,0\n"
+        "10,1,Stock,abc,200,40,20,3,3,0,0,0,0,0,0\n///---\\\\\\\n"
+    )
+    with pytest.raises(
+        SketchError,
+        match=r"^model <text>, line 5: cannot read sketch object "
+        r"'10,1,Stock,abc,200,40,20,3,3,0,0,0,0,0,0' in view 'Main'",
+    ):
+        parse_sketch(text)
+
+
+def test_bounds_cover_every_object() -> None:
+    view = read_sketch(TWO_VIEWS).view("Stocks and flows")
+    xmin, ymin, xmax, ymax = view.bounds()
+    assert xmin == min(o.x - getattr(o, "width", 0) for o in view.objects().values())
+    assert xmax == 520.0 + 40.0
+    assert ymin == 60.0 - 20.0
+    assert ymax == 290.0 + 8.0
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "path",
+    sorted(CONFORMANCE.glob("*/*.mdl")) if CONFORMANCE.is_dir() else [],
+    ids=lambda p: p.parent.name,
+)
+def test_conformance_sketches_read_completely(path: Path) -> None:
+    """Every object line of each conformance sketch becomes exactly one parsed object."""
+    lines = _sketch_lines(path)
+    sketch = read_sketch(path)
+    counts = {"10": 0, "11": 0, "12": 0, "1": 0}
+    for line in lines:
+        head = line.split(",", 1)[0]
+        if head in counts:
+            counts[head] += 1
+    views = sketch.views
+    assert sum(len(v.variables) for v in views) == counts["10"]
+    assert sum(len(v.valves) for v in views) == counts["11"]
+    assert sum(len(v.clouds) + len(v.comments) for v in views) == counts["12"]
+    assert sum(len(v.arrows) for v in views) == counts["1"]
+    # every valve has its two pipes (arrows to deleted objects do occur, so are not checked)
+    for view in views:
+        for valve in view.valves:
+            assert sum(valve.id in (a.start, a.end) for a in view.pipes) == 2
+
+
+@needs_shared
+def test_teacup_structure() -> None:
+    view = read_sketch(CONFORMANCE / "teacup" / "teacup.mdl").views[0]
+    assert [s.name for s in view.stocks] == ["Teacup Temperature"]
+    flows = [v.name for v in view.variables if v.is_flow]
+    assert flows == ["Heat Loss to Room"]
+    assert len(view.clouds) == 1 and len(view.pipes) == 2
+    assert sorted((a.start, a.end) for a in view.links) == [(1, 6), (7, 6), (8, 5)]
