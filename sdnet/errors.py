@@ -268,3 +268,29 @@ class ResultsFolderError(SdnetError, ValueError):
 
 
 __all__ += ["PlotInputError", "ResultsFolderError", "SketchError", "UnknownViewError"]
+
+
+class NotAParameterError(SdnetError, KeyError):
+    """A name is a variable of the model but not a settable constant (e.g. a stock)."""
+
+    def __init__(self, name: str, *, kind: str, hint: str = "") -> None:
+        extra = f"; {hint}" if hint else ""
+        super().__init__(f"{name!r} is a {kind} of the model, not a parameter{extra}")
+        self.name = name
+        self.kind = kind
+
+
+class MissingParameterError(SdnetError, KeyError):
+    """A preset or push needs parameters the model does not have; ``names`` lists them."""
+
+    def __init__(self, names: Iterable[str], *, needed_by: str, model: str) -> None:
+        names = list(names)
+        super().__init__(
+            f"{needed_by} needs parameters that model {model} does not have: {', '.join(names)}"
+        )
+        self.names = names
+        self.needed_by = needed_by
+        self.model = model
+
+
+__all__ += ["MissingParameterError", "NotAParameterError"]

@@ -1,0 +1,681 @@
+"""The model facade: load a Vensim model with PySD, describe it, run it without side effects.
+
+This is the only module of sdnet that imports PySD's runtime. It
+
+* translates the ``.mdl`` file once into a cache folder keyed by the file's SHA-256 (PySD would
+  otherwise write the translated ``.py`` beside the model, PySD issue 244);
+* builds the :class:`~sdnet.params.ParameterTable` from PySD's documentation table (units,
+  declared ranges, comments with kind tags);
+* runs every simulation on a fresh copy of the translated model, so a run never changes later
+  runs (PySD's ``run(params=...)`` does, PySD issue 99);
+* refuses settings PySD would silently misapply: a stock in ``params`` (PySD turns it into a
+  constant), values outside declared ranges, non-finite values, a push starting after the end.
+
+Example
+-------
+>>> import sdnet
+>>> model = sdnet.load_model("models/flexnet/flexnet.mdl")               # doctest: +SKIP
+>>> base = model.run(region="typical", push=sdnet.BASE_PUSH)              # doctest: +SKIP
+>>> base["Total Members"].iloc[-1]                                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdnet.errors import (
+    InvalidValueError,
+    ModelNotFoundError,
+    ModelParseError,
+    NotAParameterError,
+    PushScheduleError,
+    SimulationError,
+    UnknownVariableError,
+)
+from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment, python_name
+from sdnet.policy import PUSH_PARAMETERS, Push, Region, get_region, require_parameters
+from sdnet.results import Provenance, RunResult, State, split_column
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["KEY_VARIABLES", "Model", "cache_dir", "file_sha256", "load_model"]
+
+log = logging.getLogger(__name__)
+
+#: The flexnet variables a run saves by default (Vensim names; those the model has).
+KEY_VARIABLES: tuple[str, ...] = (
+    "Members",
+    "Total Members",
+    "Trust",
+    "Collective Knowledge",
+    "Embeddedness",
+    "Network Funds",
+    "Service Capacity",
+    "Public Push Grant",
+)
+
+#: PySD stateful subtypes that are stocks: their value at a time is their state, so a run can be
+#: restarted from it (exact for INTEG and first-order SMOOTH; higher-order chains restart at
+#: steady state with that output).
+_STOCK_SUBTYPES = frozenset({"Integ", "Smooth", "Trend", "Delay", "DelayN", "DelayFixed"})
+
+_PYSD_WARNINGS = (
+    "The inplace keyword in DataFrame.set_index",
+    "chardet.universaldetector is deprecated",
+)
+
+
+def cache_dir() -> Path:
+    """The folder holding PySD translations: ``$SDNET_CACHE_DIR`` or the user cache folder."""
+    override = os.environ.get("SDNET_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    try:
+        import platformdirs
+    except ImportError:  # pragma: no cover - platformdirs comes with pysd's dependencies
+        return Path.home() / ".cache" / "sdnet"
+    return Path(platformdirs.user_cache_dir("sdnet"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 hex digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _parse_error_line(source: str, text: str, pos: int) -> int | None:
+    """The line of ``source`` where a parse error at ``pos`` of the equation ``text`` lies.
+
+    PySD parses each equation separately, so parsimonious only knows the position within the
+    equation's text (whose whitespace PySD has normalised). The equation is found again in the
+    file by comparing both with whitespace and line continuations removed.
+    """
+    kept = [(i, ch) for i, ch in enumerate(source) if not ch.isspace() and ch != "\\"]
+    squeezed = "".join(ch for _, ch in kept)
+    text_kept = [j for j, ch in enumerate(text) if not ch.isspace() and ch != "\\"]
+    needle = "".join(text[j] for j in text_kept)
+    if not needle:
+        return None
+    start = squeezed.find(needle)
+    if start < 0:
+        return None
+    k = min(bisect_left(text_kept, pos), len(text_kept) - 1)
+    return source.count("\n", 0, kept[start + k][0]) + 1
+
+
+def _parse_error(path: Path, error: Exception) -> ModelParseError:
+    """Wrap an exception PySD raised while reading ``path`` with the file and the line."""
+    text = getattr(error, "text", None)
+    pos = getattr(error, "pos", None)
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(text, str) and isinstance(pos, int):
+        try:
+            source = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            source = ""
+        line = _parse_error_line(source, text, pos)
+        near = text[pos : pos + 30].strip() or "the end of the equation"
+        detail = f"PySD cannot parse the equation {_shorten(text)!r} at {near!r}"
+        return ModelParseError(path, line=line, detail=detail)
+    detail = f"PySD cannot translate it ({type(error).__name__}: {_shorten(first_line, 160)})"
+    return ModelParseError(path, line=None, detail=detail)
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _translate(path: Path, sha256: str) -> Path:
+    """The translated ``.py`` of the model, translating into the cache when needed."""
+    import pysd
+
+    root = cache_dir() / "models"
+    target = root / f"{sha256[:24]}-pysd{pysd.__version__}"
+    suffix = path.suffix.lower()
+    py_file = target / f"{path.stem}.py"
+    if py_file.exists():
+        return py_file
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".translating-", dir=root))
+    try:
+        copy = work / path.name
+        shutil.copyfile(path, copy)
+        reader = pysd.read_xmile if suffix in {".xmile", ".xml", ".stmx"} else pysd.read_vensim
+        try:
+            with warnings.catch_warnings():
+                for message in _PYSD_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message)
+                reader(str(copy), initialize=False)
+        except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
+            raise _parse_error(path, error) from error
+        try:
+            work.rename(target)
+        except OSError:  # another process translated the same file meanwhile
+            if not py_file.exists():
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return py_file
+
+
+def _limit(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def load_model(path: str | Path) -> Model:
+    """Load a Vensim model (``.mdl``), translating it with PySD into the cache when needed.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file. It is never written to, nor is anything written beside it.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the file does not exist.
+    ModelParseError
+        If PySD cannot parse or translate it (the message names the file and, when known, the
+        line).
+    """
+    return Model(path)
+
+
+class Model:
+    """A system-dynamics model loaded through PySD: its parameters, variables and runs.
+
+    Create it with :func:`load_model`. The object never changes after loading; each call of
+    :meth:`run` simulates a fresh copy of the translated model.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelNotFoundError(path)
+        self.sha256 = file_sha256(self.path)
+        self._py_file = _translate(self.path, self.sha256)
+        self._base = self._fresh()
+        self._doc = self._base.doc.copy()
+        self._rows = {
+            str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
+        }
+        self._by_vensim = {str(r["Real Name"]).lower(): name for name, r in self._rows.items()}
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _fresh(self) -> Any:
+        """A newly loaded PySD model (fresh module state, file values)."""
+        import pysd
+
+        with warnings.catch_warnings():
+            for message in _PYSD_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            return pysd.load(str(self._py_file))
+
+    def __repr__(self) -> str:
+        return f"Model({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        """The model file's name without suffix."""
+        return self.path.stem
+
+    # -- description --------------------------------------------------------------------------
+
+    def _value(self, py_name: str) -> Any:
+        return getattr(self._base.components, py_name)()
+
+    @cached_property
+    def parameters(self) -> ParameterTable:
+        """The settable scalar constants (with kind tags) and the four control constants."""
+        parameters = []
+        for name, row in self._rows.items():
+            is_control = name in CONTROL_NAMES
+            if not is_control and (row["Type"] != "Constant" or row["Subscripts"] is not None):
+                continue
+            try:
+                default = float(self._value(name))
+            except (TypeError, ValueError):  # a subscripted constant without a subscript entry
+                continue
+            kind, description = kind_from_comment(_text(row["Comment"]))
+            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            parameters.append(
+                Parameter(
+                    name=name,
+                    vensim_name=str(row["Real Name"]),
+                    units=_text(row["Units"]),
+                    lower=lower,
+                    upper=upper,
+                    default=default,
+                    description=description,
+                    kind="control" if is_control else kind,
+                )
+            )
+        parameters.sort(key=lambda p: (p.kind == "control", p.name))
+        return ParameterTable(parameters, where=self.path.name)
+
+    @cached_property
+    def _flows(self) -> frozenset[str]:
+        flows: set[str] = set()
+        for stateful, deps in self._base.dependencies.items():
+            if stateful.startswith("_integ_") and isinstance(deps, Mapping):
+                flows.update(deps.get("step", {}) or {})
+        return frozenset(
+            n for n in flows if n in self._rows and self._kind_of_row(n) == "auxiliary"
+        )
+
+    def _kind_of_row(self, name: str) -> str:
+        row = self._rows[name]
+        if name in CONTROL_NAMES:
+            return "control"
+        if row["Type"] == "Stateful":
+            return "stock" if row["Subtype"] in _STOCK_SUBTYPES else "auxiliary"
+        if row["Type"] == "Constant":
+            return "constant"
+        if row["Type"] == "Lookup":
+            return "lookup"
+        if row["Type"] == "Data":
+            return "data"
+        return "auxiliary"
+
+    @cached_property
+    def variables(self) -> pd.DataFrame:
+        """Every variable: name (Python), vensim_name, kind, units, subscripts, range, comment.
+
+        ``kind`` is ``"stock"``, ``"flow"`` (an auxiliary in a stock's rate), ``"auxiliary"``,
+        ``"constant"``, ``"control"`` (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER) or, for
+        models that have them, ``"lookup"`` and ``"data"``. ``subscripts`` is a tuple of the
+        subscript ranges (empty for scalars).
+        """
+        import pandas as pd
+
+        rows = []
+        for name, row in self._rows.items():
+            kind = self._kind_of_row(name)
+            if kind == "auxiliary" and name in self._flows:
+                kind = "flow"
+            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            rows.append(
+                {
+                    "name": name,
+                    "vensim_name": str(row["Real Name"]),
+                    "kind": kind,
+                    "units": _text(row["Units"]),
+                    "subscripts": tuple(row["Subscripts"] or ()),
+                    "lower": lower,
+                    "upper": upper,
+                    "description": kind_from_comment(_text(row["Comment"]))[1],
+                }
+            )
+        frame = pd.DataFrame(rows).sort_values("name", kind="stable")
+        return frame.set_index("name")
+
+    @property
+    def stocks(self) -> tuple[str, ...]:
+        """Vensim names of the stocks (INTEG and first-order smooths), in file order."""
+        return tuple(self._stock_map.values())
+
+    @cached_property
+    def _stock_map(self) -> dict[str, str]:
+        """Python name -> Vensim name of every stock."""
+        return {
+            name: str(row["Real Name"])
+            for name, row in self._rows.items()
+            if self._kind_of_row(name) == "stock"
+        }
+
+    @property
+    def subscripts(self) -> dict[str, list[str]]:
+        """Subscript range -> its elements."""
+        return {k: list(v) for k, v in self._base.subscripts.items()}
+
+    @cached_property
+    def key_variables(self) -> tuple[str, ...]:
+        """What a run saves by default: flexnet's key variables the model has, else its stocks."""
+        present = tuple(v for v in KEY_VARIABLES if v.lower() in self._by_vensim)
+        if "members" in self._by_vensim:
+            return present
+        return self.stocks
+
+    def resolve(self, name: str) -> str:
+        """The Python name of a variable given either spelling.
+
+        Raises
+        ------
+        UnknownVariableError
+            With close matches among the model's variables.
+        """
+        key = str(name).strip()
+        if key in self._rows:
+            return key
+        found = self._by_vensim.get(key.lower())
+        if found is None and python_name(key) in self._rows:
+            found = python_name(key)
+        if found is None:
+            candidates = [*self._rows, *(str(r["Real Name"]) for r in self._rows.values())]
+            raise UnknownVariableError(name, candidates=candidates, where=self.path.name)
+        return found
+
+    def vensim_name(self, name: str) -> str:
+        """The Vensim name of a variable given either spelling."""
+        return str(self._rows[self.resolve(name)]["Real Name"])
+
+    def units(self, name: str) -> str:
+        """Units of a variable (either spelling) as written in the model file."""
+        return _text(self._rows[self.resolve(name)]["Units"])
+
+    def default_control(self, name: str) -> float:
+        """The model file's value of a control constant (``"final_time"``, ...)."""
+        return float(self._value(name))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _resolve_params(
+        self, params: Mapping[str, Any] | None, *, check_ranges: bool
+    ) -> dict[str, float]:
+        if params is None:
+            return {}
+        if not isinstance(params, Mapping):
+            raise InvalidValueError("params", params, expected="a mapping of names to numbers")
+        for key in params:
+            try:
+                name = self.resolve(str(key))
+            except UnknownVariableError:
+                continue  # the parameter table gives the error with parameter candidates
+            kind = self._kind_of_row(name)
+            if kind == "stock":
+                raise NotAParameterError(
+                    str(key),
+                    kind="stock",
+                    hint="to start from other stock values pass initial_state= "
+                    "(e.g. result.state_at(10))",
+                )
+            if name not in self.parameters:
+                hint = "it is computed from other variables" if kind != "constant" else (
+                    "subscripted constants cannot be set yet"
+                )
+                raise NotAParameterError(str(key), kind=self.variables.loc[name, "kind"], hint=hint)
+        return self.parameters.resolve(params, check_ranges=check_ranges)
+
+    def _control(self, name: str, given: Any, values: dict[str, float]) -> float:
+        if given is not None:
+            number = self.parameters[name].check(given, check_range=False)
+            values[name] = number
+            return number
+        return values.get(name, self.default_control(name))
+
+    def _initial_condition(self, state: State) -> tuple[float, dict[str, Any]]:
+        """PySD's ``initial_condition`` tuple for a State; every stock must be given."""
+        import xarray as xr
+
+        if not isinstance(state, State):
+            raise InvalidValueError(
+                "initial_state", state, expected="a State, e.g. result.state_at(10)"
+            )
+        given: dict[str, Any] = {}
+        for vensim, value in state.values.items():
+            name = self.resolve(vensim)
+            if name not in self._stock_map:
+                raise NotAParameterError(
+                    vensim, kind=str(self.variables.loc[name, "kind"]),
+                    hint="an initial state holds stocks only",
+                )
+            given[name] = value
+        missing = [v for n, v in self._stock_map.items() if n not in given]
+        if missing:
+            raise InvalidValueError(
+                "initial_state",
+                f"<State at time {state.time:g}>",
+                expected=f"a value for every stock; missing: {', '.join(missing)}",
+            )
+        condition: dict[str, Any] = {}
+        for name, value in given.items():
+            vensim = self._stock_map[name]
+            coords_dims = self._base.get_coords(name)
+            if isinstance(value, Mapping):
+                if not coords_dims:
+                    raise InvalidValueError(vensim, dict(value), expected="a number")
+                coords, dims = coords_dims
+                array = np.full([len(coords[d]) for d in dims], np.nan)
+                for element, number in value.items():
+                    parts = [p.strip() for p in str(element).split(",")]
+                    try:
+                        index = tuple(coords[d].index(p) for d, p in zip(dims, parts, strict=True))
+                    except ValueError:
+                        raise UnknownVariableError(
+                            f"{vensim}[{element}]",
+                            candidates=[f"{vensim}[{e}]" for e in coords[dims[0]]],
+                            what="stock element",
+                            where=self.path.name,
+                        ) from None
+                    array[index] = _finite(f"{vensim}[{element}]", number)
+                if np.isnan(array).any():
+                    raise InvalidValueError(
+                        vensim, dict(value), expected="a value for every subscript element"
+                    )
+                condition[name] = xr.DataArray(array, {d: coords[d] for d in dims}, dims)
+            else:
+                condition[name] = _finite(vensim, value)
+        return state.time, condition
+
+    def _capture(self, variables: str | Sequence[str] | None) -> list[tuple[str, str | None]]:
+        """(python name, element or None) of each requested variable, in order."""
+        if variables is None:
+            names: Sequence[str] = self.key_variables
+        elif isinstance(variables, str) and variables.strip().lower() == "all":
+            names = [
+                n
+                for n, r in self._rows.items()
+                if self._kind_of_row(n) not in {"control", "lookup"}
+            ]
+        elif isinstance(variables, str):
+            names = [variables]
+        else:
+            names = list(variables)
+        wanted: list[tuple[str, str | None]] = []
+        for given in names:
+            base, element = split_column(str(given))
+            item = (self.resolve(base), element)
+            if item not in wanted:
+                wanted.append(item)
+        return wanted
+
+    def run(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        region: str | Region | None = None,
+        push: Push | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        variables: str | Sequence[str] | None = None,
+        initial_state: State | None = None,
+        check_ranges: bool = True,
+    ) -> RunResult:
+        """Simulate the model once, leaving the model unchanged.
+
+        Parameters
+        ----------
+        params : Mapping[str, float], optional
+            Constants to set (either spelling). Applied after the region and the push, so an
+            explicit value wins. Stocks cannot be set here: use ``initial_state``.
+        region : str or Region, optional
+            A region preset (``"typical"``, ``"embedded_prone"``, ``"externally_networked"``).
+        push : Push, optional
+            The public-push schedule; it sets Push Amount, Push Start, Push Duration, Push Taper
+            and Local Match Requirement.
+        final_time, time_step, saveper : float, optional
+            Simulation control (model time units, Year for flexnet); default: the model file's.
+        variables : "all", a name or a list of names, optional
+            What to save: default the key variables (:attr:`key_variables`), ``"all"`` every
+            variable, or names in either spelling (``"Members[Micro]"`` for one element).
+        initial_state : State, optional
+            Start from this state (e.g. ``other_result.state_at(10)``): the run starts at the
+            state's time with every stock at its value.
+        check_ranges : bool, default True
+            Reject values outside the ranges declared in the model file. Turn off on purpose
+            for extreme-condition tests.
+
+        Returns
+        -------
+        RunResult
+            Time-indexed table of the saved variables, with units, the values set and
+            provenance; the stocks' values are recorded too so ``state_at`` works.
+
+        Raises
+        ------
+        UnknownVariableError, NotAParameterError, InvalidValueError, OutOfRangeError,
+        UnknownPresetError, MissingParameterError, PushScheduleError, SimulationError
+        """
+        values: dict[str, float] = {}
+        spec: dict[str, Any] = {}
+        if region is not None:
+            preset = get_region(region)
+            require_parameters(
+                preset.values, self.parameters, needed_by=f"region preset {preset.name!r}",
+                model=self.path.name,
+            )
+            values.update(self.parameters.resolve(preset.values, check_ranges=check_ranges))
+            spec["region"] = preset.name
+        if push is not None:
+            if not isinstance(push, Push):
+                raise PushScheduleError(
+                    f"push must be a sdnet.Push, not {type(push).__name__}",
+                    field="push", value=push,
+                )
+            require_parameters(
+                PUSH_PARAMETERS.values(), self.parameters, needed_by="a push schedule",
+                model=self.path.name,
+            )
+            values.update(self.parameters.resolve(push.as_params(), check_ranges=check_ranges))
+            spec["push"] = asdict(push)
+        explicit = self._resolve_params(params, check_ranges=check_ranges)
+        values.update(explicit)
+        if explicit:
+            spec["params"] = explicit
+
+        controls = {k: values.pop(k) for k in list(values) if k in CONTROL_NAMES}
+        final = self._control("final_time", final_time, controls)
+        step = self._control("time_step", time_step, controls)
+        save = self._control("saveper", saveper, controls)
+        start = (
+            initial_state.time
+            if isinstance(initial_state, State)
+            else controls.get("initial_time", self.default_control("initial_time"))
+        )
+        if step <= 0:
+            raise InvalidValueError("time_step", step, expected="a positive number")
+        if save <= 0:
+            raise InvalidValueError("saveper", save, expected="a positive number")
+        if final <= start:
+            raise InvalidValueError(
+                "final_time", final, expected=f"a time after the start of the run ({start:g})"
+            )
+        if push is not None and push.start > final:
+            raise PushScheduleError(
+                f"push start {push.start:g} is after the end of the run (final time {final:g})",
+                field="start",
+                value=push.start,
+            )
+        spec.update({"final_time": final, "time_step": step, "saveper": save})
+
+        wanted = self._capture(variables)
+        capture = list(dict.fromkeys([*(n for n, _ in wanted), *self._stock_map]))
+        condition: Any = "original"
+        if initial_state is not None:
+            condition = self._initial_condition(initial_state)
+            spec["initial_state_time"] = initial_state.time
+
+        pysd_model = self._fresh()
+        run_params = dict(values)
+        if "initial_time" in controls:
+            run_params["initial_time"] = controls["initial_time"]
+        try:
+            with warnings.catch_warnings():
+                for message in _PYSD_WARNINGS:
+                    warnings.filterwarnings("ignore", message=message)
+                output = pysd_model.run(
+                    params=run_params or None,
+                    # Vensim names, so PySD heads the columns with them ("Members[Micro]")
+                    return_columns=[str(self._rows[n]["Real Name"]) for n in capture],
+                    initial_condition=condition,
+                    final_time=final,
+                    time_step=step,
+                    saveper=save,
+                    progress=False,
+                )
+        except Exception as error:
+            raise SimulationError(
+                f"PySD could not run {self.path.name}: {type(error).__name__}: "
+                f"{_shorten(str(error), 200)}"
+            ) from error
+
+        output.index = output.index.astype(float)
+        output.index.name = "time"
+        columns: list[str] = []
+        for name, element in wanted:
+            vensim = str(self._rows[name]["Real Name"])
+            own = [c for c in output.columns if split_column(str(c))[0] == vensim]
+            if element is not None:
+                own = [c for c in own if split_column(str(c))[1] == element]
+                if not own:
+                    raise UnknownVariableError(
+                        f"{vensim}[{element}]",
+                        candidates=[c for c in output.columns if str(c).startswith(vensim)],
+                        where=self.path.name,
+                    )
+            columns.extend(c for c in own if c not in columns)
+        stock_names = set(self._stock_map.values())
+        stock_columns = [c for c in output.columns if split_column(str(c))[0] in stock_names]
+        units = {
+            str(self._rows[n]["Real Name"]): _text(self._rows[n]["Units"])
+            for n in capture
+        }
+        set_values = {**values, **controls}
+        return RunResult(
+            frame=output[columns],
+            units=units,
+            params=set_values,
+            provenance=Provenance.collect(self.path, self.sha256, spec=spec),
+            stock_frame=output[stock_columns],
+        )
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InvalidValueError(name, value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidValueError(name, value)
+    return number
