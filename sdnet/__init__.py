@@ -19,6 +19,17 @@ _EXPORTS: dict[str, str] = {
     "SdnetError": "sdnet.errors",
     "Parameter": "sdnet.params",
     "ParameterTable": "sdnet.params",
+    "Provenance": "sdnet.results",
+    "State": "sdnet.results",
+    "RunResult": "sdnet.results",
+    "EnsembleResult": "sdnet.results",
+    "Model": "sdnet.model",
+    "load_model": "sdnet.model",
+    "Push": "sdnet.policy",
+    "Region": "sdnet.policy",
+    "REGIONS": "sdnet.policy",
+    "BASE_PUSH": "sdnet.policy",
+    "region_values": "sdnet.policy",
 }
 
 
