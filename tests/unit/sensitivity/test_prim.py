@@ -1,0 +1,77 @@
+"""PRIM recovers a planted box in synthetic data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdnet.errors import InvalidValueError
+from sdnet.sensitivity import prim
+
+
+def _planted(n: int = 4000, seed: int = 11) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.uniform(0.0, 1.0, size=(n, 4)), columns=["a", "b", "c", "d"])
+    y = ((x["a"] > 0.6) & (x["b"] < 0.3)).to_numpy()
+    return x, y
+
+
+def test_prim_recovers_a_planted_box() -> None:
+    x, y = _planted()
+    result = prim(x, y, alpha=0.05)
+    box = result.to_frame().set_index("factor")
+    assert sorted(box.index) == ["a", "b"]
+    assert abs(box.loc["a", "lower"] - 0.6) < 0.02
+    assert abs(box.loc["b", "upper"] - 0.3) < 0.02
+    # the box of a noiseless planted rule is pure and holds most cases of interest
+    assert result.density[result.chosen] == 1.0
+    assert result.coverage[result.chosen] > 0.9
+
+
+def test_trajectory_trades_coverage_for_density() -> None:
+    x, y = _planted()
+    result = prim(x, y)
+    trajectory = result.trajectory()
+    assert list(trajectory.columns) == ["step", "coverage", "density", "mass", "n_restricted"]
+    assert trajectory["coverage"].iloc[0] == 1.0
+    assert trajectory["density"].iloc[0] == pytest.approx(y.mean())
+    assert trajectory["mass"].iloc[0] == 1.0
+    assert np.all(np.diff(trajectory["mass"]) < 0)
+    assert np.all(np.diff(trajectory["coverage"]) <= 0)
+    # each peel removes about alpha of the box's runs
+    np.testing.assert_allclose(trajectory["mass"].iloc[1], 0.95, atol=1e-3)
+
+
+def test_min_mass_stops_peeling() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.uniform(size=(1000, 2))
+    y = rng.uniform(size=1000) < 0.3  # no structure: peeling runs until min_mass
+    result = prim(x, y, min_mass=0.2)
+    assert result.mass[-1] >= 0.2
+    assert result.names == ("x0", "x1")
+
+
+def test_ties_are_peeled_by_value() -> None:
+    # a factor on a 3-level grid: quantile peels would remove nothing, so a level is peeled
+    x = np.repeat([[0.0], [1.0], [2.0]], 100, axis=0)
+    y = x[:, 0] == 2.0
+    result = prim(x, y, names=["level"])
+    assert result.box().to_dict("records") == [{"factor": "level", "lower": 2.0, "upper": 2.0}]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"y": np.zeros(10)}, "invalid value for 'y': 'no cases of interest' (expected at "
+         "least one True value to find a box around)"),
+        ({"y": np.full(10, 0.5)}, "invalid value for 'y': 'array of shape (10,)' (expected "
+         "10 values, each True/False or 1/0)"),
+        ({"y": np.ones(10), "alpha": 0.6}, "invalid value for 'alpha': 0.6 (expected a "
+         "number in (0, 0.5))"),
+    ],
+)
+def test_prim_errors(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidValueError) as info:
+        prim(np.zeros((10, 2)), **kwargs)
+    assert str(info.value) == message
