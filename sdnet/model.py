@@ -391,8 +391,45 @@ class Model:
         return str(self._rows[self.resolve(name)]["Real Name"])
 
     def units(self, name: str) -> str:
-        """Units of a variable (either spelling) as written in the model file."""
-        return _text(self._rows[self.resolve(name)]["Units"])
+        """Units of a variable (either spelling, or a column such as ``Members[Micro]``)."""
+        return _text(self._rows[self.resolve(split_column(str(name))[0])]["Units"])
+
+    def _elements(self, name: str) -> list[str]:
+        """Column names of a variable: ``["X"]``, or ``["X[a]", "X[b]"]`` when subscripted."""
+        vensim = str(self._rows[name]["Real Name"])
+        coords_dims = self._base.get_coords(name)
+        if not coords_dims:
+            return [vensim]
+        coords, dims = coords_dims
+        import itertools
+
+        return [
+            f"{vensim}[{','.join(combo)}]"
+            for combo in itertools.product(*(coords[d] for d in dims))
+        ]
+
+    def columns(self, variables: str | Sequence[str] | None = None) -> list[str]:
+        """The output columns (Vensim names, one per subscript element) a run would save.
+
+        ``variables`` is as in :meth:`run`: None for the key variables, ``"all"``, or names.
+        """
+        out: list[str] = []
+        for name, element in self._capture(variables):
+            own = self._elements(name)
+            if element is not None:
+                vensim = str(self._rows[name]["Real Name"])
+                wanted = f"{vensim}[{element}]"
+                if wanted not in own:
+                    raise UnknownVariableError(
+                        wanted, candidates=own, what="variable element", where=self.path.name
+                    )
+                own = [wanted]
+            out.extend(c for c in own if c not in out)
+        return out
+
+    def stock_columns(self) -> list[str]:
+        """The columns of every stock (what a :class:`State` holds)."""
+        return [c for name in self._stock_map for c in self._elements(name)]
 
     def default_control(self, name: str) -> float:
         """The model file's value of a control constant (``"final_time"``, ...)."""
@@ -426,6 +463,42 @@ class Model:
                 )
                 raise NotAParameterError(str(key), kind=self.variables.loc[name, "kind"], hint=hint)
         return self.parameters.resolve(params, check_ranges=check_ranges)
+
+    def scenario_values(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        region: str | Region | None = None,
+        push: Push | None = None,
+        check_ranges: bool = True,
+    ) -> dict[str, float]:
+        """The constants a run sets: region preset, then push, then explicit ``params``.
+
+        Later sources win. Returned keyed by Python name, validated against the declared
+        ranges (unless ``check_ranges=False``). Shared by :meth:`run` and the ensemble runner
+        so both engines read a scenario the same way.
+        """
+        values: dict[str, float] = {}
+        if region is not None:
+            preset = get_region(region)
+            require_parameters(
+                preset.values, self.parameters, needed_by=f"region preset {preset.name!r}",
+                model=self.path.name,
+            )
+            values.update(self.parameters.resolve(preset.values, check_ranges=check_ranges))
+        if push is not None:
+            if not isinstance(push, Push):
+                raise PushScheduleError(
+                    f"push must be a sdnet.Push, not {type(push).__name__}",
+                    field="push", value=push,
+                )
+            require_parameters(
+                PUSH_PARAMETERS.values(), self.parameters, needed_by="a push schedule",
+                model=self.path.name,
+            )
+            values.update(self.parameters.resolve(push.as_params(), check_ranges=check_ranges))
+        values.update(self._resolve_params(params, check_ranges=check_ranges))
+        return values
 
     def _control(self, name: str, given: Any, values: dict[str, float]) -> float:
         if given is not None:
@@ -558,30 +631,15 @@ class Model:
         UnknownVariableError, NotAParameterError, InvalidValueError, OutOfRangeError,
         UnknownPresetError, MissingParameterError, PushScheduleError, SimulationError
         """
-        values: dict[str, float] = {}
+        values = self.scenario_values(
+            params, region=region, push=push, check_ranges=check_ranges
+        )
         spec: dict[str, Any] = {}
         if region is not None:
-            preset = get_region(region)
-            require_parameters(
-                preset.values, self.parameters, needed_by=f"region preset {preset.name!r}",
-                model=self.path.name,
-            )
-            values.update(self.parameters.resolve(preset.values, check_ranges=check_ranges))
-            spec["region"] = preset.name
+            spec["region"] = get_region(region).name
         if push is not None:
-            if not isinstance(push, Push):
-                raise PushScheduleError(
-                    f"push must be a sdnet.Push, not {type(push).__name__}",
-                    field="push", value=push,
-                )
-            require_parameters(
-                PUSH_PARAMETERS.values(), self.parameters, needed_by="a push schedule",
-                model=self.path.name,
-            )
-            values.update(self.parameters.resolve(push.as_params(), check_ranges=check_ranges))
             spec["push"] = asdict(push)
         explicit = self._resolve_params(params, check_ranges=check_ranges)
-        values.update(explicit)
         if explicit:
             spec["params"] = explicit
 

@@ -20,7 +20,7 @@ import json
 import math
 import platform
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -504,30 +504,65 @@ class EnsembleResult:
         provenance : Provenance, optional
         """
         import numpy as np
-        import xarray as xr
 
         columns = list(outputs)
-        n_runs = len(factors)
         stacked = (
             np.stack([np.asarray(outputs[c], dtype=float) for c in columns], axis=-1)
             if columns
-            else np.empty((n_runs, len(times), 0))
+            else np.empty((len(factors), len(times), 0))
         )
+        return cls.from_array(
+            times,
+            stacked,
+            columns=columns,
+            units=units,
+            factors=factors,
+            status=status,
+            failures=failures,
+            provenance=provenance,
+        )
+
+    @classmethod
+    def from_array(
+        cls,
+        times: np.ndarray,
+        values: np.ndarray,
+        *,
+        columns: Sequence[str],
+        units: Mapping[str, str],
+        factors: pd.DataFrame,
+        status: np.ndarray | None = None,
+        failures: Iterable[tuple[int, str, float]] = (),
+        provenance: Provenance | None = None,
+    ) -> EnsembleResult:
+        """Build an ensemble from one (n_runs, n_time, n_columns) array, without copying it.
+
+        ``failures`` entries are (run, variable, time); a NaN time means the run failed as a
+        whole and ``variable`` holds the reason.
+        """
+        import numpy as np
+        import xarray as xr
+
+        n_runs = len(factors)
         ok = np.ones(n_runs, dtype=bool) if status is None else np.asarray(status, dtype=bool)
         failure = [""] * n_runs
         for run, variable, when in failures:
             if not failure[int(run)]:
-                failure[int(run)] = f"{variable} non-finite at time {float(when):g}"
+                failure[int(run)] = (
+                    str(variable)
+                    if not np.isfinite(when)
+                    else f"{variable} non-finite at time {float(when):g}"
+                )
         dataset = xr.Dataset(
             {
-                "outputs": (("run", "time", "variable"), stacked),
+                "outputs": (("run", "time", "variable"), np.asarray(values, dtype=float)),
                 "status": ("run", np.where(ok, "ok", "failed").astype(object)),
                 "failure": ("run", np.array(failure, dtype=object)),
             },
             coords={
                 "run": np.arange(n_runs),
                 "time": np.asarray(times, dtype=float),
-                "variable": columns,
+                "variable": list(columns),
                 "units": (
                     "variable",
                     [units.get(c, units.get(split_column(c)[0], "")) for c in columns],

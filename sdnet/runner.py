@@ -1,0 +1,466 @@
+"""Run many parameter sets of one model: the vectorized engine by default, PySD for checks.
+
+An ensemble is processed in chunks so memory stays bounded, with a progress bar. A run whose
+state becomes non-finite is marked failed (which variable, at what time) and the other runs are
+kept; a chunk that fails as a whole marks its runs failed and the ensemble goes on. A callback
+sees each finished chunk, so a long study can keep what it finished.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
+from sdnet.params import CONTROL_NAMES
+from sdnet.policy import Push, Region
+from sdnet.results import EnsembleResult, Provenance, RunResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdnet.model import Model
+
+__all__ = ["ENGINES", "METHODS", "run_ensemble", "run_single"]
+
+ENGINES = ("vector", "pysd")
+METHODS = ("euler", "rk4")
+#: Runs per chunk of the vector engine: about 100 MB of state for a flexnet-sized model.
+DEFAULT_CHUNK_SIZE = 20_000
+
+ChunkCallback = Callable[[int, EnsembleResult], None]
+
+
+def _check_choice(name: str, value: str, valid: Sequence[str]) -> str:
+    if value not in valid:
+        raise InvalidValueError(name, value, expected=f"one of {', '.join(valid)}")
+    return value
+
+
+def factor_table(
+    model: Model,
+    factors: pd.DataFrame | Mapping[str, Any] | None,
+    *,
+    n_runs: int | None = None,
+    check_ranges: bool = True,
+) -> pd.DataFrame:
+    """Validate a table of parameter sets and return it with Python names as columns.
+
+    Parameters
+    ----------
+    model : Model
+        The model whose parameters the columns name (Python or Vensim spelling).
+    factors : DataFrame or Mapping[str, array-like] or None
+        One column per varied parameter, one row per run. ``None`` (or no columns) needs
+        ``n_runs`` and gives that many runs of the same values.
+    n_runs : int, optional
+        Number of runs when ``factors`` has no columns.
+    check_ranges : bool, default True
+        Reject values outside the ranges declared in the model file.
+
+    Raises
+    ------
+    UnknownVariableError
+        A column is not a parameter of the model (with close matches).
+    EngineInputError
+        Columns of different lengths, no runs, or a non-numeric column.
+    InvalidValueError, OutOfRangeError
+        A NaN or infinite value, or one outside the declared range.
+    """
+    import pandas as pd
+
+    columns: dict[str, np.ndarray] = {}
+    source: Any = {} if factors is None else factors  # a Mapping or a DataFrame
+    lengths: dict[str, int] = {}
+    for key, raw in source.items():
+        parameter = model.parameters[str(key)]
+        try:
+            values = np.asarray(raw, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise EngineInputError(
+                f"factor {str(key)!r} has values that are not numbers (e.g. {_first(raw)!r})"
+            ) from None
+        bad = ~np.isfinite(values)
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise InvalidValueError(
+                f"{parameter.name} (run {index})", float(values[index])
+            )
+        if check_ranges and values.size:
+            low, high = float(values.min()), float(values.max())
+            for value in (low, high):
+                parameter.check(value, check_range=True)
+        columns[parameter.name] = values
+        lengths[parameter.name] = values.size
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+        raise EngineInputError(f"factor columns have different lengths ({described})")
+    rows = next(iter(lengths.values())) if lengths else n_runs
+    if rows is None:
+        raise EngineInputError("give a factor table or the number of runs (n_runs)")
+    if n_runs is not None and lengths and rows != n_runs:
+        raise EngineInputError(f"the factor table has {rows} rows but n_runs is {n_runs}")
+    if int(rows) < 1:
+        raise EngineInputError(f"an ensemble needs at least one run, not {rows}")
+    table = pd.DataFrame(columns, index=pd.RangeIndex(int(rows), name="run"))
+    return table
+
+
+def _first(raw: Any) -> Any:
+    try:
+        return next(iter(raw))
+    except (TypeError, StopIteration):
+        return raw
+
+
+def run_ensemble(
+    model: Model,
+    factors: pd.DataFrame | Mapping[str, Any] | None = None,
+    *,
+    n_runs: int | None = None,
+    engine: Literal["vector", "pysd"] = "vector",
+    region: str | Region | None = None,
+    push: Push | None = None,
+    params: Mapping[str, Any] | None = None,
+    final_time: float | None = None,
+    time_step: float | None = None,
+    saveper: float | None = None,
+    method: Literal["euler", "rk4"] = "euler",
+    variables: str | Sequence[str] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: bool = True,
+    check_ranges: bool = True,
+    seed: int | None = None,
+    spec: Mapping[str, Any] | None = None,
+    on_chunk: ChunkCallback | None = None,
+) -> EnsembleResult:
+    """Run one model over many parameter sets.
+
+    Parameters
+    ----------
+    model : Model
+        A loaded model (:func:`sdnet.load_model`).
+    factors : DataFrame or Mapping[str, array-like], optional
+        One column per varied parameter (Python or Vensim names), one row per run. Parameters
+        not given keep their value from ``params``, ``push``, ``region`` or the model file, in
+        that order of precedence.
+    n_runs : int, optional
+        Number of runs when ``factors`` is empty.
+    engine : {"vector", "pysd"}, default "vector"
+        The compiled vectorized engine, or PySD one run at a time (slow; for checks).
+    region : str or Region, optional
+        Region preset applied to every run.
+    push : Push, optional
+        Public-push schedule applied to every run (factors may still vary its parts).
+    params : Mapping[str, float], optional
+        Constants set in every run.
+    final_time, time_step, saveper : float, optional
+        Simulation control in model time units (Year for flexnet); default the model file's.
+    method : {"euler", "rk4"}, default "euler"
+        Integration method (the PySD engine supports Euler only).
+    variables : "all", name or list of names, optional
+        What to keep; default the model's key variables.
+    chunk_size : int, default 20,000
+        Runs per chunk: bounds memory (the engine's state is chunk_size x variables).
+    progress : bool, default True
+        Show a progress bar (tqdm, on stderr).
+    check_ranges : bool, default True
+        Reject values outside the declared ranges.
+    seed : int, optional
+        Recorded in the provenance (the seed of the design that drew ``factors``).
+    spec : Mapping, optional
+        Extra settings recorded in the provenance (e.g. the experiment spec).
+    on_chunk : callable(start_run, EnsembleResult), optional
+        Called with each finished chunk (e.g. to save it, so an interrupted study can resume).
+
+    Returns
+    -------
+    EnsembleResult
+        Outputs (run x time x variable), the factor table, per-run status and provenance.
+    """
+    _check_choice("engine", engine, ENGINES)
+    _check_choice("method", method, METHODS)
+    if engine == "pysd" and method != "euler":
+        raise InvalidValueError("method", method, expected="'euler' with engine='pysd'")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidValueError("chunk_size", chunk_size, expected="a positive integer")
+
+    table = factor_table(model, factors, n_runs=n_runs, check_ranges=check_ranges)
+    base = model.scenario_values(
+        params, region=region, push=push, check_ranges=check_ranges
+    )
+    controls = {
+        "final_time": final_time,
+        "time_step": time_step,
+        "saveper": saveper,
+    }
+    for name in CONTROL_NAMES:
+        if name in table.columns:
+            raise EngineInputError(
+                f"{name} cannot vary across runs; pass it as a run option instead"
+            )
+        if name in base and controls.get(name) is None and name != "initial_time":
+            controls[name] = base.pop(name)
+    settings = _run_settings(model, controls)
+    columns = model.columns(variables)
+    units = {c: model.units(c) for c in columns}
+    run_spec: dict[str, Any] = {
+        "engine": engine,
+        "method": method,
+        "n_runs": len(table),
+        "factors": list(table.columns),
+        "fixed": base,
+        **settings,
+        **(dict(spec) if spec else {}),
+    }
+    provenance = Provenance.collect(model.path, model.sha256, seed=seed, spec=run_spec)
+
+    n_total = len(table)
+    times = _save_times(settings)
+    outputs = np.full((n_total, times.size, len(columns)), np.nan)
+    ok = np.zeros(n_total, dtype=bool)
+    failures: list[tuple[int, str, float]] = []
+    simulate = _vector_chunk if engine == "vector" else _pysd_chunk
+    chunk = chunk_size if engine == "vector" else 1
+
+    bar = _progress_bar(n_total, enabled=progress, engine=engine)
+    try:
+        for start in range(0, n_total, chunk):
+            stop = min(start + chunk, n_total)
+            part = table.iloc[start:stop]
+            try:
+                values, part_ok, part_failures = simulate(
+                    model, part, base, settings, method=method, columns=columns,
+                    times=times, check_ranges=check_ranges,
+                )
+            except SdnetError as error:
+                # the chunk as a whole could not run: mark its runs failed, keep the others
+                values = np.full((stop - start, times.size, len(columns)), np.nan)
+                part_ok = np.zeros(stop - start, dtype=bool)
+                part_failures = [(r, f"run failed: {error}", math.nan) for r in range(stop - start)]
+            failures.extend((start + r, v, t) for r, v, t in part_failures)
+            outputs[start:stop] = values
+            ok[start:stop] = part_ok
+            if on_chunk is not None:
+                on_chunk(
+                    start,
+                    _ensemble(
+                        times, outputs[start:stop], columns, units, part, part_ok,
+                        [(r - start, v, t) for r, v, t in failures if start <= r < stop],
+                        provenance,
+                    ),
+                )
+            bar.update(stop - start)
+    finally:
+        bar.close()
+    return _ensemble(times, outputs, columns, units, table, ok, failures, provenance)
+
+
+def run_single(
+    model: Model,
+    params: Mapping[str, Any] | None = None,
+    *,
+    engine: Literal["vector", "pysd"] = "vector",
+    method: Literal["euler", "rk4"] = "euler",
+    **options: Any,
+) -> RunResult:
+    """One run on either engine, returned as a :class:`RunResult` with the same columns.
+
+    ``engine="pysd"`` is :meth:`Model.run`; ``engine="vector"`` runs the compiled engine with
+    one run. Options are those of :meth:`Model.run` (region, push, final_time, time_step,
+    saveper, variables, check_ranges).
+    """
+    _check_choice("engine", engine, ENGINES)
+    if engine == "pysd":
+        if method != "euler":
+            raise InvalidValueError("method", method, expected="'euler' with engine='pysd'")
+        return model.run(params, **options)
+    variables = options.pop("variables", None)
+    allowed = {"region", "push", "final_time", "time_step", "saveper", "check_ranges"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise InvalidValueError("options", unknown, expected=f"any of {', '.join(sorted(allowed))}")
+    check_ranges = options.pop("check_ranges", True)
+    wanted = model.columns(variables)
+    stocks = model.stock_columns()
+    keep = list(dict.fromkeys([*wanted, *stocks]))
+    base = model.scenario_values(
+        params,
+        region=options.get("region"),
+        push=options.get("push"),
+        check_ranges=check_ranges,
+    )
+    ensemble = run_ensemble(
+        model,
+        n_runs=1,
+        engine="vector",
+        params=base,
+        final_time=options.get("final_time"),
+        time_step=options.get("time_step"),
+        saveper=options.get("saveper"),
+        method=method,
+        variables=keep,
+        progress=False,
+        check_ranges=check_ranges,
+    )
+    if not ensemble.ok[0]:
+        raise SdnetError(
+            f"the run of {model.path.name} failed: {ensemble.dataset['failure'].values[0]}"
+        )
+    frame = ensemble.dataset["outputs"].isel(run=0).to_pandas()
+    frame.index.name = "time"
+    frame.columns.name = None
+    units = {c: model.units(c) for c in keep}
+    return RunResult(
+        frame=frame[wanted],
+        units=units,
+        params=base,
+        provenance=ensemble.provenance,
+        stock_frame=frame[stocks],
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _run_settings(model: Model, given: Mapping[str, float | None]) -> dict[str, float]:
+    settings: dict[str, float] = {}
+    for name in ("initial_time", "final_time", "time_step", "saveper"):
+        value = given.get(name)
+        if value is None:
+            value = model.default_control(name)
+        number = model.parameters[name].check(value, check_range=False)
+        settings[name] = number
+    if settings["time_step"] <= 0:
+        raise InvalidValueError(
+            "time_step", settings["time_step"], expected="a positive number"
+        )
+    if settings["saveper"] <= 0:
+        raise InvalidValueError("saveper", settings["saveper"], expected="a positive number")
+    if settings["final_time"] <= settings["initial_time"]:
+        raise InvalidValueError(
+            "final_time",
+            settings["final_time"],
+            expected=f"a time after the initial time ({settings['initial_time']:g})",
+        )
+    return settings
+
+
+def _save_times(settings: Mapping[str, float]) -> np.ndarray:
+    start, final, save = settings["initial_time"], settings["final_time"], settings["saveper"]
+    count = math.floor((final - start) / save + 1e-9) + 1
+    return start + save * np.arange(count)
+
+
+def _vector_chunk(
+    model: Model,
+    part: pd.DataFrame,
+    base: Mapping[str, float],
+    settings: Mapping[str, float],
+    *,
+    method: str,
+    columns: Sequence[str],
+    times: np.ndarray,
+    check_ranges: bool,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
+    from sdnet.engine import compile_model
+
+    compiled = compile_model(model.path)
+    values: dict[str, Any] = dict(base)
+    values.update({name: part[name].to_numpy() for name in part.columns})
+    simulation = compiled.simulate(
+        values,
+        n_runs=len(part),
+        final_time=settings["final_time"],
+        time_step=settings["time_step"],
+        saveper=settings["saveper"],
+        method=method,
+        variables=list(columns),
+    )
+    if simulation.times.shape != times.shape or not np.allclose(simulation.times, times):
+        raise SdnetError("the engine saved other times than the runner expected")
+    stacked = np.stack([simulation.outputs[c] for c in columns], axis=-1)
+    return stacked, np.asarray(simulation.ok, dtype=bool), list(simulation.failures)
+
+
+def _pysd_chunk(
+    model: Model,
+    part: pd.DataFrame,
+    base: Mapping[str, float],
+    settings: Mapping[str, float],
+    *,
+    method: str,
+    columns: Sequence[str],
+    times: np.ndarray,
+    check_ranges: bool,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
+    out = np.full((len(part), times.size, len(columns)), np.nan)
+    ok = np.zeros(len(part), dtype=bool)
+    failures: list[tuple[int, str, float]] = []
+    for row in range(len(part)):
+        params = dict(base)
+        params.update({k: float(v) for k, v in part.iloc[row].items()})
+        try:
+            result = model.run(
+                params,
+                final_time=settings["final_time"],
+                time_step=settings["time_step"],
+                saveper=settings["saveper"],
+                variables=list(columns),
+                check_ranges=check_ranges,
+            )
+        except SdnetError as error:
+            failures.append((row, f"run failed: {error}", math.nan))
+            continue
+        frame = result.frame.reindex(columns=list(columns))
+        values = frame.to_numpy(dtype=float)
+        n = min(values.shape[0], times.size)
+        out[row, :n] = values[:n]
+        bad = ~np.isfinite(values)
+        if bad.any():
+            t_index, c_index = np.argwhere(bad)[0]
+            failures.append((row, columns[int(c_index)], float(frame.index[int(t_index)])))
+            continue
+        ok[row] = True
+    return out, ok, failures
+
+
+def _ensemble(
+    times: np.ndarray,
+    outputs: np.ndarray,
+    columns: Sequence[str],
+    units: Mapping[str, str],
+    factors: pd.DataFrame,
+    ok: np.ndarray,
+    failures: Sequence[tuple[int, str, float]],
+    provenance: Provenance,
+) -> EnsembleResult:
+    return EnsembleResult.from_array(
+        times,
+        outputs,
+        columns=list(columns),
+        units=units,
+        factors=factors,
+        status=ok,
+        failures=failures,
+        provenance=provenance,
+    )
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int, *, enabled: bool, engine: str) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"sdnet runs ({engine})", unit="run", leave=False)
