@@ -25,6 +25,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -73,6 +74,9 @@ KEY_VARIABLES: tuple[str, ...] = (
 #: restarted from it (exact for INTEG and first-order SMOOTH; higher-order chains restart at
 #: steady state with that output).
 _STOCK_SUBTYPES = frozenset({"Integ", "Smooth", "Trend", "Delay", "DelayN", "DelayFixed"})
+
+#: "Loop R1 (word of mouth)" in a comment names a feedback loop
+_LOOP = re.compile(r"\bLoop\s+([RB]\d+)\s*\(([^)]*)\)", re.IGNORECASE)
 
 _PYSD_WARNINGS = (
     "The inplace keyword in DataFrame.set_index",
@@ -294,6 +298,29 @@ class Model:
             n for n in flows if n in self._rows and self._kind_of_row(n) == "auxiliary"
         )
 
+    @cached_property
+    def stock_flows(self) -> dict[str, tuple[str, ...]]:
+        """Vensim stock name -> Vensim names of the variables its rate (INTEG's first argument)
+        refers to: its in- and outflows in a well-formed model."""
+        integ_of: dict[str, str] = {}
+        for name, deps in self._base.dependencies.items():
+            if name in self._rows and isinstance(deps, Mapping):
+                for dep in deps:
+                    if str(dep).startswith("_integ_"):
+                        integ_of[str(dep)] = name
+        flows: dict[str, tuple[str, ...]] = {}
+        for stateful, deps in self._base.dependencies.items():
+            stock = integ_of.get(str(stateful))
+            if stock is None or not isinstance(deps, Mapping):
+                continue
+            used = [d for d in (deps.get("step", {}) or {}) if d in self._rows]
+            vensim = str(self._rows[stock]["Real Name"])
+            previous = flows.get(vensim, ())
+            flows[vensim] = tuple(dict.fromkeys(
+                [*previous, *(str(self._rows[d]["Real Name"]) for d in used)]
+            ))
+        return flows
+
     def _kind_of_row(self, name: str) -> str:
         row = self._rows[name]
         if name in CONTROL_NAMES:
@@ -339,6 +366,30 @@ class Model:
             )
         frame = pd.DataFrame(rows).sort_values("name", kind="stable")
         return frame.set_index("name")
+
+    @cached_property
+    def loops(self) -> pd.DataFrame:
+        """Feedback loops named in the equations' comments (``Loop R1 (word of mouth): ...``).
+
+        Columns ``loop`` (``"R1"``), ``name`` and ``variables`` (Vensim names of the variables
+        whose comments name the loop, a tuple); reinforcing loops first, then balancing.
+        """
+        import pandas as pd
+
+        found: dict[str, dict[str, Any]] = {}
+        for row in self._rows.values():
+            for code, label in _LOOP.findall(_text(row["Comment"])):
+                entry = found.setdefault(code.upper(), {"name": label.strip(), "variables": []})
+                if row["Real Name"] not in entry["variables"]:
+                    entry["variables"].append(str(row["Real Name"]))
+        ordered = sorted(found, key=lambda c: (c[0] != "R", int(c[1:])))
+        return pd.DataFrame(
+            [
+                {"loop": c, "name": found[c]["name"], "variables": tuple(found[c]["variables"])}
+                for c in ordered
+            ],
+            columns=["loop", "name", "variables"],
+        )
 
     @property
     def stocks(self) -> tuple[str, ...]:

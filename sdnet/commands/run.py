@@ -1,0 +1,282 @@
+"""``sdnet run MODEL``: simulate a model once and write its trajectories and a figure.
+
+Writes ``DIR/run.csv`` (a ``time`` column, then one column per saved variable element headed by
+its Vensim name) and ``DIR/run.png`` (members of both segments, trust, collective knowledge and
+embeddedness over time; for a model without them, its stocks), and prints a short summary.
+Region presets and push options apply where the model has the parameters they set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sdnet.model import Model
+    from sdnet.policy import Push
+    from sdnet.results import RunResult
+
+HELP = "simulate a model once; write run.csv and run.png"
+ORDER = 20
+DESCRIPTION = (
+    "Simulate a Vensim model once (with PySD, or with sdnet's vectorized engine) and write "
+    "DIR/run.csv (time, then one column per saved variable, headed by its Vensim name) and "
+    "DIR/run.png (members of both segments, trust, knowledge and embeddedness over time; the "
+    "stocks for other models). A region preset and the push options set the model's "
+    "parameters; --set NAME=VALUE sets any parameter and wins over both. Values must lie in "
+    "the ranges declared in the model file."
+)
+EPILOG = """examples:
+  sdnet run models/flexnet/flexnet.mdl --region typical \\
+      --push-amount 300000 --push-start 2 --push-duration 3.5 --out out/typical
+  sdnet run models/flexnet/flexnet.mdl --region embedded-prone --set membership_fee=500 \\
+      --vars all --final-time 40
+"""
+
+__all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
+
+#: panels of run.png for flexnet (Vensim names; each panel shares units)
+_FLEXNET_PANELS: tuple[tuple[str, ...], ...] = (
+    ("Members",),
+    ("Trust", "Collective Knowledge", "Embeddedness"),
+)
+_MAX_PANELS = 6
+_MAX_SUMMARY_ROWS = 12
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``sdnet run``."""
+    parser.add_argument("model", help="path of a Vensim .mdl file")
+    parser.add_argument(
+        "--region",
+        help="region preset: typical, embedded-prone or externally-networked",
+    )
+    push = parser.add_argument_group(
+        "public push (fields not given keep the model file's values)"
+    )
+    push.add_argument("--push-amount", type=float, metavar="A", help="grant ($/Year)")
+    push.add_argument("--push-start", type=float, metavar="S", help="start (Year)")
+    push.add_argument("--push-duration", type=float, metavar="D", help="full-strength years")
+    push.add_argument("--push-taper", type=float, metavar="T", help="phase-out years")
+    push.add_argument(
+        "--push-match", type=float, metavar="M", help="local-match requirement (share, 0-1)"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter (Python or Vensim name); repeatable",
+    )
+    parser.add_argument(
+        "--vars",
+        default=None,
+        metavar="all|NAME,...",
+        help="variables to save in run.csv: 'all', or names separated by commas "
+        "(default: the key variables)",
+    )
+    parser.add_argument("--final-time", type=float, help="end of the run (model time units)")
+    parser.add_argument("--time-step", type=float, help="integration time step")
+    parser.add_argument("--saveper", type=float, help="interval between saved times")
+    parser.add_argument(
+        "--engine",
+        choices=("pysd", "vector"),
+        default="pysd",
+        help="simulator: PySD (default) or sdnet's vectorized engine",
+    )
+    parser.add_argument(
+        "--no-check-ranges",
+        action="store_true",
+        help="allow values outside the declared ranges (extreme-condition runs)",
+    )
+    parser.add_argument(
+        "--out", default=None, metavar="DIR", help="output folder (default: out/<model name>)"
+    )
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    from sdnet.errors import InvalidValueError
+
+    values: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InvalidValueError("--set", item, expected="NAME=VALUE, e.g. push_amount=300000")
+        try:
+            value: Any = float(text)
+        except ValueError:
+            value = text.strip()  # the model reports the non-numeric value against the name
+        values[name.strip()] = value
+    return values
+
+
+def _push(args: argparse.Namespace, model: Model) -> Push | None:
+    from sdnet.policy import PUSH_PARAMETERS, Push
+
+    given = {
+        name: getattr(args, f"push_{name}")
+        for name in PUSH_PARAMETERS
+        if getattr(args, f"push_{name}") is not None
+    }
+    if not given:
+        return None
+    fields = {}
+    for name, parameter in PUSH_PARAMETERS.items():
+        if name in given:
+            fields[name] = given[name]
+        elif parameter in model.parameters:
+            fields[name] = model.parameters[parameter].default
+        else:  # the model lacks it; Model.run names every missing parameter
+            fields[name] = 0.0
+    return Push(**fields)
+
+
+def _variables(text: str | None) -> str | list[str] | None:
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return "all"
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _panels(model: Model) -> list[list[str]]:
+    """Groups of variables (one panel each) for run.png."""
+    panels = [[v for v in panel if _has(model, v)] for panel in _FLEXNET_PANELS]
+    panels = [p for p in panels if p]
+    if any("Members" in p for p in panels):
+        return panels
+    units: dict[str, list[str]] = {}
+    for stock in model.stocks:
+        units.setdefault(model.units(stock), []).append(stock)
+    return list(units.values())[:_MAX_PANELS]
+
+
+def _has(model: Model, name: str) -> bool:
+    from sdnet.errors import UnknownVariableError
+
+    try:
+        model.resolve(name)
+    except UnknownVariableError:
+        return False
+    return True
+
+
+def _simulate(args: argparse.Namespace, model: Model, **options: Any) -> RunResult:
+    if args.engine == "pysd":
+        return model.run(**options)
+    from sdnet.errors import SdnetError
+
+    try:
+        from sdnet.runner import run_single  # type: ignore[attr-defined]
+    except ImportError:
+        raise SdnetError(
+            "the vector engine is not available yet (sdnet.runner.run_single is missing); "
+            "use --engine pysd"
+        ) from None
+    params = options.pop("params")
+    return run_single(model, params, **options)
+
+
+def _summary_rows(result: RunResult, columns: list[str]) -> list[tuple[str, ...]]:
+    rows = []
+    time = result.time
+    for column in columns[:_MAX_SUMMARY_ROWS]:
+        values = result.frame[column].to_numpy(dtype=float)
+        if values.size == 0 or not all(math.isfinite(v) for v in values):
+            rows.append((column, "non-finite", "", ""))
+            continue
+        peak = int(values.argmax())
+        rows.append(
+            (
+                column,
+                f"{values[0]:.4g}",
+                f"{values[peak]:.4g} (t={time[peak]:g})",
+                f"{values[-1]:.4g}",
+            )
+        )
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate, write run.csv and run.png, print a summary."""
+    from matplotlib.figure import Figure
+
+    from sdnet.commands.describe import format_table
+    from sdnet.model import load_model
+    from sdnet.plotting.runs import plot_run
+    from sdnet.policy import get_region
+
+    model = load_model(args.model)
+    region = get_region(args.region) if args.region else None
+    push = _push(args, model)
+    params = _parse_set(args.set)
+    wanted = _variables(args.vars)
+    panels = _panels(model)
+    plotted = [v for panel in panels for v in panel]
+    if wanted is None:
+        saved: str | list[str] = list(model.key_variables)
+    else:
+        saved = wanted
+    # The figure needs its variables even when run.csv saves fewer.
+    simulate_vars: str | list[str] = (
+        "all" if saved == "all" else list(dict.fromkeys([*saved, *plotted]))
+    )
+    result = _simulate(
+        args,
+        model,
+        params=params,
+        region=region,
+        push=push,
+        final_time=args.final_time,
+        time_step=args.time_step,
+        saveper=args.saveper,
+        variables=simulate_vars,
+        check_ranges=not args.no_check_ranges,
+    )
+    if saved == "all":
+        columns = result.variables
+    else:
+        columns = []
+        for name in saved:
+            columns.extend(c for c in result.columns_of(name) if c not in columns)
+
+    out = Path(args.out) if args.out else Path("out") / model.name
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path = out / "run.csv"
+    result.frame[columns].to_csv(csv_path, index_label="time")
+
+    figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
+    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, panel in zip(axes, panels, strict=True):
+        plot_run(result, panel, ax=ax)
+        if ax is not axes[-1]:
+            ax.set_xlabel("")
+    title = model.name + (f", {region.name} region" if region else "")
+    if push is not None:
+        title += f"; push {push.describe()}"
+    figure.suptitle(title, fontsize="medium")
+    png_path = out / "run.png"
+    figure.savefig(png_path, dpi=150)
+
+    times = result.time
+    setting = [f"region {region.name}" if region else "model's own region values"]
+    setting.append(f"push {push.describe()}" if push else "model's own push values")
+    if params:
+        setting.append("set " + ", ".join(f"{k}={v:g}" for k, v in params.items()
+                                          if isinstance(v, float)))
+    print(f"sdnet run: {model.path} ({'; '.join(setting)}; engine {args.engine})")
+    step = result.provenance.spec.get("time_step") if result.provenance else None
+    print(
+        f"time {times[0]:g} to {times[-1]:g}"
+        + (f", time step {step:g}" if step else "")
+        + f", {len(times)} saved times, {len(columns)} columns"
+    )
+    summary_columns = [c for c in columns if c != "time"]
+    print(format_table(_summary_rows(result, summary_columns), ["variable", "start", "peak",
+                                                                  "end"]))
+    if len(summary_columns) > _MAX_SUMMARY_ROWS:
+        print(f"... and {len(summary_columns) - _MAX_SUMMARY_ROWS} more columns in run.csv")
+    print(f"wrote {csv_path} and {png_path}")
+    return 0
