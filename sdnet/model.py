@@ -148,9 +148,18 @@ def _shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def _pysd() -> Any:
+    """PySD's top-level module (importing it triggers a chardet deprecation warning)."""
+    with warnings.catch_warnings():
+        for message in _PYSD_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        import pysd
+    return pysd
+
+
 def _translate(path: Path, sha256: str) -> Path:
     """The translated ``.py`` of the model, translating into the cache when needed."""
-    import pysd
+    pysd = _pysd()
 
     root = cache_dir() / "models"
     target = root / f"{sha256[:24]}-pysd{pysd.__version__}"
@@ -239,8 +248,7 @@ class Model:
 
     def _fresh(self) -> Any:
         """A newly loaded PySD model (fresh module state, file values)."""
-        import pysd
-
+        pysd = _pysd()
         with warnings.catch_warnings():
             for message in _PYSD_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)

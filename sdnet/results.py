@@ -276,9 +276,13 @@ class _ColumnIndex:
                 return [self.exact[spelling]], True
             if spelling in self.bases:
                 return list(self.bases[spelling]), False
-        candidates = {*self.columns, *(split_column(c)[0] for c in self.columns)}
-        candidates |= {python_name(c) for c in list(candidates)}
-        raise UnknownVariableError(name, candidates=sorted(candidates), where="this result")
+        vensim = list(dict.fromkeys([*self.columns, *(split_column(c)[0] for c in self.columns)]))
+        # suggest names in the spelling the user wrote
+        looks_python = key == python_name(key)
+        candidates = [python_name(c) for c in vensim] if looks_python else vensim
+        raise UnknownVariableError(
+            name, candidates=list(dict.fromkeys(candidates)), where="this result"
+        )
 
     def resolve(self, name: str) -> list[str]:
         """The columns ``name`` denotes."""
@@ -586,8 +590,8 @@ class EnsembleResult:
 
         A subscripted variable's bare name gives (run, time, variable) over its elements.
         """
-        columns = self._index.resolve(name)  # type: ignore[attr-defined]
-        if len(columns) == 1:
+        columns, one_column = self._index.lookup(name)  # type: ignore[attr-defined]
+        if one_column or (len(columns) == 1 and split_column(columns[0])[1] is None):
             return self.dataset["outputs"].sel(variable=columns[0])
         return self.dataset["outputs"].sel(variable=columns)
 
