@@ -1,0 +1,488 @@
+"""Tests of sdnet.teaching: exercise files, keys generated from a model, answer checking.
+
+The unit tests use a toy "bathtub" model with a closed-form solution (members fill towards
+``gain * amount`` during the push and drain afterwards at ``leave_rate * (1 - CE)``), so every
+key value can be compared with an analytic answer. Tests against the real flexnet exercises run
+at the end and skip while the model or the engine is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sdnet.errors import (
+    AnswerFileError,
+    ExperimentError,
+    InvalidValueError,
+    UnknownVariableError,
+)
+from sdnet.params import Parameter, ParameterTable
+from sdnet.teaching import (
+    Key,
+    answers_template,
+    check_answers,
+    generate_key,
+    load_answers,
+    load_exercise,
+    parse_answers,
+    resolve_policy,
+    sample_worlds,
+    score_policies,
+)
+from sdnet.teaching.expressions import evaluate, names_in
+
+ROOT = Path(__file__).resolve().parents[2]
+TEACHING = ROOT / "experiments" / "teaching"
+
+# --------------------------------------------------------------------------- the toy model
+TAU = 1.5  # Year: filling time constant of the toy
+
+
+def _p(name: str, kind: str, lower: float, upper: float, default: float) -> Parameter:
+    return Parameter(name, name.replace("_", " ").title(), "dmnl", lower, upper, default, "",
+                     kind)
+
+
+TOY_PARAMETERS = ParameterTable([
+    _p("push_amount", "lever", 0, 2e6, 0),
+    _p("push_start", "lever", 0, 30, 2),
+    _p("push_duration", "lever", 0, 30, 3.5),
+    _p("push_taper", "lever", 0, 10, 0),
+    _p("local_match_requirement", "lever", 0, 1, 0),
+    _p("community_entrepreneur_density", "region", 0, 1, 0.5),
+    _p("external_networking", "region", 0, 1, 0.2),
+    _p("number_of_firms", "region", 10, 1000, 100),
+    _p("leave_rate", "uncertain", 0.1, 0.3, 0.2),
+    _p("gain", "uncertain", 5e-5, 2e-4, 1e-4),
+], where="the toy")
+
+
+def toy_members(t: np.ndarray, *, amount: float, start: float, duration: float, ce: float,
+                leave_rate: float = 0.2, gain: float = 1e-4) -> np.ndarray:
+    """Closed form of the toy: fill during the push, drain after it."""
+    end = start + duration
+    level = gain * amount
+    filling = level * (1 - np.exp(-np.clip(t - start, 0, None) / TAU))
+    at_end = level * (1 - math.exp(-duration / TAU))
+    draining = at_end * np.exp(-leave_rate * (1 - ce) * (t - end))
+    return np.where(t <= end, filling, draining)
+
+
+class ToySimulator:
+    """Duck-types sdnet.engine.CompiledModel for the toy."""
+
+    sha256 = "toy-model"
+    parameters = TOY_PARAMETERS
+
+    def simulate(self, values: Mapping[str, Any], *, n_runs: int,
+                 final_time: float | None = None,
+                 variables: Sequence[str] | None = None) -> SimpleNamespace:
+        full = {k: np.broadcast_to(np.asarray(values.get(k, p.default), dtype=float), (n_runs,))
+                for k, p in TOY_PARAMETERS.items()}
+        times = np.arange(0.0, (final_time or 30.0) + 1e-9, 0.25)
+        members, cost = [], []
+        for i in range(n_runs):
+            kw = dict(amount=full["push_amount"][i], start=full["push_start"][i],
+                      duration=full["push_duration"][i],
+                      ce=full["community_entrepreneur_density"][i],
+                      leave_rate=full["leave_rate"][i], gain=full["gain"][i])
+            members.append(toy_members(times, **kw))
+            on = np.clip(times - kw["start"], 0, kw["duration"])
+            cost.append(kw["amount"] * on)
+        return SimpleNamespace(
+            times=times,
+            outputs={"Total Members": np.array(members), "Cumulative Public Spending":
+                     np.array(cost)},
+            status=np.ones(n_runs, dtype=bool),
+        )
+
+
+TOY_REGIONS = {"community_entrepreneur_density": 0.2, "external_networking": 0.2}
+
+TOY_EXERCISE = """\
+[exercise]
+number = 3
+title = "Bathtub"
+summary = "A toy."
+findings = ["F7"]
+goals = ["see a stock fill"]
+model = "toy.mdl"
+final_time = 20
+
+[scenarios.low_ce]
+description = "few community entrepreneurs"
+push = { amount = 300000, start = 2, duration = 4 }
+params = { community_entrepreneur_density = 0.2 }
+
+[scenarios.high_ce]
+description = "many community entrepreneurs"
+push = { amount = 300000, start = 2, duration = 4 }
+params = { community_entrepreneur_density = 0.8 }
+
+[scenarios.none]
+push = { amount = 0, start = 2, duration = 4 }
+
+[measures.at_end]
+scenario = "low_ce"
+variable = "Total Members"
+time = "push_end"
+
+[measures.low_after]
+scenario = "low_ce"
+variable = "total_members"
+time = "push_end + 10"
+
+[measures.high_after]
+scenario = "high_ce"
+variable = "Total Members"
+time = "push_end + 10"
+
+[measures.peak_none]
+scenario = "none"
+variable = "Total Members"
+reduce = "max"
+
+[derived]
+low_kept = "low_after / at_end"
+high_kept = "high_after / at_end"
+
+[[questions]]
+id = "at_end"
+prompt = "Members when the push ends?"
+answer = "at_end"
+tolerance = { relative = 0.1, absolute = 1 }
+units = "firm"
+explain = "The tub filled to {at_end:.1f} firms."
+
+[[questions]]
+id = "kept"
+prompt = "Share kept 10 years later, low CE?"
+answer = "low_kept"
+tolerance = { absolute = 0.05 }
+explain = "{low_after:.1f} of {at_end:.1f} firms remain."
+
+[[questions]]
+id = "which"
+prompt = "Which region keeps more?"
+kind = "choice"
+options = { low_ce = "low_kept", high_ce = "high_kept" }
+explain = "Slower draining keeps more."
+
+[[questions]]
+id = "forms_without_push"
+prompt = "Does a network form without a push?"
+kind = "boolean"
+answer = "peak_none >= 3"
+"""
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> Any:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE, encoding="utf-8")
+    return load_exercise(path)
+
+
+@pytest.fixture
+def toy_key(toy: Any) -> Key:
+    return generate_key(toy, simulator=ToySimulator())
+
+
+def write(tmp_path: Path, text: str, name: str = "answers.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- expressions
+def test_expressions_compute_and_compare() -> None:
+    assert evaluate("max(a, b) / c - 1", {"a": 3.0, "b": 5.0, "c": 2.0}) == 1.5
+    assert evaluate("a < b <= 2 and not a > 1", {"a": 0.5, "b": 2.0}) is True
+    assert names_in("min(x, 2) + y") == {"x", "y"}
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("__import__('os')", "calls a function other than min, max, abs"),
+        ("a.real", "uses Attribute, which is not allowed"),
+        ("'text'", "has a non-numeric constant"),
+        ("a +", "cannot parse expression 'a +'"),
+    ],
+)
+def test_expressions_refuse_code(expression: str, message: str) -> None:
+    with pytest.raises(ExperimentError, match=re.escape(message)):
+        evaluate(expression, {"a": 1.0})
+
+
+def test_expression_errors_name_the_problem() -> None:
+    with pytest.raises(ExperimentError, match=r"uses unknown name 'z'; known: a"):
+        evaluate("z", {"a": 1.0})
+    with pytest.raises(ExperimentError, match=r"divides by zero"):
+        evaluate("a / 0", {"a": 1.0})
+
+
+# --------------------------------------------------------------------------- keys
+def test_key_values_match_the_closed_form(toy: Any, toy_key: Key) -> None:
+    at_end = 0.0001 * 300000 * (1 - math.exp(-4 / TAU))
+    low_after = at_end * math.exp(-0.2 * 0.8 * 10)
+    high_after = at_end * math.exp(-0.2 * 0.2 * 10)
+    assert toy_key.entry("at_end").value == pytest.approx(at_end, rel=1e-5)
+    assert toy_key.entry("at_end").tolerance == pytest.approx(max(1, 0.1 * at_end), rel=1e-5)
+    assert toy_key.entry("kept").value == pytest.approx(low_after / at_end, rel=1e-4)
+    assert toy_key.entry("kept").tolerance == 0.05
+    which = toy_key.entry("which")
+    assert which.value == "high_ce"
+    assert which.options["high_ce"] == pytest.approx(high_after / at_end, rel=1e-4)
+    assert toy_key.entry("forms_without_push").value is False
+    assert toy_key.model_sha256 == "toy-model"
+
+
+def test_explanations_are_written_from_the_numbers(toy_key: Key) -> None:
+    at_end = toy_key.values["at_end"]
+    assert toy_key.entry("at_end").explanation == f"The tub filled to {at_end:.1f} firms."
+
+
+def test_keys_regenerate_identically(toy: Any, toy_key: Key) -> None:
+    again = generate_key(toy, simulator=ToySimulator())
+    assert again.to_toml() == toy_key.to_toml()
+    assert Key.from_toml(toy_key.to_toml()) == toy_key
+
+
+def test_a_key_file_that_is_not_a_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExperimentError, match=r"not an answer key written by `sdnet exercise "
+                       r"key`: 'key'"):
+        Key.from_toml("[values]\na = 1\n", path=tmp_path / "k.toml")
+
+
+# --------------------------------------------------------------------------- checking
+def right_answers(key: Key) -> dict[str, Any]:
+    return {e.question: e.value for e in key.entries}
+
+
+def test_right_answers_pass(toy: Any, toy_key: Key) -> None:
+    answers = parse_answers({"answers": right_answers(toy_key)}, toy)
+    report = check_answers(toy, toy_key, answers)
+    assert report.passed
+    assert report.n_correct == 4
+    assert "4 of 4 answers right." in report.to_text()
+
+
+def test_tolerance_edges(toy: Any, toy_key: Key) -> None:
+    entry = toy_key.entry("at_end")
+    value, width = float(entry.value), entry.tolerance
+    inside = parse_answers({"answers": {"at_end": value + 0.99 * width}}, toy)
+    outside = parse_answers({"answers": {"at_end": value - 1.01 * width}}, toy)
+    assert check_answers(toy, toy_key, inside).feedback[0].status == "correct"
+    assert check_answers(toy, toy_key, outside).feedback[0].status == "incorrect"
+
+
+def test_wrong_answers_get_feedback_that_teaches(toy: Any, toy_key: Key) -> None:
+    entry = toy_key.entry("at_end")
+    given = float(entry.value) * 2
+    answers = parse_answers({"answers": {"at_end": given, "which": "low_ce",
+                                         "forms_without_push": True},
+                             "predictions": {"at_end": given}}, toy)
+    report = check_answers(toy, toy_key, answers)
+    assert not report.passed
+    statuses = {f.question: f.status for f in report.feedback}
+    assert statuses == {"at_end": "incorrect", "kept": "missing", "which": "incorrect",
+                        "forms_without_push": "incorrect"}
+    text = report.feedback[0].to_text()
+    assert f"expected:    {float(entry.value):.4g} firm (accepted within ±" in text
+    assert f"yours is high by {given - float(entry.value):.4g} firm" in text
+    assert f"why: The tub filled to {toy_key.values['at_end']:.1f} firms." in text
+    assert "you predicted" in text and "what did your prediction leave out?" in text
+    which = report.feedback[2].to_text()
+    options = toy_key.entry("which").options
+    assert (f"why: Slower draining keeps more. (low_ce {options['low_ce']:.4g}, "
+            f"high_ce {options['high_ce']:.4g})") in which
+    assert "[NO ANSWER] kept" in report.to_text()
+
+
+def test_answers_template_lists_every_question(toy: Any) -> None:
+    text = answers_template(toy)
+    for q in toy.questions:
+        assert f"# {q.id} = " in text
+    assert "number = 3" in text
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[answers\nx = 1", r"not valid TOML: "),
+        ("[answer]\nat_end = 1", r"\[answer\] unknown section \[answer\]; did you mean "
+         r"\[answers\]\? \(valid: exercise, answers, predictions, policy\)"),
+        ("[answers]\nat_ned = 1", r"\[answers.at_ned\] exercise 3 has no question 'at_ned'; "
+         r"did you mean 'at_end'\? \(valid: at_end, kept, which, forms_without_push\)"),
+        ('[answers]\nat_end = "12"', r"\[answers.at_end\] expected a number, got '12' \(valid: "
+         r"a finite number such as 42 or 0.35, without quotes\)"),
+        ("[answers]\nat_end = true", r"\[answers.at_end\] expected a number, got True"),
+        ("[answers]\nat_end = nan", r"\[answers.at_end\] expected a number, got nan"),
+        ('[answers]\nwhich = "middle"', r"\[answers.which\] 'middle' is not one of the options "
+         r"\(valid: 'low_ce', 'high_ce'\)"),
+        ('[answers]\nforms_without_push = "no"', r"\[answers.forms_without_push\] expected "
+         r"true or false, got 'no' \(valid: true, false \(without quotes\)\)"),
+        ("[exercise]\nnumber = 2", r"\[exercise.number\] this file is for exercise 2, but you "
+         r"are checking exercise 3 \(valid: 3\)"),
+        ("[policy]\npush_amount = 1", r"\[policy\] exercise 3 has no policy challenge"),
+        ("answers = 3", r"\[answers\] \[answers\] must be a table"),
+    ],
+)
+def test_malformed_answer_files_are_refused_clearly(
+    tmp_path: Path, toy: Any, content: str, message: str
+) -> None:
+    path = write(tmp_path, content)
+    with pytest.raises(AnswerFileError, match=message) as info:
+        load_answers(path, toy)
+    assert str(info.value).startswith(f"{path}: ")
+    assert info.value.path == path
+
+
+def test_missing_answer_file(tmp_path: Path, toy: Any) -> None:
+    with pytest.raises(AnswerFileError, match=r"answers file not found \(valid: the path of a "
+                       r"TOML file; make one with `sdnet exercise show 3 --template`\)"):
+        load_answers(tmp_path / "nope.toml", toy)
+
+
+# --------------------------------------------------------------------------- exercise files
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('reduce = "max"', 'reduce = "peak"', r"\[measures.peak_none.reduce\] unknown reducer "
+         r"'peak' \(valid: at, max, min, mean, time_of_max, time_of_min\)"),
+        ('scenario = "none"', 'scenario = "nothing"', r"\[measures.peak_none.scenario\] unknown "
+         r"scenario 'nothing'"),
+        ("tolerance = { absolute = 0.05 }\n", "", r"\[questions.kept\] missing table "
+         r"'tolerance'"),
+        ("{low_after:.1f} of", "{low_afterr:.1f} of", r"\[questions.kept.explain\] bad "
+         r"field\(s\) low_afterr"),
+        ('time = "push_end + 10"', 'time = "push_stop + 10"', r"unknown time name\(s\) "
+         r"push_stop"),
+        ("number = 3", "number = 4", r"\[exercise.number\] is 4, but the file name says '03'"),
+        ('answer = "low_kept"', 'answer = "low_kep"', r"\[questions.kept\] uses unknown "
+         r"name\(s\) low_kep"),
+    ],
+)
+def test_malformed_exercise_files_are_refused_clearly(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    assert old in TOY_EXERCISE
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=message):
+        load_exercise(path)
+
+
+def test_unknown_output_variable_names_close_matches(tmp_path: Path) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE.replace('variable = "total_members"',
+                                         'variable = "Total Member"'), encoding="utf-8")
+    with pytest.raises(UnknownVariableError, match=r"unknown output variable 'Total Member' of "
+                       r".*03_bathtub.toml; did you mean 'Total Members'"):
+        generate_key(load_exercise(path), simulator=ToySimulator())
+
+
+# --------------------------------------------------------------------------- the challenge
+CHALLENGE = TOY_EXERCISE + """
+[challenge]
+region = "typical"
+levers = ["push_amount", "push_start", "push_duration"]
+defaults = { push_start = 2 }
+n_runs = 64
+seed = 7
+final_time = 20
+years_after_push = 10
+sustain_fraction = 0.05
+cost_weight = 10
+pass_reference = "long"
+
+[[challenge.references]]
+name = "none"
+levers = { push_amount = 0 }
+
+[[challenge.references]]
+name = "long"
+levers = { push_amount = 300000, push_duration = 6 }
+"""
+
+
+@pytest.fixture
+def challenge(tmp_path: Path) -> Any:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(CHALLENGE, encoding="utf-8")
+    return load_exercise(path)
+
+
+def test_worlds_are_reproducible_and_in_range() -> None:
+    a = sample_worlds(TOY_PARAMETERS, 50, seed=3)
+    b = sample_worlds(TOY_PARAMETERS, 50, seed=3)
+    assert set(a) == {"leave_rate", "gain"}
+    for name, column in a.items():
+        np.testing.assert_array_equal(column, b[name])
+        p = TOY_PARAMETERS[name]
+        assert p.lower <= column.min() and column.max() <= p.upper
+        # a Latin hypercube puts exactly one point in each of the 50 strata
+        strata = np.floor((column - p.lower) / (p.upper - p.lower) * 50)
+        assert sorted(strata) == list(range(50))
+
+
+def test_scores_follow_their_definition(challenge: Any) -> None:
+    c = challenge.challenge
+    scores = score_policies(c, {"mine": {"push_amount": 200000, "push_duration": 5}},
+                            simulator=ToySimulator(), region_values=TOY_REGIONS)
+    mine = scores["mine"]
+    worlds = sample_worlds(TOY_PARAMETERS, c.n_runs, seed=c.seed)
+    final = np.array([
+        toy_members(np.array([20.0]), amount=200000, start=2, duration=5, ce=0.2,
+                    leave_rate=lr, gain=g)[0]
+        for lr, g in zip(worlds["leave_rate"], worlds["gain"], strict=True)
+    ])
+    share = float(np.mean(final >= 0.05 * 100))
+    assert mine.sustained_share == pytest.approx(share)
+    assert mine.mean_cost == pytest.approx(200000 * 5)
+    assert mine.score == pytest.approx(100 * share - 10 * 1.0)
+    assert mine.levers == {"push_amount": 200000, "push_start": 2, "push_duration": 5}
+
+
+def test_challenge_key_and_check_rank_the_policy(challenge: Any) -> None:
+    key = generate_key(challenge, simulator=ToySimulator(), region_values=TOY_REGIONS)
+    assert [r.name for r in key.references] == ["none", "long"]
+    assert key.references[0].score == 0.0  # no push: nothing sustained, nothing spent
+    assert Key.from_toml(key.to_toml()) == key
+    answers = parse_answers({"policy": {"push_amount": 300000, "push_duration": 6}}, challenge)
+    scores = score_policies(challenge.challenge,
+                            {"your policy": answers.policy,
+                             **{r.name: r.levers for r in challenge.challenge.references}},
+                            simulator=ToySimulator(), region_values=TOY_REGIONS)
+    policy = scores.pop("your policy")
+    assert policy.score == pytest.approx(key.references[1].score, rel=1e-5)
+    report = check_answers(challenge, key, answers, policy_score=policy,
+                           references=tuple(scores.values()))
+    assert report.policy_passed is True
+    text = report.to_text()
+    assert f"Challenge: your policy scored {policy.score:.1f} points" in text
+    assert "Your policy passes: the bar is the 'long' reference" in text
+
+
+def test_policies_are_validated(challenge: Any) -> None:
+    c = challenge.challenge
+    with pytest.raises(UnknownVariableError, match=r"unknown lever 'push_amout' of the "
+                       r"challenge; did you mean 'push_amount'"):
+        resolve_policy(c, {"push_amout": 1.0}, TOY_PARAMETERS)
+    with pytest.raises(InvalidValueError, match=r"invalid value for 'push_start \+ "
+                       r"push_duration \+ push_taper': 12.0 \(expected at most 10 \(the push "
+                       r"must end 10 years before year 20\)\)"):
+        resolve_policy(c, {"push_duration": 10}, TOY_PARAMETERS)
+    with pytest.raises(AnswerFileError, match=r"\[policy.push_amount\] expected a number, "
+                       r"got '1e5'"):
+        parse_answers({"policy": {"push_amount": "1e5"}}, challenge)
