@@ -1,0 +1,956 @@
+"""Translate PySD's abstract model of a Vensim file into vectorized numpy code.
+
+The compiler walks the syntax tree PySD's Vensim translator builds for each equation and writes
+one line of numpy code per equation (a *node*). Every value in that code is either a Python
+float (literals, ``time``, the control variables and expressions of them only) or an ndarray
+whose first axis is the run (length ``n_runs``, or 1 for values equal in every run) followed by
+one axis per subscript range of the value, in the order of the equation's left-hand side. The
+result, a :class:`ModelIR`, is plain data (JSON-serializable) so it can be cached by the model
+file's hash; :mod:`sdnet.engine.model` assembles it into a simulation function.
+
+Arithmetic is written exactly as PySD's Python builder writes it (same operand grouping and
+parentheses, same numpy functions), so that Euler results agree with PySD to rounding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdnet.errors import ModelParseError, UnsupportedConstructError
+from sdnet.params import CONTROL_NAMES, python_name
+
+__all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
+
+IR_VERSION = 1
+"""Bumped whenever the generated code changes, so stale cache entries are ignored."""
+
+_CONTROL_VENSIM = {
+    "initial_time": "INITIAL TIME",
+    "final_time": "FINAL TIME",
+    "time_step": "TIME STEP",
+    "saveper": "SAVEPER",
+}
+_SCALAR_LOCALS = {"time", *CONTROL_NAMES}
+
+
+@dataclass
+class Node:
+    """One line of generated code that assigns ``target`` from the locals in ``deps``."""
+
+    target: str
+    code: str
+    deps: list[str]
+    uses_time: bool = False
+
+
+@dataclass
+class StateSpec:
+    """A piece of integrated state: an INTEG, or the stages of a SMOOTH/DELAY/TREND/INITIAL.
+
+    ``name`` is the local holding the state, ``init`` the node computing its initial value and
+    ``deriv`` the node computing its time derivative (None for INITIAL, which never changes).
+    """
+
+    name: str
+    kind: str
+    owner: str
+    dims: list[str]
+    init: Node
+    deriv: Node | None
+
+
+@dataclass
+class VariableSpec:
+    """A model variable as the engine sees it (Vensim name, Python name, local, shape)."""
+
+    vensim_name: str
+    name: str
+    local: str
+    kind: str  # "constant", "stock", "auxiliary", "lookup" or "control"
+    dims: list[str]
+    units: str
+    lower: float | None
+    upper: float | None
+    documentation: str
+    default: Any = None  # constants: float or nested list
+    stock_state: str | None = None  # stocks defined by one INTEG: the state's local
+
+
+@dataclass
+class ModelIR:
+    """Everything the engine needs from a model file, as plain data."""
+
+    path: str
+    ranges: dict[str, list[str]]
+    variables: list[VariableSpec]
+    nodes: list[Node]
+    states: list[StateSpec]
+    tables: dict[str, list[list[float]]]
+    control_nodes: list[Node]
+    version: int = IR_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable copy."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelIR:
+        """Rebuild from :meth:`to_dict` output."""
+
+        def node(d: dict[str, Any] | None) -> Node | None:
+            return None if d is None else Node(**d)
+
+        return cls(
+            path=data["path"],
+            ranges=data["ranges"],
+            variables=[VariableSpec(**v) for v in data["variables"]],
+            nodes=[Node(**n) for n in data["nodes"]],
+            states=[
+                StateSpec(**{**s, "init": node(s["init"]), "deriv": node(s["deriv"])})
+                for s in data["states"]
+            ],
+            tables=data["tables"],
+            control_nodes=[Node(**n) for n in data["control_nodes"]],
+            version=data["version"],
+            extra=data.get("extra", {}),
+        )
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+@dataclass
+class _Expr:
+    """A compiled sub-expression: code, axis labels after the run axis, scalar flag, order."""
+
+    code: str
+    dims: tuple[str, ...] = ()
+    scalar: bool = False
+    order: int = 0  # PySD's arithmetic order: 0 atom, 1 power, 2 product, 3 sum, 4 comparison
+
+    def lowered(self, new_order: int) -> _Expr:
+        """Parenthesize like PySD's ``BuildAST.lower_order``."""
+        if self.order >= new_order and self.order != 0 and new_order != 0:
+            return _Expr(f"({self.code})", self.dims, self.scalar, 0)
+        return self
+
+
+_BINARY = {
+    "^": ("{l}**{r}", 1),
+    "*": ("{l}*{r}", 2),
+    "/": ("{l}/{r}", 2),
+    "+": ("{l} + {r}", 3),
+    "-": ("{l} - {r}", 3),
+    "=": ("{l} == {r}", 4),
+    "<>": ("{l} != {r}", 4),
+    ">=": ("{l} >= {r}", 4),
+    ">": ("{l} > {r}", 4),
+    "<=": ("{l} <= {r}", 4),
+    "<": ("{l} < {r}", 4),
+    ":AND:": ("np.logical_and({l}, {r})", 0),
+    ":OR:": ("np.logical_or({l}, {r})", 0),
+}
+
+_UNARY_NUMPY = {
+    "abs": "np.abs",
+    "exp": "np.exp",
+    "sin": "np.sin",
+    "cos": "np.cos",
+    "tan": "np.tan",
+    "arcsin": "np.arcsin",
+    "arccos": "np.arccos",
+    "arctan": "np.arctan",
+    "sinh": "np.sinh",
+    "cosh": "np.cosh",
+    "tanh": "np.tanh",
+    "sqrt": "np.sqrt",
+    "ln": "np.log",
+    "integer": "np.trunc",
+}
+_AGGREGATES = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min", "vmax": "np.max"}
+_SAFE_NAME = re.compile(r"[^0-9a-zA-Z_]")
+
+
+class _Compiler:
+    """Builds a :class:`ModelIR` from PySD's abstract model (one pass, then validation)."""
+
+    def __init__(self, abstract_model: Any, path: Path) -> None:
+        self.path = path
+        sections = abstract_model.sections
+        main = [s for s in sections if s.name == "__main__"]
+        if len(sections) != 1 or not main:
+            raise UnsupportedConstructError("macros", variable=sections[-1].name, path=path)
+        self.section = main[0]
+        self.ranges: dict[str, list[str]] = {}
+        self._range_key: dict[str, str] = {}
+        for sub in self.section.subscripts:
+            if not isinstance(sub.subscripts, list):
+                raise UnsupportedConstructError(
+                    "subscript ranges copied or read from files", variable=sub.name, path=path
+                )
+            if sub.mapping:
+                raise UnsupportedConstructError(
+                    "subscript mappings", variable=sub.name, path=path
+                )
+            self.ranges[sub.name] = list(sub.subscripts)
+            self._range_key[sub.name.lower()] = sub.name
+        self.elements: dict[str, Any] = {}
+        self.locals: dict[str, str] = {}
+        self.variables: dict[str, VariableSpec] = {}
+        used: set[str] = set(_SCALAR_LOCALS)
+        for element in self.section.elements:
+            clean = element.name.lower().replace(" ", "_")
+            self.elements[clean] = element
+            name = python_name(element.name) or "nvs_"
+            if clean in {c.replace(" ", "_").lower() for c in _CONTROL_VENSIM.values()}:
+                local = python_name(element.name)
+            else:
+                local = "v_" + _SAFE_NAME.sub("_", name)
+                base, i = local, 1
+                while local in used:
+                    local = f"{base}_{i}"
+                    i += 1
+            used.add(local)
+            self.locals[clean] = local
+        self.nodes: list[Node] = []
+        self.states: list[StateSpec] = []
+        self.tables: dict[str, list[list[float]]] = {}
+        self.control_nodes: list[Node] = []
+        self._counter = 0
+        self.static_required: list[tuple[str, str, str]] = []
+        self._ctx: list[str] = []
+        self._lhs: tuple[str, ...] = ()
+        self._element: Any = None
+        self._deps: set[str] = set()
+        self._time = False
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fail(self, construct: str) -> UnsupportedConstructError:
+        name = self._element.name if self._element is not None else "?"
+        return UnsupportedConstructError(construct, variable=name, path=self.path)
+
+    def _fresh(self, prefix: str) -> str:
+        self._counter += 1
+        return f"{prefix}{self._counter}"
+
+    def _range_of(self, token: str) -> str | None:
+        return self._range_key.get(token.strip().lower())
+
+    def _elements_of(self, range_name: str) -> list[str]:
+        return self.ranges[range_name]
+
+    def _sizes(self, dims: tuple[str, ...] | list[str]) -> tuple[int, ...]:
+        return tuple(len(self.ranges[d.rstrip("!")]) for d in dims)
+
+    def _element_index(self, range_name: str, token: str) -> int | None:
+        lowered = [e.lower() for e in self.ranges[range_name]]
+        token = token.strip().lower()
+        return lowered.index(token) if token in lowered else None
+
+    # ------------------------------------------------------------------ variables
+
+    def _var_dims(self, element: Any) -> list[str]:
+        """The full dims of an element (PySD's ``make_merge_list``, simplified)."""
+        subs_list = [c.subscripts[0] for c in element.components]
+        if not subs_list or not subs_list[0]:
+            return []
+        n = len(subs_list[0])
+        dims: list[str] = []
+        for i in range(n):
+            covered: set[str] = set()
+            named: list[str] = []
+            for subs in subs_list:
+                if len(subs) != n:
+                    raise UnsupportedConstructError(
+                        "definitions with different numbers of subscripts",
+                        variable=element.name,
+                        path=self.path,
+                    )
+                rng = self._range_of(subs[i])
+                if rng is not None:
+                    covered.update(self.ranges[rng])
+                    named.append(rng)
+                else:
+                    owner = self._owner_range(subs[i], element)
+                    covered.add(self.ranges[owner][self._element_index(owner, subs[i])])
+            exact = [r for r in named if set(self.ranges[r]) == covered]
+            if exact:
+                dims.append(exact[0])
+                continue
+            candidates = [r for r, els in self.ranges.items() if set(els) == covered]
+            if not candidates:
+                candidates = sorted(
+                    (r for r, els in self.ranges.items() if covered <= set(els)),
+                    key=lambda r: len(self.ranges[r]),
+                )
+            if not candidates:
+                raise UnsupportedConstructError(
+                    "subscripts outside any range", variable=element.name, path=self.path
+                )
+            dims.append(candidates[0])
+        return dims
+
+    def _owner_range(self, token: str, element: Any) -> str:
+        for rng in self.ranges:
+            if self._element_index(rng, token) is not None:
+                return rng
+        raise ModelParseError(
+            self.path, line=None, detail=f"unknown subscript {token!r} in {element.name!r}"
+        )
+
+    def _classify(self, element: Any) -> str:
+        comps = element.components
+        if type(element).__name__ == "AbstractControlElement":
+            return "control"
+        if all(type(c).__name__ == "AbstractLookup" for c in comps):
+            return "lookup"
+        if all(
+            type(c).__name__ in ("AbstractComponent", "AbstractUnchangeableConstant")
+            and _is_literal(c.ast)
+            for c in comps
+        ) and all(not c.subscripts[1] for c in comps):
+            return "constant"
+        if any(type(c).__name__ not in ("AbstractComponent",) for c in comps):
+            raise UnsupportedConstructError(
+                f"{type(comps[0]).__name__} definitions (data or external files)",
+                variable=element.name,
+                path=self.path,
+            )
+        if all(type(c.ast).__name__ == "IntegStructure" for c in comps):
+            return "stock"
+        return "auxiliary"
+
+    # ------------------------------------------------------------------ main
+
+    def build(self) -> ModelIR:
+        specs: list[VariableSpec] = []
+        for clean, element in self.elements.items():
+            self._element = element
+            kind = self._classify(element)
+            dims = self._var_dims(element) if kind != "control" else []
+            lower, upper = ([*list(element.limits), None, None])[:2]
+            spec = VariableSpec(
+                vensim_name=element.name,
+                name=python_name(element.name),
+                local=self.locals[clean],
+                kind=kind,
+                dims=dims,
+                units=str(element.units or ""),
+                lower=_opt_float(lower),
+                upper=_opt_float(upper),
+                documentation=str(element.documentation or ""),
+            )
+            self.variables[clean] = spec
+            specs.append(spec)
+        for clean, element in self.elements.items():
+            self._element = element
+            spec = self.variables[clean]
+            if spec.kind == "control":
+                self._compile_control(element, spec)
+            elif spec.kind == "constant":
+                spec.default = self._constant_value(element, spec)
+            elif spec.kind == "lookup":
+                self._compile_lookup(element, spec)
+            else:
+                self._compile_variable(element, spec)
+        self._element = None
+        missing = set(_CONTROL_VENSIM) - {n.target for n in self.control_nodes}
+        if missing:
+            raise ModelParseError(
+                self.path,
+                line=None,
+                detail="missing control variables: "
+                + ", ".join(_CONTROL_VENSIM[m] for m in sorted(missing)),
+            )
+        return ModelIR(
+            path=str(self.path),
+            ranges=self.ranges,
+            variables=specs,
+            nodes=self.nodes,
+            states=self.states,
+            tables=self.tables,
+            control_nodes=self.control_nodes,
+            extra={"static_required": self.static_required},
+        )
+
+    def _begin(self) -> None:
+        self._deps = set()
+        self._time = False
+
+    def _node(self, target: str, code: str) -> Node:
+        node = Node(target, code, sorted(self._deps - {target}), self._time)
+        return node
+
+    # ------------------------------------------------------------------ element kinds
+
+    def _compile_control(self, element: Any, spec: VariableSpec) -> None:
+        comp = element.components[0]
+        self._begin()
+        expr = self._expr(comp.ast, ())
+        if not expr.scalar:
+            raise self._fail("control variables that depend on model variables")
+        self.control_nodes.append(self._node(spec.local, expr.code))
+
+    def _constant_value(self, element: Any, spec: VariableSpec) -> Any:
+        if not spec.dims:
+            return float(element.components[0].ast)
+        values = np.full(self._sizes(spec.dims), np.nan)
+        for comp in element.components:
+            index, lhs = self._lhs_index(comp.subscripts[0], spec.dims)
+            block = np.asarray(comp.ast, dtype=float)
+            target_shape = self._sizes(lhs)
+            if block.size == int(np.prod(target_shape)):
+                block = block.reshape(target_shape)
+            values[index] = np.broadcast_to(block, target_shape)
+        if np.isnan(values).any():
+            raise self._fail("partly defined subscripted constants")
+        return values.tolist()
+
+    def _compile_lookup(self, element: Any, spec: VariableSpec) -> None:
+        if spec.dims:
+            raise self._fail("subscripted lookup tables")
+        table = element.components[0].ast
+        if type(table).__name__ != "LookupsStructure" or table.type != "interpolate":
+            raise self._fail("lookups other than interpolated tables")
+        self.tables[spec.local] = [
+            [float(x) for x in table.x],
+            [float(y) for y in table.y],
+        ]
+
+    def _lhs_index(
+        self, subs: list[str], dims: list[str]
+    ) -> tuple[tuple[Any, ...], tuple[str, ...]]:
+        """Index into the full array for one definition, and the labels it keeps."""
+        index: list[Any] = []
+        labels: list[str] = []
+        for token, dim in zip(subs, dims, strict=True):
+            rng = self._range_of(token)
+            if rng is None:
+                pos = self._element_index(dim, token)
+                if pos is None:
+                    raise self._fail(f"subscript {token!r} outside range {dim!r}")
+                index.append(pos)
+            elif rng == dim:
+                index.append(slice(None))
+                labels.append(rng)
+            else:
+                positions = [self._element_index(dim, e) for e in self.ranges[rng]]
+                if any(p is None for p in positions):
+                    raise self._fail(f"subscript range {rng!r} not inside {dim!r}")
+                index.append(_slice_or_list(positions))
+                labels.append(rng)
+        if sum(isinstance(i, list) for i in index) > 1:
+            raise self._fail("several non-contiguous subranges on one left-hand side")
+        return tuple(index), tuple(labels)
+
+    def _compile_variable(self, element: Any, spec: VariableSpec) -> None:
+        comps = element.components
+        if any(c.subscripts[1] for c in comps):
+            raise self._fail(":EXCEPT: subscripts")
+        whole = len(comps) == 1 and self._lhs_index(comps[0].subscripts[0], spec.dims)[1] == tuple(
+            spec.dims
+        )
+        if whole:
+            self._begin()
+            lhs = tuple(spec.dims)
+            expr = self._component_expr(comps[0], lhs, spec)
+            code = self._to_full(expr, lhs) if lhs else expr.code
+            self.nodes.append(self._node(spec.local, code))
+            return
+        # element-wise definitions: compute each piece, then assemble the full array
+        self._begin()
+        pieces: list[str] = []
+        sizes = self._sizes(spec.dims)
+        for comp in comps:
+            index, lhs = self._lhs_index(comp.subscripts[0], spec.dims)
+            expr = self._component_expr(comp, lhs, spec)
+            aligned = self._align(expr, lhs)
+            pieces.append(f"({_index_code(index)}, {aligned.code})")
+        code = f"_assemble(n, {sizes!r}, [{', '.join(pieces)}])"
+        self._deps.add("n")
+        self.nodes.append(self._node(spec.local, code))
+
+    def _component_expr(self, comp: Any, lhs: tuple[str, ...], spec: VariableSpec) -> _Expr:
+        ctx = list(lhs) + self._bang_labels(comp.ast)
+        self._ctx = ctx
+        self._lhs = lhs
+        ast = comp.ast
+        if type(ast).__name__ == "IntegStructure":
+            return self._integ(ast, lhs, spec, single=len(spec.dims) == len(lhs))
+        return self._expr(ast, tuple(ctx))
+
+    # ------------------------------------------------------------------ alignment
+
+    def _align(self, expr: _Expr, target: tuple[str, ...]) -> _Expr:
+        """Insert length-1 axes so ``expr`` broadcasts against ``target`` labels."""
+        if expr.scalar or expr.dims == target:
+            return expr
+        missing = [d for d in expr.dims if d not in target]
+        if missing:
+            raise self._fail(f"subscript {missing[0]!r} that is not on the left-hand side")
+        index = [":"] + [":" if d in expr.dims else "None" for d in target]
+        low = expr.lowered(-1)
+        return _Expr(f"{low.code}[{', '.join(index)}]", target, False, 0)
+
+    def _to_full(self, expr: _Expr, lhs: tuple[str, ...]) -> str:
+        """Code broadcasting ``expr`` to the full shape ``(R, *sizes(lhs))``."""
+        sizes = self._sizes(lhs)
+        if not expr.scalar and expr.dims == lhs:
+            return expr.code
+        aligned = self._align(expr, lhs)
+        return f"_bcast({aligned.code}, {sizes!r})"
+
+    def _union(self, exprs: list[_Expr]) -> tuple[str, ...]:
+        labels = {d for e in exprs for d in e.dims}
+        order = list(self._ctx)
+        for d in labels:
+            if d not in order:
+                raise self._fail(f"subscript {d!r} that is not on the left-hand side")
+        return tuple(d for d in order if d in labels)
+
+    def _combine(self, exprs: list[_Expr]) -> tuple[list[_Expr], tuple[str, ...], bool]:
+        target = self._union(exprs)
+        scalar = all(e.scalar for e in exprs)
+        return [self._align(e, target) for e in exprs], target, scalar
+
+    def _bang_labels(self, ast: Any) -> list[str]:
+        found: list[str] = []
+
+        def visit(node: Any) -> None:
+            name = type(node).__name__
+            if name == "ReferenceStructure" and node.subscripts is not None:
+                for token in node.subscripts.subscripts:
+                    if token.strip().endswith("!"):
+                        rng = self._range_of(token.strip()[:-1])
+                        label = f"{rng}!"
+                        if rng is not None and label not in found:
+                            found.append(label)
+            if hasattr(node, "__dataclass_fields__"):
+                for f in node.__dataclass_fields__:
+                    visit(getattr(node, f))
+            elif isinstance(node, list | tuple):
+                for item in node:
+                    visit(item)
+
+        visit(ast)
+        return found
+
+    # ------------------------------------------------------------------ expressions
+
+    def _expr(self, ast: Any, ctx: tuple[str, ...]) -> _Expr:
+        self._ctx = list(ctx)
+        return self._visit(ast)
+
+    def _visit(self, ast: Any) -> _Expr:
+        if isinstance(ast, bool):
+            return _Expr(repr(ast), scalar=True)
+        if isinstance(ast, int | float | np.integer | np.floating):
+            # written bare like PySD does, so "-2^2" is -(2**2) as in Vensim
+            return _Expr(repr(float(ast)), scalar=True)
+        name = type(ast).__name__
+        method = getattr(self, f"_v_{name}", None)
+        if method is None:
+            raise self._fail(_construct_name(ast))
+        return method(ast)
+
+    def _v_ArithmeticStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        return self._operation(list(ast.operators), list(ast.arguments))
+
+    def _v_LogicStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        if ast.operators == [":NOT:"]:
+            arg = self._visit(ast.arguments[0])
+            return _Expr(f"np.logical_not({arg.code})", arg.dims, arg.scalar, 0)
+        return self._operation(list(ast.operators), list(ast.arguments))
+
+    def _operation(self, operators: list[str], arguments: list[Any]) -> _Expr:
+        args = [self._visit(a) for a in arguments]
+        if len(args) == 1:
+            if operators[0] != "negative":
+                raise self._fail(f"operator {operators[0]}")
+            arg = args[0].lowered(3)
+            return _Expr(f"-{arg.code}", arg.dims, arg.scalar, 1)
+        aligned, dims, scalar = self._combine(args)
+        for op in operators:
+            if op not in _BINARY:
+                raise self._fail(f"operator {op}")
+        last_order = _BINARY[operators[-1]][1]
+        if operators[-1] == "^":
+            aligned[-1] = aligned[-1].lowered(2)
+        else:
+            aligned[-1] = aligned[-1].lowered(last_order)
+        right = aligned.pop()
+        ops = list(operators)
+        code = right.code
+        while aligned:
+            template, order = _BINARY[ops.pop()]
+            left = aligned.pop().lowered(order)
+            code = template.format(l=left.code, r=code)
+        return _Expr(code, dims, scalar, last_order)
+
+    def _v_ReferenceStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        ref = ast.reference
+        if ref == "time":
+            self._time = True
+            return _Expr("time", scalar=True)
+        if ref not in self.elements:
+            raise ModelParseError(
+                self.path,
+                line=None,
+                detail=f"{self._element.name!r} refers to unknown variable {ref!r}",
+            )
+        spec = self.variables[ref]
+        if spec.kind == "control":
+            self._deps.add(spec.local)
+            return _Expr(spec.local, scalar=True)
+        if spec.kind == "lookup":
+            raise self._fail(f"lookup table {spec.vensim_name!r} used as a value")
+        self._deps.add(spec.local)
+        if not spec.dims:
+            return _Expr(spec.local)
+        subs = ast.subscripts.subscripts if ast.subscripts is not None else None
+        if subs is None:
+            subs = list(spec.dims)
+        if len(subs) != len(spec.dims):
+            raise self._fail(f"reference to {spec.vensim_name!r} with wrong number of subscripts")
+        basic: list[str] = []
+        lists: list[tuple[int, list[int]]] = []
+        labels: list[str] = []
+        for token, dim in zip(subs, spec.dims, strict=True):
+            token = token.strip()
+            bang = token.endswith("!")
+            rng = self._range_of(token[:-1] if bang else token)
+            if rng is None:
+                pos = self._element_index(dim, token)
+                if pos is None:
+                    raise self._fail(f"subscript {token!r} outside range {dim!r}")
+                basic.append(str(pos))
+                continue
+            label = f"{rng}!" if bang else rng
+            axis = len(labels) + 1
+            labels.append(label)
+            if rng == dim:
+                basic.append(":")
+                continue
+            positions = [self._element_index(dim, e) for e in self.ranges[rng]]
+            if any(p is None for p in positions):
+                raise self._fail(f"subscript mapping from {rng!r} to {dim!r}")
+            sel = _slice_or_list(positions)
+            if isinstance(sel, slice):
+                basic.append(f"{sel.start}:{sel.stop}")
+            else:
+                basic.append(":")
+                lists.append((axis, sel))
+        code = spec.local
+        if any(b != ":" for b in basic):
+            code = f"{code}[:, {', '.join(basic)}]"
+        for axis, positions in lists:
+            code = f"{code}[{', '.join([':'] * axis + [repr(positions)])}]"
+        order = [lab for lab in self._ctx if lab in labels]
+        extra = [lab for lab in labels if lab not in self._ctx]
+        if extra:
+            raise self._fail(
+                f"subscript {extra[0]!r} in a reference to {spec.vensim_name!r} that is not on "
+                "the left-hand side (subscript mapping)"
+            )
+        if order != labels:
+            perm = (0, *(labels.index(lab) + 1 for lab in order))
+            code = f"{code}.transpose({perm!r})"
+        return _Expr(code, tuple(order), False, 0)
+
+    def _v_CallStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        func = ast.function.reference
+        if func in self.elements and self.variables[func].kind == "lookup":
+            if len(ast.arguments) != 1:
+                raise self._fail(f"lookup {func!r} called with {len(ast.arguments)} arguments")
+            arg = self._visit(ast.arguments[0])
+            local = self.variables[func].local
+            return _Expr(
+                f"np.interp({arg.code}, {local}_x, {local}_y)", arg.dims, arg.scalar, 0
+            )
+        args = [self._visit(a) for a in ast.arguments]
+        if func in _UNARY_NUMPY and len(args) == 1:
+            a = args[0]
+            return _Expr(f"{_UNARY_NUMPY[func]}({a.code})", a.dims, a.scalar, 0)
+        if func == "pi" and not args:
+            return _Expr("np.pi", scalar=True)
+        if func in _AGGREGATES and len(args) == 1:
+            return self._aggregate(func, args[0])
+        handler = _CALLS.get(func)
+        if handler is None or len(args) not in handler[1]:
+            raise self._fail(f"the function {func.upper()}")
+        template, _counts, time = handler
+        if func == "if_then_else" and all(a.scalar for a in args):
+            c, a, b = args
+            return _Expr(f"({a.code} if {c.code} else {b.code})", (), True, 0)
+        aligned, dims, scalar = self._combine(args)
+        if time:
+            self._time = True
+            self._deps.add("time_step")
+        code = template.format(*[a.code for a in aligned])
+        return _Expr(code, dims, scalar, 0)
+
+    def _aggregate(self, func: str, arg: _Expr) -> _Expr:
+        axes = tuple(i + 1 for i, d in enumerate(arg.dims) if d.endswith("!"))
+        if not axes:
+            return arg
+        dims = tuple(d for d in arg.dims if not d.endswith("!"))
+        return _Expr(f"{_AGGREGATES[func]}({arg.code}, axis={axes!r})", dims, False, 0)
+
+    def _v_InlineLookupsStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        table = ast.lookups
+        if table.type != "interpolate":
+            raise self._fail("lookups other than interpolated tables")
+        arg = self._visit(ast.argument)
+        xs = repr([float(x) for x in table.x])
+        ys = repr([float(y) for y in table.y])
+        return _Expr(f"np.interp({arg.code}, {xs}, {ys})", arg.dims, arg.scalar, 0)
+
+    def _v_ndarray(self, ast: Any) -> _Expr:
+        raise self._fail("array literals inside expressions")
+
+    # ------------------------------------------------------------------ stateful
+
+    def _hoist(self, ast: Any, dims: tuple[str, ...]) -> _Expr:
+        """Compile ``ast`` into its own temp node (so a stateful object can reuse it)."""
+        outer_deps, outer_time = self._deps, self._time
+        self._deps, self._time = set(), False
+        expr = self._visit(ast)
+        aligned = self._align(expr, dims) if not expr.scalar else expr
+        target = self._fresh("a")
+        self.nodes.append(self._node(target, aligned.code))
+        self._deps, self._time = outer_deps, outer_time
+        self._deps.add(target)
+        return _Expr(target, aligned.dims, aligned.scalar, 0)
+
+    def _state_dims(self) -> tuple[str, ...]:
+        return tuple(self._lhs)
+
+    def _integ(
+        self, ast: Any, lhs: tuple[str, ...], spec: VariableSpec, *, single: bool
+    ) -> _Expr:
+        if ast.non_negative:
+            raise self._fail("non-negative stocks")
+        outer = self._deps, self._time
+        self._deps, self._time = set(), False
+        flow = self._visit(ast.flow)
+        flow = self._align(flow, lhs) if not flow.scalar else flow
+        deriv_deps, deriv_time = self._deps, self._time
+        self._deps, self._time = set(), False
+        init = self._visit(ast.initial)
+        init = self._align(init, lhs) if not init.scalar else init
+        name = self._fresh("z")
+        sizes = self._sizes(lhs)
+        self._deps.add("n")
+        init_node = self._node(name, f"_full({init.code}, n, {sizes!r})")
+        self._deps, self._time = deriv_deps, deriv_time
+        deriv_node = self._node("d_" + name, flow.code)
+        self.states.append(
+            StateSpec(name, "integ", spec.vensim_name, list(lhs), init_node, deriv_node)
+        )
+        if single:
+            spec.stock_state = name
+        self._deps, self._time = outer
+        self._deps.add(name)
+        return _Expr(name, lhs, False, 0)
+
+    def _stateful(
+        self,
+        kind: str,
+        *,
+        init_code: str,
+        deriv_code: str,
+        out_code: str,
+        arg_deps: set[str],
+        init_deps: set[str],
+        uses_time: bool = False,
+    ) -> _Expr:
+        name = self._fresh("z")
+        dims = self._state_dims()
+        init_node = Node(name, init_code.format(z=name), sorted(init_deps | {"n"}), False)
+        deriv_node = Node("d_" + name, deriv_code.format(z=name), sorted(arg_deps), uses_time)
+        self.states.append(
+            StateSpec(name, kind, self._element.name, list(dims), init_node, deriv_node)
+        )
+        out = self._fresh("o")
+        self.nodes.append(Node(out, out_code.format(z=name), sorted(arg_deps | {name}), False))
+        self._deps.add(out)
+        return _Expr(out, dims, False, 0)
+
+    def _order_of(self, order: Any) -> tuple[str, set[str]]:
+        if isinstance(order, int | float | np.integer | np.floating):
+            return repr(int(order)), set()
+        expr = self._hoist(order, ())
+        return f"_order({expr.code})", {expr.code}
+
+    def _v_SmoothStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        return self._smooth(ast)
+
+    def _v_SmoothNStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        return self._smooth(ast)
+
+    def _smooth(self, ast: Any) -> _Expr:
+        dims = self._state_dims()
+        inp = self._hoist(ast.input, dims)
+        stime = self._hoist(ast.smooth_time, dims)
+        init = self._hoist(ast.initial, dims)
+        order, order_deps = self._order_of(ast.order)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code, *order_deps}
+        return self._stateful(
+            "smooth",
+            init_code=f"_delay_stack({init.code}, {order}, n, {sizes!r})",
+            deriv_code=f"_smooth_ddt({{z}}, {inp.code}, {stime.code}, {{z}}.shape[0])",
+            out_code="{z}[-1]",
+            arg_deps={inp.code, stime.code},
+            init_deps={init.code, *order_deps},
+        )
+
+    def _v_DelayStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        return self._delay(ast)
+
+    def _v_DelayNStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        return self._delay(ast, n_form=True)
+
+    def _delay(self, ast: Any, *, n_form: bool = False) -> _Expr:
+        dims = self._state_dims()
+        inp = self._hoist(ast.input, dims)
+        dtime = self._hoist(ast.delay_time, dims)
+        init = self._hoist(ast.initial, dims)
+        order, order_deps = self._order_of(ast.order)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code, *order_deps}
+        if n_form and not dtime.scalar:
+            # DELAY N remembers the delay times of past steps; it equals DELAY only when the
+            # delay time is constant during the run (checked when the model is assembled)
+            self.static_required.append((dtime.code, self._element.name, "DELAY N"))
+        return self._stateful(
+            "delay",
+            init_code=(
+                f"_delay_stack_checked({init.code} * {dtime.code}, {order}, n, {sizes!r}, "
+                f"{dtime.code}, time_step)"
+            ),
+            deriv_code=f"_delay_ddt({{z}}, {inp.code}, {dtime.code}, {{z}}.shape[0])",
+            out_code=f"{{z}}[-1] / {dtime.code}",
+            arg_deps={inp.code, dtime.code},
+            init_deps={init.code, dtime.code, "time_step", *order_deps},
+        )
+
+    def _v_TrendStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        dims = self._state_dims()
+        inp = self._hoist(ast.input, dims)
+        avg = self._hoist(ast.average_time, dims)
+        init = self._hoist(ast.initial_trend, dims)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code}
+        return self._stateful(
+            "trend",
+            init_code=f"_full({inp.code} / (1 + {init.code}*{avg.code}), n, {sizes!r})",
+            deriv_code=f"({inp.code} - {{z}}) / {avg.code}",
+            out_code=f"_zidz({inp.code} - {{z}}, {avg.code} * np.abs({{z}}))",
+            arg_deps={inp.code, avg.code},
+            init_deps={inp.code, avg.code, init.code},
+        )
+
+    def _v_InitialStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        dims = self._state_dims()
+        init = self._hoist(ast.initial, dims)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code}
+        name = self._fresh("z")
+        init_node = Node(name, f"_full({init.code}, n, {sizes!r})", [init.code, "n"], False)
+        self.states.append(StateSpec(name, "initial", self._element.name, list(dims),
+                                     init_node, None))
+        self._deps.add(name)
+        return _Expr(name, dims, False, 0)
+
+
+_CALLS: dict[str, tuple[str, tuple[int, ...], bool]] = {
+    "min": ("np.minimum({0}, {1})", (2,), False),
+    "max": ("np.maximum({0}, {1})", (2,), False),
+    "power": ("np.power({0}, {1})", (2,), False),
+    "log": ("(np.log({0})/np.log({1}))", (2,), False),
+    "if_then_else": ("np.where({0}, {1}, {2})", (3,), False),
+    "xidz": ("_xidz({0}, {1}, {2})", (3,), False),
+    "zidz": ("_zidz({0}, {1})", (2,), False),
+    "modulo": ("_modulo({0}, {1})", (2,), False),
+    "step": ("_step(time, time_step, {0}, {1})", (2,), True),
+    "ramp": ("_ramp(time, {0}, {1}, {2})", (3,), True),
+    "pulse": ("_pulse(time, {0}, {1})", (2,), True),
+    "pulse_train": ("_pulse_train(time, {0}, {1}, {2}, {3})", (4,), True),
+}
+
+
+def _is_literal(ast: Any) -> bool:
+    return isinstance(ast, int | float | np.integer | np.floating | np.ndarray) and not isinstance(
+        ast, bool
+    )
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if np.isnan(number) else number
+
+
+def _slice_or_list(positions: list[Any]) -> slice | list[int]:
+    ints = [int(p) for p in positions]
+    if ints == list(range(ints[0], ints[0] + len(ints))):
+        return slice(ints[0], ints[0] + len(ints))
+    return ints
+
+
+def _index_code(index: tuple[Any, ...]) -> str:
+    parts = ["slice(None)"]
+    for i in index:
+        if isinstance(i, slice):
+            parts.append(f"slice({i.start}, {i.stop})")
+        else:
+            parts.append(repr(i))
+    return f"({', '.join(parts)},)"
+
+
+def _construct_name(ast: Any) -> str:
+    name = type(ast).__name__
+    labels = {
+        "DelayFixedStructure": "DELAY FIXED",
+        "ForecastStructure": "FORECAST",
+        "SampleIfTrueStructure": "SAMPLE IF TRUE",
+        "GameStructure": "GAME",
+        "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
+        "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY",
+        "DataStructure": "data variables",
+        "GetLookupsStructure": "GET LOOKUPS",
+        "GetDataStructure": "GET DATA",
+        "GetConstantsStructure": "GET CONSTANTS",
+        "LookupsStructure": "lookup tables inside expressions",
+    }
+    return labels.get(name, name.replace("Structure", ""))
+
+
+def build_ir(path: Path) -> ModelIR:
+    """Parse ``path`` with PySD's Vensim translator and compile it to a :class:`ModelIR`.
+
+    Raises
+    ------
+    ModelParseError
+        If PySD cannot parse the file.
+    UnsupportedConstructError
+        If the model uses a construct the engine does not vectorize.
+    """
+    from pysd.translators.vensim.vensim_file import VensimFile
+
+    try:
+        vensim_file = VensimFile(path)
+        vensim_file.parse()
+        abstract_model = vensim_file.get_abstract_model()
+    except (ValueError, KeyError, AttributeError, IndexError, TypeError) as err:
+        raise ModelParseError(path, line=None, detail=str(err).splitlines()[0]) from err
+    return _Compiler(abstract_model, path).build()

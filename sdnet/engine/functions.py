@@ -1,0 +1,120 @@
+"""Vectorized Vensim built-ins used by the code the engine generates.
+
+Each function reproduces, element by element, what PySD's ``pysd.py_backend.functions`` does for
+one run (same comparisons, same operation order, same "Vensim zero" of ``1e-6``), but works on
+arrays whose first axis is the run. The generated model code calls them by these names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SMALL_VENSIM",
+    "delay_ddt",
+    "delay_stack",
+    "full",
+    "modulo",
+    "pulse",
+    "pulse_train",
+    "ramp",
+    "smooth_ddt",
+    "step",
+    "xidz",
+    "zidz",
+]
+
+SMALL_VENSIM = 1e-6
+"""What Vensim (and PySD) treat as zero in XIDZ, ZIDZ, RAMP, PULSE and MODULO."""
+
+Value = Any  # a Python float or an ndarray whose first axis is the run
+
+
+def full(value: Value, n: int, tail: tuple[int, ...]) -> np.ndarray:
+    """Return a writable float64 array of shape ``(n, *tail)`` holding ``value`` broadcast."""
+    out = np.empty((n, *tail), dtype=np.float64)
+    out[...] = value
+    return out
+
+
+def step(time: float, time_step: float, value: Value, tstep: Value) -> Value:
+    """STEP(value, tstep): ``value`` from ``tstep`` on (half a time step early, as PySD)."""
+    return value * (time + time_step / 2 > tstep)
+
+
+def ramp(time: float, slope: Value, start: Value, finish: Value = None) -> Value:
+    """RAMP(slope, start, finish): ``slope * (min(time, finish) - start)`` after ``start``."""
+    final = time if finish is None else np.minimum(finish, time)
+    return (time + SMALL_VENSIM > start) * slope * (final - start)
+
+
+def pulse(time: float, start: Value, width: Value) -> Value:
+    """PULSE(start, width): 1 in ``[start, start + width)``, else 0."""
+    if np.ndim(start) == 0 and np.ndim(width) == 0:
+        return 1 if start - SMALL_VENSIM <= time < start + width else 0
+    return np.where((start - SMALL_VENSIM <= time) & (time < start + width), 1.0, 0.0)
+
+
+def pulse_train(time: float, start: Value, repeat: Value, width: Value, end: Value) -> Value:
+    """PULSE TRAIN(start, width, repeat, end) (arguments in PySD's order: start, repeat...)."""
+    if all(np.ndim(a) == 0 for a in (start, repeat, width, end)):
+        if repeat == 0:
+            return 1 if start - SMALL_VENSIM <= time < start + width else 0
+        if start <= time < end:
+            return 1 if (time - start + SMALL_VENSIM) % repeat < width else 0
+        return 0
+    single = (start - SMALL_VENSIM <= time) & (time < start + width)
+    with np.errstate(all="ignore"):
+        train = (start <= time) & (time < end) & (
+            np.mod(time - start + SMALL_VENSIM, repeat) < width
+        )
+    return np.where(repeat == 0, single, train).astype(np.float64)
+
+
+def xidz(numerator: Value, denominator: Value, x: Value) -> Value:
+    """XIDZ(a, b, x): ``a / b``, or ``x`` where ``|b| < 1e-6``."""
+    if np.ndim(denominator) == 0:
+        return x if abs(denominator) < SMALL_VENSIM else numerator / denominator
+    return np.where(np.abs(denominator) < SMALL_VENSIM, x, numerator / denominator)
+
+
+def zidz(numerator: Value, denominator: Value) -> Value:
+    """ZIDZ(a, b): ``a / b``, or 0 where ``|b| < 1e-6``."""
+    if np.ndim(denominator) == 0:
+        if abs(denominator) < SMALL_VENSIM:
+            return np.zeros(np.shape(numerator)) if np.ndim(numerator) else 0
+        return numerator / denominator
+    return np.where(np.abs(denominator) < SMALL_VENSIM, 0.0, numerator / denominator)
+
+
+def modulo(x: Value, m: Value) -> Value:
+    """MODULO(x, m) as PySD: ``x - m * trunc(x / m)`` (``x`` where ``m < 1e-6``)."""
+    if np.ndim(x) == 0 and np.ndim(m) == 0:
+        return x - (x if m < SMALL_VENSIM else m * int(x / m))
+    return x - np.where(m < SMALL_VENSIM, x, m * np.trunc(x / m))
+
+
+def delay_stack(value: Value, order: int, n: int, tail: tuple[int, ...]) -> np.ndarray:
+    """The stacked state ``(order, n, *tail)`` of a material delay or smooth, all equal."""
+    out = np.empty((order, n, *tail), dtype=np.float64)
+    out[...] = value
+    return out
+
+
+def smooth_ddt(state: np.ndarray, inp: Value, smooth_time: Value, order: float) -> np.ndarray:
+    """Derivative of an ``order``-stage exponential smooth (PySD's ``Smooth.ddt``)."""
+    targets = np.empty_like(state)
+    targets[0] = inp
+    targets[1:] = state[:-1]
+    return (targets - state) * order / smooth_time
+
+
+def delay_ddt(state: np.ndarray, inp: Value, delay_time: Value, order: float) -> np.ndarray:
+    """Derivative of an ``order``-stage material delay (PySD's ``Delay.ddt``)."""
+    outflows = state / delay_time
+    inflows = np.empty_like(outflows)
+    inflows[0] = inp
+    inflows[1:] = outflows[:-1]
+    return (inflows - outflows) * order

@@ -1,0 +1,821 @@
+"""Compiled models: run thousands of parameter sets of one Vensim model at once.
+
+:func:`compile_model` turns a model file into a :class:`CompiledModel` (through
+:mod:`sdnet.engine.compiler`, cached by the file's SHA-256). :meth:`CompiledModel.simulate`
+integrates every run together: each equation is one numpy operation over all runs, so the
+per-step Python overhead is paid once for the whole ensemble rather than once per run.
+
+Time stepping follows PySD 3.14 exactly (``pysd.py_backend.model.Model._integrate``): time
+advances by repeated addition of the time step, a step is taken while
+``time + 1e-5 * time_step < final_time``, outputs are saved before each step when
+``time - initial_time`` is a multiple of the save step (within ``1e-5`` time steps) and once
+more after the last step, and Euler's step is ``state + derivative * time_step``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sdnet.engine import functions as _fn
+from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build_ir
+from sdnet.errors import (
+    EngineInputError,
+    InvalidValueError,
+    ModelNotFoundError,
+    SimulationError,
+    UnknownVariableError,
+    UnsupportedConstructError,
+)
+from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
+
+__all__ = ["METHODS", "CompiledModel", "Simulation", "cache_dir", "compile_model"]
+
+METHODS: tuple[str, ...] = ("euler", "rk4")
+_RPREC = 1e-5  # PySD's relative precision (in time steps) for the final time and save times
+_CONTROL_VENSIM = {
+    "initial_time": "INITIAL TIME",
+    "final_time": "FINAL TIME",
+    "time_step": "TIME STEP",
+    "saveper": "SAVEPER",
+}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The saved trajectories of an ensemble run by :meth:`CompiledModel.simulate`.
+
+    Attributes
+    ----------
+    times : ndarray, shape (n_time,)
+        Saved times (model time units), rounded as PySD rounds them.
+    outputs : dict of str to ndarray, shape (n_runs, n_time)
+        One array per Vensim column name (``"Members[Micro]"`` for subscripted variables).
+    ok : ndarray of bool, shape (n_runs,)
+        False for runs whose state or saved outputs became NaN or infinite.
+    failures : list of (int, str, float)
+        For each failed run: the run index, the first variable (Vensim column name) found
+        non-finite and the first saved time at which it was.
+    units : dict of str to str
+        Units of each output column, from the model file.
+    """
+
+    times: np.ndarray
+    outputs: dict[str, np.ndarray]
+    ok: np.ndarray
+    failures: list[tuple[int, str, float]]
+    units: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def status(self) -> np.ndarray:
+        """Alias of :attr:`ok` (the name used in ``docs/architecture.md``)."""
+        return self.ok
+
+    @property
+    def n_runs(self) -> int:
+        """Number of runs."""
+        return int(self.ok.shape[0])
+
+
+def cache_dir() -> Path:
+    """Where compiled models are cached: ``$SDNET_CACHE_DIR`` or the user cache directory."""
+    env = os.environ.get("SDNET_CACHE_DIR")
+    if env:
+        return Path(env) / "engine"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sdnet")) / "engine"
+
+
+_MEMORY: dict[str, CompiledModel] = {}
+_LOCK = threading.Lock()
+
+
+def compile_model(path: str | Path) -> CompiledModel:
+    """Compile a Vensim model file for vectorized simulation.
+
+    The result is cached by the SHA-256 of the file's bytes, in memory and as JSON under
+    :func:`cache_dir` (never beside the model file), so a changed file is recompiled.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.mdl`` file.
+
+    Raises
+    ------
+    ModelNotFoundError
+        If the file does not exist.
+    ModelParseError
+        If PySD cannot parse it.
+    UnsupportedConstructError
+        If it uses a construct the engine cannot vectorize (PySD can still run it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with _LOCK:
+        cached = _MEMORY.get(digest)
+        if cached is not None and cached.path == path.resolve():
+            return cached
+    ir = _load_cached_ir(digest)
+    if ir is None:
+        ir = build_ir(path)
+        _store_ir(digest, ir)
+    compiled = CompiledModel(ir, path=path.resolve(), sha256=digest)
+    with _LOCK:
+        _MEMORY[digest] = compiled
+    return compiled
+
+
+def _cache_file(digest: str) -> Path:
+    return cache_dir() / f"{digest}-ir{IR_VERSION}.json"
+
+
+def _load_cached_ir(digest: str) -> ModelIR | None:
+    file = _cache_file(digest)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        ir = ModelIR.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return ir if ir.version == IR_VERSION else None
+
+
+def _store_ir(digest: str, ir: ModelIR) -> None:
+    file = _cache_file(digest)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(ir.to_dict()), encoding="utf-8")
+        tmp.replace(file)
+    except OSError:  # a read-only cache only costs a recompilation next time
+        pass
+
+
+def _columns(spec: VariableSpec, ranges: Mapping[str, list[str]]) -> list[str]:
+    if not spec.dims:
+        return [spec.vensim_name]
+    combos = product(*(ranges[d] for d in spec.dims))
+    return [f"{spec.vensim_name}[{','.join(c)}]" for c in combos]
+
+
+def _topological(nodes: Mapping[str, Node], roots: Sequence[str], what: str) -> list[str]:
+    """Targets needed for ``roots`` in evaluation order; raise on a cycle."""
+    order: list[str] = []
+    state: dict[str, int] = {}
+    for root in roots:
+        if root not in nodes or state.get(root) == 2:
+            continue
+        stack = [(root, iter(nodes[root].deps))]
+        state[root] = 1
+        while stack:
+            target, deps = stack[-1]
+            for dep in deps:
+                if dep not in nodes:
+                    continue
+                mark = state.get(dep)
+                if mark == 1:
+                    raise SimulationError(
+                        f"the model's {what} contain a loop without a stock through {dep!r}"
+                    )
+                if mark is None:
+                    state[dep] = 1
+                    stack.append((dep, iter(nodes[dep].deps)))
+                    break
+            else:
+                stack.pop()
+                state[target] = 2
+                order.append(target)
+    return order
+
+
+class CompiledModel:
+    """A model compiled to vectorized numpy code; see :func:`compile_model`.
+
+    Attributes
+    ----------
+    path : Path
+        The model file.
+    sha256 : str
+        SHA-256 of the file's bytes when it was compiled.
+    parameters : ParameterTable
+        Every scalar constant (kinds from the comment tags) and the control variables.
+    stocks : tuple of str
+        Vensim names of the stocks (INTEG variables).
+    outputs : dict of str to str
+        Every column :meth:`simulate` can save (Vensim names, ``Name[Elem]`` for subscripted
+        variables) and its units, in PySD's column order.
+    """
+
+    def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:
+        self.ir = ir
+        self.path = path
+        self.sha256 = sha256
+        self._vars: dict[str, VariableSpec] = {}
+        for spec in ir.variables:
+            self._vars[spec.name] = spec
+            self._vars.setdefault(spec.vensim_name.lower(), spec)
+        self._nodes = {n.target: n for n in ir.nodes}
+        self._states = ir.states
+        self._control_defaults = self._control_values({})
+        self.parameters = self._parameter_table()
+        self.stocks = tuple(s.vensim_name for s in ir.variables if s.kind == "stock")
+        control = [s for s in ir.variables if s.kind == "control"]
+        control.sort(key=lambda s: s.vensim_name)
+        others = [s for s in ir.variables if s.kind not in ("control", "lookup")]
+        self._output_specs = control + others
+        self.outputs: dict[str, str] = {}
+        self._column_owner: dict[str, tuple[VariableSpec, int]] = {}
+        for spec in self._output_specs:
+            for i, col in enumerate(_columns(spec, ir.ranges)):
+                self.outputs[col] = spec.units
+                self._column_owner[col.lower()] = (spec, i)
+        self._static = self._static_targets()
+        for target, variable, construct in ir.extra.get("static_required", []):
+            if target not in self._static:
+                raise UnsupportedConstructError(
+                    f"{construct} with a delay time that changes during the run",
+                    variable=variable,
+                    path=path,
+                )
+        self._programs: dict[tuple[str, ...], Any] = {}
+
+    def __repr__(self) -> str:
+        return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
+
+    # ------------------------------------------------------------------ metadata
+
+    def _parameter_table(self) -> ParameterTable:
+        params: list[Parameter] = []
+        for spec in self.ir.variables:
+            if spec.kind == "control":
+                params.append(
+                    Parameter(
+                        name=spec.name,
+                        vensim_name=spec.vensim_name,
+                        units=spec.units,
+                        lower=spec.lower,
+                        upper=spec.upper,
+                        default=float(self._control_defaults[spec.local]),
+                        description=spec.documentation.strip(),
+                        kind="control",
+                    )
+                )
+            elif spec.kind == "constant" and not spec.dims:
+                kind, description = kind_from_comment(spec.documentation)
+                params.append(
+                    Parameter(
+                        name=spec.name,
+                        vensim_name=spec.vensim_name,
+                        units=spec.units,
+                        lower=spec.lower,
+                        upper=spec.upper,
+                        default=float(spec.default),
+                        description=description,
+                        kind=kind,
+                    )
+                )
+        return ParameterTable(params, where=str(self.path.name))
+
+    def _control_values(self, overrides: Mapping[str, float]) -> dict[str, float]:
+        nodes = {n.target: n for n in self.ir.control_nodes}
+        values: dict[str, float] = dict(overrides)
+        for target in _topological(nodes, list(nodes), "control variables"):
+            if target in values:
+                continue
+            node = nodes[target]
+            namespace: dict[str, Any] = {"__builtins__": {}, "np": np, **values}
+            values[target] = float(eval(compile(node.code, "<control>", "eval"), namespace))
+        return values
+
+    def _static_targets(self) -> set[str]:
+        sources = {s.local for s in self.ir.variables if s.kind == "constant"}
+        sources |= set(CONTROL_NAMES) | {"n"}
+        sources |= {s.name for s in self._states if s.kind == "initial"}
+        static = set(sources)
+        order = _topological(self._nodes, list(self._nodes), "equations")
+        for target in order:
+            node = self._nodes[target]
+            if not node.uses_time and all(
+                d in static or (d not in self._nodes and d in sources) for d in node.deps
+            ):
+                static.add(target)
+        return static
+
+    # ------------------------------------------------------------------ code assembly
+
+    def _program(self, out_locals: tuple[str, ...]) -> Any:
+        program = self._programs.get(out_locals)
+        if program is None:
+            program = self._build_program(out_locals)
+            self._programs[out_locals] = program
+        return program
+
+    def _build_program(self, out_locals: tuple[str, ...]) -> Any:
+        dynamic_states = [s for s in self._states if s.deriv is not None]
+        init_nodes = dict(self._nodes)
+        for s in self._states:
+            init_nodes[s.name] = s.init
+        init_order = _topological(init_nodes, list(init_nodes), "initial values")
+        roots = list(out_locals)
+        for s in dynamic_states:
+            roots.extend(s.deriv.deps)
+        dyn_nodes = {t: n for t, n in self._nodes.items() if t not in self._static}
+        dyn_order = _topological(dyn_nodes, roots, "equations")
+        stock_states = {s.name for s in self._states if s.kind == "integ"}
+        lines = [
+            "def _make(P, X0, n, initial_time, final_time, time_step, saveper):",
+            "    time = initial_time",
+        ]
+        for spec in self.ir.variables:
+            if spec.kind == "constant":
+                lines.append(f"    {spec.local} = P[{spec.local!r}]")
+        for target in init_order:
+            node = init_nodes[target]
+            if target in stock_states:
+                lines.append(
+                    f"    {target} = X0[{target!r}] if {target!r} in X0 else {node.code}"
+                )
+            else:
+                lines.append(f"    {target} = {node.code}")
+        names = ", ".join(s.name for s in dynamic_states)
+        lines.append(f"    def _f(time, {names}):" if names else "    def _f(time):")
+        for target in dyn_order:
+            lines.append(f"        {target} = {self._nodes[target].code}")
+        for s in dynamic_states:
+            lines.append(f"        d_{s.name} = {s.deriv.code}")
+        derivs = "".join(f"d_{s.name}, " for s in dynamic_states)
+        outs = "".join(f"{o}, " for o in out_locals)
+        lines.append(f"        return ({derivs}), ({outs})")
+        lines.append(f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _f")
+        source = "\n".join(lines) + "\n"
+        namespace: dict[str, Any] = {
+            "np": np,
+            "_full": _fn.full,
+            "_bcast": _bcast,
+            "_assemble": _assemble,
+            "_step": _fn.step,
+            "_ramp": _fn.ramp,
+            "_pulse": _fn.pulse,
+            "_pulse_train": _fn.pulse_train,
+            "_xidz": _fn.xidz,
+            "_zidz": _fn.zidz,
+            "_modulo": _fn.modulo,
+            "_delay_stack": _fn.delay_stack,
+            "_delay_stack_checked": _delay_stack_checked,
+            "_smooth_ddt": _fn.smooth_ddt,
+            "_delay_ddt": _fn.delay_ddt,
+            "_order": _order,
+        }
+        for local, (xs, ys) in self.ir.tables.items():
+            namespace[f"{local}_x"] = np.asarray(xs, dtype=np.float64)
+            namespace[f"{local}_y"] = np.asarray(ys, dtype=np.float64)
+        # the source is generated from the parsed model only (identifiers are sanitized by the
+        # compiler); no text given at run time reaches it
+        exec(compile(source, f"<sdnet engine: {self.path.name}>", "exec"), namespace)
+        make = namespace["_make"]
+        make.source = source
+        return make, [s.name for s in dynamic_states]
+
+    # ------------------------------------------------------------------ inputs
+
+    def _lookup_variable(self, key: str) -> VariableSpec:
+        from sdnet.params import python_name
+
+        spec = self._vars.get(key) or self._vars.get(str(key).lower())
+        if spec is None:
+            spec = self._vars.get(python_name(str(key)))
+        if spec is None:
+            raise UnknownVariableError(
+                key,
+                candidates=[
+                    *(s.vensim_name for s in self.ir.variables),
+                    *(s.name for s in self.ir.variables),
+                ],
+                where=str(self.path.name),
+            )
+        return spec
+
+    def _resolve_values(
+        self, values: Mapping[str, Any], n_runs: int
+    ) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {}
+        given: dict[str, str] = {}
+        for key, value in values.items():
+            if key in self.parameters:
+                spec = self._vars[self.parameters[key].name]
+            else:
+                spec = None
+                with contextlib.suppress(UnknownVariableError):
+                    spec = self._lookup_variable(key)
+                if spec is None or spec.kind != "constant":
+                    raise UnknownVariableError(
+                        key,
+                        candidates=[*self.parameters, *(p.vensim_name for p in
+                                                         self.parameters.values())],
+                        what="parameter",
+                        where=str(self.path.name),
+                    )
+            if spec.kind == "control":
+                raise EngineInputError(
+                    f"{spec.vensim_name!r} is a control variable: pass it as the "
+                    f"{spec.name}= option of simulate(), not in values"
+                )
+            if spec.local in given:
+                raise EngineInputError(
+                    f"{key!r} and {given[spec.local]!r} name the same parameter"
+                )
+            given[spec.local] = key
+            arrays[spec.local] = self._as_run_array(spec, key, value, n_runs)
+        for spec in self.ir.variables:
+            if spec.kind == "constant" and spec.local not in arrays:
+                default = np.asarray(spec.default, dtype=np.float64)
+                arrays[spec.local] = default.reshape((1, *default.shape))
+        return arrays
+
+    def _as_run_array(
+        self, spec: VariableSpec, key: str, value: Any, n_runs: int
+    ) -> np.ndarray:
+        tail = tuple(len(self.ir.ranges[d]) for d in spec.dims)
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise InvalidValueError(key, value, expected="numbers") from err
+        if array.shape == tail:
+            array = array.reshape((1, *tail))
+        elif array.shape != (n_runs, *tail):
+            if array.ndim >= 1 and array.shape[1:] == tail:
+                raise EngineInputError(
+                    f"{key!r} has {array.shape[0]} values but n_runs is {n_runs}"
+                )
+            expected = f"{tail} or {(n_runs, *tail)}" if tail else f"a number or {(n_runs,)}"
+            raise EngineInputError(
+                f"{key!r} has shape {array.shape}; expected {expected}"
+            )
+        if not np.isfinite(array).all():
+            bad = np.argwhere(~np.isfinite(array.reshape(array.shape[0], -1)))[0, 0]
+            flat = array.reshape(array.shape[0], -1)[bad]
+            raise InvalidValueError(
+                key,
+                float(flat[~np.isfinite(flat)][0]),
+                expected=f"finite numbers (run {int(bad)} is not)",
+            )
+        return array
+
+    def _resolve_outputs(
+        self, variables: Sequence[str] | None
+    ) -> tuple[list[VariableSpec], dict[str, list[int] | None]]:
+        if variables is None:
+            return list(self._output_specs), {s.local: None for s in self._output_specs}
+        if isinstance(variables, str):
+            variables = [variables]
+        chosen: dict[str, VariableSpec] = {}
+        columns: dict[str, list[int] | None] = {}
+        for key in variables:
+            owner = self._column_owner.get(str(key).lower())
+            if owner is not None and owner[0].dims:
+                spec, i = owner
+                chosen.setdefault(spec.local, spec)
+                current = columns.get(spec.local, [])
+                if current is not None and i not in current:
+                    columns[spec.local] = [*current, i]
+                continue
+            try:
+                spec = self._lookup_variable(key)
+            except UnknownVariableError as err:
+                raise UnknownVariableError(
+                    key,
+                    candidates=[*self.outputs, *(s.name for s in self._output_specs)],
+                    what="output variable",
+                    where=str(self.path.name),
+                ) from err
+            if spec.kind == "lookup":
+                raise EngineInputError(
+                    f"{spec.vensim_name!r} is a lookup table, not an output variable"
+                )
+            chosen[spec.local] = spec
+            columns[spec.local] = None
+        return list(chosen.values()), columns
+
+    def _resolve_initial_state(
+        self, initial_state: Mapping[str, Any] | None, n_runs: int
+    ) -> dict[str, np.ndarray]:
+        if not initial_state:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for key, value in initial_state.items():
+            spec = self._lookup_variable(key)
+            if spec.kind != "stock":
+                raise EngineInputError(
+                    f"{spec.vensim_name!r} is not a stock; initial_state takes stocks: "
+                    + ", ".join(self.stocks)
+                )
+            if spec.stock_state is None:
+                raise EngineInputError(
+                    f"stock {spec.vensim_name!r} is defined element by element; its initial "
+                    "state cannot be set"
+                )
+            tail = tuple(len(self.ir.ranges[d]) for d in spec.dims)
+            array = self._as_run_array(spec, key, value, n_runs)
+            out[spec.stock_state] = np.broadcast_to(array, (n_runs, *tail)).copy()
+        return out
+
+    # ------------------------------------------------------------------ simulate
+
+    def simulate(
+        self,
+        values: Mapping[str, Any] | None = None,
+        *,
+        n_runs: int,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        method: str = "euler",
+        variables: Sequence[str] | None = None,
+        initial_state: Mapping[str, Any] | None = None,
+        initial_time: float | None = None,
+    ) -> Simulation:
+        """Run ``n_runs`` parameter sets at once.
+
+        Parameters
+        ----------
+        values : mapping of str to float or ndarray, optional
+            Constants to set, by Python or Vensim name: a number (same in every run) or an
+            array of shape ``(n_runs,)`` (``(n_runs, *dims)`` or ``dims`` for subscripted
+            constants). Constants not given keep the model's value.
+        n_runs : int
+            Number of runs (parameter sets).
+        final_time, time_step, saveper : float, optional
+            Control variables in model time units; the model's values when not given.
+            ``saveper`` must be a whole multiple of ``time_step``.
+        method : {"euler", "rk4"}
+            Integration method: Euler as PySD and Vensim, or classic fourth-order Runge-Kutta.
+        variables : sequence of str, optional
+            Variables (Python or Vensim names, or ``Name[Elem]`` columns) to save; all outputs
+            when not given. Only these are kept, which bounds memory for large ensembles.
+        initial_state : mapping of str to float or ndarray, optional
+            Values of stocks (by name; ``(n_runs, *dims)`` arrays or numbers) to start from
+            instead of their initial equations; other stocks start from their equations.
+        initial_time : float, optional
+            Start time (model time units) instead of INITIAL TIME, e.g. the time at which
+            ``initial_state`` was taken.
+
+        Returns
+        -------
+        Simulation
+
+        Raises
+        ------
+        UnknownVariableError
+            For a name that is not a constant (``values``), output (``variables``) or stock.
+        InvalidValueError
+            For NaN, infinite or non-numeric values.
+        EngineInputError
+            For arrays whose length is not ``n_runs``, bad run options or a bad method.
+        """
+        if isinstance(n_runs, bool) or not isinstance(n_runs, int | np.integer) or n_runs < 1:
+            raise EngineInputError(f"n_runs must be a positive integer, not {n_runs!r}")
+        n_runs = int(n_runs)
+        if method not in METHODS:
+            raise EngineInputError(
+                f"unknown integration method {method!r}; valid methods: {', '.join(METHODS)}"
+            )
+        control = self._run_control(final_time, time_step, saveper, initial_time)
+        params = self._resolve_values(values or {}, n_runs)
+        specs, columns = self._resolve_outputs(variables)
+        x0 = self._resolve_initial_state(initial_state, n_runs)
+        dyn_specs = [s for s in specs if s.kind != "control"]
+        make, state_names = self._program(tuple(s.local for s in dyn_specs))
+        times, save = _time_grid(control)
+        with np.errstate(all="ignore"):
+            states, f = make(
+                params,
+                x0,
+                n_runs,
+                control["initial_time"],
+                control["final_time"],
+                control["time_step"],
+                control["saveper"],
+            )
+            buffers = [
+                np.empty(
+                    (n_runs, len(times), *(len(self.ir.ranges[d]) for d in s.dims)),
+                    dtype=np.float64,
+                )
+                for s in dyn_specs
+            ]
+            owners = {s.name: s.owner for s in self._states}
+            state_bad_time, state_bad_owner = _integrate(
+                f,
+                list(states),
+                times_all=save[0],
+                save_flags=save[1],
+                dt=control["time_step"],
+                method=method,
+                buffers=buffers,
+                owners=[owners[name] for name in state_names],
+                n_runs=n_runs,
+            )
+        outputs: dict[str, np.ndarray] = {}
+        units: dict[str, str] = {}
+        failures_time = np.full(n_runs, np.inf)
+        failures_var = np.empty(n_runs, dtype=object)
+        buffer_of = dict(zip((s.local for s in dyn_specs), buffers, strict=True))
+        for spec in specs:
+            cols = _columns(spec, self.ir.ranges)
+            wanted = columns[spec.local]
+            keep = range(len(cols)) if wanted is None else wanted
+            if spec.kind == "control":
+                for i in keep:
+                    outputs[cols[i]] = np.full((n_runs, len(times)), control[spec.local])
+                    units[cols[i]] = spec.units
+                continue
+            buf = buffer_of[spec.local].reshape(n_runs, len(times), -1)
+            for i in keep:
+                column = buf[:, :, i]
+                outputs[cols[i]] = column
+                units[cols[i]] = spec.units
+                bad = ~np.isfinite(column)
+                rows = np.flatnonzero(bad.any(axis=1))
+                if rows.size:
+                    first = times[bad[rows].argmax(axis=1)]
+                    newer = first < failures_time[rows]
+                    failures_time[rows[newer]] = first[newer]
+                    failures_var[rows[newer]] = cols[i]
+        rows = np.flatnonzero(state_bad_time < failures_time)
+        failures_time[rows] = state_bad_time[rows]
+        failures_var[rows] = state_bad_owner[rows]
+        ok = ~np.isfinite(failures_time)
+        failures = [
+            (int(r), str(failures_var[r]), float(failures_time[r]))
+            for r in np.flatnonzero(~ok)
+        ]
+        return Simulation(times=times, outputs=outputs, ok=ok, failures=failures, units=units)
+
+    def _run_control(
+        self,
+        final_time: float | None,
+        time_step: float | None,
+        saveper: float | None,
+        initial_time: float | None,
+    ) -> dict[str, float]:
+        overrides: dict[str, float] = {}
+        for name, value in (
+            ("initial_time", initial_time),
+            ("final_time", final_time),
+            ("time_step", time_step),
+            ("saveper", saveper),
+        ):
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise InvalidValueError(name, value)
+            if not math.isfinite(float(value)):
+                raise InvalidValueError(name, value)
+            overrides[name] = float(value)
+        control = self._control_values(overrides)
+        dt = control["time_step"]
+        if dt <= 0:
+            raise EngineInputError(f"time_step must be positive, not {dt!r}")
+        if control["final_time"] <= control["initial_time"]:
+            raise EngineInputError(
+                f"final_time ({control['final_time']!r}) must be after the initial time "
+                f"({control['initial_time']!r})"
+            )
+        ratio = control["saveper"] / dt
+        if control["saveper"] <= 0 or abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
+            raise EngineInputError(
+                f"saveper ({control['saveper']!r}) must be a positive whole multiple of "
+                f"time_step ({dt!r})"
+            )
+        return control
+
+    def source(self, variables: Sequence[str] | None = None) -> str:
+        """The generated Python source for ``variables`` (for reading and debugging)."""
+        specs, _ = self._resolve_outputs(variables)
+        make, _ = self._program(tuple(s.local for s in specs if s.kind != "control"))
+        return make.source
+
+
+def _bcast(value: Any, sizes: tuple[int, ...]) -> np.ndarray:
+    runs = np.shape(value)[0] if np.ndim(value) else 1
+    return np.broadcast_to(value, (runs, *sizes))
+
+
+def _assemble(n: int, sizes: tuple[int, ...], pieces: list[tuple[Any, Any]]) -> np.ndarray:
+    runs = max((np.shape(v)[0] for _, v in pieces if np.ndim(v)), default=1)
+    out = np.empty((min(runs, n) if runs == 1 else n, *sizes), dtype=np.float64)
+    for index, value in pieces:
+        out[index] = value
+    return out
+
+
+def _order(value: Any) -> int:
+    array = np.asarray(value, dtype=np.float64)
+    first = float(array.flat[0])
+    if not np.all(array == first):
+        raise SimulationError(
+            "the order of a SMOOTH N or DELAY N differs between runs; the vectorized engine "
+            "needs one order for the whole ensemble"
+        )
+    return int(first)
+
+
+def _delay_stack_checked(
+    value: Any, order: int, n: int, tail: tuple[int, ...], delay_time: Any, time_step: float
+) -> np.ndarray:
+    if order * time_step > np.min(delay_time):
+        raise SimulationError(
+            f"a delay time ({float(np.min(delay_time))!r}) is shorter than order x time step "
+            f"({order} x {time_step!r}); PySD would lower the order of that run's delay, the "
+            "vectorized engine does not: use a smaller time step"
+        )
+    return _fn.delay_stack(value, order, n, tail)
+
+
+def _time_grid(control: Mapping[str, float]) -> tuple[np.ndarray, tuple[list[float], list[bool]]]:
+    """Replay PySD's time loop: every time visited, and which of them are saved."""
+    t0 = control["initial_time"]
+    dt = control["time_step"]
+    tf = control["final_time"]
+    saveper = control["saveper"]
+    prec = dt * _RPREC
+    visited: list[float] = []
+    flags: list[bool] = []
+    t = t0
+    while True:
+        delay = t - t0
+        flags.append(delay % saveper < prec or -delay % saveper < prec)
+        visited.append(t)
+        if not t + prec < tf:
+            break
+        t = t + dt
+    decimals = -int(np.log10(prec))
+    saved = np.round(np.array([v for v, s in zip(visited, flags, strict=True) if s]), decimals)
+    return saved, (visited, flags)
+
+
+def _integrate(
+    f: Any,
+    states: list[np.ndarray],
+    *,
+    times_all: list[float],
+    save_flags: list[bool],
+    dt: float,
+    method: str,
+    buffers: list[np.ndarray],
+    owners: list[str],
+    n_runs: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step ``states`` through ``times_all``, writing saved outputs into ``buffers``.
+
+    Returns, per run, the first saved time at which a state was non-finite (inf if never)
+    and that state's owner (the variable whose equation holds it).
+    """
+    bad_time = np.full(n_runs, np.inf)
+    bad_owner = np.empty(n_runs, dtype=object)
+    j = 0
+    last = len(times_all) - 1
+    half = dt / 2
+    for k, t in enumerate(times_all):
+        derivs, outs = f(t, *states)
+        if save_flags[k]:
+            for buf, value in zip(buffers, outs, strict=True):
+                buf[:, j] = value
+            j += 1
+            for state, owner in zip(states, owners, strict=True):
+                finite = np.isfinite(state)
+                if state.shape[0] != n_runs:  # stacked SMOOTH/DELAY stages come first
+                    finite = finite.all(axis=0)
+                rows = np.flatnonzero(~finite.reshape(n_runs, -1).all(axis=1))
+                if rows.size:
+                    rows = rows[~np.isfinite(bad_time[rows]) & (bad_time[rows] > t)]
+                    bad_time[rows] = t
+                    bad_owner[rows] = owner
+        if k == last:
+            break
+        if method == "euler":
+            states = [s + d * dt for s, d in zip(states, derivs, strict=True)]
+        else:
+            k1 = derivs
+            k2, _ = f(t + half, *[s + half * d for s, d in zip(states, k1, strict=True)])
+            k3, _ = f(t + half, *[s + half * d for s, d in zip(states, k2, strict=True)])
+            k4, _ = f(t + dt, *[s + dt * d for s, d in zip(states, k3, strict=True)])
+            states = [
+                s + dt / 6 * (a + 2 * b + 2 * c + e)
+                for s, a, b, c, e in zip(states, k1, k2, k3, k4, strict=True)
+            ]
+    return bad_time, bad_owner
