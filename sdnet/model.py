@@ -237,7 +237,11 @@ class Model:
             raise ModelNotFoundError(path)
         self.sha256 = file_sha256(self.path)
         self._py_file = _translate(self.path, self.sha256)
-        self._base = self._fresh()
+        with warnings.catch_warnings():
+            for message in _PYSD_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            # metadata and the file's values come from this instance, which never runs
+            self._base = _pysd().load(str(self._py_file))
         self._doc = self._base.doc.copy()
         self._rows = {
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
@@ -247,12 +251,22 @@ class Model:
     # -- loading ------------------------------------------------------------------------------
 
     def _fresh(self) -> Any:
-        """A newly loaded PySD model (fresh module state, file values)."""
-        pysd = _pysd()
+        """A PySD model in the file's state (fresh module state, file values).
+
+        One runtime model is kept for runs and ``reload()``-ed before each: that restores the
+        file's values (PySD's ``run(params=...)`` changes them) and costs about a tenth of a
+        new ``pysd.load``.
+        """
         with warnings.catch_warnings():
             for message in _PYSD_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            return pysd.load(str(self._py_file))
+            runtime = self.__dict__.get("_runtime")
+            if runtime is None:
+                runtime = _pysd().load(str(self._py_file))
+                self.__dict__["_runtime"] = runtime
+            else:
+                runtime.reload()
+            return runtime
 
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r})"

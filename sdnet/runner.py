@@ -22,9 +22,10 @@ from sdnet.results import EnsembleResult, Provenance, RunResult
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sdnet.designs import Factor
     from sdnet.model import Model
 
-__all__ = ["ENGINES", "METHODS", "run_ensemble", "run_single"]
+__all__ = ["ENGINES", "METHODS", "factor_table", "ranged_factors", "run_ensemble", "run_single"]
 
 ENGINES = ("vector", "pysd")
 METHODS = ("euler", "rk4")
@@ -107,6 +108,37 @@ def factor_table(
         raise EngineInputError(f"an ensemble needs at least one run, not {rows}")
     table = pd.DataFrame(columns, index=pd.RangeIndex(int(rows), name="run"))
     return table
+
+
+def ranged_factors(model: Model, names: Sequence[str] | None = None) -> list[Factor]:
+    """Uniform factors over the declared ranges of the named constants (default: all ranged).
+
+    Raises
+    ------
+    UnknownVariableError
+        A name is not a parameter of the model.
+    EngineInputError
+        A named constant has no finite declared range, or the model has none to vary.
+    """
+    from sdnet.designs import Factor
+
+    parameters = model.parameters
+    if names:
+        chosen = [parameters[name] for name in names]
+    else:
+        chosen = [
+            p for p in parameters.values()
+            if p.kind != "control" and p.bounded and p.lower < p.upper  # type: ignore[operator]
+        ]
+    if not chosen:
+        raise EngineInputError(f"{model.path.name} has no constant with a declared range to vary")
+    unranged = [p.name for p in chosen if not p.bounded or not p.lower < p.upper]  # type: ignore[operator]
+    if unranged:
+        raise EngineInputError(
+            f"no finite declared range to sample for {', '.join(unranged)}; declare "
+            "[min,max] in the units field of the model file"
+        )
+    return [Factor(p.name, float(p.lower), float(p.upper)) for p in chosen]  # type: ignore[arg-type]
 
 
 def _first(raw: Any) -> Any:
