@@ -772,6 +772,7 @@ class Model:
                 f"{_shorten(str(error), 200)}"
             ) from error
 
+        output = output.astype(float)  # PySD keeps ints where an equation gives ints
         output.index = output.index.astype(float)
         output.index.name = "time"
         columns: list[str] = []
