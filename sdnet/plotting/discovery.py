@@ -1,0 +1,170 @@
+"""Where the network survives: scenario-discovery scatter with its PRIM box, threshold maps.
+
+Scenario discovery (Bryant and Lempert 2010) looks for a box of lever and uncertainty ranges
+inside which most runs end in the regime of interest. The scatter shows the runs over the two
+factors that matter most, coloured by regime, with the box drawn over them. A threshold map
+shows, for each region type, the shortest push that sustains the network at each push amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
+
+from sdnet.errors import PlotInputError
+from sdnet.plotting._style import OKABE_ITO, REGIME_COLORS, cycle_color, new_axes
+from sdnet.plotting.indices import require_columns
+
+__all__ = ["plot_scenario_scatter", "plot_threshold_map"]
+
+
+def _axis_label(name: str, units: Mapping[str, str] | None) -> str:
+    unit = None if units is None else units.get(name)
+    return f"{name} ({unit})" if unit else name
+
+
+def plot_scenario_scatter(
+    factors: pd.DataFrame,
+    regime: Sequence[str] | np.ndarray,
+    *,
+    x: str,
+    y: str,
+    box: pd.DataFrame | None = None,
+    units: Mapping[str, str] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Runs over two factors, coloured by regime, with a PRIM box drawn over them.
+
+    Parameters
+    ----------
+    factors : DataFrame
+        One row per run, one column per factor (must include ``x`` and ``y``).
+    regime : array of str of shape (n_runs,)
+        Regime of each run, e.g. ``"sustained"`` / ``"collapsed"``.
+    x, y : str
+        The factors on the axes.
+    box : DataFrame, optional
+        The PRIM box: columns ``factor``, ``lower``, ``upper``; a factor on an axis that the
+        box does not restrict spans the whole axis.
+    units : mapping of str to str, optional
+        Units of the factors (axis labels).
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+        One ``PathCollection`` per regime and, when ``box`` is given, a ``Rectangle`` with the
+        ``gid`` ``"prim-box"``.
+    """
+    for name in (x, y):
+        if name not in factors.columns:
+            raise PlotInputError(
+                f"plot_scenario_scatter: no factor {name!r} among "
+                f"{', '.join(map(str, factors.columns))}"
+            )
+    labels = np.asarray(regime).astype(str)
+    if labels.shape[0] != len(factors):
+        raise PlotInputError(
+            f"plot_scenario_scatter: regime has {labels.shape[0]} entries but factors has "
+            f"{len(factors)} runs"
+        )
+    ax = new_axes(ax, figsize=(5.2, 4.2))
+    xs = factors[x].to_numpy(float)
+    ys = factors[y].to_numpy(float)
+    order = [r for r in ("collapsed", "sustained") if r in set(labels)]
+    order += sorted(set(labels) - set(order))
+    for i, label in enumerate(order):
+        mask = labels == label
+        ax.scatter(
+            xs[mask], ys[mask], s=9, alpha=0.6, lw=0,
+            color=REGIME_COLORS.get(label, cycle_color(i)),
+            label=f"{label} ({int(mask.sum())} runs)",
+        )
+    if box is not None:
+        require_columns(box, ["factor", "lower", "upper"], what="plot_scenario_scatter box")
+        limits = {str(r.factor): (float(r.lower), float(r.upper)) for r in box.itertuples()}
+        x0, x1 = limits.get(x, (float(np.nanmin(xs)), float(np.nanmax(xs))))
+        y0, y1 = limits.get(y, (float(np.nanmin(ys)), float(np.nanmax(ys))))
+        ax.add_patch(
+            Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, lw=1.8, ls="--",
+                      edgecolor=OKABE_ITO["black"], gid="prim-box", label="PRIM box", zorder=4)
+        )
+    ax.set_xlabel(_axis_label(x, units))
+    ax.set_ylabel(_axis_label(y, units))
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+def plot_threshold_map(
+    frame: pd.DataFrame,
+    *,
+    amount_units: str = "$/Year",
+    duration_units: str = "Year",
+    ax: Axes | None = None,
+) -> Axes:
+    """The shortest push that sustains the network, against the push amount, per region.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Columns ``region``, ``push_amount``, ``min_duration`` and optionally
+        ``duration_lower`` / ``duration_upper`` (the bracket the search narrowed the threshold
+        to). A non-finite ``min_duration`` means no push within the searched range sustained
+        the network; it is drawn as an open triangle at the top of the axes.
+    amount_units, duration_units : str
+        Units of the push amount and duration (axis labels).
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+        One line per region, labelled with the region's name; above a line the network is
+        sustained, below it collapses.
+    """
+    require_columns(frame, ["region", "push_amount", "min_duration"], what="plot_threshold_map")
+    ax = new_axes(ax)
+    finite_all = frame["min_duration"].to_numpy(float)
+    finite_all = finite_all[np.isfinite(finite_all)]
+    top = float(finite_all.max()) * 1.15 if finite_all.size else 1.0
+    if "duration_upper" in frame.columns:
+        uppers = frame["duration_upper"].to_numpy(float)
+        uppers = uppers[np.isfinite(uppers)]
+        if uppers.size:
+            top = max(top, float(uppers.max()) * 1.05)
+    never = False
+    for i, (region, rows) in enumerate(frame.groupby("region", sort=False)):
+        rows = rows.sort_values("push_amount")
+        color = cycle_color(i)
+        amount = rows["push_amount"].to_numpy(float)
+        duration = rows["min_duration"].to_numpy(float)
+        ok = np.isfinite(duration)
+        ax.plot(amount[ok], duration[ok], marker="o", ms=4, lw=1.6, color=color,
+                label=str(region))
+        if {"duration_lower", "duration_upper"} <= set(rows.columns):
+            lower = rows["duration_lower"].to_numpy(float)[ok]
+            upper = rows["duration_upper"].to_numpy(float)[ok]
+            ax.fill_between(amount[ok], lower, upper, color=color, alpha=0.15, lw=0)
+        if (~ok).any():
+            ax.plot(amount[~ok], np.full((~ok).sum(), top * 0.97), ls="none", marker="^",
+                    ms=7, mfc="none", mec=color)
+            never = True
+    ax.set_ylim(0, top)
+    ax.set_xlabel(f"push amount ({amount_units})")
+    ax.set_ylabel(f"shortest sustaining push duration ({duration_units})")
+    ax.text(0.01, 0.02, "above a line: the network is sustained", transform=ax.transAxes,
+            fontsize=7, va="bottom", color="#444444")
+    handles, labels = ax.get_legend_handles_labels()
+    if never:
+        handles.append(Line2D([], [], ls="none", marker="^", ms=7, mfc="none", mec="black"))
+        labels.append("no push in range sustains it (top)")
+    ax.legend(handles, labels, fontsize=7, frameon=False, loc="upper left",
+              bbox_to_anchor=(1.01, 1.0))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.grid(True, lw=0.3, alpha=0.5)
+    return ax

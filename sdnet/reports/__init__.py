@@ -1,0 +1,99 @@
+"""Reports: the only code that writes figures, HTML and Markdown.
+
+:func:`write_report` turns a study's results folder (layout in ``docs/architecture.md``) into
+
+* ``report.html``: one self-contained file (figures inline as SVG, styles inline, no script,
+  no request to any network address) that can be opened and forwarded as is;
+* ``report.md``: the same content, with the figures as ``figures/*.svg``;
+* ``tables/*.csv``: every table of the report.
+
+Sections the study did not produce are replaced by a short note saying what is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sdnet.reports._build import build_sections
+from sdnet.reports._document import render_html, render_markdown, write_assets
+from sdnet.reports._results import StudyResults, load_results
+
+__all__ = ["StudyResults", "load_results", "write_diagram", "write_report"]
+
+
+def write_report(results_dir: str | Path, *, out: str | Path | None = None) -> Path:
+    """Write the report of a finished study.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        The study's results folder.
+    out : str or Path, optional
+        Folder to write into (created if needed); ``<results_dir>/report`` when omitted.
+        Earlier ``figures/`` and ``tables/`` in it are replaced.
+
+    Returns
+    -------
+    Path
+        The path of ``report.html``.
+
+    Raises
+    ------
+    ResultsFolderError
+        The folder does not exist, is not a study's results folder, or a file is malformed.
+    """
+    results = load_results(results_dir)
+    out_dir = Path(out) if out is not None else results.path / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    title, subtitle, sections = build_sections(results)
+    for sub in ("figures", "tables"):
+        if (out_dir / sub).is_dir():
+            shutil.rmtree(out_dir / sub)
+    write_assets(sections, out_dir)
+    (out_dir / "report.md").write_text(render_markdown(title, subtitle, sections),
+                                       encoding="utf-8")
+    html_path = out_dir / "report.html"
+    html_path.write_text(render_html(title, subtitle, sections), encoding="utf-8")
+    return html_path
+
+
+def write_diagram(
+    model: str | Path, out: str | Path, *, view: str | None = None
+) -> Path:
+    """Draw a model's stock-and-flow diagram (one view, or every view stacked) to a file.
+
+    Parameters
+    ----------
+    model : str or Path
+        The Vensim ``.mdl`` file.
+    out : str or Path
+        The image to write; its suffix picks the format (``.svg``, ``.png``, ``.pdf``).
+    view : str, optional
+        Name of the view to draw; every view, one above the other, when omitted.
+
+    Raises
+    ------
+    ModelNotFoundError, SketchError, UnknownViewError
+    """
+    from matplotlib.figure import Figure
+
+    from sdnet.plotting.diagram import diagram_figsize, plot_diagram
+    from sdnet.reports._document import svg_bytes
+    from sdnet.sketch import read_sketch
+
+    sketch = read_sketch(model)
+    views = [sketch.view(view)] if view is not None else list(sketch.views)
+    sizes = [diagram_figsize(v) for v in views]
+    width = max(w for w, _ in sizes)
+    figure = Figure(figsize=(width, sum(h for _, h in sizes)), layout="constrained")
+    grid = figure.add_gridspec(len(views), 1, height_ratios=[h for _, h in sizes])
+    for i, v in enumerate(views):
+        plot_diagram(v, ax=figure.add_subplot(grid[i, 0]))
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if out_path.suffix.lower() == ".svg":
+        out_path.write_bytes(svg_bytes(figure))
+    else:
+        figure.savefig(out_path, dpi=200)
+    return out_path

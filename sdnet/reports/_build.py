@@ -1,0 +1,669 @@
+"""Assemble the report's sections from a study's results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sdnet.errors import SdnetError
+from sdnet.metrics import BUILTIN
+from sdnet.plotting._style import A4_TEXT_WIDTH
+from sdnet.plotting.diagram import diagram_figsize, plot_diagram
+from sdnet.plotting.discovery import plot_scenario_scatter, plot_threshold_map
+from sdnet.plotting.indices import (
+    CAUTION_HALF_WIDTH,
+    plot_convergence,
+    plot_morris,
+    plot_sobol,
+    plot_time_resolved,
+)
+from sdnet.plotting.uncertainty import plot_fan
+from sdnet.reports._document import (
+    Block,
+    Bullets,
+    Caution,
+    Code,
+    Heading,
+    Note,
+    Paragraph,
+    Section,
+    TableBlock,
+    anchor_for,
+    figure_block,
+    fmt,
+)
+from sdnet.reports._findings import (
+    Finding,
+    chosen_step,
+    convergence_findings,
+    morris_findings,
+    prim_findings,
+    regime_findings,
+    sobol_findings,
+    threshold_findings,
+    time_resolved_findings,
+)
+from sdnet.reports._model_text import ModelText, read_model_text
+from sdnet.reports._results import StudyResults
+from sdnet.sketch import read_sketch
+
+__all__ = ["ReportContext", "build_sections"]
+
+#: The outputs shown as fan charts (Vensim names), in the order of the issue.
+FAN_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge", "Embeddedness")
+
+
+class ReportContext:
+    """What several sections share: the results, the model's text, units, bounds, push."""
+
+    def __init__(self, results: StudyResults) -> None:
+        self.results = results
+        self.model_file = _find_model(results)
+        self.model_text: ModelText | None = None
+        if self.model_file is not None:
+            self.model_text = read_model_text(self.model_file)
+        self.units = self._factor_units()
+        self.factor_table = self._factor_table()
+        self.bounds = {
+            str(r["factor"]): (float(r["lower"]), float(r["upper"]))
+            for _, r in self.factor_table.iterrows()
+        }
+        self.push = self._push_window()
+        self.findings: list[Finding] = []
+
+    # ---- factors ----------------------------------------------------------------------
+
+    def _factor_units(self) -> dict[str, str]:
+        units = dict(self.model_text.units) if self.model_text else {}
+        for entry in _factor_entries(self.results):
+            if entry.get("units"):
+                units[str(entry["name"])] = str(entry["units"])
+        return units
+
+    def _factor_table(self) -> pd.DataFrame:
+        rows = []
+        seen = set()
+        observed = self.results.factors
+        for entry in _factor_entries(self.results):
+            name = str(entry["name"])
+            if name in seen:
+                continue
+            seen.add(name)
+            lower, upper = _entry_bounds(entry)
+            source = "spec"
+            if (lower is None or upper is None) and observed is not None and name in observed:
+                lower = float(observed[name].min())
+                upper = float(observed[name].max())
+                source = "observed in runs"
+            rows.append({
+                "factor": name,
+                "units": self.units.get(name, ""),
+                "lower": np.nan if lower is None else lower,
+                "upper": np.nan if upper is None else upper,
+                "distribution": str(entry.get("distribution") or entry.get("dist") or "uniform"),
+                "range from": source,
+            })
+        if observed is not None:
+            for name in observed.columns:
+                if name in seen:
+                    continue
+                rows.append({
+                    "factor": str(name),
+                    "units": self.units.get(str(name), ""),
+                    "lower": float(observed[name].min()),
+                    "upper": float(observed[name].max()),
+                    "distribution": "not recorded",
+                    "range from": "observed in runs",
+                })
+        return pd.DataFrame(rows, columns=["factor", "units", "lower", "upper", "distribution",
+                                           "range from"])
+
+    # ---- push -------------------------------------------------------------------------
+
+    def _push_window(self) -> tuple[float, float] | None:
+        """Start and end (years) of the push: spec, else median of factors, else model."""
+        spec_push = self.results.spec.get("push", {})
+        values: dict[str, float] = {}
+        constants = self.model_text.constants if self.model_text else {}
+        fixed = self.results.spec.get("params", {}) if isinstance(
+            self.results.spec.get("params"), dict) else {}
+        for key in ("start", "duration", "taper"):
+            name = f"push_{key}"
+            if isinstance(spec_push, dict) and key in spec_push:
+                values[key] = float(spec_push[key])
+            elif self.results.factors is not None and name in self.results.factors:
+                values[key] = float(self.results.factors[name].median())
+            elif name in fixed:
+                values[key] = float(fixed[name])
+            elif name in constants:
+                values[key] = constants[name]
+        if "start" not in values or "duration" not in values:
+            return None
+        start = values["start"]
+        return (start, start + values["duration"] + values.get("taper", 0.0))
+
+    def push_varies(self) -> bool:
+        factors = self.results.factors
+        return factors is not None and any(
+            f"push_{k}" in factors.columns for k in ("start", "duration", "taper")
+        )
+
+    def metric_units(self, metric: str) -> str | None:
+        builtin = BUILTIN.get(metric)
+        return builtin.units if builtin is not None else None
+
+    def metric_description(self, metric: str) -> str | None:
+        builtin = BUILTIN.get(metric)
+        return builtin.description if builtin is not None else None
+
+
+def _factor_entries(results: StudyResults) -> list[dict[str, Any]]:
+    """Factor descriptions from design.json (preferred) and the spec's [[factors]]."""
+    entries: list[dict[str, Any]] = []
+    design_factors = results.design.get("factors")
+    if isinstance(design_factors, Mapping):
+        entries += [{"name": k, **(v if isinstance(v, Mapping) else {"bounds": v})}
+                    for k, v in design_factors.items()]
+    elif isinstance(design_factors, list):
+        entries += [e if isinstance(e, Mapping) else {"name": str(e)} for e in design_factors]
+    spec_factors = results.spec.get("factors", [])
+    if isinstance(spec_factors, list):
+        entries += [dict(e) for e in spec_factors if isinstance(e, Mapping) and "name" in e]
+    return [dict(e) for e in entries if "name" in e]
+
+
+def _entry_bounds(entry: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    bounds = entry.get("bounds") or entry.get("range")
+    if isinstance(bounds, list | tuple) and len(bounds) == 2:
+        return float(bounds[0]), float(bounds[1])
+    lower = entry.get("lower", entry.get("min"))
+    upper = entry.get("upper", entry.get("max"))
+    return (None if lower is None else float(lower), None if upper is None else float(upper))
+
+
+def _find_model(results: StudyResults) -> Path | None:
+    """The model file the study ran, looked for as given, then beside the results."""
+    given = results.model_path
+    if not given:
+        return None
+    candidates = [Path(given)]
+    if not Path(given).is_absolute():
+        candidates += [parent / given for parent in [results.path, *results.path.parents]]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _new_figure(width: float = A4_TEXT_WIDTH, height: float = 3.6) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+# ---- sections -------------------------------------------------------------------------
+
+
+def _section(title: str, blocks: list[Block]) -> Section:
+    return Section(title=title, anchor=anchor_for(title), blocks=tuple(blocks))
+
+
+def _question(ctx: ReportContext) -> Section:
+    results = ctx.results
+    blocks: list[Block] = []
+    if results.question:
+        blocks.append(Paragraph(results.question))
+    else:
+        blocks.append(Note("the study's spec states no question ([experiment] question)."))
+    blocks.append(Paragraph(
+        "This report was written by sdnet from the study's results folder. It shows which "
+        "public-policy levers and uncertain conditions decide whether a network of small "
+        "firms takes root in its region and survives after public funding ends."
+    ))
+    return _section("The question", blocks)
+
+
+def _study(ctx: ReportContext) -> Section:
+    results = ctx.results
+    prov = results.provenance
+    versions = prov.get("versions", {}) if isinstance(prov.get("versions"), Mapping) else {}
+    rows = [
+        ("study", results.name),
+        ("model file", results.model_path or "not recorded"),
+        ("model SHA-256", str(prov.get("model_sha256") or "not recorded")),
+        ("sdnet version", str(versions.get("sdnet", "not recorded"))),
+        ("study run on", str(prov.get("created") or "not recorded")),
+        ("report written on", datetime.now(UTC).isoformat(timespec="seconds")),
+        ("git commit", str(prov.get("git_commit") or "not recorded")),
+        ("seed", "not recorded" if results.seed is None else str(results.seed)),
+    ]
+    blocks: list[Block] = [TableBlock(
+        "study", pd.DataFrame(rows, columns=["item", "value"]), "The study at a glance."
+    )]
+    if ctx.model_text is not None and prov.get("model_sha256") and \
+            ctx.model_text.sha256 != prov.get("model_sha256"):
+        blocks.append(Caution(
+            f"the model file {ctx.model_file} has changed since the study ran (its SHA-256 is "
+            f"now {ctx.model_text.sha256[:12]}..., the study recorded "
+            f"{str(prov.get('model_sha256'))[:12]}...): the diagram below is of the current "
+            "file."
+        ))
+    command = prov.get("command") or results.summary.get("command")
+    blocks.append(Paragraph("To reproduce the study and this report:"))
+    spec_path = results.path / "spec.toml"
+    blocks.append(Code(str(command) if command else
+                       f"sdnet experiment {spec_path}\nsdnet report {results.path}"))
+    return _section("Model, version and how to reproduce", blocks)
+
+
+def _diagram(ctx: ReportContext) -> Section:
+    title = "The model's stock-and-flow structure"
+    if ctx.model_file is None:
+        given = ctx.results.model_path or "(not recorded)"
+        return _section(title, [Note(
+            f"the model file {given} was not found, so its diagram cannot be drawn."
+        )])
+    try:
+        sketch = read_sketch(ctx.model_file)
+    except SdnetError as error:
+        return _section(title, [Note(f"the diagram cannot be drawn: {error}")])
+    blocks: list[Block] = [Paragraph(
+        f"Drawn from the sketch stored in {ctx.model_file.name} ({len(sketch.views)} "
+        f"view{'s' if len(sketch.views) != 1 else ''}). Boxes are stocks (accumulations), "
+        "thick arrows with a valve are flows into and out of them, clouds are sources and "
+        "sinks outside the model, thin blue arrows are causal links (+: same direction, "
+        "−: opposite), and names in <angle brackets> are shadows of variables defined in "
+        "another view."
+    )]
+    for i, view in enumerate(sketch.views, start=1):
+        figure = Figure(figsize=diagram_figsize(view), layout="constrained")
+        plot_diagram(view, ax=figure.add_subplot())
+        stocks = ", ".join(s.name for s in view.stocks) or "none"
+        blocks.append(figure_block(
+            f"diagram-{i}", figure, caption=f"View {i}: {view.name}. Stocks: {stocks}.",
+            alt=f"Stock-and-flow diagram, view {view.name}",
+        ))
+    return _section(title, blocks)
+
+
+def _factors(ctx: ReportContext) -> Section:
+    results = ctx.results
+    blocks: list[Block] = []
+    if ctx.factor_table.empty:
+        blocks.append(Note("the study recorded no factors (no design.json, spec factors or "
+                           "factors.csv)."))
+    else:
+        blocks.append(TableBlock("factors", ctx.factor_table,
+                                 "Factors varied by the study, with their ranges."))
+    design = results.design
+    method = design.get("method") or results.spec.get("design", {}).get("method")
+    n = design.get("n") or results.spec.get("design", {}).get("n")
+    runs = None if results.factors is None else len(results.factors)
+    ok = results.ok_mask()
+    rows = [
+        ("method", str(method or "not recorded")),
+        ("N (base samples)", "not recorded" if n is None else fmt(n)),
+        ("runs", "not recorded" if runs is None else fmt(runs)),
+        ("runs failed", "not recorded" if ok is None else fmt(int((~ok).sum()))),
+        ("seed", "not recorded" if results.seed is None else str(results.seed)),
+    ]
+    settings = design.get("settings")
+    if isinstance(settings, Mapping):
+        rows += [(f"setting: {k}", json.dumps(v) if not isinstance(v, str) else v)
+                 for k, v in settings.items()]
+    blocks.append(TableBlock("design", pd.DataFrame(rows, columns=["item", "value"]),
+                             "The sampling design."))
+    return _section("Factors and design", blocks)
+
+
+def _uncertainty(ctx: ReportContext) -> Section:
+    title = "Uncertainty over time"
+    ensemble = ctx.results.ensemble
+    if ensemble is None:
+        return _section(title, [Note("the study saved no trajectories (ensemble.nc), so no "
+                                     "fan charts can be drawn.")])
+    regime = ctx.results.regime()
+    runs = ensemble.dataset["run"].to_numpy()
+    labels = None
+    if regime is not None and ctx.results.metrics is not None:
+        by_run = pd.Series(regime, index=ctx.results.metrics.index)
+        labels = by_run.reindex(runs).fillna("failed").to_numpy()
+    ok = ensemble.ok
+    blocks: list[Block] = [Paragraph(
+        "Each chart shows the median run (line) and the bands holding the middle 50% and 90% "
+        "of runs" + (", separately for runs in which the network was sustained ten years "
+                     "after the push ended and runs in which it collapsed" if labels is not None
+                     else "") + ". The grey span is the public push" +
+        (" (median timing; the timing varies between runs)" if ctx.push_varies() else "") + "."
+    )]
+    if labels is None:
+        blocks.append(Note("the study has no 'sustained' metric, so runs are not split by "
+                           "regime."))
+    times = ensemble.dataset["time"].to_numpy()
+    missing = []
+    for i, name in enumerate(FAN_OUTPUTS, start=1):
+        if name not in ensemble.variables:
+            missing.append(name)
+            continue
+        values = ensemble.outputs(name).to_numpy()[ok]
+        units = str(ensemble.dataset["units"].sel(variable=name).item()) \
+            if "units" in ensemble.dataset.coords else None
+        figure = _new_figure(height=3.2)
+        plot_fan(times, values, regime=None if labels is None else labels[ok], push=ctx.push,
+                 name=name, units=units or None, ax=figure.add_subplot())
+        blocks.append(figure_block(
+            f"fan-{i}", figure,
+            caption=f"{name}: median and 50%/90% bands over time"
+            + (" by regime." if labels is not None else "."),
+            alt=f"Fan chart of {name} over time",
+        ))
+    if missing:
+        blocks.append(Note(f"the saved trajectories lack {', '.join(missing)}."))
+    return _section(title, blocks)
+
+
+def _levers(ctx: ReportContext) -> Section:
+    title = "Which levers matter"
+    results = ctx.results
+    morris = results.analyses_of("morris")
+    sobol = results.analyses_of("sobol")
+    fast = results.analyses_of("fast")
+    time_resolved = results.analyses_of("time_resolved")
+    metrics = list(dict.fromkeys([*sobol, *morris, *fast, *time_resolved]))
+    if not metrics:
+        return _section(title, [Note("the study ran no sensitivity analysis (no morris_, "
+                                     "sobol_, fast_ or time_resolved_ tables in analyses/).")])
+    blocks: list[Block] = []
+    for metric in metrics:
+        units = ctx.metric_units(metric)
+        description = ctx.metric_description(metric)
+        blocks.append(Heading(metric + (f": {description}" if description else "")))
+        if metric in morris:
+            frame = morris[metric]
+            figure = _new_figure(height=4.2)
+            plot_morris(frame, metric=metric, units=units, ax=figure.add_subplot())
+            blocks.append(figure_block(
+                f"morris-{metric}", figure,
+                caption=f"Morris screening of {metric}: factors to the right matter most; "
+                "above the dashed line their effect is non-linear or interacts.",
+                alt=f"Morris mu-star against sigma for {metric}",
+            ))
+            blocks.append(TableBlock(f"morris_{metric}", frame,
+                                     f"Morris indices of {metric}."))
+            ctx.findings += morris_findings(metric, frame, units=units)
+        for kind, tables in (("sobol", sobol), ("fast", fast)):
+            if metric not in tables:
+                continue
+            frame = tables[metric]
+            figure = _new_figure(height=1.0 + 0.34 * len(frame))
+            plot_sobol(frame, metric=metric, ax=figure.add_subplot())
+            label = "Sobol" if kind == "sobol" else "FAST"
+            blocks.append(figure_block(
+                f"{kind}-{metric}", figure,
+                caption=f"{label} indices of {metric} with confidence intervals: S1 is the "
+                "share of variance a factor explains alone, ST including its interactions.",
+                alt=f"{label} S1 and ST bars for {metric}",
+            ))
+            blocks.append(TableBlock(f"{kind}_{metric}", frame, f"{label} indices of {metric}."))
+            if kind == "sobol" or metric not in sobol:
+                ctx.findings += sobol_findings(metric, frame, description=description)
+            wide = _wide(frame)
+            if wide:
+                blocks.append(Caution(
+                    f"the intervals of {', '.join(wide)} for {metric} are wider than "
+                    f"± {CAUTION_HALF_WIDTH:g}; their indices are uncertain."
+                ))
+        if metric in time_resolved:
+            frame = time_resolved[metric]
+            index = "ST" if "ST" in frame.columns else "S1"
+            n_factors = frame["factor"].nunique() if "factor" in frame.columns else 5
+            figure = _new_figure(height=1.3 + 0.3 * n_factors)
+            plot_time_resolved(frame, index=index, metric=metric, push=ctx.push,
+                               ax=figure.add_subplot())
+            blocks.append(figure_block(
+                f"time-resolved-{metric}", figure,
+                caption=f"{index} of {metric} computed at each time: which factor explains "
+                "the spread of runs at each moment.",
+                alt=f"Heat map of time-resolved {index} for {metric}",
+            ))
+            ctx.findings += time_resolved_findings(metric, frame, push=ctx.push, index=index)
+    return _section(title, blocks)
+
+
+def _wide(frame: pd.DataFrame) -> list[str]:
+    wide = []
+    for column in ("S1_conf", "ST_conf"):
+        if column in frame.columns:
+            wide += [str(f) for f, c in zip(frame["factor"], frame[column], strict=True)
+                     if np.isfinite(c) and c > CAUTION_HALF_WIDTH]
+    return list(dict.fromkeys(wide))
+
+
+def _convergence(ctx: ReportContext) -> Section:
+    title = "Are the indices settled?"
+    tables = ctx.results.analyses_of("convergence")
+    if not tables:
+        return _section(title, [Note("the study did not check convergence (no convergence_ "
+                                     "tables in analyses/).")])
+    blocks: list[Block] = [Paragraph(
+        f"Indices recomputed with growing numbers of base samples N. A hollow black triangle "
+        f"marks an index whose confidence interval is wider than ± {CAUTION_HALF_WIDTH:g}: "
+        "there the ranking should not be relied on."
+    )]
+    for metric, frame in tables.items():
+        index = "ST" if "ST" in frame.columns else "S1"
+        figure = _new_figure(height=3.2)
+        plot_convergence(frame, index=index, metric=metric, ax=figure.add_subplot())
+        blocks.append(figure_block(
+            f"convergence-{metric}", figure,
+            caption=f"Convergence of {index} of {metric} with N.",
+            alt=f"Convergence of {index} for {metric} with sample size",
+        ))
+        found = convergence_findings(metric, frame, index=index)
+        ctx.findings += found
+        blocks += [Caution(f.text) if f.caveat else Paragraph(f.text) for f in found]
+    return _section(title, blocks)
+
+
+def _top_factors(ctx: ReportContext, box: pd.DataFrame) -> list[str]:
+    """The two factors to plot: highest ST for 'sustained' (or any metric), else the box's."""
+    sobol = ctx.results.analyses_of("sobol")
+    factors = ctx.results.factors
+    available = set(factors.columns) if factors is not None else set()
+    for metric in ("sustained", "persistence_after_push", *sobol):
+        if metric in sobol and "ST" in sobol[metric].columns:
+            ranked = sobol[metric].sort_values("ST", ascending=False)["factor"]
+            top = [str(f) for f in ranked if f in available][:2]
+            if len(top) == 2:
+                return top
+    from_box = [str(f) for f in box.get("factor", []) if f in available]
+    others = [str(c) for c in (factors.columns if factors is not None else [])
+              if c not in from_box]
+    return (from_box + others)[:2]
+
+
+def _discovery(ctx: ReportContext) -> Section:
+    title = "Where the network survives (scenario discovery)"
+    results = ctx.results
+    boxes = results.analyses_of("prim")
+    if not boxes:
+        return _section(title, [Note("the study ran no scenario discovery (no prim_ tables in "
+                                     "analyses/).")])
+    blocks: list[Block] = [Paragraph(
+        "PRIM searches for ranges of the factors inside which most runs sustain the network. "
+        "Density is the share of runs inside the box that sustain it; coverage is the share of "
+        "all sustaining runs that lie inside the box."
+    )]
+    regime = results.regime()
+    for name, box in boxes.items():
+        trajectory = results.analyses.get(f"prim_{name}_trajectory")
+        blocks.append(Heading(f"Box: {name}"))
+        blocks.append(TableBlock(f"prim_{name}", box, f"PRIM box ({name}): factor ranges."))
+        stats = chosen_step(trajectory, n_restricted=len(box))
+        if stats is not None:
+            blocks.append(TableBlock(
+                f"prim_{name}_stats",
+                pd.DataFrame([{"coverage": stats["coverage"], "density": stats["density"],
+                               "factors restricted": len(box)}]),
+                f"Coverage and density of the box ({name}).",
+            ))
+        ctx.findings += prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units)
+        if regime is None or results.factors is None:
+            blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
+            continue
+        top = _top_factors(ctx, box)
+        if len(top) < 2:
+            blocks.append(Note("fewer than two factors were varied, so no scatter."))
+            continue
+        usable = regime != "failed"
+        figure = _new_figure(width=5.2, height=4.2)
+        plot_scenario_scatter(results.factors.loc[usable], regime[usable], x=top[0], y=top[1],
+                              box=box, units=ctx.units, ax=figure.add_subplot())
+        blocks.append(figure_block(
+            f"prim-{name}", figure,
+            caption=f"Runs over the two most important factors ({top[0]}, {top[1]}), coloured "
+            f"by regime, with the PRIM box ({name}) dashed.",
+            alt=f"Scatter of {top[0]} against {top[1]} coloured by regime with the PRIM box",
+        ))
+    return _section(title, blocks)
+
+
+def _thresholds(ctx: ReportContext) -> Section:
+    title = "How long a push must last (threshold maps)"
+    frame = ctx.results.analyses.get("thresholds")
+    if frame is None:
+        return _section(title, [Note("the study searched no thresholds (no thresholds.csv in "
+                                     "analyses/).")])
+    frame = frame.rename(columns={"bracket_low": "duration_lower",
+                                  "bracket_high": "duration_upper"})
+    figure = _new_figure(height=3.6)
+    amount_units = ctx.units.get("push_amount", "$/Year")
+    duration_units = ctx.units.get("push_duration", "Year")
+    plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
+                       ax=figure.add_subplot())
+    found = threshold_findings(frame, amount_units=amount_units)
+    ctx.findings += found
+    return _section(title, [
+        Paragraph("For each region type and push amount, the shortest push duration that "
+                  "sustains the network (found by bisection)."),
+        figure_block("thresholds", figure,
+                     caption="Threshold map: shortest sustaining push duration against push "
+                     "amount, one line per region.",
+                     alt="Threshold map of push duration against push amount per region"),
+        TableBlock("thresholds", frame, "Thresholds per region and push amount."),
+        *[Paragraph(f.text) for f in found],
+    ])
+
+
+def _checks(ctx: ReportContext) -> Section | None:
+    frame = ctx.results.analyses.get("integration_check")
+    if frame is None:
+        return None
+    blocks: list[Block] = [TableBlock("integration_check", frame,
+                                      "Change of each metric at half the time step and with "
+                                      "RK4 integration.")]
+    if "ok" in frame.columns:
+        bad = [str(m) for m, ok in zip(frame.get("metric", frame.index), frame["ok"],
+                                       strict=True) if not _truthy(ok)]
+        if bad:
+            text = (f"the metrics {', '.join(bad)} change by more than the tolerance when the "
+                    "time step is halved or RK4 is used: integration error may affect them.")
+            blocks.append(Caution(text))
+            ctx.findings.append(Finding(text[0].upper() + text[1:], caveat=True))
+        else:
+            blocks.append(Paragraph("Every metric is stable under half the time step and RK4."))
+    return _section("Numerical checks", blocks)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "ok")
+    return bool(value)
+
+
+def _findings_section(ctx: ReportContext) -> Section:
+    found = regime_findings(ctx.results.regime(), ctx.results.ok_mask()) + ctx.findings
+    summary = ctx.results.summary
+    blocks: list[Block] = []
+    if not found:
+        blocks.append(Note("the study produced no numbers to draw findings from."))
+    # keep each caveat right after the finding it qualifies
+    pending: list[str] = []
+    for finding in found:
+        if finding.caveat:
+            if pending:
+                blocks.append(Bullets(tuple(pending)))
+                pending = []
+            blocks.append(Caution(finding.text))
+        else:
+            pending.append(finding.text)
+    if pending:
+        blocks.append(Bullets(tuple(pending)))
+    flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
+    if flat:
+        blocks.append(TableBlock(
+            "summary", pd.DataFrame(list(flat.items()), columns=["quantity", "value"]),
+            "Key numbers recorded by the study (summary.json).",
+        ))
+    return _section("Findings", blocks)
+
+
+def _provenance(ctx: ReportContext) -> Section:
+    prov = ctx.results.provenance
+    blocks: list[Block] = []
+    versions = prov.get("versions")
+    if isinstance(versions, Mapping) and versions:
+        blocks.append(TableBlock(
+            "versions", pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
+            "Package versions the study ran with.",
+        ))
+    else:
+        blocks.append(Note("the study recorded no package versions (provenance.json)."))
+    blocks.append(Paragraph(
+        f"Seed: {'not recorded' if ctx.results.seed is None else ctx.results.seed}. "
+        f"Git commit: {prov.get('git_commit') or 'not recorded'}."
+    ))
+    if ctx.results.spec_text:
+        blocks.append(Paragraph("The resolved experiment spec (spec.toml):"))
+        blocks.append(Code(ctx.results.spec_text.rstrip()))
+    elif prov.get("spec"):
+        blocks.append(Paragraph("The experiment spec as recorded in provenance.json:"))
+        blocks.append(Code(json.dumps(prov["spec"], indent=2, default=str)))
+    else:
+        blocks.append(Note("the study's spec was not saved."))
+    return _section("Provenance", blocks)
+
+
+def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
+    """The report's title, subtitle and sections, in reading order.
+
+    Findings are collected while the analysis sections are built, then placed right after
+    the question, where readers look first.
+    """
+    ctx = ReportContext(results)
+    question = _question(ctx)
+    study = _study(ctx)
+    diagram = _diagram(ctx)
+    factors = _factors(ctx)
+    uncertainty = _uncertainty(ctx)
+    levers = _levers(ctx)
+    convergence = _convergence(ctx)
+    discovery = _discovery(ctx)
+    thresholds = _thresholds(ctx)
+    checks = _checks(ctx)
+    findings = _findings_section(ctx)
+    provenance = _provenance(ctx)
+    sections = [question, findings, study, diagram, factors, uncertainty, levers, convergence,
+                discovery, thresholds]
+    if checks is not None:
+        sections.append(checks)
+    sections.append(provenance)
+    created = results.provenance.get("created")
+    subtitle = f"sdnet study report · model {results.model_path or 'not recorded'}" + (
+        f" · study run {created}" if created else "")
+    return f"Study report: {results.name}", subtitle, sections

@@ -1,0 +1,329 @@
+"""A small document model (sections of paragraphs, tables, figures) and its two renderings.
+
+The report is built once as a list of :class:`Section` objects and rendered twice: as one
+self-contained HTML file (figures inline as base64 SVG ``data:`` images, styles inline, no
+script, nothing fetched from any address) and as Markdown whose figures are SVG files in
+``figures/``. Tables are also written as CSV files in ``tables/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+__all__ = [
+    "Bullets",
+    "Caution",
+    "Code",
+    "FigureBlock",
+    "Heading",
+    "Note",
+    "Paragraph",
+    "Section",
+    "TableBlock",
+    "anchor_for",
+    "figure_block",
+    "fmt",
+    "render_html",
+    "render_markdown",
+    "svg_bytes",
+    "write_assets",
+]
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Plain text (no markup)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    """A bulleted list of plain-text items."""
+
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Note:
+    """A part of the report the study did not produce, and why."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Caution:
+    """A warning the reader must see (wide intervals, failed runs, integration error)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """Preformatted text: a command, a spec."""
+
+    text: str
+
+
+@dataclass(frozen=True, eq=False)
+class TableBlock:
+    """A table, also written as ``tables/<name>.csv``."""
+
+    name: str
+    frame: pd.DataFrame
+    caption: str
+
+
+@dataclass(frozen=True, eq=False)
+class FigureBlock:
+    """A figure as SVG, written as ``figures/<name>.svg`` and inlined in the HTML."""
+
+    name: str
+    svg: bytes
+    caption: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class Heading:
+    """A sub-heading inside a section."""
+
+    text: str
+
+
+Block = Paragraph | Bullets | Note | Caution | Code | TableBlock | FigureBlock | Heading
+
+
+def figure_block(name: str, figure: Figure, *, caption: str, alt: str) -> FigureBlock:
+    """Render ``figure`` to SVG now (so it can be freed) and wrap it as a block."""
+    return FigureBlock(name=name, svg=svg_bytes(figure), caption=caption, alt=alt)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled section; ``anchor`` is its id in the HTML."""
+
+    title: str
+    anchor: str
+    blocks: tuple[Block, ...] = field(default_factory=tuple)
+
+
+def fmt(value: object, *, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (integers as integers); text unchanged."""
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+    if isinstance(value, float | np.floating):
+        x = float(value)
+        if math.isnan(x):
+            return "–"
+        if math.isinf(x):
+            return "∞" if x > 0 else "−∞"
+        if x == 0:
+            return "0"
+        if x.is_integer() and abs(x) < 1e15:
+            return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
+        if 1e-3 <= abs(x) < 1e6:
+            return f"{x:.{digits}g}"
+        return f"{x:.{digits - 1}e}"
+    return str(value)
+
+
+def svg_bytes(figure: Figure) -> bytes:
+    """The figure as SVG with text as paths (no font needed) and stable ids."""
+    buffer = io.BytesIO()
+    with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sdnet"}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    return buffer.getvalue()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "section"
+
+
+# ---- HTML ---------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: Georgia, 'Times New Roman', serif; max-width: 50em; margin: 2em auto;
+       padding: 0 1.2em; color: #1a1a1a; line-height: 1.5; background: #ffffff; }
+h1 { font-size: 1.7em; margin-bottom: 0.2em; }
+h2 { font-size: 1.3em; border-bottom: 1px solid #cccccc; margin-top: 2em; }
+nav ol { columns: 2; font-size: 0.92em; }
+figure { margin: 1.2em 0; }
+figure img { width: 100%; height: auto; border: 1px solid #eeeeee; }
+figcaption { font-size: 0.9em; color: #444444; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
+th, td { border: 1px solid #cccccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f2f2f2; }
+.table-caption { font-size: 0.9em; color: #444444; margin-bottom: 0.2em; }
+pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em; }
+.note { background: #f4f4f4; border-left: 4px solid #999999; padding: 0.5em 0.8em; }
+.caution { background: #fff4e5; border-left: 4px solid #d55e00; padding: 0.5em 0.8em; }
+.meta { color: #555555; }
+"""
+
+
+def _html_table(block: TableBlock) -> str:
+    frame = block.frame
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, row in frame.iterrows():
+        cells = "".join(
+            f'<td class="num">{html.escape(fmt(v))}</td>' if _is_number(v)
+            else f"<td>{html.escape(fmt(v))}</td>"
+            for v in row.tolist()
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return (
+        f'<p class="table-caption">{html.escape(block.caption)}</p>'
+        f'<table id="table-{html.escape(block.name)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        return f"<p>{html.escape(block.text)}</p>"
+    if isinstance(block, Bullets):
+        items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
+        return f"<ul>{items}</ul>"
+    if isinstance(block, Note):
+        return f'<p class="note">{html.escape(block.text)}</p>'
+    if isinstance(block, Caution):
+        return f'<p class="caution"><strong>Caution:</strong> {html.escape(block.text)}</p>'
+    if isinstance(block, Code):
+        return f"<pre><code>{html.escape(block.text)}</code></pre>"
+    if isinstance(block, TableBlock):
+        return _html_table(block)
+    if isinstance(block, Heading):
+        return f"<h3>{html.escape(block.text)}</h3>"
+    data = base64.b64encode(block.svg).decode("ascii")
+    return (
+        f'<figure id="figure-{html.escape(block.name)}"><img src="data:image/svg+xml;base64,'
+        f'{data}" alt="{html.escape(block.alt, quote=True)}">'
+        f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+    )
+
+
+def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
+    """One self-contained HTML page: no script, no external resource of any kind."""
+    toc = "".join(
+        f'<li><a href="#{html.escape(s.anchor)}">{html.escape(s.title)}</a></li>'
+        for s in sections
+    )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # Forbid every fetch: the page is self-contained by design, so a regression that
+        # adds an external resource is blocked (and visible in the browser's console).
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "img-src data:; style-src 'unsafe-inline'\">",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{html.escape(title)}</h1>"
+        f'<p class="meta">{html.escape(subtitle)}</p></header>',
+        f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>",
+    ]
+    for section in sections:
+        body = "".join(_html_block(b) for b in section.blocks)
+        parts.append(
+            f'<section id="{html.escape(section.anchor)}"><h2>{html.escape(section.title)}</h2>'
+            f"{body}</section>"
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# ---- Markdown -----------------------------------------------------------------------------
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]|<>])", r"\\\1", text)
+
+
+def _md_table(block: TableBlock) -> str:
+    frame = block.frame
+    header = "| " + " | ".join(_md_escape(str(c)) for c in frame.columns) + " |"
+    rule = "|" + "|".join(
+        " --- " if i == 0 else " ---: " for i in range(len(frame.columns))
+    ) + "|"
+    rows = [
+        "| " + " | ".join(_md_escape(fmt(v)) for v in row.tolist()) + " |"
+        for _, row in frame.iterrows()
+    ]
+    return "\n".join([f"*{_md_escape(block.caption)}*", "", header, rule, *rows,
+                      "", f"(CSV: `tables/{block.name}.csv`)"])
+
+
+def _md_block(block: Block) -> str:
+    if isinstance(block, Paragraph):
+        return _md_escape(block.text)
+    if isinstance(block, Bullets):
+        return "\n".join(f"- {_md_escape(item)}" for item in block.items)
+    if isinstance(block, Note):
+        return f"> *Not in this study:* {_md_escape(block.text)}"
+    if isinstance(block, Caution):
+        return f"> **Caution:** {_md_escape(block.text)}"
+    if isinstance(block, Code):
+        return f"```\n{block.text}\n```"
+    if isinstance(block, TableBlock):
+        return _md_table(block)
+    if isinstance(block, Heading):
+        return f"### {_md_escape(block.text)}"
+    return (
+        f"![{_md_escape(block.alt)}](figures/{block.name}.svg)\n\n"
+        f"*{_md_escape(block.caption)}*"
+    )
+
+
+def render_markdown(title: str, subtitle: str, sections: list[Section]) -> str:
+    """The same report as Markdown; figures are referenced as ``figures/<name>.svg``."""
+    parts = [f"# {_md_escape(title)}", "", _md_escape(subtitle), ""]
+    for section in sections:
+        parts += [f"## {_md_escape(section.title)}", ""]
+        for block in section.blocks:
+            parts += [_md_block(block), ""]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def write_assets(sections: list[Section], out: Path) -> tuple[list[Path], list[Path]]:
+    """Write every figure as ``figures/<name>.svg`` and every table as ``tables/<name>.csv``."""
+    figures: list[Path] = []
+    tables: list[Path] = []
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    for section in sections:
+        for block in section.blocks:
+            if isinstance(block, FigureBlock):
+                path = out / "figures" / f"{block.name}.svg"
+                path.write_bytes(block.svg)
+                figures.append(path)
+            elif isinstance(block, TableBlock):
+                path = out / "tables" / f"{block.name}.csv"
+                block.frame.to_csv(path, index=False)
+                tables.append(path)
+    return figures, tables
+
+
+def anchor_for(title: str) -> str:
+    """The HTML id of a section title."""
+    return _slug(title)

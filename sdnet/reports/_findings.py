@@ -1,0 +1,292 @@
+"""Findings in plain language, written from the study's numbers.
+
+Every sentence here is assembled from values read from the results folder (indices and their
+confidence intervals, regime counts, PRIM boxes, thresholds); none is fixed text about the
+model. Where the numbers are uncertain the sentence says so, and a caveat is added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sdnet.plotting.indices import CAUTION_HALF_WIDTH
+from sdnet.reports._document import fmt
+
+__all__ = [
+    "Finding",
+    "convergence_findings",
+    "morris_findings",
+    "prim_findings",
+    "regime_findings",
+    "sobol_findings",
+    "threshold_findings",
+    "time_resolved_findings",
+]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One sentence for readers; ``caveat`` marks a warning about how sure it is."""
+
+    text: str
+    caveat: bool = False
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _pm(x: float) -> str:
+    return f"± {100 * x:.0f} points" if np.isfinite(x) else "no interval"
+
+
+def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None) -> list[Finding]:
+    """How many runs sustained the network, and how many failed."""
+    if regime is None:
+        return []
+    labels = np.asarray(regime).astype(str)
+    usable = labels != "failed" if ok is None else (np.asarray(ok) & (labels != "failed"))
+    n = int(usable.sum())
+    found: list[Finding] = []
+    if n:
+        k = int(((labels == "sustained") & usable).sum())
+        found.append(Finding(
+            f"Of the {n} runs that finished, {k} ({_pct(k / n)}) sustained the network ten "
+            f"years after the public push ended; {n - k} ({_pct((n - k) / n)}) collapsed."
+        ))
+    failed = len(labels) - n
+    if failed:
+        found.append(Finding(
+            f"{failed} of {len(labels)} runs failed (a value became non-finite) and are left "
+            "out of every figure and index.", caveat=True,
+        ))
+    return found
+
+
+def sobol_findings(
+    metric: str, frame: pd.DataFrame, *, description: str | None = None,
+    caution: float = CAUTION_HALF_WIDTH,
+) -> list[Finding]:
+    """What explains the variance of one metric (Sobol S1 and ST with their intervals)."""
+    if frame.empty or not {"factor", "S1", "ST"} <= set(frame.columns):
+        return []
+    data = frame.sort_values("ST", ascending=False).reset_index(drop=True)
+    conf_s1 = data["S1_conf"] if "S1_conf" in data.columns else pd.Series(np.nan, data.index)
+    conf_st = data["ST_conf"] if "ST_conf" in data.columns else pd.Series(np.nan, data.index)
+    what = f"{metric} ({description})" if description else metric
+    top = data.iloc[0]
+    found = [Finding(
+        f"{top['factor']} explains {_pct(top['S1'])} ({_pm(conf_s1.iloc[0])}) of the variance "
+        f"in {what} on its own, and {_pct(top['ST'])} ({_pm(conf_st.iloc[0])}) including its "
+        "interactions with other factors."
+    )]
+    if len(data) > 1:
+        second = data.iloc[1]
+        overlap = (
+            np.isfinite(conf_st.iloc[0]) and np.isfinite(conf_st.iloc[1])
+            and top["ST"] - conf_st.iloc[0] <= second["ST"] + conf_st.iloc[1]
+        )
+        found.append(Finding(
+            f"Next comes {second['factor']}: {_pct(second['S1'])} ({_pm(conf_s1.iloc[1])}) "
+            f"alone, {_pct(second['ST'])} ({_pm(conf_st.iloc[1])}) with interactions."
+        ))
+        if overlap:
+            found.append(Finding(
+                f"For {metric}, the total-effect intervals of {top['factor']} and "
+                f"{second['factor']} overlap, so the study cannot say which matters more.",
+                caveat=True,
+            ))
+    s1_sum = float(np.nansum(data["S1"].clip(lower=0)))
+    if s1_sum < 0.85:
+        found.append(Finding(
+            f"First-order effects add up to {_pct(s1_sum)} of the variance of {metric}: about "
+            f"{_pct(max(0.0, 1 - s1_sum))} comes from factors acting together (interactions), "
+            "so levers should be judged in combination, not one at a time."
+        ))
+    else:
+        found.append(Finding(
+            f"First-order effects add up to {_pct(min(s1_sum, 1.0))} of the variance of "
+            f"{metric}: the factors act mostly on their own."
+        ))
+    negligible = [str(f) for f, st in zip(data["factor"], data["ST"], strict=True)
+                  if st < 0.01]
+    if negligible:
+        found.append(Finding(
+            f"{', '.join(negligible)} explain{'s' if len(negligible) == 1 else ''} less than "
+            f"1% of the variance of {metric} even with interactions: "
+            "they can be fixed at any value in their range."
+        ))
+    wide = [str(f) for f, c in zip(data["factor"].head(3), conf_st.head(3), strict=True)
+            if np.isfinite(c) and c > caution]
+    if wide:
+        found.append(Finding(
+            f"For {metric}, the intervals of {', '.join(wide)} are wider than "
+            f"± {100 * caution:.0f} points: treat their ranking as provisional and rerun with "
+            "a larger N.", caveat=True,
+        ))
+    return found
+
+
+def morris_findings(metric: str, frame: pd.DataFrame, *, units: str | None) -> list[Finding]:
+    """Morris screening: the most influential factors and which act non-linearly."""
+    if frame.empty or not {"factor", "mu_star", "sigma"} <= set(frame.columns):
+        return []
+    data = frame.sort_values("mu_star", ascending=False).reset_index(drop=True)
+    unit = f" {units}" if units and units != "dmnl" else ""
+    ranked = ", ".join(
+        f"{r.factor} (μ* = {fmt(r.mu_star)}{unit})" for r in data.head(3).itertuples()
+    )
+    found = [Finding(f"Screening (Morris) ranks the factors for {metric} as: {ranked}.")]
+    nonlinear = [str(r.factor) for r in data.head(5).itertuples()
+                 if r.mu_star > 0 and r.sigma > r.mu_star]
+    if nonlinear:
+        found.append(Finding(
+            f"{', '.join(nonlinear)} {'has' if len(nonlinear) == 1 else 'have'} effects on "
+            f"{metric} that vary more than their mean size (σ > μ*): "
+            "non-linear, or dependent on other factors (for example a tipping threshold)."
+        ))
+    return found
+
+
+def time_resolved_findings(
+    metric: str, frame: pd.DataFrame, *, push: tuple[float, float] | None, index: str = "ST"
+) -> list[Finding]:
+    """Which factor dominates during the push and which after it."""
+    if frame.empty or not {"time", "factor", index} <= set(frame.columns):
+        return []
+    table = frame.pivot_table(index="time", columns="factor", values=index, aggfunc="mean")
+    if table.empty:
+        return []
+    leaders = table.idxmax(axis=1)
+    if push is not None:
+        during = table.loc[(table.index >= push[0]) & (table.index <= push[1])]
+        after = table.loc[table.index > push[1]]
+        parts = []
+        if not during.empty:
+            lead = during.mean().idxmax()
+            parts.append(f"while the push runs, {lead} explains most of the variance of "
+                         f"{metric} ({index} {_pct(during.mean().max())} on average)")
+        if not after.empty:
+            lead = after.mean().idxmax()
+            parts.append(f"after it ends, {lead} does ({_pct(after.mean().max())})")
+        if parts:
+            return [Finding("Over time: " + "; ".join(parts) + ".")]
+    changes = leaders[leaders != leaders.shift()]
+    story = ", then ".join(f"{f} from year {fmt(t)}" for t, f in changes.items())
+    return [Finding(f"The factor explaining most of the variance of {metric} changes over time: "
+                    f"{story}.")]
+
+
+def convergence_findings(
+    metric: str, frame: pd.DataFrame, *, index: str = "ST", caution: float = CAUTION_HALF_WIDTH
+) -> list[Finding]:
+    """Whether the indices have settled at the study's largest N."""
+    conf = f"{index}_conf"
+    if frame.empty or not {"n", "factor", index, conf} <= set(frame.columns):
+        return []
+    n_max = frame["n"].max()
+    last = frame[frame["n"] == n_max]
+    widest = last.loc[last[conf].idxmax()]
+    if widest[conf] > caution:
+        return [Finding(
+            f"At N = {fmt(n_max)} the {index} interval of {widest['factor']} for {metric} is "
+            f"still ± {100 * widest[conf]:.0f} points (more than ± {100 * caution:.0f}): the "
+            "indices have not converged; a larger N is needed before relying on the ranking.",
+            caveat=True,
+        )]
+    return [Finding(
+        f"At N = {fmt(n_max)} every {index} interval for {metric} is within "
+        f"± {100 * float(last[conf].max()):.0f} points: the ranking has settled."
+    )]
+
+
+def _describe_range(
+    factor: str, lower: float, upper: float, bounds: Mapping[str, tuple[float, float]],
+    units: Mapping[str, str],
+) -> str:
+    unit = units.get(factor)
+    u = f" {unit}" if unit and unit != "dmnl" else ""
+    lo_bound, hi_bound = bounds.get(factor, (np.nan, np.nan))
+    span = hi_bound - lo_bound if np.isfinite(hi_bound - lo_bound) else np.nan
+    tol = 1e-6 * span if np.isfinite(span) and span > 0 else 0.0
+    at_low = np.isfinite(lo_bound) and lower <= lo_bound + tol
+    at_high = np.isfinite(hi_bound) and upper >= hi_bound - tol
+    if at_low and not at_high:
+        return f"{factor} at most {fmt(upper)}{u}"
+    if at_high and not at_low:
+        return f"{factor} at least {fmt(lower)}{u}"
+    return f"{factor} between {fmt(lower)} and {fmt(upper)}{u}"
+
+
+def prim_findings(
+    name: str, box: pd.DataFrame, trajectory: pd.DataFrame | None, *,
+    bounds: Mapping[str, tuple[float, float]], units: Mapping[str, str],
+) -> list[Finding]:
+    """The PRIM box in words, with its density and coverage."""
+    if box.empty or not {"factor", "lower", "upper"} <= set(box.columns):
+        return [Finding(f"Scenario discovery ({name}) found no box that restricts any factor.")]
+    ranges = "; ".join(
+        _describe_range(str(r.factor), float(r.lower), float(r.upper), bounds, units)
+        for r in box.itertuples()
+    )
+    stats = chosen_step(trajectory, n_restricted=len(box))
+    if stats is None:
+        return [Finding(f"Scenario discovery ({name}): the network is most often sustained "
+                        f"with {ranges}.")]
+    return [Finding(
+        f"Scenario discovery ({name}): runs with {ranges} sustained the network in "
+        f"{_pct(stats['density'])} of cases (density), and these runs hold "
+        f"{_pct(stats['coverage'])} of all sustaining runs (coverage)."
+    )]
+
+
+def chosen_step(trajectory: pd.DataFrame | None, *, n_restricted: int) -> dict[str, float] | None:
+    """The peeling step reported as the box: a ``chosen`` flag if the table has one, else
+    the densest step with coverage at least 0.5 (PRIM's default) that restricts as many
+    factors as the box."""
+    if trajectory is None or not {"coverage", "density"} <= set(trajectory.columns):
+        return None
+    rows = trajectory
+    if "chosen" in rows.columns and rows["chosen"].astype(bool).any():
+        row = rows[rows["chosen"].astype(bool)].iloc[0]
+    else:
+        eligible = rows[rows["coverage"] >= 0.5]
+        if "n_restricted" in rows.columns:
+            same = eligible[eligible["n_restricted"] == n_restricted]
+            eligible = same if not same.empty else eligible
+        if eligible.empty:
+            eligible = rows
+        row = eligible.loc[eligible["density"].idxmax()]
+    result = {"coverage": float(row["coverage"]), "density": float(row["density"])}
+    if "mass" in row.index:
+        result["mass"] = float(row["mass"])
+    return result
+
+
+def threshold_findings(frame: pd.DataFrame, *, amount_units: str = "$/Year") -> list[Finding]:
+    """For each region, how long a push must last at each amount."""
+    if frame.empty or not {"region", "push_amount", "min_duration"} <= set(frame.columns):
+        return []
+    found = []
+    for region, rows in frame.groupby("region", sort=False):
+        rows = rows.sort_values("push_amount")
+        finite = rows[np.isfinite(rows["min_duration"].to_numpy(float))]
+        never = rows[~np.isfinite(rows["min_duration"].to_numpy(float))]
+        parts = [
+            f"{fmt(r.min_duration)} years at {fmt(r.push_amount)} {amount_units}"
+            for r in finite.itertuples()
+        ]
+        text = (
+            f"In the {region} region the push must last at least " + ", ".join(parts)
+            if parts else
+            f"In the {region} region no push in the searched range sustained the network"
+        )
+        if parts and not never.empty:
+            text += (f"; at {', '.join(fmt(a) for a in never['push_amount'])} {amount_units} "
+                     "no duration in the searched range sufficed")
+        found.append(Finding(text + "."))
+    return found

@@ -1,0 +1,219 @@
+"""Read a study's results folder (layout in ``docs/architecture.md``) for the report.
+
+Every part is optional except that the folder must exist and hold at least one of the files
+a study writes: a report is written from whatever the study produced, and says what is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sdnet.errors import ResultsFolderError
+
+__all__ = ["StudyResults", "load_results"]
+
+_KNOWN_FILES = ("spec.toml", "provenance.json", "design.json", "factors.csv", "metrics.csv",
+                "ensemble.nc", "summary.json")
+_REGIME_COLUMNS = ("sustained", "regime", "embedded")
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResults:
+    """What a finished study left in its results folder.
+
+    Attributes
+    ----------
+    path : Path
+        The results folder.
+    spec : dict
+        ``spec.toml`` (empty when absent).
+    spec_text : str
+        The text of ``spec.toml`` as written (empty when absent).
+    provenance : dict
+        ``provenance.json``.
+    design : dict
+        ``design.json``.
+    factors, metrics : DataFrame or None
+        ``factors.csv`` and ``metrics.csv`` indexed by ``run``.
+    ensemble : EnsembleResult or None
+        ``ensemble.nc``.
+    analyses : dict of str to DataFrame
+        ``analyses/*.csv`` by file stem (``"sobol_persistence_after_push"``).
+    summary : dict
+        ``summary.json``.
+    """
+
+    path: Path
+    spec: dict[str, Any] = field(default_factory=dict)
+    spec_text: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    design: dict[str, Any] = field(default_factory=dict)
+    factors: pd.DataFrame | None = None
+    metrics: pd.DataFrame | None = None
+    ensemble: Any = None
+    analyses: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    # ---- convenience views used by the report -------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The study's name (from the spec, else the folder's name)."""
+        experiment = self.spec.get("experiment", {})
+        return str(experiment.get("name") or self.path.name)
+
+    @property
+    def question(self) -> str | None:
+        """The study's question in words, when the spec states one."""
+        experiment = self.spec.get("experiment", {})
+        text = experiment.get("question") or self.spec.get("question")
+        return str(text).strip() if text else None
+
+    @property
+    def seed(self) -> int | None:
+        """The study's seed (design, provenance or spec)."""
+        for source in (self.design, self.provenance, self.spec.get("experiment", {})):
+            if isinstance(source, dict) and source.get("seed") is not None:
+                return int(source["seed"])
+        return None
+
+    @property
+    def model_path(self) -> str | None:
+        """The model file as the study named it."""
+        text = self.provenance.get("model_path") or self.spec.get("experiment", {}).get("model")
+        return str(text) if text else None
+
+    def analyses_of(self, kind: str) -> dict[str, pd.DataFrame]:
+        """Analysis tables of one kind by metric: ``analyses_of("sobol")["persistence..."]``."""
+        prefix = f"{kind}_"
+        found = {}
+        for stem, frame in self.analyses.items():
+            if stem.startswith(prefix) and not stem.endswith("_trajectory"):
+                found[stem[len(prefix):]] = frame
+        return found
+
+    def regime(self) -> np.ndarray | None:
+        """``"sustained"`` / ``"collapsed"`` per run (in the order of ``metrics``), if known.
+
+        From the ``sustained`` metric (1 or 0), or a ``regime`` column of strings.
+        """
+        if self.metrics is None:
+            return None
+        for column in _REGIME_COLUMNS:
+            if column in self.metrics.columns:
+                values = self.metrics[column]
+                if values.dtype == object:
+                    return values.astype(str).to_numpy()
+                numbers = values.to_numpy(float)
+                return np.where(
+                    np.isfinite(numbers),
+                    np.where(numbers >= 0.5, "sustained", "collapsed"),
+                    "failed",
+                )
+        return None
+
+    def ok_mask(self) -> np.ndarray | None:
+        """True for runs whose status is ``ok`` (in the order of ``metrics``)."""
+        if self.metrics is None or "status" not in self.metrics.columns:
+            return None
+        return (self.metrics["status"].astype(str) == "ok").to_numpy()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise ResultsFolderError(f"cannot read table {path}: {error}", path=path) from error
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsFolderError(f"cannot read {path}: {error}", path=path) from error
+    return data if isinstance(data, dict) else {"value": data}
+
+
+def load_results(results_dir: str | Path) -> StudyResults:
+    """Read everything a study wrote into its results folder.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        The folder ``sdnet experiment`` wrote.
+
+    Raises
+    ------
+    ResultsFolderError
+        The folder does not exist, holds none of a study's files, or a file is malformed.
+    """
+    path = Path(results_dir)
+    if not path.is_dir():
+        raise ResultsFolderError(
+            f"results folder not found: {path} (give the folder `sdnet experiment` wrote)",
+            path=path,
+        )
+    analyses_dir = path / "analyses"
+    if not any((path / name).exists() for name in _KNOWN_FILES) and not analyses_dir.is_dir():
+        raise ResultsFolderError(
+            f"{path} is not a study's results folder: it has none of "
+            f"{', '.join(_KNOWN_FILES)} nor an analyses/ folder",
+            path=path,
+        )
+    spec: dict[str, Any] = {}
+    spec_text = ""
+    if (path / "spec.toml").is_file():
+        spec_text = (path / "spec.toml").read_text(encoding="utf-8")
+        try:
+            spec = tomllib.loads(spec_text)
+        except tomllib.TOMLDecodeError as error:
+            raise ResultsFolderError(
+                f"cannot read {path / 'spec.toml'}: {error}", path=path / "spec.toml"
+            ) from error
+    provenance = _read_json(path / "provenance.json") if (path / "provenance.json").is_file() \
+        else {}
+    design = _read_json(path / "design.json") if (path / "design.json").is_file() else {}
+    summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+    factors = _read_csv(path / "factors.csv") if (path / "factors.csv").is_file() else None
+    metrics = _read_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else None
+    if factors is not None and "run" in factors.columns:
+        factors = factors.set_index("run")
+    if metrics is not None and "run" in metrics.columns:
+        metrics = metrics.set_index("run")
+    if factors is not None and metrics is not None:
+        common = factors.index.intersection(metrics.index)
+        factors = factors.loc[common]
+        metrics = metrics.loc[common]
+    ensemble = None
+    if (path / "ensemble.nc").is_file():
+        from sdnet.results import EnsembleResult
+
+        try:
+            ensemble = EnsembleResult.load(path / "ensemble.nc")
+        except (OSError, ValueError, KeyError) as error:
+            raise ResultsFolderError(
+                f"cannot read {path / 'ensemble.nc'}: {error}", path=path / "ensemble.nc"
+            ) from error
+    analyses: dict[str, pd.DataFrame] = {}
+    if analyses_dir.is_dir():
+        for csv_path in sorted(analyses_dir.glob("*.csv")):
+            analyses[csv_path.stem] = _read_csv(csv_path)
+    return StudyResults(
+        path=path,
+        spec=spec,
+        spec_text=spec_text,
+        provenance=provenance,
+        design=design,
+        factors=factors,
+        metrics=metrics,
+        ensemble=ensemble,
+        analyses=analyses,
+        summary=summary,
+    )
