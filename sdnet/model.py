@@ -455,7 +455,7 @@ class Model:
         if found is None and python_name(key) in self._rows:
             found = python_name(key)
         if found is None:
-            candidates = [*self._rows, *(str(r["Real Name"]) for r in self._rows.values())]
+            candidates = _spelled_like(key, [str(r["Real Name"]) for r in self._rows.values()])
             raise UnknownVariableError(name, candidates=candidates, where=self.path.name)
         return found
 
@@ -521,7 +521,13 @@ class Model:
             try:
                 name = self.resolve(str(key))
             except UnknownVariableError:
-                continue  # the parameter table gives the error with parameter candidates
+                names = [p.vensim_name for p in self.parameters.values()]
+                raise UnknownVariableError(
+                    key,
+                    candidates=_spelled_like(str(key), names),
+                    what="parameter",
+                    where=self.path.name,
+                ) from None
             kind = self._kind_of_row(name)
             if kind == "stock":
                 raise NotAParameterError(
@@ -802,6 +808,14 @@ class Model:
             provenance=Provenance.collect(self.path, self.sha256, spec=spec),
             stock_frame=output[stock_columns],
         )
+
+
+def _spelled_like(key: str, vensim_names: Sequence[str]) -> list[str]:
+    """Candidate names for a "did you mean" hint, in the spelling the user wrote."""
+    key = key.strip()
+    if key == python_name(key):
+        return [python_name(n) for n in vensim_names]
+    return list(vensim_names)
 
 
 def _finite(name: str, value: Any) -> float:

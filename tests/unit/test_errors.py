@@ -1,0 +1,238 @@
+"""Every bad input gets a clear SdnetError whose one-line message is pinned here."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sdnet.errors import (
+    InvalidValueError,
+    MissingParameterError,
+    ModelNotFoundError,
+    ModelParseError,
+    NotAParameterError,
+    OutOfRangeError,
+    PushScheduleError,
+    SdnetError,
+    UnknownPresetError,
+    UnknownVariableError,
+)
+from sdnet.model import Model, load_model
+from sdnet.policy import BASE_PUSH, Push
+from sdnet.results import State
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("sdnet-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SDNET_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def bathtub(cache: Path) -> Model:
+    return load_model(DATA / "bathtub.mdl")
+
+
+@pytest.fixture(scope="module")
+def network(cache: Path) -> Model:
+    return load_model(DATA / "tiny_network.mdl")
+
+
+def test_unknown_variable_with_close_matches(bathtub: Model) -> None:
+    with pytest.raises(UnknownVariableError) as caught:
+        bathtub.run(variables=["Watr in Tub"])
+    assert str(caught.value) == (
+        "unknown variable 'Watr in Tub' of bathtub.mdl; did you mean 'Water in Tub'?"
+    )
+    assert caught.value.matches == ["Water in Tub"]
+    assert isinstance(caught.value, KeyError)
+
+
+def test_unknown_parameter_with_close_matches(bathtub: Model) -> None:
+    with pytest.raises(UnknownVariableError) as caught:
+        bathtub.run({"faucet_flw": 3.0})
+    assert str(caught.value) == (
+        "unknown parameter 'faucet_flw' of bathtub.mdl; did you mean 'faucet_flow'?"
+    )
+
+
+def test_value_outside_declared_range(bathtub: Model) -> None:
+    with pytest.raises(OutOfRangeError) as caught:
+        bathtub.run({"Faucet Flow": 50})
+    assert str(caught.value) == (
+        "value 50.0 for 'faucet_flow' is outside its declared range [0, 20] "
+        "(pass check_ranges=False to run extreme conditions on purpose)"
+    )
+    assert (caught.value.lower, caught.value.upper) == (0.0, 20.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "invalid value for 'faucet_flow': 'abc' (expected a finite number)"),
+        (float("nan"), "invalid value for 'faucet_flow': nan (expected a finite number)"),
+        (float("inf"), "invalid value for 'faucet_flow': inf (expected a finite number)"),
+        (None, "invalid value for 'faucet_flow': None (expected a finite number)"),
+    ],
+)
+def test_non_numeric_and_non_finite_values(bathtub: Model, value: object, message: str) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run({"faucet_flow": value})
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_missing_model_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.mdl"
+    with pytest.raises(ModelNotFoundError) as caught:
+        load_model(path)
+    assert str(caught.value) == (
+        f"model file not found: {path} (give the path of a Vensim .mdl file)"
+    )
+    assert isinstance(caught.value, FileNotFoundError)
+
+
+def test_malformed_model_names_file_and_line(tmp_path: Path, cache: Path) -> None:
+    source = tmp_path / "malformed.mdl"
+    shutil.copyfile(DATA / "malformed.mdl", source)
+    bad_line = 1 + next(
+        i for i, line in enumerate(source.read_text().splitlines()) if "/ /" in line
+    )
+    with pytest.raises(ModelParseError) as caught:
+        load_model(source)
+    assert caught.value.line == bad_line
+    assert str(caught.value) == (
+        f"cannot read model {source}, line {bad_line}: PySD cannot parse the equation "
+        "'Water in Tub / / Drain Time' at '/ / Drain Time'"
+    )
+    assert caught.value.__cause__ is not None  # PySD's own error is chained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["malformed.mdl"]
+
+
+def test_unknown_region_preset(network: Model) -> None:
+    with pytest.raises(UnknownPresetError) as caught:
+        network.run(region="mountain")
+    assert str(caught.value) == (
+        "unknown region preset 'mountain'; valid presets: embedded_prone, "
+        "externally_networked, typical"
+    )
+
+
+def test_region_and_push_on_a_model_without_their_parameters(bathtub: Model) -> None:
+    with pytest.raises(MissingParameterError) as caught:
+        bathtub.run(region="typical")
+    assert str(caught.value) == (
+        "region preset 'typical' needs parameters that model bathtub.mdl does not have: "
+        "community_entrepreneur_density, external_networking"
+    )
+    with pytest.raises(MissingParameterError) as caught_push:
+        bathtub.run(push=BASE_PUSH)
+    assert str(caught_push.value) == (
+        "a push schedule needs parameters that model bathtub.mdl does not have: "
+        "push_amount, push_start, push_duration, push_taper, local_match_requirement"
+    )
+
+
+def test_push_with_negative_duration() -> None:
+    with pytest.raises(PushScheduleError) as caught:
+        Push(amount=300_000, start=2, duration=-1)
+    assert str(caught.value) == "push duration must not be negative (got -1)"
+
+
+def test_push_starting_after_the_horizon(network: Model) -> None:
+    with pytest.raises(PushScheduleError) as caught:
+        network.run(push=Push(amount=300_000, start=12, duration=3), final_time=10)
+    assert str(caught.value) == "push start 12 is after the end of the run (final time 10)"
+    assert caught.value.field == "start"
+
+
+def test_push_must_be_a_push(network: Model) -> None:
+    with pytest.raises(PushScheduleError) as caught:
+        network.run(push={"amount": 1})  # type: ignore[arg-type]
+    assert str(caught.value) == "push must be a sdnet.Push, not dict"
+
+
+def test_stock_in_params_is_refused(bathtub: Model, network: Model) -> None:
+    with pytest.raises(NotAParameterError) as caught:
+        bathtub.run({"Water in Tub": 10.0})
+    assert str(caught.value) == (
+        "'Water in Tub' is a stock of the model, not a parameter; to start from other stock "
+        "values pass initial_state= (e.g. result.state_at(10))"
+    )
+    with pytest.raises(NotAParameterError):
+        network.run({"members": 3.0})
+
+
+def test_computed_variable_in_params_is_refused(bathtub: Model) -> None:
+    with pytest.raises(NotAParameterError) as caught:
+        bathtub.run({"outflow": 1.0})
+    assert str(caught.value) == (
+        "'outflow' is a flow of the model, not a parameter; it is computed from other variables"
+    )
+
+
+def test_params_must_be_a_mapping(bathtub: Model) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run([("faucet_flow", 1.0)])  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "invalid value for 'params': [('faucet_flow', 1.0)] (expected a mapping of names to "
+        "numbers)"
+    )
+
+
+def test_incomplete_or_foreign_initial_state(bathtub: Model) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run(initial_state=State(time=3, values={"Water in Tub": 10.0}))
+    assert str(caught.value) == (
+        "invalid value for 'initial_state': '<State at time 3>' (expected a value for every "
+        "stock; missing: Smoothed Level)"
+    )
+    with pytest.raises(NotAParameterError) as caught_kind:
+        bathtub.run(initial_state=State(time=3, values={"Outflow": 1.0}))
+    assert str(caught_kind.value) == (
+        "'Outflow' is a flow of the model, not a parameter; an initial state holds stocks only"
+    )
+    with pytest.raises(InvalidValueError) as caught_type:
+        bathtub.run(initial_state={"Water in Tub": 1.0})  # type: ignore[arg-type]
+    assert str(caught_type.value) == (
+        "invalid value for 'initial_state': {'Water in Tub': 1.0} (expected a State, e.g. "
+        "result.state_at(10))"
+    )
+
+
+def test_nan_in_initial_state(bathtub: Model) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run(
+            initial_state=State(time=3, values={"Water in Tub": float("nan"),
+                                                "Smoothed Level": 1.0})
+        )
+    assert str(caught.value) == "invalid value for 'Water in Tub': nan (expected a finite number)"
+
+
+def test_bad_time_controls(bathtub: Model) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run(time_step=0)
+    assert str(caught.value) == "invalid value for 'time_step': 0.0 (expected a positive number)"
+    with pytest.raises(InvalidValueError) as caught_final:
+        bathtub.run(final_time=-1)
+    assert str(caught_final.value) == (
+        "invalid value for 'final_time': -1.0 (expected a time after the start of the run (0))"
+    )
+    with pytest.raises(InvalidValueError) as caught_nan:
+        bathtub.run(saveper=float("nan"))
+    assert str(caught_nan.value) == "invalid value for 'saveper': nan (expected a finite number)"
+
+
+def test_every_error_is_an_sdnet_error() -> None:
+    for error in (
+        InvalidValueError, MissingParameterError, ModelNotFoundError, ModelParseError,
+        NotAParameterError, OutOfRangeError, PushScheduleError, UnknownPresetError,
+        UnknownVariableError,
+    ):
+        assert issubclass(error, SdnetError)
