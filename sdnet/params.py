@@ -107,9 +107,8 @@ class Parameter:
         OutOfRangeError
             If ``check_range`` and the value lies outside ``[lower, upper]``.
         """
-        if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_np_real(
-            value
-        ):
+        is_real = isinstance(value, int | float) or _is_np_real(value)
+        if isinstance(value, bool) or not is_real:
             raise InvalidValueError(self.name, value)
         number = float(value)
         if not math.isfinite(number):
@@ -151,11 +150,13 @@ class ParameterTable(Mapping[str, Parameter]):
         if found is None:
             found = self._by_name.get(python_name(str(key)))
         if found is None:
+            # suggest names in the spelling the caller used, so each parameter appears once
+            vensim_style = " " in str(key) or any(c.isupper() for c in str(key))
+            candidates = (
+                [p.vensim_name for p in self._by_name.values()] if vensim_style else self._by_name
+            )
             raise UnknownVariableError(
-                key,
-                candidates=[*self._by_name, *(p.vensim_name for p in self._by_name.values())],
-                what="parameter",
-                where=self._where,
+                key, candidates=candidates, what="parameter", where=self._where
             )
         return found
 
@@ -186,7 +187,7 @@ class ParameterTable(Mapping[str, Parameter]):
         return {name: p.default for name, p in self._by_name.items()}
 
     def resolve(self, values: Mapping[str, Any], *, check_ranges: bool = True) -> dict[str, float]:
-        """Validate a mapping of names (either spelling) to values; return it keyed by Python name."""
+        """Validate names (either spelling) and values; return them keyed by Python name."""
         resolved: dict[str, float] = {}
         for key, value in values.items():
             parameter = self[key]

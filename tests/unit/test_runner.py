@@ -1,0 +1,180 @@
+"""The ensemble runner: both engines agree, failures are kept as data, bad input is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sdnet
+from sdnet.designs import lhs_design
+from sdnet.errors import EngineInputError, InvalidValueError, OutOfRangeError, UnknownVariableError
+from sdnet.runner import factor_table, ranged_factors, run_ensemble, run_single
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> sdnet.Model:
+    return sdnet.load_model(DATA / "tiny_network.mdl")
+
+
+@pytest.fixture(scope="module")
+def design_table(tiny: sdnet.Model) -> pd.DataFrame:
+    names = ["word_of_mouth", "attrition_rate", "trust_build_rate", "push_amount"]
+    return lhs_design(ranged_factors(tiny, names), 6, seed=3).to_frame()
+
+
+def test_vector_and_pysd_engines_agree_run_by_run(
+    tiny: sdnet.Model, design_table: pd.DataFrame
+) -> None:
+    push = sdnet.Push(amount=200_000, start=1, duration=3)
+    vector = run_ensemble(tiny, design_table, push=push, progress=False)
+    pysd = run_ensemble(tiny, design_table, push=push, engine="pysd", progress=False)
+    assert vector.variables == pysd.variables
+    a = vector.dataset["outputs"].to_numpy()
+    b = pysd.dataset["outputs"].to_numpy()
+    assert a.shape == (6, 121, len(vector.variables))
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert vector.ok.all() and pysd.ok.all()
+    # the factor values reached the model: runs differ from each other
+    assert np.ptp(a[:, -1, vector.variables.index("Total Members")]) > 0
+
+
+def test_each_run_equals_a_single_pysd_run(tiny: sdnet.Model, design_table: pd.DataFrame) -> None:
+    vector = run_ensemble(tiny, design_table, progress=False)
+    row = design_table.iloc[4].to_dict()
+    single = tiny.run(row)
+    np.testing.assert_allclose(
+        vector.outputs("Total Members").isel(run=4).to_numpy(),
+        single["Total Members"].to_numpy(),
+        rtol=1e-9,
+    )
+
+
+def test_chunks_give_the_same_result_and_each_chunk_is_reported(
+    tiny: sdnet.Model, design_table: pd.DataFrame
+) -> None:
+    seen: list[tuple[int, int]] = []
+    whole = run_ensemble(tiny, design_table, progress=False)
+    chunked = run_ensemble(
+        tiny, design_table, chunk_size=4, progress=False,
+        on_chunk=lambda start, part: seen.append((start, len(part.factors))),
+    )
+    assert seen == [(0, 4), (4, 2)]
+    np.testing.assert_array_equal(
+        whole.dataset["outputs"].to_numpy(), chunked.dataset["outputs"].to_numpy()
+    )
+
+
+def test_rk4_is_closer_to_a_fine_euler_run_than_euler(tiny: sdnet.Model) -> None:
+    table = {"word_of_mouth": [0.6], "attrition_rate": [0.05]}
+    options = {"saveper": 1.0, "variables": ["Total Members"], "progress": False}
+    euler = run_ensemble(tiny, table, time_step=0.5, **options)
+    rk4 = run_ensemble(tiny, table, time_step=0.5, method="rk4", **options)
+    fine = run_ensemble(tiny, table, time_step=1 / 256, **options)
+    reference = fine.outputs("Total Members").to_numpy()
+    error_euler = np.abs(euler.outputs("Total Members").to_numpy() - reference).max()
+    error_rk4 = np.abs(rk4.outputs("Total Members").to_numpy() - reference).max()
+    assert error_rk4 < error_euler / 10
+
+
+def test_provenance_records_the_model_engine_and_seed(tiny: sdnet.Model) -> None:
+    result = run_ensemble(tiny, {"word_of_mouth": [0.2, 0.3]}, seed=11, progress=False)
+    provenance = result.provenance
+    assert provenance is not None
+    assert provenance.model_sha256 == tiny.sha256
+    assert provenance.seed == 11
+    assert provenance.spec["engine"] == "vector"
+    assert provenance.spec["factors"] == ["word_of_mouth"]
+    assert "numpy" in provenance.versions
+
+
+def test_a_run_that_goes_non_finite_is_marked_and_the_others_kept(tmp_path: Path) -> None:
+    source = (DATA / "bathtub.mdl").read_text()
+    model_file = tmp_path / "blowup.mdl"
+    # A stock whose growth rate explodes for large values of one constant.
+    model_file.write_text(
+        "{UTF-8}\n"
+        "X= INTEG (Growth, 1)\n\t~\tthing\n\t~\tA quantity.\n\t|\n\n"
+        "Growth= X * X * Rate\n\t~\tthing/Year\n\t~\tSelf-reinforcing growth.\n\t|\n\n"
+        "Rate= 0.01\n\t~\t1/(thing*Year) [0,100]\n\t~\t[uncertain] Growth rate.\n\t|\n\n"
+        "FINAL TIME = 10\n\t~\tYear\n\t~\t\n\t|\n\n"
+        "INITIAL TIME = 0\n\t~\tYear\n\t~\t\n\t|\n\n"
+        "SAVEPER = 1\n\t~\tYear [0,?]\n\t~\t\n\t|\n\n"
+        "TIME STEP = 0.5\n\t~\tYear [0,?]\n\t~\t\n\t|\n\n"
+    )
+    assert source  # the repo's bathtub model exists beside this one
+    model = sdnet.load_model(model_file)
+    with np.errstate(all="ignore"):
+        result = run_ensemble(model, {"Rate": [0.01, 100.0, 0.02]}, progress=False)
+    assert result.ok.tolist() == [True, False, True]
+    assert result.dataset["failure"].values[1].startswith("X non-finite at time")
+    assert np.isfinite(result.outputs("X").isel(run=0).to_numpy()).all()
+
+
+def test_run_single_gives_the_same_columns_on_both_engines(tiny: sdnet.Model) -> None:
+    push = sdnet.Push(amount=300_000, start=2, duration=3.5)
+    vector = run_single(tiny, region="typical", push=push)
+    pysd = run_single(tiny, region="typical", push=push, engine="pysd")
+    assert list(vector.frame.columns) == list(pysd.frame.columns)
+    np.testing.assert_allclose(vector.frame.to_numpy(), pysd.frame.to_numpy(), rtol=1e-9)
+    assert vector.state_at(10.0).values.keys() == pysd.state_at(10.0).values.keys()
+
+
+def test_unknown_factor_names_give_close_matches(tiny: sdnet.Model) -> None:
+    with pytest.raises(UnknownVariableError) as caught:
+        factor_table(tiny, {"word_of_mouht": [0.2]})
+    assert str(caught.value) == (
+        "unknown parameter 'word_of_mouht' of tiny_network.mdl; did you mean 'word_of_mouth'?"
+    )
+
+
+def test_columns_of_different_lengths_are_refused(tiny: sdnet.Model) -> None:
+    with pytest.raises(EngineInputError) as caught:
+        factor_table(tiny, {"word_of_mouth": [0.2, 0.3], "attrition_rate": [0.1]})
+    assert str(caught.value) == (
+        "factor columns have different lengths (word_of_mouth: 2, attrition_rate: 1)"
+    )
+
+
+def test_nan_infinite_and_out_of_range_values_are_refused(tiny: sdnet.Model) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        factor_table(tiny, {"word_of_mouth": [0.2, float("nan")]})
+    assert str(caught.value) == (
+        "invalid value for 'word_of_mouth (run 1)': nan (expected a finite number)"
+    )
+    with pytest.raises(InvalidValueError):
+        factor_table(tiny, {"word_of_mouth": [np.inf]})
+    with pytest.raises(OutOfRangeError) as out:
+        factor_table(tiny, {"word_of_mouth": [0.2, 0.9]})
+    assert "outside its declared range [0.1, 0.6]" in str(out.value)
+    table = factor_table(tiny, {"word_of_mouth": [0.9]}, check_ranges=False)
+    assert table["word_of_mouth"].tolist() == [0.9]
+
+
+def test_non_numeric_values_and_empty_tables_are_refused(tiny: sdnet.Model) -> None:
+    with pytest.raises(EngineInputError) as caught:
+        factor_table(tiny, {"word_of_mouth": ["high"]})
+    assert str(caught.value) == (
+        "factor 'word_of_mouth' has values that are not numbers (e.g. 'high')"
+    )
+    with pytest.raises(EngineInputError) as empty:
+        factor_table(tiny, None)
+    assert str(empty.value) == "give a factor table or the number of runs (n_runs)"
+
+
+def test_bad_run_options_are_refused(tiny: sdnet.Model) -> None:
+    with pytest.raises(InvalidValueError) as step:
+        run_ensemble(tiny, n_runs=2, time_step=0, progress=False)
+    assert str(step.value) == "invalid value for 'time_step': 0.0 (expected a positive number)"
+    with pytest.raises(InvalidValueError) as engine:
+        run_ensemble(tiny, n_runs=2, engine="fast", progress=False)  # type: ignore[arg-type]
+    assert str(engine.value) == "invalid value for 'engine': 'fast' (expected one of vector, pysd)"
+    with pytest.raises(EngineInputError) as control:
+        run_ensemble(tiny, {"time_step": [0.1, 0.2]}, progress=False)
+    assert str(control.value) == (
+        "time_step cannot vary across runs; pass it as a run option instead"
+    )
