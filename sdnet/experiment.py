@@ -27,6 +27,8 @@ An experiment file is data (no code is evaluated)::
     name = "push_duration"
     bounds = [0, 8]          # default: the model's declared range
     distribution = "uniform" # or loguniform, triangular (mode), truncnormal (mean, sd)
+    [[factors]]
+    kind = "uncertain"       # every other constant of this kind, over its declared range
 
     [design]
     method = "morris"        # lhs, sobol, morris, efast, grid
@@ -245,12 +247,21 @@ class Experiment:
         }
         return data
 
-    def with_options(self, *, n: int | None = None, seed: int | None = None) -> Experiment:
-        """A copy with another design size or seed (the command line's ``--n``/``--seed``)."""
+    def with_options(
+        self, *, n: int | None = None, seed: int | None = None, screen_n: int | None = None
+    ) -> Experiment:
+        """A copy with another design size, seed or screening-stage size (``--n``, ``--seed``,
+        ``--screen-n`` on the command line)."""
         changed = self
         if n is not None:
             _design_n(n, self.design_method, path=self.path)
             changed = replace(changed, design_n=int(n))
+        if screen_n is not None:
+            if not self.analysis.screen_top:
+                raise _err("the study has no screening stage", self.path, "analysis.screen.n",
+                           screen_n)
+            _design_n(screen_n, "sobol", path=self.path)
+            changed = replace(changed, analysis=replace(self.analysis, screen_n=int(screen_n)))
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
                 raise ExperimentError(f"seed must be a non-negative integer, not {seed!r}",
@@ -305,7 +316,7 @@ def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], path: Path | N
             hint = close_matches(key, allowed)
             did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
             raise _err(f"unknown key {key!r}{did} (valid: {', '.join(allowed)})", path,
-                       f"{where}.{key}", key)
+                       f"{where}.{key}" if where else str(key), key)
 
 
 def _number(value: Any, path: Path | None, key: str, *, positive: bool = False,
@@ -359,7 +370,8 @@ def _parameter(model: Model, name: Any, path: Path | None, key: str) -> str:
         raise _err(f"must be a parameter name, not {name!r}", path, key, name)
     table = model.parameters
     if name not in table:
-        candidates = [*table, *(p.vensim_name for p in table.values())]
+        pythonic = _NAME.match(name) is not None and name == name.lower()
+        candidates = list(table) if pythonic else [p.vensim_name for p in table.values()]
         hint = close_matches(name, candidates)
         did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise _err(f"unknown parameter {name!r} of {model.path.name}{did}", path, key, name)
@@ -566,10 +578,25 @@ def _parse_factors(raw: Any, path: Path | None, model: Model) -> list[Factor]:
         raise _err("must be an array of tables ([[factors]])", path, "factors", raw)
     factors: list[Factor] = []
     seen: set[str] = set()
+    named = {model.parameters[e["name"]].name for e in raw if isinstance(e, Mapping)
+             and isinstance(e.get("name"), str) and e["name"] in model.parameters}
     for i, entry in enumerate(raw):
         key = f"factors[{i}]"
         if not isinstance(entry, Mapping):
             raise _err("must be a table", path, key, entry)
+        if "kind" in entry:
+            _check_keys(entry, ("kind",), path, key)
+            kinds = ("lever", "region", "uncertain")
+            if entry["kind"] not in kinds:
+                raise _err(f"unknown parameter kind {entry['kind']!r} (valid: "
+                           f"{', '.join(kinds)})", path, f"{key}.kind", entry["kind"])
+            for parameter in model.parameters.of_kind(entry["kind"]).values():
+                if parameter.name in seen or parameter.name in named or not parameter.bounded:
+                    continue
+                seen.add(parameter.name)
+                factors.append(Factor(parameter.name, float(parameter.lower),  # type: ignore[arg-type]
+                                      float(parameter.upper)))  # type: ignore[arg-type]
+            continue
         _check_keys(entry, ("name", "bounds", "distribution", "mode", "mean", "sd"), path, key)
         if "name" not in entry:
             raise _err("missing (a model constant's Python or Vensim name)", path, f"{key}.name")
@@ -1059,6 +1086,10 @@ def _analyse_stage(experiment: Experiment, design: Design, metrics: pd.DataFrame
                 bad = int((~np.isfinite(values)).sum())
                 skipped.append(f"{design.method} of {metric.name} ({case.name}): {bad} runs "
                                "failed or gave non-finite values")
+                continue
+            if np.ptp(values) == 0:
+                skipped.append(f"{design.method} of {metric.name} ({case.name}): the metric "
+                               f"is {values[0]:g} in every run")
                 continue
             result = _indices(design, values, seed=experiment.seed)
             if result is not None:

@@ -13,9 +13,10 @@ The built-in metrics (:data:`BUILTIN`) answer the project's question:
 ``persistence_after_push``
     Total Members ten years after the push ends over Total Members when it ended (dmnl).
     The push ends at ``Push Start + Push Duration + Push Taper``. A later time past the horizon is
-    read at the horizon (choose ``final_time >= push end + 10`` to avoid it); a network with
-    (almost) no members when the push ended (below ``1e-9`` firms) has persistence 0: nothing
-    formed, so nothing persisted.
+    read at the horizon (choose ``final_time >= push end + 10`` to avoid it). The denominator is
+    at least the size at which a network counts as formed, ``max(3, 5% of firms)``: a ratio of
+    two near-zero memberships says nothing, so a network that never formed has persistence near
+    0, and one that forms only after the push can exceed 1.
 ``embeddedness``
     Embeddedness at the horizon (dmnl, 0-1).
 ``sustained``
@@ -258,8 +259,7 @@ def _members_share(data: Trajectories) -> np.ndarray:
 
 def _persistence(data: Trajectories) -> np.ndarray:
     at_end, later = _members_at_end_and_later(data)
-    formed = at_end > 1e-9
-    return np.where(formed, later / np.where(formed, at_end, 1.0), 0.0)
+    return later / np.maximum(at_end, formed_threshold(data.number_of_firms))
 
 
 def _embeddedness(data: Trajectories) -> np.ndarray:

@@ -72,9 +72,10 @@ def test_persistence_sustained_and_collapse_on_known_trajectories() -> None:
 
 
 def test_sustained_needs_members_above_the_formed_threshold() -> None:
-    # persistence 1, but only 8 members in a region of 200 firms (threshold max(3, 10) = 10)
+    # 8 members throughout in a region of 200 firms: below the formed size max(3, 10) = 10,
+    # which is the denominator, so persistence is 8 / 10
     data = _data(np.full(TIMES.size, 8.0))
-    np.testing.assert_array_equal(BUILTIN["persistence_after_push"](data), [1.0])
+    np.testing.assert_array_equal(BUILTIN["persistence_after_push"](data), [0.8])
     np.testing.assert_array_equal(BUILTIN["sustained"](data), [0.0])
     # with 40 firms the threshold is max(3, 2) = 3
     data = _data(np.full(TIMES.size, 8.0), firms=40.0)

@@ -1,0 +1,174 @@
+"""Experiment specs: TOML -> validated frozen objects; every error names file, key and value."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sdnet.designs import Factor
+from sdnet.errors import ExperimentError
+from sdnet.experiment import load_experiment, parse_experiment, to_toml
+from sdnet.model import Model, load_model
+from sdnet.policy import BASE_PUSH
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_network.mdl"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Model:
+    return load_model(TINY)
+
+
+def _spec(**tables: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "experiment": {"name": "t", "model": str(TINY), "seed": 3},
+        "factors": [{"name": "push_duration", "bounds": [0, 8]}],
+        "design": {"method": "lhs", "n": 10},
+        "metrics": [{"name": "persistence_after_push"}],
+    }
+    spec.update(tables)
+    return spec
+
+
+def _error(tiny: Model, spec: dict[str, Any]) -> str:
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(spec, path="study.toml", model=tiny)
+    return str(info.value)
+
+
+def test_a_valid_spec_is_resolved(tiny: Model) -> None:
+    spec = _spec(region={"preset": "embedded-prone"},
+                 factors=[{"name": "Push Duration", "bounds": [0, 8]},
+                          {"name": "word_of_mouth"}])
+    experiment = parse_experiment(spec, model=tiny)
+    assert experiment.factors == (Factor("push_duration", 0.0, 8.0),
+                                  Factor("word_of_mouth", 0.1, 0.6))
+    assert experiment.design_settings == {}
+    case = experiment.cases[0]
+    assert case.name == "embedded_prone"
+    assert case.push == BASE_PUSH
+    assert case.values["community_entrepreneur_density"] == 0.8
+    assert case.values["push_amount"] == BASE_PUSH.amount
+    assert experiment.analysis.integration_n == 32
+
+
+def test_kind_expands_to_every_parameter_of_that_kind(tiny: Model) -> None:
+    spec = _spec(factors=[{"name": "grant_effect", "bounds": [0.5, 1.0]}, {"kind": "uncertain"}])
+    experiment = parse_experiment(spec, model=tiny)
+    uncertain = [n for n, p in tiny.parameters.items() if p.kind == "uncertain"]
+    assert [f.name for f in experiment.factors] == ["grant_effect",
+                                                    *[n for n in uncertain if n != "grant_effect"]]
+    assert experiment.factors[0].lower == 0.5
+
+
+def test_policies_and_presets_make_cases(tiny: Model) -> None:
+    spec = _spec(region={"presets": ["typical", "embedded_prone"]},
+                 policies=[{"name": "short", "duration": 2.0, "taper": 2.0, "match": 0.5},
+                           {"name": "long", "duration": 6.0}],
+                 analysis={"compare": {"metric": "persistence_after_push"}})
+    experiment = parse_experiment(spec, model=tiny)
+    assert [c.name for c in experiment.cases] == ["typical_short", "typical_long",
+                                                  "embedded_prone_short", "embedded_prone_long"]
+    assert experiment.cases[0].push.match == 0.5
+    assert experiment.cases[1].push.amount == BASE_PUSH.amount
+
+
+def test_model_path_is_relative_to_the_file(tmp_path: Path) -> None:
+    shutil.copy(TINY, tmp_path / "tiny_network.mdl")
+    spec = _spec()
+    spec["experiment"]["model"] = "tiny_network.mdl"
+    (tmp_path / "study.toml").write_text(to_toml(spec), encoding="utf-8")
+    experiment = load_experiment(tmp_path / "study.toml")
+    assert experiment.model_path == (tmp_path / "tiny_network.mdl").resolve()
+
+
+def test_resolved_spec_round_trips_through_toml(tiny: Model) -> None:
+    experiment = parse_experiment(_spec(), model=tiny)
+    data = tomllib.loads(to_toml(experiment.to_dict()))
+    assert data == experiment.to_dict()
+
+
+def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
+    experiment = parse_experiment(_spec(), model=tiny).with_options(n=5, seed=9)
+    assert (experiment.design_n, experiment.seed) == (5, 9)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"experiment": {"name": "t", "model": str(TINY), "seed": -1}},
+         "study.toml: [experiment.seed] must be an integer >= 0, not -1"),
+        ({"experiment": {"name": "my study", "model": str(TINY)}},
+         "study.toml: [experiment.name] must be a Python identifier (letters, digits, _), not "
+         "'my study'"),
+        ({"experiment": {"name": "t", "model": "nowhere.mdl"}},
+         "study.toml: [experiment.model] model file not found: 'nowhere.mdl' (looked beside "
+         "the experiment file and in the current directory)"),
+        ({"factors": [{"name": "push_duraton"}]},
+         "study.toml: [factors[0].name] unknown parameter 'push_duraton' of tiny_network.mdl; "
+         "did you mean 'push_duration', 'push_amount'?"),
+        ({"factors": [{"name": "push_duration", "bounds": [0, 40]}]},
+         "study.toml: [factors[0].bounds] bounds [0, 40] leave the declared range of "
+         "'push_duration' [0, 30]"),
+        ({"factors": [{"name": "push_duration", "distribution": "triangular"}]},
+         "study.toml: [factors[0].mode] missing (a triangular distribution needs mode)"),
+        ({"factors": [{"name": "push_duration", "bound": [0, 1]}]},
+         "study.toml: [factors[0].bound] unknown key 'bound'; did you mean 'bounds'? (valid: "
+         "name, bounds, distribution, mode, mean, sd)"),
+        ({"factors": [{"name": "final_time"}]},
+         "study.toml: [factors[0].name] 'final_time' is a simulation control; set it in [run]"),
+        ({"design": {"method": "sobl", "n": 8}},
+         "study.toml: [design.method] unknown design method 'sobl'; did you mean 'sobol'? "
+         "(valid: lhs, sobol, morris, efast, grid)"),
+        ({"design": {"method": "sobol", "n": 100}},
+         "study.toml: [design.n] must be a power of 2 for a sobol design, not 100 (e.g. 64 or "
+         "128)"),
+        ({"design": {"method": "lhs", "n": 10, "num_levels": 4}},
+         "study.toml: [design.num_levels] is not a setting of a lhs design (its settings: "
+         "none)"),
+        ({"metrics": [{"name": "persistance_after_push"}]},
+         "study.toml: [metrics[0].name] unknown metric 'persistance_after_push'; did you mean "
+         "'persistence_after_push'? (built in: members_share, persistence_after_push, "
+         "embeddedness, sustained, time_to_collapse, cost_per_member_year; or give variable and "
+         "reducer)"),
+        ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "max"}]},
+         "study.toml: [metrics[0].reducer] unknown reducer 'max' (valid: final, mean, peak, "
+         "time_of_peak, time_to_threshold, value_at)"),
+        ({"region": {"preset": "tipical"}},
+         "study.toml: [region.preset] unknown region preset 'tipical'; did you mean 'typical'? "
+         "(valid: typical, embedded_prone, externally_networked)"),
+        ({"push": {"amount": -5}},
+         "study.toml: [push.amount] push amount must not be negative (got -5)"),
+        ({"analysis": {"screen": {"top": 3}}},
+         "study.toml: [analysis.screen] screening needs a morris design, not 'lhs'"),
+        ({"analysis": {"prim": {"metric": "sustained"}}},
+         "study.toml: [analysis.prim.metric] 'sustained' is not one of the study's metrics "
+         "(metrics: persistence_after_push)"),
+        ({"analysis": {"compare": {}}},
+         "study.toml: [analysis.compare] comparing needs exactly two [[policies]], not 1"),
+        ({"runs": {}},
+         "study.toml: [runs] unknown key 'runs'; did you mean 'run'? (valid: experiment, run, "
+         "region, push, params, policies, factors, design, metrics, analysis)"),
+    ],
+)
+def test_errors_name_file_key_value_and_what_is_valid(
+    tiny: Model, change: dict[str, Any], message: str
+) -> None:
+    assert _error(tiny, _spec(**change)) == message
+
+
+def test_error_carries_context(tiny: Model) -> None:
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(_spec(design={"method": "lhs", "n": 0}), path="s.toml", model=tiny)
+    assert (info.value.key, info.value.value, info.value.path) == ("design.n", 0, Path("s.toml"))
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "bad.toml"
+    file.write_text("[experiment\nname = 1\n", encoding="utf-8")
+    with pytest.raises(ExperimentError, match=r"bad.toml: not valid TOML: "):
+        load_experiment(file)
