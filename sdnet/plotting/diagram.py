@@ -34,29 +34,48 @@ _LINK_COLOR = OKABE_ITO["blue"]
 _GHOST_COLOR = "#777777"
 _MARGIN = 20.0  # pixels around the drawing
 _TEXT_PX = 12.0  # Vensim's default font is 12 points at 72 pixels per inch
+_FULL_WIDTH_PX = 900.0  # a view this wide (pixels) fills the figure width
 
 
 def diagram_figsize(
-    view: SketchView, *, width: float = A4_TEXT_WIDTH, max_height: float = 9.0
+    view: SketchView,
+    *,
+    width: float = A4_TEXT_WIDTH,
+    max_height: float = 9.0,
+    min_width: float | None = None,
 ) -> tuple[float, float]:
-    """Figure size (inches) that keeps the view's proportions at a given width.
+    """Figure size (inches) that keeps the view's proportions and a common scale.
+
+    Every view is drawn at the same scale (a view 900 pixels wide fills ``width``), so names
+    have the same size in every view; wider views are shrunk to ``width``.
 
     Parameters
     ----------
     view : SketchView
     width : float
-        Figure width (inches); the default fits an A4 page.
+        Largest figure width (inches); the default fits an A4 page.
     max_height : float
         The height is capped so tall views still fit a page (inches).
+    min_width : float, optional
+        As in :func:`plot_diagram`: the least width drawn (pixels).
     """
     xmin, ymin, xmax, ymax = view.bounds()
+    if min_width is not None and xmax - xmin < min_width:
+        xmax = xmin + min_width
     span_x = max(xmax - xmin, 1.0) + 2 * _MARGIN
     span_y = max(ymax - ymin, 1.0) + 2 * _MARGIN
-    height = min(max_height, width * span_y / span_x + 0.4)
-    return (width, max(height, 1.5))
+    fig_width = min(width, max(span_x * width / _FULL_WIDTH_PX, 2.5))
+    height = min(max_height, fig_width * span_y / span_x + 0.4)
+    return (fig_width, max(height, 1.2))
 
 
-def plot_diagram(view: SketchView, *, ax: Axes | None = None, title: str | None = None) -> Axes:
+def plot_diagram(
+    view: SketchView,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    min_width: float | None = None,
+) -> Axes:
     """Draw one view of a model's diagram.
 
     Parameters
@@ -67,6 +86,9 @@ def plot_diagram(view: SketchView, *, ax: Axes | None = None, title: str | None 
         Where to draw; a new figure sized by :func:`diagram_figsize` when omitted.
     title : str, optional
         Axes title; the view's name when omitted (pass ``""`` for none).
+    min_width : float, optional
+        Draw at least this many pixels across (the view is left-aligned), so that several
+        views stacked in one figure share one scale.
 
     Returns
     -------
@@ -77,6 +99,8 @@ def plot_diagram(view: SketchView, *, ax: Axes | None = None, title: str | None 
     """
     ax = new_axes(ax, figsize=diagram_figsize(view))
     xmin, ymin, xmax, ymax = view.bounds()
+    if min_width is not None and xmax - xmin < min_width:
+        xmax = xmin + min_width
     ax.set_xlim(xmin - _MARGIN, xmax + _MARGIN)
     ax.set_ylim(ymax + _MARGIN, ymin - _MARGIN)  # y grows downwards, as on screen
     ax.set_aspect("equal", adjustable="box")

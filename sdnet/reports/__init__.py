@@ -75,21 +75,29 @@ def write_diagram(
     Raises
     ------
     ModelNotFoundError, SketchError, UnknownViewError
+        The model is missing, has no (or an empty) diagram, or no view of that name.
     """
     from matplotlib.figure import Figure
 
+    from sdnet.errors import SketchError
     from sdnet.plotting.diagram import diagram_figsize, plot_diagram
     from sdnet.reports._document import svg_bytes
     from sdnet.sketch import read_sketch
 
     sketch = read_sketch(model)
     views = [sketch.view(view)] if view is not None else list(sketch.views)
-    sizes = [diagram_figsize(v) for v in views]
+    views = [v for v in views if v.objects()]
+    if not views:
+        which = f"view {view!r}" if view is not None else "every view"
+        raise SketchError(f"nothing to draw: {which} of model {model} is empty", path=model)
+    # one scale for every view: each is drawn as wide (in pixels) as the widest
+    span = max(v.bounds()[2] - v.bounds()[0] for v in views)
+    sizes = [diagram_figsize(v, min_width=span) for v in views]
     width = max(w for w, _ in sizes)
     figure = Figure(figsize=(width, sum(h for _, h in sizes)), layout="constrained")
     grid = figure.add_gridspec(len(views), 1, height_ratios=[h for _, h in sizes])
     for i, v in enumerate(views):
-        plot_diagram(v, ax=figure.add_subplot(grid[i, 0]))
+        plot_diagram(v, ax=figure.add_subplot(grid[i, 0]), min_width=span)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if out_path.suffix.lower() == ".svg":

@@ -98,7 +98,8 @@ class ReportContext:
             seen.add(name)
             lower, upper = _entry_bounds(entry)
             source = "spec"
-            if (lower is None or upper is None) and observed is not None and name in observed:
+            if (lower is None or upper is None) and observed is not None and name in \
+                    varied_columns(observed):
                 lower = float(observed[name].min())
                 upper = float(observed[name].max())
                 source = "observed in runs"
@@ -110,10 +111,8 @@ class ReportContext:
                 "distribution": str(entry.get("distribution") or entry.get("dist") or "uniform"),
                 "range from": source,
             })
-        if observed is not None:
-            for name in observed.columns:
-                if name in seen:
-                    continue
+        if observed is not None and not rows:
+            for name in varied_columns(observed):
                 rows.append({
                     "factor": str(name),
                     "units": self.units.get(str(name), ""),
@@ -138,7 +137,8 @@ class ReportContext:
             name = f"push_{key}"
             if isinstance(spec_push, dict) and key in spec_push:
                 values[key] = float(spec_push[key])
-            elif self.results.factors is not None and name in self.results.factors:
+            elif self.results.factors is not None and name in self.results.factors and \
+                    pd.api.types.is_numeric_dtype(self.results.factors[name]):
                 values[key] = float(self.results.factors[name].median())
             elif name in fixed:
                 values[key] = float(fixed[name])
@@ -152,16 +152,42 @@ class ReportContext:
     def push_varies(self) -> bool:
         factors = self.results.factors
         return factors is not None and any(
-            f"push_{k}" in factors.columns for k in ("start", "duration", "taper")
+            f"push_{k}" in varied_columns(factors) for k in ("start", "duration", "taper")
         )
 
-    def metric_units(self, metric: str) -> str | None:
-        builtin = BUILTIN.get(metric)
+    def metric_units(self, key: str) -> str | None:
+        builtin = BUILTIN.get(split_key(key)[0])
         return builtin.units if builtin is not None else None
 
-    def metric_description(self, metric: str) -> str | None:
-        builtin = BUILTIN.get(metric)
+    def metric_description(self, key: str) -> str | None:
+        builtin = BUILTIN.get(split_key(key)[0])
         return builtin.description if builtin is not None else None
+
+
+_BOOKKEEPING = ("run", "case", "stage", "row", "status")
+
+
+def varied_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric columns of a run table that vary between runs (the factors actually varied)."""
+    found = []
+    for column in frame.columns:
+        if str(column) in _BOOKKEEPING or not pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        if frame[column].nunique(dropna=True) > 1:
+            found.append(str(column))
+    return found
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """``"metric__case"`` -> ``("metric", "case")``; a key without a case -> ``(key, None)``."""
+    metric, sep, case = key.partition("__")
+    return (metric, case) if sep else (key, None)
+
+
+def display(key: str) -> str:
+    """A metric key for readers: ``"persistence_after_push (typical)"``."""
+    metric, case = split_key(key)
+    return f"{metric} ({case})" if case else metric
 
 
 def _factor_entries(results: StudyResults) -> list[dict[str, Any]]:
@@ -281,6 +307,9 @@ def _diagram(ctx: ReportContext) -> Section:
         "another view."
     )]
     for i, view in enumerate(sketch.views, start=1):
+        if not view.objects():
+            blocks.append(Note(f"view {i} ({view.name}) of the model's diagram is empty."))
+            continue
         figure = Figure(figsize=diagram_figsize(view), layout="constrained")
         plot_diagram(view, ax=figure.add_subplot())
         stocks = ", ".join(s.name for s in view.stocks) or "none"
@@ -328,11 +357,11 @@ def _uncertainty(ctx: ReportContext) -> Section:
         return _section(title, [Note("the study saved no trajectories (ensemble.nc), so no "
                                      "fan charts can be drawn.")])
     regime = ctx.results.regime()
-    runs = ensemble.dataset["run"].to_numpy()
+    main = ctx.results.main_mask()
+    n_runs = ensemble.dataset.sizes["run"]
     labels = None
-    if regime is not None and ctx.results.metrics is not None:
-        by_run = pd.Series(regime, index=ctx.results.metrics.index)
-        labels = by_run.reindex(runs).fillna("failed").to_numpy()
+    if regime is not None and main is not None and int(main.sum()) == n_runs:
+        labels = regime[main]
     ok = ensemble.ok
     blocks: list[Block] = [Paragraph(
         "Each chart shows the median run (line) and the bands holding the middle 50% and 90% "
@@ -379,38 +408,39 @@ def _levers(ctx: ReportContext) -> Section:
         return _section(title, [Note("the study ran no sensitivity analysis (no morris_, "
                                      "sobol_, fast_ or time_resolved_ tables in analyses/).")])
     blocks: list[Block] = []
-    for metric in metrics:
-        units = ctx.metric_units(metric)
-        description = ctx.metric_description(metric)
-        blocks.append(Heading(metric + (f": {description}" if description else "")))
-        if metric in morris:
-            frame = morris[metric]
+    for key in metrics:
+        metric = display(key)
+        units = ctx.metric_units(key)
+        description = ctx.metric_description(key)
+        blocks.append(Heading(display(metric) + (f": {description}" if description else "")))
+        if key in morris:
+            frame = morris[key]
             figure = _new_figure(height=4.2)
             plot_morris(frame, metric=metric, units=units, ax=figure.add_subplot())
             blocks.append(figure_block(
-                f"morris-{metric}", figure,
+                f"morris-{key}", figure,
                 caption=f"Morris screening of {metric}: factors to the right matter most; "
                 "above the dashed line their effect is non-linear or interacts.",
                 alt=f"Morris mu-star against sigma for {metric}",
             ))
-            blocks.append(TableBlock(f"morris_{metric}", frame,
+            blocks.append(TableBlock(f"morris_{key}", frame,
                                      f"Morris indices of {metric}."))
             ctx.findings += morris_findings(metric, frame, units=units)
         for kind, tables in (("sobol", sobol), ("fast", fast)):
-            if metric not in tables:
+            if key not in tables:
                 continue
-            frame = tables[metric]
+            frame = tables[key]
             figure = _new_figure(height=1.0 + 0.34 * len(frame))
             plot_sobol(frame, metric=metric, ax=figure.add_subplot())
             label = "Sobol" if kind == "sobol" else "FAST"
             blocks.append(figure_block(
-                f"{kind}-{metric}", figure,
+                f"{kind}-{key}", figure,
                 caption=f"{label} indices of {metric} with confidence intervals: S1 is the "
                 "share of variance a factor explains alone, ST including its interactions.",
                 alt=f"{label} S1 and ST bars for {metric}",
             ))
-            blocks.append(TableBlock(f"{kind}_{metric}", frame, f"{label} indices of {metric}."))
-            if kind == "sobol" or metric not in sobol:
+            blocks.append(TableBlock(f"{kind}_{key}", frame, f"{label} indices of {metric}."))
+            if kind == "sobol" or key not in sobol:
                 ctx.findings += sobol_findings(metric, frame, description=description)
             wide = _wide(frame)
             if wide:
@@ -418,15 +448,15 @@ def _levers(ctx: ReportContext) -> Section:
                     f"the intervals of {', '.join(wide)} for {metric} are wider than "
                     f"± {CAUTION_HALF_WIDTH:g}; their indices are uncertain."
                 ))
-        if metric in time_resolved:
-            frame = time_resolved[metric]
+        if key in time_resolved:
+            frame = time_resolved[key]
             index = "ST" if "ST" in frame.columns else "S1"
             n_factors = frame["factor"].nunique() if "factor" in frame.columns else 5
             figure = _new_figure(height=1.3 + 0.3 * n_factors)
             plot_time_resolved(frame, index=index, metric=metric, push=ctx.push,
                                ax=figure.add_subplot())
             blocks.append(figure_block(
-                f"time-resolved-{metric}", figure,
+                f"time-resolved-{key}", figure,
                 caption=f"{index} of {metric} computed at each time: which factor explains "
                 "the spread of runs at each moment.",
                 alt=f"Heat map of time-resolved {index} for {metric}",
@@ -455,12 +485,13 @@ def _convergence(ctx: ReportContext) -> Section:
         f"marks an index whose confidence interval is wider than ± {CAUTION_HALF_WIDTH:g}: "
         "there the ranking should not be relied on."
     )]
-    for metric, frame in tables.items():
+    for key, frame in tables.items():
+        metric = display(key)
         index = "ST" if "ST" in frame.columns else "S1"
         figure = _new_figure(height=3.2)
         plot_convergence(frame, index=index, metric=metric, ax=figure.add_subplot())
         blocks.append(figure_block(
-            f"convergence-{metric}", figure,
+            f"convergence-{key}", figure,
             caption=f"Convergence of {index} of {metric} with N.",
             alt=f"Convergence of {index} for {metric} with sample size",
         ))
@@ -470,20 +501,21 @@ def _convergence(ctx: ReportContext) -> Section:
     return _section(title, blocks)
 
 
-def _top_factors(ctx: ReportContext, box: pd.DataFrame) -> list[str]:
+def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> list[str]:
     """The two factors to plot: highest ST for 'sustained' (or any metric), else the box's."""
     sobol = ctx.results.analyses_of("sobol")
     factors = ctx.results.factors
-    available = set(factors.columns) if factors is not None else set()
-    for metric in ("sustained", "persistence_after_push", *sobol):
-        if metric in sobol and "ST" in sobol[metric].columns:
-            ranked = sobol[metric].sort_values("ST", ascending=False)["factor"]
+    available = set(varied_columns(factors)) if factors is not None else set()
+    suffix = f"__{case}" if case else ""
+    for key in (f"sustained{suffix}", f"persistence_after_push{suffix}", "sustained",
+                "persistence_after_push", *sobol):
+        if key in sobol and "ST" in sobol[key].columns:
+            ranked = sobol[key].sort_values("ST", ascending=False)["factor"]
             top = [str(f) for f in ranked if f in available][:2]
             if len(top) == 2:
                 return top
     from_box = [str(f) for f in box.get("factor", []) if f in available]
-    others = [str(c) for c in (factors.columns if factors is not None else [])
-              if c not in from_box]
+    others = [c for c in sorted(available) if c not in from_box]
     return (from_box + others)[:2]
 
 
@@ -500,6 +532,7 @@ def _discovery(ctx: ReportContext) -> Section:
         "all sustaining runs that lie inside the box."
     )]
     regime = results.regime()
+    main = results.main_mask()
     for name, box in boxes.items():
         trajectory = results.analyses.get(f"prim_{name}_trajectory")
         blocks.append(Heading(f"Box: {name}"))
@@ -513,17 +546,24 @@ def _discovery(ctx: ReportContext) -> Section:
                 f"Coverage and density of the box ({name}).",
             ))
         ctx.findings += prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units)
-        if regime is None or results.factors is None:
+        if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
             continue
-        top = _top_factors(ctx, box)
-        if len(top) < 2:
-            blocks.append(Note("fewer than two factors were varied, so no scatter."))
+        rows = main & (regime != "failed")
+        case = None
+        if "case" in results.metrics.columns and \
+                name in set(results.metrics["case"].astype(str)):
+            case = name
+            rows &= (results.metrics["case"].astype(str) == name).to_numpy()
+        factors = results.factor_rows(rows)
+        top = _top_factors(ctx, box, case)
+        if factors is None or len(top) < 2 or not set(top) <= set(factors.columns):
+            blocks.append(Note("fewer than two varied factors can be matched to the runs, so "
+                               "no scatter."))
             continue
-        usable = regime != "failed"
-        figure = _new_figure(width=5.2, height=4.2)
-        plot_scenario_scatter(results.factors.loc[usable], regime[usable], x=top[0], y=top[1],
-                              box=box, units=ctx.units, ax=figure.add_subplot())
+        figure = _new_figure(width=5.6, height=4.2)
+        plot_scenario_scatter(factors, regime[rows], x=top[0], y=top[1], box=box,
+                              units=ctx.units, ax=figure.add_subplot())
         blocks.append(figure_block(
             f"prim-{name}", figure,
             caption=f"Runs over the two most important factors ({top[0]}, {top[1]}), coloured "
@@ -580,14 +620,51 @@ def _checks(ctx: ReportContext) -> Section | None:
     return _section("Numerical checks", blocks)
 
 
+_SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
+_SHOWN_NAMES = ("thresholds", "integration_check")
+
+
+def _other_tables(ctx: ReportContext) -> Section | None:
+    """Analysis tables the sections above do not draw (e.g. hysteresis, comparisons)."""
+    others = {
+        stem: frame for stem, frame in ctx.results.analyses.items()
+        if not stem.startswith(_SHOWN_KINDS) and stem not in _SHOWN_NAMES
+    }
+    if not others:
+        return None
+    blocks: list[Block] = [Paragraph("Further tables the study wrote, shown as they are.")]
+    for stem, frame in others.items():
+        blocks.append(TableBlock(stem, frame.head(60), f"analyses/{stem}.csv"
+                                 + (" (first 60 rows)" if len(frame) > 60 else "") + "."))
+    return _section("Other analyses", blocks)
+
+
 def _truthy(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes", "ok")
     return bool(value)
 
 
+def _regime_summary(ctx: ReportContext) -> list[Finding]:
+    results = ctx.results
+    regime = results.regime()
+    main = results.main_mask()
+    if regime is None or main is None or results.metrics is None:
+        return []
+    ok = results.ok_mask()
+    cases = results.metrics["case"].astype(str) if "case" in results.metrics.columns else None
+    if cases is None or cases[main].nunique() <= 1:
+        return regime_findings(regime[main], None if ok is None else ok[main])
+    found: list[Finding] = []
+    for case in dict.fromkeys(cases[main]):
+        rows = main & (cases == case).to_numpy()
+        for finding in regime_findings(regime[rows], None if ok is None else ok[rows]):
+            found.append(Finding(f"{case}: {finding.text}", caveat=finding.caveat))
+    return found
+
+
 def _findings_section(ctx: ReportContext) -> Section:
-    found = regime_findings(ctx.results.regime(), ctx.results.ok_mask()) + ctx.findings
+    found = _regime_summary(ctx) + ctx.findings
     summary = ctx.results.summary
     blocks: list[Block] = []
     if not found:
@@ -656,12 +733,12 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     discovery = _discovery(ctx)
     thresholds = _thresholds(ctx)
     checks = _checks(ctx)
+    other = _other_tables(ctx)
     findings = _findings_section(ctx)
     provenance = _provenance(ctx)
     sections = [question, findings, study, diagram, factors, uncertainty, levers, convergence,
                 discovery, thresholds]
-    if checks is not None:
-        sections.append(checks)
+    sections += [s for s in (other, checks) if s is not None]
     sections.append(provenance)
     created = results.provenance.get("created")
     subtitle = f"sdnet study report · model {results.model_path or 'not recorded'}" + (

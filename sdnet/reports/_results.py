@@ -41,7 +41,8 @@ class StudyResults:
     design : dict
         ``design.json``.
     factors, metrics : DataFrame or None
-        ``factors.csv`` and ``metrics.csv`` indexed by ``run``.
+        ``factors.csv`` and ``metrics.csv`` as written (columns ``run``, maybe ``case`` and
+        ``stage``, then factors or ``status`` and metrics).
     ensemble : EnsembleResult or None
         ``ensemble.nc``.
     analyses : dict of str to DataFrame
@@ -91,7 +92,10 @@ class StudyResults:
         return str(text) if text else None
 
     def analyses_of(self, kind: str) -> dict[str, pd.DataFrame]:
-        """Analysis tables of one kind by metric: ``analyses_of("sobol")["persistence..."]``."""
+        """Analysis tables of one kind by metric: ``analyses_of("sobol")["persistence..."]``.
+
+        A study of several cases suffixes the file names with ``__<case>``; the key keeps the
+        suffix (``"persistence_after_push__typical"``)."""
         prefix = f"{kind}_"
         found = {}
         for stem, frame in self.analyses.items():
@@ -99,28 +103,63 @@ class StudyResults:
                 found[stem[len(prefix):]] = frame
         return found
 
+    def main_mask(self) -> np.ndarray | None:
+        """Rows of ``metrics`` in the study's main stage (the last stage listed).
+
+        A screened study writes the Morris screening runs and the main (Sobol') runs into the
+        same tables, told apart by a ``stage`` column; ``ensemble.nc`` holds the main stage.
+        """
+        if self.metrics is None:
+            return None
+        if "stage" not in self.metrics.columns:
+            return np.ones(len(self.metrics), dtype=bool)
+        stages = self.metrics["stage"].astype(str)
+        return (stages == stages.iloc[-1]).to_numpy()
+
+    def factor_rows(self, mask_of_metrics: np.ndarray) -> pd.DataFrame | None:
+        """The rows of ``factors`` that belong to the given rows of ``metrics``.
+
+        ``sdnet experiment`` writes both tables in the same row order, so rows are matched by
+        position when the tables have equal length, else by the ``run`` column.
+        """
+        if self.factors is None or self.metrics is None:
+            return None
+        if len(self.factors) == len(self.metrics):
+            return self.factors.loc[np.asarray(mask_of_metrics, dtype=bool)].reset_index(
+                drop=True)
+        if "run" in self.factors.columns and "run" in self.metrics.columns:
+            indexed = self.factors.drop_duplicates("run").set_index("run")
+            runs = self.metrics.loc[np.asarray(mask_of_metrics, dtype=bool), "run"]
+            return indexed.reindex(runs.to_numpy()).reset_index()
+        return None
+
     def regime(self) -> np.ndarray | None:
-        """``"sustained"`` / ``"collapsed"`` per run (in the order of ``metrics``), if known.
+        """``"sustained"`` / ``"collapsed"`` / ``"failed"`` for each row of ``metrics``.
 
         From the ``sustained`` metric (1 or 0), or a ``regime`` column of strings.
         """
         if self.metrics is None:
             return None
+        ok = self.ok_mask()
         for column in _REGIME_COLUMNS:
             if column in self.metrics.columns:
                 values = self.metrics[column]
                 if values.dtype == object:
-                    return values.astype(str).to_numpy()
-                numbers = values.to_numpy(float)
-                return np.where(
-                    np.isfinite(numbers),
-                    np.where(numbers >= 0.5, "sustained", "collapsed"),
-                    "failed",
-                )
+                    labels = values.astype(str).to_numpy()
+                else:
+                    numbers = values.to_numpy(float)
+                    labels = np.where(
+                        np.isfinite(numbers),
+                        np.where(numbers >= 0.5, "sustained", "collapsed"),
+                        "failed",
+                    )
+                if ok is not None:
+                    labels = np.where(ok, labels, "failed")
+                return labels
         return None
 
     def ok_mask(self) -> np.ndarray | None:
-        """True for runs whose status is ``ok`` (in the order of ``metrics``)."""
+        """True for rows of ``metrics`` whose status is ``ok``."""
         if self.metrics is None or "status" not in self.metrics.columns:
             return None
         return (self.metrics["status"].astype(str) == "ok").to_numpy()
@@ -183,14 +222,6 @@ def load_results(results_dir: str | Path) -> StudyResults:
     summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
     factors = _read_csv(path / "factors.csv") if (path / "factors.csv").is_file() else None
     metrics = _read_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else None
-    if factors is not None and "run" in factors.columns:
-        factors = factors.set_index("run")
-    if metrics is not None and "run" in metrics.columns:
-        metrics = metrics.set_index("run")
-    if factors is not None and metrics is not None:
-        common = factors.index.intersection(metrics.index)
-        factors = factors.loc[common]
-        metrics = metrics.loc[common]
     ensemble = None
     if (path / "ensemble.nc").is_file():
         from sdnet.results import EnsembleResult
