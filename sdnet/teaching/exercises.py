@@ -43,8 +43,13 @@ File layout::
 
 Choice questions give ``options = { typical = "expr", embedded_prone = "expr" }`` and
 ``select = "max"`` (or ``"min"``): the right option is the one whose expression is largest.
-Boolean questions give ``answer`` as a comparison. An exercise may have a ``[challenge]`` table
-(see :class:`Challenge`): a policy scored by an ensemble of the model.
+Boolean questions give ``answer`` as a comparison. Choice and boolean questions may add
+``explain_if = { option = "text" }`` (or ``true``/``false``): text appended to the explanation
+for the outcome the model gives, so the explanation stays true when the model changes.
+
+An exercise may have a ``[challenge]`` table (see :class:`Challenge`): a policy scored by an
+ensemble of the model; its questions may use each reference policy's ``score_<name>``,
+``sustained_<name>`` (share) and ``cost_<name>`` ($).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from sdnet.errors import ExperimentError, close_matches
 from sdnet.teaching.expressions import names_in
 
 __all__ = [
+    "CHALLENGE_VALUES",
     "KINDS",
     "REDUCERS",
     "TIME_NAMES",
@@ -84,6 +90,8 @@ REDUCERS: tuple[str, ...] = ("at", "max", "min", "mean", "time_of_max", "time_of
 TIME_NAMES: tuple[str, ...] = (
     "initial_time", "final_time", "push_start", "push_duration", "push_taper", "push_end",
 )
+#: values of each reference policy that questions may use, as ``<prefix>_<reference name>``
+CHALLENGE_VALUES: tuple[str, ...] = ("score", "sustained", "cost")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -142,7 +150,8 @@ class Measure:
     """A number read from one run: ``reduce`` of ``variable`` in ``scenario``.
 
     ``time`` (for ``"at"``) and ``start``/``end`` (a window for the other reducers) are
-    expressions of :data:`TIME_NAMES`; an empty window means the whole run.
+    expressions of :data:`TIME_NAMES` and of earlier measures (e.g. ``time = "peak_time"``);
+    an empty window means the whole run.
     """
 
     name: str
@@ -191,6 +200,7 @@ class Question:
     units: str = ""
     explain: str = ""
     task: str = ""
+    explain_if: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,8 +474,8 @@ def load_exercise(path: str | Path) -> Exercise:
                 if not isinstance(text, str):
                     raise reader.fail(f"{where}.{key}", "expected a number or an expression",
                                       value)
-                available = scenarios[scenario].time_names(initial_time=0.0,
-                                                           final_time=final_time)
+                available = [*scenarios[scenario].time_names(initial_time=0.0,
+                                                             final_time=final_time), *measures]
                 unknown = names_in(text) - set(available)
                 if unknown:
                     raise reader.fail(f"{where}.{key}", f"unknown time name(s) "
@@ -492,6 +502,12 @@ def load_exercise(path: str | Path) -> Exercise:
         derived[name] = expression
 
     known = set(measures) | set(derived)
+    if "challenge" in data:
+        raw_refs = data["challenge"].get("references", []) if isinstance(
+            data["challenge"], dict) else []
+        for ref in raw_refs if isinstance(raw_refs, list) else []:
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                known |= {f"{prefix}_{ref['name']}" for prefix in CHALLENGE_VALUES}
     questions = []
     raw_questions = data.get("questions", [])
     if not isinstance(raw_questions, list):
@@ -502,7 +518,7 @@ def load_exercise(path: str | Path) -> Exercise:
         if not isinstance(raw, dict):
             raise reader.fail(where, "expected a table", raw)
         reader.unknown(raw, ("id", "prompt", "kind", "answer", "options", "select",
-                             "tolerance", "units", "explain", "task"), where)
+                             "tolerance", "units", "explain", "explain_if", "task"), where)
         qid = reader.string(raw, "id", where)
         where = f"questions.{qid}"
         if not qid.isidentifier():
@@ -552,19 +568,31 @@ def load_exercise(path: str | Path) -> Exercise:
                               "(relative and/or absolute > 0): models and students round",
                               tol_table)
         explain = reader.string(raw, "explain", where, default="")
-        fields = _template_fields(explain)
+        explain_if = reader.table(raw, "explain_if", where, required=False)
+        outcomes = list(options) if kind == "choice" else ["true", "false"]
+        for outcome, text in explain_if.items():
+            if kind == "number" or outcome not in outcomes:
+                raise reader.fail(f"{where}.explain_if", f"unknown outcome {outcome!r} (valid: "
+                                  f"{', '.join(outcomes) if kind != 'number' else 'none'})",
+                                  outcome)
+            if not isinstance(text, str):
+                raise reader.fail(f"{where}.explain_if.{outcome}", "expected a string", text)
         allowed = known | {"value", "answer", "tolerance", "units"}
-        bad = {f.split(".")[0].split("[")[0] for f in fields if not f.isidentifier()}
-        unknown = {f for f in fields if f.isidentifier()} - allowed
-        if bad or unknown:
-            raise reader.fail(f"{where}.explain", f"bad field(s) "
-                              f"{', '.join(sorted(bad | unknown))} (valid: "
-                              f"{', '.join(sorted(allowed))})", explain)
+        for label, text in [("explain", explain), *((f"explain_if.{k}", v)
+                                                    for k, v in explain_if.items())]:
+            fields = _template_fields(text)
+            bad = {f.split(".")[0].split("[")[0] for f in fields if not f.isidentifier()}
+            unknown = {f for f in fields if f.isidentifier()} - allowed
+            if bad or unknown:
+                raise reader.fail(f"{where}.{label}", f"bad field(s) "
+                                  f"{', '.join(sorted(bad | unknown))} (valid: "
+                                  f"{', '.join(sorted(allowed))})", text)
         questions.append(Question(
             id=qid, prompt=reader.string(raw, "prompt", where), kind=kind, answer=answer,
             options=MappingProxyType(options), select=select, tolerance=tolerance,
             units=reader.string(raw, "units", where, default=""), explain=explain,
             task=reader.string(raw, "task", where, default=""),
+            explain_if=MappingProxyType(dict(explain_if)),
         ))
 
     challenge = _read_challenge(reader, data) if "challenge" in data else None

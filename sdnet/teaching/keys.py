@@ -356,11 +356,13 @@ def _column(frame: pd.DataFrame, variable: str, exercise: Exercise) -> np.ndarra
                                where=str(exercise.path))
 
 
-def _measure(exercise: Exercise, measure: Measure, frame: pd.DataFrame) -> float:
+def _measure(exercise: Exercise, measure: Measure, frame: pd.DataFrame,
+             earlier: Mapping[str, float | bool]) -> float:
     scenario = exercise.scenarios[measure.scenario]
     times = frame.index.to_numpy(dtype=float)
     values = _column(frame, measure.variable, exercise)
-    names = scenario.time_names(initial_time=float(times[0]), final_time=float(times[-1]))
+    names = {k: float(v) for k, v in earlier.items()}
+    names |= scenario.time_names(initial_time=float(times[0]), final_time=float(times[-1]))
 
     def when(expression: str, key: str) -> float:
         t = float(evaluate(expression, names))
@@ -391,12 +393,23 @@ def _measure(exercise: Exercise, measure: Measure, frame: pd.DataFrame) -> float
 
 
 def compute_values(
-    exercise: Exercise, frames: Mapping[str, pd.DataFrame]
+    exercise: Exercise,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    references: Mapping[str, PolicyScore] | None = None,
 ) -> dict[str, float | bool]:
-    """Every measure (from the runs) and derived value of an exercise, rounded, in order."""
+    """Every measure (from the runs) and derived value of an exercise, rounded, in order.
+
+    ``references`` (the challenge's scored reference policies) add ``score_<name>``,
+    ``sustained_<name>`` and ``cost_<name>``.
+    """
     values: dict[str, float | bool] = {}
+    for name, ref in (references or {}).items():
+        values[f"score_{name}"] = ref.score
+        values[f"sustained_{name}"] = ref.sustained_share
+        values[f"cost_{name}"] = ref.mean_cost
     for name, measure in exercise.measures.items():
-        values[name] = round_sig(_measure(exercise, measure, frames[measure.scenario]))
+        values[name] = round_sig(_measure(exercise, measure, frames[measure.scenario], values))
     for name, expression in exercise.derived.items():
         try:
             result = evaluate(expression, values)  # type: ignore[arg-type]
@@ -417,7 +430,12 @@ def _explain(question: Question, values: Mapping[str, Any], entry: KeyEntry) -> 
     fields |= {"value": entry.value, "answer": entry.value, "tolerance": entry.tolerance,
                "units": entry.units}
     try:
-        return string.Formatter().vformat(question.explain, (), fields).strip()
+        outcome = entry.value
+        if isinstance(outcome, bool):
+            outcome = "true" if outcome else "false"
+        text = question.explain + " " + question.explain_if.get(str(outcome), "")
+        text = string.Formatter().vformat(text, (), fields)
+        return " ".join(text.split())  # TOML multi-line strings wrap; explanations are one line
     except (ValueError, TypeError) as error:
         raise ExperimentError(f"cannot fill the explanation: {error}",
                               key=f"questions.{question.id}.explain") from error
@@ -485,8 +503,6 @@ def generate_key(
         simulator = compile_model(exercise.model)
     frames = (run_scenarios(exercise, engine=engine, model=model, simulator=simulator)
               if exercise.scenarios else {})
-    values = compute_values(exercise, frames)
-    entries = tuple(_entry(exercise, q, values) for q in exercise.questions)
     references: tuple[PolicyScore, ...] = ()
     if exercise.challenge is not None and simulator is not None:
         scores = score_policies(
@@ -494,6 +510,8 @@ def generate_key(
             simulator=simulator, region_values=region_values,
         )
         references = tuple(_rounded(s) for s in scores.values())
+    values = compute_values(exercise, frames, references={r.name: r for r in references})
+    entries = tuple(_entry(exercise, q, values) for q in exercise.questions)
     return Key(exercise=exercise.number, title=exercise.title,
                model_sha256=_sha256(exercise, model, simulator),
                values=MappingProxyType(values), entries=entries, references=references)
