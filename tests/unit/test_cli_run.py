@@ -1,0 +1,270 @@
+"""``sdnet describe`` and ``sdnet run``: files written, summary printed, clean errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sdnet.cli import main
+from sdnet.model import Model, load_model
+from sdnet.policy import BASE_PUSH
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+BATHTUB = str(DATA / "bathtub.mdl")
+NETWORK = str(DATA / "tiny_network.mdl")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    path = tmp_path_factory.mktemp("sdnet-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SDNET_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def bathtub(cache: Path) -> Model:
+    return load_model(BATHTUB)
+
+
+@pytest.fixture(scope="module")
+def network(cache: Path) -> Model:
+    return load_model(NETWORK)
+
+
+def _csv(folder: Path) -> pd.DataFrame:
+    return pd.read_csv(folder / "run.csv", index_col="time")
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_describe_lists_stocks_parameters_and_loops(
+    bathtub: Model, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["describe", BATHTUB]) == 0
+    out = capsys.readouterr().out
+    assert f"stocks ({len(bathtub.stocks)})" in out
+    assert f"parameters ({len(bathtub.parameters)})" in out
+    for parameter in bathtub.parameters.values():
+        assert parameter.vensim_name in out
+    assert "feedback loops named in the model (1)" in out
+    assert "B1    draining  Outflow" in out
+    assert "Faucet Flow     faucet_flow     lever" in out
+
+
+def test_describe_filters_kinds(network: Model, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["describe", NETWORK, "--kind", "lever"]) == 0
+    out = capsys.readouterr().out
+    assert f"parameters ({len(network.parameters.of_kind('lever'))})" in out
+    assert "Number of Firms" not in out
+    assert main(["describe", NETWORK, "--kind", "levers"]) == 2
+    assert _error_line(capsys) == (
+        "sdnet describe: error: unknown parameter kind 'levers'; valid kinds: lever, region, "
+        "uncertain, constant, control"
+    )
+
+
+def test_run_writes_csv_and_png_matching_the_api(
+    bathtub: Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bath"
+    assert main(["run", BATHTUB, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    frame = _csv(out)
+    expected = bathtub.run()
+    assert list(frame.columns) == expected.variables == list(bathtub.key_variables)
+    pd.testing.assert_frame_equal(frame, expected.frame, check_exact=False, rtol=1e-12)
+    assert (out / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {out / 'run.csv'} and {out / 'run.png'}" in printed
+    assert "Water in Tub" in printed
+
+
+def test_run_with_region_push_and_set(
+    network: Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "run", NETWORK, "--region", "embedded-prone",
+        "--push-amount", str(BASE_PUSH.amount), "--push-start", str(BASE_PUSH.start),
+        "--push-duration", str(BASE_PUSH.duration),
+        "--set", "Word of Mouth=0.4", "--final-time", "12", "--out", str(tmp_path),
+    ]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    expected = network.run(
+        {"word_of_mouth": 0.4}, region="embedded_prone", push=BASE_PUSH, final_time=12
+    )
+    frame = _csv(tmp_path)
+    assert list(frame.columns) == ["Members[Micro]", "Members[Established]", "Total Members",
+                                   "Trust", "Public Push Grant"]
+    pd.testing.assert_frame_equal(frame, expected.frame, check_exact=False, rtol=1e-12)
+    assert "region embedded_prone; push $300,000/yr from year 2 for 3.5 yr" in printed
+
+
+def test_push_fields_not_given_keep_the_models_values(
+    network: Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", NETWORK, "--push-amount", "1000", "--final-time", "4",
+                 "--vars", "Public Push Grant", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    grant = _csv(tmp_path)["Public Push Grant"]
+    start = network.parameters["push_start"].default
+    duration = network.parameters["push_duration"].default
+    on = (grant.index >= start) & (grant.index < start + duration)
+    assert (grant[on] == 1000.0).all() and (grant[~on] == 0.0).all()
+
+
+def test_vars_all_and_a_list(
+    bathtub: Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", BATHTUB, "--vars", "all", "--out", str(tmp_path / "all")]) == 0
+    assert list(_csv(tmp_path / "all").columns) == bathtub.run(variables="all").variables
+    assert main(["run", BATHTUB, "--vars", "outflow, Inflow", "--out", str(tmp_path / "two")]) == 0
+    assert list(_csv(tmp_path / "two").columns) == ["Outflow", "Inflow"]
+    capsys.readouterr()
+
+
+def test_time_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: Path) -> None:
+    assert main(["run", BATHTUB, "--final-time", "5", "--time-step", "0.25", "--saveper", "0.5",
+                 "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    frame = _csv(tmp_path)
+    assert frame.index[-1] == 5.0
+    assert frame.index[1] - frame.index[0] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "faucet_flow=abc"],
+         "invalid value for 'faucet_flow': 'abc' (expected a finite number)"),
+        (["--set", "faucet_flow=nan"],
+         "invalid value for 'faucet_flow': nan (expected a finite number)"),
+        (["--set", "faucet_flow=50"],
+         "value 50.0 for 'faucet_flow' is outside its declared range [0, 20] (pass "
+         "check_ranges=False to run extreme conditions on purpose)"),
+        (["--set", "faucet_flow"],
+         "invalid value for '--set': 'faucet_flow' (expected NAME=VALUE, e.g. "
+         "push_amount=300000)"),
+        (["--set", "Water in Tub=3"],
+         "'Water in Tub' is a stock of the model, not a parameter; to start from other stock "
+         "values pass initial_state= (e.g. result.state_at(10))"),
+        (["--vars", "Watr in Tub"],
+         "unknown variable 'Watr in Tub' of bathtub.mdl; did you mean 'Water in Tub'?"),
+        (["--region", "typical"],
+         "region preset 'typical' needs parameters that model bathtub.mdl does not have: "
+         "community_entrepreneur_density, external_networking"),
+        (["--region", "alpine"],
+         "unknown region preset 'alpine'; valid presets: embedded_prone, externally_networked, "
+         "typical"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    cache: Path,
+) -> None:
+    assert main(["run", BATHTUB, *args, "--out", str(tmp_path)]) == 2
+    assert _error_line(capsys) == f"sdnet run: error: {message}"
+    assert not (tmp_path / "run.csv").exists()
+
+
+def test_bad_push_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: Path) -> None:
+    assert main(["run", NETWORK, "--push-amount", "1000", "--push-duration", "-1",
+                 "--out", str(tmp_path)]) == 2
+    assert _error_line(capsys) == (
+        "sdnet run: error: push duration must not be negative (got -1)"
+    )
+    assert main(["run", NETWORK, "--push-amount", "1000", "--push-start", "12",
+                 "--final-time", "10", "--out", str(tmp_path)]) == 2
+    assert _error_line(capsys) == (
+        "sdnet run: error: push start 12 is after the end of the run (final time 10)"
+    )
+
+
+def test_missing_and_malformed_model_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: Path
+) -> None:
+    missing = tmp_path / "none.mdl"
+    assert main(["run", str(missing)]) == 2
+    assert _error_line(capsys) == (
+        f"sdnet run: error: model file not found: {missing} (give the path of a Vensim .mdl "
+        "file)"
+    )
+    assert main(["describe", str(DATA / "malformed.mdl")]) == 2
+    assert _error_line(capsys).startswith(
+        f"sdnet describe: error: cannot read model {DATA / 'malformed.mdl'}, line "
+    )
+
+
+def test_argparse_errors_are_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["run", BATHTUB, "--push-amount", "lots"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "sdnet run: error: argument --push-amount: invalid float value: 'lots'"
+    )
+
+
+def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("run", "describe"):
+        with pytest.raises(SystemExit) as caught:
+            main([command, "--help"])
+        assert caught.value.code == 0
+        out = capsys.readouterr().out
+        assert f"sdnet {command} models/flexnet/flexnet.mdl" in out
+
+
+def test_vector_engine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], network: Model
+) -> None:
+    runner = importlib.util.find_spec("sdnet.runner")
+    code = main(["run", NETWORK, "--engine", "vector", "--final-time", "4",
+                 "--out", str(tmp_path)])
+    if runner is None:
+        assert code == 2
+        assert _error_line(capsys) == (
+            "sdnet run: error: the vector engine is not available yet "
+            "(sdnet.runner.run_single is missing); use --engine pysd"
+        )
+        return
+    assert code == 0
+    capsys.readouterr()
+    expected = network.run(final_time=4)
+    frame = _csv(tmp_path)
+    assert list(frame.columns) == expected.variables
+    pd.testing.assert_frame_equal(frame, expected.frame, check_exact=False, rtol=1e-6)
+
+
+@pytest.mark.skipif(
+    shutil.which("sdnet") is None, reason="the sdnet console script is not installed"
+)
+def test_console_script(tmp_path: Path, cache: Path) -> None:
+    env = {**os.environ, "SDNET_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        ["sdnet", "run", BATHTUB, "--out", str(tmp_path)],
+        capture_output=True, text=True, env=env, check=False, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run.csv").exists()
+    failed = subprocess.run(
+        ["sdnet", "run", BATHTUB, "--set", "faucet_flow=50"],
+        capture_output=True, text=True, env=env, check=False, timeout=300,
+    )
+    assert failed.returncode == 2
+    assert failed.stderr.strip().splitlines() == [
+        "sdnet run: error: value 50.0 for 'faucet_flow' is outside its declared range [0, 20] "
+        "(pass check_ranges=False to run extreme conditions on purpose)"
+    ]
