@@ -937,12 +937,20 @@ def _variables(experiment: Experiment) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: str,
                time_step: float | None) -> str:
+    # only what decides the runs' numbers: a changed analysis keeps the finished chunks
     digest = hashlib.sha256()
-    digest.update(json.dumps({"spec": experiment.to_dict(), "stage": stage, "method": method,
-                              "time_step": time_step}, sort_keys=True,
-                             default=str).encode())
+    run = experiment.run
+    digest.update(json.dumps({
+        "model": str(experiment.model_path), "model_sha256": _file_hash(experiment.model_path),
+        "final_time": run.final_time, "saveper": run.saveper, "variables": _variables(experiment),
+        "stage": stage, "method": method, "time_step": time_step,
+    }, sort_keys=True, default=str).encode())
     digest.update(np.ascontiguousarray(_numeric(part).to_numpy(dtype=float)).tobytes())
     digest.update(",".join(_numeric(part).columns).encode())
     return digest.hexdigest()
@@ -1178,7 +1186,7 @@ def run_experiment(
             part = main_metrics[main_metrics["case"] == case.name]
             for metric in experiment.metrics:
                 values = part[metric.name].to_numpy(dtype=float)
-                if not np.isfinite(values).all():
+                if not np.isfinite(values).all() or np.ptp(values) == 0:
                     continue
                 result = convergence(design, values, min_n=min(16, design.n),
                                      metric=metric.name)

@@ -60,7 +60,8 @@ class ConvergenceResult:
 
     def max_st_conf(self) -> np.ndarray:
         """The widest total-index interval (half-width) at each size."""
-        return np.array([np.nanmax(r.ST_conf) for r in self.results])
+        return np.array([np.max(r.ST_conf[np.isfinite(r.ST_conf)], initial=np.nan)
+                         if np.isfinite(r.ST_conf).any() else np.nan for r in self.results])
 
 
 def separates_top(result: IndicesResult, k: int) -> bool:

@@ -1,0 +1,174 @@
+"""A study end to end on the vectorized engine: results folder, reproducibility, resume."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sdnet.runner
+from sdnet.cli import main
+from sdnet.experiment import AnalysisSpec, Experiment, load_experiment, run_experiment, to_toml
+from sdnet.model import load_model
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "data" / "tiny_network.mdl"
+FLAGSHIP = ROOT / "experiments" / "sustaining_levers.toml"
+
+pytestmark = pytest.mark.filterwarnings("ignore::sdnet.errors.SdnetWarning")
+
+
+def _write_study(folder: Path, **extra: Any) -> Path:
+    spec: dict[str, Any] = {
+        "experiment": {"name": "tiny_study", "model": str(TINY), "seed": 11,
+                       "question": "Does a longer push keep the tiny network?"},
+        "run": {"final_time": 30, "time_step": 0.0625, "saveper": 0.5, "chunk_size": 40},
+        "region": {"preset": "embedded_prone"},
+        "push": {"amount": 400000, "start": 2, "duration": 3},
+        "factors": [{"name": "push_duration", "bounds": [0, 10]},
+                    {"name": "word_of_mouth"},
+                    {"name": "attrition_rate"}],
+        "design": {"method": "sobol", "n": 32},
+        "metrics": [{"name": "persistence_after_push"}, {"name": "sustained"},
+                    {"name": "members_share"},
+                    {"name": "peak_members", "variable": "Total Members", "reducer": "peak"}],
+        "analysis": {"convergence": True, "prim": {"metric": "sustained"},
+                     "thresholds": {"amounts": [200000, 400000], "duration": [0, 10],
+                                    "tol": 0.1},
+                     "integration_check": {"n": 8},
+                     "time_resolved": {"variables": ["Total Members"], "every": 5.0}},
+    }
+    spec.update(extra)
+    file = folder / "study.toml"
+    file.write_text(to_toml(spec), encoding="utf-8")
+    return file
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Experiment, Path, Any]:
+    folder = tmp_path_factory.mktemp("study")
+    experiment = load_experiment(_write_study(folder))
+    result = run_experiment(experiment, out=folder / "out", progress=False)
+    return experiment, folder / "out", result
+
+
+def test_results_folder_follows_the_documented_layout(study: tuple) -> None:
+    experiment, out, result = study
+    for name in ("spec.toml", "provenance.json", "design.json", "factors.csv", "metrics.csv",
+                 "ensemble.nc", "summary.json"):
+        assert (out / name).is_file(), name
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns[:4]) == ["run", "case", "stage", "status"]
+    assert list(metrics.columns[4:]) == [m.name for m in experiment.metrics]
+    assert len(metrics) == 32 * 5
+    factors = pd.read_csv(out / "factors.csv")
+    assert {"push_duration", "word_of_mouth", "attrition_rate"} <= set(factors.columns)
+    sobol = pd.read_csv(out / "analyses" / "sobol_persistence_after_push.csv")
+    assert list(sobol.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+    convergence = pd.read_csv(out / "analyses" / "convergence_persistence_after_push.csv")
+    assert list(convergence.columns) == ["n", "factor", "S1", "S1_conf", "ST", "ST_conf"]
+    assert sorted(set(convergence["n"])) == [16, 32]
+    thresholds = pd.read_csv(out / "analyses" / "thresholds.csv")
+    assert list(thresholds.columns[:3]) == ["region", "push_amount", "min_duration"]
+    check = pd.read_csv(out / "analyses" / "integration_check.csv")
+    assert list(check.columns) == ["metric", "max_change_half_dt", "max_change_rk4", "ok"]
+    assert (out / "analyses" / "time_resolved_total_members.csv").is_file()
+    spec = tomllib.loads((out / "spec.toml").read_text())
+    assert spec["experiment"]["seed"] == 11
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["seed"] == 11 and len(provenance["model_sha256"]) == 64
+    design = json.loads((out / "design.json").read_text())
+    assert design["method"] == "sobol" and design["settings"] == {"calc_second_order": False}
+
+
+def test_metrics_match_the_trajectories(study: tuple) -> None:
+    _, _, result = study
+    members = result.ensemble.outputs("Total Members").to_numpy()
+    np.testing.assert_allclose(result.metrics["peak_members"], members.max(axis=1))
+    firms = load_model(TINY).parameters["number_of_firms"].default
+    np.testing.assert_allclose(result.metrics["members_share"], members[:, -1] / firms)
+
+
+def test_a_longer_push_matters_most_for_persistence(study: tuple) -> None:
+    _, _, result = study
+    ranking = result.sobol("persistence_after_push")
+    assert ranking.top(1) == ["push_duration"]
+
+
+def test_thresholds_are_where_sustained_switches(study: tuple) -> None:
+    experiment, out, result = study
+    thresholds = pd.read_csv(out / "analyses" / "thresholds.csv")
+    for row in thresholds.itertuples():
+        if not row.found or row.min_duration == 0:
+            continue
+        # the bracket ends straddle the switch of the sustained flag on the engine
+        assert row.bracket_high - row.bracket_low <= 0.1
+        assert row.bracket_low < row.min_duration <= row.bracket_high
+
+
+def test_same_spec_and_seed_reproduce_identical_numbers(study: tuple) -> None:
+    experiment, _, result = study
+    again = run_experiment(experiment, progress=False)
+    pd.testing.assert_frame_equal(again.metrics, result.metrics)
+    pd.testing.assert_frame_equal(again.sobol("persistence_after_push").to_frame(),
+                                  result.sobol("persistence_after_push").to_frame())
+
+
+def test_an_interrupted_study_resumes_from_its_chunks(
+    study: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment, out, result = study
+    chunks = sorted((out / "chunks").glob("sobol_*.npz"))
+    assert len(chunks) == 4  # 160 runs in chunks of 40
+    chunks[2].unlink()  # as if the study stopped before its third chunk
+    calls: list[int] = []
+    original = sdnet.runner.run_ensemble
+
+    def counting(model: Any, factors: Any = None, **options: Any) -> Any:
+        calls.append(len(factors))
+        return original(model, factors, **options)
+
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", counting)
+    plain = AnalysisSpec(integration_n=0)  # no analyses: count only the study's own runs
+    resumed = run_experiment(
+        Experiment(**{**experiment.__dict__, "analysis": plain}), out=out, progress=False)
+    assert calls == [40]
+    pd.testing.assert_frame_equal(resumed.metrics, result.metrics)
+
+
+def test_the_command_line_runs_a_study(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    file = _write_study(tmp_path, analysis={})
+    code = main(["experiment", str(file), "--out", str(tmp_path / "cli"), "--quiet",
+                 "--n", "16", "--seed", "5"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "tiny_study: 80 runs (0 failed)" in printed
+    assert "sobol of persistence_after_push (embedded_prone):" in printed
+    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["seed"] == 5
+
+
+def test_the_command_line_reports_spec_errors(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    file = _write_study(tmp_path, design={"method": "sobol", "n": 30})
+    assert main(["experiment", str(file)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sdnet experiment: error: {file}: [design.n] must be a power of 2 for a sobol "
+        "design, not 30 (e.g. 16 or 32)")
+
+
+@pytest.mark.slow
+def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
+    experiment = load_experiment(FLAGSHIP).with_options(n=2, screen_n=16)
+    result = run_experiment(experiment, out=tmp_path / "flagship", progress=False)
+    n_factors = len(experiment.factors)
+    assert result.screen_design is not None
+    assert result.screen_design.n_runs == 2 * (n_factors + 1)
+    assert result.design.n_runs == 16 * (6 + 2)
+    assert len(result.morris("persistence_after_push").names) == n_factors
+    assert (tmp_path / "flagship" / "analyses" / "morris_persistence_after_push.csv").is_file()
+    assert (tmp_path / "flagship" / "ensemble_screen.nc").is_file()
