@@ -162,7 +162,8 @@ def _translate(path: Path, sha256: str) -> Path:
     pysd = _pysd()
 
     root = cache_dir() / "models"
-    target = root / f"{sha256[:24]}-pysd{pysd.__version__}"
+    # the stem is part of the key: PySD names the module after the file
+    target = root / f"{sha256[:24]}-{path.stem}-pysd{pysd.__version__}"
     suffix = path.suffix.lower()
     py_file = target / f"{path.stem}.py"
     if py_file.exists():
