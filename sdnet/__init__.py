@@ -30,6 +30,18 @@ _EXPORTS: dict[str, str] = {
     "REGIONS": "sdnet.policy",
     "BASE_PUSH": "sdnet.policy",
     "region_values": "sdnet.policy",
+    "run_ensemble": "sdnet.runner",
+    "run_single": "sdnet.runner",
+    "check_model": "sdnet.validity",
+    "Factor": "sdnet.designs",
+    "Design": "sdnet.designs",
+    "make_design": "sdnet.designs",
+    "Experiment": "sdnet.experiment",
+    "load_experiment": "sdnet.experiment",
+    "run_experiment": "sdnet.experiment",
+    "StudyResult": "sdnet.experiment",
+    "write_report": "sdnet.reports",
+    "write_diagram": "sdnet.reports",
 }
 
 
