@@ -60,7 +60,7 @@ class ConvergenceResult:
 
     def max_st_conf(self) -> np.ndarray:
         """The widest total-index interval (half-width) at each size."""
-        return np.array([np.max(r.ST_conf[np.isfinite(r.ST_conf)], initial=np.nan)
+        return np.array([float(np.max(r.ST_conf[np.isfinite(r.ST_conf)]))
                          if np.isfinite(r.ST_conf).any() else np.nan for r in self.results])
 
 

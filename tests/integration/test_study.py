@@ -58,7 +58,7 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Experiment, Path, A
 
 
 def test_results_folder_follows_the_documented_layout(study: tuple) -> None:
-    experiment, out, result = study
+    experiment, out, _ = study
     for name in ("spec.toml", "provenance.json", "design.json", "factors.csv", "metrics.csv",
                  "ensemble.nc", "summary.json"):
         assert (out / name).is_file(), name
@@ -101,7 +101,7 @@ def test_a_longer_push_matters_most_for_persistence(study: tuple) -> None:
 
 
 def test_thresholds_are_where_sustained_switches(study: tuple) -> None:
-    experiment, out, result = study
+    _, out, _ = study
     thresholds = pd.read_csv(out / "analyses" / "thresholds.csv")
     for row in thresholds.itertuples():
         if not row.found or row.min_duration == 0:
