@@ -399,16 +399,23 @@ class Model:
         """
         import pandas as pd
 
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, list[str]]] = {}
         for row in self._rows.values():
             for code, label in _LOOP.findall(_text(row["Comment"])):
-                entry = found.setdefault(code.upper(), {"name": label.strip(), "variables": []})
+                entry = found.setdefault(code.upper(), {"names": [], "variables": []})
+                if label.strip() and label.strip() not in entry["names"]:
+                    entry["names"].append(label.strip())
                 if row["Real Name"] not in entry["variables"]:
                     entry["variables"].append(str(row["Real Name"]))
         ordered = sorted(found, key=lambda c: (c[0] != "R", int(c[1:])))
         return pd.DataFrame(
             [
-                {"loop": c, "name": found[c]["name"], "variables": tuple(found[c]["variables"])}
+                {
+                    "loop": c,
+                    # a loop described under two names in different comments keeps both
+                    "name": " / ".join(found[c]["names"]),
+                    "variables": tuple(found[c]["variables"]),
+                }
                 for c in ordered
             ],
             columns=["loop", "name", "variables"],
@@ -801,6 +808,7 @@ class Model:
             str(self._rows[n]["Real Name"]): _text(self._rows[n]["Units"])
             for n in capture
         }
+        units.setdefault("Time", _text(self._rows["initial_time"]["Units"]))
         set_values = {**values, **controls}
         return RunResult(
             frame=output[columns],

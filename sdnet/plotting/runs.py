@@ -89,7 +89,8 @@ def plot_run(
     units = {result.units_of(c) for c in columns}
     if len(units) == 1:
         ax.set_ylabel(units.pop() or "value")
-    ax.set_xlabel("time")
+    time_units = result.units.get("Time", "")
+    ax.set_xlabel(f"time ({time_units})" if time_units else "time")
     ax.set_xlim(float(np.min(time)), float(np.max(time)))
     ax.legend(fontsize="small", frameon=False)
     ax.grid(True, lw=0.4, alpha=0.5)

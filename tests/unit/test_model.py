@@ -48,7 +48,7 @@ def test_translation_is_cached_never_beside_the_model(tmp_path: Path, cache: Pat
     shutil.copyfile(DATA / "bathtub.mdl", source)
     model = load_model(source)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bathtub.mdl"]
-    translated = list((cache / "models").glob(f"{model.sha256[:24]}-pysd*/bathtub.py"))
+    translated = list((cache / "models").glob(f"{model.sha256[:24]}-*/bathtub.py"))
     assert len(translated) == 1
     stamp = translated[0].stat().st_mtime_ns
     again = load_model(source)
@@ -227,3 +227,17 @@ def test_flexnet_typical_push_and_non_mutation(cache: Path) -> None:
     push = Push(amount=0, start=0, duration=0)
     nothing = model.run(region="typical", push=push, final_time=horizon)
     assert nothing["Public Push Grant"].max() == 0.0
+
+
+@pytest.mark.skipif(not FLEXNET.exists(), reason="models/flexnet/flexnet.mdl is not there yet")
+def test_flexnet_restart_from_the_state_when_the_push_ends(cache: Path) -> None:
+    model = load_model(FLEXNET)
+    horizon = BASE_PUSH.end + 3.0
+    whole = model.run(region="typical", push=BASE_PUSH, final_time=horizon, variables="all")
+    state = whole.state_at(BASE_PUSH.end)
+    assert set(state.values) == set(model.stocks)
+    rest = model.run(
+        region="typical", push=BASE_PUSH, final_time=horizon, variables="all",
+        initial_state=state,
+    )
+    pd.testing.assert_frame_equal(rest.frame, whole.frame.loc[BASE_PUSH.end :], rtol=1e-9)
