@@ -33,7 +33,8 @@ def shade_push(ax: Axes, push: tuple[float, float] | None, *, label: str = "publ
     if push is not None:
         start, end = push
         if np.isfinite(start) and np.isfinite(end) and end > start:
-            ax.axvspan(start, end, color="#BBBBBB", alpha=0.3, lw=0, zorder=0, label=label)
+            ax.axvspan(start, end, color="#BBBBBB", alpha=0.3, lw=0, zorder=0, label=label,
+                       gid="push")
     return ax
 
 

@@ -1,0 +1,264 @@
+"""Each plot function returns an Axes carrying the artists and labels its data call for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from sdnet.errors import PlotInputError
+from sdnet.plotting import (
+    diagram_figsize,
+    plot_convergence,
+    plot_diagram,
+    plot_fan,
+    plot_morris,
+    plot_scenario_scatter,
+    plot_sobol,
+    plot_threshold_map,
+    plot_time_resolved,
+)
+from sdnet.sketch import read_sketch
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def _gids(ax: Axes, prefix: str) -> list[str]:
+    return [p.get_gid() for p in ax.patches if str(p.get_gid()).startswith(prefix)]
+
+
+# ---- diagram ------------------------------------------------------------------------------
+
+
+def test_diagram_draws_every_object_of_the_view() -> None:
+    view = read_sketch(DATA / "two_views.mdl").view("Stocks and flows")
+    ax = plot_diagram(view)
+    assert isinstance(ax, Axes)
+    assert sorted(_gids(ax, "stock:")) == sorted(f"stock:{s.name}" for s in view.stocks)
+    stock = next(p for p in ax.patches if p.get_gid() == "stock:Stock A")
+    assert isinstance(stock, Rectangle)
+    assert stock.get_xy() == (300.0 - 40.0, 200.0 - 20.0)
+    assert (stock.get_width(), stock.get_height()) == (80.0, 40.0)
+    assert len(_gids(ax, "valve:")) == 2 * len(view.valves)  # a bow tie of two triangles
+    assert len(set(_gids(ax, "cloud:"))) == len(view.clouds)
+    assert sorted(_gids(ax, "pipe:")) == sorted(f"pipe:{a.id}" for a in view.pipes)
+    assert sorted(_gids(ax, "link:")) == sorted(f"link:{a.id}" for a in view.links)
+    texts = [t.get_text().replace("\n", " ") for t in ax.texts]
+    for variable in view.variables:
+        assert variable.name in texts
+    assert "Widgets arrive from outside and pass from A to B." in texts
+    assert texts.count("+") == 2 and texts.count("-") == 1  # link polarities
+    assert ax.get_title(loc="left") == "Stocks and flows"
+    assert ax.yaxis_inverted()  # screen coordinates: y grows downwards
+
+
+def test_diagram_marks_shadow_variables() -> None:
+    view = read_sketch(DATA / "two_views.mdl").view("Signals")
+    ax = plot_diagram(view, title="")
+    assert "<Stock B>" in [t.get_text() for t in ax.texts]
+    assert ax.get_title(loc="left") == ""
+
+
+def test_diagram_figsize_keeps_proportions_and_scale() -> None:
+    sketch = read_sketch(DATA / "two_views.mdl")
+    big, small = sketch.views
+    w_big, h_big = diagram_figsize(big)
+    w_small, _ = diagram_figsize(small)
+    xmin, ymin, xmax, ymax = big.bounds()
+    assert w_small < w_big  # the smaller view is not blown up
+    assert h_big == pytest.approx(w_big * (ymax - ymin + 40) / (xmax - xmin + 40) + 0.4)
+
+
+# ---- fan chart ----------------------------------------------------------------------------
+
+
+def _fan_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    times = np.linspace(0, 10, 21)
+    values = rng.normal(size=(60, 1)) + times[None, :] * rng.uniform(0.5, 1.5, size=(60, 1))
+    regime = np.where(values[:, -1] > np.median(values[:, -1]), "sustained", "collapsed")
+    return times, values, regime
+
+
+def test_fan_chart_median_and_bands_per_regime() -> None:
+    times, values, regime = _fan_data()
+    ax = plot_fan(times, values, regime=regime, push=(2.0, 5.5), name="Total Members",
+                  units="firm")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    n_sustained = int((regime == "sustained").sum())
+    line = lines[f"sustained: median ({n_sustained} runs)"]
+    np.testing.assert_allclose(line.get_ydata(),
+                               np.quantile(values[regime == "sustained"], 0.5, axis=0))
+    assert f"collapsed: median ({len(regime) - n_sustained} runs)" in lines
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 4  # 50% and 90% per regime
+    push = [a for a in [*ax.patches, *ax.collections] if a.get_gid() == "push"]
+    assert len(push) == 1
+    assert ax.get_ylabel() == "Total Members (firm)"
+    assert ax.get_xlabel() == "time (Year)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "public push" in legend and "50% of runs" in legend and "90% of runs" in legend
+
+
+def test_fan_chart_leaves_out_failed_runs() -> None:
+    times, values, _ = _fan_data()
+    values[0, 5:] = np.nan
+    ax = plot_fan(times, values)
+    assert [line.get_label() for line in ax.get_lines()] == [f"all runs: median ({59} runs)"]
+
+
+def test_fan_chart_shape_errors_are_pinned() -> None:
+    times, values, regime = _fan_data()
+    with pytest.raises(PlotInputError, match=r"^values must have shape \(n_runs, 21\) to match "
+                       r"times, not \(60, 20\)$"):
+        plot_fan(times, values[:, :-1])
+    with pytest.raises(PlotInputError, match=r"^regime has 59 entries but values has 60 runs$"):
+        plot_fan(times, values, regime=regime[:-1])
+
+
+# ---- indices ------------------------------------------------------------------------------
+
+SOBOL = pd.DataFrame({
+    "factor": ["push_duration", "broker_share", "sponsor_cultivation_share"],
+    "S1": [0.30, 0.05, 0.40], "S1_conf": [0.04, 0.02, 0.15],
+    "ST": [0.45, 0.06, 0.55], "ST_conf": [0.05, 0.03, 0.12],
+})
+
+
+def test_sobol_bars_sorted_with_intervals_and_caution() -> None:
+    ax = plot_sobol(SOBOL, metric="persistence_after_push")
+    order = SOBOL.sort_values("ST")
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(order["factor"])
+    containers = {c.get_label(): c for c in ax.containers if hasattr(c, "patches")}
+    st_widths = [p.get_width() for p in containers["ST (total)"].patches]
+    s1_widths = [p.get_width() for p in containers["S1 (first order)"].patches]
+    np.testing.assert_allclose(st_widths, order["ST"])
+    np.testing.assert_allclose(s1_widths, order["S1"])
+    hatched = [p.get_hatch() for p in containers["ST (total)"].patches]
+    assert hatched == [None, None, "///"]  # only sponsor_cultivation_share's CI is wide
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "wide CI (± > 0.1): caution" in legend
+    assert ax.get_xlabel() == "share of the variance of persistence_after_push (dmnl)"
+
+
+def test_sobol_without_wide_intervals_has_no_caution() -> None:
+    frame = SOBOL.assign(S1_conf=0.01, ST_conf=0.01)
+    ax = plot_sobol(frame)
+    assert all("caution" not in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_missing_columns_are_named() -> None:
+    with pytest.raises(PlotInputError, match=r"^plot_sobol needs columns ST; the table has "
+                       r"factor, S1$"):
+        plot_sobol(pd.DataFrame({"factor": ["a"], "S1": [0.1]}))
+
+
+def test_morris_scatter_with_labels_and_units() -> None:
+    frame = pd.DataFrame({"factor": ["a", "b", "c"], "mu": [0.5, -0.1, 0.2],
+                          "mu_star": [0.5, 0.12, 0.2], "sigma": [0.1, 0.3, 0.21],
+                          "mu_star_conf": [0.05, 0.02, 0.03]})
+    ax = plot_morris(frame, metric="time_to_collapse", units="Year")
+    scatter = next(c for c in ax.collections if isinstance(c, PathCollection))
+    np.testing.assert_allclose(scatter.get_offsets(), frame[["mu_star", "sigma"]].to_numpy())
+    assert sorted(t.get_text() for t in ax.texts) == ["a", "b", "c"]
+    assert ax.get_xlabel() == "μ*: mean |elementary effect| on time_to_collapse (Year)"
+    assert ax.get_ylabel() == "σ: spread of elementary effects (Year)"
+    assert "σ = μ*" in [line.get_label() for line in ax.get_lines()]
+
+
+def test_time_resolved_heat_map() -> None:
+    times = [1.0, 2.0, 3.0]
+    rows = [{"time": t, "factor": f, "ST": st, "S1": st / 2}
+            for t in times for f, st in (("a", 0.1 * t), ("b", 0.5))]
+    frame = pd.DataFrame(rows)
+    ax = plot_time_resolved(frame, metric="Total Members", push=(1.5, 2.5))
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    # rows (bottom to top) ordered by the largest index, so b (0.5) is on top of a (0.3)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(2, 3),
+                               [[0.1, 0.2, 0.3], [0.5, 0.5, 0.5]])
+    assert ax.get_xlabel() == "time (Year)"
+    colorbar_axes = [a for a in ax.get_figure().axes if a is not ax]
+    assert colorbar_axes and colorbar_axes[0].get_ylabel() == "ST (share of variance)"
+
+
+def _convergence(conf_last: float) -> pd.DataFrame:
+    rows = []
+    for n, conf in ((64, 0.3), (128, 0.2), (256, conf_last)):
+        rows += [{"n": n, "factor": "a", "ST": 0.6, "ST_conf": conf},
+                 {"n": n, "factor": "b", "ST": 0.2, "ST_conf": conf / 2}]
+    return pd.DataFrame(rows)
+
+
+def test_convergence_marks_wide_intervals() -> None:
+    ax = plot_convergence(_convergence(0.05), metric="sustained")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    caution = lines["CI half-width > 0.1: caution"]
+    # flagged: a at n=64 and 128 (0.3, 0.2), b at n=64 (0.15)
+    assert sorted(zip(caution.get_xdata(), caution.get_ydata(), strict=True)) == [
+        (64, 0.2), (64, 0.6), (128, 0.6)]
+    assert {"a", "b"} <= set(lines)
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["64", "128", "256"]
+
+
+def test_convergence_without_wide_intervals_has_no_marker() -> None:
+    frame = _convergence(0.05)
+    frame["ST_conf"] = 0.01
+    ax = plot_convergence(frame)
+    assert all("caution" not in line.get_label() for line in ax.get_lines())
+
+
+# ---- scenario discovery and thresholds ----------------------------------------------------
+
+
+def test_scenario_scatter_colours_regimes_and_draws_the_box() -> None:
+    rng = np.random.default_rng(1)
+    factors = pd.DataFrame({"x": rng.uniform(0, 1, 200), "y": rng.uniform(0, 5, 200)})
+    regime = np.where((factors["x"] > 0.5) & (factors["y"] > 2), "sustained", "collapsed")
+    box = pd.DataFrame({"factor": ["x"], "lower": [0.5], "upper": [1.0]})
+    ax = plot_scenario_scatter(factors, regime, x="x", y="y", box=box,
+                               units={"x": "dmnl", "y": "Year"})
+    labels = sorted(c.get_label() for c in ax.collections)
+    n_sus = int((regime == "sustained").sum())
+    assert labels == [f"collapsed ({200 - n_sus} runs)", f"sustained ({n_sus} runs)"]
+    rect = next(p for p in ax.patches if p.get_gid() == "prim-box")
+    # y is not restricted by the box: it spans the data's range
+    assert rect.get_x() == 0.5 and rect.get_width() == 0.5
+    assert rect.get_y() == pytest.approx(factors["y"].min())
+    assert rect.get_y() + rect.get_height() == pytest.approx(factors["y"].max())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x (dmnl)", "y (Year)")
+
+
+def test_scenario_scatter_unknown_factor() -> None:
+    frame = pd.DataFrame({"x": [1.0], "y": [2.0]})
+    with pytest.raises(PlotInputError, match=r"^plot_scenario_scatter: no factor 'z' among x, y$"):
+        plot_scenario_scatter(frame, ["sustained"], x="x", y="z")
+
+
+def test_threshold_map_one_line_per_region() -> None:
+    frame = pd.DataFrame({
+        "region": ["typical"] * 3 + ["embedded-prone"] * 3,
+        "push_amount": [1e5, 2e5, 3e5] * 2,
+        "min_duration": [np.nan, 6.0, 4.0, 5.0, 2.5, 1.7],
+    })
+    ax = plot_threshold_map(frame)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_allclose(lines["typical"].get_xydata(), [[2e5, 6.0], [3e5, 4.0]])
+    np.testing.assert_allclose(lines["embedded-prone"].get_ydata(), [5.0, 2.5, 1.7])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "no push in range sustains it (top)" in legend
+    assert ax.get_xlabel() == "push amount ($/Year)"
+    assert ax.get_ylabel() == "shortest sustaining push duration (Year)"
+
+
+def test_plots_draw_on_a_given_axes() -> None:
+    figure = Figure()
+    ax = figure.add_subplot()
+    assert plot_sobol(SOBOL, ax=ax) is ax

@@ -1,0 +1,280 @@
+"""The study report: every section, valid self-contained HTML, Markdown with real figures,
+findings written from the study's numbers, graceful notes for what a study lacks."""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdnet.cli import main
+from sdnet.errors import ResultsFolderError, SketchError, UnknownViewError
+from sdnet.reports import load_results, write_diagram, write_report
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+SECTIONS = (
+    "The question",
+    "Findings",
+    "Model, version and how to reproduce",
+    "The model's stock-and-flow structure",
+    "Factors and design",
+    "Uncertainty over time",
+    "Which levers matter",
+    "Are the indices settled?",
+    "Where the network survives (scenario discovery)",
+    "How long a push must last (threshold maps)",
+    "Numerical checks",
+    "Provenance",
+)
+
+
+def _synthetic() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("synthetic_study", DATA / "synthetic_study.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _synthetic().write_study(tmp_path_factory.mktemp("study") / "results", n=64)
+
+
+@pytest.fixture(scope="module")
+def report(study: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(study, out=tmp_path_factory.mktemp("report"))
+
+
+class _Collector(HTMLParser):
+    """Collects tags, attributes and text, and checks that elements nest properly."""
+
+    VOID = frozenset({"meta", "img", "br", "hr", "link", "input", "source", "col", "wbr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unexpected </{tag}> (open: {self.stack[-3:]})")
+            return
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _parse(path: Path) -> _Collector:
+    parser = _Collector()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+def _text(report: Path) -> str:
+    return " ".join(" ".join(_parse(report).text).split())
+
+
+def test_report_files(report: Path) -> None:
+    assert report.name == "report.html"
+    out = report.parent
+    assert (out / "report.md").is_file()
+    assert sorted(p.name for p in (out / "tables").glob("*.csv"))  # tables as CSV
+    factors = pd.read_csv(out / "tables" / "factors.csv")
+    assert list(factors["factor"]) == list(_synthetic().FACTORS)
+
+
+def test_html_is_well_formed_with_every_section(report: Path) -> None:
+    parsed = _parse(report)
+    assert parsed.errors == []
+    assert parsed.stack == []
+    headings = [t for t in parsed.tags if t[0] == "h2"]
+    assert len(headings) == len(SECTIONS) + 1  # and the table of contents
+    text = _text(report)
+    for title in SECTIONS:
+        assert title in text
+
+
+def test_html_is_self_contained(report: Path) -> None:
+    parsed = _parse(report)
+    tags = {tag for tag, _ in parsed.tags}
+    assert not tags & {"script", "link", "iframe", "object", "embed"}
+    for tag, attrs in parsed.tags:
+        for name in ("src", "href", "srcset", "action", "data"):
+            if name not in attrs:
+                continue
+            value = attrs[name] or ""
+            assert not re.match(r"\s*(https?:)?//", value), (tag, name, value[:80])
+            if name == "href":
+                assert value.startswith("#"), value  # only links within the page
+    images = [attrs["src"] or "" for tag, attrs in parsed.tags if tag == "img"]
+    assert len(images) == 14
+    for src in images:
+        prefix = "data:image/svg+xml;base64,"
+        assert src.startswith(prefix)
+        svg = base64.b64decode(src[len(prefix):])
+        assert b"<svg" in svg[:500]
+        # matplotlib draws text as paths: no font is fetched by the browser
+        assert b"@font-face" not in svg and b"url(http" not in svg
+    html_text = report.read_text(encoding="utf-8")
+    assert "http://" not in html_text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html_text
+
+
+def test_markdown_has_the_same_sections_and_existing_figures(report: Path) -> None:
+    markdown = (report.parent / "report.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
+    assert [h.replace("\\", "") for h in headings] == list(SECTIONS)
+    figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert len(figures) == 14
+    for figure in figures:
+        path = report.parent / figure
+        assert path.is_file() and path.suffix == ".svg"
+        assert path.read_bytes().lstrip().startswith(b"<?xml")
+    assert sorted(p.name for p in (report.parent / "figures").iterdir()) == sorted(
+        Path(f).name for f in figures)
+
+
+def test_findings_come_from_the_numbers(study: Path, report: Path) -> None:
+    text = _text(report)
+    metrics = pd.read_csv(study / "metrics.csv")
+    ok = metrics["status"] == "ok"
+    n = int(ok.sum())
+    k = int((metrics.loc[ok, "sustained"] == 1).sum())
+    assert (f"Of the {n} runs that finished, {k} ({100 * k / n:.0f}%) sustained the network"
+            in text)
+    assert f"{len(metrics) - n} of {len(metrics)} runs failed" in text
+    sobol = pd.read_csv(study / "analyses" / "sobol_persistence_after_push.csv")
+    top = sobol.sort_values("ST", ascending=False).iloc[0]
+    assert (
+        f"{top['factor']} explains {100 * top['S1']:.0f}% (± {100 * top['S1_conf']:.0f} points) "
+        "of the variance in persistence_after_push" in text
+    )
+    s1_sum = float(np.clip(sobol["S1"], 0, None).sum())
+    assert f"First-order effects add up to {100 * min(s1_sum, 1):.0f}% of the variance" in text
+    thresholds = pd.read_csv(study / "analyses" / "thresholds.csv")
+    row = thresholds[(thresholds["region"] == "embedded-prone")].iloc[1]
+    assert f"{row['min_duration']:.3g} years at {row['push_amount']:,.0f} $/Year" in text
+
+
+def test_wide_intervals_raise_visible_cautions(study: Path, report: Path) -> None:
+    convergence = pd.read_csv(study / "analyses" / "convergence_sustained.csv")
+    last = convergence[convergence["n"] == convergence["n"].max()]
+    widest = last.loc[last["ST_conf"].idxmax()]
+    assert widest["ST_conf"] > 0.1  # the small synthetic study has not converged
+    parsed = _parse(report)
+    cautions = [attrs for tag, attrs in parsed.tags if attrs.get("class") == "caution"]
+    assert cautions
+    text = _text(report)
+    assert (f"the ST interval of {widest['factor']} for sustained is still "
+            f"± {100 * widest['ST_conf']:.0f} points" in text)
+
+
+def test_every_plot_reads_the_study_files(report: Path) -> None:
+    names = sorted(p.stem for p in (report.parent / "figures").iterdir())
+    assert names == sorted([
+        "diagram-1", "diagram-2", "fan-1", "fan-2", "fan-3", "fan-4",
+        "morris-persistence_after_push", "sobol-persistence_after_push", "sobol-sustained",
+        "time-resolved-total_members", "convergence-persistence_after_push",
+        "convergence-sustained", "prim-typical", "thresholds",
+    ])
+
+
+def test_study_without_analyses_gets_notes_not_errors(tmp_path: Path) -> None:
+    results = tmp_path / "bare"
+    results.mkdir()
+    (results / "spec.toml").write_text('[experiment]\nname = "bare"\nmodel = "missing.mdl"\n')
+    pd.DataFrame({"run": [0, 1], "status": ["ok", "ok"], "sustained": [1.0, 0.0]}).to_csv(
+        results / "metrics.csv", index=False)
+    path = write_report(results)
+    assert path == results / "report" / "report.html"
+    assert _parse(path).errors == []
+    text = _text(path)
+    for note in (
+        "the study's spec states no question",
+        "the model file missing.mdl was not found, so its diagram cannot be drawn.",
+        "the study saved no trajectories (ensemble.nc), so no fan charts can be drawn.",
+        "the study ran no sensitivity analysis",
+        "the study did not check convergence",
+        "the study ran no scenario discovery",
+        "the study searched no thresholds",
+    ):
+        assert note in text
+    assert "Of the 2 runs that finished, 1 (50%) sustained the network" in text
+    markdown = (results / "report" / "report.md").read_text(encoding="utf-8")
+    assert "> *Not in this study:* the study ran no scenario discovery" in markdown
+
+
+def test_results_folder_errors(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(ResultsFolderError) as info:
+        write_report(missing)
+    assert str(info.value) == (
+        f"results folder not found: {missing} (give the folder `sdnet experiment` wrote)"
+    )
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ResultsFolderError, match=r"is not a study's results folder: it has none "
+                       r"of spec.toml, provenance.json"):
+        load_results(empty)
+    (empty / "spec.toml").write_text("[experiment\n")
+    with pytest.raises(ResultsFolderError, match=r"^cannot read .*spec.toml: "):
+        load_results(empty)
+
+
+def test_write_diagram_one_view_or_all(tmp_path: Path) -> None:
+    one = write_diagram(DATA / "two_views.mdl", tmp_path / "one.svg", view="signals")
+    both = write_diagram(DATA / "two_views.mdl", tmp_path / "both.svg")
+    assert one.read_bytes().lstrip().startswith(b"<?xml")
+    assert both.stat().st_size > one.stat().st_size
+    png = write_diagram(DATA / "two_views.mdl", tmp_path / "d.png", view="Stocks and flows")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(UnknownViewError):
+        write_diagram(DATA / "two_views.mdl", tmp_path / "x.svg", view="nope")
+    empty = tmp_path / "empty.mdl"
+    empty.write_text("x = 1\n~ dmnl\n~ |\n\\\\\\---/// Sketch information\nV300\n*View 1\n"
+                     "$192-192-192,0\n///---\\\\\\\n")
+    with pytest.raises(SketchError) as info:
+        write_diagram(empty, tmp_path / "x.svg")
+    assert str(info.value) == f"nothing to draw: every view of model {empty} is empty"
+
+
+def test_cli_report_and_diagram(study: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diagram", str(DATA / "two_views.mdl"), "--view", "Signals",
+                 "--out", str(tmp_path / "d.svg")]) == 0
+    assert (tmp_path / "d.svg").is_file()
+    assert main(["diagram", str(DATA / "two_views.mdl"), "--view", "Signal",
+                 "--out", str(tmp_path / "e.svg")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"sdnet diagram: error: model {DATA / 'two_views.mdl'} has no view 'Signal'; did you "
+        "mean 'Signals'? (valid views: 'Stocks and flows', 'Signals')"
+    )
+    assert main(["diagram", str(DATA / "two_views.mdl"), "--out", str(tmp_path / "d.gif")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sdnet diagram: error: invalid value for '--out': '{tmp_path / 'd.gif'}' (expected a "
+        "file name ending in .svg, .png, .pdf)"
+    )
+    out = tmp_path / "rep"
+    assert main(["report", str(study), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"wrote {out / 'report.html'}"
+    assert main(["report", str(tmp_path / "none")]) == 2
+    assert "sdnet report: error: results folder not found" in capsys.readouterr().err
