@@ -1,0 +1,410 @@
+"""Interactive exploration for the teaching notebooks: sliders that re-run the model.
+
+An :class:`Explorer` holds one figure: the current run of the model (solid), the previous run
+(a grey "ghost" line, to compare before and after a change), and the push period shaded (full
+strength dark, phase-out light). Moving a slider re-runs the model with the vectorized engine
+and redraws.
+
+Speed. One engine run of the flexnet model takes a few hundred milliseconds, most of it the
+per-step cost of Python, not the arithmetic: a run of 100 parameter sets costs little more than
+a run of one. The explorer uses that. After each change it *prefetches* in one vectorized call
+every position of every slider reachable by one move from the current settings, so the next
+move is a cache hit: an exact model run computed ahead of time, drawn in tens of milliseconds
+(``benchmarks/interactive_latency.py`` measures both paths). A time step of 1/8 year keeps the
+cold path short; pass ``time_step=`` to change it.
+
+ipywidgets is an optional extra (``pip install sdnet[teach]``): :meth:`Explorer.widget` needs
+it; everything else (updates, figure, prefetch) works without it, which is how the notebook
+tests run headless.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdnet.errors import InvalidValueError, UnknownVariableError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from sdnet.teaching.challenge import EnsembleSimulator
+
+__all__ = ["DEFAULT_SLIDERS", "Explorer", "Slider"]
+
+
+@dataclass(frozen=True, slots=True)
+class Slider:
+    """One slider: a model constant (Python name) and its grid of positions.
+
+    Attributes
+    ----------
+    name : str
+        Python name of the constant, e.g. ``"push_amount"``.
+    label : str
+        What the slider shows.
+    lower, upper, step : float
+        The grid ``lower, lower + step, ..., upper`` (in the constant's units).
+    """
+
+    name: str
+    label: str
+    lower: float
+    upper: float
+    step: float
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Every value the slider can take."""
+        n = round((self.upper - self.lower) / self.step)
+        return np.round(self.lower + self.step * np.arange(n + 1), 10)
+
+    def snap(self, value: float) -> float:
+        """The grid position nearest to ``value``."""
+        positions = self.positions
+        return float(positions[int(np.argmin(np.abs(positions - value)))])
+
+
+#: the levers and region descriptors the notebooks offer
+DEFAULT_SLIDERS: tuple[Slider, ...] = (
+    Slider("push_amount", "push $/yr", 0.0, 1_000_000.0, 50_000.0),
+    Slider("push_duration", "duration yr", 0.0, 12.0, 0.5),
+    Slider("push_taper", "taper yr", 0.0, 6.0, 0.5),
+    Slider("local_match_requirement", "local match", 0.0, 1.0, 0.1),
+    Slider("sponsor_cultivation_share", "cultivation", 0.0, 0.5, 0.05),
+    Slider("community_entrepreneur_density", "CE density", 0.0, 1.0, 0.1),
+    Slider("external_networking", "external netw.", 0.0, 1.0, 0.1),
+)
+
+
+class Explorer:
+    """Re-run the model as sliders move; draw the run, a ghost of the previous one, the push.
+
+    Parameters
+    ----------
+    simulator : EnsembleSimulator
+        The vectorized model, ``sdnet.engine.compile_model(path)``; see :meth:`from_path`.
+    variables : sequence of str
+        Output columns to plot, one panel each (Vensim names).
+    region : str
+        Region preset whose values start the region sliders.
+    values : mapping, optional
+        Starting values of any constants (Python names), e.g. the push.
+    sliders : sequence of Slider
+        Which constants get sliders (default :data:`DEFAULT_SLIDERS`).
+    final_time : float
+        Horizon, Year.
+    time_step : float
+        Integration step, Year (1/8 keeps a cold update short; see the module docstring).
+    prefetch : bool
+        Run every one-move neighbour after each change (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        simulator: EnsembleSimulator,
+        *,
+        variables: Sequence[str] = ("Total Members", "Embeddedness"),
+        region: str = "typical",
+        values: Mapping[str, float] | None = None,
+        sliders: Sequence[Slider] = DEFAULT_SLIDERS,
+        final_time: float = 30.0,
+        time_step: float = 0.125,
+        prefetch: bool = True,
+    ) -> None:
+        from matplotlib.figure import Figure
+
+        from sdnet.policy import region_values
+
+        self.simulator = simulator
+        self.variables = tuple(variables)
+        self.sliders = tuple(sliders)
+        self.final_time = float(final_time)
+        self.time_step = float(time_step)
+        self.prefetching = prefetch
+        parameters = simulator.parameters
+        start = {k: float(v) for k, v in region_values(region).items()}
+        start |= parameters.resolve(dict(values or {}))
+        self.values: dict[str, float] = {}
+        for slider in self.sliders:
+            default = start.get(slider.name, parameters[slider.name].default)
+            self.values[slider.name] = slider.snap(default)
+        self.fixed = {k: v for k, v in start.items() if k not in self.values}
+        self._cache: dict[tuple[float, ...], dict[str, np.ndarray]] = {}
+        self._times: np.ndarray | None = None
+        self.previous: dict[str, np.ndarray] | None = None
+        self.current = self._run_many([dict(self.values)])[0]
+
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.figure: Figure = Figure(figsize=(8, 2.4 * len(self.variables)), dpi=80,
+                                     layout="constrained")
+        self._canvas = FigureCanvasAgg(self.figure)
+        axes = self.figure.subplots(len(self.variables), 1, sharex=True, squeeze=False)[:, 0]
+        self.axes = tuple(axes)
+        times = self._times if self._times is not None else np.zeros(0)
+        self._ghosts = []
+        self._lines = []
+        self._spans: list[tuple[Any, Any]] = []
+        for ax, name in zip(self.axes, self.variables, strict=True):
+            (ghost,) = ax.plot(times, np.full_like(self.current[name], np.nan), color="0.6",
+                               linestyle="--", linewidth=1.2, label="previous run")
+            (line,) = ax.plot(times, self.current[name], color="C0", linewidth=2,
+                              label="this run")
+            full = ax.axvspan(0, 0, color="C1", alpha=0.18, linewidth=0, label="push")
+            taper = ax.axvspan(0, 0, color="C1", alpha=0.08, linewidth=0, label="phase-out")
+            ax.set_ylabel(name)
+            ax.set_xlim(0, self.final_time)
+            ax.grid(alpha=0.3)
+            self._ghosts.append(ghost)
+            self._lines.append(line)
+            self._spans.append((full, taper))
+        self.figure.legend(handles=[*self._lines[:1], *self._ghosts[:1], *self._spans[0]],
+                           loc="outside lower center", ncols=4, fontsize="small", frameon=False)
+        self.axes[-1].set_xlabel("Year")
+        self._title = self.axes[0].set_title(" ", fontsize="medium")
+        # What changes on an update is drawn over a cached background (blitting): rendering
+        # the axes, ticks and labels again would cost more than the model run.
+        self._animated = [*self._ghosts, *self._lines, *(p for pair in self._spans for p in pair),
+                          self._title]
+        for artist in self._animated:
+            artist.set_animated(True)
+        self._backgrounds: dict[tuple[float, ...], Any] = {}
+        self._canvas.draw()  # lay the figure out once (constrained), then freeze the layout
+        self.figure.set_layout_engine("none")
+        self._redraw()
+
+    @classmethod
+    def from_path(cls, path: str | Path, **options: Any) -> Explorer:
+        """An explorer of the model file at ``path`` (compiled with the vectorized engine)."""
+        from sdnet.engine import compile_model
+
+        return cls(compile_model(path), **options)
+
+    # ----------------------------------------------------------------- running
+    def _key(self, values: Mapping[str, float]) -> tuple[float, ...]:
+        return tuple(round(float(values[s.name]), 9) for s in self.sliders)
+
+    def _run_many(self, settings: Sequence[Mapping[str, float]]) -> list[dict[str, np.ndarray]]:
+        missing = [s for s in settings if self._key(s) not in self._cache]
+        if missing:
+            batch: dict[str, Any] = dict(self.fixed)
+            for slider in self.sliders:
+                batch[slider.name] = np.array([s[slider.name] for s in missing])
+            simulation = self.simulator.simulate(
+                batch, n_runs=len(missing), final_time=self.final_time,
+                time_step=self.time_step, variables=list(self.variables),
+            )
+            self._times = np.asarray(simulation.times, dtype=float)
+            for i, setting in enumerate(missing):
+                self._cache[self._key(setting)] = {
+                    name: np.asarray(simulation.outputs[name])[i] for name in self.variables
+                }
+        return [self._cache[self._key(s)] for s in settings]
+
+    def prefetch(self) -> int:
+        """Run (in one vectorized call) every setting one slider move away; return how many.
+
+        Also renders the axes for every y-range those runs need, so the next move only draws
+        the lines.
+        """
+        settings = []
+        for slider in self.sliders:
+            for position in slider.positions:
+                setting = dict(self.values)
+                setting[slider.name] = float(position)
+                if self._key(setting) not in self._cache:
+                    settings.append(setting)
+        if settings:
+            self._run_many(settings)
+        # Render the backgrounds the next move may need (its run with this one as the ghost).
+        limits = {self._limits(run, self.current) for run in self._neighbours()}
+        for limit in limits - set(self._backgrounds):
+            self._background_for(limit)
+        if limits:
+            self._redraw()  # restore this run's y-ranges
+        return len(settings)
+
+    def _neighbours(self) -> list[dict[str, np.ndarray]]:
+        settings = []
+        for slider in self.sliders:
+            for position in slider.positions:
+                setting = dict(self.values)
+                setting[slider.name] = float(position)
+                settings.append(setting)
+        return self._run_many(settings)
+
+    def update(self, **changes: float) -> float:
+        """Set sliders (Python names), re-run and redraw; return the seconds it took.
+
+        The time covers the model run (or cache lookup), updating the lines and rendering
+        the figure to PNG, as a notebook displays it; prefetching is not included (it happens
+        after the figure is shown, see :meth:`widget`).
+
+        Raises
+        ------
+        UnknownVariableError
+            If a name is not one of the sliders.
+        InvalidValueError
+            If a value is outside the slider's range.
+        """
+        began = time.perf_counter()
+        names = {s.name: s for s in self.sliders}
+        for name, value in changes.items():
+            if name not in names:
+                raise UnknownVariableError(name, candidates=names, what="slider",
+                                           where="the explorer")
+            slider = names[name]
+            if not slider.lower - 1e-9 <= float(value) <= slider.upper + 1e-9:
+                raise InvalidValueError(name, value, expected=f"a number in "
+                                        f"[{slider.lower:g}, {slider.upper:g}]")
+            self.values[name] = slider.snap(float(value))
+        self.previous = self.current
+        self.current = self._run_many([dict(self.values)])[0]
+        self._redraw()
+        self.render()
+        return time.perf_counter() - began
+
+    # ----------------------------------------------------------------- drawing
+    def push_period(self) -> tuple[float, float, float]:
+        """Start, end of full strength, and end of phase-out of the current push (Year)."""
+        value = {**self.fixed, **self.values}
+        params = self.simulator.parameters
+        start = value.get("push_start", params["push_start"].default)
+        full = start + value.get("push_duration", params["push_duration"].default)
+        end = full + value.get("push_taper", params["push_taper"].default)
+        amount = value.get("push_amount", params["push_amount"].default)
+        return (start, start, start) if amount <= 0 else (start, full, end)
+
+    def _limits(self, current: Mapping[str, np.ndarray],
+                previous: Mapping[str, np.ndarray] | None) -> tuple[float, ...]:
+        """Each panel's y-range: a "nice" ceiling of the data, so few distinct ranges occur."""
+        limits = []
+        for name in self.variables:
+            top = float(np.nanmax(current[name]))
+            if previous is not None:
+                top = max(top, float(np.nanmax(previous[name])))
+            limits.append(_nice_ceiling(top * 1.1))
+        return tuple(limits)
+
+    def _background_for(self, limits: tuple[float, ...]) -> Any:
+        """The rendered axes, ticks and labels for these y-ranges (cached: drawing is slow)."""
+        if limits not in self._backgrounds:
+            for ax, top in zip(self.axes, limits, strict=True):
+                ax.set_ylim(0, top)
+            self._canvas.draw()  # animated artists are left out of this draw
+            self._backgrounds[limits] = self._canvas.copy_from_bbox(self.figure.bbox)
+        return self._backgrounds[limits]
+
+    def _redraw(self) -> None:
+        limits = self._limits(self.current, self.previous)
+        background = self._background_for(limits)
+        for ax, top in zip(self.axes, limits, strict=True):
+            ax.set_ylim(0, top)
+        start, full, end = self.push_period()
+        times = self._times if self._times is not None else np.zeros(0)
+        for i, name in enumerate(self.variables):
+            self._lines[i].set_data(times, self.current[name])
+            if self.previous is not None:
+                self._ghosts[i].set_data(times, self.previous[name])
+            full_span, taper_span = self._spans[i]
+            _set_span(full_span, start, full)
+            _set_span(taper_span, full, end)
+        self._title.set_text(self.summary())
+        self._canvas.restore_region(background)
+        for artist in self._animated:
+            artist.axes.draw_artist(artist)
+
+    def summary(self) -> str:
+        """One line of key numbers of the current run (for the figure title)."""
+        times = self._times if self._times is not None else np.zeros(1)
+        _, _, end = self.push_period()
+        first = self.variables[0]
+        series = self.current[first]
+        at_end = float(np.interp(end, times, series))
+        later = min(end + 10, self.final_time)
+        after = float(np.interp(later, times, series))
+        return (f"{first}: {at_end:.1f} when the push ends (year {end:g}), "
+                f"{after:.1f} at year {later:g}")
+
+    def render(self) -> bytes:
+        """The figure as PNG bytes, as last drawn (what the notebook shows)."""
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(
+            buffer, format="png", compress_level=1
+        )
+        return buffer.getvalue()
+
+    # ----------------------------------------------------------------- widgets
+    def widget(self) -> Any:
+        """Sliders and the figure as an ipywidgets box (needs the 'teach' extra).
+
+        Raises
+        ------
+        ImportError
+            If ipywidgets is not installed; the message says how to install it.
+        """
+        try:
+            import ipywidgets as widgets
+        except ImportError as error:
+            raise ImportError("the sliders need ipywidgets: pip install 'sdnet[teach]' "
+                              "(or pip install ipywidgets)") from error
+        from IPython.display import Image, display
+
+        output = widgets.Output()
+        timing = widgets.HTML()
+
+        def show() -> None:
+            with output:
+                output.clear_output(wait=True)
+                display(Image(self.render()))
+
+        def changed(change: Mapping[str, Any]) -> None:
+            seconds = self.update(**{change["owner"].description_tooltip: change["new"]})
+            show()
+            timing.value = f"<small>re-run and redraw: {1000 * seconds:.0f} ms</small>"
+            if self.prefetching:
+                self.prefetch()
+
+        controls = []
+        for slider in self.sliders:
+            control = widgets.FloatSlider(
+                value=self.values[slider.name], min=slider.lower, max=slider.upper,
+                step=slider.step, description=slider.label, continuous_update=False,
+                description_tooltip=slider.name, readout_format=".3g",
+                style={"description_width": "110px"},
+            )
+            control.observe(changed, names="value")
+            controls.append(control)
+        show()
+        if self.prefetching:
+            self.prefetch()
+        return widgets.HBox([widgets.VBox([*controls, timing]), output])
+
+
+def _nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is >= ``value`` (1 for <= 0)."""
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(value))
+    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if factor * power >= value * (1 - 1e-12):
+            return float(factor * power)
+    return float(10 * power)  # pragma: no cover
+
+
+def _set_span(patch: Any, x0: float, x1: float) -> None:
+    """Move an ``axvspan`` rectangle to ``[x0, x1]`` (matplotlib >= 3.9 returns a Rectangle)."""
+    if hasattr(patch, "set_x") and hasattr(patch, "set_width"):
+        patch.set_x(x0)
+        patch.set_width(max(x1 - x0, 0.0))
+    else:  # pragma: no cover - older matplotlib returned a Polygon
+        patch.set_xy([[x0, 0], [x0, 1], [x1, 1], [x1, 0]])
