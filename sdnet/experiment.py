@@ -175,6 +175,10 @@ class AnalysisSpec:
         Searched push durations (Year).
     threshold_tol : float
         Bracket width at which the search stops (Year).
+    threshold_metric : str
+        The 0/1 built-in metric that decides "the network is sustained" in the search:
+        ``alive_after_push`` (default, BR8's long-run membership, monotone in the duration) or
+        ``sustained``.
     integration_n : int
         Runs re-run at half the time step and with RK4 (0: no check).
     hysteresis : bool
@@ -196,6 +200,7 @@ class AnalysisSpec:
     threshold_amounts: tuple[float, ...] = ()
     threshold_duration: tuple[float, float] = (0.0, 15.0)
     threshold_tol: float = 0.05
+    threshold_metric: str = "alive_after_push"
     integration_n: int = 32
     hysteresis: bool = False
     compare_metric: str | None = None
@@ -742,8 +747,13 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["prim_min_coverage"] = _number(pr.get("min_coverage", 0.5), path,
                                             "analysis.prim.min_coverage", positive=True)
     if "thresholds" in table:
-        th = _table(table, "thresholds", path, ("amounts", "duration", "tol"),
+        th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "metric"),
                     where="analysis.thresholds")
+        flag = th.get("metric", "alive_after_push")
+        if flag not in ("alive_after_push", "sustained"):
+            raise _err(f"must be alive_after_push or sustained, not {flag!r}", path,
+                       "analysis.thresholds.metric", flag)
+        spec["threshold_metric"] = flag
         amounts = th.get("amounts", [BASE_PUSH.amount])
         if not isinstance(amounts, list) or not amounts:
             raise _err("must be a non-empty list of push amounts ($/Year)", path,
@@ -1289,6 +1299,7 @@ def _base_values(model: Model, experiment: Experiment, case: Case) -> dict[str, 
 
 
 def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> np.ndarray:
+    """Run the table on the engine; True where the threshold metric says "sustained"."""
     from sdnet.metrics import BUILTIN as METRICS
     from sdnet.runner import run_ensemble
 
@@ -1298,7 +1309,8 @@ def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> 
                           variables=["Total Members"], progress=False)
     table = table.assign(case="", stage="", row=0)
     data = _trajectories(result, table, model)
-    return (METRICS["sustained"](data) > 0.5) & result.ok
+    flag = METRICS[experiment.analysis.threshold_metric](data)
+    return (flag > 0.5) & result.ok
 
 
 def _thresholds(model: Model, experiment: Experiment) -> pd.DataFrame:
@@ -1444,9 +1456,8 @@ def _summary(experiment: Experiment, design: Design, screen: Design | None,
                 "rankable": result.rankable, "sizes": list(result.sizes),
                 "max_st_conf": [_finite_or_none(v) for v in result.max_st_conf()]}
         elif isinstance(result, PrimResult):
-            i = result.chosen
             summary.setdefault("prim", {})[key] = {
-                "coverage": float(result.coverage[i]), "density": float(result.density[i]),
+                "coverage": result.box_coverage, "density": result.box_density,
                 "box": result.to_frame().to_dict("records")}
     if thresholds is not None:
         summary["thresholds"] = thresholds.replace({np.nan: None}).to_dict("records")

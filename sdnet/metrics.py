@@ -25,6 +25,12 @@ The built-in metrics (:data:`BUILTIN`) answer the project's question:
     when it ended, and BR1 calls a network formed when it has at least ``max(3, 5% of firms)``
     members. A network is *sustained* when both hold ten years after the push ends:
     ``persistence >= 0.6`` and ``members(end + 10) >= max(3, 0.05 * firms)``.
+``alive_after_push``
+    1.0 when ten years after the push ends the network still has at least
+    ``max(3, 0.05 * firms)`` members (model.md BR1's size of a formed network), else 0.0. This
+    is BR8's long-run membership test: unlike ``sustained`` it does not penalise a push that
+    inflates membership above the level the network keeps on its own, so it is monotone in the
+    push duration and is what the threshold search bisects on.
 ``time_to_collapse``
     Years from the push's end until Total Members first fall below ``max(3, 0.05 * firms)``;
     0 when they were already below it when the push ended, and censored at the horizon
@@ -274,6 +280,11 @@ def _sustained(data: Trajectories) -> np.ndarray:
     return ok.astype(float)
 
 
+def _alive(data: Trajectories) -> np.ndarray:
+    _, later = _members_at_end_and_later(data)
+    return (later >= formed_threshold(data.number_of_firms)).astype(float)
+
+
 def _time_to_collapse(data: Trajectories) -> np.ndarray:
     members, times = data[TOTAL_MEMBERS], np.asarray(data.times, float)
     threshold = formed_threshold(data.number_of_firms)[:, None]
@@ -315,6 +326,9 @@ BUILTIN: dict[str, Metric] = {
         Metric("sustained", (TOTAL_MEMBERS,),
                "1 if persistence >= 0.6 and members >= max(3, 5% of firms) 10 years after "
                "the push ends", "dmnl", _sustained),
+        Metric("alive_after_push", (TOTAL_MEMBERS,),
+               "1 if members >= max(3, 5% of firms) 10 years after the push ends", "dmnl",
+               _alive),
         Metric("time_to_collapse", (TOTAL_MEMBERS,),
                "years from the push's end until members fall below max(3, 5% of firms) "
                "(censored at the horizon)", "Year", _time_to_collapse),

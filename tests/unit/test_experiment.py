@@ -132,8 +132,9 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "none)"),
         ({"metrics": [{"name": "persistance_after_push"}]},
          "study.toml: [metrics[0].name] unknown metric 'persistance_after_push'; did you mean "
-         "'persistence_after_push'? (built in: members_share, persistence_after_push, "
-         "embeddedness, sustained, time_to_collapse, cost_per_member_year; or give variable and "
+         "'persistence_after_push', 'alive_after_push'? (built in: members_share, persistence_after_push, "
+         "embeddedness, sustained, alive_after_push, time_to_collapse, cost_per_member_year; or "
+         "give variable and "
          "reducer)"),
         ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "max"}]},
          "study.toml: [metrics[0].reducer] unknown reducer 'max' (valid: final, mean, peak, "

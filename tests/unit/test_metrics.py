@@ -64,6 +64,8 @@ def test_persistence_sustained_and_collapse_on_known_trajectories() -> None:
     # piecewise-linear interpolation of exp on a 0.25-year grid, close to exp(-3)
     np.testing.assert_allclose(persistence[1], np.exp(-3.0), rtol=1e-2)
     np.testing.assert_array_equal(BUILTIN["sustained"](data), [1.0, 0.0, 0.0])
+    # run 1 ten years on: 55 exp(-3) = 2.7 members, below max(3, 10)
+    np.testing.assert_array_equal(BUILTIN["alive_after_push"](data), [1.0, 0.0, 0.0])
     # members of run 1 fall below max(3, 10) = 10 when 55 exp(-0.3 t) = 10: t = ln(5.5)/0.3,
     # read at the first saved time at or after it
     expected = np.ceil(np.log(5.5) / 0.3 * 4) / 4
@@ -76,6 +78,16 @@ def test_sustained_needs_members_above_the_formed_threshold() -> None:
     # which is the denominator, so persistence is 8 / 10
     data = _data(np.full(TIMES.size, 8.0))
     np.testing.assert_array_equal(BUILTIN["persistence_after_push"](data), [0.8])
+    np.testing.assert_array_equal(BUILTIN["sustained"](data), [0.0])
+    np.testing.assert_array_equal(BUILTIN["alive_after_push"](data), [0.0])
+
+
+def test_alive_does_not_penalise_a_push_that_overshoots() -> None:
+    # 100 members when the push ends, settling at 40 (of 150 firms): alive, not sustained
+    after = np.clip(TIMES - 5.5, 0.0, None)
+    members = np.where(TIMES < 5.5, TIMES / 5.5 * 100, 40 + 60 * np.exp(-after))
+    data = _data(members[None], firms=150.0)
+    np.testing.assert_array_equal(BUILTIN["alive_after_push"](data), [1.0])
     np.testing.assert_array_equal(BUILTIN["sustained"](data), [0.0])
     # with 40 firms the threshold is max(3, 2) = 3
     data = _data(np.full(TIMES.size, 8.0), firms=40.0)

@@ -27,6 +27,22 @@ def test_prim_recovers_a_planted_box() -> None:
     # the box of a noiseless planted rule is pure and holds most cases of interest
     assert result.density[result.chosen] == 1.0
     assert result.coverage[result.chosen] > 0.9
+    assert (result.box_density, result.box_coverage) == (
+        result.density[result.chosen], result.coverage[result.chosen])
+
+
+def test_pruning_drops_restrictions_on_noise_factors() -> None:
+    rng = np.random.default_rng(5)
+    x = pd.DataFrame(rng.uniform(size=(600, 12)), columns=[f"f{i}" for i in range(12)])
+    # the rule holds 80% of the time inside the planted box, 5% outside it
+    inside = (x["f0"] > 0.5) & (x["f1"] > 0.5)
+    y = np.where(inside, rng.uniform(size=600) < 0.8, rng.uniform(size=600) < 0.05)
+    result = prim(x, y)
+    unpruned = result.box(result.chosen)
+    assert len(unpruned) > 2  # peeling on noise restricts other factors a little
+    assert sorted(result.to_frame()["factor"]) == ["f0", "f1"]
+    assert result.box_density <= result.density[result.chosen]
+    assert result.box_coverage >= result.coverage[result.chosen]
 
 
 def test_trajectory_trades_coverage_for_density() -> None:
