@@ -6,8 +6,8 @@ This is the only module of sdnet that imports PySD's runtime. It
   otherwise write the translated ``.py`` beside the model, PySD issue 244);
 * builds the :class:`~sdnet.params.ParameterTable` from PySD's documentation table (units,
   declared ranges, comments with kind tags);
-* runs every simulation on a fresh copy of the translated model, so a run never changes later
-  runs (PySD's ``run(params=...)`` does, PySD issue 99);
+* runs every simulation on the translated model reloaded to the file's values, so a run never
+  changes later runs (PySD's ``run(params=...)`` does, PySD issue 99);
 * refuses settings PySD would silently misapply: a stock in ``params`` (PySD turns it into a
   constant), values outside declared ranges, non-finite values, a push starting after the end.
 
@@ -44,6 +44,7 @@ from sdnet.errors import (
     ModelParseError,
     NotAParameterError,
     PushScheduleError,
+    SdnetWarning,
     SimulationError,
     UnknownVariableError,
 )
@@ -228,8 +229,8 @@ def load_model(path: str | Path) -> Model:
 class Model:
     """A system-dynamics model loaded through PySD: its parameters, variables and runs.
 
-    Create it with :func:`load_model`. The object never changes after loading; each call of
-    :meth:`run` simulates a fresh copy of the translated model.
+    Create it with :func:`load_model`. What it describes never changes after loading; each
+    call of :meth:`run` simulates the translated model reloaded to the file's values.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -434,6 +435,30 @@ class Model:
             for name, row in self._rows.items()
             if self._kind_of_row(name) == "stock"
         }
+
+    @cached_property
+    def _approximate_restart(self) -> tuple[str, ...]:
+        """Stocks whose PySD state has hidden levels a :class:`State` does not hold.
+
+        INTEG, TREND and first-order SMOOTH restart exactly from their value; DELAYs and
+        higher-order SMOOTHs keep a chain of levels and restart in steady state.
+        """
+        approximate = []
+        elements = self._base._stateful_elements
+        for name, vensim in self._stock_map.items():
+            deps = self._base.dependencies.get(name) or {}
+            for stateful in deps:
+                element = elements.get(stateful)
+                if element is None:
+                    continue
+                kind = type(element).__name__
+                size = np.size(getattr(element, "state", 0.0))
+                value_size = np.size(self._value(name))
+                exact = kind in {"Integ", "Trend"} or (kind == "Smooth" and size == value_size)
+                if not exact:
+                    approximate.append(vensim)
+                break
+        return tuple(approximate)
 
     @property
     def subscripts(self) -> dict[str, list[str]]:
@@ -702,7 +727,9 @@ class Model:
             variable, or names in either spelling (``"Members[Micro]"`` for one element).
         initial_state : State, optional
             Start from this state (e.g. ``other_result.state_at(10)``): the run starts at the
-            state's time with every stock at its value.
+            state's time with every stock at its value. Exact for INTEG, TREND and first-order
+            SMOOTH; DELAYs and higher-order SMOOTHs restart in steady state with their saved
+            output (an :class:`~sdnet.errors.SdnetWarning` says which).
         check_ranges : bool, default True
             Reject values outside the ranges declared in the model file. Turn off on purpose
             for extreme-condition tests.
@@ -760,6 +787,15 @@ class Model:
         condition: Any = "original"
         if initial_state is not None:
             condition = self._initial_condition(initial_state)
+            if self._approximate_restart:
+                warnings.warn(
+                    SdnetWarning(
+                        "a restart from a state is approximate for "
+                        f"{', '.join(self._approximate_restart)}: their DELAY or higher-order "
+                        "SMOOTH levels are not in the state and restart in steady state"
+                    ),
+                    stacklevel=2,
+                )
             spec["initial_state_time"] = initial_state.time
 
         pysd_model = self._fresh()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sdnet.errors import SdnetWarning
 from sdnet.model import Model, load_model
 from sdnet.policy import BASE_PUSH, Push, region_values
 from sdnet.results import RunResult
@@ -241,3 +242,18 @@ def test_flexnet_restart_from_the_state_when_the_push_ends(cache: Path) -> None:
         initial_state=state,
     )
     pd.testing.assert_frame_equal(rest.frame, whole.frame.loc[BASE_PUSH.end :], rtol=1e-9)
+
+
+def test_restart_warns_when_delay_levels_are_not_in_the_state(cache: Path) -> None:
+    model = load_model(DATA / "delay_chain.mdl")
+    assert model.stocks == ("Shipments", "Shipped")
+    whole = model.run()
+    with pytest.warns(SdnetWarning) as caught:
+        rest = model.run(initial_state=whole.state_at(4.0))
+    assert str(caught[0].message) == (
+        "a restart from a state is approximate for Shipments: their DELAY or higher-order "
+        "SMOOTH levels are not in the state and restart in steady state"
+    )
+    # the restart holds the saved output, not the chain behind it, so it drifts
+    assert rest["Shipments"].iloc[0] == whole["Shipments"].loc[4.0]
+    assert not np.allclose(rest["Shipments"].to_numpy(), whole["Shipments"].loc[4.0:].to_numpy())
