@@ -13,12 +13,14 @@ from sdnet.params import KINDS
 
 HELP = "show a model's stocks, parameters and feedback loops"
 ORDER = 10
-DESCRIPTION = (
-    "Show what a Vensim model contains: its stocks, its parameters (kind, units, declared "
-    "range, default value and meaning, read from the model file) and the feedback loops named "
-    "in its equations' comments. Kinds: lever (a policy choice), region (describes the region), "
-    "uncertain (a value with a plausible range), constant, control (simulation settings)."
-)
+DESCRIPTION = """\
+Show what a Vensim model contains: its stocks, its parameters (kind, units, declared range,
+default value and meaning, read from the model file) and the feedback loops named in its
+equations' comments ("Loop R1 (word of mouth): ..."). Parameter kinds:
+  lever      a policy choice          region     describes the region
+  uncertain  a plausible range        constant   a fixed value
+  control    simulation settings (INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER)
+"""
 EPILOG = """example:
   sdnet describe models/flexnet/flexnet.mdl
   sdnet describe models/flexnet/flexnet.mdl --kind lever,region

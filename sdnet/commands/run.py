@@ -20,14 +20,15 @@ if TYPE_CHECKING:
 
 HELP = "simulate a model once; write run.csv and run.png"
 ORDER = 20
-DESCRIPTION = (
-    "Simulate a Vensim model once (with PySD, or with sdnet's vectorized engine) and write "
-    "DIR/run.csv (time, then one column per saved variable, headed by its Vensim name) and "
-    "DIR/run.png (members of both segments, trust, knowledge and embeddedness over time; the "
-    "stocks for other models). A region preset and the push options set the model's "
-    "parameters; --set NAME=VALUE sets any parameter and wins over both. Values must lie in "
-    "the ranges declared in the model file."
-)
+DESCRIPTION = """\
+Simulate a Vensim model once (with PySD, or with sdnet's vectorized engine) and write
+  DIR/run.csv  time, then one column per saved variable, headed by its Vensim name
+  DIR/run.png  members of both segments, trust, knowledge and embeddedness over time
+               (the stocks, for models without them)
+A region preset and the push options set the model's parameters; --set NAME=VALUE sets any
+parameter and wins over both. Values must lie in the ranges declared in the model file
+(--no-check-ranges runs extreme conditions on purpose).
+"""
 EPILOG = """examples:
   sdnet run models/flexnet/flexnet.mdl --region typical \\
       --push-amount 300000 --push-start 2 --push-duration 3.5 --out out/typical
@@ -77,9 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="variables to save in run.csv: 'all', or names separated by commas "
         "(default: the key variables)",
     )
-    parser.add_argument("--final-time", type=float, help="end of the run (model time units)")
-    parser.add_argument("--time-step", type=float, help="integration time step")
-    parser.add_argument("--saveper", type=float, help="interval between saved times")
+    parser.add_argument(
+        "--final-time", type=float, metavar="T", help="end of the run (model time units)"
+    )
+    parser.add_argument("--time-step", type=float, metavar="DT", help="integration time step")
+    parser.add_argument(
+        "--saveper", type=float, metavar="DT", help="interval between saved times"
+    )
     parser.add_argument(
         "--engine",
         choices=("pysd", "vector"),
