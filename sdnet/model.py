@@ -690,10 +690,26 @@ class Model:
         wanted: list[tuple[str, str | None]] = []
         for given in names:
             base, element = split_column(str(given))
-            item = (self.resolve(base), element)
+            name = self.resolve(base)
+            if element is not None:
+                element = self._element(name, element)
+            item = (name, element)
             if item not in wanted:
                 wanted.append(item)
         return wanted
+
+    def _element(self, name: str, element: str) -> str:
+        """The model's spelling of a subscript element of a variable ("micro" -> "Micro")."""
+        own = self._elements(name)
+        key = ",".join(part.strip().lower() for part in element.split(","))
+        for column in own:
+            found = split_column(column)[1]
+            if found is not None and found.replace(" ,", ",").lower() == key:
+                return found
+        vensim = str(self._rows[name]["Real Name"])
+        raise UnknownVariableError(
+            f"{vensim}[{element}]", candidates=own, what="variable element", where=self.path.name
+        )
 
     def run(
         self,

@@ -54,6 +54,15 @@ def test_unknown_variable_with_close_matches(bathtub: Model) -> None:
     assert isinstance(caught.value, KeyError)
 
 
+def test_unknown_subscript_element(network: Model) -> None:
+    with pytest.raises(UnknownVariableError) as caught:
+        network.run(variables=["Members[Mikro]"])
+    assert str(caught.value) == (
+        "unknown variable element 'Members[Mikro]' of tiny_network.mdl; did you mean "
+        "'Members[Micro]'?"
+    )
+
+
 def test_unknown_parameter_with_close_matches(bathtub: Model) -> None:
     with pytest.raises(UnknownVariableError) as caught:
         bathtub.run({"faucet_flw": 3.0})

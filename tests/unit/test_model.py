@@ -183,6 +183,9 @@ def test_variables_option(bathtub: Model, network: Model) -> None:
     assert set(some.state_at(5.0).values) == {"Water in Tub", "Smoothed Level"}
     one = network.run(variables=["Members[Established]"], final_time=2)
     assert one.variables == ["Members[Established]"]
+    assert network.run(variables=["members[ micro ]"], final_time=2).variables == [
+        "Members[Micro]"
+    ]
     whole = network.run(variables="members", final_time=2)
     assert whole.variables == ["Members[Micro]", "Members[Established]"]
 
