@@ -599,6 +599,8 @@ class _Compiler:
         if ref == "time":
             self._time = True
             return _Expr("time", scalar=True)
+        if ref == "pi" and ref not in self.elements:
+            return _Expr("np.pi", scalar=True)
         if ref not in self.elements:
             raise ModelParseError(
                 self.path,

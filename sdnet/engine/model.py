@@ -21,6 +21,7 @@ import math
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
@@ -252,6 +253,10 @@ class CompiledModel:
                     path=path,
                 )
         self._programs: dict[tuple[str, ...], Any] = {}
+        self.block_size = 4096
+        """Runs integrated together: small enough for the arrays of one step to stay in cache."""
+        self.threads = min(2, os.cpu_count() or 1)
+        """Blocks integrated at once (numpy releases the GIL inside its array operations)."""
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
@@ -498,7 +503,7 @@ class CompiledModel:
             except UnknownVariableError as err:
                 raise UnknownVariableError(
                     key,
-                    candidates=[*self.outputs, *(s.name for s in self._output_specs)],
+                    candidates=[*(s.name for s in self._output_specs), *self.outputs],
                     what="output variable",
                     where=str(self.path.name),
                 ) from err
@@ -600,35 +605,61 @@ class CompiledModel:
         dyn_specs = [s for s in specs if s.kind != "control"]
         make, state_names = self._program(tuple(s.local for s in dyn_specs))
         times, save = _time_grid(control)
-        with np.errstate(all="ignore"):
-            states, f = make(
-                params,
-                x0,
-                n_runs,
-                control["initial_time"],
-                control["final_time"],
-                control["time_step"],
-                control["saveper"],
+        buffers = [
+            np.empty(
+                (n_runs, len(times), *(len(self.ir.ranges[d]) for d in s.dims)),
+                dtype=np.float64,
             )
-            buffers = [
-                np.empty(
-                    (n_runs, len(times), *(len(self.ir.ranges[d]) for d in s.dims)),
-                    dtype=np.float64,
+            for s in dyn_specs
+        ]
+        owners = {s.name: s.owner for s in self._states}
+        state_owners = [owners[name] for name in state_names]
+        state_bad_time = np.full(n_runs, np.inf)
+        state_bad_owner = np.empty(n_runs, dtype=object)
+
+        def run_block(start: int, stop: int) -> None:
+            size = stop - start
+            block_params = {
+                k: v[start:stop] if v.shape[0] == n_runs and n_runs > 1 else v
+                for k, v in params.items()
+            }
+            block_x0 = {k: v[start:stop] for k, v in x0.items()}
+            with np.errstate(all="ignore"):  # errstate is per thread
+                states, f = make(
+                    block_params,
+                    block_x0,
+                    size,
+                    control["initial_time"],
+                    control["final_time"],
+                    control["time_step"],
+                    control["saveper"],
                 )
-                for s in dyn_specs
-            ]
-            owners = {s.name: s.owner for s in self._states}
-            state_bad_time, state_bad_owner = _integrate(
-                f,
-                list(states),
-                times_all=save[0],
-                save_flags=save[1],
-                dt=control["time_step"],
-                method=method,
-                buffers=buffers,
-                owners=[owners[name] for name in state_names],
-                n_runs=n_runs,
-            )
+                bad_time, bad_owner = _integrate(
+                    f,
+                    list(states),
+                    times_all=save[0],
+                    save_flags=save[1],
+                    dt=control["time_step"],
+                    method=method,
+                    buffers=[b[start:stop] for b in buffers],
+                    owners=state_owners,
+                    n_runs=size,
+                )
+            state_bad_time[start:stop] = bad_time
+            state_bad_owner[start:stop] = bad_owner
+
+        blocks = [
+            (start, min(start + self.block_size, n_runs))
+            for start in range(0, n_runs, self.block_size)
+        ]
+        workers = min(self.threads, len(blocks))
+        if workers <= 1:
+            for start, stop in blocks:
+                run_block(start, stop)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for future in [pool.submit(run_block, a, b) for a, b in blocks]:
+                    future.result()
         outputs: dict[str, np.ndarray] = {}
         units: dict[str, str] = {}
         failures_time = np.full(n_runs, np.inf)
