@@ -923,7 +923,8 @@ def _stage_table(experiment: Experiment, design: Design, stage: str,
     for case in experiment.cases:
         frame = pd.DataFrame({k: np.full(design.n_runs, v) for k, v in case.values.items()})
         for k, v in (fixed or {}).items():
-            frame[k] = v
+            if k not in frame.columns:
+                frame[k] = v
         for column in design_frame.columns:
             frame[column] = design_frame[column].to_numpy()
         frame.insert(0, "stage", stage)
@@ -1131,7 +1132,8 @@ def run_experiment(
         Show progress bars.
     resume : bool
         Reuse finished chunks found in ``out/chunks`` (from an interrupted run of the same
-        spec); each chunk is keyed by a hash of the spec and its rows.
+        study); each chunk is keyed by a hash of the model file, the run settings and its
+        rows. The chunks are deleted once the results folder is complete.
 
     Returns
     -------
@@ -1173,7 +1175,11 @@ def run_experiment(
         chosen = [f for f in experiment.factors if f.name in top]
         design = make_design("sobol", chosen, n=analysis.screen_n, seed=seeds[0],
                              calc_second_order=analysis.calc_second_order)
-        table_main = _stage_table(experiment, design, "sobol")
+        # the other factors are held at the case's value, else the model's default (within
+        # the factor's bounds), and written out so factors.csv says what every run used
+        held = {f.name: min(max(model.parameters[f.name].default, f.lower), f.upper)
+                for f in experiment.factors if f.name not in top}
+        table_main = _stage_table(experiment, design, "sobol", held)
         ensemble = _simulate(model, experiment, table_main, stage="sobol",
                              chunks_dir=chunks_dir, resume=resume, progress=progress)
         metrics_main = _metric_table(experiment, ensemble, table_main, model)
@@ -1248,6 +1254,11 @@ def run_experiment(
     if out_path is not None:
         _write(result, out_path, screen_ensemble, thresholds, integration, hysteresis,
                comparison)
+        if chunks_dir is not None and chunks_dir.exists():
+            # the study is complete: its chunks only matter to an interrupted run
+            import shutil
+
+            shutil.rmtree(chunks_dir)
     return result
 
 

@@ -120,25 +120,32 @@ def test_same_spec_and_seed_reproduce_identical_numbers(study: tuple) -> None:
 
 
 def test_an_interrupted_study_resumes_from_its_chunks(
-    study: tuple, monkeypatch: pytest.MonkeyPatch
+    study: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    experiment, out, result = study
-    chunks = sorted((out / "chunks").glob("sobol_*.npz"))
-    assert len(chunks) == 4  # 160 runs in chunks of 40
-    chunks[2].unlink()  # as if the study stopped before its third chunk
+    experiment, _, result = study
+    plain = Experiment(**{**experiment.__dict__,
+                          "analysis": AnalysisSpec(integration_n=0)})  # the study's runs only
     calls: list[int] = []
     original = sdnet.runner.run_ensemble
 
-    def counting(model: Any, factors: Any = None, **options: Any) -> Any:
+    def interrupted(model: Any, factors: Any = None, **options: Any) -> Any:
+        if len(calls) == 2:  # stop while the third of four chunks runs
+            raise KeyboardInterrupt
         calls.append(len(factors))
         return original(model, factors, **options)
 
-    monkeypatch.setattr(sdnet.runner, "run_ensemble", counting)
-    plain = AnalysisSpec(integration_n=0)  # no analyses: count only the study's own runs
-    resumed = run_experiment(
-        Experiment(**{**experiment.__dict__, "analysis": plain}), out=out, progress=False)
-    assert calls == [40]
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(plain, out=tmp_path / "out", progress=False)
+    assert len(list((tmp_path / "out" / "chunks").glob("sobol_*.npz"))) == 2
+
+    calls.clear()
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", lambda *a, **k: (
+        calls.append(len(a[1])), original(*a, **k))[1])
+    resumed = run_experiment(plain, out=tmp_path / "out", progress=False)
+    assert calls == [40, 40]  # only the two chunks that had not finished (160 runs, 40 each)
     pd.testing.assert_frame_equal(resumed.metrics, result.metrics)
+    assert not (tmp_path / "out" / "chunks").exists()  # a complete study drops its chunks
 
 
 def test_the_command_line_runs_a_study(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
