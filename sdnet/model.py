@@ -128,18 +128,30 @@ def _parse_error_line(source: str, text: str, pos: int) -> int | None:
 
 def _parse_error(path: Path, error: Exception) -> ModelParseError:
     """Wrap an exception PySD raised while reading ``path`` with the file and the line."""
+    try:
+        source = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        source = ""
+    equations = source.split("\\\\\\---///", 1)[0]  # the sketch follows the equations
+    if not equations.replace("{UTF-8}", "").strip():
+        return ModelParseError(path, line=None, detail="the file holds no model equations")
     text = getattr(error, "text", None)
     pos = getattr(error, "pos", None)
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if isinstance(text, str) and isinstance(pos, int):
-        try:
-            source = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            source = ""
         line = _parse_error_line(source, text, pos)
         near = text[pos : pos + 30].strip() or "the end of the equation"
         detail = f"PySD cannot parse the equation {_shorten(text)!r} at {near!r}"
         return ModelParseError(path, line=line, detail=detail)
+    if isinstance(error, KeyError) and error.args and isinstance(error.args[0], str):
+        # PySD's builder raises KeyError(python name) for a reference to an undefined name
+        name = error.args[0]
+        words = [re.escape(w) for w in name.split("_") if w]
+        pattern = re.compile(r"(?<![\w])" + r"[\s_]+".join(words) + r"(?![\w])", re.IGNORECASE)
+        match = pattern.search(equations) if words else None
+        line = equations.count("\n", 0, match.start()) + 1 if match else None
+        detail = f"{name!r} is used in an equation but never defined"
+        return ModelParseError(path, line=line, detail=detail)
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     detail = f"PySD cannot translate it ({type(error).__name__}: {_shorten(first_line, 160)})"
     return ModelParseError(path, line=None, detail=detail)
 
@@ -158,6 +170,22 @@ def _pysd() -> Any:
     return pysd
 
 
+def _vensim_encoding(path: Path) -> str | None:
+    """The encoding to read a .mdl file with: None when it declares one ({UTF-8}).
+
+    Files without the declaration (older Vensim versions) are read as UTF-8 when they decode
+    as such, else as Latin-1, instead of PySD warning and guessing.
+    """
+    raw = path.read_bytes()
+    if raw.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"{"):
+        return None
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "UTF-8"
+
+
 def _translate(path: Path, sha256: str) -> Path:
     """The translated ``.py`` of the model, translating into the cache when needed."""
     pysd = _pysd()
@@ -174,12 +202,17 @@ def _translate(path: Path, sha256: str) -> Path:
     try:
         copy = work / path.name
         shutil.copyfile(path, copy)
-        reader = pysd.read_xmile if suffix in {".xmile", ".xml", ".stmx"} else pysd.read_vensim
+        options: dict[str, Any] = {"initialize": False}
+        if suffix in {".xmile", ".xml", ".stmx"}:
+            reader = pysd.read_xmile
+        else:
+            reader = pysd.read_vensim
+            options["encoding"] = _vensim_encoding(path)
         try:
             with warnings.catch_warnings():
                 for message in _PYSD_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
-                reader(str(copy), initialize=False)
+                reader(str(copy), **options)
         except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
             raise _parse_error(path, error) from error
         try:

@@ -124,6 +124,27 @@ def test_malformed_model_names_file_and_line(tmp_path: Path, cache: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["malformed.mdl"]
 
 
+def test_undefined_name_in_an_equation(cache: Path) -> None:
+    source = DATA / "undefined_name.mdl"
+    use_line = 1 + next(
+        i for i, line in enumerate(source.read_text().splitlines()) if "Drainage Time" in line
+    )
+    with pytest.raises(ModelParseError) as caught:
+        load_model(source)
+    assert str(caught.value) == (
+        f"cannot read model {source}, line {use_line}: 'drainage_time' is used in an equation "
+        "but never defined"
+    )
+
+
+def test_empty_model_file(tmp_path: Path, cache: Path) -> None:
+    source = tmp_path / "empty.mdl"
+    source.write_text("{UTF-8}\n")
+    with pytest.raises(ModelParseError) as caught:
+        load_model(source)
+    assert str(caught.value) == f"cannot read model {source}: the file holds no model equations"
+
+
 def test_unknown_region_preset(network: Model) -> None:
     with pytest.raises(UnknownPresetError) as caught:
         network.run(region="mountain")
