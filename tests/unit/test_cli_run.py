@@ -268,3 +268,48 @@ def test_console_script(tmp_path: Path, cache: Path) -> None:
         "sdnet run: error: value 50.0 for 'faucet_flow' is outside its declared range [0, 20] "
         "(pass check_ranges=False to run extreme conditions on purpose)"
     ]
+
+
+def test_plot_run_draws_every_element_and_shades_the_push(network: Model) -> None:
+    from sdnet.plotting.runs import plot_run, push_span
+
+    result = network.run(region="typical", push=BASE_PUSH, final_time=10)
+    ax = plot_run(result, ["Members"])
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["Members (Micro)", "Members (Established)"]
+    assert ax.get_ylabel() == result.units["Members"]
+    assert ax.get_xlabel() == f"time ({result.units['Time']})"
+    assert push_span(result) == (BASE_PUSH.start, BASE_PUSH.end)
+    shaded = [p for p in ax.patches if p.get_label() == "public push"]
+    assert len(shaded) == 1
+    assert push_span(network.run(final_time=2)) is None
+
+
+def test_plot_run_rejects_nothing_and_unknown_names(network: Model) -> None:
+    from sdnet.errors import PlotInputError, UnknownVariableError
+    from sdnet.plotting.runs import plot_run
+
+    result = network.run(final_time=2)
+    with pytest.raises(PlotInputError) as caught:
+        plot_run(result, [])
+    assert str(caught.value) == "plot_run needs at least one variable to draw"
+    with pytest.raises(UnknownVariableError):
+        plot_run(result, ["Embeddedness"])
+
+
+CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
+
+
+@pytest.mark.skipif(
+    not CONFORMANCE.is_dir(), reason="../shared/conformance (the SD test-model suite) is absent"
+)
+@pytest.mark.parametrize("case", ["teacup", "subscripted_flows", "smooth"])
+def test_run_any_vensim_model(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: Path
+) -> None:
+    source = next((CONFORMANCE / case).glob("*.mdl"))
+    assert main(["run", str(source), "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    model = load_model(source)
+    assert list(_csv(tmp_path).columns) == model.stock_columns()
+    assert (tmp_path / "run.png").exists()
