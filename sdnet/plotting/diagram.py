@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Circle, FancyArrowPatch, Polygon, Rectangle
 from matplotlib.path import Path as MplPath
 
-from sdnet.plotting._style import A4_TEXT_WIDTH, OKABE_ITO, new_axes
+from sdnet.plotting._style import OKABE_ITO, new_axes
 from sdnet.sketch import (
     SketchArrow,
     SketchCloud,
@@ -33,29 +33,29 @@ _PIPE_COLOR = "#333333"
 _LINK_COLOR = OKABE_ITO["blue"]
 _GHOST_COLOR = "#777777"
 _MARGIN = 20.0  # pixels around the drawing
-_TEXT_PX = 12.0  # Vensim's default font is 12 points at 72 pixels per inch
-_FULL_WIDTH_PX = 900.0  # a view this wide (pixels) fills the figure width
+_TEXT_PX = 12.0  # height of Vensim's default text on screen (pixels)
+_PX_PER_INCH = 110.0  # sketch pixels per inch of figure
+_TITLE_IN = 0.4  # room for the view's title (inches)
 
 
 def diagram_figsize(
     view: SketchView,
     *,
-    width: float = A4_TEXT_WIDTH,
-    max_height: float = 9.0,
+    max_width: float = 14.0,
+    max_height: float = 14.0,
     min_width: float | None = None,
 ) -> tuple[float, float]:
-    """Figure size (inches) that keeps the view's proportions and a common scale.
+    """Figure size (inches) that keeps the view's proportions at one common scale.
 
-    Every view is drawn at the same scale (a view 900 pixels wide fills ``width``), so names
-    have the same size in every view; wider views are shrunk to ``width``.
+    Every view is drawn at the same scale (110 sketch pixels to the inch, about the size
+    Vensim shows it at), so names have the same size in every view; only views larger than
+    ``max_width`` x ``max_height`` are shrunk to fit.
 
     Parameters
     ----------
     view : SketchView
-    width : float
-        Largest figure width (inches); the default fits an A4 page.
-    max_height : float
-        The height is capped so tall views still fit a page (inches).
+    max_width, max_height : float
+        Largest figure size (inches).
     min_width : float, optional
         As in :func:`plot_diagram`: the least width drawn (pixels).
     """
@@ -64,9 +64,10 @@ def diagram_figsize(
         xmax = xmin + min_width
     span_x = max(xmax - xmin, 1.0) + 2 * _MARGIN
     span_y = max(ymax - ymin, 1.0) + 2 * _MARGIN
-    fig_width = min(width, max(span_x * width / _FULL_WIDTH_PX, 2.5))
-    height = min(max_height, fig_width * span_y / span_x + 0.4)
-    return (fig_width, max(height, 1.2))
+    shrink = min(1.0, max_width / (span_x / _PX_PER_INCH),
+                 (max_height - _TITLE_IN) / (span_y / _PX_PER_INCH))
+    width = max(span_x / _PX_PER_INCH * shrink, 2.0)
+    return (width, width * span_y / span_x + _TITLE_IN)
 
 
 def plot_diagram(
@@ -107,7 +108,8 @@ def plot_diagram(
     ax.set_axis_off()
     ax.set_title(view.name if title is None else title, loc="left", fontsize=10)
     scale = _points_per_pixel(ax, xmax - xmin + 2 * _MARGIN, ymax - ymin + 2 * _MARGIN)
-    fontsize = float(np.clip(_TEXT_PX * scale, 5.0, 10.0))
+    # Vensim's proportions: text about 11 pixels high, whatever the drawing's size
+    fontsize = float(np.clip(_TEXT_PX * scale, 3.0, 12.0))
 
     objects = view.objects()
     boxes = {oid: _box(obj) for oid, obj in objects.items()}
@@ -147,7 +149,9 @@ def _wrap(name: str, half_width: float, fontsize: float, scale: float) -> str:
     # Average glyph width is about 0.55 em; half_width is in pixels, fontsize in points.
     char_px = max(0.55 * fontsize / max(scale, 1e-6), 1.0)
     width = max(int(2.0 * half_width / char_px), 8)
-    return "\n".join(textwrap.wrap(name, width=width)) or name
+    # never split a word: a long word overflows its box rather than being cut in two
+    lines = textwrap.wrap(name, width=width, break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines) or name
 
 
 def _draw_variable(ax: Axes, variable: SketchVariable, fontsize: float) -> None:
@@ -170,20 +174,23 @@ def _draw_variable(ax: Axes, variable: SketchVariable, fontsize: float) -> None:
         label = _wrap(name, variable.width, fontsize, scale)
     else:
         label = _wrap(name, max(variable.width, 30.0), fontsize, scale)
+    # A flow's name hangs below its valve: anchor its top edge so that, however many lines it
+    # wraps to, it never covers the valve.
+    hang = variable.is_flow and not variable.is_stock
     ax.text(
         variable.x,
-        variable.y,
+        variable.y - variable.height if hang else variable.y,
         label,
         ha="center",
-        va="center",
+        va="top" if hang else "center",
         fontsize=fontsize,
         color=color,
         zorder=5,
         linespacing=1.0,
         gid=f"name:{variable.name}",
-        bbox=None
-        if variable.is_stock
-        else {"facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8},
+        # a light backing keeps links from crossing the names of auxiliaries
+        bbox=None if variable.is_stock or hang else {
+            "facecolor": "white", "edgecolor": "none", "pad": 0.5, "alpha": 0.8},
     )
 
 

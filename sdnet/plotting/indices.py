@@ -55,6 +55,7 @@ def plot_morris(
     *,
     metric: str | None = None,
     units: str | None = None,
+    label_top: int = 10,
     ax: Axes | None = None,
 ) -> Axes:
     """Morris screening: mean absolute elementary effect (mu*) against its spread (sigma).
@@ -69,12 +70,15 @@ def plot_morris(
         of the bootstrap confidence interval of mu*).
     metric, units : str, optional
         The metric analysed and its units (axis labels).
+    label_top : int
+        Only the factors with the ``label_top`` largest mu* are labelled (screening studies
+        have dozens of factors, most of them near the origin).
     ax : Axes, optional
 
     Returns
     -------
     Axes
-        A scatter (``PathCollection``), one text label per factor, error bars when
+        A scatter (``PathCollection``), a text label per labelled factor, error bars when
         ``mu_star_conf`` is given, and the dashed line sigma = mu*.
     """
     require_columns(frame, ["factor", "mu_star", "sigma"], what="plot_morris")
@@ -91,15 +95,19 @@ def plot_morris(
               else 1.0, 1e-12) * 1.1
     ax.plot([0, top], [0, top], ls="--", lw=0.8, color="#777777", label="σ = μ*")
     placed: list[tuple[float, float]] = []
-    for k in np.argsort(-sigma, kind="stable"):
+    ranked = np.argsort(-np.nan_to_num(mu, nan=-np.inf), kind="stable")[:label_top]
+    for k in sorted(ranked, key=lambda i: -sigma[i]):
         name, x, y = frame["factor"].iloc[k], mu[k], sigma[k]
-        # push a label down while it would sit on one already placed (fractions of the axes)
+        # move a label down while it would sit on one already placed (a few steps at most)
         dy = 3.0
         for px, py in placed:
-            if abs(px - x) < 0.25 * top and abs(py - (y + dy / 300 * top)) < 0.04 * top:
+            if abs(px - x) < 0.25 * top and abs(py - (y + dy / 300 * top)) < 0.04 * top \
+                    and dy > -30:
                 dy -= 11.0
         placed.append((x, y + dy / 300 * top))
-        ax.annotate(str(name), (x, y), xytext=(4, dy), textcoords="offset points", fontsize=7)
+        label = ax.annotate(str(name), (x, y), xytext=(4, dy), textcoords="offset points",
+                            fontsize=7, annotation_clip=True)
+        label.set_in_layout(False)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
     ax.set_xlabel(f"μ*: mean |elementary effect| on {_label(metric, units)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ class ReportContext:
         self.push = self._push_window()
         self.findings: list[Finding] = []
 
+    def add(self, found: list[Finding], *, topic: str) -> None:
+        """Keep findings for the Findings section, grouped under ``topic``."""
+        self.findings += [replace(f, topic=topic) for f in found]
+
     # ---- factors ----------------------------------------------------------------------
 
     def _factor_units(self) -> dict[str, str]:
@@ -110,6 +115,7 @@ class ReportContext:
                 "upper": np.nan if upper is None else upper,
                 "distribution": str(entry.get("distribution") or entry.get("dist") or "uniform"),
                 "range from": source,
+                "stage": str(entry.get("stage", "")),
             })
         if observed is not None and not rows:
             for name in varied_columns(observed):
@@ -121,8 +127,11 @@ class ReportContext:
                     "distribution": "not recorded",
                     "range from": "observed in runs",
                 })
-        return pd.DataFrame(rows, columns=["factor", "units", "lower", "upper", "distribution",
-                                           "range from"])
+        table = pd.DataFrame(rows, columns=["factor", "units", "lower", "upper",
+                                            "distribution", "range from", "stage"])
+        if not (table["stage"] != "").any():
+            table = table.drop(columns="stage")
+        return table
 
     # ---- push -------------------------------------------------------------------------
 
@@ -191,8 +200,20 @@ def display(key: str) -> str:
 
 
 def _factor_entries(results: StudyResults) -> list[dict[str, Any]]:
-    """Factor descriptions from design.json (preferred) and the spec's [[factors]]."""
+    """Factor descriptions from design.json (preferred; a screened study's screening stage
+    too) and the spec's [[factors]]."""
     entries: list[dict[str, Any]] = []
+    screen = results.design.get("screen")
+    main_names: set[str] = set()
+    if isinstance(results.design.get("factors"), list):
+        main_names = {str(e.get("name")) for e in results.design["factors"]
+                      if isinstance(e, Mapping)}
+    if isinstance(screen, Mapping) and isinstance(screen.get("factors"), list):
+        entries += [
+            {**e, "stage": "screening and main" if str(e.get("name")) in main_names
+             else "screening"}
+            for e in screen["factors"] if isinstance(e, Mapping)
+        ]
     design_factors = results.design.get("factors")
     if isinstance(design_factors, Mapping):
         entries += [{"name": k, **(v if isinstance(v, Mapping) else {"bounds": v})}
@@ -315,7 +336,7 @@ def _diagram(ctx: ReportContext) -> Section:
         stocks = ", ".join(s.name for s in view.stocks) or "none"
         blocks.append(figure_block(
             f"diagram-{i}", figure, caption=f"View {i}: {view.name}. Stocks: {stocks}.",
-            alt=f"Stock-and-flow diagram, view {view.name}",
+            alt=f"Stock-and-flow diagram, view {view.name}", wide=True,
         ))
     return _section(title, blocks)
 
@@ -328,19 +349,33 @@ def _factors(ctx: ReportContext) -> Section:
                            "factors.csv)."))
     else:
         blocks.append(TableBlock("factors", ctx.factor_table,
-                                 "Factors varied by the study, with their ranges."))
+                                 "Factors varied by the study, with their ranges.",
+                                 display_rows=80))
     design = results.design
     method = design.get("method") or results.spec.get("design", {}).get("method")
     n = design.get("n") or results.spec.get("design", {}).get("n")
     runs = None if results.factors is None else len(results.factors)
     ok = results.ok_mask()
-    rows = [
+    screen = design.get("screen")
+    rows = []
+    if isinstance(screen, Mapping):
+        rows += [
+            ("screening stage: method", str(screen.get("method", "not recorded"))),
+            ("screening stage: n", fmt(screen.get("n")) if screen.get("n") is not None
+             else "not recorded"),
+            ("screening stage: runs", fmt(screen.get("n_runs")) if screen.get("n_runs")
+             is not None else "not recorded"),
+            ("screening stage: factors", fmt(len(screen.get("factors", [])))),
+        ]
+    rows += [
         ("method", str(method or "not recorded")),
         ("N (base samples)", "not recorded" if n is None else fmt(n)),
         ("runs", "not recorded" if runs is None else fmt(runs)),
         ("runs failed", "not recorded" if ok is None else fmt(int((~ok).sum()))),
-        ("seed", "not recorded" if results.seed is None else str(results.seed)),
+        ("seed of the study", "not recorded" if results.seed is None else str(results.seed)),
     ]
+    if design.get("seed") is not None and design.get("seed") != results.seed:
+        rows.append(("seed of this design (derived)", str(design["seed"])))
     settings = design.get("settings")
     if isinstance(settings, Mapping):
         rows += [(f"setting: {k}", json.dumps(v) if not isinstance(v, str) else v)
@@ -423,14 +458,16 @@ def _levers(ctx: ReportContext) -> Section:
                 "above the dashed line their effect is non-linear or interacts.",
                 alt=f"Morris mu-star against sigma for {metric}",
             ))
-            blocks.append(TableBlock(f"morris_{key}", frame,
-                                     f"Morris indices of {metric}."))
-            ctx.findings += morris_findings(metric, frame, units=units)
+            blocks.append(TableBlock(
+                f"morris_{key}", frame.sort_values("mu_star", ascending=False),
+                f"Morris indices of {metric}, largest μ* first.", display_rows=15,
+            ))
+            ctx.add(morris_findings(metric, frame, units=units), topic=metric)
         for kind, tables in (("sobol", sobol), ("fast", fast)):
             if key not in tables:
                 continue
             frame = tables[key]
-            figure = _new_figure(height=1.0 + 0.34 * len(frame))
+            figure = _new_figure(height=min(9.0, 1.0 + 0.34 * len(frame)))
             plot_sobol(frame, metric=metric, ax=figure.add_subplot())
             label = "Sobol" if kind == "sobol" else "FAST"
             blocks.append(figure_block(
@@ -439,9 +476,12 @@ def _levers(ctx: ReportContext) -> Section:
                 "share of variance a factor explains alone, ST including its interactions.",
                 alt=f"{label} S1 and ST bars for {metric}",
             ))
-            blocks.append(TableBlock(f"{kind}_{key}", frame, f"{label} indices of {metric}."))
+            blocks.append(TableBlock(
+                f"{kind}_{key}", frame.sort_values("ST", ascending=False),
+                f"{label} indices of {metric}, largest ST first.", display_rows=15,
+            ))
             if kind == "sobol" or key not in sobol:
-                ctx.findings += sobol_findings(metric, frame, description=description)
+                ctx.add(sobol_findings(metric, frame, description=description), topic=metric)
             wide = _wide(frame)
             if wide:
                 blocks.append(Caution(
@@ -452,7 +492,7 @@ def _levers(ctx: ReportContext) -> Section:
             frame = time_resolved[key]
             index = "ST" if "ST" in frame.columns else "S1"
             n_factors = frame["factor"].nunique() if "factor" in frame.columns else 5
-            figure = _new_figure(height=1.3 + 0.3 * n_factors)
+            figure = _new_figure(height=min(9.0, 1.3 + 0.3 * n_factors))
             plot_time_resolved(frame, index=index, metric=metric, push=ctx.push,
                                ax=figure.add_subplot())
             blocks.append(figure_block(
@@ -461,7 +501,8 @@ def _levers(ctx: ReportContext) -> Section:
                 "the spread of runs at each moment.",
                 alt=f"Heat map of time-resolved {index} for {metric}",
             ))
-            ctx.findings += time_resolved_findings(metric, frame, push=ctx.push, index=index)
+            ctx.add(time_resolved_findings(metric, frame, push=ctx.push, index=index),
+                    topic=metric)
     return _section(title, blocks)
 
 
@@ -496,7 +537,7 @@ def _convergence(ctx: ReportContext) -> Section:
             alt=f"Convergence of {index} for {metric} with sample size",
         ))
         found = convergence_findings(metric, frame, index=index)
-        ctx.findings += found
+        ctx.add(found, topic=metric)
         blocks += [Caution(f.text) if f.caveat else Paragraph(f.text) for f in found]
     return _section(title, blocks)
 
@@ -545,7 +586,8 @@ def _discovery(ctx: ReportContext) -> Section:
                                "factors restricted": len(box)}]),
                 f"Coverage and density of the box ({name}).",
             ))
-        ctx.findings += prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units)
+        ctx.add(prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units),
+                topic="where the network survives")
         if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
             continue
@@ -587,7 +629,7 @@ def _thresholds(ctx: ReportContext) -> Section:
     plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
                        ax=figure.add_subplot())
     found = threshold_findings(frame, amount_units=amount_units)
-    ctx.findings += found
+    ctx.add(found, topic="how long a push must last")
     return _section(title, [
         Paragraph("For each region type and push amount, the shortest push duration that "
                   "sustains the network (found by bisection)."),
@@ -614,7 +656,8 @@ def _checks(ctx: ReportContext) -> Section | None:
             text = (f"the metrics {', '.join(bad)} change by more than the tolerance when the "
                     "time step is halved or RK4 is used: integration error may affect them.")
             blocks.append(Caution(text))
-            ctx.findings.append(Finding(text[0].upper() + text[1:], caveat=True))
+            ctx.add([Finding(text[0].upper() + text[1:], caveat=True)],
+                    topic="numerical checks")
         else:
             blocks.append(Paragraph("Every metric is stable under half the time step and RK4."))
     return _section("Numerical checks", blocks)
@@ -669,9 +712,20 @@ def _findings_section(ctx: ReportContext) -> Section:
     blocks: list[Block] = []
     if not found:
         blocks.append(Note("the study produced no numbers to draw findings from."))
-    # keep each caveat right after the finding it qualifies
+    # group by topic (in order of first appearance); keep each caveat right after the finding
+    # it qualifies
+    topics = list(dict.fromkeys(f.topic for f in found))
+    found = [f for topic in topics for f in found if f.topic == topic]
     pending: list[str] = []
+    current = ""
     for finding in found:
+        if finding.topic != current:
+            if pending:
+                blocks.append(Bullets(tuple(pending)))
+                pending = []
+            current = finding.topic
+            if current:
+                blocks.append(Heading(current[0].upper() + current[1:]))
         if finding.caveat:
             if pending:
                 blocks.append(Bullets(tuple(pending)))

@@ -83,6 +83,16 @@ class TableBlock:
     name: str
     frame: pd.DataFrame
     caption: str
+    display_rows: int | None = None
+
+    def shown(self) -> tuple[pd.DataFrame, str]:
+        """The rows shown in the report and the caption (which says when rows are left out)."""
+        if self.display_rows is None or len(self.frame) <= self.display_rows:
+            return self.frame, self.caption
+        return self.frame.head(self.display_rows), (
+            f"{self.caption} First {self.display_rows} of {len(self.frame)} rows; all in "
+            f"tables/{self.name}.csv."
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +103,7 @@ class FigureBlock:
     svg: bytes
     caption: str
     alt: str
+    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,9 +116,15 @@ class Heading:
 Block = Paragraph | Bullets | Note | Caution | Code | TableBlock | FigureBlock | Heading
 
 
-def figure_block(name: str, figure: Figure, *, caption: str, alt: str) -> FigureBlock:
-    """Render ``figure`` to SVG now (so it can be freed) and wrap it as a block."""
-    return FigureBlock(name=name, svg=svg_bytes(figure), caption=caption, alt=alt)
+def figure_block(
+    name: str, figure: Figure, *, caption: str, alt: str, wide: bool = False
+) -> FigureBlock:
+    """Render ``figure`` to SVG now (so it can be freed) and wrap it as a block.
+
+    A ``wide`` figure (a model diagram) is shown at its natural size, scrolling sideways
+    when wider than the page, so that its small print stays readable.
+    """
+    return FigureBlock(name=name, svg=svg_bytes(figure), caption=caption, alt=alt, wide=wide)
 
 
 @dataclass(frozen=True)
@@ -163,6 +180,8 @@ h2 { font-size: 1.3em; border-bottom: 1px solid #cccccc; margin-top: 2em; }
 nav ol { columns: 2; font-size: 0.92em; }
 figure { margin: 1.2em 0; }
 figure img { width: 100%; height: auto; border: 1px solid #eeeeee; }
+figure.wide div { overflow-x: auto; }
+figure.wide img { width: auto; max-width: none; }
 figcaption { font-size: 0.9em; color: #444444; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
 th, td { border: 1px solid #cccccc; padding: 0.25em 0.6em; text-align: left; }
@@ -177,7 +196,7 @@ pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em; 
 
 
 def _html_table(block: TableBlock) -> str:
-    frame = block.frame
+    frame, caption = block.shown()
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for _, row in frame.iterrows():
@@ -188,7 +207,7 @@ def _html_table(block: TableBlock) -> str:
         )
         rows.append(f"<tr>{cells}</tr>")
     return (
-        f'<p class="table-caption">{html.escape(block.caption)}</p>'
+        f'<p class="table-caption">{html.escape(caption)}</p>'
         f'<table id="table-{html.escape(block.name)}">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -217,9 +236,15 @@ def _html_block(block: Block) -> str:
     if isinstance(block, Heading):
         return f"<h3>{html.escape(block.text)}</h3>"
     data = base64.b64encode(block.svg).decode("ascii")
+    image = (f'<img src="data:image/svg+xml;base64,{data}" '
+             f'alt="{html.escape(block.alt, quote=True)}">')
+    if block.wide:
+        return (
+            f'<figure class="wide" id="figure-{html.escape(block.name)}"><div>{image}</div>'
+            f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
+        )
     return (
-        f'<figure id="figure-{html.escape(block.name)}"><img src="data:image/svg+xml;base64,'
-        f'{data}" alt="{html.escape(block.alt, quote=True)}">'
+        f'<figure id="figure-{html.escape(block.name)}">{image}'
         f"<figcaption>{html.escape(block.caption)}</figcaption></figure>"
     )
 
@@ -261,7 +286,7 @@ def _md_escape(text: str) -> str:
 
 
 def _md_table(block: TableBlock) -> str:
-    frame = block.frame
+    frame, caption = block.shown()
     header = "| " + " | ".join(_md_escape(str(c)) for c in frame.columns) + " |"
     rule = "|" + "|".join(
         " --- " if i == 0 else " ---: " for i in range(len(frame.columns))
@@ -270,7 +295,7 @@ def _md_table(block: TableBlock) -> str:
         "| " + " | ".join(_md_escape(fmt(v)) for v in row.tolist()) + " |"
         for _, row in frame.iterrows()
     ]
-    return "\n".join([f"*{_md_escape(block.caption)}*", "", header, rule, *rows,
+    return "\n".join([f"*{_md_escape(caption)}*", "", header, rule, *rows,
                       "", f"(CSV: `tables/{block.name}.csv`)"])
 
 

@@ -30,10 +30,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Finding:
-    """One sentence for readers; ``caveat`` marks a warning about how sure it is."""
+    """One sentence for readers; ``caveat`` marks a warning about how sure it is, ``topic``
+    groups findings (the metric they are about)."""
 
     text: str
     caveat: bool = False
+    topic: str = ""
 
 
 def _pct(x: float) -> str:
@@ -84,6 +86,14 @@ def sobol_findings(
         f"in {what} on its own, and {_pct(top['ST'])} ({_pm(conf_st.iloc[0])}) including its "
         "interactions with other factors."
     )]
+    inverted = [str(r.factor) for r in data.itertuples()
+                if r.S1 > r.ST + 0.05]
+    if inverted:
+        found.append(Finding(
+            f"For {metric}, the first-order index of {', '.join(inverted)} exceeds the total "
+            "index, which cannot hold for the true values: the sample is too small for these "
+            "estimates.", caveat=True,
+        ))
     if len(data) > 1:
         second = data.iloc[1]
         overlap = (

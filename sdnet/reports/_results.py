@@ -79,8 +79,8 @@ class StudyResults:
 
     @property
     def seed(self) -> int | None:
-        """The study's seed (design, provenance or spec)."""
-        for source in (self.design, self.provenance, self.spec.get("experiment", {})):
+        """The study's seed (spec, provenance, else the design's)."""
+        for source in (self.spec.get("experiment", {}), self.provenance, self.design):
             if isinstance(source, dict) and source.get("seed") is not None:
                 return int(source["seed"])
         return None

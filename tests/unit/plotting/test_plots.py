@@ -71,8 +71,13 @@ def test_diagram_figsize_keeps_proportions_and_scale() -> None:
     w_big, h_big = diagram_figsize(big)
     w_small, _ = diagram_figsize(small)
     xmin, ymin, xmax, ymax = big.bounds()
-    assert w_small < w_big  # the smaller view is not blown up
+    # one scale for all views: width in proportion to the view's width in pixels
+    assert w_big / w_small == pytest.approx(
+        (xmax - xmin + 40) / (small.bounds()[2] - small.bounds()[0] + 40))
     assert h_big == pytest.approx(w_big * (ymax - ymin + 40) / (xmax - xmin + 40) + 0.4)
+    w_capped, h_capped = diagram_figsize(big, max_width=2.5)
+    assert w_capped == pytest.approx(2.5)
+    assert h_capped == pytest.approx(2.5 * (ymax - ymin + 40) / (xmax - xmin + 40) + 0.4)
 
 
 # ---- fan chart ----------------------------------------------------------------------------
