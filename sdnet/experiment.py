@@ -1522,7 +1522,8 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
             analysis.trajectory().to_csv(analyses_dir / f"prim_{case}_trajectory.csv",
                                          index=False)
             continue
-        analysis.to_frame().to_csv(analyses_dir / f"{kind}_{metric}{suffix}.csv", index=False)
+        stem = "fast" if kind == "efast" else kind
+        analysis.to_frame().to_csv(analyses_dir / f"{stem}_{metric}{suffix}.csv", index=False)
         if kind == "sobol" and analysis.S2 is not None:
             analysis.second_order_frame().to_csv(
                 analyses_dir / f"sobol2_{metric}{suffix}.csv", index=False)
