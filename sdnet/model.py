@@ -847,10 +847,11 @@ class Model:
                 )
             spec["initial_state_time"] = initial_state.time
 
+        if initial_state is None and "initial_time" in controls:
+            # PySD ignores INITIAL TIME in params; an empty initial condition moves the start
+            condition = (controls["initial_time"], {})
         pysd_model = self._fresh()
         run_params = dict(values)
-        if "initial_time" in controls:
-            run_params["initial_time"] = controls["initial_time"]
         try:
             with warnings.catch_warnings():
                 for message in _PYSD_WARNINGS:

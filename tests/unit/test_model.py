@@ -199,6 +199,14 @@ def test_time_controls(bathtub: Model) -> None:
     assert result.provenance.model_sha256 == bathtub.sha256
 
 
+def test_control_constants_in_params(bathtub: Model) -> None:
+    later = bathtub.run({"initial_time": 5, "FINAL TIME": 12})
+    np.testing.assert_allclose(later.time, np.arange(5.0, 12.0 + 1e-9, 1.0))
+    # the stocks start from their initial values at the new start
+    assert later["Water in Tub"].iloc[0] == bathtub.run()["Water in Tub"].iloc[0]
+    assert later.params == {"initial_time": 5.0, "final_time": 12.0}
+
+
 def test_run_result_type_and_provenance(network: Model) -> None:
     result = network.run(region="typical", push=BASE_PUSH, final_time=4)
     assert isinstance(result, RunResult)
