@@ -819,6 +819,14 @@ class Model:
             raise InvalidValueError("time_step", step, expected="a positive number")
         if save <= 0:
             raise InvalidValueError("saveper", save, expected="a positive number")
+        ratio = save / step
+        if ("time_step" in controls or "saveper" in controls) and (
+            ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * ratio
+        ):
+            # PySD would silently save at other times than asked
+            raise InvalidValueError(
+                "saveper", save, expected=f"a whole multiple of the time step ({step:g})"
+            )
         if final <= start:
             raise InvalidValueError(
                 "final_time", final, expected=f"a time after the start of the run ({start:g})"

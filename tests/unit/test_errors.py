@@ -259,6 +259,18 @@ def test_bad_time_controls(bathtub: Model) -> None:
     assert str(caught_nan.value) == "invalid value for 'saveper': nan (expected a finite number)"
 
 
+@pytest.mark.parametrize(("time_step", "saveper"), [(0.5, 0.25), (0.25, 0.3)])
+def test_saveper_must_be_a_multiple_of_the_time_step(
+    bathtub: Model, time_step: float, saveper: float
+) -> None:
+    with pytest.raises(InvalidValueError) as caught:
+        bathtub.run(time_step=time_step, saveper=saveper)
+    assert str(caught.value) == (
+        f"invalid value for 'saveper': {saveper!r} (expected a whole multiple of the time step "
+        f"({time_step:g}))"
+    )
+
+
 def test_every_error_is_an_sdnet_error() -> None:
     for error in (
         InvalidValueError, MissingParameterError, ModelNotFoundError, ModelParseError,
