@@ -228,10 +228,12 @@ class Experiment:
     design_settings: Mapping[str, Any]
     metrics: tuple[Metric, ...]
     analysis: AnalysisSpec
+    scenario: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved spec as plain data (what ``spec.toml`` holds)."""
+        """The resolved spec as plain data in the experiment-file format, every default filled
+        in (what ``spec.toml`` holds): loading it again gives the same study."""
         data: dict[str, Any] = {
             "experiment": {"name": self.name, "model": str(self.model_path), "seed": self.seed,
                            "question": self.question},
@@ -240,16 +242,16 @@ class Experiment:
                 "saveper": self.run.saveper, "method": self.run.method,
                 "chunk_size": self.run.chunk_size, "variables": list(self.run.variables),
             }.items() if v is not None},
+            **{k: v for k, v in self.scenario.items() if v},
             "params": dict(self.params),
-            "cases": [{"name": c.name, "region": c.region or "", "policy": c.policy,
-                       **{f: getattr(c.push, f) for f in _PUSH_FIELDS}} for c in self.cases],
             "factors": [f.to_dict() for f in self.factors],
             "design": {"method": self.design_method, "n": self.design_n,
                        **dict(self.design_settings)},
             "metrics": [{"name": m.name, **dict(m.options)} for m in self.metrics],
-            "analysis": {k: (list(v) if isinstance(v, tuple) else v)
-                         for k, v in self.analysis.__dict__.items() if v is not None},
+            "analysis": _analysis_tables(self.analysis),
         }
+        if not data["params"]:
+            del data["params"]
         return data
 
     def with_options(
@@ -443,7 +445,7 @@ def parse_experiment(
     for key, value in _table(data, "params", path, list(data.get("params", {}))).items():
         pname = _parameter(model, key, path, f"params.{key}")
         params[pname] = _number(value, path, f"params.{key}")
-    cases = _parse_cases(data, path, model, params)
+    cases, scenario = _parse_cases(data, path, model, params)
     factors = _parse_factors(data.get("factors", []), path, model)
     design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M"))
     method = design.get("method", "lhs")
@@ -476,7 +478,8 @@ def parse_experiment(
     if not factors:
         raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
     return Experiment(name, path, model_path, seed, question, run, cases, params,
-                      tuple(factors), method, n, settings, tuple(metrics), analysis, dict(data))
+                      tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
+                      dict(data))
 
 
 def _parse_run(table: Mapping[str, Any], path: Path | None, model: Model) -> RunSpec:
@@ -502,7 +505,7 @@ def _parse_run(table: Mapping[str, Any], path: Path | None, model: Model) -> Run
 
 
 def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
-                 params: Mapping[str, float]) -> tuple[Case, ...]:
+                 params: Mapping[str, float]) -> tuple[tuple[Case, ...], dict[str, Any]]:
     region = _table(data, "region", path, ("preset", "presets", "values"))
     if "preset" in region and "presets" in region:
         raise _err("give either preset or presets, not both", path, "region.presets")
@@ -575,7 +578,21 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             except SdnetError as error:
                 raise _err(str(error), path, "region", region_name) from error
             cases.append(Case(case_name, region_name, policy, push, values))
-    return tuple(cases)
+    region_table: dict[str, Any] = {}
+    if len(names) > 1:
+        region_table["presets"] = list(names)
+    elif names[0] is not None:
+        region_table["preset"] = names[0]
+    if region_values:
+        region_table["values"] = region_values
+    scenario = {
+        "region": region_table,
+        "push": {f: getattr(base, f) for f in _PUSH_FIELDS},
+        "policies": [] if raw_policies == [] else [
+            {"name": n, **{f: getattr(p, f) for f in _PUSH_FIELDS},
+             **({"params": extra} if extra else {})} for n, p, extra in policies],
+    }
+    return tuple(cases), scenario
 
 
 def _parse_factors(raw: Any, path: Path | None, model: Model) -> list[Factor]:
@@ -790,6 +807,33 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["compare_metric"] = _metric_name(cmp_table.get("metric", metrics[0].name),
                                               metrics, path, "analysis.compare.metric")
     return AnalysisSpec(**spec)
+
+
+def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:
+    """An AnalysisSpec in the experiment-file format (only the analyses that run)."""
+    tables: dict[str, Any] = {"integration_check": {"n": spec.integration_n}
+                              if spec.integration_n else False}
+    if spec.screen_top:
+        tables["screen"] = {"top": spec.screen_top, "n": spec.screen_n,
+                            "metric": spec.screen_metric,
+                            "calc_second_order": spec.calc_second_order}
+    if spec.convergence:
+        tables["convergence"] = True
+    if spec.time_resolved:
+        tables["time_resolved"] = {"variables": list(spec.time_resolved),
+                                   "every": spec.time_resolved_every}
+    if spec.prim_metric:
+        tables["prim"] = {"metric": spec.prim_metric, "alpha": spec.prim_alpha,
+                          "min_coverage": spec.prim_min_coverage}
+    if spec.threshold_amounts:
+        tables["thresholds"] = {"amounts": list(spec.threshold_amounts),
+                                "duration": list(spec.threshold_duration),
+                                "tol": spec.threshold_tol, "metric": spec.threshold_metric}
+    if spec.hysteresis:
+        tables["hysteresis"] = True
+    if spec.compare_metric:
+        tables["compare"] = {"metric": spec.compare_metric}
+    return tables
 
 
 # ---------------------------------------------------------------------------- TOML writer

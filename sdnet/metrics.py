@@ -386,4 +386,5 @@ def user_metric(
         " (" + ", ".join(f"{k}={v}" for k, v in options.items()) + ")" if options else ""
     )
     return Metric(name, (variable,), described, units, compute,
-                  {"variable": variable, "reducer": reducer, **options})
+                  {"variable": variable, "reducer": reducer, **options,
+                   **({"units": units} if units else {})})

@@ -179,3 +179,32 @@ def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
     assert len(result.morris("persistence_after_push").names) == n_factors
     assert (tmp_path / "flagship" / "analyses" / "morris_persistence_after_push.csv").is_file()
     assert (tmp_path / "flagship" / "ensemble_screen.nc").is_file()
+
+
+def test_two_policies_are_compared_and_hysteresis_is_tested(tmp_path: Path) -> None:
+    file = _write_study(
+        tmp_path,
+        region={"preset": "typical"},
+        policies=[{"name": "short", "amount": 400000, "duration": 2, "taper": 2, "match": 0.5},
+                  {"name": "long", "amount": 200000, "duration": 6}],
+        factors=[{"name": "word_of_mouth"}, {"name": "attrition_rate"}],
+        design={"method": "lhs", "n": 24},
+        analysis={"compare": {"metric": "members_share"}, "hysteresis": True,
+                  "integration_check": False},
+    )
+    result = run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
+    comparison = pd.read_csv(tmp_path / "out" / "analyses" / "comparison.csv")
+    assert list(comparison.columns) == ["region", "metric", "short_wins", "long_wins", "ties",
+                                        "short_mean", "long_mean"]
+    row = comparison.iloc[0]
+    assert row["short_wins"] + row["long_wins"] + row["ties"] == pytest.approx(1.0)
+    short = result.metrics.loc[result.metrics["case"] == "short", "members_share"].to_numpy()
+    long = result.metrics.loc[result.metrics["case"] == "long", "members_share"].to_numpy()
+    assert row["short_wins"] == pytest.approx(np.mean(short > long + 1e-12))
+    assert row["short_mean"] == pytest.approx(short.mean())
+    hysteresis = pd.read_csv(tmp_path / "out" / "analyses" / "hysteresis.csv")
+    assert list(hysteresis["start"]) == ["working", "early"]
+    working, early = hysteresis.iloc[0], hysteresis.iloc[1]
+    assert working["members_start"] > early["members_start"]
+    assert working["ratio"] == pytest.approx(
+        working["members_after_10y"] / working["members_start"])

@@ -86,10 +86,29 @@ def test_model_path_is_relative_to_the_file(tmp_path: Path) -> None:
     assert experiment.model_path == (tmp_path / "tiny_network.mdl").resolve()
 
 
-def test_resolved_spec_round_trips_through_toml(tiny: Model) -> None:
-    experiment = parse_experiment(_spec(), model=tiny)
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"region": {"presets": ["typical", "embedded_prone"], "values": {"micro_share": 0.5}},
+         "policies": [{"name": "short", "duration": 2.0, "match": 0.5},
+                      {"name": "long", "duration": 6.0, "params": {"word_of_mouth": 0.2}}],
+         "params": {"number_of_firms": 300},
+         "metrics": [{"name": "members_share"},
+                     {"name": "m", "variable": "Trust", "reducer": "mean", "start": 5,
+                      "units": "dmnl"}],
+         "analysis": {"compare": {"metric": "members_share"}, "hysteresis": True,
+                      "thresholds": {"amounts": [1e5]}, "integration_check": False}},
+    ],
+)
+def test_resolved_spec_round_trips_through_toml(tiny: Model, extra: dict[str, Any]) -> None:
+    experiment = parse_experiment(_spec(**extra), model=tiny)
     data = tomllib.loads(to_toml(experiment.to_dict()))
     assert data == experiment.to_dict()
+    again = parse_experiment(data, model=tiny)
+    assert again.to_dict() == experiment.to_dict()
+    assert again.cases == experiment.cases
+    assert again.analysis == experiment.analysis
 
 
 def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
@@ -132,9 +151,9 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "none)"),
         ({"metrics": [{"name": "persistance_after_push"}]},
          "study.toml: [metrics[0].name] unknown metric 'persistance_after_push'; did you mean "
-         "'persistence_after_push', 'alive_after_push'? (built in: members_share, persistence_after_push, "
-         "embeddedness, sustained, alive_after_push, time_to_collapse, cost_per_member_year; or "
-         "give variable and "
+         "'persistence_after_push', 'alive_after_push'? (built in: members_share, "
+         "persistence_after_push, embeddedness, sustained, alive_after_push, time_to_collapse, "
+         "cost_per_member_year; or give variable and "
          "reducer)"),
         ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "max"}]},
          "study.toml: [metrics[0].reducer] unknown reducer 'max' (valid: final, mean, peak, "
