@@ -1,0 +1,146 @@
+"""The teaching material runs: every notebook top to bottom, every worksheet's code and commands.
+
+Notebooks execute under nbclient in a kernel that uses this interpreter (so it imports the sdnet
+under test). Worksheets: the ```python blocks run in order in one namespace, and every
+``sdnet ...`` line of the ```bash blocks runs through the command line (an answers file the
+worksheet tells students to fill in is filled with the key's answers first, so ``check`` must
+pass).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TEACHING = ROOT / "experiments" / "teaching"
+NOTEBOOKS = sorted(TEACHING.glob("[0-9][0-9]_*.ipynb"))
+WORKSHEETS = sorted(TEACHING.glob("[0-9][0-9]_*.md"))
+BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def test_every_exercise_has_a_worksheet_and_a_notebook() -> None:
+    exercises = sorted(TEACHING.glob("[0-9][0-9]_*.toml"))
+    assert len(exercises) >= 5
+    assert [p.with_suffix(".ipynb") for p in exercises] == NOTEBOOKS
+    assert [p.with_suffix(".md") for p in exercises] == WORKSHEETS
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A kernelspec named python3 that runs this interpreter with the repository importable."""
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    folder = tmp_path_factory.mktemp("jupyter") / "kernels" / "python3"
+    folder.mkdir(parents=True)
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3 (sdnet tests)", "language": "python"}
+    (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return {
+        "JUPYTER_PATH": str(folder.parents[1]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(
+    path: Path, kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    for key, value in kernel_env.items():
+        monkeypatch.setenv(key, value)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=180, kernel_name="python3",
+                            resources={"metadata": {"path": str(TEACHING)}})
+    client.execute()  # raises CellExecutionError, with the cell, on any error
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert images, "every notebook draws at least one figure"
+
+
+def _blocks(path: Path, language: str) -> list[str]:
+    return [body for lang, body in BLOCK.findall(path.read_text(encoding="utf-8"))
+            if lang == language]
+
+
+def _right_answers(number: int, *, policy: str = "") -> str:
+    from sdnet.teaching import generate_key, load_exercises
+
+    key = generate_key(load_exercises(TEACHING)[number])
+    lines = ["[exercise]", f"number = {number}", "", "[answers]"]
+    for entry in key.entries:
+        value = entry.value
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            text = json.dumps(value)
+        else:
+            text = repr(float(value))
+        lines.append(f"{entry.question} = {text}")
+    return "\n".join(lines) + "\n" + policy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", WORKSHEETS, ids=lambda p: p.stem)
+def test_worksheet_code_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.chdir(TEACHING)
+    namespace: dict[str, object] = {"__name__": "__worksheet__"}
+    blocks = _blocks(path, "python")
+    assert blocks, f"{path.name} has no python code"
+    for block in blocks:
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(block, str(path), "exec"), namespace)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", WORKSHEETS, ids=lambda p: p.stem)
+def test_worksheet_commands_run(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sdnet.cli import main
+
+    number = int(path.name[:2])
+    monkeypatch.chdir(tmp_path)  # answers files go here; --dir points at the exercises
+    commands = [line.strip() for block in _blocks(path, "bash")
+                for line in block.splitlines() if line.strip().startswith("sdnet ")]
+    assert any(" check " in f" {c} " for c in commands), f"{path.name} never checks answers"
+    policy = "\n".join(_blocks(path, "toml"))
+    ran = []
+    for command in commands:
+        argv = shlex.split(command.split("#")[0])[1:]
+        target = None
+        if ">" in argv:
+            target = tmp_path / argv[argv.index(">") + 1]
+            argv = argv[: argv.index(">")]
+        argv = ["exercise", "--dir", str(TEACHING), *argv[1:]] if argv[0] == "exercise" else argv
+        if "check" in argv:
+            answers = tmp_path / argv[-1]
+            answers.write_text(_right_answers(number, policy=policy), encoding="utf-8")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = main(argv)
+        if "check" in argv and policy:
+            assert "Challenge: your policy scored" in out.getvalue()
+            assert code in (0, 1), command  # passing depends on the policy, not on the file
+        else:
+            assert code == 0, f"{command!r} exited with {code}:\n{out.getvalue()}"
+        if target is not None:
+            target.write_text(out.getvalue(), encoding="utf-8")
+        ran.append(command)
+    assert ran
