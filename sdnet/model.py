@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import warnings
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
@@ -282,6 +283,7 @@ class Model:
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
         }
         self._by_vensim = {str(r["Real Name"]).lower(): name for name, r in self._rows.items()}
+        self._run_lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -858,27 +860,29 @@ class Model:
         if initial_state is None and "initial_time" in controls:
             # PySD ignores INITIAL TIME in params; an empty initial condition moves the start
             condition = (controls["initial_time"], {})
-        pysd_model = self._fresh()
         run_params = dict(values)
-        try:
-            with warnings.catch_warnings():
-                for message in _PYSD_WARNINGS:
-                    warnings.filterwarnings("ignore", message=message)
-                output = pysd_model.run(
-                    params=run_params or None,
-                    # Vensim names, so PySD heads the columns with them ("Members[Micro]")
-                    return_columns=[str(self._rows[n]["Real Name"]) for n in capture],
-                    initial_condition=condition,
-                    final_time=final,
-                    time_step=step,
-                    saveper=save,
-                    progress=False,
-                )
-        except Exception as error:
-            raise SimulationError(
-                f"PySD could not run {self.path.name}: {type(error).__name__}: "
-                f"{_shorten(str(error), 200)}"
-            ) from error
+        # one PySD runtime is reused (reloaded per run), so runs from threads take turns
+        with self._run_lock:
+            pysd_model = self._fresh()
+            try:
+                with warnings.catch_warnings():
+                    for message in _PYSD_WARNINGS:
+                        warnings.filterwarnings("ignore", message=message)
+                    output = pysd_model.run(
+                        params=run_params or None,
+                        # Vensim names, so PySD heads the columns with them ("Members[Micro]")
+                        return_columns=[str(self._rows[n]["Real Name"]) for n in capture],
+                        initial_condition=condition,
+                        final_time=final,
+                        time_step=step,
+                        saveper=save,
+                        progress=False,
+                    )
+            except Exception as error:
+                raise SimulationError(
+                    f"PySD could not run {self.path.name}: {type(error).__name__}: "
+                    f"{_shorten(str(error), 200)}"
+                ) from error
 
         output = output.astype(float)  # PySD keeps ints where an equation gives ints
         output.index = output.index.astype(float)

@@ -268,3 +268,14 @@ def test_restart_warns_when_delay_levels_are_not_in_the_state(cache: Path) -> No
     # the restart holds the saved output, not the chain behind it, so it drifts
     assert rest["Shipments"].iloc[0] == whole["Shipments"].loc[4.0]
     assert not np.allclose(rest["Shipments"].to_numpy(), whole["Shipments"].loc[4.0:].to_numpy())
+
+
+def test_runs_from_threads_do_not_interfere(bathtub: Model) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    flows = [1.0, 5.0, 10.0, 15.0]
+    alone = {flow: bathtub.run({"faucet_flow": flow}).frame for flow in flows}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda f: (f, bathtub.run({"faucet_flow": f}).frame), flows * 2))
+    for flow, frame in together:
+        pd.testing.assert_frame_equal(frame, alone[flow])
