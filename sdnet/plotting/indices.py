@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
+from matplotlib.ticker import MaxNLocator
 
 from sdnet.errors import PlotInputError
 from sdnet.plotting._style import A4_TEXT_WIDTH, OKABE_ITO, cycle_color, new_axes
@@ -71,8 +72,8 @@ def plot_morris(
     metric, units : str, optional
         The metric analysed and its units (axis labels).
     label_top : int
-        Only the factors with the ``label_top`` largest mu* are labelled (screening studies
-        have dozens of factors, most of them near the origin).
+        Only the factors with the ``label_top`` largest mu* (and at least 5% of the largest)
+        are labelled: screening studies have dozens of factors, most of them near the origin.
     ax : Axes, optional
 
     Returns
@@ -96,20 +97,30 @@ def plot_morris(
     ax.plot([0, top], [0, top], ls="--", lw=0.8, color="#777777", label="σ = μ*")
     placed: list[tuple[float, float]] = []
     ranked = np.argsort(-np.nan_to_num(mu, nan=-np.inf), kind="stable")[:label_top]
+    # factors huddled at the origin stay unlabelled: their labels would only overprint
+    ranked = [k for k in ranked if mu[k] >= 0.05 * np.nanmax(mu)]
     for k in sorted(ranked, key=lambda i: -sigma[i]):
         name, x, y = frame["factor"].iloc[k], mu[k], sigma[k]
-        # move a label down while it would sit on one already placed (a few steps at most)
+        # the first vertical offset (points) whose label would not sit on one already placed
+        # and stays inside the axes
         dy = 3.0
-        for px, py in placed:
-            if abs(px - x) < 0.25 * top and abs(py - (y + dy / 300 * top)) < 0.04 * top \
-                    and dy > -30:
-                dy -= 11.0
+        for offset in (3.0, -11.0, 14.0, -22.0, 25.0, -33.0):
+            label_y = y + offset / 300 * top
+            if not 0 <= label_y <= top:
+                continue
+            if all(abs(px - x) >= 0.25 * top or abs(py - label_y) >= 0.035 * top
+                   for px, py in placed):
+                dy = offset
+                break
         placed.append((x, y + dy / 300 * top))
         label = ax.annotate(str(name), (x, y), xytext=(4, dy), textcoords="offset points",
                             fontsize=7, annotation_clip=True)
         label.set_in_layout(False)
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(5))
+    ax.ticklabel_format(style="sci", scilimits=(-3, 4), useMathText=True)
     ax.set_xlabel(f"μ*: mean |elementary effect| on {_label(metric, units)}")
     ax.set_ylabel(f"σ: spread of elementary effects ({units})" if units else "σ")
     ax.legend(fontsize=7, frameon=False, loc="upper left")

@@ -725,7 +725,7 @@ def _findings_section(ctx: ReportContext) -> Section:
                 pending = []
             current = finding.topic
             if current:
-                blocks.append(Heading(current[0].upper() + current[1:]))
+                blocks.append(Heading(current))
         if finding.caveat:
             if pending:
                 blocks.append(Bullets(tuple(pending)))

@@ -141,7 +141,7 @@ def fmt(value: object, *, digits: int = 3) -> str:
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, int | np.integer):
-        return f"{int(value):,}" if abs(int(value)) >= 10_000 else str(int(value))
+        return str(int(value))  # counts, seeds and ids: no separators
     if isinstance(value, float | np.floating):
         x = float(value)
         if math.isnan(x):
