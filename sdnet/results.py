@@ -106,7 +106,18 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     commit = completed.stdout.strip()
-    return commit if completed.returncode == 0 and commit else None
+    if completed.returncode != 0 or not commit:
+        return None
+    try:  # tracked files that differ from the commit make the result not reproducible from it
+        diff = subprocess.run(
+            ["git", "-C", str(root), "diff", "--quiet", "HEAD", "--", "sdnet"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return commit
+    return f"{commit}+dirty" if diff.returncode == 1 else commit
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,8 @@ class Provenance:
     versions : dict
         Versions of sdnet, pysd, numpy, scipy, SALib, pandas, xarray and python.
     git_commit : str or None
-        Commit of the sdnet checkout when it runs from one.
+        Commit of the sdnet checkout when it runs from one, with ``+dirty`` appended when the
+        package's tracked files differ from it.
     created : str
         ISO 8601 UTC time the result was made.
     """

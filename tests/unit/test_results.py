@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -50,6 +52,18 @@ def test_provenance_round_trip_and_versions() -> None:
         assert provenance.versions[name]
     assert provenance.versions["numpy"] == np.__version__
     assert provenance.created.endswith("+00:00")
+
+
+def test_provenance_git_commit() -> None:
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    commit = Provenance.collect("m.mdl", "0" * 64).git_commit
+    assert commit is not None
+    assert commit.removesuffix("+dirty") == head
 
 
 def test_provenance_is_frozen() -> None:
