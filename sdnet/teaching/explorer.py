@@ -20,6 +20,7 @@ tests run headless.
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Mapping, Sequence
@@ -367,8 +368,8 @@ class Explorer:
                 output.clear_output(wait=True)
                 display(Image(self.render()))
 
-        def changed(change: Mapping[str, Any]) -> None:
-            seconds = self.update(**{change["owner"].description_tooltip: change["new"]})
+        def changed(name: str, change: Mapping[str, Any]) -> None:
+            seconds = self.update(**{name: change["new"]})
             show()
             timing.value = f"<small>re-run and redraw: {1000 * seconds:.0f} ms</small>"
             if self.prefetching:
@@ -379,10 +380,10 @@ class Explorer:
             control = widgets.FloatSlider(
                 value=self.values[slider.name], min=slider.lower, max=slider.upper,
                 step=slider.step, description=slider.label, continuous_update=False,
-                description_tooltip=slider.name, readout_format=".3g",
+                tooltip=slider.name, readout_format=".3g",
                 style={"description_width": "110px"},
             )
-            control.observe(changed, names="value")
+            control.observe(functools.partial(changed, slider.name), names="value")
             controls.append(control)
         show()
         if self.prefetching:

@@ -83,9 +83,13 @@ class ToySimulator:
     sha256 = "toy-model"
     parameters = TOY_PARAMETERS
 
+    def __init__(self) -> None:
+        self.calls = 0
+
     def simulate(self, values: Mapping[str, Any], *, n_runs: int,
-                 final_time: float | None = None,
+                 final_time: float | None = None, time_step: float | None = None,
                  variables: Sequence[str] | None = None) -> SimpleNamespace:
+        self.calls += 1
         full = {k: np.broadcast_to(np.asarray(values.get(k, p.default), dtype=float), (n_runs,))
                 for k, p in TOY_PARAMETERS.items()}
         times = np.arange(0.0, (final_time or 30.0) + 1e-9, 0.25)
@@ -486,3 +490,132 @@ def test_policies_are_validated(challenge: Any) -> None:
     with pytest.raises(AnswerFileError, match=r"\[policy.push_amount\] expected a number, "
                        r"got '1e5'"):
         parse_answers({"policy": {"push_amount": "1e5"}}, challenge)
+
+
+# --------------------------------------------------------------------------- the explorer
+
+@pytest.fixture
+def explorer() -> Any:
+    from sdnet.teaching.explorer import Explorer, Slider
+
+    sliders = (Slider("push_amount", "push", 0.0, 400_000.0, 100_000.0),
+               Slider("push_duration", "duration", 1.0, 5.0, 1.0),
+               Slider("community_entrepreneur_density", "CE", 0.0, 1.0, 0.2))
+    return Explorer(ToySimulator(), variables=["Total Members"], sliders=sliders,
+                    values={"push_amount": 300_000, "push_duration": 4}, final_time=20)
+
+
+def test_explorer_redraws_the_run_with_a_ghost_and_the_push(explorer: Any) -> None:
+    times = np.arange(0.0, 20.0 + 1e-9, 0.25)
+    first = toy_members(times, amount=300_000, start=2, duration=4, ce=0.2)
+    line, ghost = explorer._lines[0], explorer._ghosts[0]
+    np.testing.assert_allclose(line.get_ydata(), first)
+    assert np.isnan(ghost.get_ydata()).all()  # no previous run yet
+    explorer.update(push_amount=100_000, push_duration=2)
+    second = toy_members(times, amount=100_000, start=2, duration=2, ce=0.2)
+    np.testing.assert_allclose(line.get_ydata(), second)
+    np.testing.assert_allclose(ghost.get_ydata(), first)
+    full, taper = explorer._spans[0]
+    assert (full.get_x(), full.get_width()) == (2.0, 2.0)
+    assert taper.get_width() == 0.0
+    assert explorer.push_period() == (2.0, 4.0, 4.0)
+    assert explorer.render().startswith(b"\x89PNG")
+    at_end = float(np.interp(4.0, times, second))
+    assert explorer.summary().startswith(f"Total Members: {at_end:.1f} when the push ends")
+
+
+def test_explorer_prefetches_every_one_move_neighbour(explorer: Any) -> None:
+    sliders = explorer.sliders
+    assert explorer.prefetch() == sum(len(s.positions) - 1 for s in sliders)
+    calls = explorer.simulator.calls
+    explorer.update(community_entrepreneur_density=1.0)
+    assert explorer.simulator.calls == calls  # a prefetched move runs nothing new
+    times = np.arange(0.0, 20.0 + 1e-9, 0.25)
+    expected = toy_members(times, amount=300_000, start=2, duration=4, ce=1.0)
+    np.testing.assert_allclose(explorer._lines[0].get_ydata(), expected)
+
+
+def test_explorer_refuses_bad_moves(explorer: Any) -> None:
+    with pytest.raises(UnknownVariableError, match=r"unknown slider 'push_amout' of the "
+                       r"explorer; did you mean 'push_amount'"):
+        explorer.update(push_amout=1)
+    with pytest.raises(InvalidValueError, match=r"invalid value for 'push_duration': 9 "
+                       r"\(expected a number in \[1, 5\]\)"):
+        explorer.update(push_duration=9)
+
+
+def test_explorer_widget_moves_the_model(explorer: Any) -> None:
+    pytest.importorskip("ipywidgets")
+    box = explorer.widget()
+    controls = box.children[0].children[:-1]
+    assert [c.tooltip for c in controls] == [s.name for s in explorer.sliders]
+    controls[0].value = 200_000.0
+    assert explorer.values["push_amount"] == 200_000.0
+    assert "re-run and redraw" in box.children[0].children[-1].value
+
+
+# --------------------------------------------------------------------------- the real exercises
+def test_every_exercise_file_loads_and_its_worksheet_asks_every_question() -> None:
+    from sdnet.teaching import load_exercises
+
+    exercises = load_exercises(TEACHING)
+    assert sorted(exercises) == list(range(1, len(exercises) + 1))
+    assert len(exercises) >= 5
+    assert any(e.challenge is not None for e in exercises.values())
+    for exercise in exercises.values():
+        text = exercise.worksheet.read_text(encoding="utf-8")
+        for question in exercise.questions:
+            assert f"`{question.id}`" in text, (exercise.path.name, question.id)
+        assert exercise.notebook.is_file()
+
+
+def _model_ready() -> bool:
+    try:
+        from sdnet.engine import compile_model
+
+        compile_model(ROOT / "models" / "flexnet" / "flexnet.mdl")
+    except Exception:  # any failure means: skip the real-model tests
+        return False
+    return True
+
+
+needs_model = pytest.mark.skipif(not _model_ready(), reason="the flexnet model or the "
+                                 "vectorized engine is not available")
+
+
+@pytest.fixture(scope="module")
+def real_keys() -> dict[int, tuple[Any, Key]]:
+    from sdnet.teaching import load_exercises
+
+    return {n: (e, generate_key(e)) for n, e in load_exercises(TEACHING).items()}
+
+
+@pytest.mark.slow
+@needs_model
+def test_real_keys_regenerate_identically(real_keys: dict[int, tuple[Any, Key]]) -> None:
+    for exercise, key in real_keys.values():
+        assert generate_key(exercise).to_toml() == key.to_toml(), exercise.path.name
+        assert Key.from_toml(key.to_toml()) == key
+
+
+@pytest.mark.slow
+@needs_model
+def test_real_keys_accept_right_and_reject_wrong_answers(
+    real_keys: dict[int, tuple[Any, Key]]
+) -> None:
+    for exercise, key in real_keys.values():
+        right = parse_answers({"answers": right_answers(key)}, exercise)
+        assert check_answers(exercise, key, right).n_correct == len(exercise.questions)
+        wrong: dict[str, Any] = {}
+        for entry in key.entries:
+            if entry.kind == "number":
+                wrong[entry.question] = float(entry.value) + 3 * entry.tolerance + 1
+            elif entry.kind == "boolean":
+                wrong[entry.question] = not entry.value
+            else:
+                wrong[entry.question] = next(o for o in entry.options if o != entry.value)
+        report = check_answers(exercise, key, parse_answers({"answers": wrong}, exercise))
+        assert report.n_correct == 0
+        for feedback, entry in zip(report.feedback, key.entries, strict=True):
+            assert feedback.explanation.startswith(entry.explanation)
+            assert entry.explanation  # every key entry explains itself
