@@ -141,11 +141,12 @@ def test_br6_external_networking_substitutes_for_knowledge_access(scenario: Runn
 # --- BR7 -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("region", ["typical", "embedded_prone"])
-def test_br7_phase_order(scenario: Runner, region: str) -> None:
+def test_br7_phase_order(scenario: Runner) -> None:
     """BR7: the joining peak precedes the peak of trust growth, which precedes the knowledge
-    peak (base push)."""
-    frame = scenario(region, BASE_PUSH).frame
+    peak (typical region, base push: a network that forms and then fades, so each quantity has
+    a peak; in a network that persists, joining keeps rising with its size because it replaces
+    churn, and there is no joining peak to order)."""
+    frame = scenario("typical", BASE_PUSH).frame
     joining = (frame["Micro Joining"] + frame["Established Joining"]).idxmax()
     trust_growth = (frame["Trust Building"] - frame["Trust Erosion"]).idxmax()
     knowledge = frame["Collective Knowledge"].idxmax()
