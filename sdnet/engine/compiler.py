@@ -15,7 +15,7 @@ parentheses, same numpy functions), so that Euler results agree with PySD to rou
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 1
+IR_VERSION = 2
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 _CONTROL_VENSIM = {
@@ -133,12 +133,20 @@ class _Expr:
     dims: tuple[str, ...] = ()
     scalar: bool = False
     order: int = 0  # PySD's arithmetic order: 0 atom, 1 power, 2 product, 3 sum, 4 comparison
+    static: bool = False  # the same at every time step (set by _Compiler._visit)
+    refs: frozenset[str] = frozenset()  # the locals the code reads
+    time: bool = False  # reads ``time`` directly
 
     def lowered(self, new_order: int) -> _Expr:
         """Parenthesize like PySD's ``BuildAST.lower_order``."""
         if self.order >= new_order and self.order != 0 and new_order != 0:
-            return _Expr(f"({self.code})", self.dims, self.scalar, 0)
+            return replace(self, code=f"({self.code})", order=0)
         return self
+
+    @property
+    def composite(self) -> bool:
+        """True unless the code is a bare name or number (nothing to save by hoisting it)."""
+        return not _ATOM.fullmatch(self.code)
 
 
 _BINARY = {
@@ -175,6 +183,19 @@ _UNARY_NUMPY = {
 }
 _AGGREGATES = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min", "vmax": "np.max"}
 _SAFE_NAME = re.compile(r"[^0-9a-zA-Z_]")
+_ATOM = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]*|-?[0-9.e+-]+|np\.pi")
+_TIME_FUNCTIONS = {"step", "ramp", "pulse", "pulse_train"}
+_STATEFUL = {
+    "IntegStructure",
+    "SmoothStructure",
+    "SmoothNStructure",
+    "DelayStructure",
+    "DelayNStructure",
+    "TrendStructure",
+    "DelayFixedStructure",
+    "ForecastStructure",
+    "SampleIfTrueStructure",
+}
 
 
 class _Compiler:
@@ -224,6 +245,8 @@ class _Compiler:
         self.control_nodes: list[Node] = []
         self._counter = 0
         self.static_required: list[tuple[str, str, str]] = []
+        self._static_locals: set[str] = {*CONTROL_NAMES, "n"}
+        self._memo: dict[str, str] = {}
         self._ctx: list[str] = []
         self._lhs: tuple[str, ...] = ()
         self._element: Any = None
@@ -349,6 +372,7 @@ class _Compiler:
             )
             self.variables[clean] = spec
             specs.append(spec)
+        self._static_prepass()
         for clean, element in self.elements.items():
             self._element = element
             spec = self.variables[clean]
@@ -379,6 +403,49 @@ class _Compiler:
             control_nodes=self.control_nodes,
             extra={"static_required": self.static_required},
         )
+
+    def _static_prepass(self) -> None:
+        """Find the variables that never change during a run (constants and their functions)."""
+        static = {c for c, v in self.variables.items() if v.kind in ("constant", "control")}
+        scans = {}
+        for clean, element in self.elements.items():
+            if self.variables[clean].kind == "auxiliary":
+                refs: set[str] = set()
+                dynamic = [False]
+                for comp in element.components:
+                    _scan(comp.ast, refs, dynamic)
+                scans[clean] = (refs, dynamic[0])
+        changed = True
+        while changed:
+            changed = False
+            for clean, (refs, dynamic) in scans.items():
+                if clean in static or dynamic:
+                    continue
+                if all(
+                    r in static or r not in self.variables or self.variables[r].kind == "lookup"
+                    for r in refs
+                ):
+                    static.add(clean)
+                    changed = True
+        self._static_locals |= {self.variables[c].local for c in static}
+
+    def _shared(self, expr: _Expr) -> _Expr:
+        """Give ``expr`` its own node (or reuse the node of an identical expression).
+
+        Exact: the node computes the same operations on the same values. Static expressions
+        become static nodes, evaluated once per run instead of once per time step; a dynamic
+        expression written twice (``EXP(x)`` in two equations) is evaluated once per step.
+        """
+        key = f"{expr.code}|{expr.dims}"
+        target = self._memo.get(key)
+        if target is None:
+            target = self._fresh("c")
+            self._memo[key] = target
+            self.nodes.append(Node(target, expr.code, sorted(expr.refs), expr.time))
+            if expr.static:
+                self._static_locals.add(target)
+        self._deps.add(target)
+        return replace(expr, code=target, order=0, refs=frozenset({target}), time=False)
 
     def _begin(self) -> None:
         self._deps = set()
@@ -497,7 +564,7 @@ class _Compiler:
             raise self._fail(f"subscript {missing[0]!r} that is not on the left-hand side")
         index = [":"] + [":" if d in expr.dims else "None" for d in target]
         low = expr.lowered(-1)
-        return _Expr(f"{low.code}[{', '.join(index)}]", target, False, 0)
+        return replace(low, code=f"{low.code}[{', '.join(index)}]", dims=target, order=0)
 
     def _to_full(self, expr: _Expr, lhs: tuple[str, ...]) -> str:
         """Code broadcasting ``expr`` to the full shape ``(R, *sizes(lhs))``."""
@@ -549,6 +616,20 @@ class _Compiler:
         return self._visit(ast)
 
     def _visit(self, ast: Any) -> _Expr:
+        outer_deps, outer_time = self._deps, self._time
+        self._deps, self._time = set(), False
+        try:
+            expr = self._dispatch(ast)
+            inner_deps, inner_time = self._deps, self._time
+        finally:
+            outer_deps.update(self._deps)
+            self._deps, self._time = outer_deps, outer_time or self._time
+        expr.refs = frozenset(inner_deps)
+        expr.time = inner_time
+        expr.static = not inner_time and all(d in self._static_locals for d in inner_deps)
+        return expr
+
+    def _dispatch(self, ast: Any) -> _Expr:
         if isinstance(ast, bool):
             return _Expr(repr(ast), scalar=True)
         if isinstance(ast, int | float | np.integer | np.floating):
@@ -576,23 +657,60 @@ class _Compiler:
                 raise self._fail(f"operator {operators[0]}")
             arg = args[0].lowered(3)
             return _Expr(f"-{arg.code}", arg.dims, arg.scalar, 1)
-        aligned, dims, scalar = self._combine(args)
         for op in operators:
             if op not in _BINARY:
                 raise self._fail(f"operator {op}")
-        last_order = _BINARY[operators[-1]][1]
-        if operators[-1] == "^":
+        aligned, dims, scalar = self._combine(args)
+        operators = list(operators)
+        if not all(a.static for a in args):
+            aligned = [self._hoisted(a) for a in aligned]
+            if all(op in "+-*/" for op in operators):
+                # a static left end of a left-to-right chain is computed once per run:
+                # a*b*x is (a*b)*x in Python too, so this changes no rounding
+                lead = 0
+                while lead < len(aligned) and aligned[lead].static:
+                    lead += 1
+                if lead >= 2:
+                    head = aligned[:lead]
+                    code, order = self._chain(head, operators[: lead - 1])
+                    prefix = _Expr(
+                        code,
+                        self._union(head),
+                        all(h.scalar for h in head),
+                        order,
+                        True,
+                        frozenset().union(*(h.refs for h in head)),
+                    )
+                    if not prefix.scalar:
+                        prefix = self._shared(prefix)
+                    aligned = [prefix, *aligned[lead:]]
+                    operators = operators[lead - 1 :]
+        if len(aligned) == 1:
+            return aligned[0]
+        code, order = self._chain(aligned, operators)
+        return _Expr(code, dims, scalar, order)
+
+    def _chain(self, aligned: list[_Expr], operators: list[str]) -> tuple[str, int]:
+        """Write ``a op b op c`` as PySD does (right to left, parenthesizing by order)."""
+        aligned = list(aligned)
+        ops = list(operators)
+        last_order = _BINARY[ops[-1]][1]
+        if ops[-1] == "^":
             aligned[-1] = aligned[-1].lowered(2)
         else:
             aligned[-1] = aligned[-1].lowered(last_order)
-        right = aligned.pop()
-        ops = list(operators)
-        code = right.code
+        code = aligned.pop().code
         while aligned:
             template, order = _BINARY[ops.pop()]
             left = aligned.pop().lowered(order)
             code = template.format(l=left.code, r=code)
-        return _Expr(code, dims, scalar, last_order)
+        return code, last_order
+
+    def _hoisted(self, expr: _Expr) -> _Expr:
+        """A static, non-trivial array operand of a dynamic expression gets its own node."""
+        if expr.static and not expr.scalar and expr.composite:
+            return self._shared(expr)
+        return expr
 
     def _v_ReferenceStructure(self, ast: Any) -> _Expr:  # noqa: N802
         ref = ast.reference
@@ -678,8 +796,13 @@ class _Compiler:
             )
         args = [self._visit(a) for a in ast.arguments]
         if func in _UNARY_NUMPY and len(args) == 1:
-            a = args[0]
-            return _Expr(f"{_UNARY_NUMPY[func]}({a.code})", a.dims, a.scalar, 0)
+            a = self._hoisted(args[0]) if not args[0].static else args[0]
+            result = _Expr(
+                f"{_UNARY_NUMPY[func]}({a.code})", a.dims, a.scalar, 0, a.static, a.refs, a.time
+            )
+            if not a.scalar and not a.static:
+                return self._shared(result)
+            return result
         if func == "pi" and not args:
             return _Expr("np.pi", scalar=True)
         if func in _AGGREGATES and len(args) == 1:
@@ -692,11 +815,20 @@ class _Compiler:
             c, a, b = args
             return _Expr(f"({a.code} if {c.code} else {b.code})", (), True, 0)
         aligned, dims, scalar = self._combine(args)
+        if not all(a.static for a in args) or time:
+            aligned = [self._hoisted(a) for a in aligned]
+        refs = frozenset().union(*(a.refs for a in aligned))
         if time:
             self._time = True
             self._deps.add("time_step")
+            refs |= {"time_step"}
         code = template.format(*[a.code for a in aligned])
-        return _Expr(code, dims, scalar, 0)
+        result = _Expr(code, dims, scalar, 0, False, refs, time or any(a.time for a in aligned))
+        result.static = not result.time and all(r in self._static_locals for r in refs)
+        if not scalar and not result.static:
+            # the same call in several equations (EXP(x), ZIDZ(a, b)) is computed once a step
+            return self._shared(result)
+        return result
 
     def _aggregate(self, func: str, arg: _Expr) -> _Expr:
         axes = tuple(i + 1 for i, d in enumerate(arg.dims) if d.endswith("!"))
@@ -727,6 +859,8 @@ class _Compiler:
         aligned = self._align(expr, dims) if not expr.scalar else expr
         target = self._fresh("a")
         self.nodes.append(self._node(target, aligned.code))
+        if expr.static:
+            self._static_locals.add(target)
         self._deps, self._time = outer_deps, outer_time
         self._deps.add(target)
         return _Expr(target, aligned.dims, aligned.scalar, 0)
@@ -869,6 +1003,7 @@ class _Compiler:
         init_node = Node(name, f"_full({init.code}, n, {sizes!r})", [init.code, "n"], False)
         self.states.append(StateSpec(name, "initial", self._element.name, list(dims),
                                      init_node, None))
+        self._static_locals.add(name)
         self._deps.add(name)
         return _Expr(name, dims, False, 0)
 
@@ -887,6 +1022,34 @@ _CALLS: dict[str, tuple[str, tuple[int, ...], bool]] = {
     "pulse": ("_pulse(time, {0}, {1})", (2,), True),
     "pulse_train": ("_pulse_train(time, {0}, {1}, {2}, {3})", (4,), True),
 }
+
+
+def _scan(ast: Any, refs: set[str], dynamic: list[bool]) -> None:
+    """Collect the variables an equation reads; flag it dynamic if it reads time or state."""
+    name = type(ast).__name__
+    if name == "InitialStructure":
+        return  # fixed once the run starts
+    if name in _STATEFUL:
+        dynamic[0] = True
+        return
+    if name == "ReferenceStructure":
+        if ast.reference == "time":
+            dynamic[0] = True
+        refs.add(ast.reference)
+        return
+    if name == "CallStructure":
+        if ast.function.reference in _TIME_FUNCTIONS:
+            dynamic[0] = True
+        refs.add(ast.function.reference)
+        for arg in ast.arguments:
+            _scan(arg, refs, dynamic)
+        return
+    if hasattr(ast, "__dataclass_fields__"):
+        for f in ast.__dataclass_fields__:
+            _scan(getattr(ast, f), refs, dynamic)
+    elif isinstance(ast, list | tuple):
+        for item in ast:
+            _scan(item, refs, dynamic)
 
 
 def _is_literal(ast: Any) -> bool:
