@@ -44,6 +44,7 @@ from sdnet.errors import (
     ModelNotFoundError,
     ModelParseError,
     NotAParameterError,
+    OutOfRangeError,
     PushScheduleError,
     SdnetWarning,
     SimulationError,
@@ -654,8 +655,13 @@ class Model:
             return number
         return values.get(name, self.default_control(name))
 
-    def _initial_condition(self, state: State) -> tuple[float, dict[str, Any]]:
-        """PySD's ``initial_condition`` tuple for a State; every stock must be given."""
+    def _initial_condition(
+        self, state: State, *, check_ranges: bool = True
+    ) -> tuple[float, dict[str, Any]]:
+        """PySD's ``initial_condition`` tuple for a State; every stock must be given.
+
+        With ``check_ranges``, each value must lie in the stock's declared range.
+        """
         import xarray as xr
 
         if not isinstance(state, State):
@@ -698,15 +704,28 @@ class Model:
                             what="stock element",
                             where=self.path.name,
                         ) from None
-                    array[index] = _finite(f"{vensim}[{element}]", number)
+                    array[index] = self._stock_value(
+                        name, f"{vensim}[{element}]", number, check_ranges=check_ranges
+                    )
                 if np.isnan(array).any():
                     raise InvalidValueError(
                         vensim, dict(value), expected="a value for every subscript element"
                     )
                 condition[name] = xr.DataArray(array, {d: coords[d] for d in dims}, dims)
             else:
-                condition[name] = _finite(vensim, value)
+                condition[name] = self._stock_value(
+                    name, vensim, value, check_ranges=check_ranges
+                )
         return state.time, condition
+
+    def _stock_value(self, name: str, label: str, value: Any, *, check_ranges: bool) -> float:
+        """A stock's starting value as a float, checked against its declared range."""
+        number = _finite(label, value)
+        if check_ranges:
+            lower, upper = (_limit(v) for v in (self._rows[name]["Limits"] or (None, None)))
+            if (lower is not None and number < lower) or (upper is not None and number > upper):
+                raise OutOfRangeError(label, number, lower=lower, upper=upper)
+        return number
 
     def _capture(self, variables: str | Sequence[str] | None) -> list[tuple[str, str | None]]:
         """(python name, element or None) of each requested variable, in order."""
@@ -845,7 +864,7 @@ class Model:
         capture = list(dict.fromkeys([*(n for n, _ in wanted), *self._stock_map]))
         condition: Any = "original"
         if initial_state is not None:
-            condition = self._initial_condition(initial_state)
+            condition = self._initial_condition(initial_state, check_ranges=check_ranges)
             if self._approximate_restart:
                 warnings.warn(
                     SdnetWarning(

@@ -236,6 +236,26 @@ def test_incomplete_or_foreign_initial_state(bathtub: Model) -> None:
     )
 
 
+def test_initial_state_outside_a_stocks_range(network: Model) -> None:
+    state = network.run(final_time=2).state_at(1.0)
+    values = {**state.values, "Trust": 1.5}
+    with pytest.raises(OutOfRangeError) as caught:
+        network.run(initial_state=State(time=1.0, values=values))
+    assert str(caught.value) == (
+        "value 1.5 for 'Trust' is outside its declared range [0, 1] (pass check_ranges=False "
+        "to run extreme conditions on purpose)"
+    )
+    members = dict(state.values["Members"])
+    members["Micro"] = -1.0
+    with pytest.raises(OutOfRangeError) as caught_element:
+        network.run(initial_state=State(time=1.0, values={**state.values, "Members": members}))
+    assert str(caught_element.value).startswith("value -1.0 for 'Members[Micro]' is outside")
+    extreme = network.run(
+        initial_state=State(time=1.0, values=values), check_ranges=False, final_time=2
+    )
+    assert extreme["Trust"].iloc[0] == 1.5
+
+
 def test_nan_in_initial_state(bathtub: Model) -> None:
     with pytest.raises(InvalidValueError) as caught:
         bathtub.run(
