@@ -149,22 +149,30 @@ def _check(args: argparse.Namespace) -> int:
         except FileNotFoundError as error:
             raise ExperimentError("key file not found", path=args.key) from error
         key = Key.from_toml(text, path=args.key)
+        if exercise.model.is_file() and key.model_sha256 != _sha256(exercise.model):
+            print(f"sdnet exercise: warning: {args.key} was generated from another version of "
+                  f"the model; regenerate it with `sdnet exercise key {exercise.number}`",
+                  file=sys.stderr)
     else:
         key = generate_key(exercise, engine=args.engine)
     policy = None
-    references = key.references
     if answers.policy and exercise.challenge is not None:
-        policies = {"your policy": answers.policy,
-                    **{r.name: r.levers for r in exercise.challenge.references}}
-        scores = score_policies(exercise.challenge, policies, simulator=_simulator(exercise))
-        policy = scores.pop("your policy")
-        references = tuple(scores.values())
-    report = check_answers(exercise, key, answers, policy_score=policy, references=references)
+        # Every policy faces the same seeded worlds, run by run, so the student's policy can be
+        # scored alone and compared with the key's reference scores.
+        policy = score_policies(exercise.challenge, {"your policy": answers.policy},
+                                simulator=_simulator(exercise))["your policy"]
+    report = check_answers(exercise, key, answers, policy_score=policy)
     print(report.to_text(), end="")
     if exercise.challenge is not None and policy is None:
         print("\nNo [policy] section: add one to have your policy scored "
               f"(see `sdnet exercise show {exercise.number} --template`).")
     return 0 if report.passed else 1
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _simulator(exercise: Exercise) -> CompiledModel:

@@ -94,7 +94,7 @@ class Feedback:
 
     def to_text(self) -> str:
         """A few lines for the terminal: the verdict, the expected answer, why."""
-        units = f" {self.units}" if self.units else ""
+        units = f" {self.units}" if self.units and self.units != "dmnl" else ""
         mark = {"correct": "RIGHT", "incorrect": "NOT YET", "missing": "NO ANSWER"}[self.status]
         lines = [f"[{mark}] {self.question}: {self.prompt}"]
         expected = _show(self.expected)
@@ -211,9 +211,10 @@ def _is_number(value: Any) -> bool:
 
 def _show(value: Any) -> str:
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return "true" if value else "false"  # as written in an answers file
     if _is_number(value):
-        return f"{float(value):.4g}"
+        number = float(value)
+        return f"{number:,.0f}" if abs(number) >= 1e4 else f"{number:.4g}"
     return str(value)
 
 

@@ -619,3 +619,19 @@ def test_real_keys_accept_right_and_reject_wrong_answers(
         for feedback, entry in zip(report.feedback, key.entries, strict=True):
             assert feedback.explanation.startswith(entry.explanation)
             assert entry.explanation  # every key entry explains itself
+
+
+@pytest.mark.slow
+@needs_model
+def test_real_keys_agree_between_the_engine_and_pysd(
+    real_keys: dict[int, tuple[Any, Key]]
+) -> None:
+    """The fast engine generates the keys; PySD, the reference implementation, must agree."""
+    for exercise, key in real_keys.values():
+        if exercise.challenge is not None:
+            continue  # the challenge's ensemble needs the engine
+        reference = generate_key(exercise, engine="pysd")
+        for name, value in key.values.items():
+            assert reference.values[name] == pytest.approx(value, rel=1e-4, abs=1e-9), name
+        assert [e.value for e in reference.entries] == pytest.approx(
+            [e.value for e in key.entries], rel=1e-4)
