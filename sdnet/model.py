@@ -723,7 +723,11 @@ class Model:
         number = _finite(label, value)
         if check_ranges:
             lower, upper = (_limit(v) for v in (self._rows[name]["Limits"] or (None, None)))
-            if (lower is not None and number < lower) or (upper is not None and number > upper):
+            # a state saved from a run may overshoot a bound by rounding (-1e-17 firms)
+            slack = 1e-9 * max(1.0, abs(number))
+            if (lower is not None and number < lower - slack) or (
+                upper is not None and number > upper + slack
+            ):
                 raise OutOfRangeError(label, number, lower=lower, upper=upper)
         return number
 
