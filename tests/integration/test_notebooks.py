@@ -144,3 +144,21 @@ def test_worksheet_commands_run(
             target.write_text(out.getvalue(), encoding="utf-8")
         ran.append(command)
     assert ran
+
+
+def test_notebooks_match_their_builder() -> None:
+    """The committed notebooks are what build_notebooks.py writes (edit the builder, rebuild)."""
+    pytest.importorskip("nbformat")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_notebooks",
+                                                  TEACHING / "build_notebooks.py")
+    assert spec is not None and spec.loader is not None
+    builder = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(builder)
+    import nbformat
+
+    for path in NOTEBOOKS:
+        built = builder.build(int(path.name[:2]), path.with_suffix(".toml"))
+        committed = nbformat.read(path, as_version=4)
+        assert [c.source for c in built.cells] == [c.source for c in committed.cells], path.name
