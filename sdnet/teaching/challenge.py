@@ -52,6 +52,7 @@ class EnsembleSimulator(Protocol):
     def parameters(self) -> ParameterTable: ...
 
     def simulate(self, values: Mapping[str, Any], *, n_runs: int, final_time: float | None = ...,
+                 time_step: float | None = ...,
                  variables: Sequence[str] | None = ...) -> Any: ...
 
 
