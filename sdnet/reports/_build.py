@@ -408,22 +408,39 @@ def _uncertainty(ctx: ReportContext) -> Section:
     if labels is None:
         blocks.append(Note("the study has no 'sustained' metric, so runs are not split by "
                            "regime."))
+    # one panel per case (region preset x policy) when the study has several: their futures
+    # differ too much to share a band
+    metrics = ctx.results.metrics
+    cases: list[tuple[str, np.ndarray]] = [("", np.ones(n_runs, dtype=bool))]
+    if metrics is not None and "case" in metrics.columns and main is not None and \
+            int(main.sum()) == n_runs:
+        names = metrics.loc[main, "case"].astype(str).to_numpy()
+        if len(set(names)) > 1:
+            cases = [(c, names == c) for c in dict.fromkeys(names)]
     times = ensemble.dataset["time"].to_numpy()
     missing = []
     for i, name in enumerate(FAN_OUTPUTS, start=1):
         if name not in ensemble.variables:
             missing.append(name)
             continue
-        values = ensemble.outputs(name).to_numpy()[ok]
+        values = ensemble.outputs(name).to_numpy()
         units = str(ensemble.dataset["units"].sel(variable=name).item()) \
             if "units" in ensemble.dataset.coords else None
-        figure = _new_figure(height=3.2)
-        plot_fan(times, values, regime=None if labels is None else labels[ok], push=ctx.push,
-                 name=name, units=units or None, ax=figure.add_subplot())
+        figure = _new_figure(height=3.2 if len(cases) == 1 else 0.6 + 2.6 * len(cases))
+        axes = figure.subplots(len(cases), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+        for ax, (case, rows) in zip(axes, cases, strict=True):
+            keep = rows & ok
+            plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
+                     push=ctx.push, name=name, units=units or None, ax=ax)
+            if case:
+                ax.set_title(case, loc="left", fontsize=9)
+        for ax in axes[:-1]:
+            ax.set_xlabel("")
         blocks.append(figure_block(
             f"fan-{i}", figure,
             caption=f"{name}: median and 50%/90% bands over time"
-            + (" by regime." if labels is not None else "."),
+            + (" by regime" if labels is not None else "")
+            + (", one panel per case." if len(cases) > 1 else "."),
             alt=f"Fan chart of {name} over time",
         ))
     if missing:
@@ -560,6 +577,26 @@ def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> lis
     return (from_box + others)[:2]
 
 
+def _prim_metric(results: StudyResults) -> str:
+    """The metric whose cases PRIM looked for (the spec's [analysis] prim.metric)."""
+    analysis = results.spec.get("analysis", {})
+    prim = analysis.get("prim") if isinstance(analysis, Mapping) else None
+    if isinstance(prim, Mapping) and prim.get("metric"):
+        return str(prim["metric"])
+    return "sustained"
+
+
+def _outcome_labels(results: StudyResults, metric: str) -> np.ndarray | None:
+    """Per row of metrics: the regime for 'sustained', else '<metric>' / 'not <metric>'."""
+    if metric == "sustained" or results.metrics is None or metric not in results.metrics:
+        return results.regime()
+    values = pd.to_numeric(results.metrics[metric], errors="coerce").to_numpy(float)
+    labels = np.where(values >= 0.5, metric, f"not {metric}")
+    labels = np.where(np.isfinite(values), labels, "failed")
+    ok = results.ok_mask()
+    return labels if ok is None else np.where(ok, labels, "failed")
+
+
 def _discovery(ctx: ReportContext) -> Section:
     title = "Where the network survives (scenario discovery)"
     results = ctx.results
@@ -567,12 +604,19 @@ def _discovery(ctx: ReportContext) -> Section:
     if not boxes:
         return _section(title, [Note("the study ran no scenario discovery (no prim_ tables in "
                                      "analyses/).")])
+    metric = _prim_metric(results)
+    if metric == "sustained":
+        outcome, short = "sustained the network", "sustain the network"
+    else:
+        outcome, short = f"met {metric}", f"meet {metric}"
+    description = ctx.metric_description(metric)
     blocks: list[Block] = [Paragraph(
-        "PRIM searches for ranges of the factors inside which most runs sustain the network. "
-        "Density is the share of runs inside the box that sustain it; coverage is the share of "
-        "all sustaining runs that lie inside the box."
+        f"PRIM searches for ranges of the factors inside which most runs {short}"
+        + (f" ({metric}: {description})" if description and metric != "sustained" else "")
+        + ". Density is the share of runs inside the box that do; coverage is the share of all "
+        "runs that do which lie inside the box."
     )]
-    regime = results.regime()
+    regime = _outcome_labels(results, metric)
     main = results.main_mask()
     for name, box in boxes.items():
         trajectory = results.analyses.get(f"prim_{name}_trajectory")
@@ -586,8 +630,9 @@ def _discovery(ctx: ReportContext) -> Section:
                                "factors restricted": len(box)}]),
                 f"Coverage and density of the box ({name}).",
             ))
-        ctx.add(prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units),
-                topic="where the network survives")
+        ctx.add(prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units,
+                              outcome=outcome),
+                topic="Where the network survives")
         if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
             continue
@@ -609,7 +654,8 @@ def _discovery(ctx: ReportContext) -> Section:
         blocks.append(figure_block(
             f"prim-{name}", figure,
             caption=f"Runs over the two most important factors ({top[0]}, {top[1]}), coloured "
-            f"by regime, with the PRIM box ({name}) dashed.",
+            f"by {'regime' if metric == 'sustained' else metric}, with the PRIM box ({name}) "
+            "dashed.",
             alt=f"Scatter of {top[0]} against {top[1]} coloured by regime with the PRIM box",
         ))
     return _section(title, blocks)
@@ -629,7 +675,7 @@ def _thresholds(ctx: ReportContext) -> Section:
     plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
                        ax=figure.add_subplot())
     found = threshold_findings(frame, amount_units=amount_units)
-    ctx.add(found, topic="how long a push must last")
+    ctx.add(found, topic="How long a push must last")
     return _section(title, [
         Paragraph("For each region type and push amount, the shortest push duration that "
                   "sustains the network (found by bisection)."),
@@ -657,7 +703,7 @@ def _checks(ctx: ReportContext) -> Section | None:
                     "time step is halved or RK4 is used: integration error may affect them.")
             blocks.append(Caution(text))
             ctx.add([Finding(text[0].upper() + text[1:], caveat=True)],
-                    topic="numerical checks")
+                    topic="Numerical checks")
         else:
             blocks.append(Paragraph("Every metric is stable under half the time step and RK4."))
     return _section("Numerical checks", blocks)

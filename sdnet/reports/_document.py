@@ -150,9 +150,15 @@ def fmt(value: object, *, digits: int = 3) -> str:
             return "∞" if x > 0 else "−∞"
         if x == 0:
             return "0"
-        if x.is_integer() and abs(x) < 1e15:
-            return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
-        if 1e-3 <= abs(x) < 1e6:
+        if abs(x) >= 1e12:
+            return f"{x:.{digits - 1}e}"
+        if abs(x) >= 1e6:
+            return f"{x / 1e6:.{digits}g} million"
+        if abs(x) >= 1e3:
+            return f"{float(f'{x:.{digits}g}'):,.0f}"  # 52,501 -> 52,500
+        if x.is_integer():
+            return str(int(x))
+        if abs(x) >= 1e-3:
             return f"{x:.{digits}g}"
         return f"{x:.{digits - 1}e}"
     return str(value)

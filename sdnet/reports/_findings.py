@@ -235,8 +235,12 @@ def _describe_range(
 def prim_findings(
     name: str, box: pd.DataFrame, trajectory: pd.DataFrame | None, *,
     bounds: Mapping[str, tuple[float, float]], units: Mapping[str, str],
+    outcome: str = "sustained the network",
 ) -> list[Finding]:
-    """The PRIM box in words, with its density and coverage."""
+    """The PRIM box in words, with its density and coverage.
+
+    ``outcome`` is the case of interest as a verb phrase ("sustained the network", "met
+    alive_after_push")."""
     if box.empty or not {"factor", "lower", "upper"} <= set(box.columns):
         return [Finding(f"Scenario discovery ({name}) found no box that restricts any factor.")]
     ranges = "; ".join(
@@ -245,12 +249,12 @@ def prim_findings(
     )
     stats = chosen_step(trajectory, n_restricted=len(box))
     if stats is None:
-        return [Finding(f"Scenario discovery ({name}): the network is most often sustained "
-                        f"with {ranges}.")]
+        return [Finding(f"Scenario discovery ({name}): runs with {ranges} most often "
+                        f"{outcome}.")]
     return [Finding(
-        f"Scenario discovery ({name}): runs with {ranges} sustained the network in "
-        f"{_pct(stats['density'])} of cases (density), and these runs hold "
-        f"{_pct(stats['coverage'])} of all sustaining runs (coverage)."
+        f"Scenario discovery ({name}): {_pct(stats['density'])} of the runs with {ranges} "
+        f"{outcome} (density); they hold {_pct(stats['coverage'])} of all runs that did "
+        "(coverage)."
     )]
 
 

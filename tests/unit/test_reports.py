@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
@@ -278,3 +279,26 @@ def test_cli_report_and_diagram(study: Path, tmp_path: Path,
     assert capsys.readouterr().out.splitlines()[0] == f"wrote {out / 'report.html'}"
     assert main(["report", str(tmp_path / "none")]) == 2
     assert "sdnet report: error: results folder not found" in capsys.readouterr().err
+
+
+def test_cases_and_the_prim_metric_are_read_from_the_study(study: Path, tmp_path: Path) -> None:
+    """A study of several cases reports each case; PRIM's outcome is the spec's metric."""
+    copy = tmp_path / "cases"
+    shutil.copytree(study, copy)
+    metrics = pd.read_csv(copy / "metrics.csv")
+    half = len(metrics) // 2
+    metrics.insert(1, "case", ["typical"] * half + ["embedded_prone"] * (len(metrics) - half))
+    metrics.insert(2, "stage", "sobol")
+    metrics["alive"] = (metrics["persistence_after_push"] > 0.3).astype(float)
+    metrics.to_csv(copy / "metrics.csv", index=False)
+    with (copy / "spec.toml").open("a") as spec:
+        spec.write('\n[analysis]\nprim = { metric = "alive" }\n')
+    text = _text(write_report(copy, out=tmp_path / "out"))
+    for case, rows in metrics.groupby("case", sort=False):
+        ok = rows["status"] == "ok"
+        k = int((rows.loc[ok, "sustained"] == 1).sum())
+        assert (f"{case}: Of the {int(ok.sum())} runs that finished, {k} "
+                f"({100 * k / ok.sum():.0f}%) sustained the network") in text
+    box = pd.read_csv(copy / "analyses" / "prim_typical.csv")
+    assert "PRIM searches for ranges of the factors inside which most runs meet alive." in text
+    assert f"{box['factor'][0]} at least" in text and "met alive (density)" in text
