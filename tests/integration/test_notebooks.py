@@ -71,6 +71,30 @@ def test_notebook_runs_top_to_bottom(
     assert images, "every notebook draws at least one figure"
 
 
+@pytest.mark.slow
+def test_notebook_runs_without_ipywidgets(
+    kernel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without the 'teach' extra the explorer cell falls back to a static comparison."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    shadow = tmp_path / "ipywidgets"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text('raise ImportError("ipywidgets is hidden")\n',
+                                        encoding="utf-8")
+    for key, value in kernel_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), kernel_env["PYTHONPATH"]]))
+    notebook = nbformat.read(NOTEBOOKS[0], as_version=4)
+    NotebookClient(notebook, timeout=180, kernel_name="python3",
+                   resources={"metadata": {"path": str(TEACHING)}}).execute()
+    explorer_cell = next(c for c in notebook.cells if "Explorer.from_path" in c.source)
+    text = "".join(o.get("text", "") for o in explorer_cell.outputs)
+    assert "the sliders need ipywidgets: pip install 'sdnet[teach]'" in text
+    assert any("image/png" in o.get("data", {}) for o in explorer_cell.outputs)
+
+
 def _blocks(path: Path, language: str) -> list[str]:
     return [body for lang, body in BLOCK.findall(path.read_text(encoding="utf-8"))
             if lang == language]
