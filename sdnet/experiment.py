@@ -175,6 +175,12 @@ class AnalysisSpec:
         Searched push durations (Year).
     threshold_tol : float
         Bracket width at which the search stops (Year).
+    threshold_durations : tuple[float, ...]
+        Push durations (Year) for the search of the smallest sufficient amount (empty: none).
+    threshold_amount : tuple[float, float]
+        Searched push amounts ($/Year).
+    threshold_amount_tol : float
+        Bracket width at which the amount search stops ($/Year).
     threshold_metric : str
         The 0/1 built-in metric that decides "the network is sustained" in the search:
         ``alive_after_push`` (default, BR8's long-run membership, monotone in the duration) or
@@ -200,6 +206,9 @@ class AnalysisSpec:
     threshold_amounts: tuple[float, ...] = ()
     threshold_duration: tuple[float, float] = (0.0, 15.0)
     threshold_tol: float = 0.05
+    threshold_durations: tuple[float, ...] = ()
+    threshold_amount: tuple[float, float] = (0.0, 2_000_000.0)
+    threshold_amount_tol: float = 1000.0
     threshold_metric: str = "alive_after_push"
     integration_n: int = 32
     hysteresis: bool = False
@@ -764,16 +773,17 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["prim_min_coverage"] = _number(pr.get("min_coverage", 0.5), path,
                                             "analysis.prim.min_coverage", positive=True)
     if "thresholds" in table:
-        th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "metric"),
+        th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "durations",
+                                                 "amount", "amount_tol", "metric"),
                     where="analysis.thresholds")
         flag = th.get("metric", "alive_after_push")
         if flag not in ("alive_after_push", "sustained"):
             raise _err(f"must be alive_after_push or sustained, not {flag!r}", path,
                        "analysis.thresholds.metric", flag)
         spec["threshold_metric"] = flag
-        amounts = th.get("amounts", [BASE_PUSH.amount])
-        if not isinstance(amounts, list) or not amounts:
-            raise _err("must be a non-empty list of push amounts ($/Year)", path,
+        amounts = th.get("amounts", [] if "durations" in th else [BASE_PUSH.amount])
+        if not isinstance(amounts, list):
+            raise _err("must be a list of push amounts ($/Year)", path,
                        "analysis.thresholds.amounts", amounts)
         spec["threshold_amounts"] = tuple(
             _number(a, path, "analysis.thresholds.amounts", positive=True) for a in amounts)
@@ -789,6 +799,25 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["threshold_duration"] = (lo, hi)
         spec["threshold_tol"] = _number(th.get("tol", 0.05), path, "analysis.thresholds.tol",
                                         positive=True)
+        durations = th.get("durations", [])
+        if not isinstance(durations, list):
+            raise _err("must be a list of push durations (Year)", path,
+                       "analysis.thresholds.durations", durations)
+        spec["threshold_durations"] = tuple(
+            _number(d, path, "analysis.thresholds.durations", minimum=0.0) for d in durations)
+        declared = model.parameters["push_amount"]
+        amount = th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0])
+        if not (isinstance(amount, list) and len(amount) == 2):
+            raise _err("must be [lower, upper] ($/Year)", path, "analysis.thresholds.amount",
+                       amount)
+        a_lo = _number(amount[0], path, "analysis.thresholds.amount", minimum=0.0)
+        a_hi = _number(amount[1], path, "analysis.thresholds.amount", positive=True)
+        if not a_lo < a_hi:
+            raise _err("must be [lower, upper] with lower < upper", path,
+                       "analysis.thresholds.amount", amount)
+        spec["threshold_amount"] = (a_lo, a_hi)
+        spec["threshold_amount_tol"] = _number(th.get("amount_tol", 1000.0), path,
+                                               "analysis.thresholds.amount_tol", positive=True)
     if "integration_check" in table:
         ic = table["integration_check"]
         if isinstance(ic, bool):
@@ -825,10 +854,14 @@ def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:
     if spec.prim_metric:
         tables["prim"] = {"metric": spec.prim_metric, "alpha": spec.prim_alpha,
                           "min_coverage": spec.prim_min_coverage}
-    if spec.threshold_amounts:
+    if spec.threshold_amounts or spec.threshold_durations:
         tables["thresholds"] = {"amounts": list(spec.threshold_amounts),
                                 "duration": list(spec.threshold_duration),
-                                "tol": spec.threshold_tol, "metric": spec.threshold_metric}
+                                "tol": spec.threshold_tol,
+                                "durations": list(spec.threshold_durations),
+                                "amount": list(spec.threshold_amount),
+                                "amount_tol": spec.threshold_amount_tol,
+                                "metric": spec.threshold_metric}
     if spec.hysteresis:
         tables["hysteresis"] = True
     if spec.compare_metric:
@@ -1141,6 +1174,8 @@ def _indices(design: Design, values: np.ndarray, *, seed: int) -> Any:
 
 def _analyse_stage(experiment: Experiment, design: Design, metrics: pd.DataFrame,
                    analyses: dict[str, Any], skipped: list[str]) -> None:
+    if design.method not in ("sobol", "efast", "morris"):
+        return  # lhs and grid designs feed PRIM, thresholds and comparisons, not indices
     for case in experiment.cases:
         part = metrics[metrics["case"] == case.name]
         for metric in experiment.metrics:
@@ -1283,7 +1318,10 @@ def run_experiment(
 
     thresholds = None
     if analysis.threshold_amounts:
-        thresholds = _thresholds(model, experiment)
+        thresholds = _thresholds(model, experiment, search="push_duration")
+    amount_thresholds = None
+    if analysis.threshold_durations:
+        amount_thresholds = _thresholds(model, experiment, search="push_amount")
 
     integration = None
     if analysis.integration_n:
@@ -1293,11 +1331,17 @@ def run_experiment(
 
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
                        thresholds, integration, hysteresis, comparison)
+    if amount_thresholds is not None:
+        summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
+            "records")
     result = StudyResult(experiment, design, screen_design, all_runs, all_metrics, ensemble,
                          analyses, summary, out_path)
     if out_path is not None:
         _write(result, out_path, screen_ensemble, thresholds, integration, hysteresis,
                comparison)
+        if amount_thresholds is not None:
+            amount_thresholds.to_csv(out_path / "analyses" / "thresholds_amount.csv",
+                                     index=False)
         if chunks_dir is not None and chunks_dir.exists():
             # the study is complete: its chunks only matter to an interrupted run
             import shutil
@@ -1368,35 +1412,41 @@ def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> 
     return (flag > 0.5) & result.ok
 
 
-def _thresholds(model: Model, experiment: Experiment) -> pd.DataFrame:
-    """Smallest push duration that sustains the network, per region and push amount."""
+def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.DataFrame:
+    """Smallest push duration (per amount) or amount (per duration) that sustains the
+    network, per region; one engine ensemble per bisection step."""
     import pandas as pd
 
     analysis = experiment.analysis
     regions: dict[str, Case] = {}
     for case in experiment.cases:
         regions.setdefault(case.region or "default", case)
-    problems = [(region, case, amount) for region, case in regions.items()
-                for amount in analysis.threshold_amounts]
+    if search == "push_duration":
+        given, levels = "push_amount", analysis.threshold_amounts
+        (lo, hi), tol, label = analysis.threshold_duration, analysis.threshold_tol, \
+            "min_duration"
+    else:
+        given, levels = "push_duration", analysis.threshold_durations
+        (lo, hi), tol, label = analysis.threshold_amount, analysis.threshold_amount_tol, \
+            "min_amount"
+    problems = [(region, case, level) for region, case in regions.items() for level in levels]
     base_rows = []
-    for _, case, amount in problems:
+    for _, case, level in problems:
         values = _base_values(model, experiment, case)
-        values["push_amount"] = amount
+        values[given] = level
         base_rows.append(values)
     base = pd.DataFrame(base_rows)
 
-    def sustains(durations: np.ndarray) -> np.ndarray:
+    def sustains(candidates: np.ndarray) -> np.ndarray:
         table = base.copy()
-        table["push_duration"] = durations
+        table[search] = candidates
         return _sustained_of(model, experiment, table)
 
-    lo, hi = analysis.threshold_duration
-    found: ThresholdResult = bisect_threshold(sustains, lo, hi, tol=analysis.threshold_tol,
-                                              size=len(problems))
+    found: ThresholdResult = bisect_threshold(sustains, lo, hi, tol=tol, size=len(problems))
     return pd.DataFrame({
         "region": [p[0] for p in problems],
-        "push_amount": [p[2] for p in problems],
-        "min_duration": found.threshold,
+        given: [p[2] for p in problems],
+        label: found.threshold,
         "bracket_low": found.bracket_low,
         "bracket_high": found.bracket_high,
         "found": found.found,

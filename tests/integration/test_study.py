@@ -13,7 +13,14 @@ import pytest
 
 import sdnet.runner
 from sdnet.cli import main
-from sdnet.experiment import AnalysisSpec, Experiment, load_experiment, run_experiment, to_toml
+from sdnet.experiment import (
+    AnalysisSpec,
+    Experiment,
+    load_experiment,
+    parse_experiment,
+    run_experiment,
+    to_toml,
+)
 from sdnet.model import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,3 +215,54 @@ def test_two_policies_are_compared_and_hysteresis_is_tested(tmp_path: Path) -> N
     assert working["members_start"] > early["members_start"]
     assert working["ratio"] == pytest.approx(
         working["members_after_10y"] / working["members_start"])
+
+
+@pytest.mark.slow
+def test_threshold_map_brackets_the_switch_on_the_engine(tmp_path: Path) -> None:
+    from sdnet.metrics import BUILTIN, Trajectories
+
+    experiment = load_experiment(ROOT / "experiments" / "threshold_map.toml").with_options(n=2)
+    run_experiment(experiment, out=tmp_path / "map", progress=False)
+    model = load_model(experiment.model_path)
+    analyses = tmp_path / "map" / "analyses"
+    by_duration = pd.read_csv(analyses / "thresholds.csv")
+    by_amount = pd.read_csv(analyses / "thresholds_amount.csv")
+    assert by_duration["found"].any() and by_amount["found"].any()
+
+    def alive(region: str, amount: float, duration: float) -> bool:
+        case = next(c for c in experiment.cases if c.region == region)
+        values = {**case.values, "push_amount": amount, "push_duration": duration}
+        run = sdnet.runner.run_ensemble(
+            model, pd.DataFrame([values]), final_time=experiment.run.final_time,
+            saveper=experiment.run.saveper, variables=["Total Members"], progress=False)
+        data = Trajectories(run.dataset["time"].to_numpy(),
+                            {"Total Members": run.outputs("Total Members").to_numpy()},
+                            np.array([values["push_start"] + duration + values["push_taper"]]),
+                            np.array([model.parameters["number_of_firms"].default]))
+        return bool(BUILTIN["alive_after_push"](data)[0])
+
+    for row in by_duration[by_duration["bracket_low"].notna()].itertuples():
+        assert row.bracket_high - row.bracket_low <= 0.05
+        assert alive(row.region, row.push_amount, row.bracket_high)
+        assert not alive(row.region, row.push_amount, row.bracket_low)
+    for row in by_amount[by_amount["bracket_low"].notna()].itertuples():
+        assert row.bracket_high - row.bracket_low <= 1000
+        assert alive(row.region, row.bracket_high, row.push_duration)
+        assert not alive(row.region, row.bracket_low, row.push_duration)
+
+
+@pytest.mark.parametrize("file", sorted((ROOT / "experiments").glob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_study_file_is_valid(file: Path) -> None:
+    experiment = load_experiment(file)
+    assert experiment.name == file.stem
+    assert experiment.question
+
+
+def test_the_readme_example_is_a_valid_study() -> None:
+    text = (ROOT / "experiments" / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("```toml") + len("```toml"):]
+    block = block[: block.index("```")]
+    experiment = parse_experiment(tomllib.loads(block),
+                                  path=ROOT / "experiments" / "example.toml")
+    assert [c.name for c in experiment.cases] == ["short_matched", "long"]
