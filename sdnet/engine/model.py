@@ -63,6 +63,8 @@ class Simulation:
         Saved times (model time units), rounded as PySD rounds them.
     outputs : dict of str to ndarray, shape (n_runs, n_time)
         One array per Vensim column name (``"Members[Micro]"`` for subscripted variables).
+        Columns of variables that cannot change during a run (constants, control variables
+        and functions of constants only) are read-only broadcast views: stored once per run.
     ok : ndarray of bool, shape (n_runs,)
         False for runs whose state or saved outputs became NaN or infinite.
     failures : list of (int, str, float)
@@ -252,7 +254,7 @@ class CompiledModel:
                     variable=variable,
                     path=path,
                 )
-        self._programs: dict[tuple[str, ...], Any] = {}
+        self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self.block_size = 4096
         """Runs integrated together: small enough for the arrays of one step to stay in cache."""
         self.threads = min(2, os.cpu_count() or 1)
@@ -322,14 +324,15 @@ class CompiledModel:
 
     # ------------------------------------------------------------------ code assembly
 
-    def _program(self, out_locals: tuple[str, ...]) -> Any:
-        program = self._programs.get(out_locals)
+    def _program(self, out_locals: tuple[str, ...], static_locals: tuple[str, ...] = ()) -> Any:
+        key = (out_locals, static_locals)
+        program = self._programs.get(key)
         if program is None:
-            program = self._build_program(out_locals)
-            self._programs[out_locals] = program
+            program = self._build_program(out_locals, static_locals)
+            self._programs[key] = program
         return program
 
-    def _build_program(self, out_locals: tuple[str, ...]) -> Any:
+    def _build_program(self, out_locals: tuple[str, ...], static_locals: tuple[str, ...]) -> Any:
         dynamic_states = [s for s in self._states if s.deriv is not None]
         init_nodes = dict(self._nodes)
         for s in self._states:
@@ -365,7 +368,10 @@ class CompiledModel:
         derivs = "".join(f"d_{s.name}, " for s in dynamic_states)
         outs = "".join(f"{o}, " for o in out_locals)
         lines.append(f"        return ({derivs}), ({outs})")
-        lines.append(f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _f")
+        statics = "".join(f"{o}, " for o in static_locals)
+        lines.append(
+            f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _f, ({statics})"
+        )
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {
             "np": np,
@@ -602,16 +608,20 @@ class CompiledModel:
         params = self._resolve_values(values or {}, n_runs)
         specs, columns = self._resolve_outputs(variables)
         x0 = self._resolve_initial_state(initial_state, n_runs)
-        dyn_specs = [s for s in specs if s.kind != "control"]
-        make, state_names = self._program(tuple(s.local for s in dyn_specs))
+        # variables that never change during a run are computed and stored once per run
+        fixed_specs = [s for s in specs if s.kind != "control" and s.local in self._static]
+        dyn_specs = [s for s in specs if s.kind != "control" and s.local not in self._static]
+        make, state_names = self._program(
+            tuple(s.local for s in dyn_specs), tuple(s.local for s in fixed_specs)
+        )
         times, save = _time_grid(control)
-        buffers = [
-            np.empty(
-                (n_runs, len(times), *(len(self.ir.ranges[d]) for d in s.dims)),
-                dtype=np.float64,
-            )
-            for s in dyn_specs
-        ]
+        n_time = len(times)
+
+        def shape(spec: VariableSpec) -> tuple[int, ...]:
+            return tuple(len(self.ir.ranges[d]) for d in spec.dims)
+
+        buffers = [np.empty((n_runs, n_time, *shape(s)), dtype=np.float64) for s in dyn_specs]
+        fixed = [np.empty((n_runs, *shape(s)), dtype=np.float64) for s in fixed_specs]
         owners = {s.name: s.owner for s in self._states}
         state_owners = [owners[name] for name in state_names]
         state_bad_time = np.full(n_runs, np.inf)
@@ -625,7 +635,7 @@ class CompiledModel:
             }
             block_x0 = {k: v[start:stop] for k, v in x0.items()}
             with np.errstate(all="ignore"):  # errstate is per thread
-                states, f = make(
+                states, f, fixed_values = make(
                     block_params,
                     block_x0,
                     size,
@@ -647,6 +657,8 @@ class CompiledModel:
                 )
             state_bad_time[start:stop] = bad_time
             state_bad_owner[start:stop] = bad_owner
+            for array, value in zip(fixed, fixed_values, strict=True):
+                array[start:stop] = value
 
         blocks = [
             (start, min(start + self.block_size, n_runs))
@@ -664,21 +676,31 @@ class CompiledModel:
         units: dict[str, str] = {}
         failures_time = np.full(n_runs, np.inf)
         failures_var = np.empty(n_runs, dtype=object)
-        buffer_of = dict(zip((s.local for s in dyn_specs), buffers, strict=True))
+        stored = dict(zip((s.local for s in dyn_specs), buffers, strict=True))
+        stored.update(
+            (s.local, a[:, None]) for s, a in zip(fixed_specs, fixed, strict=True)
+        )
         for spec in specs:
             cols = _columns(spec, self.ir.ranges)
             wanted = columns[spec.local]
             keep = range(len(cols)) if wanted is None else wanted
             if spec.kind == "control":
+                value = np.float64(control[spec.local])
                 for i in keep:
-                    outputs[cols[i]] = np.full((n_runs, len(times)), control[spec.local])
+                    outputs[cols[i]] = np.broadcast_to(value, (n_runs, n_time))
                     units[cols[i]] = spec.units
                 continue
-            buf = buffer_of[spec.local].reshape(n_runs, len(times), -1)
+            array = stored[spec.local]
+            flat = array.reshape(n_runs, array.shape[1], -1)
+            finite = bool(np.isfinite(flat).all())
             for i in keep:
-                column = buf[:, :, i]
+                column = flat[:, :, i]
+                if column.shape[1] != n_time:  # fixed during the run: a read-only view
+                    column = np.broadcast_to(column, (n_runs, n_time))
                 outputs[cols[i]] = column
                 units[cols[i]] = spec.units
+                if finite:
+                    continue
                 bad = ~np.isfinite(column)
                 rows = np.flatnonzero(bad.any(axis=1))
                 if rows.size:
@@ -737,7 +759,10 @@ class CompiledModel:
     def source(self, variables: Sequence[str] | None = None) -> str:
         """The generated Python source for ``variables`` (for reading and debugging)."""
         specs, _ = self._resolve_outputs(variables)
-        make, _ = self._program(tuple(s.local for s in specs if s.kind != "control"))
+        make, _ = self._program(
+            tuple(s.local for s in specs if s.kind != "control" and s.local not in self._static),
+            tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
+        )
         return make.source
 
 
