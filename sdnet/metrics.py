@@ -141,8 +141,10 @@ def mean_over(
             expected=f"start < end within the saved times [{times[0]:g}, {times[-1]:g}]",
         )
     grid = np.union1d(times[(times > lo) & (times < hi)], [lo, hi])
-    sampled = np.stack([np.interp(grid, times, row) for row in values]) if len(values) else \
-        np.zeros((0, grid.size))
+    upper = np.clip(np.searchsorted(times, grid, side="right"), 1, times.size - 1)
+    lower = upper - 1
+    frac = (grid - times[lower]) / (times[upper] - times[lower])
+    sampled = values[:, lower] * (1.0 - frac) + values[:, upper] * frac
     return np.trapezoid(sampled, grid, axis=1) / (hi - lo)
 
 
@@ -300,14 +302,16 @@ def _time_to_collapse(data: Trajectories) -> np.ndarray:
 def _cost_per_member_year(data: Trajectories) -> np.ndarray:
     members, times = data[TOTAL_MEMBERS], np.asarray(data.times, float)
     spending = final(data[SPENDING], times)
-    member_years = np.empty(members.shape[0])
-    for i, end in enumerate(np.asarray(data.push_end, float)):
-        if end >= times[-1]:
-            member_years[i] = 0.0
-            continue
-        lo = max(end, times[0])
-        grid = np.union1d(times[times > lo], [lo])
-        member_years[i] = np.trapezoid(np.interp(grid, times, members[i]), grid)
+    # member-years after the push ends: the whole integral minus the part before the end
+    from scipy.integrate import cumulative_trapezoid
+
+    cumulative = cumulative_trapezoid(members, times, axis=1, initial=0.0)
+    end = np.clip(np.asarray(data.push_end, float), times[0], times[-1])
+    lower = np.clip(np.searchsorted(times, end, side="right") - 1, 0, times.size - 1)
+    rows = np.arange(members.shape[0])
+    at_end = value_at(members, times, time=end)
+    before = cumulative[rows, lower] + (end - times[lower]) * (members[rows, lower] + at_end) / 2
+    member_years = np.maximum(cumulative[:, -1] - before, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(member_years > 0, spending / np.where(member_years > 0,
                                                               member_years, 1.0), np.inf)

@@ -143,3 +143,12 @@ def test_unknown_output_names_close_matches() -> None:
 def test_window_outside_times_is_an_error() -> None:
     with pytest.raises(InvalidValueError, match=r"within the saved times \[0, 30\]"):
         mean_over(TIMES[None], TIMES, start=10.0, end=40.0)
+
+
+def test_cost_per_member_year_integrates_from_an_off_grid_push_end() -> None:
+    # members = t (firm) from t = 0; after a push ending at 10.1 the integral of t up to 30 is
+    # (30^2 - 10.1^2) / 2 member-years (trapezoids are exact for a linear trajectory)
+    spending = np.full((1, TIMES.size), 1e6)
+    data = _data(TIMES[None], spending=spending, push_end=10.1)
+    np.testing.assert_allclose(BUILTIN["cost_per_member_year"](data),
+                               [1e6 / ((30**2 - 10.1**2) / 2)])
