@@ -29,6 +29,18 @@ def _axis_label(name: str, units: Mapping[str, str] | None) -> str:
     return f"{name} ({unit})" if unit else name
 
 
+def _outcome_color(label: str) -> str:
+    """Regime colours; any other outcome: its misses like 'collapsed', its hits like
+    'sustained'."""
+    if label in REGIME_COLORS:
+        return REGIME_COLORS[label]
+    if label == "failed":
+        return OKABE_ITO["grey"]
+    if label.startswith("not "):
+        return REGIME_COLORS["collapsed"]
+    return REGIME_COLORS["sustained"]
+
+
 def plot_scenario_scatter(
     factors: pd.DataFrame,
     regime: Sequence[str] | np.ndarray,
@@ -77,13 +89,16 @@ def plot_scenario_scatter(
     ax = new_axes(ax, figsize=(5.2, 4.2))
     xs = factors[x].to_numpy(float)
     ys = factors[y].to_numpy(float)
-    order = [r for r in ("collapsed", "sustained") if r in set(labels)]
-    order += sorted(set(labels) - set(order))
-    for i, label in enumerate(order):
+    # runs that missed the outcome first, so the (usually rarer) hits are drawn on top
+    present = set(labels)
+    misses = sorted(r for r in present if r == "collapsed" or r.startswith("not "))
+    order = [*misses, *sorted(present - set(misses) - {"failed"}),
+             *(["failed"] if "failed" in present else [])]
+    for label in order:
         mask = labels == label
         ax.scatter(
             xs[mask], ys[mask], s=9, alpha=0.6, lw=0,
-            color=REGIME_COLORS.get(label, cycle_color(i)),
+            color=_outcome_color(label),
             label=f"{label} ({int(mask.sum())} runs)",
         )
     if box is not None:
