@@ -266,7 +266,9 @@ my_policy = {
     "local_match_requirement": 0.3,
     "sponsor_cultivation_share": 0.3,
 }
-scores = score_policies(challenge, {"my policy": my_policy, **references}, simulator=simulator)
+REGION = challenge.region  # the challenge's region; try "typical" to see how much harder it is
+scores = score_policies(challenge, {"my policy": my_policy, **references}, simulator=simulator,
+                        region_values=region_values(REGION))
 print(f"{'policy':<24}{'score':>8}{'sustained':>11}{'cost $M':>9}")
 for s in sorted(scores.values(), key=lambda s: -s.score):
     print(f"{s.name:<24}{s.score:>8.1f}{s.sustained_share:>11.0%}{s.mean_cost / 1e6:>9.2f}")'''),
@@ -277,11 +279,11 @@ import numpy as np
 
 worlds = sample_worlds(simulator.parameters, challenge.n_runs, seed=challenge.seed)
 levers = scores["my policy"].levers
-values = {**region_values(challenge.region), **levers, **worlds}
+values = {**region_values(REGION), **levers, **worlds}
 simulation = simulator.simulate(values, n_runs=challenge.n_runs,
                                 final_time=challenge.final_time, variables=["Total Members"])
 members = simulation.outputs["Total Members"]
-firms = region_values(challenge.region).get(
+firms = region_values(REGION).get(
     "number_of_firms", simulator.parameters["number_of_firms"].default)
 needed = challenge.sustain_fraction * firms
 fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
