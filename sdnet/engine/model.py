@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from sdnet.errors import (
     UnsupportedConstructError,
 )
 from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
+
+if TYPE_CHECKING:
+    from sdnet.results import State
 
 __all__ = ["METHODS", "CompiledModel", "Simulation", "cache_dir", "compile_model"]
 
@@ -461,6 +464,8 @@ class CompiledModel:
         self, spec: VariableSpec, key: str, value: Any, n_runs: int
     ) -> np.ndarray:
         tail = tuple(len(self.ir.ranges[d]) for d in spec.dims)
+        if isinstance(value, bool) or np.asarray(value).dtype == bool:
+            raise InvalidValueError(key, value, expected="numbers")
         try:
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError) as err:
@@ -540,9 +545,36 @@ class CompiledModel:
                     "state cannot be set"
                 )
             tail = tuple(len(self.ir.ranges[d]) for d in spec.dims)
+            if isinstance(value, Mapping):
+                value = self._from_elements(spec, key, value, n_runs)
             array = self._as_run_array(spec, key, value, n_runs)
             out[spec.stock_state] = np.broadcast_to(array, (n_runs, *tail)).copy()
         return out
+
+    def _from_elements(
+        self, spec: VariableSpec, key: str, value: Mapping[Any, Any], n_runs: int
+    ) -> np.ndarray:
+        """``{element: value}`` (``"a,b"`` or ``("a", "b")`` keys for 2-D) -> array."""
+        given = {
+            (k if isinstance(k, str) else ",".join(k)).replace(" ,", ",").replace(", ", ",")
+            .lower(): v
+            for k, v in value.items()
+        }
+        combos = list(product(*(self.ir.ranges[d] for d in spec.dims)))
+        columns = []
+        for combo in combos:
+            name = ",".join(combo).lower()
+            if name not in given:
+                raise EngineInputError(
+                    f"initial_state[{key!r}] has no value for element [{','.join(combo)}]"
+                )
+            columns.append(np.broadcast_to(np.asarray(given.pop(name), dtype=float), (n_runs,)))
+        if given:
+            raise EngineInputError(
+                f"initial_state[{key!r}] has unknown elements: {', '.join(sorted(given))}"
+            )
+        tail = tuple(len(self.ir.ranges[d]) for d in spec.dims)
+        return np.stack(columns, axis=1).reshape((n_runs, *tail))
 
     # ------------------------------------------------------------------ simulate
 
@@ -556,7 +588,7 @@ class CompiledModel:
         saveper: float | None = None,
         method: str = "euler",
         variables: Sequence[str] | None = None,
-        initial_state: Mapping[str, Any] | None = None,
+        initial_state: Mapping[str, Any] | State | None = None,
         initial_time: float | None = None,
     ) -> Simulation:
         """Run ``n_runs`` parameter sets at once.
@@ -577,9 +609,12 @@ class CompiledModel:
         variables : sequence of str, optional
             Variables (Python or Vensim names, or ``Name[Elem]`` columns) to save; all outputs
             when not given. Only these are kept, which bounds memory for large ensembles.
-        initial_state : mapping of str to float or ndarray, optional
-            Values of stocks (by name; ``(n_runs, *dims)`` arrays or numbers) to start from
-            instead of their initial equations; other stocks start from their equations.
+        initial_state : mapping of str to float or ndarray, or State, optional
+            Values of stocks (by name; numbers, ``(n_runs, *dims)`` arrays, or
+            ``{element: value}`` for subscripted stocks) to start from instead of their initial
+            equations; other stocks start from their equations. A
+            :class:`sdnet.results.State` gives its stocks and, unless ``initial_time`` is
+            given, its time.
         initial_time : float, optional
             Start time (model time units) instead of INITIAL TIME, e.g. the time at which
             ``initial_state`` was taken.
@@ -604,6 +639,15 @@ class CompiledModel:
             raise EngineInputError(
                 f"unknown integration method {method!r}; valid methods: {', '.join(METHODS)}"
             )
+        if (
+            initial_state is not None
+            and not isinstance(initial_state, Mapping)
+            and hasattr(initial_state, "values")
+            and hasattr(initial_state, "time")
+        ):  # a sdnet.results.State: its stocks at its time
+            if initial_time is None:
+                initial_time = float(initial_state.time)
+            initial_state = initial_state.values
         control = self._run_control(final_time, time_step, saveper, initial_time)
         params = self._resolve_values(values or {}, n_runs)
         specs, columns = self._resolve_outputs(variables)

@@ -120,6 +120,29 @@ def test_restarting_from_a_saved_state_continues_the_run() -> None:
     np.testing.assert_array_equal(restarted.outputs["Stock[East,Food]"][0, 0], stock[2, 0])
 
 
+def test_a_state_object_or_per_element_values_restart_a_run() -> None:
+    from sdnet.results import State
+
+    model = compile_model(KITCHEN)
+    whole = model.simulate({}, n_runs=1, variables=["Stock"])
+    at = int(np.flatnonzero(whole.times == 4.0)[0])
+    elements = {
+        f"{r},{g}": whole.outputs[f"Stock[{r},{g}]"][0, at]
+        for r in ("North", "South", "East")
+        for g in ("Food", "Tools")
+    }
+    from_state = model.simulate(
+        {}, n_runs=1, variables=["Stock"], initial_state=State(4.0, {"Stock": elements})
+    )
+    assert from_state.times[0] == 4.0
+    for key, value in elements.items():
+        assert from_state.outputs[f"Stock[{key}]"][0, 0] == value
+    elements.pop("East,Tools")
+    with pytest.raises(EngineInputError) as info:
+        model.simulate({}, n_runs=1, initial_state={"Stock": elements}, initial_time=4.0)
+    assert str(info.value) == "initial_state['Stock'] has no value for element [East,Tools]"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -147,6 +170,11 @@ def test_restarting_from_a_saved_state_continues_the_run() -> None:
             {"values": {"decay_rate": "fast"}},
             InvalidValueError,
             "invalid value for 'decay_rate': 'fast' (expected numbers)",
+        ),
+        (
+            {"values": {"decay_rate": True}},
+            InvalidValueError,
+            "invalid value for 'decay_rate': True (expected numbers)",
         ),
         (
             {"values": {"decay_rate": [[0.1], [0.2]]}},
