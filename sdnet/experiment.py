@@ -1296,7 +1296,7 @@ def run_experiment(
                     skipped.append(f"time-resolved {variable} ({case.name}): failed runs")
                     continue
                 analyses[f"time_resolved/{_slug(variable)}/{case.name}"] = time_resolved(
-                    design, values, ensemble.dataset["time"].to_numpy(),
+                    design, values, times=ensemble.dataset["time"].to_numpy(),
                     every=analysis.time_resolved_every)
 
     if analysis.prim_metric:
@@ -1442,7 +1442,7 @@ def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.Data
         table[search] = candidates
         return _sustained_of(model, experiment, table)
 
-    found: ThresholdResult = bisect_threshold(sustains, lo, hi, tol=tol, size=len(problems))
+    found: ThresholdResult = bisect_threshold(sustains, (lo, hi), tol=tol, size=len(problems))
     return pd.DataFrame({
         "region": [p[0] for p in problems],
         given: [p[2] for p in problems],
@@ -1474,8 +1474,8 @@ def _integration(model: Model, experiment: Experiment, table: pd.DataFrame,
                     progress=False, method="rk4", time_step=time_step)
     m_half = _metric_table(experiment, half, sample, model)
     m_rk4 = _metric_table(experiment, rk4, sample, model)
-    return integration_check(base, {m: m_half[m].to_numpy(float) for m in names},
-                             {m: m_rk4[m].to_numpy(float) for m in names})
+    return integration_check(base, half_dt={m: m_half[m].to_numpy(float) for m in names},
+                             rk4={m: m_rk4[m].to_numpy(float) for m in names})
 
 
 def _hysteresis(model: Model, experiment: Experiment) -> pd.DataFrame:

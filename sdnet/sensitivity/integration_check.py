@@ -68,8 +68,8 @@ def relative_change(base: np.ndarray, other: np.ndarray) -> float:
 
 
 def integration_check(
-    base: Mapping[str, np.ndarray], half_dt: Mapping[str, np.ndarray],
-    rk4: Mapping[str, np.ndarray], *, tolerance: float = 0.01,
+    base: Mapping[str, np.ndarray], *, half_dt: Mapping[str, np.ndarray],
+    rk4: Mapping[str, np.ndarray], tolerance: float = 0.01,
 ) -> IntegrationCheckResult:
     """Compare metrics of the same runs at the study's time step, at half of it and with RK4.
 

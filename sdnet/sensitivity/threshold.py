@@ -57,8 +57,9 @@ class ThresholdResult:
 
 
 def bisect_threshold(
-    sustains: Callable[[np.ndarray], np.ndarray], lower: float | np.ndarray,
-    upper: float | np.ndarray, *, tol: float, size: int | None = None, max_iter: int = 60,
+    sustains: Callable[[np.ndarray], np.ndarray],
+    bounds: tuple[float | np.ndarray, float | np.ndarray], *, tol: float,
+    size: int | None = None, max_iter: int = 60,
 ) -> ThresholdResult:
     """Bisect for the smallest value at which ``sustains`` turns True, for many problems.
 
@@ -66,8 +67,9 @@ def bisect_threshold(
     ----------
     sustains : callable
         Takes ``(n_problems,)`` candidate values, returns ``(n_problems,)`` bools.
-    lower, upper : float or numpy.ndarray
-        The searched range (per problem or shared), in the searched value's units.
+    bounds : (lower, upper)
+        The searched range: numbers shared by every problem or arrays with one value per
+        problem, in the searched value's units.
     tol : float
         Stop when every bracket is narrower than this (same units).
     size : int, optional
@@ -75,6 +77,7 @@ def bisect_threshold(
     max_iter : int
         At most this many bisection steps.
     """
+    lower, upper = bounds
     lo = np.asarray(lower, dtype=float)
     hi = np.asarray(upper, dtype=float)
     shape = np.broadcast_shapes(lo.shape, hi.shape, () if size is None else (size,))

@@ -50,7 +50,7 @@ class TimeResolvedResult:
 
 
 def time_resolved(
-    design: Design, values: np.ndarray, times: np.ndarray, *, every: float | None = None,
+    design: Design, values: np.ndarray, *, times: np.ndarray, every: float | None = None,
     num_resamples: int = 100, conf_level: float = 0.95,
 ) -> TimeResolvedResult:
     """Sobol' (or eFAST, by the design's method) indices of ``values`` at each saved time.

@@ -27,15 +27,15 @@ def _decay(dt: float, method: str) -> np.ndarray:
 
 def test_small_step_passes_and_large_step_warns() -> None:
     fine = {"y": _decay(1 / 256, "euler")}
-    result = integration_check(fine, {"y": _decay(1 / 512, "euler")},
-                               {"y": _decay(1 / 256, "rk4")})
+    result = integration_check(fine, half_dt={"y": _decay(1 / 512, "euler")},
+                               rk4={"y": _decay(1 / 256, "rk4")})
     assert result.ok.all()
     assert result.max_change_rk4[0] == pytest.approx(
         relative_change(fine["y"], _decay(1 / 256, "rk4")))
     coarse = {"y": _decay(0.25, "euler")}
     with pytest.warns(IntegrationWarning, match=r"more than 1% .*: y \("):
-        result = integration_check(coarse, {"y": _decay(0.125, "euler")},
-                                   {"y": _decay(0.25, "rk4")})
+        result = integration_check(coarse, half_dt={"y": _decay(0.125, "euler")},
+                                   rk4={"y": _decay(0.25, "rk4")})
     assert not result.ok.any()
     assert list(result.to_frame().columns) == ["metric", "max_change_half_dt",
                                                "max_change_rk4", "ok"]

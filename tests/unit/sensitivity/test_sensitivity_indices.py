@@ -81,7 +81,7 @@ def test_time_resolved_indices_follow_the_analytic_shares() -> None:
     design = sobol_design(factors, 1024, seed=8)
     times = np.linspace(0.0, 10.0, 41)
     values = np.outer(design.values[:, 0], times) + np.outer(design.values[:, 1], 10.0 - times)
-    result = time_resolved(design, values, times, every=2.5)
+    result = time_resolved(design, values, times=times, every=2.5)
     np.testing.assert_allclose(result.times, [0.0, 2.5, 5.0, 7.5, 10.0])
     expected = result.times**2 / (result.times**2 + (10.0 - result.times) ** 2)
     s1 = np.array([r.S1[0] for r in result.results])

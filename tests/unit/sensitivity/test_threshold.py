@@ -30,7 +30,7 @@ def test_bisection_finds_the_toy_threshold_per_problem() -> None:
     push = np.array([0.1, 0.2, 0.05])
     allee = 0.3
     result = bisect_threshold(
-        lambda d: _toy_persists(d, push=push, allee=allee), 0.0, 10.0, tol=1e-3, size=3
+        lambda d: _toy_persists(d, push=push, allee=allee), (0.0, 10.0), tol=1e-3, size=3
     )
     # analytic threshold A / push, resolved to the Euler step of the toy
     expected = allee / push
@@ -43,7 +43,7 @@ def test_bisection_finds_the_toy_threshold_per_problem() -> None:
 
 def test_bracket_ends_that_do_not_bracket() -> None:
     result = bisect_threshold(
-        lambda d: d >= np.array([5.0, -1.0, 20.0]), 0.0, 10.0, tol=0.01, size=3
+        lambda d: d >= np.array([5.0, -1.0, 20.0]), (0.0, 10.0), tol=0.01, size=3
     )
     assert result.threshold[0] == pytest.approx(5.0, abs=0.01)
     assert result.threshold[1] == 0.0  # already sustained at the lower end
@@ -53,6 +53,6 @@ def test_bracket_ends_that_do_not_bracket() -> None:
 
 def test_threshold_errors() -> None:
     with pytest.raises(InvalidValueError) as info:
-        bisect_threshold(lambda d: d > 1, 2.0, 1.0, tol=0.1)
+        bisect_threshold(lambda d: d > 1, (2.0, 1.0), tol=0.1)
     assert str(info.value) == ("invalid value for 'bounds': [2.0, 1.0] (expected finite "
                                "lower < upper)")
