@@ -30,6 +30,7 @@ MODEL = Path(__file__).with_name("flexnet.mdl")
 COL = 190  # px between grid columns
 ROW = 50  # px between grid rows
 X0, Y0 = 110, 60  # px of grid cell (0, 0)
+MAX_ARROW = 420  # px: a longer causal link is drawn from a nearby shadow instead
 
 SKETCH_HEADER = "\\\\\\---/// Sketch information - do not modify anything except names"
 VERSION = "V300  Do not put anything below this section - it will be ignored"
@@ -46,7 +47,7 @@ class Flow:
     source: str | None
     target: str | None
     valve: tuple[float, float]
-    label_dy: float = 0.36  # rows below (+) or above (-) the valve
+    label_dy: float = 0.4  # rows below (+) or above (-) the valve
 
 
 @dataclass
@@ -63,8 +64,8 @@ class View:
 def _two_way(stock_from: str, stock_to: str, forward: str, back: str, col: float,
              row: float) -> list[Flow]:
     """Joining-like and leaving-like flows between two stocks on one row."""
-    return [Flow(forward, stock_from, stock_to, (col, row - 0.3), -0.36),
-            Flow(back, stock_to, stock_from, (col, row + 0.3), 0.36)]
+    return [Flow(forward, stock_from, stock_to, (col, row - 0.3), -0.45),
+            Flow(back, stock_to, stock_from, (col, row + 0.3), 0.45)]
 
 
 def _segment_rows(seg: str, r: float) -> tuple[dict, list, dict]:
@@ -72,32 +73,33 @@ def _segment_rows(seg: str, r: float) -> tuple[dict, list, dict]:
     flows = _two_way(f"{seg} Potential Members", f"{seg} Members", f"{seg} Joining",
                      f"{seg} Leaving", 2, r)
     variables = {
-        f"{seg} Spontaneous Joining": (0.5, r - 2), f"{seg} Word of Mouth Joining": (1.5, r - 2.6),
-        f"{seg} Broker Joining": (2.5, r - 2), f"{seg} Broker Focus": (3.5, r - 2.6),
-        f"{seg} Attractiveness": (2, r - 3.4),
-        f"{seg} Quitting": (1.5, r + 2), f"{seg} Closures": (2.5, r + 2),
+        f"{seg} Attractiveness": (2, r - 3.6),
+        f"{seg} Spontaneous Joining": (0.4, r - 2), f"{seg} Word of Mouth Joining": (1.5, r - 2.7),
+        f"{seg} Broker Joining": (2.6, r - 2), f"{seg} Broker Focus": (3.7, r - 2.7),
+        f"{seg} Quitting": (1.4, r + 2), f"{seg} Closures": (2.6, r + 2),
     }
     return stocks, flows, variables
 
 
 def _views() -> list[View]:
-    m_stocks, m_flows, m_vars = _segment_rows("Micro", 4)
-    e_stocks, e_flows, e_vars = _segment_rows("Established", 15)
+    m_stocks, m_flows, m_vars = _segment_rows("Micro", 5)
+    e_stocks, e_flows, e_vars = _segment_rows("Established", 16)
     membership = View(
         "1 Membership",
         {**m_stocks, **e_stocks},
         m_flows + e_flows,
         {**m_vars, **e_vars,
-         "Spontaneous Joining Rate": (0, 7.5), "Word of Mouth Rate": (1, 7.5),
-         "Minimum Joining Time": (2, 7.5), "Broker Recruiting Staff": (3, 7.5),
-         "Base Attrition Rate": (4, 7.5), "Member Satisfaction": (5, 7.5),
-         "Broker Contact Rate": (0, 8.5), "Broker Conversion": (1, 8.5),
-         "Facilitation Need per Member": (2, 8.5), "Broker Staff": (3, 8.5),
-         "Value Attrition Rate": (4, 8.5), "Member Churn Rate": (5, 8.5),
-         "Attractiveness Threshold": (0, 9.5), "Attractiveness Spread": (1, 9.5),
-         "Micro Closure Rate": (4, 9.5), "Total Members": (5, 9.5),
-         "Established Closure Rate": (4, 10.5), "Micro Member Share": (5, 10.5),
-         "Members": (5, 11.5), "Potential Members": (5, 12.5)},
+         "Attractiveness Threshold": (1, 0.6), "Attractiveness Spread": (3, 0.6),
+         "Spontaneous Joining Rate": (-0.4, 1.6), "Word of Mouth Rate": (0.6, 1.2),
+         "Broker Contact Rate": (4.6, 2.0), "Broker Conversion": (4.6, 3.0),
+         "Minimum Joining Time": (2, 10.3),
+         "Base Attrition Rate": (0.2, 8), "Value Attrition Rate": (1.3, 8.6),
+         "Micro Closure Rate": (3.4, 8), "Established Closure Rate": (3.4, 19),
+         "Broker Staff": (4.6, 9.5), "Broker Recruiting Staff": (3.6, 10.5),
+         "Facilitation Need per Member": (4.6, 11.5),
+         "Total Members": (5.2, 6.5), "Member Satisfaction": (5.6, 7.5),
+         "Member Churn Rate": (5.6, 8.5), "Micro Member Share": (5.8, 5.5),
+         "Members": (4.6, 13), "Potential Members": (4.6, 14)},
     )
     trust = View(
         "2 Trust and learning",
@@ -215,7 +217,7 @@ def _px(cell: tuple[float, float]) -> tuple[int, int]:
 
 
 def _half_width(name: str) -> int:
-    return max(20, 3 * len(name) + 2)
+    return max(20, round(3.5 * len(name)) + 4)
 
 
 @dataclass
@@ -253,9 +255,9 @@ def build_view(view: View, equations: dict[str, str], home: dict[str, str]) -> l
         x, y = _px(cell)
         i = new_id()
         ids[name] = i
-        w = max(40, 3 * len(name) // 2 + 10)
-        place(_Box(name, x, y, w, 22))
-        lines.append(f"10,{i},{name},{x},{y},{w},20,3,3,0,0,0,0,0,0")
+        w = max(45, 2 * len(name) + 6)
+        place(_Box(name, x, y, w, 24))
+        lines.append(f"10,{i},{name},{x},{y},{w},22,3,3,0,0,0,0,0,0")
     names = [*equations, "Time"]
     for flow in view.flows:
         vx, vy = _px(flow.valve)
@@ -283,6 +285,8 @@ def build_view(view: View, equations: dict[str, str], home: dict[str, str]) -> l
         for role, (end_id, ex, ey) in zip(("source", "target"), ends, strict=True):
             shape = 100 if role == "source" else 4
             mx = (vx + ex) // 2
+            # keep names off the pipe (between the valve and the end's edge)
+            boxes.append(_Box(f"pipe of {flow.name}", mx, ey, max(abs(ex - vx) // 2 - 12, 1), 5))
             lines.append(f"1,{new_id()},{v},{end_id},{shape},0,0,22,0,0,0,-1--1--1,,1|({mx},{ey})|")
     for name, cell in view.variables.items():
         x, y = _px(cell)
@@ -291,32 +295,24 @@ def build_view(view: View, equations: dict[str, str], home: dict[str, str]) -> l
         w = _half_width(name)
         place(_Box(name, x, y, w, 8))
         lines.append(f"10,{i},{name},{x},{y},{w},8,8,3,0,0,0,0,0,0")
-    # inputs from other views are drawn as shadows: chosen cells first, then free cells nearby
+    # Inputs are drawn where they are used: an arrow starts from the nearest copy of its
+    # source; a source defined in another view, or further than MAX_ARROW pixels, gets a grey
+    # shadow copy in a free cell near the variable that uses it.
     defined_here = [*view.stocks, *(f.name for f in view.flows), *view.variables]
-    needed: list[str] = []
-    for name in defined_here:
-        if name in view.stocks:
-            continue  # a stock's inputs are its flows, drawn as pipes
-        for ref in sorted(references(equations[name], names)):
-            if ref not in ids and ref not in needed:
-                needed.append(ref)
-    for name in [*view.shadows, *needed]:
-        if name in ids:
-            continue
-        if home.get(name) == view.title:
-            raise SystemExit(f"{view.title}: {name} is defined here but not placed")
+    position: dict[int, tuple[int, int]] = {}
+    for line in lines:
+        fields = line.split(",")
+        if fields[0] in ("10", "11", "12"):
+            position[int(fields[1])] = (int(fields[3]), int(fields[4]))
+    copies: dict[str, list[int]] = {name: [i] for name, i in ids.items()}
+
+    def add_shadow(name: str, near: tuple[int, int], cells: list[tuple[float, float]]) -> int:
         w = _half_width("<" + name + ">")
-        candidates = [view.shadows[name]] if name in view.shadows else []
-        users = [n for n in defined_here if name in references(equations[n], names)]
-        ux, uy = (X0, Y0)
-        if users:
-            cell = view.variables.get(users[0]) or view.stocks.get(users[0]) or next(
-                f.valve for f in view.flows if f.name == users[0]
-            )
-            ux, uy = _px(cell)
-        for radius in range(1, 12):
-            for dr in range(-radius, radius + 1):
-                for dc in (-0.5 * radius, 0.5 * radius, 0):
+        ux, uy = near
+        candidates = list(cells)
+        for radius in range(1, 14):
+            for dr in (0.0, -0.5 * radius, 0.5 * radius, -radius, radius):
+                for dc in (-0.5 * radius, 0.5 * radius, 0.0, -radius, radius):
                     candidates.append(((ux - X0) / COL + dc, (uy - Y0) / ROW + dr))
         for cell in candidates:
             x, y = _px(cell)
@@ -329,23 +325,39 @@ def build_view(view: View, equations: dict[str, str], home: dict[str, str]) -> l
             raise SystemExit(f"{view.title}: no room for the shadow of {name}")
         place(box)
         i = new_id()
-        ids[name] = i
-        lines.append(f"10,{i},{name},{x},{y},{w},8,8,2,0,3,-1,0,0,0,128-128-128,0-0-0,|12||128-128-128")
-    # causal links: one arrow from each input to each variable defined in this view
-    position = {}
-    for line in lines:
-        fields = line.split(",")
-        if fields[0] in ("10", "11", "12"):
-            position[int(fields[1])] = (int(fields[3]), int(fields[4]))
+        position[i] = (x, y)
+        copies.setdefault(name, []).append(i)
+        lines.append(f"10,{i},{name},{x},{y},{w},8,8,2,0,3,-1,0,0,0,128-128-128,0-0-0,"
+                     f"|12||128-128-128")
+        return i
+
+    for name, cell in view.shadows.items():
+        if name not in copies:
+            add_shadow(name, _px(cell), [cell])
+    arrows: list[tuple[int, int]] = []
     for name in defined_here:
         if name in view.stocks:
-            continue
+            continue  # a stock's inputs are its flows, drawn as pipes
         target = valves.get(name, ids[name])
+        tx, ty = position[target]
         for ref in sorted(references(equations[name], names)):
-            source = ids[ref]
-            (ax, ay), (bx, by) = position[source], position[target]
-            lines.append(f"1,{new_id()},{source},{target},0,0,0,0,0,64,0,-1--1--1,,1|"
-                         f"({(ax + bx) // 2},{(ay + by) // 2})|")
+            if home.get(ref) == view.title and ref not in copies:
+                raise SystemExit(f"{view.title}: {ref} is defined here but not placed")
+            best = None
+            for i in copies.get(ref, []):
+                sx, sy = position[i]
+                distance = ((sx - tx) ** 2 + (sy - ty) ** 2) ** 0.5
+                if best is None or distance < best[0]:
+                    best = (distance, i)
+            if best is None or best[0] > MAX_ARROW:
+                source = add_shadow(ref, (tx, ty), [])
+            else:
+                source = best[1]
+            arrows.append((source, target))
+    for source, target in arrows:
+        (ax, ay), (bx, by) = position[source], position[target]
+        lines.append(f"1,{new_id()},{source},{target},0,0,0,0,0,64,0,-1--1--1,,1|"
+                     f"({(ax + bx) // 2},{(ay + by) // 2})|")
     return lines
 
 
