@@ -121,7 +121,7 @@ def plot_diagram(
     for cloud in view.clouds:
         _draw_cloud(ax, cloud)
     for variable in view.variables:
-        _draw_variable(ax, variable, fontsize)
+        _draw_variable(ax, variable, fontsize, view.valves)
     for comment in view.comments:
         _draw_comment(ax, comment, fontsize)
     for arrow in view.links:
@@ -154,7 +154,9 @@ def _wrap(name: str, half_width: float, fontsize: float, scale: float) -> str:
     return "\n".join(lines) or name
 
 
-def _draw_variable(ax: Axes, variable: SketchVariable, fontsize: float) -> None:
+def _draw_variable(
+    ax: Axes, variable: SketchVariable, fontsize: float, valves: tuple[SketchValve, ...]
+) -> None:
     scale = fontsize / _TEXT_PX
     name = f"<{variable.name}>" if variable.is_ghost else variable.name
     color = _GHOST_COLOR if variable.is_ghost else "black"
@@ -174,15 +176,25 @@ def _draw_variable(ax: Axes, variable: SketchVariable, fontsize: float) -> None:
         label = _wrap(name, variable.width, fontsize, scale)
     else:
         label = _wrap(name, max(variable.width, 30.0), fontsize, scale)
-    # A flow's name hangs below its valve: anchor its top edge so that, however many lines it
-    # wraps to, it never covers the valve.
+    # A flow's name sits beside its valve: anchor the edge facing the valve so that, however
+    # many lines it wraps to, it never covers the valve.
     hang = variable.is_flow and not variable.is_stock
+    below = True
+    if hang and valves:
+        valve = min(valves, key=lambda v: math.hypot(v.x - variable.x, v.y - variable.y))
+        below = variable.y >= valve.y
+    if not hang:
+        y, va = variable.y, "center"
+    elif below:
+        y, va = variable.y - variable.height, "top"
+    else:
+        y, va = variable.y + variable.height, "bottom"
     ax.text(
         variable.x,
-        variable.y - variable.height if hang else variable.y,
+        y,
         label,
         ha="center",
-        va="top" if hang else "center",
+        va=va,
         fontsize=fontsize,
         color=color,
         zorder=5,
