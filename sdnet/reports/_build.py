@@ -42,8 +42,11 @@ from sdnet.reports._document import (
 )
 from sdnet.reports._findings import (
     Finding,
+    amount_threshold_findings,
     chosen_step,
+    comparison_findings,
     convergence_findings,
+    hysteresis_findings,
     morris_findings,
     prim_findings,
     regime_findings,
@@ -676,6 +679,14 @@ def _thresholds(ctx: ReportContext) -> Section:
                        ax=figure.add_subplot())
     found = threshold_findings(frame, amount_units=amount_units)
     ctx.add(found, topic="How long a push must last")
+    extra: list[Block] = []
+    by_amount = ctx.results.analyses.get("thresholds_amount")
+    if by_amount is not None:
+        extra.append(TableBlock("thresholds_amount", by_amount,
+                                "Smallest sustaining push amount per region and duration."))
+        amount_found = amount_threshold_findings(by_amount, amount_units=amount_units)
+        ctx.add(amount_found, topic="How long a push must last")
+        extra += [Paragraph(f.text) for f in amount_found]
     return _section(title, [
         Paragraph("For each region type and push amount, the shortest push duration that "
                   "sustains the network (found by bisection)."),
@@ -685,6 +696,7 @@ def _thresholds(ctx: ReportContext) -> Section:
                      alt="Threshold map of push duration against push amount per region"),
         TableBlock("thresholds", frame, "Thresholds per region and push amount."),
         *[Paragraph(f.text) for f in found],
+        *extra,
     ])
 
 
@@ -710,7 +722,7 @@ def _checks(ctx: ReportContext) -> Section | None:
 
 
 _SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
-_SHOWN_NAMES = ("thresholds", "integration_check")
+_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check")
 
 
 def _other_tables(ctx: ReportContext) -> Section | None:
@@ -722,6 +734,10 @@ def _other_tables(ctx: ReportContext) -> Section | None:
     if not others:
         return None
     blocks: list[Block] = [Paragraph("Further tables the study wrote, shown as they are.")]
+    if "hysteresis" in others:
+        ctx.add(hysteresis_findings(others["hysteresis"]), topic="Tipping point and memory")
+    if "comparison" in others:
+        ctx.add(comparison_findings(others["comparison"]), topic="Which push works better")
     for stem, frame in others.items():
         blocks.append(TableBlock(stem, frame.head(60), f"analyses/{stem}.csv"
                                  + (" (first 60 rows)" if len(frame) > 60 else "") + "."))
@@ -781,12 +797,19 @@ def _findings_section(ctx: ReportContext) -> Section:
             pending.append(finding.text)
     if pending:
         blocks.append(Bullets(tuple(pending)))
-    flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
-    if flat:
-        blocks.append(TableBlock(
-            "summary", pd.DataFrame(list(flat.items()), columns=["quantity", "value"]),
-            "Key numbers recorded by the study (summary.json).",
-        ))
+    means = summary.get("metric_means")
+    if isinstance(means, Mapping) and means and all(isinstance(v, Mapping)
+                                                    for v in means.values()):
+        frame = pd.DataFrame(
+            [{"case": str(case), **{str(k): v for k, v in values.items()}}
+             for case, values in means.items()]
+        )
+        blocks.append(TableBlock("metric_means", frame,
+                                 "Mean of each metric over the runs of each case."))
+    skipped = summary.get("skipped")
+    if isinstance(skipped, list | tuple) and skipped:
+        blocks.append(Heading("Analyses not run"))
+        blocks.append(Bullets(tuple(str(item) for item in skipped)))
     return _section("Findings", blocks)
 
 

