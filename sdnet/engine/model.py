@@ -362,18 +362,26 @@ class CompiledModel:
                 )
             else:
                 lines.append(f"    {target} = {node.code}")
-        names = ", ".join(s.name for s in dynamic_states)
-        lines.append(f"    def _f(time, {names}):" if names else "    def _f(time):")
-        for target in dyn_order:
-            lines.append(f"        {target} = {self._nodes[target].code}")
-        for s in dynamic_states:
-            lines.append(f"        d_{s.name} = {s.deriv.code}")
+        deriv_roots = [d for s in dynamic_states for d in s.deriv.deps]
+        deriv_order = _topological(dyn_nodes, deriv_roots, "equations")
+        names = "".join(f", {s.name}" for s in dynamic_states)
         derivs = "".join(f"d_{s.name}, " for s in dynamic_states)
         outs = "".join(f"{o}, " for o in out_locals)
-        lines.append(f"        return ({derivs}), ({outs})")
+        # _fo (derivatives and outputs) runs at save times; _fd (derivatives only) otherwise
+        for function, order, returned in (
+            ("_fo", dyn_order, f"({derivs}), ({outs})"),
+            ("_fd", deriv_order, f"({derivs})"),
+        ):
+            lines.append(f"    def {function}(time{names}):")
+            for target in order:
+                lines.append(f"        {target} = {self._nodes[target].code}")
+            for state in dynamic_states:
+                lines.append(f"        d_{state.name} = {state.deriv.code}")
+            lines.append(f"        return {returned}")
         statics = "".join(f"{o}, " for o in static_locals)
         lines.append(
-            f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _f, ({statics})"
+            f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _fo, _fd, "
+            f"({statics})"
         )
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {
@@ -668,6 +676,8 @@ class CompiledModel:
         fixed = [np.empty((n_runs, *shape(s)), dtype=np.float64) for s in fixed_specs]
         owners = {s.name: s.owner for s in self._states}
         state_owners = [owners[name] for name in state_names]
+        kinds = {s.name: s.kind for s in self._states}
+        state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
         state_bad_time = np.full(n_runs, np.inf)
         state_bad_owner = np.empty(n_runs, dtype=object)
 
@@ -679,7 +689,7 @@ class CompiledModel:
             }
             block_x0 = {k: v[start:stop] for k, v in x0.items()}
             with np.errstate(all="ignore"):  # errstate is per thread
-                states, f, fixed_values = make(
+                states, f, fd, fixed_values = make(
                     block_params,
                     block_x0,
                     size,
@@ -690,6 +700,7 @@ class CompiledModel:
                 )
                 bad_time, bad_owner = _integrate(
                     f,
+                    fd,
                     list(states),
                     times_all=save[0],
                     save_flags=save[1],
@@ -697,6 +708,7 @@ class CompiledModel:
                     method=method,
                     buffers=[b[start:stop] for b in buffers],
                     owners=state_owners,
+                    stacks=state_stacked,
                     n_runs=size,
                 )
             state_bad_time[start:stop] = bad_time
@@ -870,6 +882,7 @@ def _time_grid(control: Mapping[str, float]) -> tuple[np.ndarray, tuple[list[flo
 
 def _integrate(
     f: Any,
+    fd: Any,
     states: list[np.ndarray],
     *,
     times_all: list[float],
@@ -878,9 +891,13 @@ def _integrate(
     method: str,
     buffers: list[np.ndarray],
     owners: list[str],
+    stacks: list[bool],
     n_runs: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step ``states`` through ``times_all``, writing saved outputs into ``buffers``.
+
+    ``f(t, *states)`` returns the derivatives and the outputs, ``fd`` the derivatives only
+    (used between save times and for the Runge-Kutta stages).
 
     Returns, per run, the first saved time at which a state was non-finite (inf if never)
     and that state's owner (the variable whose equation holds it).
@@ -891,29 +908,31 @@ def _integrate(
     last = len(times_all) - 1
     half = dt / 2
     for k, t in enumerate(times_all):
-        derivs, outs = f(t, *states)
         if save_flags[k]:
+            derivs, outs = f(t, *states)
             for buf, value in zip(buffers, outs, strict=True):
                 buf[:, j] = value
             j += 1
-            for state, owner in zip(states, owners, strict=True):
+            for state, owner, stacked in zip(states, owners, stacks, strict=True):
                 finite = np.isfinite(state)
-                if state.shape[0] != n_runs:  # stacked SMOOTH/DELAY stages come first
+                if stacked:  # the stages of a SMOOTH or DELAY come first
                     finite = finite.all(axis=0)
                 rows = np.flatnonzero(~finite.reshape(n_runs, -1).all(axis=1))
                 if rows.size:
                     rows = rows[~np.isfinite(bad_time[rows]) & (bad_time[rows] > t)]
                     bad_time[rows] = t
                     bad_owner[rows] = owner
+        elif k < last:
+            derivs = fd(t, *states)
         if k == last:
             break
         if method == "euler":
             states = [s + d * dt for s, d in zip(states, derivs, strict=True)]
         else:
             k1 = derivs
-            k2, _ = f(t + half, *[s + half * d for s, d in zip(states, k1, strict=True)])
-            k3, _ = f(t + half, *[s + half * d for s, d in zip(states, k2, strict=True)])
-            k4, _ = f(t + dt, *[s + dt * d for s, d in zip(states, k3, strict=True)])
+            k2 = fd(t + half, *[s + half * d for s, d in zip(states, k1, strict=True)])
+            k3 = fd(t + half, *[s + half * d for s, d in zip(states, k2, strict=True)])
+            k4 = fd(t + dt, *[s + dt * d for s, d in zip(states, k3, strict=True)])
             states = [
                 s + dt / 6 * (a + 2 * b + 2 * c + e)
                 for s, a, b, c, e in zip(states, k1, k2, k3, k4, strict=True)
