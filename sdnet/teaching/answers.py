@@ -230,14 +230,15 @@ def answers_template(exercise: Exercise) -> str:
              f"# Check them with: sdnet exercise check {exercise.number} THIS_FILE.toml", "",
              "[exercise]", f"number = {exercise.number}", "", "[answers]"]
     for q in exercise.questions:
-        lines.append(f"# {q.prompt}" + (f" ({q.units})" if q.units else ""))
+        units = f" ({q.units})" if q.units and q.units != "dmnl" else ""
+        lines.append(f"# {q.prompt}{units}")
         if q.kind == "choice":
-            lines.append(f"# one of: {', '.join(repr(o) for o in q.options)}")
-            lines.append(f'# {q.id} = "{next(iter(q.options))}"')
+            options = ", ".join(f'"{o}"' for o in q.options)
+            lines.append(f"# {q.id} = ONE OF {options}")
         elif q.kind == "boolean":
-            lines.append(f"# true or false\n# {q.id} = false")
+            lines.append(f"# {q.id} = true OR false")
         else:
-            lines.append(f"# {q.id} = 0.0")
+            lines.append(f"# {q.id} = A NUMBER")
     lines += ["", "[predictions]", "# optional: the same keys, with what you predicted "
               "before running the model"]
     if exercise.challenge is not None:
