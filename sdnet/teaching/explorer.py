@@ -81,6 +81,7 @@ DEFAULT_SLIDERS: tuple[Slider, ...] = (
     Slider("sponsor_cultivation_share", "cultivation", 0.0, 0.5, 0.05),
     Slider("community_entrepreneur_density", "CE density", 0.0, 1.0, 0.1),
     Slider("external_networking", "external netw.", 0.0, 1.0, 0.1),
+    Slider("micro_share", "micro share", 0.2, 0.9, 0.1),
 )
 
 
