@@ -266,3 +266,26 @@ def test_the_readme_example_is_a_valid_study() -> None:
     experiment = parse_experiment(tomllib.loads(block),
                                   path=ROOT / "experiments" / "example.toml")
     assert [c.name for c in experiment.cases] == ["short_matched", "long"]
+
+
+@pytest.mark.parametrize(("design", "files"), [
+    ({"method": "efast", "n": 65, "M": 4},
+     ["fast_peak_members.csv", "time_resolved_total_members.csv"]),
+    ({"method": "grid", "n": 3}, ["prim_embedded_prone.csv"]),
+])
+def test_efast_and_grid_designs_run(tmp_path: Path, design: dict, files: list[str]) -> None:
+    file = _write_study(
+        tmp_path, design=design,
+        factors=[{"name": "word_of_mouth"}, {"name": "attrition_rate"}],
+        metrics=[{"name": "peak_members", "variable": "Total Members", "reducer": "peak"},
+                 {"name": "alive_after_push"}],
+        analysis={"time_resolved": {"variables": ["Total Members"], "every": 10.0},
+                  "prim": {"metric": "alive_after_push"}, "integration_check": False})
+    result = run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
+    assert result.design.method == design["method"]
+    for name in files:
+        assert (tmp_path / "out" / "analyses" / name).is_file(), name
+    if design["method"] == "efast":
+        frame = pd.read_csv(tmp_path / "out" / "analyses" / "fast_peak_members.csv")
+        assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+        assert result.efast("peak_members").names == ("word_of_mouth", "attrition_rate")
