@@ -638,3 +638,28 @@ def test_real_keys_agree_between_the_engine_and_pysd(
                 assert theirs.value == pytest.approx(ours.value, rel=1e-4), ours.question
             else:
                 assert theirs.value == ours.value, ours.question
+
+
+# --------------------------------------------------------------------------- the command line
+def test_cli_lists_shows_and_refuses_malformed_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdnet.cli import main
+
+    (tmp_path / "03_bathtub.toml").write_text(TOY_EXERCISE, encoding="utf-8")
+    assert main(["exercise", "--dir", str(tmp_path), "list"]) == 0
+    assert capsys.readouterr().out == " 3  Bathtub  [F7]  (4 questions)\n"
+    assert main(["exercise", "--dir", str(tmp_path), "show", "3"]) == 0
+    shown = capsys.readouterr().out
+    assert "  at_end = ...   Members when the push ends? (a number firm, accepted within 10% "\
+           "or 1, whichever is larger)" in shown
+    assert main(["exercise", "--dir", str(tmp_path), "show", "3", "--template"]) == 0
+    assert capsys.readouterr().out == answers_template(load_exercise(tmp_path /
+                                                                     "03_bathtub.toml"))
+    bad = write(tmp_path, "[answers]\nwhich = 'middle'\n")
+    assert main(["exercise", "--dir", str(tmp_path), "check", "3", str(bad)]) == 2
+    assert capsys.readouterr().err == (
+        f"sdnet exercise: error: {bad}: [answers.which] 'middle' is not one of the options "
+        "(valid: 'low_ce', 'high_ce')\n")
+    assert main(["exercise", "--dir", str(tmp_path), "show", "9"]) == 2
+    assert capsys.readouterr().err == "sdnet exercise: error: [N] no exercise 9 (valid: 3)\n"
