@@ -6,7 +6,11 @@ Only :mod:`sdnet.reports` writes figures to files.
 from __future__ import annotations
 
 from sdnet.plotting.diagram import diagram_figsize, plot_diagram
-from sdnet.plotting.discovery import plot_scenario_scatter, plot_threshold_map
+from sdnet.plotting.discovery import (
+    plot_outcome_map,
+    plot_scenario_scatter,
+    plot_threshold_map,
+)
 from sdnet.plotting.indices import (
     plot_convergence,
     plot_morris,
@@ -21,6 +25,7 @@ __all__ = [
     "plot_diagram",
     "plot_fan",
     "plot_morris",
+    "plot_outcome_map",
     "plot_scenario_scatter",
     "plot_sobol",
     "plot_threshold_map",

@@ -21,7 +21,7 @@ from sdnet.errors import PlotInputError
 from sdnet.plotting._style import OKABE_ITO, REGIME_COLORS, cycle_color, new_axes
 from sdnet.plotting.indices import require_columns
 
-__all__ = ["plot_scenario_scatter", "plot_threshold_map"]
+__all__ = ["plot_outcome_map", "plot_scenario_scatter", "plot_threshold_map"]
 
 
 def _axis_label(name: str, units: Mapping[str, str] | None) -> str:
@@ -182,4 +182,85 @@ def plot_threshold_map(
               bbox_to_anchor=(1.01, 1.0))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.grid(True, lw=0.3, alpha=0.5)
+    return ax
+
+
+def _edges(centres: np.ndarray) -> np.ndarray:
+    if centres.size == 1:
+        return np.array([centres[0] - 0.5, centres[0] + 0.5])
+    mids = (centres[1:] + centres[:-1]) / 2
+    return np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]])
+
+
+def plot_outcome_map(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    outcome: Sequence[float] | np.ndarray,
+    *,
+    x_name: str = "push_amount",
+    y_name: str = "push_duration",
+    outcome_name: str = "sustained",
+    units: Mapping[str, str] | None = None,
+    threshold: pd.DataFrame | None = None,
+    colorbar: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """A map of the share of runs with an outcome over a grid of two factors.
+
+    For a grid study of push amount x push duration this is the threshold map itself: where
+    the network is sustained, with the bisected threshold drawn over it.
+
+    Parameters
+    ----------
+    x, y : array of shape (n_runs,)
+        The two factors of each run (a grid: values repeat).
+    outcome : array of shape (n_runs,)
+        1 where the run had the outcome, 0 where not; NaN (failed runs) are left out.
+    x_name, y_name, outcome_name : str
+        Names for the axes and the colour bar.
+    units : mapping of str to str, optional
+        Units of the factors (axis labels).
+    threshold : DataFrame, optional
+        Columns ``x_name`` and ``min_duration`` (or ``y_name``): the threshold curve, drawn
+        as a black line with markers labelled ``"threshold (bisection)"`` (no legend: say it in
+        the caption).
+    colorbar : bool
+        Draw a colour bar beside the axes.
+    ax : Axes, optional
+
+    Returns
+    -------
+    Axes
+        A ``QuadMesh`` of the share (colour map ``cividis``, 0 to 1), one cell per grid point.
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    values = np.asarray(outcome, dtype=float)
+    if not xs.shape == ys.shape == values.shape:
+        raise PlotInputError(
+            f"plot_outcome_map: x, y and outcome must have one value per run, not shapes "
+            f"{xs.shape}, {ys.shape}, {values.shape}"
+        )
+    ax = new_axes(ax, figsize=(5.2, 3.8))
+    frame = pd.DataFrame({"x": xs, "y": ys, "v": values}).dropna()
+    table = frame.pivot_table(index="y", columns="x", values="v", aggfunc="mean")
+    mesh = ax.pcolormesh(
+        _edges(table.columns.to_numpy(float)), _edges(table.index.to_numpy(float)),
+        table.to_numpy(float), cmap="cividis", vmin=0.0, vmax=1.0, shading="flat",
+    )
+    if threshold is not None:
+        y_column = "min_duration" if "min_duration" in threshold.columns else y_name
+        require_columns(threshold, [x_name, y_column], what="plot_outcome_map threshold")
+        curve = threshold.sort_values(x_name)
+        ax.plot(curve[x_name].to_numpy(float), curve[y_column].to_numpy(float), color="white",
+                lw=3.0, zorder=3)
+        ax.plot(curve[x_name].to_numpy(float), curve[y_column].to_numpy(float), color="black",
+                marker="o", ms=3.5, lw=1.4, zorder=4, label="threshold (bisection)")
+    figure = ax.get_figure()
+    if colorbar and figure is not None:
+        bar = figure.colorbar(mesh, ax=ax, pad=0.02)
+        bar.set_label(f"share of runs {outcome_name}", fontsize=8)
+    ax.set_xlabel(_axis_label(x_name, units))
+    ax.set_ylabel(_axis_label(y_name, units))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     return ax

@@ -17,7 +17,11 @@ from sdnet.errors import SdnetError
 from sdnet.metrics import BUILTIN
 from sdnet.plotting._style import A4_TEXT_WIDTH
 from sdnet.plotting.diagram import diagram_figsize, plot_diagram
-from sdnet.plotting.discovery import plot_scenario_scatter, plot_threshold_map
+from sdnet.plotting.discovery import (
+    plot_outcome_map,
+    plot_scenario_scatter,
+    plot_threshold_map,
+)
 from sdnet.plotting.indices import (
     CAUTION_HALF_WIDTH,
     plot_convergence,
@@ -664,40 +668,124 @@ def _discovery(ctx: ReportContext) -> Section:
     return _section(title, blocks)
 
 
+_GOALS = {"sustained": "sustain the network", "alive_after_push": "keep the network alive"}
+
+
+def _threshold_metric(results: StudyResults) -> str:
+    """The metric the threshold search used (spec [analysis] thresholds.metric)."""
+    analysis = results.spec.get("analysis", {})
+    search = analysis.get("thresholds") if isinstance(analysis, Mapping) else None
+    if isinstance(search, Mapping) and search.get("metric"):
+        return str(search["metric"])
+    return "alive_after_push"
+
+
+def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[Block]:
+    """Maps of the share of sustained runs over push amount x duration, one panel per case,
+    when the study varied exactly those two on a grid."""
+    results = ctx.results
+    main = results.main_mask()
+    if results.factors is None or results.metrics is None or main is None:
+        return []
+    varied = set(varied_columns(results.factors))
+    if not {"push_amount", "push_duration"} <= varied:
+        return []
+    metric = _threshold_metric(results)
+    if metric not in results.metrics:
+        metric = next((m for m in ("sustained", "alive_after_push") if m in results.metrics),
+                      "")
+    if not metric:
+        return []
+    ok = results.ok_mask()
+    rows_all = main if ok is None else main & ok
+    cases = [("", rows_all)]
+    if "case" in results.metrics.columns:
+        names = results.metrics["case"].astype(str).to_numpy()
+        found_cases = list(dict.fromkeys(names[rows_all]))
+        if len(found_cases) > 1:
+            cases = [(c, rows_all & (names == c)) for c in found_cases]
+    ncols = min(3, len(cases))
+    nrows = -(-len(cases) // ncols)
+    figure = _new_figure(height=0.6 + 2.6 * nrows)
+    axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax, (case, rows) in zip(axes, cases, strict=False):
+        factors = results.factor_rows(rows)
+        if factors is None:
+            return []
+        outcome = pd.to_numeric(results.metrics.loc[rows, metric], errors="coerce")
+        curve = None
+        if thresholds is not None and "region" in thresholds.columns:
+            match = thresholds[thresholds["region"].astype(str).str.replace("-", "_")
+                               == case.replace("-", "_")]
+            curve = match if not match.empty else None
+        plot_outcome_map(factors["push_amount"], factors["push_duration"],
+                         outcome.to_numpy(float), outcome_name=metric, units=ctx.units,
+                         threshold=curve, colorbar=False, ax=ax)
+        if case:
+            ax.set_title(case, loc="left", fontsize=9)
+    for ax in axes[len(cases):]:
+        ax.set_visible(False)
+    for i, ax in enumerate(axes[: len(cases)]):
+        if i % ncols:
+            ax.set_ylabel("")
+        if i < len(cases) - ncols:
+            ax.set_xlabel("")
+    mesh = axes[0].collections[0]
+    bar = figure.colorbar(mesh, ax=list(axes[: len(cases)]), pad=0.02)
+    bar.set_label(f"share of runs {metric}", fontsize=8)
+    return [figure_block(
+        "outcome-map", figure,
+        caption=f"Share of runs {metric} for each push amount and duration"
+        + (", one panel per case" if len(cases) > 1 else "")
+        + "; the black line is the bisected threshold where the study searched one.",
+        alt=f"Map of the share of runs {metric} over push amount and push duration",
+    )]
+
+
 def _thresholds(ctx: ReportContext) -> Section:
     title = "How long a push must last (threshold maps)"
     frame = ctx.results.analyses.get("thresholds")
-    if frame is None:
+    if frame is not None:
+        frame = frame.rename(columns={"bracket_low": "duration_lower",
+                                      "bracket_high": "duration_upper"})
+    maps = _outcome_maps(ctx, frame)
+    if frame is None and not maps:
         return _section(title, [Note("the study searched no thresholds (no thresholds.csv in "
-                                     "analyses/).")])
-    frame = frame.rename(columns={"bracket_low": "duration_lower",
-                                  "bracket_high": "duration_upper"})
-    figure = _new_figure(height=3.6)
+                                     "analyses/) and did not vary push amount and duration "
+                                     "together.")])
     amount_units = ctx.units.get("push_amount", "$/Year")
     duration_units = ctx.units.get("push_duration", "Year")
-    plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
-                       ax=figure.add_subplot())
-    found = threshold_findings(frame, amount_units=amount_units)
-    ctx.add(found, topic="How long a push must last")
-    extra: list[Block] = []
+    metric = _threshold_metric(ctx.results)
+    goal = _GOALS.get(metric, f"meet {metric}")
+    description = ctx.metric_description(metric)
+    blocks: list[Block] = []
+    if frame is not None:
+        figure = _new_figure(height=3.6)
+        plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
+                           ax=figure.add_subplot())
+        found = threshold_findings(frame, amount_units=amount_units, goal=goal)
+        ctx.add(found, topic="How long a push must last")
+        blocks += [
+            Paragraph(f"For each region type and push amount, the shortest push duration that "
+                      f"is enough to {goal} (found by bisection on {metric}"
+                      + (f": {description}" if description else "") + ")."),
+            figure_block("thresholds", figure,
+                         caption="Threshold map: shortest sustaining push duration against "
+                         "push amount, one line per region.",
+                         alt="Threshold map of push duration against push amount per region"),
+            TableBlock("thresholds", frame, "Thresholds per region and push amount."),
+            *[Paragraph(f.text) for f in found],
+        ]
+    blocks += maps
     by_amount = ctx.results.analyses.get("thresholds_amount")
     if by_amount is not None:
-        extra.append(TableBlock("thresholds_amount", by_amount,
-                                "Smallest sustaining push amount per region and duration."))
-        amount_found = amount_threshold_findings(by_amount, amount_units=amount_units)
+        blocks.append(TableBlock("thresholds_amount", by_amount,
+                                 "Smallest sustaining push amount per region and duration."))
+        amount_found = amount_threshold_findings(by_amount, amount_units=amount_units,
+                                                 goal=goal)
         ctx.add(amount_found, topic="How long a push must last")
-        extra += [Paragraph(f.text) for f in amount_found]
-    return _section(title, [
-        Paragraph("For each region type and push amount, the shortest push duration that "
-                  "sustains the network (found by bisection)."),
-        figure_block("thresholds", figure,
-                     caption="Threshold map: shortest sustaining push duration against push "
-                     "amount, one line per region.",
-                     alt="Threshold map of push duration against push amount per region"),
-        TableBlock("thresholds", frame, "Thresholds per region and push amount."),
-        *[Paragraph(f.text) for f in found],
-        *extra,
-    ])
+        blocks += [Paragraph(f.text) for f in amount_found]
+    return _section(title, blocks)
 
 
 def _checks(ctx: ReportContext) -> Section | None:

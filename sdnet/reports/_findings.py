@@ -284,8 +284,10 @@ def chosen_step(trajectory: pd.DataFrame | None, *, n_restricted: int) -> dict[s
     return result
 
 
-def threshold_findings(frame: pd.DataFrame, *, amount_units: str = "$/Year") -> list[Finding]:
-    """For each region, how long a push must last at each amount."""
+def threshold_findings(
+    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "sustain the network"
+) -> list[Finding]:
+    """For each region, how long a push must last at each amount to reach ``goal``."""
     if frame.empty or not {"region", "push_amount", "min_duration"} <= set(frame.columns):
         return []
     found = []
@@ -298,9 +300,10 @@ def threshold_findings(frame: pd.DataFrame, *, amount_units: str = "$/Year") -> 
             for r in finite.itertuples()
         ]
         text = (
-            f"In the {region} region the push must last at least " + ", ".join(parts)
+            f"In the {region} region, to {goal}, the push must last at least "
+            + ", ".join(parts)
             if parts else
-            f"In the {region} region no push in the searched range sustained the network"
+            f"In the {region} region no push in the searched range was enough to {goal}"
         )
         if parts and not never.empty:
             text += (f"; at {', '.join(fmt(a) for a in never['push_amount'])} {amount_units} "
@@ -310,9 +313,9 @@ def threshold_findings(frame: pd.DataFrame, *, amount_units: str = "$/Year") -> 
 
 
 def amount_threshold_findings(
-    frame: pd.DataFrame, *, amount_units: str = "$/Year"
+    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "sustain the network"
 ) -> list[Finding]:
-    """For each region, how large a push of each duration must be."""
+    """For each region, how large a push of each duration must be to reach ``goal``."""
     if frame.empty or not {"region", "push_duration", "min_amount"} <= set(frame.columns):
         return []
     found = []
@@ -324,12 +327,14 @@ def amount_threshold_findings(
         never = [fmt(d) for d, a in zip(rows["push_duration"], values, strict=True)
                  if not np.isfinite(a)]
         if parts:
-            text = f"In the {region} region the push must be at least " + ", ".join(parts)
+            text = (f"In the {region} region, to {goal}, the push must be at least "
+                    + ", ".join(parts))
             if never:
                 text += (f"; lasting {', '.join(never)} years, no amount in the searched range "
                          "sufficed")
         else:
-            text = f"In the {region} region no push amount in the searched range sufficed"
+            text = (f"In the {region} region no push amount in the searched range was enough "
+                    f"to {goal}")
         found.append(Finding(text + "."))
     return found
 

@@ -19,6 +19,7 @@ from sdnet.plotting import (
     plot_diagram,
     plot_fan,
     plot_morris,
+    plot_outcome_map,
     plot_scenario_scatter,
     plot_sobol,
     plot_threshold_map,
@@ -267,3 +268,27 @@ def test_plots_draw_on_a_given_axes() -> None:
     figure = Figure()
     ax = figure.add_subplot()
     assert plot_sobol(SOBOL, ax=ax) is ax
+
+
+def test_outcome_map_shares_on_the_grid_with_the_threshold() -> None:
+    amounts = np.repeat([1e5, 2e5, 3e5], 4)
+    durations = np.tile([0.0, 2.0, 4.0, 6.0], 3)
+    outcome = (amounts * durations >= 6e5).astype(float)
+    outcome = np.concatenate([outcome, [np.nan]])  # a failed run is left out
+    amounts = np.concatenate([amounts, [1e5]])
+    durations = np.concatenate([durations, [0.0]])
+    curve = pd.DataFrame({"push_amount": [1e5, 2e5, 3e5], "min_duration": [6.0, 3.0, 2.0]})
+    ax = plot_outcome_map(amounts, durations, outcome, threshold=curve,
+                          units={"push_amount": "$/Year", "push_duration": "Year"})
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    expected = (np.outer([0.0, 2.0, 4.0, 6.0], [1e5, 2e5, 3e5]) >= 6e5).astype(float)
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(4, 3), expected)
+    line = next(x for x in ax.get_lines() if x.get_label() == "threshold (bisection)")
+    np.testing.assert_allclose(line.get_xydata(), curve.to_numpy())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("push_amount ($/Year)", "push_duration (Year)")
+
+
+def test_outcome_map_shape_error() -> None:
+    with pytest.raises(PlotInputError, match=r"^plot_outcome_map: x, y and outcome must have one "
+                       r"value per run, not shapes \(2,\), \(2,\), \(3,\)$"):
+        plot_outcome_map([1, 2], [1, 2], [0, 1, 1])
