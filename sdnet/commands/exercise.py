@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sdnet.errors import ExperimentError
+from sdnet.errors import AnswerFileError, ExperimentError, InvalidValueError
 
 if TYPE_CHECKING:
     from sdnet.engine import CompiledModel
@@ -143,6 +143,18 @@ def _check(args: argparse.Namespace) -> int:
 
     exercise = _exercise(args)
     answers = load_answers(args.answers, exercise)  # a malformed file fails before any run
+    policy = None
+    if answers.policy and exercise.challenge is not None:
+        # Every policy faces the same seeded worlds, run by run, so the student's policy can be
+        # scored alone and compared with the key's reference scores.
+        try:
+            policy = score_policies(exercise.challenge, {"your policy": answers.policy},
+                                    simulator=_simulator(exercise))["your policy"]
+        except InvalidValueError as error:  # out of range, or the push ends too late
+            key = f"policy.{error.name}" if error.name in answers.policy else "policy"
+            raise AnswerFileError(f"{error.name} = {error.value!r} cannot be used",
+                                  path=args.answers, key=key, value=error.value,
+                                  valid=error.expected) from error
     if args.key is not None:
         try:
             text = args.key.read_text(encoding="utf-8")
@@ -155,12 +167,6 @@ def _check(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     else:
         key = generate_key(exercise, engine=args.engine)
-    policy = None
-    if answers.policy and exercise.challenge is not None:
-        # Every policy faces the same seeded worlds, run by run, so the student's policy can be
-        # scored alone and compared with the key's reference scores.
-        policy = score_policies(exercise.challenge, {"your policy": answers.policy},
-                                simulator=_simulator(exercise))["your policy"]
     report = check_answers(exercise, key, answers, policy_score=policy)
     print(report.to_text(), end="")
     if exercise.challenge is not None and policy is None:

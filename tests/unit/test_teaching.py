@@ -663,3 +663,24 @@ def test_cli_lists_shows_and_refuses_malformed_answers(
         "(valid: 'low_ce', 'high_ce')\n")
     assert main(["exercise", "--dir", str(tmp_path), "show", "9"]) == 2
     assert capsys.readouterr().err == "sdnet exercise: error: [N] no exercise 9 (valid: 3)\n"
+
+
+@needs_model
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        ("push_amount = 5000000", r"\[policy.push_amount\] push_amount = 5000000.0 cannot be "
+         r"used \(valid: a number in \[0, 2e\+06\]\)"),
+        ("push_duration = 19", r"\[policy\] push_start \+ push_duration \+ push_taper = 21.0 "
+         r"cannot be used \(valid: at most 20 \(the push must end 10 years before year 30\)\)"),
+    ],
+)
+def test_cli_refuses_a_policy_it_cannot_score(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, message: str
+) -> None:
+    from sdnet.cli import main
+
+    answers = write(tmp_path, f"[policy]\n{policy}\n")
+    assert main(["exercise", "--dir", str(TEACHING), "check", "6", str(answers)]) == 2
+    assert re.fullmatch(rf"sdnet exercise: error: {re.escape(str(answers))}: {message}\n",
+                        capsys.readouterr().err)
