@@ -18,7 +18,8 @@ ORDER = 50
 DESCRIPTION = (
     "Run an experiment file end to end: design, runs on the vectorized engine (in chunks, "
     "resumable), metrics, analyses (Morris, Sobol', eFAST, convergence, PRIM, thresholds, "
-    "integration check) and a results folder with provenance. The same file and seed give "
+    "integration check), a results folder with provenance, and its report (DIR/report/"
+    "report.html, one self-contained file, and report.md). The same file and seed give "
     "identical numbers. --n and --seed override the file's [design] n and [experiment] seed."
 )
 EPILOG = """examples:
@@ -46,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resume", action="store_true",
                         help="ignore finished chunks of an earlier, interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not write report.html/report.md (sdnet report DIR does later)")
 
 
 def _print_ranking(key: str, rows: list[dict[str, Any]]) -> None:
@@ -90,4 +93,12 @@ def run(args: argparse.Namespace) -> int:
     for warning in caught:
         if issubclass(warning.category, SdnetWarning):
             print(f"  warning: {warning.message}")
+    if not args.no_report:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from sdnet.reports import write_report
+
+        report = write_report(out)
+        print(f"report: {report}")
     return 0
