@@ -198,6 +198,15 @@ pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.85em; 
 .note { background: #f4f4f4; border-left: 4px solid #999999; padding: 0.5em 0.8em; }
 .caution { background: #fff4e5; border-left: 4px solid #d55e00; padding: 0.5em 0.8em; }
 .meta { color: #555555; }
+@media print {
+  body { max-width: none; margin: 0; font-size: 10pt; }
+  nav { display: none; }
+  figure, table, pre, .caution, .note { break-inside: avoid; }
+  h2, h3 { break-after: avoid; }
+  figure.wide div { overflow: visible; }
+  figure.wide img { width: 100%; max-width: 100%; }
+  pre { white-space: pre-wrap; }
+}
 """
 
 
