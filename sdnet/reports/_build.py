@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +64,8 @@ from sdnet.reports._results import StudyResults
 from sdnet.sketch import read_sketch
 
 __all__ = ["ReportContext", "build_sections"]
+
+logger = logging.getLogger(__name__)
 
 #: The outputs shown as fan charts (Vensim names), in the order of the issue.
 FAN_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge", "Embeddedness")
@@ -473,7 +476,11 @@ def _levers(ctx: ReportContext) -> Section:
         description = ctx.metric_description(key)
         blocks.append(Heading(display(metric) + (f": {description}" if description else "")))
         if key in morris:
-            frame = morris[key]
+            frame = _usable(morris[key], ["mu_star", "sigma"])
+        if key in morris and frame.empty:
+            blocks.append(Note(f"the Morris indices of {metric} could not be computed (every "
+                               "value is missing)."))
+        elif key in morris:
             figure = _new_figure(height=4.2)
             plot_morris(frame, metric=metric, units=units, ax=figure.add_subplot())
             blocks.append(figure_block(
@@ -490,10 +497,14 @@ def _levers(ctx: ReportContext) -> Section:
         for kind, tables in (("sobol", sobol), ("fast", fast)):
             if key not in tables:
                 continue
-            frame = tables[key]
+            frame = _usable(tables[key], ["S1", "ST"])
+            label = "Sobol" if kind == "sobol" else "FAST"
+            if frame.empty:
+                blocks.append(Note(f"the {label} indices of {metric} could not be computed "
+                                   "(every value is missing)."))
+                continue
             figure = _new_figure(height=min(9.0, 1.0 + 0.34 * len(frame)))
             plot_sobol(frame, metric=metric, ax=figure.add_subplot())
-            label = "Sobol" if kind == "sobol" else "FAST"
             blocks.append(figure_block(
                 f"{kind}-{key}", figure,
                 caption=f"{label} indices of {metric} with confidence intervals: S1 is the "
@@ -513,8 +524,12 @@ def _levers(ctx: ReportContext) -> Section:
                     f"± {CAUTION_HALF_WIDTH:g}; their indices are uncertain."
                 ))
         if key in time_resolved:
-            frame = time_resolved[key]
-            index = "ST" if "ST" in frame.columns else "S1"
+            index = "ST" if "ST" in time_resolved[key].columns else "S1"
+            frame = _usable(time_resolved[key], [index])
+        if key in time_resolved and frame.empty:
+            blocks.append(Note(f"the time-resolved indices of {metric} could not be computed "
+                               "(every value is missing)."))
+        elif key in time_resolved:
             n_factors = frame["factor"].nunique() if "factor" in frame.columns else 5
             figure = _new_figure(height=min(9.0, 1.3 + 0.3 * n_factors))
             plot_time_resolved(frame, index=index, metric=metric, push=ctx.push,
@@ -528,6 +543,14 @@ def _levers(ctx: ReportContext) -> Section:
             ctx.add(time_resolved_findings(metric, frame, push=ctx.push, index=index),
                     topic=metric)
     return _section(title, blocks)
+
+
+def _usable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Rows with every value in ``columns`` (an index that could not be estimated is NaN);
+    a table lacking a column is returned whole, for the plot to name what is missing."""
+    if not set(columns) <= set(frame.columns):
+        return frame
+    return frame.dropna(subset=columns).reset_index(drop=True)
 
 
 def _wide(frame: pd.DataFrame) -> list[str]:
@@ -550,9 +573,14 @@ def _convergence(ctx: ReportContext) -> Section:
         f"marks an index whose confidence interval is wider than ± {CAUTION_HALF_WIDTH:g}: "
         "there the ranking should not be relied on."
     )]
-    for key, frame in tables.items():
+    for key, raw in tables.items():
         metric = display(key)
-        index = "ST" if "ST" in frame.columns else "S1"
+        index = "ST" if "ST" in raw.columns else "S1"
+        frame = _usable(raw, [index])
+        if frame.empty:
+            blocks.append(Note(f"the convergence of {metric}'s indices could not be computed "
+                               "(every value is missing)."))
+            continue
         figure = _new_figure(height=3.2)
         plot_convergence(frame, index=index, metric=metric, ax=figure.add_subplot())
         blocks.append(figure_block(
@@ -927,6 +955,33 @@ def _provenance(ctx: ReportContext) -> Section:
     return _section("Provenance", blocks)
 
 
+_TITLES = {
+    "_diagram": "The model's stock-and-flow structure",
+    "_factors": "Factors and design",
+    "_uncertainty": "Uncertainty over time",
+    "_levers": "Which levers matter",
+    "_convergence": "Are the indices settled?",
+    "_discovery": "Where the network survives (scenario discovery)",
+    "_thresholds": "How long a push must last (threshold maps)",
+    "_checks": "Numerical checks",
+    "_other_tables": "Other analyses",
+}
+
+
+def _guarded(build: Callable[[ReportContext], Section | None],
+             ctx: ReportContext) -> Section | None:
+    """Build a section; a malformed table of the study becomes a caution in that section
+    instead of stopping the whole report."""
+    try:
+        return build(ctx)
+    except (SdnetError, KeyError, ValueError, TypeError) as error:
+        title = _TITLES.get(build.__name__, build.__name__.strip("_"))
+        logger.warning("report section %r could not be written: %s", title, error)
+        return _section(title, [Caution(
+            f"this section could not be written from the study's files: {error}"
+        )])
+
+
 def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     """The report's title, subtitle and sections, in reading order.
 
@@ -936,19 +991,14 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     ctx = ReportContext(results)
     question = _question(ctx)
     study = _study(ctx)
-    diagram = _diagram(ctx)
-    factors = _factors(ctx)
-    uncertainty = _uncertainty(ctx)
-    levers = _levers(ctx)
-    convergence = _convergence(ctx)
-    discovery = _discovery(ctx)
-    thresholds = _thresholds(ctx)
-    checks = _checks(ctx)
-    other = _other_tables(ctx)
+    built = [_guarded(build, ctx) for build in (
+        _diagram, _factors, _uncertainty, _levers, _convergence, _discovery, _thresholds,
+    )]
+    checks = _guarded(_checks, ctx)
+    other = _guarded(_other_tables, ctx)
     findings = _findings_section(ctx)
     provenance = _provenance(ctx)
-    sections = [question, findings, study, diagram, factors, uncertainty, levers, convergence,
-                discovery, thresholds]
+    sections = [question, findings, study, *[s for s in built if s is not None]]
     sections += [s for s in (other, checks) if s is not None]
     sections.append(provenance)
     created = results.provenance.get("created")

@@ -322,3 +322,22 @@ def test_cases_and_the_prim_metric_are_read_from_the_study(study: Path, tmp_path
     box = pd.read_csv(copy / "analyses" / "prim_typical.csv")
     assert "PRIM searches for ranges of the factors inside which most runs meet alive." in text
     assert f"{box['factor'][0]} at least" in text and "met alive (density)" in text
+
+
+def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:
+    """Indices that could not be estimated (NaN) and a malformed table do not stop the report."""
+    copy = tmp_path / "odd"
+    shutil.copytree(study, copy)
+    sobol = pd.read_csv(copy / "analyses" / "sobol_sustained.csv")
+    sobol[["S1", "S1_conf", "ST", "ST_conf"]] = np.nan
+    sobol.to_csv(copy / "analyses" / "sobol_sustained.csv", index=False)
+    pd.DataFrame({"region": ["typical"], "amount": [1.0]}).to_csv(
+        copy / "analyses" / "thresholds.csv", index=False)
+    path = write_report(copy, out=tmp_path / "out")
+    text = _text(path)
+    assert "the Sobol indices of sustained could not be computed (every value is missing)." \
+        in text
+    assert ("Caution: this section could not be written from the study's files: "
+            "plot_threshold_map needs columns push_amount, min_duration; the table has "
+            "region, amount") in text
+    assert _parse(path).errors == []
