@@ -434,10 +434,6 @@ def _text_on_next_line(line: str) -> bool:
         return False
 
 
-def _num(value: str) -> float:
-    return float(value)
-
-
 def _build_view(
     name: str, objects: list[tuple[int, str, str | None]], where: Path | str
 ) -> SketchView:
@@ -474,10 +470,10 @@ def _build_view(
                     SketchVariable(
                         id=oid,
                         name=_clean_name(fields[2]),
-                        x=_num(fields[3]),
-                        y=_num(fields[4]),
-                        width=_num(fields[5]),
-                        height=_num(fields[6]),
+                        x=float(fields[3]),
+                        y=float(fields[4]),
+                        width=float(fields[5]),
+                        height=float(fields[6]),
                         shape=int(fields[7]),
                         bits=int(fields[8]),
                     )
@@ -486,10 +482,10 @@ def _build_view(
                 valves.append(
                     SketchValve(
                         id=oid,
-                        x=_num(fields[3]),
-                        y=_num(fields[4]),
-                        width=_num(fields[5]),
-                        height=_num(fields[6]),
+                        x=float(fields[3]),
+                        y=float(fields[4]),
+                        width=float(fields[5]),
+                        height=float(fields[6]),
                         shape=int(fields[7]),
                     )
                 )
@@ -497,10 +493,10 @@ def _build_view(
                 clouds.append(
                     SketchCloud(
                         id=oid,
-                        x=_num(fields[3]),
-                        y=_num(fields[4]),
-                        width=_num(fields[5]),
-                        height=_num(fields[6]),
+                        x=float(fields[3]),
+                        y=float(fields[4]),
+                        width=float(fields[5]),
+                        height=float(fields[6]),
                     )
                 )
             elif kind == 12:
@@ -511,14 +507,16 @@ def _build_view(
                     SketchComment(
                         id=oid,
                         text=_clean_name(text),
-                        x=_num(fields[3]),
-                        y=_num(fields[4]),
-                        width=_num(fields[5]),
-                        height=_num(fields[6]),
+                        x=float(fields[3]),
+                        y=float(fields[4]),
+                        width=float(fields[5]),
+                        height=float(fields[6]),
                     )
                 )
             else:
-                others.append(SketchOther(id=oid, type=kind, x=_num(fields[3]), y=_num(fields[4])))
+                others.append(
+                    SketchOther(id=oid, type=kind, x=float(fields[3]), y=float(fields[4]))
+                )
         except (ValueError, IndexError, StopIteration) as error:
             raise SketchError(
                 f"model {where}, line {lineno}: cannot read sketch object {line[:60]!r} "

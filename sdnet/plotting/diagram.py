@@ -268,18 +268,6 @@ def _draw_cloud(ax: Axes, cloud: SketchCloud) -> None:
         )
 
 
-def _edge_point(
-    box: tuple[float, float, float, float], toward: tuple[float, float]
-) -> tuple[float, float]:
-    """Where a straight line from ``toward`` to the centre of ``box`` crosses its edge."""
-    x, y, hw, hh = box
-    dx, dy = toward[0] - x, toward[1] - y
-    if dx == 0 and dy == 0:
-        return (x, y)
-    t = min(hw / abs(dx) if dx else math.inf, hh / abs(dy) if dy else math.inf)
-    return (x + dx * t, y + dy * t)
-
-
 def _draw_pipe(
     ax: Axes,
     arrow: SketchArrow,
@@ -294,8 +282,10 @@ def _draw_pipe(
         return
     valve_first = isinstance(start, SketchValve)
     valve = start if valve_first else end
+    if not isinstance(valve, SketchValve):
+        return
     other_id = arrow.end if valve_first else arrow.start
-    vx, vy = float(valve.x), float(valve.y)  # type: ignore[union-attr]
+    vx, vy = valve.x, valve.y
     ox, oy, ohw, ohh = boxes[other_id]
     # Vensim pipes run horizontally or vertically from the valve into the side of the box.
     if abs(ox - vx) >= abs(oy - vy):
@@ -306,7 +296,7 @@ def _draw_pipe(
         edge_y = oy - math.copysign(ohh, oy - vy)
         end_point = (min(max(vx, ox - ohw), ox + ohw), edge_y)
         direction = (0.0, 1.0)
-    pipe_direction.setdefault(valve.id, direction)  # type: ignore[union-attr]
+    pipe_direction.setdefault(valve.id, direction)
     points = [(vx, vy), end_point] if valve_first else [end_point, (vx, vy)]
     head = arrow.has_head
     lw = max(2.5, 6.0 * scale)
