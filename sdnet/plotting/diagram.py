@@ -336,8 +336,15 @@ def _draw_link(
         t = np.linspace(0.0, 1.0, 41)
         xs = sx + (ex - sx) * t
         ys = sy + (ey - sy) * t
-    outside = ~_inside(boxes[arrow.start], xs, ys) & ~_inside(boxes[arrow.end], xs, ys)
-    keep = np.flatnonzero(outside)
+    keep = np.array([], dtype=int)
+    # clip at the two objects' boxes; when the boxes touch (names laid side by side), clip at
+    # smaller boxes so that a short arrow still shows the link
+    for shrink in (1.0, 0.6, 0.3):
+        outside = ~_inside(_scaled(boxes[arrow.start], shrink), xs, ys) & ~_inside(
+            _scaled(boxes[arrow.end], shrink), xs, ys)
+        keep = np.flatnonzero(outside)
+        if keep.size >= 2:
+            break
     if keep.size < 2:
         return
     xs = xs[keep[0] : keep[-1] + 1]
@@ -368,6 +375,13 @@ def _draw_link(
             fontweight="bold",
             zorder=5,
         )
+
+
+def _scaled(
+    box: tuple[float, float, float, float], factor: float
+) -> tuple[float, float, float, float]:
+    x, y, hw, hh = box
+    return (x, y, hw * factor, hh * factor)
 
 
 def _inside(box: tuple[float, float, float, float], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:

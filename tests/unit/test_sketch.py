@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,39 @@ def test_teacup_structure() -> None:
     assert flows == ["Heat Loss to Room"]
     assert len(view.clouds) == 1 and len(view.pipes) == 2
     assert sorted((a.start, a.end) for a in view.links) == [(1, 6), (7, 6), (8, 5)]
+
+
+FLEXNET = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.mdl"
+
+
+def _equation_names(path: Path) -> tuple[set[str], set[str]]:
+    """(every variable defined, the stocks) read from the equations' left-hand sides."""
+    text = path.read_text(encoding="utf-8", errors="replace").split("\\\\\\---///")[0]
+    names: set[str] = set()
+    stocks: set[str] = set()
+    for chunk in text.split("|"):
+        equation = chunk.split("~")[0]
+        match = re.match(r"\s*([^=~:]+?)\s*(=|:)", equation, flags=re.DOTALL)
+        if match is None or match.group(2) == ":":
+            continue
+        name = " ".join(re.sub(r"\[.*?\]", "", match.group(1)).split()).strip('"')
+        if name.startswith("*"):
+            continue
+        names.add(name.lower())
+        if re.match(r"\s*=\s*INTEG\s*\(", equation[match.end(1):], flags=re.DOTALL):
+            stocks.add(name)
+    return names, stocks
+
+
+def test_flexnet_diagram_draws_every_stock_once() -> None:
+    sketch = read_sketch(FLEXNET)
+    assert len(sketch.views) >= 4
+    names, stocks = _equation_names(FLEXNET)
+    names.add("time")  # Vensim's built-in clock, drawn as a shadow
+    drawn = [s.name for view in sketch for s in view.stocks]
+    assert sorted(drawn) == sorted(stocks)  # each stock's box in exactly one view
+    for view in sketch:
+        for variable in view.variables:
+            assert variable.name.lower() in names, (view.name, variable.name)
+        for valve in view.valves:
+            assert sum(valve.id in (a.start, a.end) for a in view.pipes) == 2

@@ -292,3 +292,16 @@ def test_outcome_map_shape_error() -> None:
     with pytest.raises(PlotInputError, match=r"^plot_outcome_map: x, y and outcome must have one "
                        r"value per run, not shapes \(2,\), \(2,\), \(3,\)$"):
         plot_outcome_map([1, 2], [1, 2], [0, 1, 1])
+
+
+def test_every_view_of_flexnet_draws() -> None:
+    sketch = read_sketch(Path(__file__).resolve().parents[3] / "models" / "flexnet" /
+                         "flexnet.mdl")
+    for view in sketch:
+        ax = plot_diagram(view)
+        assert len(_gids(ax, "stock:")) == len([v for v in view.variables if v.is_stock])
+        assert len(_gids(ax, "pipe:")) == len(view.pipes)
+        assert len(_gids(ax, "valve:")) == 2 * len(view.valves)
+        ids = set(view.objects())
+        assert sorted(_gids(ax, "link:")) == sorted(
+            f"link:{a.id}" for a in view.links if a.start in ids and a.end in ids)
