@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -258,7 +259,7 @@ class CompiledModel:
                     path=path,
                 )
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
-        self.block_size = 4096
+        self.block_size = 8192
         """Runs integrated together: small enough for the arrays of one step to stay in cache."""
         self.threads = min(2, os.cpu_count() or 1)
         """Blocks integrated at once (numpy releases the GIL inside its array operations)."""
@@ -341,11 +342,7 @@ class CompiledModel:
         for s in self._states:
             init_nodes[s.name] = s.init
         init_order = _topological(init_nodes, list(init_nodes), "initial values")
-        roots = list(out_locals)
-        for s in dynamic_states:
-            roots.extend(s.deriv.deps)
         dyn_nodes = {t: n for t, n in self._nodes.items() if t not in self._static}
-        dyn_order = _topological(dyn_nodes, roots, "equations")
         stock_states = {s.name for s in self._states if s.kind == "integ"}
         lines = [
             "def _make(P, X0, n, initial_time, final_time, time_step, saveper):",
@@ -362,21 +359,24 @@ class CompiledModel:
                 )
             else:
                 lines.append(f"    {target} = {node.code}")
-        deriv_roots = [d for s in dynamic_states for d in s.deriv.deps]
-        deriv_order = _topological(dyn_nodes, deriv_roots, "equations")
-        names = "".join(f", {s.name}" for s in dynamic_states)
-        derivs = "".join(f"d_{s.name}, " for s in dynamic_states)
+        # derivatives join the graph so that each is computed as soon as its inputs are
+        # (and those can be freed early: see _with_deletions)
+        graph = dict(dyn_nodes)
+        for st in dynamic_states:
+            graph[f"d_{st.name}"] = st.deriv
+        derivs = [f"d_{st.name}" for st in dynamic_states]
+        names = "".join(f", {st.name}" for st in dynamic_states)
+        returned_derivs = "".join(f"{d}, " for d in derivs)
         outs = "".join(f"{o}, " for o in out_locals)
         # _fo (derivatives and outputs) runs at save times; _fd (derivatives only) otherwise
-        for function, order, returned in (
-            ("_fo", dyn_order, f"({derivs}), ({outs})"),
-            ("_fd", deriv_order, f"({derivs})"),
+        for function, roots_, returned in (
+            ("_fo", [*out_locals, *derivs], f"({returned_derivs}), ({outs})"),
+            ("_fd", derivs, f"({returned_derivs})"),
         ):
+            order = _topological(graph, roots_, "equations")
             lines.append(f"    def {function}(time{names}):")
-            for target in order:
-                lines.append(f"        {target} = {self._nodes[target].code}")
-            for state in dynamic_states:
-                lines.append(f"        d_{state.name} = {state.deriv.code}")
+            body = [(t, graph[t].code, graph[t].deps) for t in order]
+            lines.extend(_with_deletions(body, keep=set(re.findall(r"\w+", returned))))
             lines.append(f"        return {returned}")
         statics = "".join(f"{o}, " for o in static_locals)
         lines.append(
@@ -820,6 +820,29 @@ class CompiledModel:
             tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
         )
         return make.source
+
+
+def _with_deletions(body: list[tuple[str, str, list[str]]], *, keep: set[str]) -> list[str]:
+    """Code lines assigning each target, deleting each local after its last use.
+
+    Freed arrays are reused at once by the allocator while still in the processor's cache, so
+    the arrays of one time step stay cache-sized however many equations the model has.
+    """
+    assigned = {target for target, _, _ in body}
+    last_use: dict[str, int] = {}
+    for i, (_, _, deps) in enumerate(body):
+        for dep in deps:
+            if dep in assigned:
+                last_use[dep] = i
+    lines = []
+    for i, (target, code, _) in enumerate(body):
+        lines.append(f"        {target} = {code}")
+        if target not in last_use and target not in keep:
+            lines.append(f"        del {target}")
+        dead = sorted(d for d, j in last_use.items() if j == i and d not in keep)
+        if dead:
+            lines.append(f"        del {', '.join(dead)}")
+    return lines
 
 
 def _bcast(value: Any, sizes: tuple[int, ...]) -> np.ndarray:

@@ -250,6 +250,6 @@ def test_large_ensembles_run_in_blocks_with_the_same_results() -> None:
     try:
         blocked = model.simulate(values, n_runs=50, variables=["Stock Trend", "Perceived Price 3"])
     finally:
-        model.block_size = 4096
+        model.block_size = 8192
     for column, array in whole.outputs.items():
         np.testing.assert_array_equal(blocked.outputs[column], array)
