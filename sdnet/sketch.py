@@ -298,7 +298,10 @@ class Sketch:
         return tuple(view.name for view in self.views)
 
     def view(self, name: str | int) -> SketchView:
-        """Return a view by name (case and surrounding spaces ignored) or 0-based index.
+        """Return a view by name or 0-based index.
+
+        A name matches ignoring case, spaces/underscores and a leading view number, so
+        ``"membership"``, ``"1 membership"`` and ``"1"`` all find the view ``"1 Membership"``.
 
         Raises
         ------
@@ -310,9 +313,10 @@ class Sketch:
                 return self.views[name]
             raise UnknownViewError(str(name), valid=self.view_names, path=self._where)
         wanted = _fold(name)
-        for view in self.views:
-            if _fold(view.name) == wanted:
-                return view
+        for key in (_fold, _unnumbered, _number) if wanted else ():
+            found = [view for view in self.views if key(view.name) == wanted]
+            if len(found) == 1:
+                return found[0]
         raise UnknownViewError(name, valid=self.view_names, path=self._where)
 
     def __iter__(self) -> Iterator[SketchView]:
@@ -328,6 +332,17 @@ class Sketch:
 
 def _fold(name: str) -> str:
     return re.sub(r"[\s_]+", " ", name).strip().lower()
+
+
+def _unnumbered(name: str) -> str:
+    """A view name without its leading number: "1 Membership" -> "membership"."""
+    return re.sub(r"^\d+[\s.:)_-]*", "", _fold(name))
+
+
+def _number(name: str) -> str:
+    """The leading number of a view name ("" when it has none)."""
+    match = re.match(r"^(\d+)", _fold(name))
+    return match.group(1) if match else ""
 
 
 def read_sketch(path: str | Path) -> Sketch:

@@ -200,3 +200,15 @@ def test_flexnet_diagram_draws_every_stock_once() -> None:
             assert variable.name.lower() in names, (view.name, variable.name)
         for valve in view.valves:
             assert sum(valve.id in (a.start, a.end) for a in view.pipes) == 2
+
+
+def test_views_are_found_without_their_number() -> None:
+    sketch = read_sketch(FLEXNET)
+    first = sketch.views[0]
+    number, _, title = first.name.partition(" ")
+    assert number.isdigit()  # flexnet numbers its views: "1 Membership", ...
+    assert sketch.view(title.upper()) is first
+    assert sketch.view(number) is first
+    assert sketch.view(f"{number}_{title.lower()}") is first
+    with pytest.raises(UnknownViewError):
+        sketch.view("")
