@@ -23,6 +23,8 @@ from sdnet.plotting.indices import require_columns
 
 __all__ = ["plot_outcome_map", "plot_scenario_scatter", "plot_threshold_map"]
 
+_RASTER_ABOVE = 2000  # runs in a scatter beyond which the dots are rasterized
+
 
 def _axis_label(name: str, units: Mapping[str, str] | None) -> str:
     unit = None if units is None else units.get(name)
@@ -97,9 +99,11 @@ def plot_scenario_scatter(
     for label in order:
         mask = labels == label
         ax.scatter(
-            xs[mask], ys[mask], s=9, alpha=0.6, lw=0,
+            xs[mask], ys[mask], s=9 if xs.size <= 5000 else 4, alpha=0.6, lw=0,
             color=_outcome_color(label),
             label=f"{label} ({int(mask.sum())} runs)",
+            # thousands of vector dots make a figure slow and heavy: draw them as an image
+            rasterized=xs.size > _RASTER_ABOVE,
         )
     if box is not None:
         require_columns(box, ["factor", "lower", "upper"], what="plot_scenario_scatter box")

@@ -168,7 +168,7 @@ def svg_bytes(figure: Figure) -> bytes:
     """The figure as SVG with text as paths (no font needed) and stable ids."""
     buffer = io.BytesIO()
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "sdnet"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, dpi=150)
     return buffer.getvalue()
 
 
