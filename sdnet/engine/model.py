@@ -852,7 +852,7 @@ def _bcast(value: Any, sizes: tuple[int, ...]) -> np.ndarray:
 
 def _assemble(n: int, sizes: tuple[int, ...], pieces: list[tuple[Any, Any]]) -> np.ndarray:
     runs = max((np.shape(v)[0] for _, v in pieces if np.ndim(v)), default=1)
-    out = np.empty((min(runs, n) if runs == 1 else n, *sizes), dtype=np.float64)
+    out = np.full((min(runs, n) if runs == 1 else n, *sizes), np.nan)  # NaN where undefined
     for index, value in pieces:
         out[index] = value
     return out
