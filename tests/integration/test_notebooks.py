@@ -62,7 +62,7 @@ def test_notebook_runs_top_to_bottom(
     for key, value in kernel_env.items():
         monkeypatch.setenv(key, value)
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=180, kernel_name="python3",
+    client = NotebookClient(notebook, timeout=180, startup_timeout=180, kernel_name="python3",
                             resources={"metadata": {"path": str(TEACHING)}})
     client.execute()  # raises CellExecutionError, with the cell, on any error
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
@@ -87,7 +87,7 @@ def test_notebook_runs_without_ipywidgets(
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), kernel_env["PYTHONPATH"]]))
     notebook = nbformat.read(NOTEBOOKS[0], as_version=4)
-    NotebookClient(notebook, timeout=180, kernel_name="python3",
+    NotebookClient(notebook, timeout=180, startup_timeout=180, kernel_name="python3",
                    resources={"metadata": {"path": str(TEACHING)}}).execute()
     explorer_cell = next(c for c in notebook.cells if "Explorer.from_path" in c.source)
     text = "".join(o.get("text", "") for o in explorer_cell.outputs)
