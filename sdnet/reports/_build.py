@@ -880,7 +880,7 @@ def _regime_summary(ctx: ReportContext) -> list[Finding]:
     for case in dict.fromkeys(cases[main]):
         rows = main & (cases == case).to_numpy()
         for finding in regime_findings(regime[rows], None if ok is None else ok[rows]):
-            found.append(Finding(f"{case}: {finding.text}", caveat=finding.caveat))
+            found.append(replace(finding, text=f"{case}: {finding.text}"))
     return found
 
 
@@ -890,10 +890,24 @@ def _findings_section(ctx: ReportContext) -> Section:
     blocks: list[Block] = []
     if not found:
         blocks.append(Note("the study produced no numbers to draw findings from."))
-    # group by topic (in order of first appearance); keep each caveat right after the finding
-    # it qualifies
+    headlines = [f.text for f in found if f.headline and not f.caveat]
+    cautions = sum(f.caveat for f in found)
+    if headlines:
+        blocks += [Heading("In brief"), Bullets(tuple(headlines))]
+    if cautions:
+        several = cautions > 1
+        blocks.append(Caution(
+            f"{cautions} finding{'s' if several else ''} below come{'' if several else 's'} "
+            "with a caution (wide intervals, failed runs or integration error): read "
+            f"{'them' if several else 'it'} before relying on the numbers above."
+        ))
+    # the rest grouped by topic (in order of first appearance), each caveat right after the
+    # finding it qualifies; headlines without a topic were said in brief already
+    found = [f for f in found if f.topic or not f.headline]
     topics = list(dict.fromkeys(f.topic for f in found))
     found = [f for topic in topics for f in found if f.topic == topic]
+    if found and headlines:
+        blocks.append(Heading("In detail"))
     pending: list[str] = []
     current = ""
     for finding in found:

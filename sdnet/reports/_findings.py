@@ -34,14 +34,17 @@ __all__ = [
 @dataclass(frozen=True)
 class Finding:
     """One sentence for readers; ``caveat`` marks a warning about how sure it is, ``topic``
-    groups findings (the metric they are about)."""
+    groups findings (the metric they are about), ``headline`` puts it in the summary."""
 
     text: str
     caveat: bool = False
     topic: str = ""
+    headline: bool = False
 
 
 def _pct(x: float) -> str:
+    if x < -0.005:
+        return "about 0%"  # a negative share of variance is estimation noise
     return f"{100 * x:.0f}%"
 
 
@@ -61,7 +64,8 @@ def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None) -> list[Fi
         k = int(((labels == "sustained") & usable).sum())
         found.append(Finding(
             f"Of the {n} runs that finished, {k} ({_pct(k / n)}) sustained the network ten "
-            f"years after the public push ended; {n - k} ({_pct((n - k) / n)}) collapsed."
+            f"years after the public push ended; {n - k} ({_pct((n - k) / n)}) collapsed.",
+            headline=True,
         ))
     failed = len(labels) - n
     if failed:
@@ -87,7 +91,7 @@ def sobol_findings(
     found = [Finding(
         f"{top['factor']} explains {_pct(top['S1'])} ({_pm(conf_s1.iloc[0])}) of the variance "
         f"in {what} on its own, and {_pct(top['ST'])} ({_pm(conf_st.iloc[0])}) including its "
-        "interactions with other factors."
+        "interactions with other factors.", headline=True,
     )]
     inverted = [str(r.factor) for r in data.itertuples()
                 if r.S1 > r.ST + 0.05]
@@ -257,7 +261,7 @@ def prim_findings(
     return [Finding(
         f"Scenario discovery ({name}): {_pct(stats['density'])} of the runs with {ranges} "
         f"{outcome} (density); they hold {_pct(stats['coverage'])} of all runs that did "
-        "(coverage)."
+        "(coverage).", headline=True,
     )]
 
 
@@ -308,7 +312,7 @@ def threshold_findings(
         if parts and not never.empty:
             text += (f"; at {', '.join(fmt(a) for a in never['push_amount'])} {amount_units} "
                      "no duration in the searched range sufficed")
-        found.append(Finding(text + "."))
+        found.append(Finding(text + ".", headline=True))
     return found
 
 

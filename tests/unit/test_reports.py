@@ -163,6 +163,11 @@ def test_findings_come_from_the_numbers(study: Path, report: Path) -> None:
     assert (f"Of the {n} runs that finished, {k} ({100 * k / n:.0f}%) sustained the network"
             in text)
     assert f"{len(metrics) - n} of {len(metrics)} runs failed" in text
+    # the regime and each top lever are said once, in brief, before the details
+    assert text.count("sustained the network ten years after") == 1
+    assert text.index("In brief") < text.index("sustained the network ten years after") < \
+        text.index("In detail")
+    assert re.search(r"\d+ findings below come with a caution", text)
     sobol = pd.read_csv(study / "analyses" / "sobol_persistence_after_push.csv")
     top = sobol.sort_values("ST", ascending=False).iloc[0]
     assert (
