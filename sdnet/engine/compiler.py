@@ -26,7 +26,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 2
+IR_VERSION = 3
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 _CONTROL_VENSIM = {
@@ -244,7 +244,6 @@ class _Compiler:
         self.tables: dict[str, list[list[float]]] = {}
         self.control_nodes: list[Node] = []
         self._counter = 0
-        self.static_required: list[tuple[str, str, str]] = []
         self._static_locals: set[str] = {*CONTROL_NAMES, "n"}
         self._memo: dict[str, str] = {}
         self._ctx: list[str] = []
@@ -401,7 +400,6 @@ class _Compiler:
             states=self.states,
             tables=self.tables,
             control_nodes=self.control_nodes,
-            extra={"static_required": self.static_required},
         )
 
     def _static_prepass(self) -> None:
@@ -863,7 +861,7 @@ class _Compiler:
             self._static_locals.add(target)
         self._deps, self._time = outer_deps, outer_time
         self._deps.add(target)
-        return _Expr(target, aligned.dims, aligned.scalar, 0)
+        return _Expr(target, aligned.dims, aligned.scalar, 0, expr.static, frozenset({target}))
 
     def _state_dims(self) -> tuple[str, ...]:
         return tuple(self._lhs)
@@ -962,10 +960,8 @@ class _Compiler:
         order, order_deps = self._order_of(ast.order)
         sizes = self._sizes(dims)
         self._deps -= {init.code, *order_deps}
-        if n_form and not dtime.scalar:
-            # DELAY N remembers the delay times of past steps; it equals DELAY only when the
-            # delay time is constant during the run (checked when the model is assembled)
-            self.static_required.append((dtime.code, self._element.name, "DELAY N"))
+        if n_form and not dtime.static:
+            return self._delay_n(inp, dtime, init, order, order_deps, dims)
         return self._stateful(
             "delay",
             init_code=(
@@ -977,6 +973,65 @@ class _Compiler:
             arg_deps={inp.code, dtime.code},
             init_deps={init.code, dtime.code, "time_step", *order_deps},
         )
+
+    def _delay_n(
+        self,
+        inp: _Expr,
+        dtime: _Expr,
+        init: _Expr,
+        order: str,
+        order_deps: set[str],
+        dims: tuple[str, ...],
+    ) -> _Expr:
+        """DELAY N with a changing delay time, as PySD's ``DelayN``.
+
+        Each stage divides by the delay time of the step at which its content entered
+        (``times``, shifted by one stage at every derivative evaluation), and the output uses
+        the delay time of the previous step. The ``times`` stack is kept in a "memory" state
+        that the derivative updates in place, once per Euler step (so RK4 is refused).
+        """
+        sizes = self._sizes(dims)
+        name = self._fresh("z")
+        memory = self._fresh("w")
+        self.states.append(
+            StateSpec(
+                name,
+                "delay",
+                self._element.name,
+                list(dims),
+                Node(
+                    name,
+                    f"_delay_stack_checked({init.code} * {dtime.code}, {order}, n, {sizes!r}, "
+                    f"{dtime.code}, time_step)",
+                    sorted({init.code, dtime.code, "time_step", "n", *order_deps}),
+                ),
+                Node(
+                    "d_" + name,
+                    f"_delay_n_ddt({name}, {memory}, {inp.code}, {dtime.code}, {name}.shape[0])",
+                    # after the output node: the output reads the times before this update
+                    sorted({name, memory, inp.code, dtime.code, f"o_{name}"}),
+                ),
+            )
+        )
+        self.states.append(
+            StateSpec(
+                memory,
+                "memory",
+                self._element.name,
+                list(dims),
+                Node(
+                    memory,
+                    f"_delay_stack({dtime.code}, {order}, n, {sizes!r})",
+                    sorted({dtime.code, "n", *order_deps}),
+                ),
+                None,
+            )
+        )
+        self._static_locals.add(memory)
+        out = f"o_{name}"
+        self.nodes.append(Node(out, f"{name}[-1] / {memory}[0]", [memory, name], False))
+        self._deps.add(out)
+        return _Expr(out, dims, False, 0)
 
     def _v_TrendStructure(self, ast: Any) -> _Expr:  # noqa: N802
         dims = self._state_dims()

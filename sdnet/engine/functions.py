@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "SMALL_VENSIM",
     "delay_ddt",
+    "delay_n_ddt",
     "delay_stack",
     "full",
     "modulo",
@@ -114,6 +115,23 @@ def smooth_ddt(state: np.ndarray, inp: Value, smooth_time: Value, order: float) 
 def delay_ddt(state: np.ndarray, inp: Value, delay_time: Value, order: float) -> np.ndarray:
     """Derivative of an ``order``-stage material delay (PySD's ``Delay.ddt``)."""
     outflows = state / delay_time
+    inflows = np.empty_like(outflows)
+    inflows[0] = inp
+    inflows[1:] = outflows[:-1]
+    return (inflows - outflows) * order
+
+
+def delay_n_ddt(
+    state: np.ndarray, times: np.ndarray, inp: Value, delay_time: Value, order: float
+) -> np.ndarray:
+    """Derivative of a DELAY N whose delay time changes (PySD's ``DelayN.ddt``).
+
+    ``times`` holds the delay time each stage's content entered with; it is shifted by one
+    stage and gets the current delay time, in place, at every call.
+    """
+    times[1:] = times[:-1].copy()
+    times[0] = delay_time
+    outflows = state / times
     inflows = np.empty_like(outflows)
     inflows[0] = inp
     inflows[1:] = outflows[:-1]

@@ -38,7 +38,6 @@ from sdnet.errors import (
     ModelNotFoundError,
     SimulationError,
     UnknownVariableError,
-    UnsupportedConstructError,
 )
 from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
 
@@ -251,13 +250,6 @@ class CompiledModel:
                 self.outputs[col] = spec.units
                 self._column_owner[col.lower()] = (spec, i)
         self._static = self._static_targets()
-        for target, variable, construct in ir.extra.get("static_required", []):
-            if target not in self._static:
-                raise UnsupportedConstructError(
-                    f"{construct} with a delay time that changes during the run",
-                    variable=variable,
-                    path=path,
-                )
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self.block_size = 8192
         """Runs integrated together: small enough for the arrays of one step to stay in cache."""
@@ -315,7 +307,7 @@ class CompiledModel:
     def _static_targets(self) -> set[str]:
         sources = {s.local for s in self.ir.variables if s.kind == "constant"}
         sources |= set(CONTROL_NAMES) | {"n"}
-        sources |= {s.name for s in self._states if s.kind == "initial"}
+        sources |= {s.name for s in self._states if s.deriv is None}  # INITIAL, DELAY N memory
         static = set(sources)
         order = _topological(self._nodes, list(self._nodes), "equations")
         for target in order:
@@ -400,6 +392,7 @@ class CompiledModel:
             "_delay_stack_checked": _delay_stack_checked,
             "_smooth_ddt": _fn.smooth_ddt,
             "_delay_ddt": _fn.delay_ddt,
+            "_delay_n_ddt": _fn.delay_n_ddt,
             "_order": _order,
         }
         for local, (xs, ys) in self.ir.tables.items():
@@ -657,6 +650,11 @@ class CompiledModel:
                 initial_time = float(initial_state.time)
             initial_state = initial_state.values
         control = self._run_control(final_time, time_step, saveper, initial_time)
+        if method != "euler" and any(s.kind == "memory" for s in self._states):
+            raise EngineInputError(
+                "this model has a DELAY N whose delay time changes during the run; it is "
+                "defined step by step (as in PySD) and can only be integrated with Euler"
+            )
         params = self._resolve_values(values or {}, n_runs)
         specs, columns = self._resolve_outputs(variables)
         x0 = self._resolve_initial_state(initial_state, n_runs)

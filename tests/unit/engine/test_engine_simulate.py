@@ -234,6 +234,15 @@ def test_bad_input_is_a_clear_error(kwargs, error, message) -> None:
     assert str(info.value) == message
 
 
+def test_rk4_is_refused_for_a_delay_n_with_a_changing_delay_time() -> None:
+    with pytest.raises(EngineInputError) as info:
+        compile_model(KITCHEN).simulate({}, n_runs=1, method="rk4")
+    assert str(info.value) == (
+        "this model has a DELAY N whose delay time changes during the run; it is defined step "
+        "by step (as in PySD) and can only be integrated with Euler"
+    )
+
+
 @pytest.mark.parametrize("n_runs", [0, -3, 2.5, True])
 def test_n_runs_must_be_a_positive_integer(n_runs) -> None:
     with pytest.raises(EngineInputError) as info:
