@@ -313,8 +313,10 @@ def _study(ctx: ReportContext) -> Section:
     command = prov.get("command") or results.summary.get("command")
     blocks.append(Paragraph("To reproduce the study and this report:"))
     spec_path = results.path / "spec.toml"
-    blocks.append(Code(str(command) if command else
-                       f"sdnet experiment {spec_path}\nsdnet report {results.path}"))
+    blocks.append(Code(str(command) if command else (
+        f"sdnet experiment {spec_path} --out {results.path}   # same spec, same seed\n"
+        f"sdnet report {results.path}   # this report alone"
+    )))
     return _section("Model, version and how to reproduce", blocks)
 
 
