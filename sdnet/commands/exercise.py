@@ -167,7 +167,7 @@ def _check(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     else:
         key = generate_key(exercise, engine=args.engine)
-    report = check_answers(exercise, key, answers, policy_score=policy)
+    report = check_answers(exercise, answers, key=key, policy_score=policy)
     print(report.to_text(), end="")
     if exercise.challenge is not None and policy is None:
         print("\nNo [policy] section: add one to have your policy scored "

@@ -91,7 +91,7 @@ def push_end(levers: Mapping[str, float]) -> float:
 
 
 def resolve_policy(
-    challenge: Challenge, levers: Mapping[str, Any], parameters: ParameterTable
+    challenge: Challenge, levers: Mapping[str, Any], *, parameters: ParameterTable
 ) -> dict[str, float]:
     """Validate a policy and fill in defaults; return every challenge lever by Python name.
 
@@ -178,7 +178,7 @@ def score_policies(
 
         region_values = preset_values(challenge.region)
     region = {parameters[k].name: float(v) for k, v in region_values.items()}
-    resolved = {name: resolve_policy(challenge, levers, parameters)
+    resolved = {name: resolve_policy(challenge, levers, parameters=parameters)
                 for name, levers in policies.items()}
     worlds = sample_worlds(parameters, challenge.n_runs, seed=challenge.seed)
     k, n = len(resolved), challenge.n_runs

@@ -275,7 +275,7 @@ def right_answers(key: Key) -> dict[str, Any]:
 
 def test_right_answers_pass(toy: Any, toy_key: Key) -> None:
     answers = parse_answers({"answers": right_answers(toy_key)}, toy)
-    report = check_answers(toy, toy_key, answers)
+    report = check_answers(toy, answers, key=toy_key)
     assert report.passed
     assert report.n_correct == 4
     assert "4 of 4 answers right." in report.to_text()
@@ -286,8 +286,8 @@ def test_tolerance_edges(toy: Any, toy_key: Key) -> None:
     value, width = float(entry.value), entry.tolerance
     inside = parse_answers({"answers": {"at_end": value + 0.99 * width}}, toy)
     outside = parse_answers({"answers": {"at_end": value - 1.01 * width}}, toy)
-    assert check_answers(toy, toy_key, inside).feedback[0].status == "correct"
-    assert check_answers(toy, toy_key, outside).feedback[0].status == "incorrect"
+    assert check_answers(toy, inside, key=toy_key).feedback[0].status == "correct"
+    assert check_answers(toy, outside, key=toy_key).feedback[0].status == "incorrect"
 
 
 def test_wrong_answers_get_feedback_that_teaches(toy: Any, toy_key: Key) -> None:
@@ -296,7 +296,7 @@ def test_wrong_answers_get_feedback_that_teaches(toy: Any, toy_key: Key) -> None
     answers = parse_answers({"answers": {"at_end": given, "which": "low_ce",
                                          "forms_without_push": True},
                              "predictions": {"at_end": given}}, toy)
-    report = check_answers(toy, toy_key, answers)
+    report = check_answers(toy, answers, key=toy_key)
     assert not report.passed
     statuses = {f.question: f.status for f in report.feedback}
     assert statuses == {"at_end": "incorrect", "kept": "missing", "which": "incorrect",
@@ -470,7 +470,7 @@ def test_challenge_key_and_check_rank_the_policy(challenge: Any) -> None:
                             simulator=ToySimulator(), region_values=TOY_REGIONS)
     policy = scores.pop("your policy")
     assert policy.score == pytest.approx(key.references[1].score, rel=1e-5)
-    report = check_answers(challenge, key, answers, policy_score=policy,
+    report = check_answers(challenge, answers, key=key, policy_score=policy,
                            references=tuple(scores.values()))
     assert report.policy_passed is True
     text = report.to_text()
@@ -482,11 +482,11 @@ def test_policies_are_validated(challenge: Any) -> None:
     c = challenge.challenge
     with pytest.raises(UnknownVariableError, match=r"unknown lever 'push_amout' of the "
                        r"challenge; did you mean 'push_amount'"):
-        resolve_policy(c, {"push_amout": 1.0}, TOY_PARAMETERS)
+        resolve_policy(c, {"push_amout": 1.0}, parameters=TOY_PARAMETERS)
     with pytest.raises(InvalidValueError, match=r"invalid value for 'push_start \+ "
                        r"push_duration \+ push_taper': 12.0 \(expected at most 10 \(the push "
                        r"must end 10 years before year 20\)\)"):
-        resolve_policy(c, {"push_duration": 10}, TOY_PARAMETERS)
+        resolve_policy(c, {"push_duration": 10}, parameters=TOY_PARAMETERS)
     with pytest.raises(AnswerFileError, match=r"\[policy.push_amount\] expected a number, "
                        r"got '1e5'"):
         parse_answers({"policy": {"push_amount": "1e5"}}, challenge)
@@ -605,7 +605,7 @@ def test_real_keys_accept_right_and_reject_wrong_answers(
 ) -> None:
     for exercise, key in real_keys.values():
         right = parse_answers({"answers": right_answers(key)}, exercise)
-        assert check_answers(exercise, key, right).n_correct == len(exercise.questions)
+        assert check_answers(exercise, right, key=key).n_correct == len(exercise.questions)
         wrong: dict[str, Any] = {}
         for entry in key.entries:
             if entry.kind == "number":
@@ -614,7 +614,7 @@ def test_real_keys_accept_right_and_reject_wrong_answers(
                 wrong[entry.question] = not entry.value
             else:
                 wrong[entry.question] = next(o for o in entry.options if o != entry.value)
-        report = check_answers(exercise, key, parse_answers({"answers": wrong}, exercise))
+        report = check_answers(exercise, parse_answers({"answers": wrong}, exercise), key=key)
         assert report.n_correct == 0
         for feedback, entry in zip(report.feedback, key.entries, strict=True):
             assert feedback.explanation.startswith(entry.explanation)
