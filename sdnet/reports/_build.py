@@ -919,7 +919,7 @@ def _findings_section(ctx: ReportContext) -> Section:
                 pending = []
             current = finding.topic
             if current:
-                blocks.append(Heading(current))
+                blocks.append(Heading(current, level=4 if headlines else 3))
         if finding.caveat:
             if pending:
                 blocks.append(Bullets(tuple(pending)))

@@ -108,9 +108,10 @@ class FigureBlock:
 
 @dataclass(frozen=True)
 class Heading:
-    """A sub-heading inside a section."""
+    """A sub-heading inside a section (``level`` 3, or 4 under a level-3 heading)."""
 
     text: str
+    level: int = 3
 
 
 Block = Paragraph | Bullets | Note | Caution | Code | TableBlock | FigureBlock | Heading
@@ -183,6 +184,7 @@ body { font-family: Georgia, 'Times New Roman', serif; max-width: 50em; margin: 
        padding: 0 1.2em; color: #1a1a1a; line-height: 1.5; background: #ffffff; }
 h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { font-size: 1.3em; border-bottom: 1px solid #cccccc; margin-top: 2em; }
+h4 { font-size: 1em; margin-bottom: 0.3em; }
 nav ol { columns: 2; font-size: 0.92em; }
 figure { margin: 1.2em 0; }
 figure img { width: 100%; height: auto; border: 1px solid #eeeeee; }
@@ -249,7 +251,8 @@ def _html_block(block: Block) -> str:
     if isinstance(block, TableBlock):
         return _html_table(block)
     if isinstance(block, Heading):
-        return f"<h3>{html.escape(block.text)}</h3>"
+        level = 4 if block.level >= 4 else 3
+        return f"<h{level}>{html.escape(block.text)}</h{level}>"
     data = base64.b64encode(block.svg).decode("ascii")
     image = (f'<img src="data:image/svg+xml;base64,{data}" '
              f'alt="{html.escape(block.alt, quote=True)}">')
@@ -297,7 +300,8 @@ def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]|<>])", r"\\\1", text)
+    # "$" too: GitHub renders $...$ as mathematics
+    return re.sub(r"([\\`*_\[\]|<>$])", r"\\\1", text)
 
 
 def _md_table(block: TableBlock) -> str:
@@ -328,7 +332,7 @@ def _md_block(block: Block) -> str:
     if isinstance(block, TableBlock):
         return _md_table(block)
     if isinstance(block, Heading):
-        return f"### {_md_escape(block.text)}"
+        return f"{'#' * (4 if block.level >= 4 else 3)} {_md_escape(block.text)}"
     return (
         f"![{_md_escape(block.alt)}](figures/{block.name}.svg)\n\n"
         f"*{_md_escape(block.caption)}*"
