@@ -8,7 +8,12 @@ import pytest
 from conftest import DATA
 
 from sdnet.engine import Simulation, compile_model
-from sdnet.errors import EngineInputError, InvalidValueError, UnknownVariableError
+from sdnet.errors import (
+    EngineInputError,
+    InvalidValueError,
+    SimulationError,
+    UnknownVariableError,
+)
 
 KITCHEN = DATA / "kitchen.mdl"
 DECAY = DATA / "decay.mdl"
@@ -232,6 +237,22 @@ def test_bad_input_is_a_clear_error(kwargs, error, message) -> None:
     with pytest.raises(error) as info:
         model.simulate(**kwargs)
     assert str(info.value) == message
+
+
+def test_delay_order_must_fit_the_time_step_and_smooth_n_order_the_ensemble() -> None:
+    model = compile_model(KITCHEN)
+    with pytest.raises(SimulationError) as info:
+        model.simulate({"shipping_delay": [3.0, 0.25]}, n_runs=2)
+    assert str(info.value) == (
+        "a delay time (0.25) is shorter than order x time step (3 x 0.125); PySD would lower "
+        "the order of that run's delay, the vectorized engine does not: use a smaller time step"
+    )
+    with pytest.raises(SimulationError) as info:
+        model.simulate({"smooth_order": [2.0, 3.0]}, n_runs=2)
+    assert str(info.value) == (
+        "the order of a SMOOTH N or DELAY N differs between runs; the vectorized engine needs "
+        "one order for the whole ensemble"
+    )
 
 
 def test_rk4_is_refused_for_a_delay_n_with_a_changing_delay_time() -> None:
