@@ -208,6 +208,7 @@ class Explorer:
                 self._cache[self._key(setting)] = {
                     name: np.asarray(simulation.outputs[name])[i] for name in self.variables
                 }
+            _trim(self._cache, _MAX_RUNS)
         return [self._cache[self._key(s)] for s in settings]
 
     def prefetch(self) -> int:
@@ -302,6 +303,7 @@ class Explorer:
                 ax.set_ylim(0, top)
             self._canvas.draw()  # animated artists are left out of this draw
             self._backgrounds[limits] = self._canvas.copy_from_bbox(self.figure.bbox)
+            _trim(self._backgrounds, _MAX_BACKGROUNDS)
         return self._backgrounds[limits]
 
     def _redraw(self) -> None:
@@ -390,6 +392,18 @@ class Explorer:
         if self.prefetching:
             self.prefetch()
         return widgets.HBox([widgets.VBox([*controls, timing]), output])
+
+
+#: caps on what an explorer keeps (oldest dropped first): runs are a few kB each, rendered
+#: backgrounds about 1 MB
+_MAX_RUNS = 5000
+_MAX_BACKGROUNDS = 32
+
+
+def _trim(cache: dict[Any, Any], size: int) -> None:
+    """Drop the oldest entries of an insertion-ordered cache beyond ``size``."""
+    while len(cache) > size:
+        del cache[next(iter(cache))]
 
 
 def _nice_ceiling(value: float) -> float:
