@@ -208,8 +208,9 @@ class Explorer:
                 self._cache[self._key(setting)] = {
                     name: np.asarray(simulation.outputs[name])[i] for name in self.variables
                 }
-            _trim(self._cache, _MAX_RUNS)
-        return [self._cache[self._key(s)] for s in settings]
+        runs = [self._cache[self._key(s)] for s in settings]
+        _trim(self._cache, _MAX_RUNS)  # after the lookup: the runs asked for may be old ones
+        return runs
 
     def prefetch(self) -> int:
         """Run (in one vectorized call) every setting one slider move away; return how many.
