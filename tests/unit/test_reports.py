@@ -346,3 +346,65 @@ def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) 
             "plot_threshold_map needs columns push_amount, min_duration; the table has "
             "region, amount") in text
     assert _parse(path).errors == []
+
+
+@pytest.mark.slow
+def test_report_of_a_real_flexnet_study(tmp_path: Path) -> None:
+    """End to end: `sdnet experiment` on flexnet (a tiny screened study) writes a results
+    folder whose report has every section, findings from its numbers and no notes about
+    missing files that the study did write."""
+    model = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.mdl"
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(f"""[experiment]
+name = "tiny_levers"
+model = "{model}"
+seed = 7
+question = "Which levers matter in a tiny study?"
+
+[run]
+final_time = 20
+saveper = 1
+variables = ["Trust", "Collective Knowledge", "Embeddedness"]
+
+[region]
+preset = "typical"
+
+[[factors]]
+name = "push_duration"
+bounds = [0, 8]
+[[factors]]
+name = "broker_share"
+[[factors]]
+name = "sponsor_cultivation_share"
+
+[design]
+method = "sobol"
+n = 16
+
+[[metrics]]
+name = "persistence_after_push"
+[[metrics]]
+name = "sustained"
+
+[analysis]
+convergence = true
+""")
+    out = tmp_path / "out"
+    assert main(["experiment", str(spec), "--out", str(out), "--no-report"]) == 0
+    path = write_report(out)
+    parsed = _parse(path)
+    assert parsed.errors == []
+    text = _text(path)
+    for title in SECTIONS[:-3]:
+        assert title in text
+    assert "Which levers matter in a tiny study?" in text
+    for absent in ("saved no trajectories", "ran no sensitivity analysis",
+                   "did not check convergence", "the saved trajectories lack"):
+        assert absent not in text
+    sobol = pd.read_csv(out / "analyses" / "sobol_persistence_after_push.csv")
+    top = sobol.sort_values("ST", ascending=False).iloc[0]
+    assert f"{top['factor']} explains" in text
+    figures = {p.stem for p in (path.parent / "figures").iterdir()}
+    assert {"fan-1", "fan-2", "fan-3", "fan-4", "sobol-persistence_after_push",
+            "convergence-persistence_after_push"} <= figures
+    assert any(name.startswith("diagram-") for name in figures)
