@@ -112,7 +112,7 @@ class ReportContext:
                 continue
             seen.add(name)
             lower, upper = _entry_bounds(entry)
-            source = "spec"
+            source = "study design"
             if (lower is None or upper is None) and observed is not None and name in \
                     varied_columns(observed):
                 lower = float(observed[name].min())
