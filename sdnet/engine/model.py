@@ -224,6 +224,12 @@ class CompiledModel:
     outputs : dict of str to str
         Every column :meth:`simulate` can save (Vensim names, ``Name[Elem]`` for subscripted
         variables) and its units, in PySD's column order.
+    ir : ModelIR
+        The compiled equations (what is cached).
+    block_size : int
+        Runs integrated together (default 8192: one step's arrays stay in cache).
+    threads : int
+        Blocks integrated at once (default 2; numpy releases the GIL in array operations).
     """
 
     def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:
@@ -252,9 +258,7 @@ class CompiledModel:
         self._static = self._static_targets()
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self.block_size = 8192
-        """Runs integrated together: small enough for the arrays of one step to stay in cache."""
         self.threads = min(2, os.cpu_count() or 1)
-        """Blocks integrated at once (numpy releases the GIL inside its array operations)."""
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"

@@ -49,3 +49,14 @@ def test_engine_euler_equals_pysd_run_by_run(pysd_runner) -> None:
             assert difference <= TOLERANCE, (run, column, difference)
             worst = max(worst, difference)
     print(f"flexnet: worst relative difference over {N_SETS} sets: {worst:.3g}")
+
+
+def test_parameter_table_agrees_with_the_pysd_facade() -> None:
+    """sdnet.params: the table built from the abstract model and the one from PySD agree."""
+    from sdnet.model import load_model
+
+    ours = compile_model(FLEXNET).parameters
+    theirs = load_model(FLEXNET).parameters
+    assert set(ours) == set(theirs)
+    for name in ours:
+        assert ours[name] == theirs[name], name
