@@ -24,7 +24,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -718,10 +718,7 @@ class CompiledModel:
             for array, value in zip(fixed, fixed_values, strict=True):
                 array[start:stop] = value
 
-        blocks = [
-            (start, min(start + self.block_size, n_runs))
-            for start in range(0, n_runs, self.block_size)
-        ]
+        blocks = _blocks(n_runs, self.block_size, self.threads)
         workers = min(self.threads, len(blocks))
         if workers <= 1:
             for start, stop in blocks:
@@ -822,6 +819,16 @@ class CompiledModel:
             tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
         )
         return make.source
+
+
+def _blocks(n_runs: int, block_size: int, threads: int) -> list[tuple[int, int]]:
+    """Split the runs into equal blocks of at most ``block_size``, a multiple of ``threads``
+    of them when there is enough work for every thread (at least 1,024 runs each)."""
+    count = -(-n_runs // block_size)
+    if threads > 1 and n_runs >= 1024 * threads:
+        count = -(-count // threads) * threads
+    edges = np.linspace(0, n_runs, count + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in pairwise(edges)]
 
 
 def _with_deletions(body: list[tuple[str, str, list[str]]], *, keep: set[str]) -> list[str]:
