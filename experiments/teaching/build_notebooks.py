@@ -24,13 +24,12 @@ SETUP = '''\
 # Setup: run this cell first. The model is translated once, then cached.
 import warnings
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)  # PySD's pandas deprecations
-
 import matplotlib.pyplot as plt
 from IPython.display import display
 
 import sdnet
-from sdnet.plotting.runs import plot_run
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)  # PySD's pandas deprecations
 
 MODEL = "../../models/flexnet/flexnet.mdl"
 model = sdnet.load_model(MODEL)'''
@@ -40,7 +39,9 @@ EXPLORER = '''\
 # push shaded). Without ipywidgets (pip install 'sdnet[teach]') you get one static comparison.
 from sdnet.teaching.explorer import Explorer
 
-explorer = Explorer.from_path(MODEL, region={region!r}, values={values})
+explorer = Explorer.from_path(
+    MODEL, region={region!r}, values={values}
+)
 try:
     display(explorer.widget())
 except ImportError as error:
@@ -78,6 +79,8 @@ print(f"by hand: 300,000 x 3.5 + 300,000 x 2 / 2 = ${300_000 * 3.5 + 300_000 * 2
                "When will the stock peak: when the push starts to taper, when it ends, or "
                "later?"),
         ("code", '''\
+from sdnet.plotting.runs import plot_run
+
 frame["Joining"] = frame["Micro Joining"] + frame["Established Joining"]
 frame["Leaving"] = frame["Micro Leaving"] + frame["Established Leaving"]
 fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, layout="constrained")
@@ -142,6 +145,8 @@ print(f"at the peak (year {peak:g}): brokers {brokers[peak]:.2f}, "
         ("md", "## Tasks 1-2: who gains?\n\n**Predict**: who gets more from membership, a "
                "micro/new firm or an established one? Will micro firms be over-represented?"),
         ("code", '''\
+from sdnet.plotting.runs import plot_run
+
 push = sdnet.Push(300_000, 2, 3.5)
 result = model.run(region="embedded_prone", push=push, variables=[
     "Member Benefit", "Micro Member Share", "Micro Share", "Total Members", "Trust",
@@ -186,7 +191,7 @@ names = ["Total Members", "Embeddedness", "Sponsor Contributions", "Average Memb
 runs = {region: model.run(region=region, push=push, variables=names).to_frame()
         for region in ("typical", "embedded_prone")}
 fig, axes = plt.subplots(2, 2, figsize=(9, 5), sharex=True, layout="constrained")
-for ax, name in zip(axes.flat, names):
+for ax, name in zip(axes.flat, names, strict=True):
     for region, frame in runs.items():
         ax.plot(frame.index, frame[name], label=region)
     ax.axvspan(push.start, push.end, color="C1", alpha=0.15)
