@@ -48,11 +48,15 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_engine(model_path: Path, n: int, variables: list[str], seed: int) -> dict:
+def measure_engine(
+    model_path: Path, n: int, variables: list[str], seed: int, threads: int | None = None
+) -> dict:
     sys.path.insert(0, str(ROOT))
     from sdnet.engine import compile_model
 
     model = compile_model(model_path)
+    if threads is not None:
+        model.threads = threads
     model.simulate({}, n_runs=2, variables=variables)  # builds the program once
     values = draw(model.parameters, n, seed)
     start = time.perf_counter()
@@ -73,7 +77,8 @@ def measure_engine(model_path: Path, n: int, variables: list[str], seed: int) ->
             del sim
     seconds = time.perf_counter() - start
     return {
-        "engine": "vector", "n": n, "seconds": seconds, "failed": failed, "peak_mib": peak_mib()
+        "engine": "vector", "n": n, "seconds": seconds, "failed": failed, "peak_mib": peak_mib(),
+        "threads": model.threads, "cpu_seconds": time.process_time(),
     }
 
 
@@ -120,17 +125,23 @@ def main() -> None:
     parser.add_argument("--pysd-runs", type=int, default=20, help="K runs of PySD's loop")
     parser.add_argument("--variables", nargs="+", default=DEFAULT_VARIABLES)
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--threads", type=int, default=None, help="engine threads (default 2)")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.one:
         engine, n = args.one[0], int(args.one[1])
-        measure = measure_pysd if engine == "pysd" else measure_engine
-        print(json.dumps(measure(args.model, n, args.variables, args.seed)))
+        if engine == "pysd":
+            result = measure_pysd(args.model, n, args.variables, args.seed)
+        else:
+            result = measure_engine(args.model, n, args.variables, args.seed, args.threads)
+        print(json.dumps(result))
         return
 
     common = ["--model", str(args.model), "--seed", str(args.seed), "--variables",
               *args.variables]
+    if args.threads is not None:
+        common += ["--threads", str(args.threads)]
     pysd_result = in_subprocess([*common, "--one", "pysd", str(args.pysd_runs)])
     pysd_rate = pysd_result["n"] / pysd_result["seconds"]
     sizes = list(args.sizes) + ([] if args.no_million else [1_000_000])
@@ -147,18 +158,21 @@ def main() -> None:
           f"{platform.python_version()}, numpy {np.__version__}; load average "
           f"{os.getloadavg()[0]:.2f} at the end")
     print()
-    print("| engine | runs | time (s) | runs/s | per run | ratio to PySD | peak memory (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| engine | runs | time (s) | runs/s | per run | ratio to PySD | peak memory (MiB) "
+        "| process CPU (s) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print(
         f"| PySD loop | {pysd_result['n']} | {pysd_result['seconds']:.2f} | {pysd_rate:.1f} | "
         f"{1e3 * pysd_result['seconds'] / pysd_result['n']:.1f} ms | 1 | "
-        f"{pysd_result['peak_mib']:.0f} |"
+        f"{pysd_result['peak_mib']:.0f} | |"
     )
     for n, result, rate in rows:
         print(
-            f"| engine | {n:.0e} | {result['seconds']:.2f} | {rate:,.0f} | "
-            f"{1e6 * result['seconds'] / n:.0f} us | {rate / pysd_rate:,.0f} | "
-            f"{result['peak_mib']:.0f} |"
+            f"| engine ({result['threads']} threads) | {n:.0e} | {result['seconds']:.2f} | "
+            f"{rate:,.0f} | {1e6 * result['seconds'] / n:.0f} us | {rate / pysd_rate:,.0f} | "
+            f"{result['peak_mib']:.0f} | {result['cpu_seconds']:.1f} |"
         )
 
 
