@@ -64,7 +64,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdnet.designs import DISTRIBUTIONS, METHODS, Design, Factor, make_design
-from sdnet.errors import ExperimentError, SdnetError, UnknownPresetError, close_matches
+from sdnet.errors import (
+    ExperimentError,
+    SdnetError,
+    UnknownPresetError,
+    UnknownVariableError,
+    close_matches,
+)
 from sdnet.metrics import BUILTIN, REDUCERS, Metric, Trajectories, user_metric
 from sdnet.policy import BASE_PUSH, PUSH_PARAMETERS, REGIONS, Push, get_region
 from sdnet.sensitivity import (
@@ -1016,12 +1022,33 @@ def _numeric(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["row", "case", "stage"])
 
 
-def _variables(experiment: Experiment) -> list[str]:
+#: Outputs every study saves when the model has them: the report's fan charts show these four
+#: (docs/architecture.md), so a study file need not list them under [run] variables.
+REPORT_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge",
+                                   "Embeddedness")
+
+
+def _variables(experiment: Experiment, model: Model) -> list[str]:
+    """The outputs to save: the metrics' inputs, [run] variables, the time-resolved
+    variables, and the :data:`REPORT_OUTPUTS` the model has."""
     names: list[str] = []
     for metric in experiment.metrics:
         names.extend(metric.variables)
     names.extend(experiment.run.variables)
     names.extend(experiment.analysis.time_resolved)
+    saved = set()
+    for name in names:
+        try:
+            saved.add(model.vensim_name(name))
+        except UnknownVariableError:
+            saved.add(name)
+    for name in REPORT_OUTPUTS:
+        try:
+            model.resolve(name)
+        except UnknownVariableError:
+            continue
+        if name not in saved:
+            names.append(name)
     return list(dict.fromkeys(names))
 
 
@@ -1030,13 +1057,13 @@ def _file_hash(path: Path) -> str:
 
 
 def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: str,
-               time_step: float | None) -> str:
+               time_step: float | None, variables: list[str]) -> str:
     # only what decides the runs' numbers: a changed analysis keeps the finished chunks
     digest = hashlib.sha256()
     run = experiment.run
     digest.update(json.dumps({
         "model": str(experiment.model_path), "model_sha256": _file_hash(experiment.model_path),
-        "final_time": run.final_time, "saveper": run.saveper, "variables": _variables(experiment),
+        "final_time": run.final_time, "saveper": run.saveper, "variables": variables,
         "stage": stage, "method": method, "time_step": time_step,
     }, sort_keys=True, default=str).encode())
     digest.update(np.ascontiguousarray(_numeric(part).to_numpy(dtype=float)).tobytes())
@@ -1056,7 +1083,7 @@ def _simulate(
     run = experiment.run
     method = method or run.method
     time_step = time_step or run.time_step
-    variables = _variables(experiment)
+    variables = _variables(experiment, model)
     chunk = run.chunk_size
     n_total = len(table)
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, str, float]]]] = []
@@ -1072,7 +1099,7 @@ def _simulate(
     try:
         for start in range(0, n_total, chunk):
             part = table.iloc[start:start + chunk]
-            key = _chunk_key(experiment, stage, part, method, time_step)
+            key = _chunk_key(experiment, stage, part, method, time_step, variables)
             file = None if chunks_dir is None else chunks_dir / f"{stage}_{start:09d}.npz"
             loaded = None
             if file is not None and resume and file.exists():
@@ -1563,6 +1590,7 @@ def _summary(experiment: Experiment, design: Design, screen: Design | None,
         elif isinstance(result, PrimResult):
             summary.setdefault("prim", {})[key] = {
                 "coverage": result.box_coverage, "density": result.box_density,
+                "mass": result.box_mass, "chosen_step": result.chosen,
                 "box": result.to_frame().to_dict("records")}
     if thresholds is not None:
         summary["thresholds"] = thresholds.replace({np.nan: None}).to_dict("records")

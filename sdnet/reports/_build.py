@@ -48,7 +48,7 @@ from sdnet.reports._document import (
 from sdnet.reports._findings import (
     Finding,
     amount_threshold_findings,
-    chosen_step,
+    box_stats,
     comparison_findings,
     convergence_findings,
     hysteresis_findings,
@@ -168,8 +168,15 @@ class ReportContext:
         start = values["start"]
         return (start, start + values["duration"] + values.get("taper", 0.0))
 
+    def main_factors(self) -> pd.DataFrame | None:
+        """The factor values of the main stage's runs (the runs the figures draw)."""
+        main = self.results.main_mask()
+        if main is None:
+            return self.results.factors
+        return self.results.factor_rows(main)
+
     def push_varies(self) -> bool:
-        factors = self.results.factors
+        factors = self.main_factors()
         return factors is not None and any(
             f"push_{k}" in varied_columns(factors) for k in ("start", "duration", "taper")
         )
@@ -599,7 +606,7 @@ def _convergence(ctx: ReportContext) -> Section:
 def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> list[str]:
     """The two factors to plot: highest ST for 'sustained' (or any metric), else the box's."""
     sobol = ctx.results.analyses_of("sobol")
-    factors = ctx.results.factors
+    factors = ctx.main_factors()
     available = set(varied_columns(factors)) if factors is not None else set()
     suffix = f"__{case}" if case else ""
     for key in (f"sustained{suffix}", f"persistence_after_push{suffix}", "sustained",
@@ -659,15 +666,17 @@ def _discovery(ctx: ReportContext) -> Section:
         trajectory = results.analyses.get(f"prim_{name}_trajectory")
         blocks.append(Heading(f"Box: {name}"))
         blocks.append(TableBlock(f"prim_{name}", box, f"PRIM box ({name}): factor ranges."))
-        stats = chosen_step(trajectory, n_restricted=len(box))
+        stats = box_stats(name, box, summary=results.summary, trajectory=trajectory)
         if stats is not None:
             blocks.append(TableBlock(
                 f"prim_{name}_stats",
-                pd.DataFrame([{"coverage": stats["coverage"], "density": stats["density"],
-                               "factors restricted": len(box)}]),
-                f"Coverage and density of the box ({name}).",
+                pd.DataFrame([{**stats, "factors restricted": len(box)}]),
+                f"Coverage, density and mass (share of all runs inside) of the box ({name}).",
             ))
-        ctx.add(prim_findings(name, box, trajectory, bounds=ctx.bounds, units=ctx.units,
+        else:
+            blocks.append(Note(f"the study did not record the coverage and density of the box "
+                               f"({name}) (summary.json has no prim entry for it)."))
+        ctx.add(prim_findings(name, box, stats, bounds=ctx.bounds, units=ctx.units,
                               outcome=outcome),
                 topic="Where the network survives")
         if regime is None or main is None or results.metrics is None:
@@ -717,8 +726,10 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
     main = results.main_mask()
     if results.factors is None or results.metrics is None or main is None:
         return []
-    varied = set(varied_columns(results.factors))
-    if not {"push_amount", "push_duration"} <= varied:
+    plotted = results.factor_rows(main)
+    # only the rows drawn count: a screened study varies the push in its Morris stage, not
+    # in the Sobol' stage the map would show
+    if plotted is None or not {"push_amount", "push_duration"} <= set(varied_columns(plotted)):
         return []
     metric = _threshold_metric(results)
     if metric not in results.metrics:

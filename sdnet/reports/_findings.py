@@ -19,6 +19,7 @@ from sdnet.reports._document import fmt
 __all__ = [
     "Finding",
     "amount_threshold_findings",
+    "box_stats",
     "comparison_findings",
     "convergence_findings",
     "hysteresis_findings",
@@ -240,11 +241,11 @@ def _describe_range(
 
 
 def prim_findings(
-    name: str, box: pd.DataFrame, trajectory: pd.DataFrame | None, *,
+    name: str, box: pd.DataFrame, stats: Mapping[str, float] | None, *,
     bounds: Mapping[str, tuple[float, float]], units: Mapping[str, str],
     outcome: str = "sustained the network",
 ) -> list[Finding]:
-    """The PRIM box in words, with its density and coverage.
+    """The PRIM box in words, with its own density and coverage (see :func:`box_stats`).
 
     ``outcome`` is the case of interest as a verb phrase ("sustained the network", "met
     alive_after_push")."""
@@ -254,10 +255,10 @@ def prim_findings(
         _describe_range(str(r.factor), float(r.lower), float(r.upper), bounds, units)
         for r in box.itertuples()
     )
-    stats = chosen_step(trajectory, n_restricted=len(box))
     if stats is None:
         return [Finding(f"Scenario discovery ({name}): runs with {ranges} most often "
-                        f"{outcome}.")]
+                        f"{outcome} (the study did not record the box's coverage and "
+                        "density).")]
     return [Finding(
         f"Scenario discovery ({name}): {_pct(stats['density'])} of the runs with {ranges} "
         f"{outcome} (density); they hold {_pct(stats['coverage'])} of all runs that did "
@@ -265,27 +266,39 @@ def prim_findings(
     )]
 
 
-def chosen_step(trajectory: pd.DataFrame | None, *, n_restricted: int) -> dict[str, float] | None:
-    """The peeling step reported as the box: a ``chosen`` flag if the table has one, else
-    the densest step with coverage at least 0.5 (PRIM's default) that restricts as many
-    factors as the box."""
-    if trajectory is None or not {"coverage", "density"} <= set(trajectory.columns):
+def box_stats(
+    name: str, box: pd.DataFrame, *, summary: Mapping[str, object],
+    trajectory: pd.DataFrame | None,
+) -> dict[str, float] | None:
+    """Coverage, density (and mass) of the PRIM box ``prim_<name>.csv``, or None.
+
+    The box's own numbers are in summary.json (``prim`` -> ``"prim/<metric>/<name>"``): the
+    same the command line prints. The reported box is the chosen step of the peeling
+    trajectory with the restrictions that barely matter dropped, so the chosen step's numbers
+    (the trajectory's ``chosen`` row) are the box's only when nothing was dropped, i.e. when
+    the step restricts as many factors as the box; otherwise there is nothing to quote.
+    """
+    entries = summary.get("prim") if isinstance(summary, Mapping) else None
+    if isinstance(entries, Mapping):
+        for key, entry in entries.items():
+            if str(key).split("/")[-1] == name and isinstance(entry, Mapping) and \
+                    entry.get("coverage") is not None and entry.get("density") is not None:
+                found = {"coverage": float(entry["coverage"]),  # type: ignore[arg-type]
+                         "density": float(entry["density"])}  # type: ignore[arg-type]
+                if entry.get("mass") is not None:
+                    found["mass"] = float(entry["mass"])  # type: ignore[arg-type]
+                return found
+    if trajectory is None or not {"coverage", "density", "chosen", "n_restricted"} <= set(
+            trajectory.columns):
         return None
-    rows = trajectory
-    if "chosen" in rows.columns and rows["chosen"].astype(bool).any():
-        row = rows[rows["chosen"].astype(bool)].iloc[0]
-    else:
-        eligible = rows[rows["coverage"] >= 0.5]
-        if "n_restricted" in rows.columns:
-            same = eligible[eligible["n_restricted"] == n_restricted]
-            eligible = same if not same.empty else eligible
-        if eligible.empty:
-            eligible = rows
-        row = eligible.loc[eligible["density"].idxmax()]
-    result = {"coverage": float(row["coverage"]), "density": float(row["density"])}
+    chosen = trajectory[trajectory["chosen"].astype(str).str.lower().isin(("true", "1"))]
+    if len(chosen) != 1 or int(chosen["n_restricted"].iloc[0]) != len(box):
+        return None
+    row = chosen.iloc[0]
+    found = {"coverage": float(row["coverage"]), "density": float(row["density"])}
     if "mass" in row.index:
-        result["mass"] = float(row["mass"])
-    return result
+        found["mass"] = float(row["mass"])
+    return found
 
 
 def threshold_findings(

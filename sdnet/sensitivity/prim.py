@@ -59,8 +59,9 @@ class PrimResult:
     box_lower, box_upper : numpy.ndarray
         ``(n_factors,)`` the reported box: the chosen step's box with the restrictions that
         barely matter dropped (see :func:`prim`'s ``prune``).
-    box_coverage, box_density : float
-        Coverage and density of the reported box.
+    box_coverage, box_density, box_mass : float
+        Coverage, density and mass of the reported box (after pruning, so they may differ
+        from the chosen step's): the numbers to quote with the box.
     """
 
     names: tuple[str, ...]
@@ -75,6 +76,7 @@ class PrimResult:
     box_upper: np.ndarray
     box_coverage: float
     box_density: float
+    box_mass: float
 
     def box(self, step: int | None = None) -> pd.DataFrame:
         """The restricted factors of the reported box (or of a step's box on the trajectory):
@@ -95,12 +97,16 @@ class PrimResult:
         return self.box()
 
     def trajectory(self) -> pd.DataFrame:
-        """The peeling trajectory: step, coverage, density, mass, n_restricted."""
+        """The peeling trajectory: step, coverage, density, mass, n_restricted, chosen (True
+        at the one step the reported box was chosen from; the box's own numbers are
+        ``box_coverage``, ``box_density`` and ``box_mass``)."""
         import pandas as pd
 
+        steps = np.arange(self.coverage.size)
         return pd.DataFrame({
-            "step": np.arange(self.coverage.size), "coverage": self.coverage,
+            "step": steps, "coverage": self.coverage,
             "density": self.density, "mass": self.mass, "n_restricted": self.n_restricted,
+            "chosen": steps == self.chosen,
         })
 
 
@@ -229,6 +235,9 @@ def prim(
         hits = int(y_bool[inside_box].sum())
         return hits / total_hits, hits / max(int(inside_box.sum()), 1)
 
+    def box_mass(lo: np.ndarray, hi: np.ndarray) -> float:
+        return float(np.all((x >= lo) & (x <= hi), axis=1).mean())
+
     box_coverage, box_density = stats(box_lower, box_upper)
     while True:
         restricted_now = np.nonzero((box_lower > initial_lower) | (box_upper < initial_upper))[0]
@@ -246,5 +255,5 @@ def prim(
     return PrimResult(
         tuple(names), np.array(lowers), np.array(uppers), coverage_arr, density_arr,
         np.array(mass), np.array(restricted), chosen, box_lower, box_upper,
-        float(box_coverage), float(box_density),
+        float(box_coverage), float(box_density), box_mass(box_lower, box_upper),
     )

@@ -189,7 +189,7 @@ name = "sustained"
     traj = pd.DataFrame({
         "step": [0, 1], "coverage": [1.0, float((inside & ok).sum() / ok.sum())],
         "density": [float(ok.mean()), float((inside & ok).sum() / inside.sum())],
-        "mass": [1.0, float(inside.mean())], "n_restricted": [0, 2],
+        "mass": [1.0, float(inside.mean())], "n_restricted": [0, 2], "chosen": [False, True],
     })
     box.to_csv(analyses / "prim_typical.csv", index=False)
     traj.to_csv(analyses / "prim_typical_trajectory.csv", index=False)
@@ -233,5 +233,9 @@ name = "sustained"
     }).to_csv(analyses / "integration_check.csv", index=False)
     (path / "summary.json").write_text(json.dumps({
         "n_runs": len(x), "share_sustained": float(np.nanmean(frame["sustained"])),
+        "prim": {"prim/sustained/typical": {
+            "coverage": traj["coverage"].iloc[1], "density": traj["density"].iloc[1],
+            "mass": traj["mass"].iloc[1], "chosen_step": 1,
+            "box": box.to_dict("records")}},
     }))
     return path

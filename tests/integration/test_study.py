@@ -13,6 +13,7 @@ import pytest
 
 import sdnet.runner
 from sdnet.cli import main
+from sdnet.errors import UnknownVariableError
 from sdnet.experiment import (
     AnalysisSpec,
     Experiment,
@@ -99,6 +100,44 @@ def test_metrics_match_the_trajectories(study: tuple) -> None:
     np.testing.assert_allclose(result.metrics["peak_members"], members.max(axis=1))
     firms = load_model(TINY).parameters["number_of_firms"].default
     np.testing.assert_allclose(result.metrics["members_share"], members[:, -1] / firms)
+
+
+def test_the_outputs_of_the_fan_charts_are_always_saved(study: tuple) -> None:
+    # the tiny study lists no [run] variables; its model has Total Members and Trust
+    experiment, _, result = study
+    assert not experiment.run.variables
+    model = load_model(TINY)
+    expected = []
+    for name in ("Total Members", "Trust", "Collective Knowledge", "Embeddedness"):
+        try:
+            model.resolve(name)
+        except UnknownVariableError:
+            continue
+        expected.append(name)
+    assert expected == ["Total Members", "Trust"]
+    assert set(expected) <= set(result.ensemble.variables)
+
+
+def test_the_prim_box_records_its_own_coverage_and_density(study: tuple) -> None:
+    _, out, _ = study
+    box = pd.read_csv(out / "analyses" / "prim_embedded_prone.csv")
+    trajectory = pd.read_csv(out / "analyses" / "prim_embedded_prone_trajectory.csv")
+    summary = json.loads((out / "summary.json").read_text())["prim"]
+    entry = summary["prim/sustained/embedded_prone"]
+    # recompute the box's coverage, density and mass from the runs of the Sobol' stage
+    factors = pd.read_csv(out / "factors.csv")
+    metrics = pd.read_csv(out / "metrics.csv")
+    inside = np.ones(len(factors), dtype=bool)
+    for row in box.itertuples():
+        inside &= (factors[row.factor] >= row.lower).to_numpy()
+        inside &= (factors[row.factor] <= row.upper).to_numpy()
+    hit = metrics["sustained"].to_numpy() > 0.5
+    assert entry["coverage"] == pytest.approx((hit & inside).sum() / hit.sum())
+    assert entry["density"] == pytest.approx((hit & inside).sum() / inside.sum())
+    assert entry["mass"] == pytest.approx(inside.mean())
+    # the trajectory marks the one step the box was chosen from
+    assert trajectory["chosen"].sum() == 1
+    assert int(trajectory.loc[trajectory["chosen"], "step"].iloc[0]) == entry["chosen_step"]
 
 
 def test_a_longer_push_matters_most_for_persistence(study: tuple) -> None:

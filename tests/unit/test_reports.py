@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import importlib.util
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -18,6 +19,7 @@ import pytest
 from sdnet.cli import main
 from sdnet.errors import ResultsFolderError, SketchError, UnknownViewError
 from sdnet.reports import load_results, write_diagram, write_report
+from sdnet.sensitivity import prim
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -327,6 +329,82 @@ def test_cases_and_the_prim_metric_are_read_from_the_study(study: Path, tmp_path
     box = pd.read_csv(copy / "analyses" / "prim_typical.csv")
     assert "PRIM searches for ranges of the factors inside which most runs meet alive." in text
     assert f"{box['factor'][0]} at least" in text and "met alive (density)" in text
+
+
+def test_the_prim_box_is_reported_with_its_own_coverage_and_density(
+        study: Path, tmp_path: Path) -> None:
+    """The report quotes the box's numbers (summary.json, as the command line does), not
+    those of a step of the peeling trajectory: pruning changes them."""
+    copy = tmp_path / "prim"
+    shutil.copytree(study, copy)
+    factors = pd.read_csv(copy / "factors.csv").drop(columns="run")
+    metrics = pd.read_csv(copy / "metrics.csv")
+    ok = (metrics["status"] == "ok").to_numpy()
+    hit = metrics["sustained"].to_numpy() > 0.5
+    result = prim(factors[ok], hit[ok])
+    assert result.n_restricted[result.chosen] > len(result.to_frame())  # pruned
+    result.to_frame().to_csv(copy / "analyses" / "prim_typical.csv", index=False)
+    result.trajectory().to_csv(copy / "analyses" / "prim_typical_trajectory.csv", index=False)
+    (copy / "summary.json").write_text(json.dumps({"prim": {"prim/sustained/typical": {
+        "coverage": result.box_coverage, "density": result.box_density,
+        "mass": result.box_mass, "chosen_step": result.chosen,
+        "box": result.to_frame().to_dict("records")}}}))
+    inside = ok.copy()
+    for row in result.to_frame().itertuples():
+        inside &= (factors[row.factor] >= row.lower).to_numpy()
+        inside &= (factors[row.factor] <= row.upper).to_numpy()
+    coverage = (inside & hit).sum() / (ok & hit).sum()
+    density = (inside & hit).sum() / inside.sum()
+    assert abs(density - result.density[result.chosen]) > 0.05
+    path = write_report(copy, out=tmp_path / "out")
+    text = _text(path)
+    assert f"Scenario discovery (typical): {100 * density:.0f}% of the runs with" in text
+    assert f"they hold {100 * coverage:.0f}% of all runs that did (coverage)" in text
+    stats = pd.read_csv(path.parent / "tables" / "prim_typical_stats.csv")
+    assert stats["coverage"].iloc[0] == pytest.approx(coverage)
+    assert stats["density"].iloc[0] == pytest.approx(density)
+    assert stats["mass"].iloc[0] == pytest.approx(inside.sum() / ok.sum())
+    # without summary.json's numbers the pruned box's cannot be read off the trajectory
+    (copy / "summary.json").write_text("{}")
+    text = _text(write_report(copy, out=tmp_path / "out2"))
+    assert "the study did not record the coverage and density of the box (typical)" in text
+    assert f"{100 * result.density[result.chosen]:.0f}% of the runs with" not in text
+
+
+def test_no_threshold_map_when_the_plotted_runs_hold_the_push_fixed(
+        study: Path, tmp_path: Path) -> None:
+    """A screened study varies push amount and duration in its Morris stage only; the map
+    would draw the main stage, where both are fixed: one degenerate cell."""
+    copy = tmp_path / "screened"
+    shutil.copytree(study, copy)
+    (copy / "analyses" / "thresholds.csv").unlink()
+    (copy / "analyses" / "thresholds_amount.csv").unlink()
+    factors = pd.read_csv(copy / "factors.csv")
+    metrics = pd.read_csv(copy / "metrics.csv")
+    half = len(factors) // 2
+    stage = np.where(np.arange(len(factors)) < half, "morris", "sobol")
+    rng = np.random.default_rng(3)
+    factors["push_amount"] = rng.uniform(0, 1e6, len(factors))
+    factors.loc[half:, ["push_amount", "push_duration"]] = [300000.0, 3.5]
+    factors.insert(1, "stage", stage)
+    metrics.insert(1, "stage", stage)
+    factors.to_csv(copy / "factors.csv", index=False)
+    metrics.to_csv(copy / "metrics.csv", index=False)
+    screened = load_results(copy)
+    main = screened.main_mask()
+    assert main is not None and main.sum() == len(factors) - half
+    plotted = screened.factor_rows(main)
+    assert plotted is not None
+    assert plotted["push_amount"].nunique() == plotted["push_duration"].nunique() == 1
+    path = write_report(copy, out=tmp_path / "out")
+    assert not (path.parent / "figures" / "outcome-map.svg").exists()
+    assert "the study searched no thresholds" in _text(path)
+    # the same study with the push varied in the plotted rows draws the map
+    factors.loc[half:, "push_amount"] = rng.uniform(0, 1e6, len(factors) - half)
+    factors.loc[half:, "push_duration"] = rng.uniform(0, 10, len(factors) - half)
+    factors.to_csv(copy / "factors.csv", index=False)
+    path = write_report(copy, out=tmp_path / "out2")
+    assert (path.parent / "figures" / "outcome-map.svg").exists()
 
 
 def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:

@@ -43,13 +43,24 @@ def test_pruning_drops_restrictions_on_noise_factors() -> None:
     assert sorted(result.to_frame()["factor"]) == ["f0", "f1"]
     assert result.box_density <= result.density[result.chosen]
     assert result.box_coverage >= result.coverage[result.chosen]
+    # the box's own numbers, recomputed from the data (not the chosen step's)
+    box = result.to_frame()
+    inside = np.ones(len(x), dtype=bool)
+    for row in box.itertuples():
+        inside &= (x[row.factor] >= row.lower).to_numpy() & (x[row.factor] <= row.upper).to_numpy()
+    assert result.box_coverage == pytest.approx((y & inside).sum() / y.sum())
+    assert result.box_density == pytest.approx((y & inside).sum() / inside.sum())
+    assert result.box_mass == pytest.approx(inside.mean())
+    assert result.box_mass > result.mass[result.chosen]
 
 
 def test_trajectory_trades_coverage_for_density() -> None:
     x, y = _planted()
     result = prim(x, y)
     trajectory = result.trajectory()
-    assert list(trajectory.columns) == ["step", "coverage", "density", "mass", "n_restricted"]
+    assert list(trajectory.columns) == ["step", "coverage", "density", "mass", "n_restricted",
+                                        "chosen"]
+    assert trajectory.index[trajectory["chosen"]].tolist() == [result.chosen]
     assert trajectory["coverage"].iloc[0] == 1.0
     assert trajectory["density"].iloc[0] == pytest.approx(y.mean())
     assert trajectory["mass"].iloc[0] == 1.0
