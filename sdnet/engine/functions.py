@@ -74,15 +74,20 @@ def pulse_train(time: float, start: Value, repeat: Value, width: Value, end: Val
     return np.where(repeat == 0, single, train).astype(np.float64)
 
 
+def _all_away_from_zero(values: np.ndarray) -> bool:
+    """True when every ``|value| >= 1e-6`` (one reduction when all have the same sign; False
+    with NaN, which then takes the elementwise path)."""
+    return bool(values.min() >= SMALL_VENSIM or values.max() <= -SMALL_VENSIM)
+
+
 def xidz(numerator: Value, denominator: Value, x: Value) -> Value:
     """XIDZ(a, b, x): ``a / b``, or ``x`` where ``|b| < 1e-6``."""
     if np.ndim(denominator) == 0:
         return x if abs(denominator) < SMALL_VENSIM else numerator / denominator
-    small = np.abs(denominator) < SMALL_VENSIM
     quotient = numerator / denominator
-    if not small.any() and (np.ndim(x) == 0 or np.shape(x) == quotient.shape):
-        return quotient  # the usual case, and twice as fast as np.where
-    return np.where(small, x, quotient)
+    if _all_away_from_zero(denominator) and (np.ndim(x) == 0 or np.shape(x) == quotient.shape):
+        return quotient  # the usual case, and much faster than np.where
+    return np.where(np.abs(denominator) < SMALL_VENSIM, x, quotient)
 
 
 def zidz(numerator: Value, denominator: Value) -> Value:
@@ -91,11 +96,10 @@ def zidz(numerator: Value, denominator: Value) -> Value:
         if abs(denominator) < SMALL_VENSIM:
             return np.zeros(np.shape(numerator)) if np.ndim(numerator) else 0
         return numerator / denominator
-    small = np.abs(denominator) < SMALL_VENSIM
     quotient = numerator / denominator
-    if not small.any():
-        return quotient  # the usual case, and twice as fast as np.where
-    return np.where(small, 0.0, quotient)
+    if _all_away_from_zero(denominator):
+        return quotient  # the usual case, and much faster than np.where
+    return np.where(np.abs(denominator) < SMALL_VENSIM, 0.0, quotient)
 
 
 def modulo(x: Value, m: Value) -> Value:
