@@ -632,7 +632,7 @@ class _Compiler:
             return _Expr(repr(ast), scalar=True)
         if isinstance(ast, int | float | np.integer | np.floating):
             # written bare like PySD does, so "-2^2" is -(2**2) as in Vensim
-            return _Expr(repr(float(ast)), scalar=True)
+            return _Expr(_number(float(ast)), scalar=True)
         name = type(ast).__name__
         method = getattr(self, f"_v_{name}", None)
         if method is None:
@@ -840,8 +840,8 @@ class _Compiler:
         if table.type != "interpolate":
             raise self._fail("lookups other than interpolated tables")
         arg = self._visit(ast.argument)
-        xs = repr([float(x) for x in table.x])
-        ys = repr([float(y) for y in table.y])
+        xs = "[" + ", ".join(_number(float(x)) for x in table.x) + "]"
+        ys = "[" + ", ".join(_number(float(y)) for y in table.y) + "]"
         return _Expr(f"np.interp({arg.code}, {xs}, {ys})", arg.dims, arg.scalar, 0)
 
     def _v_ndarray(self, ast: Any) -> _Expr:
@@ -1105,6 +1105,15 @@ def _scan(ast: Any, refs: set[str], dynamic: list[bool]) -> None:
     elif isinstance(ast, list | tuple):
         for item in ast:
             _scan(item, refs, dynamic)
+
+
+def _number(value: float) -> str:
+    """Python source for a float literal (``repr`` round-trips; inf and nan need numpy)."""
+    if np.isnan(value):
+        return "np.nan"
+    if np.isinf(value):
+        return "np.inf" if value > 0 else "(-np.inf)"
+    return repr(value)
 
 
 def _is_literal(ast: Any) -> bool:
