@@ -294,3 +294,11 @@ class MissingParameterError(SdnetError, KeyError):
 
 
 __all__ += ["MissingParameterError", "NotAParameterError"]
+
+
+class UnreliableIndexWarning(SdnetWarning):
+    """Variance-based indices that cannot be trusted: outside 0-1 beyond their interval, an
+    interval wider than 0-1, or an output whose variance comes from a handful of runs."""
+
+
+__all__ += ["UnreliableIndexWarning"]

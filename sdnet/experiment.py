@@ -1189,11 +1189,11 @@ def _metric_table(experiment: Experiment, ensemble: EnsembleResult, table: pd.Da
     return frame
 
 
-def _indices(design: Design, values: np.ndarray, *, seed: int) -> Any:
+def _indices(design: Design, values: np.ndarray, *, seed: int, metric: str) -> Any:
     if design.method == "sobol":
-        return sobol(design, values, seed=seed)
+        return sobol(design, values, seed=seed, metric=metric)
     if design.method == "efast":
-        return efast(design, values, seed=seed)
+        return efast(design, values, seed=seed, metric=metric)
     if design.method == "morris":
         return morris(design, values, seed=seed)
     return None
@@ -1216,7 +1216,7 @@ def _analyse_stage(experiment: Experiment, design: Design, metrics: pd.DataFrame
                 skipped.append(f"{design.method} of {metric.name} ({case.name}): the metric "
                                f"is {values[0]:g} in every run")
                 continue
-            result = _indices(design, values, seed=experiment.seed)
+            result = _indices(design, values, seed=experiment.seed, metric=metric.name)
             if result is not None:
                 analyses[f"{design.method}/{metric.name}/{case.name}"] = result
 
@@ -1575,7 +1575,8 @@ def _summary(experiment: Experiment, design: Design, screen: Design | None,
             frame = result.to_frame()
             summary["rankings"][key] = [
                 {"factor": r.factor, "ST": _finite_or_none(r.ST),
-                 "ST_conf": _finite_or_none(r.ST_conf), "S1": _finite_or_none(r.S1)}
+                 "ST_conf": _finite_or_none(r.ST_conf), "S1": _finite_or_none(r.S1),
+                 "reliable": bool(r.reliable), "problem": str(r.problem)}
                 for r in frame.itertuples()]
         elif isinstance(result, MorrisResult):
             frame = result.to_frame()

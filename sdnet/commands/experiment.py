@@ -58,6 +58,8 @@ def _print_ranking(key: str, rows: list[dict[str, Any]]) -> None:
         if "ST" in row:
             st, conf = row["ST"], row["ST_conf"]
             text = "n/a" if st is None else f"ST {st:6.3f} ± {conf or 0:.3f}"
+            if row.get("reliable") is False:
+                text += "  unreliable, not ranked"
         else:
             mu, conf = row["mu_star"], row["mu_star_conf"]
             text = "n/a" if mu is None else f"mu* {mu:10.4g} ± {conf or 0:.3g}"

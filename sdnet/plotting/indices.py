@@ -24,6 +24,7 @@ __all__ = [
     "plot_morris",
     "plot_sobol",
     "plot_time_resolved",
+    "reliability",
     "require_columns",
 ]
 
@@ -128,6 +129,34 @@ def plot_morris(
     return ax
 
 
+def reliability(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Which rows of an index table can be ranked, and why the others cannot.
+
+    Read from the table's ``reliable`` and ``problem`` columns (written by sdnet since the
+    check existed); an older table is checked here with
+    :func:`sdnet.sensitivity.sobol.index_problems` (the output-level check needs the runs).
+    """
+    if "reliable" in frame.columns:
+        flags = frame["reliable"].astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
+        problems = ["" if pd.isna(p) else str(p) for p in frame["problem"]] \
+            if "problem" in frame.columns else [""] * len(frame)
+        return flags.to_numpy(bool), problems
+    from sdnet.sensitivity.sobol import index_problems
+
+    def column(name: str) -> np.ndarray:
+        if name in frame.columns:
+            return frame[name].to_numpy(float)
+        return np.full(len(frame), np.nan if not name.endswith("_conf") else 0.0)
+
+    problems = list(index_problems(column("S1"), column("S1_conf"), column("ST"),
+                                   column("ST_conf")))
+    return np.array([not p for p in problems], dtype=bool), problems
+
+
+#: How far beyond 0-1 the axis of :func:`plot_sobol` may extend for reliable estimates.
+_SOBOL_AXIS = (-0.25, 1.25)
+
+
 def plot_sobol(
     frame: pd.DataFrame,
     *,
@@ -141,7 +170,7 @@ def plot_sobol(
     ----------
     frame : DataFrame
         Columns ``factor``, ``S1``, ``ST`` and optionally ``S1_conf``, ``ST_conf`` (half-widths
-        of the confidence intervals).
+        of the confidence intervals) and ``reliable``/``problem`` (see :func:`reliability`).
     metric : str, optional
         The metric analysed (axis label).
     ax : Axes, optional
@@ -152,41 +181,60 @@ def plot_sobol(
     -------
     Axes
         Two ``BarContainer`` objects (labels ``"S1 (first order)"`` and ``"ST (total)"``),
-        factors sorted by ST with the largest at the top.
+        reliable factors sorted by ST with the largest at the top; unreliable factors (not
+        ranked) at the bottom as grey cross-hatched bars without intervals, labelled
+        "unreliable", their bars cut at the axis (which spans at most -0.25 to 1.25).
     """
     require_columns(frame, ["factor", "S1", "ST"], what="plot_sobol")
-    data = frame.sort_values("ST", ascending=True).reset_index(drop=True)
+    flags, _ = reliability(frame)
+    data = frame.assign(_reliable=flags).sort_values(
+        ["_reliable", "ST"], ascending=[True, True], kind="stable").reset_index(drop=True)
+    good = data["_reliable"].to_numpy(bool)
     ax = new_axes(ax, figsize=(A4_TEXT_WIDTH, 0.9 + 0.32 * len(data)))
     y = np.arange(len(data), dtype=float)
     h = 0.38
     wide_any = False
+    lo_axis, hi_axis = _SOBOL_AXIS
     for offset, column, color, label in (
         (h / 2, "ST", OKABE_ITO["blue"], "ST (total)"),
         (-h / 2, "S1", OKABE_ITO["orange"], "S1 (first order)"),
     ):
         conf = data.get(f"{column}_conf")
-        xerr = None if conf is None else conf.to_numpy(float)
+        xerr = None if conf is None else np.where(good, conf.to_numpy(float), np.nan)
+        values = data[column].to_numpy(float)
+        shown = np.where(good, values, np.clip(values, lo_axis, hi_axis))
         bars = ax.barh(
-            y + offset, data[column].to_numpy(float), height=h, color=color, label=label,
+            y + offset, shown, height=h, color=color, label=label,
             xerr=xerr, error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#333333"},
         )
-        if xerr is not None:
-            for bar, half in zip(bars, xerr, strict=True):
-                if np.isfinite(half) and half > caution:
-                    bar.set_hatch("///")
-                    bar.set_edgecolor("#333333")
-                    wide_any = True
-    ax.set_yticks(y, [str(f) for f in data["factor"]], fontsize=8)
+        for k, bar in enumerate(bars):
+            if not good[k]:
+                bar.set_facecolor("#dddddd")
+                bar.set_hatch("xx")
+                bar.set_edgecolor("#777777")
+            elif xerr is not None and np.isfinite(xerr[k]) and xerr[k] > caution:
+                bar.set_hatch("///")
+                bar.set_edgecolor("#333333")
+                wide_any = True
+    names = [str(f) + ("" if ok else "\n(unreliable)") for f, ok in
+             zip(data["factor"], good, strict=True)]
+    ax.set_yticks(y, names, fontsize=8)
     ax.axvline(0, color="black", lw=0.6)
     ax.set_xlabel(f"share of the variance of {metric or 'the metric'} (dmnl)")
-    ax.set_xlim(min(0.0, float(np.nanmin(data[["S1", "ST"]].to_numpy())) - 0.05),
-                max(1.0, float(np.nanmax(data[["S1", "ST"]].to_numpy())) + 0.05))
+    reliable_values = data.loc[good, ["S1", "ST"]].to_numpy(float)
+    finite = reliable_values[np.isfinite(reliable_values)]
+    low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
+    high = max(1.0, float(finite.max()) + 0.05) if finite.size else 1.0
+    ax.set_xlim(max(low, lo_axis), min(high, hi_axis))
     handles, labels = ax.get_legend_handles_labels()
-    if wide_any:
-        from matplotlib.patches import Patch
+    from matplotlib.patches import Patch
 
+    if wide_any:
         handles.append(Patch(facecolor="white", edgecolor="#333333", hatch="///"))
         labels.append(f"wide CI (± > {caution:g}): caution")
+    if not good.all():
+        handles.append(Patch(facecolor="#dddddd", edgecolor="#777777", hatch="xx"))
+        labels.append("unreliable estimate: not ranked")
     ax.legend(handles, labels, fontsize=7, frameon=False, loc="lower right")
     ax.grid(True, axis="x", lw=0.3, alpha=0.5)
     return ax

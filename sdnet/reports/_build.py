@@ -29,6 +29,7 @@ from sdnet.plotting.indices import (
     plot_morris,
     plot_sobol,
     plot_time_resolved,
+    reliability,
 )
 from sdnet.plotting.uncertainty import plot_fan
 from sdnet.reports._document import (
@@ -520,13 +521,29 @@ def _levers(ctx: ReportContext) -> Section:
                 "share of variance a factor explains alone, ST including its interactions.",
                 alt=f"{label} S1 and ST bars for {metric}",
             ))
+            flags, problems = reliability(frame)
+            ranked = frame.assign(_reliable=flags).sort_values(
+                ["_reliable", "ST"], ascending=[False, False]).drop(columns="_reliable")
             blocks.append(TableBlock(
-                f"{kind}_{key}", frame.sort_values("ST", ascending=False),
-                f"{label} indices of {metric}, largest ST first.", display_rows=15,
+                f"{kind}_{key}", ranked,
+                f"{label} indices of {metric}, largest ST first"
+                + ("" if flags.all() else "; unreliable estimates last, not ranked") + ".",
+                display_rows=15,
             ))
+            if not flags.all():
+                bad = [f"{f} ({p})" for f, p, ok in zip(frame["factor"], problems, flags,
+                                                        strict=True) if not ok]
+                reasons = list(dict.fromkeys(p for p, ok in zip(problems, flags,
+                                                                strict=True) if not ok))
+                blocks.append(Caution(
+                    f"unreliable: the {label} indices of {metric} for "
+                    + (", ".join(frame["factor"][~flags].astype(str)) + f" ({reasons[0]})"
+                       if len(reasons) == 1 else "; ".join(bad))
+                    + ". They are not ranked, and no share of variance is quoted for them."
+                ))
             if kind == "sobol" or key not in sobol:
                 ctx.add(sobol_findings(metric, frame, description=description), topic=metric)
-            wide = _wide(frame)
+            wide = _wide(frame[flags])
             if wide:
                 blocks.append(Caution(
                     f"the intervals of {', '.join(wide)} for {metric} are wider than "
@@ -612,7 +629,8 @@ def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> lis
     for key in (f"sustained{suffix}", f"persistence_after_push{suffix}", "sustained",
                 "persistence_after_push", *sobol):
         if key in sobol and "ST" in sobol[key].columns:
-            ranked = sobol[key].sort_values("ST", ascending=False)["factor"]
+            flags, _ = reliability(sobol[key])
+            ranked = sobol[key][flags].sort_values("ST", ascending=False)["factor"]
             top = [str(f) for f in ranked if f in available][:2]
             if len(top) == 2:
                 return top

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sdnet.plotting.indices import CAUTION_HALF_WIDTH
+from sdnet.plotting.indices import CAUTION_HALF_WIDTH, reliability
 from sdnet.reports._document import fmt
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "sobol_findings",
     "threshold_findings",
     "time_resolved_findings",
+    "unreliable_findings",
 ]
 
 
@@ -46,6 +47,8 @@ class Finding:
 def _pct(x: float) -> str:
     if x < -0.005:
         return "about 0%"  # a negative share of variance is estimation noise
+    if x > 1.005:
+        return "about 100%"  # so is a share above the whole (within its interval)
     return f"{100 * x:.0f}%"
 
 
@@ -84,12 +87,17 @@ def sobol_findings(
     """What explains the variance of one metric (Sobol S1 and ST with their intervals)."""
     if frame.empty or not {"factor", "S1", "ST"} <= set(frame.columns):
         return []
-    data = frame.sort_values("ST", ascending=False).reset_index(drop=True)
+    flags, problems = reliability(frame)
+    found = unreliable_findings(metric, frame.assign(_problem=problems)[~flags])
+    data = frame[flags].sort_values("ST", ascending=False).reset_index(drop=True)
+    if data.empty:
+        return found
+    partial = not flags.all()  # shares of the unreliable factors are unknown
     conf_s1 = data["S1_conf"] if "S1_conf" in data.columns else pd.Series(np.nan, data.index)
     conf_st = data["ST_conf"] if "ST_conf" in data.columns else pd.Series(np.nan, data.index)
     what = f"{metric} ({description})" if description else metric
     top = data.iloc[0]
-    found = [Finding(
+    found += [Finding(
         f"{top['factor']} explains {_pct(top['S1'])} ({_pm(conf_s1.iloc[0])}) of the variance "
         f"in {what} on its own, and {_pct(top['ST'])} ({_pm(conf_st.iloc[0])}) including its "
         "interactions with other factors.", headline=True,
@@ -119,7 +127,9 @@ def sobol_findings(
                 caveat=True,
             ))
     s1_sum = float(np.nansum(data["S1"].clip(lower=0)))
-    if s1_sum < 0.85:
+    if partial:
+        pass  # a sum without the unreliable factors' shares would mislead
+    elif s1_sum < 0.85:
         found.append(Finding(
             f"First-order effects add up to {_pct(s1_sum)} of the variance of {metric}: about "
             f"{_pct(max(0.0, 1 - s1_sum))} comes from factors acting together (interactions), "
@@ -147,6 +157,28 @@ def sobol_findings(
             "a larger N.", caveat=True,
         ))
     return found
+
+
+def unreliable_findings(metric: str, rows: pd.DataFrame) -> list[Finding]:
+    """One caution naming the factors whose indices cannot be trusted, and why (column
+    ``_problem``); their shares are neither quoted nor ranked."""
+    if rows.empty:
+        return []
+    reasons = list(dict.fromkeys(str(p) for p in rows["_problem"]))
+    names = ", ".join(str(f) for f in rows["factor"])
+    if len(reasons) == 1:
+        return [Finding(
+            f"Unreliable: the variance-based indices of {names} for {metric} cannot be "
+            f"trusted ({reasons[0]}); they are not ranked and no share of variance is quoted "
+            "for them.", caveat=True,
+        )]
+    detail = "; ".join(f"{f}: {p}" for f, p in zip(rows["factor"], rows["_problem"],
+                                                   strict=True))
+    return [Finding(
+        f"Unreliable: the variance-based indices of {names} for {metric} cannot be trusted "
+        f"({detail}); they are not ranked and no share of variance is quoted for them.",
+        caveat=True,
+    )]
 
 
 def morris_findings(metric: str, frame: pd.DataFrame, *, units: str | None) -> list[Finding]:
@@ -208,6 +240,14 @@ def convergence_findings(
         return []
     n_max = frame["n"].max()
     last = frame[frame["n"] == n_max]
+    flags, problems = reliability(last)
+    if not flags.any():
+        reasons = "; ".join(dict.fromkeys(problems))
+        return [Finding(
+            f"At N = {fmt(n_max)} the indices of {metric} are unreliable ({reasons}), so "
+            "whether they have settled is not judged.", caveat=True,
+        )]
+    last = last[flags]
     widest = last.loc[last[conf].idxmax()]
     if widest[conf] > caution:
         return [Finding(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sdnet.designs import Design
-from sdnet.errors import ConvergenceWarning, InvalidValueError
+from sdnet.errors import ConvergenceWarning, InvalidValueError, UnreliableIndexWarning
 from sdnet.sensitivity._common import check_method, check_outputs
 from sdnet.sensitivity.sobol import IndicesResult, sobol
 
@@ -65,12 +65,15 @@ class ConvergenceResult:
 
 
 def separates_top(result: IndicesResult, k: int) -> bool:
-    """True when the top ``k`` factors by ST are separated from the rest by their intervals."""
+    """True when the top ``k`` factors by ST are separated from the rest by their intervals
+    (never when one of them is unreliable, see :attr:`IndicesResult.problems`)."""
     st = np.nan_to_num(result.ST, nan=-np.inf)
-    if k >= st.size:
-        return True
     order = np.argsort(-st, kind="stable")
     top, rest = order[:k], order[k:]
+    if not result.reliable[top].all():
+        return False
+    if k >= st.size:
+        return True
     lowest_top = np.min(result.ST[top] - result.ST_conf[top])
     highest_rest = np.max(result.ST[rest] + result.ST_conf[rest])
     return bool(lowest_top > highest_rest)
@@ -110,10 +113,14 @@ def convergence(
         n *= 2
     sizes.append(design.n)
     results = []
-    for n in sizes:
-        sub = design.sobol_subset(n)
-        results.append(sobol(sub, y[: sub.n_runs], num_resamples=num_resamples,
-                             conf_level=conf_level))
+    with warnings.catch_warnings():
+        # the indices at the full size are the study's own analysis, which warns; the
+        # sub-samples would repeat it at every size
+        warnings.simplefilter("ignore", UnreliableIndexWarning)
+        for n in sizes:
+            sub = design.sobol_subset(n)
+            results.append(sobol(sub, y[: sub.n_runs], num_resamples=num_resamples,
+                                 conf_level=conf_level))
     rankable = separates_top(results[-1], top_k)
     if not rankable:
         warnings.warn(

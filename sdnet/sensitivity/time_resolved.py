@@ -5,13 +5,14 @@ They show how the drivers of, say, membership change before, during and after th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdnet.designs import Design
-from sdnet.errors import InvalidValueError
+from sdnet.errors import InvalidValueError, UnreliableIndexWarning
 from sdnet.sensitivity.fast import efast
 from sdnet.sensitivity.sobol import IndicesResult, sobol
 
@@ -82,8 +83,11 @@ def time_resolved(
         steps = (times - times[0]) / every
         keep = np.isclose(steps, np.round(steps), atol=1e-9)
     analyse = efast if design.method == "efast" else sobol
-    results = tuple(
-        analyse(design, values[:, i], num_resamples=num_resamples, conf_level=conf_level)
-        for i in np.nonzero(keep)[0]
-    )
+    with warnings.catch_warnings():
+        # one warning per time would drown the others; each result keeps its flags
+        warnings.simplefilter("ignore", UnreliableIndexWarning)
+        results = tuple(
+            analyse(design, values[:, i], num_resamples=num_resamples, conf_level=conf_level)
+            for i in np.nonzero(keep)[0]
+        )
     return TimeResolvedResult(times[keep], results)

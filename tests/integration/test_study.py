@@ -77,9 +77,11 @@ def test_results_folder_follows_the_documented_layout(study: tuple) -> None:
     factors = pd.read_csv(out / "factors.csv")
     assert {"push_duration", "word_of_mouth", "attrition_rate"} <= set(factors.columns)
     sobol = pd.read_csv(out / "analyses" / "sobol_persistence_after_push.csv")
-    assert list(sobol.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+    assert list(sobol.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf", "reliable",
+                                   "problem"]
     convergence = pd.read_csv(out / "analyses" / "convergence_persistence_after_push.csv")
-    assert list(convergence.columns) == ["n", "factor", "S1", "S1_conf", "ST", "ST_conf"]
+    assert list(convergence.columns) == ["n", "factor", "S1", "S1_conf", "ST", "ST_conf",
+                                         "reliable", "problem"]
     assert sorted(set(convergence["n"])) == [16, 32]
     thresholds = pd.read_csv(out / "analyses" / "thresholds.csv")
     assert list(thresholds.columns[:3]) == ["region", "push_amount", "min_duration"]
@@ -202,7 +204,20 @@ def test_the_command_line_runs_a_study(tmp_path: Path, capsys: pytest.CaptureFix
     printed = capsys.readouterr().out
     assert "tiny_study: 80 runs (0 failed)" in printed
     assert "sobol of persistence_after_push (embedded_prone):" in printed
-    assert json.loads((tmp_path / "cli" / "summary.json").read_text())["seed"] == 5
+    summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert summary["seed"] == 5
+    # unreliable indices (n = 16 is tiny) are marked, listed after the ranked ones, and
+    # the warning says why
+    rows = summary["rankings"]["sobol/persistence_after_push/embedded_prone"]
+    flags = [row["reliable"] for row in rows]
+    assert False in flags and flags == sorted(flags, reverse=True)
+    lines = printed.splitlines()
+    for row in rows:
+        line = next(x for x in lines if x.strip().startswith(row["factor"] + " ")
+                    and f"ST {row['ST']:6.3f}" in x)
+        assert line.endswith("unreliable, not ranked") != row["reliable"]
+    bad = next(row for row in rows if not row["reliable"])
+    assert f"{bad['factor']} ({bad['problem']})" in printed
 
 
 def test_the_command_line_reports_spec_errors(tmp_path: Path,
@@ -326,5 +341,6 @@ def test_efast_and_grid_designs_run(tmp_path: Path, design: dict, files: list[st
         assert (tmp_path / "out" / "analyses" / name).is_file(), name
     if design["method"] == "efast":
         frame = pd.read_csv(tmp_path / "out" / "analyses" / "fast_peak_members.csv")
-        assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+        assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf", "reliable",
+                                       "problem"]
         assert result.efast("peak_members").names == ("word_of_mouth", "attrition_rate")

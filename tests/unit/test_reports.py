@@ -17,9 +17,17 @@ import pandas as pd
 import pytest
 
 from sdnet.cli import main
-from sdnet.errors import ResultsFolderError, SketchError, UnknownViewError
+from sdnet.designs import Factor, sobol_design
+from sdnet.errors import (
+    ConvergenceWarning,
+    ResultsFolderError,
+    SketchError,
+    UnknownViewError,
+    UnreliableIndexWarning,
+)
 from sdnet.reports import load_results, write_diagram, write_report
-from sdnet.sensitivity import prim
+from sdnet.sensitivity import convergence, prim, sobol
+from sdnet.sensitivity.sobol import index_problems
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -407,6 +415,51 @@ def test_no_threshold_map_when_the_plotted_runs_hold_the_push_fixed(
     assert (path.parent / "figures" / "outcome-map.svg").exists()
 
 
+def test_unreliable_indices_are_flagged_not_ranked(study: Path, tmp_path: Path) -> None:
+    """An output about 0 in every run but one (like the flagship's embeddedness) gives
+    indices that must not become "explains 100% of the variance" nor a ranking."""
+    design = sobol_design([Factor(f"x{i}", -np.pi, np.pi) for i in (1, 2, 3)], 1024, seed=5)
+    y = 1e-5 * np.random.default_rng(4).uniform(size=design.n_runs)
+    y[int(np.argmax(design.values[:, 0]))] = 0.2
+    with pytest.warns(UnreliableIndexWarning):
+        frame = sobol(design, y, metric="spiky").to_frame()
+    assert not frame["reliable"].any()
+    problem = str(frame["problem"].iloc[0])
+    copy = tmp_path / "spiky"
+    shutil.copytree(study, copy)
+    frame.to_csv(copy / "analyses" / "sobol_spiky.csv", index=False)
+    with pytest.warns(ConvergenceWarning):  # not rankable: unreliable
+        steps = convergence(design, y, min_n=256, metric="spiky").to_frame()
+    steps.to_csv(copy / "analyses" / "convergence_spiky.csv", index=False)
+    text = _text(write_report(copy, out=tmp_path / "out"))
+    assert (f"At N = {design.n} the indices of spiky are unreliable ({problem}), so whether "
+            "they have settled is not judged.") in text
+    assert "for spiky is still" not in text
+    assert (f"Unreliable: the variance-based indices of {', '.join(frame['factor'])} for spiky "
+            f"cannot be trusted ({problem}); they are not ranked") in text
+    assert (f"unreliable: the Sobol indices of spiky for {', '.join(frame['factor'])} "
+            f"({problem})") in text
+    for factor, st in zip(frame["factor"], frame["ST"], strict=True):
+        assert f"{factor} explains" not in text
+        assert f"{100 * st:.0f}% (" not in text
+    assert "of the variance of spiky" not in text.split("Which levers matter")[0]
+    # a table written before the check existed: the interval check runs in the report
+    old = frame.drop(columns=["reliable", "problem"]).copy()
+    old.loc[0, ["ST", "ST_conf"]] = [93.59, 172.51]
+    old.to_csv(copy / "analyses" / "sobol_spiky.csv", index=False)
+    text = _text(write_report(copy, out=tmp_path / "out2"))
+    assert f"ST = {93.59:.3g} ± {172.51:.3g} is far outside the possible range 0-1" in text
+    assert f"{old['factor'][0]} explains" not in text
+    # the others' S1 intervals are more than twice as wide as 0-1 (or S1 far below 0)
+    reasons = index_problems(*(old[c].to_numpy(float) for c in ("S1", "S1_conf", "ST",
+                                                                 "ST_conf")))
+    for factor, conf, reason in zip(old["factor"][1:], old["S1_conf"][1:], reasons[1:],
+                                    strict=True):
+        assert conf > 1 and "S1" in reason
+        assert f"{factor}: {reason}" in text
+        assert f"{factor} explains" not in text
+
+
 def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:
     """Indices that could not be estimated (NaN) and a malformed table do not stop the report."""
     copy = tmp_path / "odd"
@@ -480,8 +533,11 @@ convergence = true
                    "did not check convergence", "the saved trajectories lack"):
         assert absent not in text
     sobol = pd.read_csv(out / "analyses" / "sobol_persistence_after_push.csv")
-    top = sobol.sort_values("ST", ascending=False).iloc[0]
+    reliable = sobol[sobol["reliable"]]
+    top = reliable.sort_values("ST", ascending=False).iloc[0]
     assert f"{top['factor']} explains" in text
+    for factor in sobol.loc[~sobol["reliable"], "factor"]:  # n = 16 is tiny
+        assert f"{factor} explains" not in text
     figures = {p.stem for p in (path.parent / "figures").iterdir()}
     assert {"fan-1", "fan-2", "fan-3", "fan-4", "sobol-persistence_after_push",
             "convergence-persistence_after_push"} <= figures

@@ -159,6 +159,32 @@ def test_sobol_without_wide_intervals_has_no_caution() -> None:
     assert all("caution" not in t.get_text() for t in ax.get_legend().get_texts())
 
 
+def test_sobol_unreliable_factors_are_not_ranked_and_do_not_stretch_the_axis() -> None:
+    # the flagship's embeddedness row: ST 93.59 ± 172.51 would squash the other bars
+    frame = pd.concat([SOBOL, pd.DataFrame({
+        "factor": ["local_match_requirement"], "S1": [-0.034], "S1_conf": [0.127],
+        "ST": [93.59], "ST_conf": [172.51]})], ignore_index=True)
+    ax = plot_sobol(frame, metric="embeddedness")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    # the unreliable factor at the bottom, the others ranked by ST above it
+    assert labels == ["local_match_requirement\n(unreliable)",
+                      *SOBOL.sort_values("ST")["factor"]]
+    # the axis spans 0-1 and the reliable estimates (plus a margin), not 93.59
+    low, high = ax.get_xlim()
+    reliable_max = float(SOBOL[["ST", "S1"]].to_numpy().max())
+    assert (low, high) == (0.0, max(1.0, reliable_max + 0.05))
+    containers = {c.get_label(): c for c in ax.containers if hasattr(c, "patches")}
+    bottom = containers["ST (total)"].patches[0]
+    assert bottom.get_hatch() == "xx" and high <= bottom.get_width() < 93.59  # cut
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "unreliable estimate: not ranked" in legend
+    # the table's own flags are used when present
+    flagged = SOBOL.assign(reliable=[True, False, True], problem=["", "wide", ""])
+    ax = plot_sobol(flagged)
+    assert next(t.get_text() for t in ax.get_yticklabels()) == \
+        f"{SOBOL['factor'][1]}\n(unreliable)"
+
+
 def test_missing_columns_are_named() -> None:
     with pytest.raises(PlotInputError, match=r"^plot_sobol needs columns ST; the table has "
                        r"factor, S1$"):

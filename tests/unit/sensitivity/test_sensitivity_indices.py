@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from SALib.test_functions import Ishigami, Sobol_G
 
 from sdnet.designs import Factor, efast_design, lhs_design, morris_design, sobol_design
-from sdnet.errors import ConvergenceWarning, InvalidValueError
+from sdnet.errors import ConvergenceWarning, InvalidValueError, UnreliableIndexWarning
 from sdnet.sensitivity import convergence, efast, morris, sobol, time_resolved
+from sdnet.sensitivity.sobol import UNINFORMATIVE_HALF_WIDTH, index_problems
 
 ISHIGAMI = [Factor(f"x{i}", -np.pi, np.pi) for i in (1, 2, 3)]
 
@@ -30,8 +33,10 @@ def test_sobol_matches_ishigami_within_confidence_intervals() -> None:
     assert np.all(np.abs(result.ST - st) <= result.ST_conf)
     assert result.S2 is None
     frame = result.to_frame()
-    assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf"]
+    assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf", "reliable",
+                                   "problem"]
     assert list(frame["factor"]) == ["x1", "x2", "x3"]
+    assert frame["reliable"].all() and (frame["problem"] == "").all()
 
 
 def test_sobol_second_order_is_read_from_the_design() -> None:
@@ -88,8 +93,51 @@ def test_time_resolved_indices_follow_the_analytic_shares() -> None:
     conf = np.array([r.S1_conf[0] for r in result.results])
     assert np.all(np.abs(s1 - expected) <= np.maximum(conf, 1e-9))
     frame = result.to_frame()
-    assert list(frame.columns) == ["time", "factor", "S1", "S1_conf", "ST", "ST_conf"]
+    assert list(frame.columns) == ["time", "factor", "S1", "S1_conf", "ST", "ST_conf",
+                                   "reliable", "problem"]
     assert len(frame) == 10
+
+
+def test_an_output_dominated_by_one_run_is_flagged_not_ranked() -> None:
+    # like embeddedness in the flagship study: about 0 in every run but one
+    design = sobol_design(ISHIGAMI, 1024, seed=20261126)
+    rng = np.random.default_rng(4)
+    y = 1e-5 * rng.uniform(size=design.n_runs)
+    y[int(np.argmax(design.values[:, 0]))] = 0.2
+    deviation = np.sort((y - y.mean()) ** 2)[::-1]
+    runs = int(np.searchsorted(np.cumsum(deviation) / deviation.sum(), 0.5)) + 1
+    assert runs == 1
+    with pytest.warns(UnreliableIndexWarning, match=(
+            rf"the Sobol' indices of 'spiky' are unreliable: half of its variance comes from "
+            rf"{runs} of {design.n_runs} runs: a heavy-tailed or nearly constant output; "
+            "do not rank factors on them")):
+        result = sobol(design, y, metric="spiky")
+    assert not result.reliable.any()
+    frame = result.to_frame()
+    assert not frame["reliable"].any()
+    assert frame["problem"].str.startswith("half of its variance comes from 1 of").all()
+    # Ishigami itself stays reliable: the check does not flag a well-behaved output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnreliableIndexWarning)
+        assert sobol(design, Ishigami.evaluate(design.values)).reliable.all()
+
+
+def test_indices_outside_0_1_beyond_their_interval_are_flagged() -> None:
+    # the flagship's embeddedness: ST 93.59 ± 172.51 (S1 -0.034 ± 0.127 is noise around 0);
+    # a wide interval around a possible value (0.63 ± 0.54) is a caution, not a failure
+    s1 = np.array([-0.034, 0.26, 0.05, -0.2, 0.1, 0.49])
+    s1_conf = np.array([0.127, 0.11, 0.02, 0.05, 0.02, 0.38])
+    st = np.array([93.59, 0.71, 1.3, 0.1, 0.4, 0.63])
+    st_conf = np.array([172.51, 0.22, 0.1, 0.05, UNINFORMATIVE_HALF_WIDTH + 0.01, 0.54])
+    problems = index_problems(s1, s1_conf, st, st_conf)
+    assert problems[0] == "ST = 93.6 ± 173 is far outside the possible range 0-1"
+    assert problems[1] == ""
+    assert problems[2] == "ST = 1.3 ± 0.1 lies outside 0-1 by more than its interval"
+    assert problems[3] == "S1 = -0.2 ± 0.05 lies outside 0-1 by more than its interval"
+    assert problems[4] == (f"the interval of ST (± {UNINFORMATIVE_HALF_WIDTH + 0.01:.3g}) is "
+                           "more than twice as wide as the possible range 0-1")
+    assert problems[5] == ""
+    assert 93.59 - 172.51 < 1  # the first is not outside 0-1 beyond its interval
 
 
 def test_constant_output_gives_nan_indices() -> None:
