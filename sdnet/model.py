@@ -50,7 +50,14 @@ from sdnet.errors import (
     SimulationError,
     UnknownVariableError,
 )
-from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment, python_name
+from sdnet.params import (
+    CONTROL_NAMES,
+    Parameter,
+    ParameterTable,
+    check_time_settings,
+    kind_from_comment,
+    python_name,
+)
 from sdnet.policy import PUSH_PARAMETERS, Push, Region, get_region, require_parameters
 from sdnet.results import Provenance, RunResult, State, split_column
 
@@ -840,22 +847,13 @@ class Model:
             if isinstance(initial_state, State)
             else controls.get("initial_time", self.default_control("initial_time"))
         )
-        if step <= 0:
-            raise InvalidValueError("time_step", step, expected="a positive number")
-        if save <= 0:
-            raise InvalidValueError("saveper", save, expected="a positive number")
-        ratio = save / step
-        if ("time_step" in controls or "saveper" in controls) and (
-            ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * ratio
-        ):
-            # PySD would silently save at other times than asked
-            raise InvalidValueError(
-                "saveper", save, expected=f"a whole multiple of the time step ({step:g})"
-            )
-        if final <= start:
-            raise InvalidValueError(
-                "final_time", final, expected=f"a time after the start of the run ({start:g})"
-            )
+        check_time_settings(
+            initial_time=start,
+            final_time=final,
+            time_step=step,
+            saveper=save,
+            saveper_given="time_step" in controls or "saveper" in controls,
+        )
         if push is not None and push.start > final:
             raise PushScheduleError(
                 f"push start {push.start:g} is after the end of the run (final time {final:g})",

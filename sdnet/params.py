@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pandas is imported lazily: the table is small and pandas is
 __all__ = [
     "CONTROL_NAMES",
     "KINDS",
+    "MAX_TIME_STEPS",
     "Kind",
     "Parameter",
     "ParameterTable",
@@ -33,6 +34,10 @@ __all__ = [
 Kind = Literal["lever", "region", "uncertain", "constant", "control"]
 KINDS: tuple[str, ...] = ("lever", "region", "uncertain", "constant", "control")
 CONTROL_NAMES: tuple[str, ...] = ("initial_time", "final_time", "time_step", "saveper")
+
+#: Most integration steps a run may take: beyond this a typo in final_time or time_step (1e9
+#: instead of 1e2) would run for hours or allocate gigabytes before anyone noticed.
+MAX_TIME_STEPS = 10_000_000
 
 _TAG = re.compile(r"^\s*\[(lever|region|uncertain)\]\s*", re.IGNORECASE)
 
@@ -214,3 +219,54 @@ class ParameterTable(Mapping[str, Parameter]):
         columns = ["name", "vensim_name", "kind", "units", "lower", "upper", "default",
                    "description"]
         return pd.DataFrame(rows, columns=columns).set_index("name")
+
+
+def check_time_settings(
+    *,
+    initial_time: float,
+    final_time: float,
+    time_step: float,
+    saveper: float,
+    saveper_given: bool = True,
+) -> None:
+    """Raise a clear error for simulation control values no run can use.
+
+    Parameters
+    ----------
+    initial_time, final_time, time_step, saveper : float
+        Simulation control in model time units.
+    saveper_given : bool, default True
+        Whether the save step or time step was chosen by the caller (then the save step must be
+        a whole multiple of the time step; PySD would silently save at other times).
+
+    Raises
+    ------
+    InvalidValueError
+        Non-positive time step or save step, a save step that is not a whole multiple of the
+        time step, a final time not after the initial time, or more than
+        :data:`MAX_TIME_STEPS` steps.
+    """
+    if not time_step > 0:
+        raise InvalidValueError("time_step", time_step, expected="a positive number")
+    if not saveper > 0:
+        raise InvalidValueError("saveper", saveper, expected="a positive number")
+    ratio = saveper / time_step
+    if saveper_given and (ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * ratio):
+        raise InvalidValueError(
+            "saveper", saveper, expected=f"a whole multiple of the time step ({time_step:g})"
+        )
+    if not final_time > initial_time:
+        raise InvalidValueError(
+            "final_time",
+            final_time,
+            expected=f"a time after the start of the run ({initial_time:g})",
+        )
+    steps = (final_time - initial_time) / time_step
+    if steps > MAX_TIME_STEPS:
+        latest = initial_time + MAX_TIME_STEPS * time_step
+        raise InvalidValueError(
+            "final_time",
+            final_time,
+            expected=f"at most {MAX_TIME_STEPS:,} time steps of {time_step:g} from "
+            f"{initial_time:g}, i.e. a final time <= {latest:g}",
+        )

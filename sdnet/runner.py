@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
-from sdnet.params import CONTROL_NAMES
+from sdnet.params import CONTROL_NAMES, check_time_settings
 from sdnet.policy import Push, Region
 from sdnet.results import EnsembleResult, Provenance, RunResult
 
@@ -366,18 +366,10 @@ def _run_settings(model: Model, given: Mapping[str, float | None]) -> dict[str, 
             value = model.default_control(name)
         number = model.parameters[name].check(value, check_range=False)
         settings[name] = number
-    if settings["time_step"] <= 0:
-        raise InvalidValueError(
-            "time_step", settings["time_step"], expected="a positive number"
-        )
-    if settings["saveper"] <= 0:
-        raise InvalidValueError("saveper", settings["saveper"], expected="a positive number")
-    if settings["final_time"] <= settings["initial_time"]:
-        raise InvalidValueError(
-            "final_time",
-            settings["final_time"],
-            expected=f"a time after the initial time ({settings['initial_time']:g})",
-        )
+    check_time_settings(
+        **settings,
+        saveper_given=given.get("time_step") is not None or given.get("saveper") is not None,
+    )
     return settings
 
 

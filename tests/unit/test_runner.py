@@ -176,3 +176,20 @@ def test_bad_run_options_are_refused(tiny: sdnet.Model) -> None:
     assert str(control.value) == (
         "time_step cannot vary across runs; pass it as a run option instead"
     )
+
+
+def test_time_settings_no_run_can_use_are_refused_before_running(tiny: sdnet.Model) -> None:
+    with pytest.raises(InvalidValueError) as huge:
+        run_ensemble(tiny, n_runs=1, final_time=1e9, progress=False)
+    assert str(huge.value) == (
+        "invalid value for 'final_time': 1000000000.0 (expected at most 10,000,000 time steps "
+        "of 0.25 from 0, i.e. a final time <= 2.5e+06)"
+    )
+    with pytest.raises(InvalidValueError) as save:
+        run_ensemble(tiny, n_runs=1, saveper=0.1, progress=False)
+    assert str(save.value) == (
+        "invalid value for 'saveper': 0.1 (expected a whole multiple of the time step (0.25))"
+    )
+    with pytest.raises(InvalidValueError) as pysd_huge:
+        tiny.run(final_time=1e9)
+    assert str(pysd_huge.value) == str(huge.value)
