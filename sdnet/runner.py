@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
+from sdnet.errors import (
+    EngineInputError,
+    InvalidValueError,
+    NotAParameterError,
+    SdnetError,
+    UnknownVariableError,
+)
 from sdnet.params import CONTROL_NAMES, check_time_settings
 from sdnet.policy import Push, Region
 from sdnet.results import EnsembleResult, Provenance, RunResult
@@ -110,8 +116,13 @@ def factor_table(
     return table
 
 
-def ranged_factors(model: Model, names: Sequence[str] | None = None) -> list[Factor]:
+def ranged_factors(
+    model: Model, names: Sequence[str] | None = None, *, exclude_kinds: Sequence[str] = ()
+) -> list[Factor]:
     """Uniform factors over the declared ranges of the named constants (default: all ranged).
+
+    ``exclude_kinds`` leaves parameters of those kinds out of the default set (e.g.
+    ``("region",)`` when a region preset fixes them).
 
     Raises
     ------
@@ -123,12 +134,15 @@ def ranged_factors(model: Model, names: Sequence[str] | None = None) -> list[Fac
     from sdnet.designs import Factor
 
     parameters = model.parameters
-    if names:
-        chosen = [parameters[name] for name in names]
+    if names is not None:
+        if not names:
+            raise EngineInputError("no factor names given; name at least one constant")
+        chosen = [_parameter(model, name) for name in names]
     else:
         chosen = [
             p for p in parameters.values()
-            if p.kind != "control" and p.bounded and p.lower < p.upper  # type: ignore[operator]
+            if p.kind != "control" and p.kind not in exclude_kinds
+            and p.bounded and p.lower < p.upper  # type: ignore[operator]
         ]
     if not chosen:
         raise EngineInputError(f"{model.path.name} has no constant with a declared range to vary")
@@ -139,6 +153,19 @@ def ranged_factors(model: Model, names: Sequence[str] | None = None) -> list[Fac
             "[min,max] in the units field of the model file"
         )
     return [Factor(p.name, float(p.lower), float(p.upper)) for p in chosen]  # type: ignore[arg-type]
+
+
+def _parameter(model: Model, name: str) -> Any:
+    """The parameter named ``name``; a stock or computed variable gets a message saying so."""
+    if name not in model.parameters:
+        try:
+            vensim = model.vensim_name(name)
+        except UnknownVariableError:
+            pass
+        else:
+            kind = "stock" if vensim in model.stocks else "computed variable"
+            raise NotAParameterError(vensim, kind=kind, hint="only constants can be factors")
+    return model.parameters[name]
 
 
 def _first(raw: Any) -> Any:

@@ -27,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``sdnet ensemble``."""
     parser.add_argument("model", help="path of a Vensim .mdl file")
     parser.add_argument("--samples", type=int, required=True, metavar="N", help="runs to draw")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument(
         "--factors",
         metavar="NAME,...",
-        help="constants to vary (default: every constant with a declared range)",
+        help="constants to vary (default: every constant with a declared range, except the "
+        "region descriptors when --region is given)",
     )
     parser.add_argument("--region", help="region preset applied to every run")
     parser.add_argument("--engine", choices=("vector", "pysd"), default="vector")
@@ -53,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
     model = load_model(args.model)
-    names = [n.strip() for n in args.factors.split(",") if n.strip()] if args.factors else None
-    design = lhs_design(ranged_factors(model, names), args.samples, seed=args.seed)
+    names = None
+    if args.factors is not None:
+        names = [n.strip() for n in args.factors.split(",") if n.strip()]
+    # a region preset fixes the region descriptors: do not sample them by default
+    exclude = ("region",) if args.region else ()
+    design = lhs_design(
+        ranged_factors(model, names, exclude_kinds=exclude), args.samples, seed=args.seed
+    )
     factors = design.to_frame()
     variables = None
     if args.vars:

@@ -193,3 +193,38 @@ def test_time_settings_no_run_can_use_are_refused_before_running(tiny: sdnet.Mod
     with pytest.raises(InvalidValueError) as pysd_huge:
         tiny.run(final_time=1e9)
     assert str(pysd_huge.value) == str(huge.value)
+
+
+def test_ranged_factors_leave_out_what_a_preset_fixes_and_refuse_non_constants(
+    tiny: sdnet.Model,
+) -> None:
+    every = {f.name for f in ranged_factors(tiny)}
+    without_region = {f.name for f in ranged_factors(tiny, exclude_kinds=("region",))}
+    region_kind = {n for n, p in tiny.parameters.items() if p.kind == "region"}
+    assert region_kind and region_kind <= every
+    assert without_region == every - region_kind
+    with pytest.raises(sdnet.errors.NotAParameterError) as stock:
+        ranged_factors(tiny, ["Trust"])
+    assert str(stock.value) == (
+        "'Trust' is a stock of the model, not a parameter; only constants can be factors"
+    )
+    with pytest.raises(EngineInputError, match="no factor names given"):
+        ranged_factors(tiny, [])
+
+
+def test_sdnet_ensemble_with_a_region_samples_no_region_descriptor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdnet.cli import main
+
+    out = tmp_path / "ens"
+    code = main([
+        "ensemble", str(DATA / "tiny_network.mdl"), "--samples", "4", "--seed", "2",
+        "--region", "embedded-prone", "--no-progress", "--out", str(out),
+    ])
+    assert code == 0
+    factors = pd.read_csv(out / "factors.csv")
+    assert "community_entrepreneur_density" not in factors.columns
+    ensemble = sdnet.EnsembleResult.load(out / "ensemble.nc")
+    assert ensemble.factors.shape == (4, len(factors.columns) - 1)
+    assert "4 runs of tiny_network.mdl (vector, euler)" in capsys.readouterr().out
