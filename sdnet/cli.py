@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 import sdnet.commands
-from sdnet.errors import SdnetError
+from sdnet.errors import OutOfRangeError, SdnetError
 
 __all__ = ["build_parser", "main"]
 
@@ -80,7 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except SdnetError as error:
-        print(f"sdnet {args.command}: error: {error}", file=sys.stderr)
+        message = str(error)
+        if isinstance(error, OutOfRangeError):
+            opt_out = hasattr(args, "no_check_ranges")
+            message = error.summary + (
+                " (--no-check-ranges runs extreme conditions on purpose)" if opt_out else ""
+            )
+        print(f"sdnet {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sdnet {args.command}: interrupted", file=sys.stderr)

@@ -124,10 +124,11 @@ class OutOfRangeError(InvalidValueError):
     ) -> None:
         lo = "-inf" if lower is None else f"{lower:g}"
         hi = "inf" if upper is None else f"{upper:g}"
+        #: the message without the hint on how to opt out (the CLI words its own hint)
+        self.summary = f"value {value!r} for {name!r} is outside its declared range [{lo}, {hi}]"
         SdnetError.__init__(
             self,
-            f"value {value!r} for {name!r} is outside its declared range [{lo}, {hi}] "
-            "(pass check_ranges=False to run extreme conditions on purpose)",
+            f"{self.summary} (pass check_ranges=False to run extreme conditions on purpose)",
         )
         self.name = name
         self.value = value

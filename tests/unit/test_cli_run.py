@@ -152,8 +152,8 @@ def test_time_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache:
         (["--set", "faucet_flow=nan"],
          "invalid value for 'faucet_flow': nan (expected a finite number)"),
         (["--set", "faucet_flow=50"],
-         "value 50.0 for 'faucet_flow' is outside its declared range [0, 20] (pass "
-         "check_ranges=False to run extreme conditions on purpose)"),
+         "value 50.0 for 'faucet_flow' is outside its declared range [0, 20] "
+         "(--no-check-ranges runs extreme conditions on purpose)"),
         (["--set", "faucet_flow"],
          "invalid value for '--set': 'faucet_flow' (expected NAME=VALUE, e.g. "
          "push_amount=300000)"),
@@ -266,7 +266,7 @@ def test_console_script(tmp_path: Path, cache: Path) -> None:
     assert failed.returncode == 2
     assert failed.stderr.strip().splitlines() == [
         "sdnet run: error: value 50.0 for 'faucet_flow' is outside its declared range [0, 20] "
-        "(pass check_ranges=False to run extreme conditions on purpose)"
+        "(--no-check-ranges runs extreme conditions on purpose)"
     ]
 
 
