@@ -161,8 +161,32 @@ def _parse_error(path: Path, error: Exception) -> ModelParseError:
         detail = f"{name!r} is used in an equation but never defined"
         return ModelParseError(path, line=line, detail=detail)
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    # parsimonious's VisitationError marks the node PySD failed on in its message
+    marked = re.search(r'matching "(.+?)">\s+<-- \*\*\* We were here', str(error))
+    if marked:
+        line = _parse_error_line(source, marked.group(1), 0)
+        variable = _variable_at_line(equations, line) if line is not None else None
+        where = f" in the equation of {variable!r}" if variable else ""
+        detail = (
+            f"PySD cannot translate {_shorten(marked.group(1))!r}{where} "
+            f"({_shorten(first_line, 80)})"
+        )
+        return ModelParseError(path, line=line, detail=detail)
     detail = f"PySD cannot translate it ({type(error).__name__}: {_shorten(first_line, 160)})"
     return ModelParseError(path, line=None, detail=detail)
+
+
+def _variable_at_line(equations: str, line: int) -> str | None:
+    """The name on the left of the equation that contains ``line`` (1-based) of the file."""
+    lines = equations.splitlines()
+    start = min(line, len(lines)) - 1
+    for index in range(start, -1, -1):
+        if index < start and lines[index].strip().endswith("|"):
+            break
+        head = lines[index]
+        if head and not head[0].isspace() and ("=" in head or ":" in head):
+            return re.split(r"[=:(\[]", head, maxsplit=1)[0].strip() or None
+    return None
 
 
 def _shorten(text: str, width: int = 60) -> str:

@@ -298,3 +298,20 @@ def test_every_error_is_an_sdnet_error() -> None:
         UnknownVariableError,
     ):
         assert issubclass(error, SdnetError)
+
+
+def test_untranslatable_constant_names_the_line_and_the_variable(
+    tmp_path: Path, cache: Path
+) -> None:
+    lines = (DATA / "bathtub.mdl").read_text().splitlines()
+    value_line = 1 + next(i for i, line in enumerate(lines) if line.startswith("Faucet Flow="))
+    lines[value_line] = "\t5 5"  # two numbers where one constant is expected
+    source = tmp_path / "two_numbers.mdl"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ModelParseError) as caught:
+        load_model(source)
+    assert caught.value.line == value_line + 1
+    assert str(caught.value).startswith(
+        f"cannot read model {source}, line {value_line + 1}: PySD cannot translate '5 5' in "
+        "the equation of 'Faucet Flow' ("
+    )
