@@ -176,6 +176,18 @@ def _parse_error(path: Path, error: Exception) -> ModelParseError:
     return ModelParseError(path, line=None, detail=detail)
 
 
+def _unsupported_function(path: Path, function: str) -> ModelParseError:
+    """The error for a call of a function PySD cannot translate, with its line and variable."""
+    source = path.read_text(encoding="utf-8", errors="replace").split("\\\\\\---///", 1)[0]
+    match = re.search(r"(?<![\w])" + re.escape(function) + r"\s*\(", source, re.IGNORECASE)
+    line = source.count("\n", 0, match.start()) + 1 if match else None
+    variable = _variable_at_line(source, line) if line is not None else None
+    where = f" in the equation of {variable!r}" if variable else ""
+    return ModelParseError(
+        path, line=line, detail=f"PySD does not implement the function {function}{where}"
+    )
+
+
 def _variable_at_line(equations: str, line: int) -> str | None:
     """The name on the left of the equation that contains ``line`` (1-based) of the file."""
     lines = equations.splitlines()
@@ -242,12 +254,21 @@ def _translate(path: Path, sha256: str) -> Path:
             reader = pysd.read_vensim
             options["encoding"] = _vensim_encoding(path)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 for message in _PYSD_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
                 reader(str(copy), **options)
         except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
             raise _parse_error(path, error) from error
+        for warning in caught:
+            # PySD translates a function it does not know into code that crashes at run time
+            unknown = re.match(r"Trying to translate '(.+?)' which it is not implemented",
+                               str(warning.message))
+            if unknown:
+                raise _unsupported_function(path, unknown.group(1))
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
         try:
             work.rename(target)
         except OSError:  # another process translated the same file meanwhile

@@ -315,3 +315,19 @@ def test_untranslatable_constant_names_the_line_and_the_variable(
         f"cannot read model {source}, line {value_line + 1}: PySD cannot translate '5 5' in "
         "the equation of 'Faucet Flow' ("
     )
+
+
+def test_unknown_function_is_refused_at_load_with_line_and_variable(
+    tmp_path: Path, cache: Path
+) -> None:
+    lines = (DATA / "bathtub.mdl").read_text().splitlines()
+    value_line = 1 + next(i for i, line in enumerate(lines) if line.startswith("Faucet Flow="))
+    lines[value_line] = "\tFOOBAR(5)"
+    source = tmp_path / "unknown_function.mdl"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ModelParseError) as caught:
+        load_model(source)
+    assert str(caught.value) == (
+        f"cannot read model {source}, line {value_line + 1}: PySD does not implement the "
+        "function FOOBAR in the equation of 'Faucet Flow'"
+    )
