@@ -19,6 +19,7 @@ from sdnet.errors import (
     InvalidValueError,
     NotAParameterError,
     SdnetError,
+    SimulationError,
     UnknownVariableError,
 )
 from sdnet.params import CONTROL_NAMES, check_time_settings
@@ -366,9 +367,8 @@ def run_single(
         check_ranges=check_ranges,
     )
     if not ensemble.ok[0]:
-        raise SdnetError(
-            f"the run of {model.path.name} failed: {ensemble.dataset['failure'].values[0]}"
-        )
+        reason = str(ensemble.dataset["failure"].values[0]).removeprefix("run failed: ")
+        raise SimulationError(f"the run of {model.path.name} failed: {reason}")
     frame = ensemble.dataset["outputs"].isel(run=0).to_pandas()
     frame.index.name = "time"
     frame.columns.name = None
