@@ -88,14 +88,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"sdnet {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"sdnet {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:
         # the reader went away (e.g. `sdnet describe MODEL | head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as error:
+        # a file or folder that cannot be read or written (e.g. --out names a file)
+        what = f"cannot use {error.filename}: " if error.filename else ""
+        print(f"sdnet {args.command}: error: {what}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"sdnet {args.command}: error: out of memory (try fewer runs, fewer saved "
+              "variables or a coarser save step)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sdnet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -313,3 +313,13 @@ def test_run_any_vensim_model(
     model = load_model(source)
     assert list(_csv(tmp_path).columns) == model.stock_columns()
     assert (tmp_path / "run.png").exists()
+
+
+def test_an_out_folder_that_cannot_be_made_gives_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    assert main(["run", str(BATHTUB), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"sdnet run: error: cannot use {blocker}: File exists\n"
