@@ -931,7 +931,8 @@ class Model:
         with self._run_lock:
             pysd_model = self._fresh()
             try:
-                with warnings.catch_warnings():
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
                     for message in _PYSD_WARNINGS:
                         warnings.filterwarnings("ignore", message=message)
                     output = pysd_model.run(
@@ -944,6 +945,7 @@ class Model:
                         saveper=save,
                         progress=False,
                     )
+                _warn_once_each(caught, model=self.path.name)
             except Exception as error:
                 raise SimulationError(
                     f"PySD could not run {self.path.name}: {type(error).__name__}: "
@@ -989,6 +991,21 @@ def _spelled_like(key: str, vensim_names: Sequence[str]) -> list[str]:
     if key == python_name(key):
         return [python_name(n) for n in vensim_names]
     return list(vensim_names)
+
+
+def _warn_once_each(caught: Sequence[warnings.WarningMessage], *, model: str) -> None:
+    """Re-emit the warnings of one PySD run once per distinct message, with a count.
+
+    PySD warns at every time step (e.g. a lookup extrapolating), which buried the output in
+    hundreds of identical lines.
+    """
+    counts: dict[tuple[type[Warning], str], int] = {}
+    for warning in caught:
+        key = (warning.category, str(warning.message))
+        counts[key] = counts.get(key, 0) + 1
+    for (category, message), count in counts.items():
+        times = f", {count} times in this run" if count > 1 else ""
+        warnings.warn(f"{model}: {message} (PySD{times})", category, stacklevel=4)
 
 
 def _finite(name: str, value: Any) -> float:

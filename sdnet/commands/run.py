@@ -266,12 +266,16 @@ def run(args: argparse.Namespace) -> int:
     figure.savefig(png_path, dpi=150)
 
     times = result.time
-    setting = [f"region {region.name}" if region else "model's own region values"]
-    setting.append(f"push {push.describe()}" if push else "model's own push values")
+    setting = []
+    if region or "community_entrepreneur_density" in model.parameters:
+        setting.append(f"region {region.name}" if region else "model's own region values")
+    if push or "push_amount" in model.parameters:
+        setting.append(f"push {push.describe()}" if push else "model's own push values")
     if params:
         setting.append("set " + ", ".join(f"{k}={v:g}" for k, v in params.items()
                                           if isinstance(v, float)))
-    print(f"sdnet run: {model.path} ({'; '.join(setting)}; engine {args.engine})")
+    setting.append(f"engine {args.engine}")
+    print(f"sdnet run: {model.path} ({'; '.join(setting)})")
     step = result.provenance.spec.get("time_step") if result.provenance else None
     print(
         f"time {times[0]:g} to {times[-1]:g}"
