@@ -1614,6 +1614,17 @@ def _finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _relative_to(file: Path, folder: Path) -> str:
+    """``file`` as a POSIX path relative to ``folder`` (absolute when there is none, e.g.
+    another drive)."""
+    import os
+
+    try:
+        return Path(os.path.relpath(Path(file).resolve(), Path(folder).resolve())).as_posix()
+    except ValueError:
+        return str(file)
+
+
 def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | None,
            thresholds: pd.DataFrame | None, integration: IntegrationCheckResult | None,
            hysteresis: pd.DataFrame | None, comparison: pd.DataFrame | None) -> None:
@@ -1622,7 +1633,11 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
     out.mkdir(parents=True, exist_ok=True)
     analyses_dir = out / "analyses"
     analyses_dir.mkdir(exist_ok=True)
-    (out / "spec.toml").write_text(to_toml(experiment.to_dict()), encoding="utf-8")
+    spec = experiment.to_dict()
+    # the model relative to the folder (spec.toml's paths are relative to its folder), so the
+    # folder reproduces on another machine with the same layout and leaks no local path
+    spec["experiment"]["model"] = _relative_to(experiment.model_path, out)
+    (out / "spec.toml").write_text(to_toml(spec), encoding="utf-8")
     provenance = result.ensemble.provenance
     if provenance is not None:
         (out / "provenance.json").write_text(json.dumps(provenance.to_dict(), indent=2),

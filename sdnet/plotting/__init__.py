@@ -17,6 +17,7 @@ from sdnet.plotting.indices import (
     plot_sobol,
     plot_time_resolved,
 )
+from sdnet.plotting.runs import plot_run
 from sdnet.plotting.uncertainty import plot_fan, shade_push
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "plot_fan",
     "plot_morris",
     "plot_outcome_map",
+    "plot_run",
     "plot_scenario_scatter",
     "plot_sobol",
     "plot_threshold_map",

@@ -20,6 +20,7 @@ from sdnet.plotting._style import A4_TEXT_WIDTH, OKABE_ITO, cycle_color, new_axe
 
 __all__ = [
     "CAUTION_HALF_WIDTH",
+    "convergence_ylim",
     "plot_convergence",
     "plot_morris",
     "plot_sobol",
@@ -81,16 +82,19 @@ def plot_morris(
     -------
     Axes
         A scatter (``PathCollection``), a text label per labelled factor, error bars when
-        ``mu_star_conf`` is given, and the dashed line sigma = mu*.
+        ``mu_star_conf`` is given (their lower ends cut at 0), and the dashed line
+        sigma = mu*.
     """
     require_columns(frame, ["factor", "mu_star", "sigma"], what="plot_morris")
     ax = new_axes(ax, figsize=(A4_TEXT_WIDTH, 4.2))
     mu = frame["mu_star"].to_numpy(float)
     sigma = frame["sigma"].to_numpy(float)
     if "mu_star_conf" in frame.columns:
+        # mu* is a mean of absolute values: its interval is cut at 0, not drawn off the axis
+        conf = frame["mu_star_conf"].to_numpy(float)
         ax.errorbar(
-            mu, sigma, xerr=frame["mu_star_conf"].to_numpy(float), fmt="none",
-            ecolor="#999999", elinewidth=0.8, capsize=2, zorder=1,
+            mu, sigma, xerr=np.vstack([np.minimum(conf, np.maximum(mu, 0.0)), conf]),
+            fmt="none", ecolor="#999999", elinewidth=0.8, capsize=2, zorder=1,
         )
     ax.scatter(mu, sigma, s=28, color=OKABE_ITO["blue"], zorder=3, label="factor")
     top = max(float(np.nanmax(mu)) if mu.size else 1.0, float(np.nanmax(sigma)) if sigma.size
@@ -301,6 +305,28 @@ def plot_time_resolved(
     return ax
 
 
+def convergence_ylim(frame: pd.DataFrame, *, index: str = "ST") -> tuple[float, float]:
+    """Y limits of a convergence plot that show the indices where they settle.
+
+    The limits hold every value and confidence band at the larger half of the sample sizes
+    (the tiny-N bands can be hundreds of times wider and would flatten everything else),
+    always 0, and never more than 0.25 beyond 0-1 (an index is a share of variance).
+    """
+    ns = np.unique(frame["n"].to_numpy(float))
+    upper = frame[frame["n"] >= ns[len(ns) // 2]] if ns.size else frame
+    values = upper[index].to_numpy(float)
+    conf_col = f"{index}_conf"
+    half = np.nan_to_num(upper[conf_col].to_numpy(float)) if conf_col in upper.columns \
+        else np.zeros_like(values)
+    reach = np.concatenate([values - half, values + half])
+    reach = reach[np.isfinite(reach)]
+    if reach.size == 0:
+        return (-0.05, 1.05)
+    low, high = min(0.0, float(reach.min())), max(float(reach.max()), 0.05)
+    pad = 0.05 * (high - low)
+    return (max(low - pad, _SOBOL_AXIS[0]), min(high + pad, _SOBOL_AXIS[1]))
+
+
 def plot_convergence(
     frame: pd.DataFrame,
     *,
@@ -324,7 +350,8 @@ def plot_convergence(
         ``"S1"`` or ``"ST"``.
     metric : str, optional
     factors : iterable of str, optional
-        Factors to show (default: the five with the largest index at the largest N).
+        Factors to show (default: the five with the largest index at the largest N, reliable
+        ones first).
     caution : float
         Interval half-width (share of variance) above which a point is flagged.
     ax : Axes, optional
@@ -334,13 +361,19 @@ def plot_convergence(
     Axes
         One line per factor; the caution markers are a ``Line2D`` labelled
         ``"CI half-width > <caution>: caution"`` (present only when some point is flagged).
+        The y axis spans :func:`convergence_ylim`: what lies beyond it at small N is cut,
+        and a note on the axes says so.
     """
     require_columns(frame, ["n", "factor", index], what="plot_convergence")
     ax = new_axes(ax)
     conf_col = f"{index}_conf"
     if factors is None:
         last = frame[frame["n"] == frame["n"].max()]
-        factors = list(last.sort_values(index, ascending=False)["factor"].head(5))
+        flags, _ = reliability(last)
+        ranked = last.assign(_reliable=flags).sort_values(
+            ["_reliable", index], ascending=[False, False], kind="stable")
+        factors = list(ranked["factor"].head(5))
+    factors = list(factors)
     flagged_x: list[float] = []
     flagged_y: list[float] = []
     for i, factor in enumerate(factors):
@@ -361,6 +394,16 @@ def plot_convergence(
                 label=f"CI half-width > {caution:g}: caution")
     ax.set_xscale("log", base=2)
     ns = np.unique(frame["n"].to_numpy(float))
+    low, high = convergence_ylim(frame[frame["factor"].isin(factors)], index=index)
+    ax.set_ylim(low, high)
+    shown = frame[frame["factor"].isin(factors)]
+    reach = shown[index].to_numpy(float)
+    if conf_col in shown.columns:
+        half = np.nan_to_num(shown[conf_col].to_numpy(float))
+        reach = np.concatenate([reach - half, reach + half])
+    if np.any(reach[np.isfinite(reach)] < low) or np.any(reach[np.isfinite(reach)] > high):
+        ax.text(0.01, 0.02, "values and bands at small N run off the axis", fontsize=7,
+                color="#555555", transform=ax.transAxes)
     ax.set_xticks(ns, [fmt_count(n) for n in ns])
     ax.minorticks_off()
     ax.set_xlabel("N (base samples)")

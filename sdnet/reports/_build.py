@@ -78,6 +78,7 @@ class ReportContext:
     def __init__(self, results: StudyResults) -> None:
         self.results = results
         self.model_file = _find_model(results)
+        self.model_label = _model_label(results)
         self.model_text: ModelText | None = None
         if self.model_file is not None:
             self.model_text = read_model_text(self.model_file)
@@ -253,18 +254,78 @@ def _entry_bounds(entry: Mapping[str, Any]) -> tuple[float | None, float | None]
     return (None if lower is None else float(lower), None if upper is None else float(upper))
 
 
+def _spec_model(results: StudyResults) -> str | None:
+    experiment = results.spec.get("experiment", {})
+    model = experiment.get("model") if isinstance(experiment, Mapping) else None
+    return str(model) if model else None
+
+
 def _find_model(results: StudyResults) -> Path | None:
-    """The model file the study ran, looked for as given, then beside the results."""
-    given = results.model_path
-    if not given:
-        return None
-    candidates = [Path(given)]
-    if not Path(given).is_absolute():
-        candidates += [parent / given for parent in [results.path, *results.path.parents]]
+    """The model file the study ran: spec.toml's path (relative to the results folder, as
+    `sdnet experiment` writes it), then provenance's, then either beside the results."""
+    given = [g for g in dict.fromkeys([_spec_model(results), results.model_path]) if g]
+    candidates = []
+    for name in given:
+        if Path(name).is_absolute():
+            candidates.append(Path(name))
+        else:
+            candidates += [parent / name for parent in [results.path, *results.path.parents]]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     return None
+
+
+def _model_label(results: StudyResults) -> str:
+    """The model file for readers, without the absolute path of the machine the study ran
+    on: its name, and where it lies relative to the results folder when spec.toml says."""
+    given = _spec_model(results) or results.model_path
+    if not given:
+        return "not recorded"
+    name = Path(given).name
+    if Path(given).is_absolute() or Path(given).as_posix() == name:
+        return name
+    # the relative path says where the model lies only within one repository; beyond it,
+    # it spells out this machine's folders
+    root = _repository_root(results.path.resolve())
+    if root is None or not (results.path / given).resolve().is_relative_to(root):
+        return name
+    return f"{name} ({Path(given).as_posix()} from the results folder)"
+
+
+def _repository_root(path: Path) -> Path | None:
+    """The nearest folder at or above ``path`` holding a ``.git``."""
+    for parent in [path, *path.parents]:
+        if (parent / ".git").exists():
+            return parent
+    return None
+
+
+def _reproduce_command(results: StudyResults, model_file: Path | None) -> str:
+    """Commands that rerun the resolved spec and rewrite this report, with no path of the
+    machine the study ran on: from the repository root when the results folder (and the
+    model) lie in one, else from inside the results folder."""
+    folder = results.path.resolve()
+    root = _repository_root(folder)
+    model_inside = model_file is None or (
+        root is not None and model_file.resolve().is_relative_to(root))
+    if root is not None and model_inside and folder != root:
+        rel = folder.relative_to(root).as_posix()
+        return (f"# from the repository root\n"
+                f"sdnet experiment {rel}/spec.toml --out {rel}   # same spec, same seed\n"
+                f"sdnet report {rel}   # this report alone")
+    return ("# from inside the results folder (spec.toml names the model relative to it)\n"
+            "sdnet experiment spec.toml --out .   # same spec, same seed\n"
+            "sdnet report .   # this report alone")
+
+
+def _without_local_paths(text: str, results: StudyResults) -> str:
+    """``text`` with the absolute model path of an older results folder replaced by the
+    reader's label of the model."""
+    for given in (_spec_model(results), results.model_path):
+        if given and Path(given).is_absolute():
+            text = text.replace(given, Path(given).name)
+    return text
 
 
 def _new_figure(width: float = A4_TEXT_WIDTH, height: float = 3.6) -> Figure:
@@ -299,7 +360,7 @@ def _study(ctx: ReportContext) -> Section:
     versions = prov.get("versions", {}) if isinstance(prov.get("versions"), Mapping) else {}
     rows = [
         ("study", results.name),
-        ("model file", results.model_path or "not recorded"),
+        ("model file", ctx.model_label),
         ("model SHA-256", str(prov.get("model_sha256") or "not recorded")),
         ("sdnet version", str(versions.get("sdnet", "not recorded"))),
         ("study run on", str(prov.get("created") or "not recorded")),
@@ -313,27 +374,21 @@ def _study(ctx: ReportContext) -> Section:
     if ctx.model_text is not None and prov.get("model_sha256") and \
             ctx.model_text.sha256 != prov.get("model_sha256"):
         blocks.append(Caution(
-            f"the model file {ctx.model_file} has changed since the study ran (its SHA-256 is "
+            f"the model file {ctx.model_file.name} has changed since the study ran (its SHA-256 is "
             f"now {ctx.model_text.sha256[:12]}..., the study recorded "
             f"{str(prov.get('model_sha256'))[:12]}...): the diagram below is of the current "
             "file."
         ))
-    command = prov.get("command") or results.summary.get("command")
     blocks.append(Paragraph("To reproduce the study and this report:"))
-    spec_path = results.path / "spec.toml"
-    blocks.append(Code(str(command) if command else (
-        f"sdnet experiment {spec_path} --out {results.path}   # same spec, same seed\n"
-        f"sdnet report {results.path}   # this report alone"
-    )))
+    blocks.append(Code(_reproduce_command(results, ctx.model_file)))
     return _section("Model, version and how to reproduce", blocks)
 
 
 def _diagram(ctx: ReportContext) -> Section:
     title = "The model's stock-and-flow structure"
     if ctx.model_file is None:
-        given = ctx.results.model_path or "(not recorded)"
         return _section(title, [Note(
-            f"the model file {given} was not found, so its diagram cannot be drawn."
+            f"the model file {ctx.model_label} was not found, so its diagram cannot be drawn."
         )])
     try:
         sketch = read_sketch(ctx.model_file)
@@ -929,7 +984,8 @@ def _findings_section(ctx: ReportContext) -> Section:
         several = cautions > 1
         blocks.append(Caution(
             f"{cautions} finding{'s' if several else ''} below come{'' if several else 's'} "
-            "with a caution (wide intervals, failed runs or integration error): read "
+            "with a caution (wide intervals, unreliable estimates, failed runs or integration "
+            "error): read "
             f"{'them' if several else 'it'} before relying on the numbers above."
         ))
     # the rest grouped by topic (in order of first appearance), each caveat right after the
@@ -991,10 +1047,11 @@ def _provenance(ctx: ReportContext) -> Section:
     ))
     if ctx.results.spec_text:
         blocks.append(Paragraph("The resolved experiment spec (spec.toml):"))
-        blocks.append(Code(ctx.results.spec_text.rstrip()))
+        blocks.append(Code(_without_local_paths(ctx.results.spec_text.rstrip(), ctx.results)))
     elif prov.get("spec"):
         blocks.append(Paragraph("The experiment spec as recorded in provenance.json:"))
-        blocks.append(Code(json.dumps(prov["spec"], indent=2, default=str)))
+        blocks.append(Code(_without_local_paths(json.dumps(prov["spec"], indent=2, default=str),
+                                                ctx.results)))
     else:
         blocks.append(Note("the study's spec was not saved."))
     return _section("Provenance", blocks)
@@ -1047,6 +1104,6 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     sections += [s for s in (other, checks) if s is not None]
     sections.append(provenance)
     created = results.provenance.get("created")
-    subtitle = f"sdnet study report · model {results.model_path or 'not recorded'}" + (
+    subtitle = f"sdnet study report · model {_model_label(results)}" + (
         f" · study run {created}" if created else "")
     return f"Study report: {results.name}", subtitle, sections

@@ -122,8 +122,9 @@ def figure_block(
 ) -> FigureBlock:
     """Render ``figure`` to SVG now (so it can be freed) and wrap it as a block.
 
-    A ``wide`` figure (a model diagram) is shown at its natural size, scrolling sideways
-    when wider than the page, so that its small print stays readable.
+    A ``wide`` figure (a model diagram) spreads beyond the text column up to the width of
+    the window, at its natural size when that fits and scaled down to the window when not,
+    so that its small print stays as large as the window allows and nothing is cut off.
     """
     return FigureBlock(name=name, svg=svg_bytes(figure), caption=caption, alt=alt, wide=wide)
 
@@ -187,9 +188,11 @@ h2 { font-size: 1.3em; border-bottom: 1px solid #cccccc; margin-top: 2em; }
 h4 { font-size: 1em; margin-bottom: 0.3em; }
 nav ol { columns: 2; font-size: 0.92em; }
 figure { margin: 1.2em 0; }
-figure img { width: 100%; height: auto; border: 1px solid #eeeeee; }
-figure.wide div { overflow-x: auto; }
-figure.wide img { width: auto; max-width: none; }
+figure img { width: 100%; height: auto; border: 1px solid #eeeeee; box-sizing: border-box; }
+figure.wide { margin-left: calc(50% - 50vw + 1.5em); margin-right: calc(50% - 50vw + 1.5em); }
+figure.wide div { overflow-x: auto; text-align: center; }
+figure.wide img { width: auto; max-width: 100%; }
+figure.wide figcaption { max-width: 50em; margin: 0.3em auto 0; }
 figcaption { font-size: 0.9em; color: #444444; }
 table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
 th, td { border: 1px solid #cccccc; padding: 0.25em 0.6em; text-align: left; }

@@ -147,3 +147,38 @@ def test_screenshot_shows_the_report(report: Path, tmp_path: Path) -> None:
     # text and figures drawn: a good share of the page is not background white
     assert (pixels < 200).mean() > 0.01
     assert pixels.std() > 10
+
+
+WIDTH_PROBE = """<script>
+window.addEventListener("load", () => {
+  const probe = document.createElement("pre");
+  probe.id = "probe";
+  probe.textContent = JSON.stringify({
+    page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    cut: Array.from(document.querySelectorAll("figure div, figure")).filter(
+      e => e.scrollWidth > e.clientWidth).map(e => [e.id, e.scrollWidth, e.clientWidth]),
+    diagrams: Array.from(document.querySelectorAll("figure.wide img")).map(
+      i => [i.getBoundingClientRect().left, i.getBoundingClientRect().right]),
+    width: document.documentElement.clientWidth,
+  });
+  document.body.appendChild(probe);
+});
+</script>"""
+
+
+def test_diagrams_fit_the_window_without_sideways_scrolling(report: Path,
+                                                            tmp_path: Path) -> None:
+    html = report.read_text(encoding="utf-8")
+    probed = html.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';")
+    page = tmp_path / "probed.html"
+    page.write_text(probed.replace("</body>", WIDTH_PROBE + "</body>"), encoding="utf-8")
+    done = _chromium("--window-size=1200,3000", "--virtual-time-budget=10000", "--dump-dom",
+                     page.as_uri(), user_data=tmp_path / "profile")
+    assert done.returncode == 0, done.stderr[-2000:]
+    match = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, flags=re.DOTALL)
+    assert match is not None, done.stdout[-2000:]
+    probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert probe["diagrams"]  # the synthetic study's model has diagrams
+    assert probe["cut"] == [] and probe["page"] <= 0
+    for left, right in probe["diagrams"]:
+        assert left >= 0 and right <= probe["width"]

@@ -142,6 +142,17 @@ def test_the_prim_box_records_its_own_coverage_and_density(study: tuple) -> None
     assert int(trajectory.loc[trajectory["chosen"], "step"].iloc[0]) == entry["chosen_step"]
 
 
+def test_spec_toml_names_the_model_relative_to_the_folder(study: tuple) -> None:
+    experiment, out, _ = study
+    spec = tomllib.loads((out / "spec.toml").read_text())
+    model = Path(spec["experiment"]["model"])
+    assert not model.is_absolute()
+    assert (out / model).resolve() == TINY.resolve()
+    again = load_experiment(out / "spec.toml")
+    assert again.model_path == experiment.model_path
+    assert again.to_dict() == experiment.to_dict()
+
+
 def test_a_longer_push_matters_most_for_persistence(study: tuple) -> None:
     _, _, result = study
     ranking = result.sobol("persistence_after_push")
@@ -288,7 +299,8 @@ def test_threshold_map_brackets_the_switch_on_the_engine(tmp_path: Path) -> None
         values = {**case.values, "push_amount": amount, "push_duration": duration}
         run = sdnet.runner.run_ensemble(
             model, pd.DataFrame([values]), final_time=experiment.run.final_time,
-            saveper=experiment.run.saveper, variables=["Total Members"], progress=False)
+            time_step=experiment.run.time_step, saveper=experiment.run.saveper,
+            variables=["Total Members"], progress=False)
         data = Trajectories(run.dataset["time"].to_numpy(),
                             {"Total Members": run.outputs("Total Members").to_numpy()},
                             np.array([values["push_start"] + duration + values["push_taper"]]),

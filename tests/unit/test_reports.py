@@ -460,6 +460,37 @@ def test_unreliable_indices_are_flagged_not_ranked(study: Path, tmp_path: Path) 
         assert f"{factor} explains" not in text
 
 
+def test_paths_in_the_report_are_relative_to_the_repository(study: Path, tmp_path: Path) -> None:
+    """A study in out/ of a checkout: the command runs from the repository root, the model is
+    named relative to the results folder, and no absolute path of this machine is shown."""
+    repo = tmp_path / "checkout"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "models").mkdir()
+    model = repo / "models" / "flexnet.mdl"
+    shutil.copy(DATA.parent.parent / "models" / "flexnet" / "flexnet.mdl", model)
+    folder = repo / "out" / "levers"
+    shutil.copytree(study, folder)
+    spec = (folder / "spec.toml").read_text()
+    old_model = re.search(r'^model = "(.*)"$', spec, re.M)
+    assert old_model is not None
+    (folder / "spec.toml").write_text(spec.replace(old_model.group(1), str(model)))
+    path = write_report(folder, out=tmp_path / "report")
+    markdown = (path.parent / "report.md").read_text()
+    text = _text(path)
+    assert str(tmp_path) not in text and str(tmp_path) not in markdown
+    assert "sdnet experiment out/levers/spec.toml --out out/levers" in markdown
+    assert "sdnet report out/levers" in markdown
+    assert "| model file | flexnet.mdl |" in markdown
+    # spec.toml as sdnet experiment writes it now: the model relative to the folder
+    (folder / "spec.toml").write_text(spec.replace(old_model.group(1),
+                                                   "../../models/flexnet.mdl"))
+    markdown = (write_report(folder, out=tmp_path / "report2").parent / "report.md").read_text()
+    assert "| model file | flexnet.mdl (../../models/flexnet.mdl from the results folder) |" \
+        in markdown
+    assert "Drawn from the sketch stored in flexnet.mdl" in markdown
+    assert str(tmp_path) not in markdown
+
+
 def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:
     """Indices that could not be estimated (NaN) and a malformed table do not stop the report."""
     copy = tmp_path / "odd"
@@ -480,7 +511,7 @@ def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_report_of_a_real_flexnet_study(tmp_path: Path) -> None:
+def test_report_of_a_real_flexnet_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end: `sdnet experiment` on flexnet (a tiny screened study) writes a results
     folder whose report has every section, findings from its numbers and no notes about
     missing files that the study did write."""
@@ -542,3 +573,17 @@ convergence = true
     assert {"fan-1", "fan-2", "fan-3", "fan-4", "sobol-persistence_after_push",
             "convergence-persistence_after_push"} <= figures
     assert any(name.startswith("diagram-") for name in figures)
+    # no path of this machine in the report; its command reproduces the study's numbers
+    markdown = (path.parent / "report.md").read_text()
+    for local in (str(tmp_path), str(model)):
+        absolute = re.compile(r"(?<![\w.])" + re.escape(local))  # not inside ../work/...
+        assert not absolute.search(text) and not absolute.search(markdown)
+    assert "| model file | flexnet.mdl |" in markdown
+    command = re.search(r"# from inside the results folder.*?\n(sdnet experiment [^#]*?)\s+#",
+                        markdown, re.S)
+    assert command is not None
+    assert command.group(1) == "sdnet experiment spec.toml --out ."
+    before = pd.read_csv(out / "metrics.csv")
+    monkeypatch.chdir(out)
+    assert main([*command.group(1).split()[1:], "--no-report", "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), before)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
-from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
+from matplotlib.collections import LineCollection, PathCollection, PolyCollection, QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -240,6 +240,42 @@ def test_convergence_marks_wide_intervals() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == ["64", "128", "256"]
 
 
+def test_convergence_axis_shows_where_the_indices_settle() -> None:
+    # like the flagship's ST of members_share: bands of ± 300 at N = 16, ± 0.05 at N = 4096
+    rows = []
+    for n, conf in ((16, 300.0), (64, 40.0), (256, 2.0), (1024, 0.2), (4096, 0.05)):
+        rows += [{"n": n, "factor": "a", "ST": 0.7 + conf / 1000, "ST_conf": conf},
+                 {"n": n, "factor": "b", "ST": 0.1, "ST_conf": conf / 2}]
+    frame = pd.DataFrame(rows)
+    ax = plot_convergence(frame, metric="members_share")
+    low, high = ax.get_ylim()
+    upper = frame[frame["n"] >= 256]  # the larger half of the sizes
+    assert high >= float((upper["ST"] + upper["ST_conf"]).max()) or high == 1.25
+    assert low <= 0.0 and low >= -0.25 and high <= 1.25
+    settled = frame[frame["n"] >= 1024]
+    assert low <= float((settled["ST"] - settled["ST_conf"]).min())
+    assert high >= float((settled["ST"] + settled["ST_conf"]).max())
+    assert "values and bands at small N run off the axis" in [t.get_text() for t in ax.texts]
+    # settled data from the start: no note, the band is all in view
+    calm = frame.assign(ST_conf=0.01, ST=np.where(frame["factor"] == "a", 0.7, 0.1))
+    ax = plot_convergence(calm)
+    assert not ax.texts
+    assert ax.get_ylim()[1] >= float((calm["ST"] + calm["ST_conf"]).max())
+
+
+def test_morris_error_bars_stop_at_zero() -> None:
+    frame = pd.DataFrame({"factor": ["a", "b"], "mu": [0.01, 0.5], "mu_star": [0.03, 0.5],
+                          "sigma": [0.05, 0.2], "mu_star_conf": [0.05, 0.1]})
+    ax = plot_morris(frame, metric="embeddedness")
+    bars = next(c for c in ax.collections if isinstance(c, LineCollection))
+    lows = sorted(float(np.min(seg[:, 0])) for seg in bars.get_segments())
+    highs = sorted(float(np.max(seg[:, 0])) for seg in bars.get_segments())
+    expected_low = np.maximum(frame["mu_star"] - frame["mu_star_conf"], 0.0)
+    np.testing.assert_allclose(lows, sorted(expected_low))
+    np.testing.assert_allclose(highs, sorted(frame["mu_star"] + frame["mu_star_conf"]))
+    assert min(lows) == 0.0
+
+
 def test_convergence_without_wide_intervals_has_no_marker() -> None:
     frame = _convergence(0.05)
     frame["ST_conf"] = 0.01
@@ -331,3 +367,13 @@ def test_every_view_of_flexnet_draws() -> None:
         ids = set(view.objects())
         assert sorted(_gids(ax, "link:")) == sorted(
             f"link:{a.id}" for a in view.links if a.start in ids and a.end in ids)
+
+
+def test_the_package_exports_every_plot_function() -> None:
+    import sdnet.plotting
+    from sdnet.plotting import runs
+
+    assert sdnet.plotting.plot_run is runs.plot_run
+    public = {name for name in dir(sdnet.plotting) if name.startswith("plot_")}
+    assert public <= set(sdnet.plotting.__all__)
+    assert "plot_run" in public
