@@ -230,9 +230,12 @@ def plot_sobol(
     low = min(0.0, float(finite.min()) - 0.05) if finite.size else 0.0
     high = max(1.0, float(finite.max()) + 0.05) if finite.size else 1.0
     ax.set_xlim(max(low, lo_axis), min(high, hi_axis))
-    handles, labels = ax.get_legend_handles_labels()
     from matplotlib.patches import Patch
 
+    # drawn, not taken from the bars: the first bar may be an unreliable (grey) one
+    handles: list[Patch] = [Patch(facecolor=OKABE_ITO["blue"]),
+                            Patch(facecolor=OKABE_ITO["orange"])]
+    labels = ["ST (total)", "S1 (first order)"]
     if wide_any:
         handles.append(Patch(facecolor="white", edgecolor="#333333", hatch="///"))
         labels.append(f"wide CI (± > {caution:g}): caution")
@@ -362,7 +365,7 @@ def plot_convergence(
         One line per factor; the caution markers are a ``Line2D`` labelled
         ``"CI half-width > <caution>: caution"`` (present only when some point is flagged).
         The y axis spans :func:`convergence_ylim`: what lies beyond it at small N is cut,
-        and a note on the axes says so.
+        and the x label says so. The legend sits to the right of the axes.
     """
     require_columns(frame, ["n", "factor", index], what="plot_convergence")
     ax = new_axes(ax)
@@ -401,13 +404,14 @@ def plot_convergence(
     if conf_col in shown.columns:
         half = np.nan_to_num(shown[conf_col].to_numpy(float))
         reach = np.concatenate([reach - half, reach + half])
-    if np.any(reach[np.isfinite(reach)] < low) or np.any(reach[np.isfinite(reach)] > high):
-        ax.text(0.01, 0.02, "values and bands at small N run off the axis", fontsize=7,
-                color="#555555", transform=ax.transAxes)
+    cut = bool(np.any(reach[np.isfinite(reach)] < low) or
+               np.any(reach[np.isfinite(reach)] > high))
     ax.set_xticks(ns, [fmt_count(n) for n in ns])
     ax.minorticks_off()
-    ax.set_xlabel("N (base samples)")
+    ax.set_xlabel("N (base samples)" + ("; values and bands beyond the axis (small N) are cut"
+                                        if cut else ""))
     ax.set_ylabel(f"{index} of {metric or 'the metric'}\n(share of variance)")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    # beside the axes: inside, it would hide lines and caution markers
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, lw=0.3, alpha=0.5)
     return ax

@@ -176,8 +176,14 @@ def test_sobol_unreliable_factors_are_not_ranked_and_do_not_stretch_the_axis() -
     containers = {c.get_label(): c for c in ax.containers if hasattr(c, "patches")}
     bottom = containers["ST (total)"].patches[0]
     assert bottom.get_hatch() == "xx" and high <= bottom.get_width() < 93.59  # cut
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert "unreliable estimate: not ranked" in legend
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "ST (total)", "S1 (first order)", "wide CI (± > 0.1): caution",
+        "unreliable estimate: not ranked"]
+    # the legend's ST and S1 keys have the bars' colours, not the unreliable grey
+    keys = legend.get_patches()
+    assert keys[0].get_facecolor() == containers["ST (total)"].patches[-1].get_facecolor()
+    assert keys[1].get_facecolor() == containers["S1 (first order)"].patches[-1].get_facecolor()
     # the table's own flags are used when present
     flagged = SOBOL.assign(reliable=[True, False, True], problem=["", "wide", ""])
     ax = plot_sobol(flagged)
@@ -255,11 +261,12 @@ def test_convergence_axis_shows_where_the_indices_settle() -> None:
     settled = frame[frame["n"] >= 1024]
     assert low <= float((settled["ST"] - settled["ST_conf"]).min())
     assert high >= float((settled["ST"] + settled["ST_conf"]).max())
-    assert "values and bands at small N run off the axis" in [t.get_text() for t in ax.texts]
+    assert ax.get_xlabel() == ("N (base samples); values and bands beyond the axis (small N) "
+                               "are cut")
     # settled data from the start: no note, the band is all in view
     calm = frame.assign(ST_conf=0.01, ST=np.where(frame["factor"] == "a", 0.7, 0.1))
     ax = plot_convergence(calm)
-    assert not ax.texts
+    assert ax.get_xlabel() == "N (base samples)"
     assert ax.get_ylim()[1] >= float((calm["ST"] + calm["ST_conf"]).max())
 
 
