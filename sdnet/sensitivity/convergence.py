@@ -122,7 +122,14 @@ def convergence(
             results.append(sobol(sub, y[: sub.n_runs], num_resamples=num_resamples,
                                  conf_level=conf_level))
     rankable = separates_top(results[-1], top_k)
-    if not rankable:
+    problems = [p for p in dict.fromkeys(results[-1].problems) if p]
+    if not rankable and problems:
+        warnings.warn(
+            f"the Sobol' indices of {metric!r} at n={design.n} are unreliable "
+            f"({'; '.join(problems)}), so the top {top_k} factors cannot be named",
+            ConvergenceWarning, stacklevel=2,
+        )
+    elif not rankable:
         warnings.warn(
             f"the confidence intervals of the total Sobol' indices of {metric!r} at n={design.n} "
             f"are too wide to separate the top {top_k} factors from the rest; increase n",

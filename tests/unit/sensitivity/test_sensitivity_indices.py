@@ -116,6 +116,12 @@ def test_an_output_dominated_by_one_run_is_flagged_not_ranked() -> None:
     frame = result.to_frame()
     assert not frame["reliable"].any()
     assert frame["problem"].str.startswith("half of its variance comes from 1 of").all()
+    # the convergence check names the reason rather than wide intervals
+    with pytest.warns(ConvergenceWarning, match=(
+            rf"^the Sobol' indices of 'spiky' at n={design.n} are unreliable \(half of its "
+            rf"variance comes from {runs} of {design.n_runs} runs: .*\), so the top 3 factors "
+            "cannot be named$")):
+        assert not convergence(design, y, min_n=256, metric="spiky").rankable
     # Ishigami itself stays reliable: the check does not flag a well-behaved output
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnreliableIndexWarning)
