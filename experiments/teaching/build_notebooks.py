@@ -121,8 +121,9 @@ for label, run in runs.items():
     print(f"{label:>9}: peak {run['Total Members'].max():6.2f} firms")
 ratio = runs["half push"]["Total Members"].max() / runs["base push"]["Total Members"].max()
 print(f"half / base peak = {ratio:.2f}")'''),
-        ("md", "## Task 3: who recruits, the push or the loop?\n\n**Predict**: at the peak, do "
-               "more firms join through brokers (paid by the push) or by word of mouth (R1)?"),
+        ("md", "## Task 3: who recruits, the push or the loop?\n\n**Predict**: while the push "
+               "runs, do more firms join through brokers (paid by the push) or by word of mouth "
+               "(R1)? Is there still a network ten years after the push ends?"),
         ("code", '''\
 channels = model.run(region="typical", push=sdnet.Push(300_000, 2, 3.5), variables=[
     "Total Members", "Micro Broker Joining", "Established Broker Joining",
@@ -133,13 +134,14 @@ mouth = channels["Micro Word of Mouth Joining"] + channels["Established Word of 
 fig, ax = plt.subplots(figsize=(8, 3), layout="constrained")
 ax.plot(channels.index, brokers, label="brokers (push)")
 ax.plot(channels.index, mouth, label="word of mouth (R1)")
+ax.axvspan(2, 5.5, color="C1", alpha=0.15, label="push")
 ax.set_xlabel("Year")
 ax.set_ylabel("joining (firm/Year)")
 ax.legend()
 plt.show()
-peak = channels["Total Members"].idxmax()
-print(f"at the peak (year {peak:g}): brokers {brokers[peak]:.2f}, "
-      f"word of mouth {mouth[peak]:.2f} firm/yr")'''),
+print(f"during the push: brokers {brokers.loc[2:5.5].mean():.2f}, "
+      f"word of mouth {mouth.loc[2:5.5].mean():.2f} firm/yr on average")
+print(f"10 years after the push (year 15.5): {channels.loc[15.5, 'Total Members']:.2f} firms")'''),
     ],
     3: [
         ("md", "## Tasks 1-2: who gains?\n\n**Predict**: who gets more from membership, a "

@@ -83,7 +83,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from sdnet.teaching import answers_template
+    from sdnet.teaching import answers_template, question_form
 
     exercise = _exercise(args)
     if args.template:
@@ -102,21 +102,17 @@ def _show(args: argparse.Namespace) -> int:
     if exercise.questions:
         lines += ["", "Questions (answer them in an ANSWERS.toml file, [answers] section):"]
         for q in exercise.questions:
-            if q.kind == "choice":
-                form = "one of " + ", ".join(f'"{o}"' for o in q.options)
-            elif q.kind == "boolean":
-                form = "true or false"
-            else:
-                units = f" {q.units}" if q.units else ""
-                form = f"a number{units}, accepted within {q.tolerance.describe()}"
-            lines.append(f"  {q.id} = ...   {q.prompt} ({form})")
+            lines.append(f"  {q.id} = ...   {q.prompt} ({question_form(q)})")
     if exercise.challenge is not None:
         c = exercise.challenge
         lines += ["", f"Challenge: set the levers {', '.join(c.levers)} in a [policy] "
                   f"section; scored in {c.n_runs} plausible worlds of the {c.region!r} region.",
-                  f"  Score = 100 x share of worlds where members at year {c.final_time:g} "
-                  f">= {c.sustain_fraction:.0%} of firms - {c.cost_weight:g} x public cost "
-                  "($ million)."]
+                  f"  A world counts as sustained when the network still has at least "
+                  f"{c.sustain_fraction:.0%} of the firms as members at year {c.final_time:g}, "
+                  f"{c.years_after_push:g} or more years after the money stops (the push must "
+                  f"end by year {c.final_time - c.years_after_push:g}).",
+                  f"  Score = 100 x share of worlds sustained - {c.cost_weight:g} x mean public "
+                  "cost ($ million)."]
     lines += ["", f"Worksheet: {exercise.worksheet}", f"Notebook:  {exercise.notebook}",
               f"Blank answers file: sdnet exercise show {exercise.number} --template",
               f"Check answers:      sdnet exercise check {exercise.number} ANSWERS.toml"]
@@ -128,7 +124,10 @@ def _key(args: argparse.Namespace) -> int:
     from sdnet.teaching import generate_key
 
     exercise = _exercise(args)
-    text = generate_key(exercise, engine=args.engine).to_toml()
+    key = generate_key(exercise, engine=args.engine)
+    for warning in key.warnings:
+        print(f"sdnet exercise: warning: {warning}", file=sys.stderr)
+    text = key.to_toml()
     if args.output is None:
         print(text, end="")
     else:

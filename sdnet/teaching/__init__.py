@@ -23,6 +23,7 @@ from sdnet.teaching.answers import (
     check_answers,
     load_answers,
     parse_answers,
+    question_form,
 )
 from sdnet.teaching.challenge import PolicyScore, resolve_policy, sample_worlds, score_policies
 from sdnet.teaching.exercises import (
@@ -64,6 +65,7 @@ __all__ = [
     "load_exercise",
     "load_exercises",
     "parse_answers",
+    "question_form",
     "resolve_policy",
     "run_scenarios",
     "sample_worlds",

@@ -34,7 +34,7 @@ from typing import Any
 
 from sdnet.errors import AnswerFileError, close_matches
 from sdnet.teaching.challenge import PolicyScore
-from sdnet.teaching.exercises import Exercise
+from sdnet.teaching.exercises import Exercise, Question
 from sdnet.teaching.keys import Key, KeyEntry
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "check_answers",
     "load_answers",
     "parse_answers",
+    "question_form",
 ]
 
 STATUSES: tuple[str, ...] = ("correct", "incorrect", "missing")
@@ -86,6 +87,7 @@ class Feedback:
     units: str
     explanation: str
     prediction: Answer | None = None
+    also_accepted: tuple[str | bool, ...] = ()
 
     @property
     def correct(self) -> bool:
@@ -102,6 +104,9 @@ class Feedback:
             expected += f"{units} (accepted within ±{_show(self.tolerance)}{units})"
         else:
             expected += units
+        if self.also_accepted:
+            expected += " (too close to call: " + ", ".join(
+                _show(a) for a in self.also_accepted) + " also accepted)"
         if self.status != "missing":
             shown = _show(self.given) + (units if _is_number(self.given) else "")
             lines.append(f"    your answer: {shown}")
@@ -115,7 +120,8 @@ class Feedback:
         if self.prediction is not None:
             lines.append(
                 f"    you predicted {_show(self.prediction)} before running: "
-                + ("the model agrees." if _agrees(self.prediction, self.expected, self.tolerance)
+                + ("the model agrees." if _agrees(self.prediction, self.expected, self.tolerance,
+                                                  self.also_accepted)
                    else "compare it with the run; what did your prediction leave out?")
             )
         return "\n".join(lines)
@@ -218,20 +224,41 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _agrees(given: Answer, expected: float | str | bool, tolerance: float) -> bool:
-    if _is_number(given) and _is_number(expected):
-        return abs(float(given) - float(expected)) <= tolerance + 1e-12 * abs(float(expected))
-    return given == expected
+def _agrees(given: Answer, expected: float | str | bool, tolerance: float,
+            also_accepted: tuple[str | bool, ...] = ()) -> bool:
+    entry = KeyEntry("", "", expected, tolerance=tolerance, also_accepted=also_accepted)
+    return entry.accepts(given)
 
 
-def answers_template(exercise: Exercise) -> str:
-    """A blank answers file for an exercise, with each question as a comment."""
+def question_form(question: Question) -> str:
+    """What an answer to ``question`` looks like, e.g. ``"a number, in firm, accepted within
+    ±1 firm"`` (the tolerance is part of the question, so students know it before answering).
+    """
+    if question.kind == "choice":
+        return "one of " + ", ".join(f'"{o}"' for o in question.options)
+    if question.kind == "boolean":
+        return "true or false"
+    units = f", in {question.units}" if question.units and question.units != "dmnl" else ""
+    return f"a number{units}, accepted within {question.tolerance.describe(question.units)}"
+
+
+def answers_template(exercise: Exercise, *,
+                     lever_defaults: Mapping[str, float] | None = None) -> str:
+    """A blank answers file for an exercise, with each question as a comment.
+
+    Parameters
+    ----------
+    exercise : Exercise
+        The exercise.
+    lever_defaults : mapping of str to float, optional
+        The model's default value of each challenge lever (Python names), shown for levers the
+        challenge gives no default of its own; default read from the compiled model.
+    """
     lines = [f"# Answers to exercise {exercise.number}: {exercise.title}",
              f"# Check them with: sdnet exercise check {exercise.number} THIS_FILE.toml", "",
              "[exercise]", f"number = {exercise.number}", "", "[answers]"]
     for q in exercise.questions:
-        units = f" ({q.units})" if q.units and q.units != "dmnl" else ""
-        lines.append(f"# {q.prompt}{units}")
+        lines.append(f"# {q.prompt} ({question_form(q)})")
         if q.kind == "choice":
             options = ", ".join(f'"{o}"' for o in q.options)
             lines.append(f"# {q.id} = ONE OF {options}")
@@ -241,11 +268,18 @@ def answers_template(exercise: Exercise) -> str:
             lines.append(f"# {q.id} = A NUMBER")
     lines += ["", "[predictions]", "# optional: the same keys, with what you predicted "
               "before running the model"]
-    if exercise.challenge is not None:
-        lines += ["", "[policy]", "# your levers; missing ones take the defaults"]
-        for lever in exercise.challenge.levers:
-            default = exercise.challenge.defaults.get(lever)
-            lines.append(f"# {lever} = {default:g}" if default is not None else f"# {lever} = ")
+    challenge = exercise.challenge
+    if challenge is not None:
+        missing = [lever for lever in challenge.levers if lever not in challenge.defaults]
+        if missing and lever_defaults is None:
+            from sdnet.engine import compile_model
+
+            parameters = compile_model(exercise.model).parameters
+            lever_defaults = {lever: parameters[lever].default for lever in missing}
+        defaults = {**(lever_defaults or {}), **challenge.defaults}
+        lines += ["", "[policy]", "# your levers; missing ones take these defaults"]
+        for lever in challenge.levers:
+            lines.append(f"# {lever} = {defaults[lever]:g}")
     return "\n".join(lines) + "\n"
 
 
@@ -365,17 +399,14 @@ def load_answers(path: str | Path, exercise: Exercise) -> Answers:
 
 def _feedback(entry: KeyEntry, prompt: str, given: Answer | None,
               prediction: Answer | None) -> Feedback:
-    if given is None:
-        status = "missing"
-    else:
-        status = "correct" if _agrees(given, entry.value, entry.tolerance) else "incorrect"
-    explanation = entry.explanation
-    if entry.kind == "choice" and entry.options:
-        compared = ", ".join(f"{option} {_show(v)}" for option, v in entry.options.items())
-        explanation = f"{explanation} ({compared})" if explanation else compared
+    status = ("missing" if given is None
+              else "correct" if entry.accepts(given) else "incorrect")
+    # The explanation states the compared numbers in words and units (the exercise's
+    # ``explain``); the options' raw values stay in the key for teachers.
     return Feedback(question=entry.question, prompt=prompt, status=status, given=given,
                     expected=entry.value, tolerance=entry.tolerance, units=entry.units,
-                    explanation=explanation, prediction=prediction)
+                    explanation=entry.explanation, prediction=prediction,
+                    also_accepted=entry.also_accepted)
 
 
 def check_answers(

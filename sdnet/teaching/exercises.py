@@ -43,7 +43,9 @@ File layout::
 
 Choice questions give ``options = { typical = "expr", embedded_prone = "expr" }`` and
 ``select = "max"`` (or ``"min"``): the right option is the one whose expression is largest.
-Boolean questions give ``answer`` as a comparison. Choice and boolean questions may add
+Boolean questions give ``answer`` as a comparison. Choice and boolean questions may set
+``too_close = 0.05`` (the default; see :class:`Question`): a model answer that leads by less
+is too close to call, and every answer within the margin is accepted. They may also add
 ``explain_if = { option = "text" }`` (or ``true``/``false``): text appended to the explanation
 for the outcome the model gives, so the explanation stays true when the model changes.
 
@@ -68,6 +70,7 @@ from sdnet.teaching.expressions import names_in
 
 __all__ = [
     "CHALLENGE_VALUES",
+    "DEFAULT_TOO_CLOSE",
     "KINDS",
     "REDUCERS",
     "TIME_NAMES",
@@ -85,6 +88,8 @@ __all__ = [
 ]
 
 KINDS: tuple[str, ...] = ("number", "choice", "boolean")
+#: default ``too_close`` of choice and yes/no questions: a lead under 5% is too close to call
+DEFAULT_TOO_CLOSE = 0.05
 REDUCERS: tuple[str, ...] = ("at", "max", "min", "mean", "time_of_max", "time_of_min")
 #: names a measure's time expressions may use
 TIME_NAMES: tuple[str, ...] = (
@@ -174,13 +179,20 @@ class Tolerance:
         """Half-width of the accepted interval around ``value``."""
         return max(self.absolute, self.relative * abs(value))
 
-    def describe(self) -> str:
-        """In words, e.g. ``"10% or 2, whichever is larger"``."""
+    def describe(self, units: str = "") -> str:
+        """In words, e.g. ``"±10% or ±2 firm, whichever is larger"`` (units after the absolute).
+
+        Parameters
+        ----------
+        units : str
+            Units of the answer; ``"dmnl"`` and ``""`` are not shown.
+        """
+        unit = f" {units}" if units and units != "dmnl" else ""
         parts = []
         if self.relative:
-            parts.append(f"{self.relative:.0%}")
+            parts.append(f"±{self.relative:.0%}")
         if self.absolute:
-            parts.append(f"{self.absolute:g}")
+            parts.append(f"±{self.absolute:g}{unit}")
         if not parts:
             return "exact"
         return parts[0] if len(parts) == 1 else f"{parts[0]} or {parts[1]}, whichever is larger"
@@ -188,7 +200,16 @@ class Tolerance:
 
 @dataclass(frozen=True, slots=True)
 class Question:
-    """A question of an exercise; its key comes from running the model."""
+    """A question of an exercise; its key comes from running the model.
+
+    ``too_close`` (choice and yes/no questions) is the smallest relative lead the model's
+    answer must have to be graded: the lead of a choice is ``(best - runner-up) /
+    max(|best|, |runner-up|)`` of the options' values, that of a yes/no question
+    ``|left - right| / max(|left|, |right|)`` of its comparison. Below it the question is too
+    close to call: the key accepts every answer within the margin, says so in the
+    explanation, and lists a warning (:attr:`sdnet.teaching.Key.warnings`), so a small model
+    change cannot flip what is graded right.
+    """
 
     id: str
     prompt: str
@@ -201,6 +222,7 @@ class Question:
     explain: str = ""
     task: str = ""
     explain_if: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    too_close: float = DEFAULT_TOO_CLOSE
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,7 +540,8 @@ def load_exercise(path: str | Path) -> Exercise:
         if not isinstance(raw, dict):
             raise reader.fail(where, "expected a table", raw)
         reader.unknown(raw, ("id", "prompt", "kind", "answer", "options", "select",
-                             "tolerance", "units", "explain", "explain_if", "task"), where)
+                             "tolerance", "units", "explain", "explain_if", "task", "too_close"),
+                      where)
         qid = reader.string(raw, "id", where)
         where = f"questions.{qid}"
         if not qid.isidentifier():
@@ -567,6 +590,11 @@ def load_exercise(path: str | Path) -> Exercise:
             raise reader.fail(f"{where}.tolerance", "a numeric question needs a tolerance "
                               "(relative and/or absolute > 0): models and students round",
                               tol_table)
+        too_close = reader.number(raw, "too_close", where, default=DEFAULT_TOO_CLOSE,
+                                  minimum=0)
+        if "too_close" in raw and (kind == "number" or too_close >= 1):
+            raise reader.fail(f"{where}.too_close", "a relative lead in [0, 1) for choice and "
+                              "yes/no questions (numbers have a tolerance)", raw["too_close"])
         explain = reader.string(raw, "explain", where, default="")
         explain_if = reader.table(raw, "explain_if", where, required=False)
         outcomes = list(options) if kind == "choice" else ["true", "false"]
@@ -592,7 +620,7 @@ def load_exercise(path: str | Path) -> Exercise:
             options=MappingProxyType(options), select=select, tolerance=tolerance,
             units=reader.string(raw, "units", where, default=""), explain=explain,
             task=reader.string(raw, "task", where, default=""),
-            explain_if=MappingProxyType(dict(explain_if)),
+            explain_if=MappingProxyType(dict(explain_if)), too_close=too_close,
         ))
 
     challenge = _read_challenge(reader, data) if "challenge" in data else None

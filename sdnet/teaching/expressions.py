@@ -16,7 +16,7 @@ from typing import Any
 
 from sdnet.errors import ExperimentError
 
-__all__ = ["evaluate", "names_in"]
+__all__ = ["comparison_sides", "evaluate", "names_in"]
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -148,3 +148,21 @@ def evaluate(expression: str, names: Mapping[str, float]) -> float | bool:
     if not math.isfinite(result):
         raise ExperimentError(f"expression {expression!r} is not finite ({result})")
     return result
+
+
+def comparison_sides(expression: str, names: Mapping[str, float]) -> tuple[float, float] | None:
+    """Both sides of ``expression`` when it is one comparison ``left OP right``, else None.
+
+    Used to tell how decisively a yes/no answer holds (``3.1 > 3`` is a close call).
+
+    >>> comparison_sides("a / b > 0.5", {"a": 3.0, "b": 4.0})
+    (0.75, 0.5)
+    """
+    body = _parse(expression).body
+    if not isinstance(body, ast.Compare) or len(body.ops) != 1:
+        return None
+    left = evaluate(ast.unparse(body.left), names)
+    right = evaluate(ast.unparse(body.comparators[0]), names)
+    if isinstance(left, bool) or isinstance(right, bool):
+        return None
+    return float(left), float(right)

@@ -25,7 +25,7 @@ import numpy as np
 from sdnet.errors import ExperimentError, UnknownVariableError
 from sdnet.params import python_name
 from sdnet.teaching.challenge import EnsembleSimulator, PolicyScore, score_policies
-from sdnet.teaching.expressions import evaluate
+from sdnet.teaching.expressions import comparison_sides, evaluate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +83,15 @@ class KeyEntry:
     explanation : str
         Why, written from the numbers of this key.
     options : mapping of str to float
-        For choices: each option's value, so feedback can show the comparison.
+        For choices: each option's value, so teachers can see the comparison.
+    margin : float or None
+        Choice and yes/no questions: the model answer's relative lead (see
+        :class:`sdnet.teaching.exercises.Question`); None when it cannot be measured (numbers,
+        or a yes/no answer that is not a single comparison).
+    too_close : float
+        The smallest lead the question needs to be graded (its ``too_close``).
+    also_accepted : tuple of str or bool
+        Other answers accepted because the question is too close to call (empty normally).
     """
 
     question: str
@@ -93,6 +101,17 @@ class KeyEntry:
     units: str = ""
     explanation: str = ""
     options: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    margin: float | None = None
+    too_close: float = 0.0
+    also_accepted: tuple[str | bool, ...] = ()
+
+    def accepts(self, answer: float | str | bool) -> bool:
+        """Whether ``answer`` is right: within the tolerance, or the value or a close call."""
+        if _is_number(answer) and _is_number(self.value):
+            want = float(self.value)  # type: ignore[arg-type]
+            return abs(float(answer) - want) <= self.tolerance + 1e-12 * abs(want)
+        return answer == self.value or (not _is_number(answer)
+                                        and answer in self.also_accepted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +141,34 @@ class Key:
     values: Mapping[str, float | bool]
     entries: tuple[KeyEntry, ...]
     references: tuple[PolicyScore, ...] = ()
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Questions whose graded answer the model does not give decisively.
+
+        A choice or yes/no answer that leads by less than its question's ``too_close`` (every
+        answer within the margin is then accepted), and a numeric tolerance wider than half the
+        value (it would accept answers of the wrong size) unless the value is under a tenth of
+        it (the question then asks "about zero?", e.g. knowledge where no network forms).
+        ``sdnet exercise key`` prints them; the tests require the shipped exercises to have
+        none.
+        """
+        found = []
+        for e in self.entries:
+            if e.also_accepted:
+                found.append(
+                    f"question {e.question!r} of exercise {self.exercise} is too close to call: "
+                    f"the model's answer leads by {e.margin or 0.0:.1%}, less than the "
+                    f"{e.too_close:.0%} it needs, so "
+                    f"{', '.join(_show_answer(a) for a in (e.value, *e.also_accepted))} are "
+                    "all accepted; reformulate it")
+            elif (e.kind == "number" and _is_number(e.value)
+                  and 0.1 * e.tolerance < abs(float(e.value)) < 2 * e.tolerance):  # type: ignore[arg-type]
+                found.append(
+                    f"question {e.question!r} of exercise {self.exercise} accepts ±"
+                    f"{e.tolerance:g} around {e.value:g}: answers of the wrong size pass; "
+                    "make the tolerance relative")
+        return tuple(found)
 
     def entry(self, question: str) -> KeyEntry:
         """The entry of a question id."""
@@ -161,6 +208,12 @@ class Key:
                 inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
                                   for k, v in entry.options.items())
                 lines.append(f"options = {{ {inner} }}")
+            if entry.kind != "number":
+                if entry.margin is not None:
+                    lines.append(f"margin = {_toml_value(entry.margin)}")
+                lines.append(f"too_close = {_toml_value(entry.too_close)}")
+                inner = ", ".join(_toml_value(a) for a in entry.also_accepted)
+                lines.append(f"also_accepted = [{inner}]")
         for ref in self.references:
             inner = ", ".join(f"{k} = {_toml_value(v)}" for k, v in ref.levers.items())
             lines += [
@@ -194,6 +247,9 @@ class Key:
                     tolerance=float(e["tolerance"]), units=e["units"],
                     explanation=e["explanation"],
                     options=MappingProxyType(dict(e.get("options", {}))),
+                    margin=float(e["margin"]) if "margin" in e else None,
+                    too_close=float(e.get("too_close", 0.0)),
+                    also_accepted=tuple(e.get("also_accepted", ())),
                 )
                 for e in data.get("entries", [])
             )
@@ -215,6 +271,22 @@ class Key:
         except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
             raise ExperimentError(f"not an answer key written by `sdnet exercise key`: "
                                   f"{error}", path=path) from error
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _show_answer(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else f"{value:g}"
+
+
+def _lead(a: float, b: float) -> float:
+    """Relative lead of ``a`` over ``b``: ``|a - b| / max(|a|, |b|)`` (0 when both are 0)."""
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale > 0 else 0.0
 
 
 def _toml_key(key: str) -> str:
@@ -446,15 +518,24 @@ def _entry(exercise: Exercise, question: Question, values: Mapping[str, Any]) ->
     names = {k: v for k, v in values.items()}
     try:
         if question.kind == "choice":
-            options = {o: float(evaluate(e, names)) for o, e in question.options.items()}
+            options = {o: round_sig(float(evaluate(e, names)))
+                       for o, e in question.options.items()}
             pick = max if question.select == "max" else min
             value: float | str | bool = pick(options, key=options.__getitem__)
+            best = options[str(value)]
+            others = {o: _lead(best, v) for o, v in options.items() if o != value}
+            margin = min(others.values())
+            close = tuple(o for o, lead in others.items() if lead < question.too_close)
             entry = KeyEntry(question.id, "choice", value, units=question.units,
-                             options=MappingProxyType({k: round_sig(v)
-                                                       for k, v in options.items()}))
+                             options=MappingProxyType(options), margin=round_sig(margin, 3),
+                             too_close=question.too_close, also_accepted=close)
         elif question.kind == "boolean":
-            entry = KeyEntry(question.id, "boolean", bool(evaluate(question.answer or "",
-                                                                   names)))
+            value = bool(evaluate(question.answer or "", names))
+            sides = comparison_sides(question.answer or "", names)
+            margin = None if sides is None else round_sig(_lead(*sides), 3)
+            close = (not value,) if margin is not None and margin < question.too_close else ()
+            entry = KeyEntry(question.id, "boolean", value, margin=margin,
+                             too_close=question.too_close, also_accepted=close)
         else:
             number = round_sig(float(evaluate(question.answer or "", names)))
             entry = KeyEntry(question.id, "number", number,
@@ -464,8 +545,17 @@ def _entry(exercise: Exercise, question: Question, values: Mapping[str, Any]) ->
         raise ExperimentError(error.message, path=exercise.path,
                               key=f"questions.{question.id}") from error
     explanation = _explain(question, values, entry)
+    if entry.also_accepted:
+        accepted = (entry.value, *entry.also_accepted)
+        explanation += (
+            f" Too close to call: the model's answer leads by only {entry.margin or 0.0:.1%}, less "
+            f"than the {question.too_close:.0%} this question needs to be graded, so "
+            + " and ".join(_show_answer(a) for a in accepted)
+            + (" are both" if len(accepted) == 2 else " are all") + " accepted.")
     return KeyEntry(entry.question, entry.kind, entry.value, tolerance=entry.tolerance,
-                    units=entry.units, explanation=explanation, options=entry.options)
+                    units=entry.units, explanation=explanation, options=entry.options,
+                    margin=entry.margin, too_close=entry.too_close,
+                    also_accepted=entry.also_accepted)
 
 
 def generate_key(

@@ -170,6 +170,55 @@ def test_worksheet_commands_run(
     assert ran
 
 
+@pytest.mark.slow
+def test_readme_student_commands_run_as_written_from_one_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README "Running the exercises": every command, as written, from the sdnet folder.
+
+    A fresh clone is mimicked by copying the exercises and the model into ``tmp_path`` (so the
+    answers file the README writes does not land in this repository); nothing may ``cd``
+    between writing the answers file and checking it.
+    """
+    import shutil
+
+    from sdnet.cli import main
+
+    text = (TEACHING / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Running the exercises", 1)[1].split("\n## ", 1)[0]
+    lines = [line.split("#")[0].strip() for line in _blocks_of(section, "bash")[0].splitlines()]
+    lines = [line for line in lines if line]
+    assert not any(line.startswith("cd ") or " cd " in line for line in lines), lines
+    (tmp_path / "experiments" / "teaching").mkdir(parents=True)
+    for toml in TEACHING.glob("[0-9][0-9]_*.toml"):
+        shutil.copy(toml, tmp_path / "experiments" / "teaching" / toml.name)
+    (tmp_path / "models" / "flexnet").mkdir(parents=True)
+    shutil.copy(ROOT / "models" / "flexnet" / "flexnet.mdl", tmp_path / "models" / "flexnet")
+    monkeypatch.chdir(tmp_path)
+    codes = []
+    for line in lines:
+        argv = shlex.split(line)
+        if argv[0] == "jupyter":
+            assert (ROOT / argv[-1]).is_file(), line  # the notebook path, from the sdnet folder
+            continue
+        assert argv[0] == "sdnet", line
+        target = None
+        if ">" in argv:
+            target = Path(argv[argv.index(">") + 1])
+            argv = argv[: argv.index(">")]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            codes.append(main(argv[1:]))
+        if target is not None:
+            target.write_text(out.getvalue(), encoding="utf-8")
+    # show, show --template, then check of the blank answers file: "not yet", not malformed
+    assert codes == [0, 0, 1]
+
+
+def _blocks_of(text: str, language: str) -> list[str]:
+    return [body for lang, body in BLOCK.findall(text) if lang == language]
+
+
 def test_notebooks_match_their_builder() -> None:
     """The committed notebooks are what build_notebooks.py writes (edit the builder, rebuild)."""
     pytest.importorskip("nbformat")

@@ -28,12 +28,14 @@ from sdnet.errors import (
 from sdnet.params import Parameter, ParameterTable
 from sdnet.teaching import (
     Key,
+    Tolerance,
     answers_template,
     check_answers,
     generate_key,
     load_answers,
     load_exercise,
     parse_answers,
+    question_form,
     resolve_policy,
     sample_worlds,
     score_policies,
@@ -307,9 +309,9 @@ def test_wrong_answers_get_feedback_that_teaches(toy: Any, toy_key: Key) -> None
     assert f"why: The tub filled to {toy_key.values['at_end']:.1f} firms." in text
     assert "you predicted" in text and "what did your prediction leave out?" in text
     which = report.feedback[2].to_text()
-    options = toy_key.entry("which").options
-    assert (f"why: Slower draining keeps more. (low_ce {options['low_ce']:.4g}, "
-            f"high_ce {options['high_ce']:.4g})") in which
+    # the explanation is the exercise's sentence; the options' raw values are not appended
+    assert which.endswith("    why: Slower draining keeps more.")
+    assert "low_ce" not in which.split("why:")[1]
     assert "[NO ANSWER] kept" in report.to_text()
 
 
@@ -318,6 +320,121 @@ def test_answers_template_lists_every_question(toy: Any) -> None:
     for q in toy.questions:
         assert f"# {q.id} = " in text
     assert "number = 3" in text
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "units", "text"),
+    [
+        (Tolerance(absolute=1), "firm", "±1 firm"),
+        (Tolerance(relative=0.25), "firm", "±25%"),
+        (Tolerance(relative=0.1, absolute=2), "$", "±10% or ±2 $, whichever is larger"),
+        (Tolerance(absolute=0.05), "dmnl", "±0.05"),
+        (Tolerance(), "", "exact"),
+    ],
+)
+def test_tolerances_are_stated_with_their_units(tolerance: Tolerance, units: str,
+                                                text: str) -> None:
+    assert tolerance.describe(units) == text
+
+
+def test_a_relative_tolerance_scales_with_a_small_value(tmp_path: Path) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE + """
+[[questions]]
+id = "small"
+prompt = "Members with no push, to two decimals?"
+answer = "at_end / 100"
+tolerance = { relative = 0.25 }
+units = "firm"
+""", encoding="utf-8")
+    exercise = load_exercise(path)
+    key = generate_key(exercise, simulator=ToySimulator())
+    value = float(key.entry("small").value)
+    assert value == pytest.approx(key.values["at_end"] / 100, rel=1e-5)
+    assert key.entry("small").tolerance == pytest.approx(0.25 * value, rel=1e-5)
+    verdicts = {}
+    for factor in (0.8, 1.2, 0.7, 1.3, 0.0):
+        answers = parse_answers({"answers": {"small": value * factor}}, exercise)
+        verdicts[factor] = check_answers(exercise, answers, key=key).feedback[-1].status
+    assert verdicts == {0.8: "correct", 1.2: "correct", 0.7: "incorrect", 1.3: "incorrect",
+                        0.0: "incorrect"}
+    assert question_form(exercise.question("small")) == "a number, in firm, accepted within ±25%"
+    assert "# Members with no push, to two decimals? (a number, in firm, accepted within " \
+           "±25%)" in answers_template(exercise)
+
+
+CLOSE_CALLS = """
+[[questions]]
+id = "close_choice"
+prompt = "Which is larger?"
+kind = "choice"
+options = { plain = "at_end", boosted = "at_end * 1.01" }
+explain = "Boosted {at_end:.1f} firms."
+
+[[questions]]
+id = "close_boolean"
+prompt = "Is the boosted one larger?"
+kind = "boolean"
+answer = "at_end * 1.01 > at_end"
+"""
+
+
+def test_a_choice_too_close_to_call_accepts_every_answer_within_the_margin(
+    tmp_path: Path
+) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE + CLOSE_CALLS, encoding="utf-8")
+    exercise = load_exercise(path)
+    key = generate_key(exercise, simulator=ToySimulator())
+    choice, boolean = key.entry("close_choice"), key.entry("close_boolean")
+    lead = 0.01 / 1.01  # (boosted - plain) / boosted
+    assert choice.value == "boosted" and choice.margin == pytest.approx(lead, rel=1e-3)
+    assert choice.also_accepted == ("plain",)
+    assert boolean.value is True and boolean.margin == pytest.approx(lead, rel=1e-3)
+    assert boolean.also_accepted == (False,)
+    assert choice.explanation.endswith(
+        f"Too close to call: the model's answer leads by only {lead:.1%}, less than the 5% "
+        "this question needs to be graded, so 'boosted' and 'plain' are both accepted.")
+    for given in ("plain", "boosted"):
+        answers = parse_answers({"answers": {"close_choice": given, "close_boolean": False}},
+                                exercise)
+        report = check_answers(exercise, answers, key=key)
+        assert [f.status for f in report.feedback[-2:]] == ["correct", "correct"]
+        assert "expected:    boosted (too close to call: plain also accepted)" in \
+            report.feedback[-2].to_text()
+    assert key.warnings == (
+        f"question 'close_choice' of exercise 3 is too close to call: the model's answer leads "
+        f"by {lead:.1%}, less than the 5% it needs, so 'boosted', 'plain' are all accepted; "
+        "reformulate it",
+        f"question 'close_boolean' of exercise 3 is too close to call: the model's answer leads "
+        f"by {lead:.1%}, less than the 5% it needs, so true, false are all accepted; "
+        "reformulate it",
+    )
+    assert Key.from_toml(key.to_toml()) == key
+
+
+def test_a_clear_margin_is_graded(tmp_path: Path) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    strict = CLOSE_CALLS.replace('explain = "Boosted', 'too_close = 0.005\nexplain = "Boosted')
+    path.write_text(TOY_EXERCISE + strict, encoding="utf-8")
+    exercise = load_exercise(path)
+    key = generate_key(exercise, simulator=ToySimulator())
+    assert key.entry("close_choice").also_accepted == ()
+    answers = parse_answers({"answers": {"close_choice": "plain"}}, exercise)
+    assert check_answers(exercise, answers, key=key).feedback[-2].status == "incorrect"
+    assert len(key.warnings) == 1  # the yes/no question keeps the default 5%
+
+
+def test_a_tolerance_wider_than_the_value_is_flagged(tmp_path: Path, toy_key: Key) -> None:
+    assert toy_key.warnings == ()
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE.replace("tolerance = { absolute = 0.05 }",
+                                         "tolerance = { absolute = 1 }"), encoding="utf-8")
+    key = generate_key(load_exercise(path), simulator=ToySimulator())
+    kept = key.entry("kept")
+    assert key.warnings == (
+        f"question 'kept' of exercise 3 accepts ±1 around {kept.value:g}: answers of the wrong "
+        "size pass; make the tolerance relative",)
 
 
 @pytest.mark.parametrize(
@@ -375,6 +492,12 @@ def test_missing_answer_file(tmp_path: Path, toy: Any) -> None:
         ("number = 3", "number = 4", r"\[exercise.number\] is 4, but the file name says '03'"),
         ('answer = "low_kept"', 'answer = "low_kep"', r"\[questions.kept\] uses unknown "
          r"name\(s\) low_kep"),
+        ('explain = "Slower', 'too_close = 1.5\nexplain = "Slower',
+         r"\[questions.which.too_close\] a relative lead in \[0, 1\) for choice and yes/no "
+         r"questions \(numbers have a tolerance\)"),
+        ('units = "firm"', 'units = "firm"\ntoo_close = 0.1',
+         r"\[questions.at_end.too_close\] a relative lead in \[0, 1\) for choice and yes/no "
+         r"questions \(numbers have a tolerance\)"),
     ],
 )
 def test_malformed_exercise_files_are_refused_clearly(
@@ -640,6 +763,91 @@ def test_real_keys_agree_between_the_engine_and_pysd(
                 assert theirs.value == ours.value, ours.question
 
 
+@pytest.mark.slow
+@needs_model
+def test_real_keys_are_decisive(real_keys: dict[int, tuple[Any, Key]]) -> None:
+    """No graded answer of the shipped exercises is a close call or has a loose tolerance.
+
+    A model change that makes one fragile fails here (and ``sdnet exercise key`` warns).
+    """
+    for _, key in real_keys.values():
+        assert key.warnings == ()
+        for entry in key.entries:
+            if entry.kind == "choice":
+                assert entry.margin is not None and entry.margin >= entry.too_close
+
+
+@pytest.mark.slow
+@needs_model
+def test_a_small_real_value_has_a_relative_tolerance(
+    real_keys: dict[int, tuple[Any, Key]]
+) -> None:
+    exercise, key = real_keys[2]
+    entry = key.entry("peak_no_push")
+    value = float(entry.value)  # about a quarter of a firm
+    assert value < 1
+    assert "±25%" in question_form(exercise.question("peak_no_push"))
+    for given, status in [(value * 0.8, "correct"), (value * 1.2, "correct"),
+                          (value * 0.7, "incorrect"), (value * 1.3, "incorrect"),
+                          (value + 0.9, "incorrect"), (0.0, "incorrect")]:
+        answers = parse_answers({"answers": {"peak_no_push": given}}, exercise)
+        feedback = check_answers(exercise, answers, key=key).feedback
+        assert next(f for f in feedback if f.question == "peak_no_push").status == status
+
+
+@pytest.mark.slow
+@needs_model
+def test_real_choice_feedback_reads_as_sentences(
+    real_keys: dict[int, tuple[Any, Key]]
+) -> None:
+    exercise, key = real_keys[2]
+    answers = parse_answers({"answers": {"main_inflow_during_push": "word_of_mouth"}}, exercise)
+    feedback = next(f for f in check_answers(exercise, answers, key=key).feedback
+                    if f.question == "main_inflow_during_push")
+    brokers, mouth = key.values["brokers"], key.values["word_of_mouth"]
+    assert (f"brokers brought in {brokers:.2f} firms a year on average and word of mouth "
+            f"{mouth:.2f} firms a year.") in feedback.explanation
+    assert "(brokers " not in feedback.to_text() and "word_of_mouth " not in feedback.to_text()
+
+
+@needs_model
+def test_the_challenge_template_gives_every_lever_its_default() -> None:
+    from sdnet.engine import compile_model
+    from sdnet.teaching import load_exercises
+
+    exercise = load_exercises(TEACHING)[6]
+    challenge = exercise.challenge
+    assert challenge is not None
+    parameters = compile_model(exercise.model).parameters
+    text = answers_template(exercise)
+    policy = text.split("[policy]\n", 1)[1].splitlines()[1:]
+    expected = [f"# {lever} = {challenge.defaults.get(lever, parameters[lever].default):g}"
+                for lever in challenge.levers]
+    assert policy == expected
+    assert "sponsor_cultivation_share" not in challenge.defaults  # the model's default is used
+
+
+def test_the_challenge_text_says_what_the_score_counts(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdnet.cli import main
+    from sdnet.teaching import load_exercises
+
+    exercise = load_exercises(TEACHING)[6]
+    c = exercise.challenge
+    assert c is not None
+    latest = c.final_time - c.years_after_push
+    summary = " ".join(exercise.summary.split())
+    assert (f"still working at year {c.final_time:g}, at least ten years after the money stops "
+            f"(the push must end by year {latest:g})") in summary
+    assert c.years_after_push == 10  # "ten years" in the text
+    assert main(["exercise", "--dir", str(TEACHING), "show", "6"]) == 0
+    shown = capsys.readouterr().out
+    assert (f"at least {c.sustain_fraction:.0%} of the firms as members at year "
+            f"{c.final_time:g}, {c.years_after_push:g} or more years after the money stops "
+            f"(the push must end by year {latest:g})") in shown
+
+
 # --------------------------------------------------------------------------- the command line
 def test_cli_lists_shows_and_refuses_malformed_answers(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -651,8 +859,8 @@ def test_cli_lists_shows_and_refuses_malformed_answers(
     assert capsys.readouterr().out == " 3  Bathtub  [F7]  (4 questions)\n"
     assert main(["exercise", "--dir", str(tmp_path), "show", "3"]) == 0
     shown = capsys.readouterr().out
-    assert "  at_end = ...   Members when the push ends? (a number firm, accepted within 10% "\
-           "or 1, whichever is larger)" in shown
+    assert "  at_end = ...   Members when the push ends? (a number, in firm, accepted within "\
+           "±10% or ±1 firm, whichever is larger)" in shown
     assert main(["exercise", "--dir", str(tmp_path), "show", "3", "--template"]) == 0
     assert capsys.readouterr().out == answers_template(load_exercise(tmp_path /
                                                                      "03_bathtub.toml"))
