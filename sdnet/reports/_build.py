@@ -62,6 +62,7 @@ from sdnet.reports._findings import (
 )
 from sdnet.reports._model_text import ModelText, read_model_text
 from sdnet.reports._results import StudyResults
+from sdnet.sensitivity.sobol import output_problem
 from sdnet.sketch import read_sketch
 
 __all__ = ["ReportContext", "build_sections"]
@@ -562,7 +563,7 @@ def _levers(ctx: ReportContext) -> Section:
         for kind, tables in (("sobol", sobol), ("fast", fast)):
             if key not in tables:
                 continue
-            frame = _usable(tables[key], ["S1", "ST"])
+            frame = _flag_output(ctx, key, _usable(tables[key], ["S1", "ST"]))
             label = "Sobol" if kind == "sobol" else "FAST"
             if frame.empty:
                 blocks.append(Note(f"the {label} indices of {metric} could not be computed "
@@ -626,6 +627,27 @@ def _levers(ctx: ReportContext) -> Section:
     return _section(title, blocks)
 
 
+def _flag_output(ctx: ReportContext, key: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """An index table written before sdnet checked reliability (no ``reliable`` column),
+    with the output-level check run here on the metric's values in metrics.csv (main stage,
+    the table's case): a metric whose variance comes from a handful of runs gives indices
+    that cannot be ranked, whatever their intervals."""
+    results = ctx.results
+    metric, case = split_key(key)
+    main = results.main_mask()
+    if "reliable" in frame.columns or frame.empty or results.metrics is None or \
+            main is None or metric not in results.metrics.columns:
+        return frame
+    rows = main.copy()
+    if case is not None and "case" in results.metrics.columns:
+        rows &= (results.metrics["case"].astype(str) == case).to_numpy()
+    values = pd.to_numeric(results.metrics.loc[rows, metric], errors="coerce").to_numpy(float)
+    problem = output_problem(values[np.isfinite(values)])
+    if not problem:
+        return frame
+    return frame.assign(reliable=False, problem=problem)
+
+
 def _usable(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Rows with every value in ``columns`` (an index that could not be estimated is NaN);
     a table lacking a column is returned whole, for the plot to name what is missing."""
@@ -657,7 +679,7 @@ def _convergence(ctx: ReportContext) -> Section:
     for key, raw in tables.items():
         metric = display(key)
         index = "ST" if "ST" in raw.columns else "S1"
-        frame = _usable(raw, [index])
+        frame = _flag_output(ctx, key, _usable(raw, [index]))
         if frame.empty:
             blocks.append(Note(f"the convergence of {metric}'s indices could not be computed "
                                "(every value is missing)."))

@@ -27,7 +27,7 @@ from sdnet.errors import (
 )
 from sdnet.reports import load_results, write_diagram, write_report
 from sdnet.sensitivity import convergence, prim, sobol
-from sdnet.sensitivity.sobol import index_problems
+from sdnet.sensitivity.sobol import index_problems, output_problem
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -489,6 +489,30 @@ def test_paths_in_the_report_are_relative_to_the_repository(study: Path, tmp_pat
         in markdown
     assert "Drawn from the sketch stored in flexnet.mdl" in markdown
     assert str(tmp_path) not in markdown
+
+
+def test_a_table_without_flags_is_checked_against_the_metric(study: Path, tmp_path: Path) -> None:
+    """A results folder written before the check: the report runs the output-level check
+    on metrics.csv, so a metric that is about 0 in every run but one is not ranked."""
+    copy = tmp_path / "legacy"
+    shutil.copytree(study, copy)
+    metrics = pd.read_csv(copy / "metrics.csv")
+    spiky = 1e-5 * np.random.default_rng(2).uniform(size=len(metrics))
+    spiky[5] = 0.2
+    metrics["spiky"] = spiky
+    metrics.to_csv(copy / "metrics.csv", index=False)
+    problem = output_problem(spiky)  # the indices were computed from every run
+    assert problem.startswith(f"half of its variance comes from 1 of {len(metrics)} runs")
+    # well-behaved estimates by their intervals: only the metric says otherwise
+    table = pd.read_csv(copy / "analyses" / "sobol_persistence_after_push.csv")
+    assert "reliable" not in table.columns
+    assert not any(index_problems(*(table[c].to_numpy(float) for c in (
+        "S1", "S1_conf", "ST", "ST_conf"))))
+    table.to_csv(copy / "analyses" / "sobol_spiky.csv", index=False)
+    text = _text(write_report(copy, out=tmp_path / "out"))
+    assert (f"Unreliable: the variance-based indices of {', '.join(table['factor'])} for spiky "
+            f"cannot be trusted ({problem})") in text
+    assert "of the variance in spiky" not in text and "of the variance of spiky:" not in text
 
 
 def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:
