@@ -170,7 +170,7 @@ def main() -> None:
     )
     for n, result, rate in rows:
         print(
-            f"| engine ({result['threads']} threads) | {n:.0e} | {result['seconds']:.2f} | "
+            f"| engine (<= {result['threads']} threads) | {n:.0e} | {result['seconds']:.2f} | "
             f"{rate:,.0f} | {1e6 * result['seconds'] / n:.0f} us | {rate / pysd_rate:,.0f} | "
             f"{result['peak_mib']:.0f} | {result['cpu_seconds']:.1f} |"
         )

@@ -229,7 +229,8 @@ class CompiledModel:
     block_size : int
         Runs integrated together (default 8192: one step's arrays stay in cache).
     threads : int
-        Blocks integrated at once (default 2; numpy releases the GIL in array operations).
+        Blocks integrated at once at most (default 2; numpy releases the GIL in array
+        operations); fewer when the machine's cores are busy with other work.
     """
 
     def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:
@@ -719,7 +720,7 @@ class CompiledModel:
                 array[start:stop] = value
 
         blocks = _blocks(n_runs, self.block_size, self.threads)
-        workers = min(self.threads, len(blocks))
+        workers = min(self.threads, len(blocks), _idle_cores())
         if workers <= 1:
             for start, stop in blocks:
                 run_block(start, stop)
@@ -819,6 +820,20 @@ class CompiledModel:
             tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
         )
         return make.source
+
+
+def _idle_cores() -> int:
+    """Cores not busy with other work (by the 1-minute load average), at least one.
+
+    A second thread only pays when a core is free: on a machine busy with other processes the
+    two threads fight over the GIL and one core, and one thread is faster.
+    """
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return max(1, min(cores, int(cores - load + 1)))
 
 
 def _blocks(n_runs: int, block_size: int, threads: int) -> list[tuple[int, int]]:
