@@ -395,13 +395,16 @@ def _diagram(ctx: ReportContext) -> Section:
         sketch = read_sketch(ctx.model_file)
     except SdnetError as error:
         return _section(title, [Note(f"the diagram cannot be drawn: {error}")])
+    # the legend promises link polarities only when the model's sketch stores some
+    signed = any(a.polarity for view in sketch.views for a in view.arrows if not a.is_pipe)
     blocks: list[Block] = [Paragraph(
         f"Drawn from the sketch stored in {ctx.model_file.name} ({len(sketch.views)} "
         f"view{'s' if len(sketch.views) != 1 else ''}). Boxes are stocks (accumulations), "
         "thick arrows with a valve are flows into and out of them, clouds are sources and "
-        "sinks outside the model, thin blue arrows are causal links (+: same direction, "
-        "−: opposite), and names in <angle brackets> are shadows of variables defined in "
-        "another view."
+        "sinks outside the model, thin blue arrows are causal links"
+        + (" (+: same direction, −: opposite)" if signed else
+           " (the model's sketch marks no link polarity)")
+        + ", and names in <angle brackets> are shadows of variables defined in another view."
     )]
     for i, view in enumerate(sketch.views, start=1):
         if not view.objects():

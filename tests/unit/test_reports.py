@@ -28,6 +28,7 @@ from sdnet.errors import (
 from sdnet.reports import load_results, write_diagram, write_report
 from sdnet.sensitivity import convergence, prim, sobol
 from sdnet.sensitivity.sobol import index_problems, output_problem
+from sdnet.sketch import read_sketch
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -513,6 +514,28 @@ def test_a_table_without_flags_is_checked_against_the_metric(study: Path, tmp_pa
     assert (f"Unreliable: the variance-based indices of {', '.join(table['factor'])} for spiky "
             f"cannot be trusted ({problem})") in text
     assert "of the variance in spiky" not in text and "of the variance of spiky:" not in text
+
+
+def test_the_diagram_legend_promises_polarities_only_when_the_sketch_has_them(
+        study: Path, report: Path, tmp_path: Path) -> None:
+    def signed(model: Path) -> bool:
+        return any(a.polarity for v in read_sketch(model).views for a in v.arrows
+                   if not a.is_pipe)
+
+    assert signed(DATA / "two_views.mdl")  # the synthetic study's model
+    assert "thin blue arrows are causal links (+: same direction, −: opposite)" in \
+        _text(report)
+    flexnet = DATA.parent.parent / "models" / "flexnet" / "flexnet.mdl"
+    assert not signed(flexnet)
+    copy = tmp_path / "unsigned"
+    shutil.copytree(study, copy)
+    spec = (copy / "spec.toml").read_text()
+    found = re.search(r'^model = "(.*)"$', spec, re.M)
+    assert found is not None
+    (copy / "spec.toml").write_text(spec.replace(found.group(1), str(flexnet)))
+    text = _text(write_report(copy, out=tmp_path / "out"))
+    assert "thin blue arrows are causal links (the model's sketch marks no link polarity)" in text
+    assert "+: same direction" not in text
 
 
 def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) -> None:
