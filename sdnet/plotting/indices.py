@@ -365,7 +365,7 @@ def plot_convergence(
         One line per factor; the caution markers are a ``Line2D`` labelled
         ``"CI half-width > <caution>: caution"`` (present only when some point is flagged).
         The y axis spans :func:`convergence_ylim`: what lies beyond it at small N is cut,
-        and the x label says so. The legend sits to the right of the axes.
+        and the x label says so. The legend sits below the axes.
     """
     require_columns(frame, ["n", "factor", index], what="plot_convergence")
     ax = new_axes(ax)
@@ -411,7 +411,9 @@ def plot_convergence(
     ax.set_xlabel("N (base samples)" + ("; values and bands beyond the axis (small N) are cut"
                                         if cut else ""))
     ax.set_ylabel(f"{index} of {metric or 'the metric'}\n(share of variance)")
-    # beside the axes: inside, it would hide lines and caution markers
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    # below the axes: inside, it would hide lines and caution markers; beside, it would
+    # crowd the N labels
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.24),
+              ncol=3)
     ax.grid(True, lw=0.3, alpha=0.5)
     return ax

@@ -687,7 +687,7 @@ def _convergence(ctx: ReportContext) -> Section:
             blocks.append(Note(f"the convergence of {metric}'s indices could not be computed "
                                "(every value is missing)."))
             continue
-        figure = _new_figure(height=3.2)
+        figure = _new_figure(height=3.8)  # the legend sits below the axes
         plot_convergence(frame, index=index, metric=metric, ax=figure.add_subplot())
         blocks.append(figure_block(
             f"convergence-{key}", figure,
