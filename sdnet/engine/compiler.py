@@ -26,7 +26,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 3
+IR_VERSION = 4
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 _CONTROL_VENSIM = {
@@ -62,6 +62,7 @@ class StateSpec:
     dims: list[str]
     init: Node
     deriv: Node | None
+    restart: str | None = None  # code giving the state from the variable's value ``{value}``
 
 
 @dataclass
@@ -185,6 +186,13 @@ _AGGREGATES = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min", "vmax": "np
 _SAFE_NAME = re.compile(r"[^0-9a-zA-Z_]")
 _ATOM = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]*|-?[0-9.e+-]+|np\.pi")
 _TIME_FUNCTIONS = {"step", "ramp", "pulse", "pulse_train"}
+_RESTARTABLE = {
+    "SmoothStructure",
+    "SmoothNStructure",
+    "DelayStructure",
+    "DelayNStructure",
+    "TrendStructure",
+}
 _STATEFUL = {
     "IntegStructure",
     "SmoothStructure",
@@ -248,6 +256,7 @@ class _Compiler:
         self._memo: dict[str, str] = {}
         self._ctx: list[str] = []
         self._lhs: tuple[str, ...] = ()
+        self._last_state: str | None = None
         self._element: Any = None
         self._deps: set[str] = set()
         self._time = False
@@ -525,7 +534,12 @@ class _Compiler:
         if whole:
             self._begin()
             lhs = tuple(spec.dims)
+            self._last_state = None
             expr = self._component_expr(comps[0], lhs, spec)
+            if type(comps[0].ast).__name__ in _RESTARTABLE and self._last_state is not None:
+                # defined by one SMOOTH/DELAY/TREND: a stock, restartable from its value
+                spec.kind = "stock"
+                spec.stock_state = self._last_state
             code = self._to_full(expr, lhs) if lhs else expr.code
             self.nodes.append(self._node(spec.local, code))
             return
@@ -886,7 +900,7 @@ class _Compiler:
         self._deps, self._time = deriv_deps, deriv_time
         deriv_node = self._node("d_" + name, flow.code)
         self.states.append(
-            StateSpec(name, "integ", spec.vensim_name, list(lhs), init_node, deriv_node)
+            StateSpec(name, "integ", spec.vensim_name, list(lhs), init_node, deriv_node, "{value}")
         )
         if single:
             spec.stock_state = name
@@ -904,14 +918,16 @@ class _Compiler:
         arg_deps: set[str],
         init_deps: set[str],
         uses_time: bool = False,
+        restart: str | None = None,
     ) -> _Expr:
         name = self._fresh("z")
         dims = self._state_dims()
         init_node = Node(name, init_code.format(z=name), sorted(init_deps | {"n"}), False)
         deriv_node = Node("d_" + name, deriv_code.format(z=name), sorted(arg_deps), uses_time)
         self.states.append(
-            StateSpec(name, kind, self._element.name, list(dims), init_node, deriv_node)
+            StateSpec(name, kind, self._element.name, list(dims), init_node, deriv_node, restart)
         )
+        self._last_state = name
         out = self._fresh("o")
         self.nodes.append(Node(out, out_code.format(z=name), sorted(arg_deps | {name}), False))
         self._deps.add(out)
@@ -944,6 +960,8 @@ class _Compiler:
             out_code="{z}[-1]",
             arg_deps={inp.code, stime.code},
             init_deps={init.code, *order_deps},
+            # every stage at the value: exact for order 1, steady state above (as PySD)
+            restart=f"_delay_stack({{value}}, {order}, n, {sizes!r})",
         )
 
     def _v_DelayStructure(self, ast: Any) -> _Expr:  # noqa: N802
@@ -972,6 +990,10 @@ class _Compiler:
             out_code=f"{{z}}[-1] / {dtime.code}",
             arg_deps={inp.code, dtime.code},
             init_deps={init.code, dtime.code, "time_step", *order_deps},
+            restart=(
+                f"_delay_stack_checked({{value}} * {dtime.code}, {order}, n, {sizes!r}, "
+                f"{dtime.code}, time_step)"
+            ),
         )
 
     def _delay_n(
@@ -1011,8 +1033,11 @@ class _Compiler:
                     # after the output node: the output reads the times before this update
                     sorted({name, memory, inp.code, dtime.code, f"o_{name}"}),
                 ),
+                f"_delay_stack_checked({{value}} * {dtime.code}, {order}, n, {sizes!r}, "
+                f"{dtime.code}, time_step)",
             )
         )
+        self._last_state = name
         self.states.append(
             StateSpec(
                 memory,
@@ -1047,6 +1072,8 @@ class _Compiler:
             out_code=f"_zidz({inp.code} - {{z}}, {avg.code} * np.abs({{z}}))",
             arg_deps={inp.code, avg.code},
             init_deps={inp.code, avg.code, init.code},
+            # the trend's value is its initial trend (exact, as PySD)
+            restart=f"_full({inp.code} / (1 + {{value}}*{avg.code}), n, {sizes!r})",
         )
 
     def _v_InitialStructure(self, ast: Any) -> _Expr:  # noqa: N802

@@ -340,7 +340,7 @@ class CompiledModel:
             init_nodes[s.name] = s.init
         init_order = _topological(init_nodes, list(init_nodes), "initial values")
         dyn_nodes = {t: n for t, n in self._nodes.items() if t not in self._static}
-        stock_states = {s.name for s in self._states if s.kind == "integ"}
+        restarts = {s.name: s.restart for s in self._states if s.restart is not None}
         lines = [
             "def _make(P, X0, n, initial_time, final_time, time_step, saveper):",
             "    time = initial_time",
@@ -350,10 +350,9 @@ class CompiledModel:
                 lines.append(f"    {spec.local} = P[{spec.local!r}]")
         for target in init_order:
             node = init_nodes[target]
-            if target in stock_states:
-                lines.append(
-                    f"    {target} = X0[{target!r}] if {target!r} in X0 else {node.code}"
-                )
+            if target in restarts:
+                restart = restarts[target].format(value=f"X0[{target!r}]")
+                lines.append(f"    {target} = ({restart}) if {target!r} in X0 else {node.code}")
             else:
                 lines.append(f"    {target} = {node.code}")
         # derivatives join the graph so that each is computed as soon as its inputs are

@@ -84,7 +84,17 @@ def test_outputs_list_every_column_with_units() -> None:
     assert model.outputs["Stock[North,Food]"] == "unit"
     assert model.outputs["Coastal Stock[Tools]"] == "unit"
     assert "Price Table" not in model.outputs
-    assert model.stocks == ("Stock",)
+    # INTEG, and variables defined by one SMOOTH, DELAY or TREND (as the PySD facade counts)
+    assert model.stocks == (
+        "Stock",
+        "Outflow",
+        "Perceived Price",
+        "Perceived Price 3",
+        "Smoothed Total",
+        "Delayed N",
+        "Smoothed N",
+        "Stock Trend",
+    )
 
 
 def test_a_non_finite_run_is_marked_and_the_others_kept() -> None:
@@ -289,3 +299,21 @@ def test_large_ensembles_run_in_blocks_with_the_same_results() -> None:
         model.block_size = 8192
     for column, array in whole.outputs.items():
         np.testing.assert_array_equal(blocked.outputs[column], array)
+
+
+def test_smooth_and_trend_stocks_restart_exactly_from_their_values() -> None:
+    model = compile_model(DATA / "restart.mdl")
+    assert model.stocks == ("Level", "Smoothed Level", "Level Trend", "Delayed Level")
+    whole = model.simulate({}, n_runs=1)
+    at = 3
+    state = {name: whole.outputs[name][:, at] for name in model.stocks if name != "Delayed Level"}
+    later = model.simulate({}, n_runs=1, initial_state=state, initial_time=float(at))
+    for name in ("Level", "Smoothed Level", "Level Trend", "Smoothed Trend"):
+        np.testing.assert_allclose(
+            later.outputs[name][0], whole.outputs[name][0, at:], rtol=1e-12, err_msg=name
+        )
+    # a third-order delay restarts in steady state at its value (as PySD does)
+    delayed = model.simulate(
+        {}, n_runs=1, initial_state={"Delayed Level": 2.5}, initial_time=float(at)
+    )
+    assert delayed.outputs["Delayed Level"][0, 0] == 2.5
