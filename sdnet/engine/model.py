@@ -66,8 +66,9 @@ class Simulation:
         Saved times (model time units), rounded as PySD rounds them.
     outputs : dict of str to ndarray, shape (n_runs, n_time)
         One array per Vensim column name (``"Members[Micro]"`` for subscripted variables).
-        Columns of variables that cannot change during a run (constants, control variables
-        and functions of constants only) are read-only broadcast views: stored once per run.
+        The arrays are views into time-major buffers (transposed, not C-contiguous); columns
+        of variables that cannot change during a run (constants, control variables and
+        functions of constants only) are read-only broadcast views, stored once per run.
     ok : ndarray of bool, shape (n_runs,)
         False for runs whose state or saved outputs became NaN or infinite.
     failures : list of (int, str, float)
@@ -674,7 +675,8 @@ class CompiledModel:
         def shape(spec: VariableSpec) -> tuple[int, ...]:
             return tuple(len(self.ir.ranges[d]) for d in spec.dims)
 
-        buffers = [np.empty((n_runs, n_time, *shape(s)), dtype=np.float64) for s in dyn_specs]
+        # time-major, so that saving one time writes contiguous memory
+        buffers = [np.empty((n_time, n_runs, *shape(s)), dtype=np.float64) for s in dyn_specs]
         fixed = [np.empty((n_runs, *shape(s)), dtype=np.float64) for s in fixed_specs]
         owners = {s.name: s.owner for s in self._states}
         state_owners = [owners[name] for name in state_names]
@@ -708,7 +710,7 @@ class CompiledModel:
                     save_flags=save[1],
                     dt=control["time_step"],
                     method=method,
-                    buffers=[b[start:stop] for b in buffers],
+                    buffers=[b[:, start:stop] for b in buffers],
                     owners=state_owners,
                     stacks=state_stacked,
                     n_runs=size,
@@ -731,9 +733,15 @@ class CompiledModel:
         units: dict[str, str] = {}
         failures_time = np.full(n_runs, np.inf)
         failures_var = np.empty(n_runs, dtype=object)
-        stored = dict(zip((s.local for s in dyn_specs), buffers, strict=True))
+        # (n_runs, n_time, n_columns) views: transposed time-major buffers, or a fixed value
+        # broadcast over time
+        stored = {
+            s.local: b.reshape(n_time, n_runs, -1).transpose(1, 0, 2)
+            for s, b in zip(dyn_specs, buffers, strict=True)
+        }
         stored.update(
-            (s.local, a[:, None]) for s, a in zip(fixed_specs, fixed, strict=True)
+            (s.local, np.broadcast_to(a.reshape(n_runs, 1, -1), (n_runs, n_time, a[0].size)))
+            for s, a in zip(fixed_specs, fixed, strict=True)
         )
         for spec in specs:
             cols = _columns(spec, self.ir.ranges)
@@ -745,13 +753,10 @@ class CompiledModel:
                     outputs[cols[i]] = np.broadcast_to(value, (n_runs, n_time))
                     units[cols[i]] = spec.units
                 continue
-            array = stored[spec.local]
-            flat = array.reshape(n_runs, array.shape[1], -1)
+            flat = stored[spec.local]
             finite = bool(np.isfinite(flat).all())
             for i in keep:
                 column = flat[:, :, i]
-                if column.shape[1] != n_time:  # fixed during the run: a read-only view
-                    column = np.broadcast_to(column, (n_runs, n_time))
                 outputs[cols[i]] = column
                 units[cols[i]] = spec.units
                 if finite:
@@ -957,9 +962,11 @@ def _integrate(
         if save_flags[k]:
             derivs, outs = f(t, *states)
             for buf, value in zip(buffers, outs, strict=True):
-                buf[:, j] = value
+                buf[j] = value
             j += 1
             for state, owner, stacked in zip(states, owners, stacks, strict=True):
+                if np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
+                    continue
                 finite = np.isfinite(state)
                 if stacked:  # the stages of a SMOOTH or DELAY come first
                     finite = finite.all(axis=0)
