@@ -528,8 +528,9 @@ class Model:
     def _approximate_restart(self) -> tuple[str, ...]:
         """Stocks whose PySD state has hidden levels a :class:`State` does not hold.
 
-        INTEG, TREND and first-order SMOOTH restart exactly from their value; DELAYs and
-        higher-order SMOOTHs keep a chain of levels and restart in steady state.
+        INTEG and first-order SMOOTH restart exactly from their value. DELAYs and
+        higher-order SMOOTHs keep a chain of levels, and a TREND's state is its average input,
+        not its value: those restart in steady state.
         """
         approximate = []
         elements = self._base._stateful_elements
@@ -542,7 +543,7 @@ class Model:
                 kind = type(element).__name__
                 size = np.size(getattr(element, "state", 0.0))
                 value_size = np.size(self._value(name))
-                exact = kind in {"Integ", "Trend"} or (kind == "Smooth" and size == value_size)
+                exact = kind == "Integ" or (kind == "Smooth" and size == value_size)
                 if not exact:
                     approximate.append(vensim)
                 break
@@ -916,8 +917,9 @@ class Model:
                 warnings.warn(
                     SdnetWarning(
                         "a restart from a state is approximate for "
-                        f"{', '.join(self._approximate_restart)}: their DELAY or higher-order "
-                        "SMOOTH levels are not in the state and restart in steady state"
+                        f"{', '.join(self._approximate_restart)}: the hidden levels of a DELAY, "
+                        "TREND or higher-order SMOOTH are not in the state and restart in "
+                        "steady state"
                     ),
                     stacklevel=2,
                 )

@@ -262,8 +262,8 @@ def test_restart_warns_when_delay_levels_are_not_in_the_state(cache: Path) -> No
     with pytest.warns(SdnetWarning) as caught:
         rest = model.run(initial_state=whole.state_at(4.0))
     assert str(caught[0].message) == (
-        "a restart from a state is approximate for Shipments: their DELAY or higher-order "
-        "SMOOTH levels are not in the state and restart in steady state"
+        "a restart from a state is approximate for Shipments: the hidden levels of a DELAY, "
+        "TREND or higher-order SMOOTH are not in the state and restart in steady state"
     )
     # the restart holds the saved output, not the chain behind it, so it drifts
     assert rest["Shipments"].iloc[0] == whole["Shipments"].loc[4.0]
@@ -279,3 +279,16 @@ def test_runs_from_threads_do_not_interfere(bathtub: Model) -> None:
         together = list(pool.map(lambda f: (f, bathtub.run({"faucet_flow": f}).frame), flows * 2))
     for flow, frame in together:
         pd.testing.assert_frame_equal(frame, alone[flow])
+
+
+def test_restart_of_a_trend_is_flagged_approximate(cache: Path) -> None:
+    # PySD keeps a TREND's average input as its state, not the trend value a State holds
+    model = load_model(Path(__file__).parent / "engine" / "data" / "restart.mdl")
+    trends = [s for s in model.stocks if "Trend" in s]
+    assert trends
+    whole = model.run()
+    with pytest.warns(SdnetWarning) as caught:
+        model.run(initial_state=whole.state_at(3.0))
+    message = str(caught[0].message)
+    assert message.startswith("a restart from a state is approximate for ")
+    assert all(name in message for name in trends)
