@@ -86,7 +86,9 @@ KEY_VARIABLES: tuple[str, ...] = (
 _STOCK_SUBTYPES = frozenset({"Integ", "Smooth", "Trend", "Delay", "DelayN", "DelayFixed"})
 
 #: "Loop R1 (word of mouth)" in a comment names a feedback loop
-_LOOP = re.compile(r"\bLoop\s+([RB]\d+)\s*\(([^)]*)\)", re.IGNORECASE)
+#: "Loop R1 (word of mouth)": R reinforcing, B balancing, S a structure of several loops such
+#: as shifting the burden
+_LOOP = re.compile(r"\bLoop\s+([RBS]\d+)\s*\(([^)]*)\)", re.IGNORECASE)
 
 _PYSD_WARNINGS = (
     "The inplace keyword in DataFrame.set_index",
@@ -484,7 +486,8 @@ class Model:
         """Feedback loops named in the equations' comments (``Loop R1 (word of mouth): ...``).
 
         Columns ``loop`` (``"R1"``), ``name`` and ``variables`` (Vensim names of the variables
-        whose comments name the loop, a tuple); reinforcing loops first, then balancing.
+        whose comments name the loop, a tuple); reinforcing loops first, then balancing, then
+        structures of several loops (``S1``, shifting the burden).
         """
         import pandas as pd
 
@@ -496,7 +499,7 @@ class Model:
                     entry["names"].append(label.strip())
                 if row["Real Name"] not in entry["variables"]:
                     entry["variables"].append(str(row["Real Name"]))
-        ordered = sorted(found, key=lambda c: (c[0] != "R", int(c[1:])))
+        ordered = sorted(found, key=lambda c: ("RBS".index(c[0]), int(c[1:])))
         return pd.DataFrame(
             [
                 {

@@ -40,3 +40,13 @@ def test_the_engine_compiles_flexnet_with_every_stock() -> None:
     compiled = compile_model(FLEXNET)
     assert {"Trust", "Embeddedness", "Network Funds", "Micro Members"} <= set(compiled.stocks)
     assert "Total Members" in compiled.outputs
+
+
+def test_every_loop_of_the_design_is_named_in_the_equations() -> None:
+    import sdnet
+
+    loops = sdnet.load_model(FLEXNET).loops
+    assert list(loops["loop"]) == [
+        "R1", "R2", "R3", "R4", "R5", "B1", "B2", "B3", "B4", "B5", "S1"
+    ]
+    assert loops.set_index("loop").loc["S1", "name"] == "shifting the burden"
