@@ -261,6 +261,19 @@ def check_time_settings(
             final_time,
             expected=f"a time after the start of the run ({initial_time:g})",
         )
+    if time_step > final_time - initial_time:
+        raise InvalidValueError(
+            "time_step",
+            time_step,
+            expected=f"at most the length of the run ({final_time - initial_time:g})",
+        )
+    if saveper > final_time - initial_time:
+        raise InvalidValueError(
+            "saveper",
+            saveper,
+            expected=f"at most the length of the run ({final_time - initial_time:g}), so more "
+            "than the start is saved",
+        )
     steps = (final_time - initial_time) / time_step
     if steps > MAX_TIME_STEPS:
         latest = initial_time + MAX_TIME_STEPS * time_step

@@ -337,7 +337,9 @@ def run_single(
     if engine == "pysd":
         if method != "euler":
             raise InvalidValueError("method", method, expected="'euler' with engine='pysd'")
-        return model.run(params, **options)
+        result = model.run(params, **options)
+        _raise_if_non_finite(model, result)
+        return result
     variables = options.pop("variables", None)
     allowed = {"region", "push", "final_time", "time_step", "saveper", "check_ranges"}
     unknown = sorted(set(options) - allowed)
@@ -383,6 +385,27 @@ def run_single(
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _raise_if_non_finite(model: Model, result: RunResult) -> None:
+    """The vector engine's failure, for a PySD run: which variable first went non-finite."""
+    frames = [result.frame] + ([result.stock_frame] if result.stock_frame is not None else [])
+    first: tuple[float, str] | None = None
+    for frame in frames:
+        values = frame.to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            rows = bad.any(axis=1)
+            row = int(np.argmax(rows))
+            column = str(frame.columns[int(np.argmax(bad[row]))])
+            when = float(frame.index[row])
+            if first is None or when < first[0]:
+                first = (when, column)
+    if first is not None:
+        raise SimulationError(
+            f"the run of {model.path.name} failed: {first[1]} non-finite at time {first[0]:g}"
+        )
+
 
 
 def _run_settings(model: Model, given: Mapping[str, float | None]) -> dict[str, float]:

@@ -169,19 +169,11 @@ def _has(model: Model, name: str) -> bool:
 
 
 def _simulate(args: argparse.Namespace, model: Model, **options: Any) -> RunResult:
-    if args.engine == "pysd":
-        return model.run(**options)
-    from sdnet.errors import SdnetError
+    # both engines through run_single, so a run that goes non-finite fails the same way
+    from sdnet.runner import run_single
 
-    try:
-        from sdnet.runner import run_single  # type: ignore[attr-defined]
-    except ImportError:
-        raise SdnetError(
-            "the vector engine is not available yet (sdnet.runner.run_single is missing); "
-            "use --engine pysd"
-        ) from None
     params = options.pop("params")
-    return run_single(model, params, **options)
+    return run_single(model, params, engine=args.engine, **options)
 
 
 def _summary_rows(result: RunResult, columns: list[str]) -> list[tuple[str, ...]]:

@@ -228,3 +228,39 @@ def test_sdnet_ensemble_with_a_region_samples_no_region_descriptor(
     ensemble = sdnet.EnsembleResult.load(out / "ensemble.nc")
     assert ensemble.factors.shape == (4, len(factors.columns) - 1)
     assert "4 runs of tiny_network.mdl (vector, euler)" in capsys.readouterr().out
+
+
+def test_a_run_going_non_finite_fails_the_same_way_on_both_engines(tmp_path: Path) -> None:
+    model_file = tmp_path / "blowup.mdl"
+    model_file.write_text(
+        "{UTF-8}\n"
+        "X= INTEG (Growth, 1)\n\t~\tthing\n\t~\tA quantity.\n\t|\n\n"
+        "Growth= X * X * Rate\n\t~\tthing/Year\n\t~\tSelf-reinforcing growth.\n\t|\n\n"
+        "Rate= 100\n\t~\t1/(thing*Year) [0,100]\n\t~\t[uncertain] Growth rate.\n\t|\n\n"
+        "FINAL TIME = 10\n\t~\tYear\n\t~\t\n\t|\n\n"
+        "INITIAL TIME = 0\n\t~\tYear\n\t~\t\n\t|\n\n"
+        "SAVEPER = 1\n\t~\tYear [0,?]\n\t~\t\n\t|\n\n"
+        "TIME STEP = 0.5\n\t~\tYear [0,?]\n\t~\t\n\t|\n\n"
+    )
+    model = sdnet.load_model(model_file)
+    messages = []
+    for engine in ("vector", "pysd"):
+        with np.errstate(all="ignore"), pytest.raises(sdnet.errors.SimulationError) as caught:
+            run_single(model, engine=engine)  # type: ignore[arg-type]
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("the run of blowup.mdl failed: X non-finite at time ")
+
+
+def test_time_settings_that_save_nothing_are_refused(tiny: sdnet.Model) -> None:
+    with pytest.raises(InvalidValueError) as save:
+        tiny.run(saveper=50.0)
+    assert str(save.value) == (
+        "invalid value for 'saveper': 50.0 (expected at most the length of the run (30), so "
+        "more than the start is saved)"
+    )
+    with pytest.raises(InvalidValueError) as short:
+        run_ensemble(tiny, n_runs=1, final_time=0.1, progress=False)
+    assert str(short.value) == (
+        "invalid value for 'time_step': 0.25 (expected at most the length of the run (0.1))"
+    )
