@@ -328,11 +328,15 @@ class Model:
             raise ModelNotFoundError(path)
         self.sha256 = file_sha256(self.path)
         self._py_file = _translate(self.path, self.sha256)
-        with warnings.catch_warnings():
-            for message in _PYSD_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
+        try:
             # metadata and the file's values come from this instance, which never runs
-            self._base = _pysd().load(str(self._py_file))
+            self._base = self._load_translation()
+        except Exception as error:  # a cached translation damaged by a full disk, a crash...
+            log.warning("re-translating %s: its cached translation failed to load (%s)",
+                        self.path.name, type(error).__name__)
+            shutil.rmtree(self._py_file.parent, ignore_errors=True)
+            self._py_file = _translate(self.path, self.sha256)
+            self._base = self._load_translation()
         self._doc = self._base.doc.copy()
         self._rows = {
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
@@ -341,6 +345,12 @@ class Model:
         self._run_lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------
+
+    def _load_translation(self) -> Any:
+        with warnings.catch_warnings():
+            for message in _PYSD_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            return _pysd().load(str(self._py_file))
 
     def _fresh(self) -> Any:
         """A PySD model in the file's state (fresh module state, file values).

@@ -292,3 +292,14 @@ def test_restart_of_a_trend_is_flagged_approximate(cache: Path) -> None:
     message = str(caught[0].message)
     assert message.startswith("a restart from a state is approximate for ")
     assert all(name in message for name in trends)
+
+
+def test_a_damaged_cached_translation_is_translated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SDNET_CACHE_DIR", str(tmp_path / "cache"))
+    first = load_model(DATA / "bathtub.mdl")
+    expected = first.run().frame
+    first._py_file.write_text("garbage(\n")  # e.g. a disk that filled up mid-write
+    second = load_model(DATA / "bathtub.mdl")
+    pd.testing.assert_frame_equal(second.run().frame, expected)
