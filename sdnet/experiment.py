@@ -66,12 +66,21 @@ import numpy as np
 from sdnet.designs import DISTRIBUTIONS, METHODS, Design, Factor, make_design
 from sdnet.errors import (
     ExperimentError,
+    NotAParameterError,
+    OutOfRangeError,
     SdnetError,
     UnknownPresetError,
     UnknownVariableError,
     close_matches,
 )
-from sdnet.metrics import BUILTIN, REDUCERS, Metric, Trajectories, user_metric
+from sdnet.metrics import (
+    BUILTIN,
+    REDUCERS,
+    REQUIRED_OPTIONS,
+    Metric,
+    Trajectories,
+    user_metric,
+)
 from sdnet.policy import BASE_PUSH, PUSH_PARAMETERS, REGIONS, Push, get_region
 from sdnet.sensitivity import (
     ConvergenceResult,
@@ -276,18 +285,26 @@ class Experiment:
         ``--screen-n`` on the command line)."""
         changed = self
         if n is not None:
-            _design_n(n, self.design_method, path=self.path)
+            try:
+                _design_n(n, self.design_method, path=self.path, settings=self.design_settings)
+            except ExperimentError as error:
+                raise _as_option(error, "--n", "design.n") from None
             changed = replace(changed, design_n=int(n))
         if screen_n is not None:
             if not self.analysis.screen_top:
-                raise _err("the study has no screening stage", self.path, "analysis.screen.n",
-                           screen_n)
-            _design_n(screen_n, "sobol", path=self.path)
+                raise ExperimentError(
+                    f"--screen-n {screen_n!r}: the study has no screening stage ([analysis."
+                    f"screen] in {self.path.name if self.path else 'the spec'})",
+                    value=screen_n)
+            try:
+                _design_n(screen_n, "sobol", path=self.path, key="analysis.screen.n")
+            except ExperimentError as error:
+                raise _as_option(error, "--screen-n", "analysis.screen.n") from None
             changed = replace(changed, analysis=replace(self.analysis, screen_n=int(screen_n)))
         if seed is not None:
             if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise ExperimentError(f"seed must be a non-negative integer, not {seed!r}",
-                                      path=self.path, key="experiment.seed", value=seed)
+                raise ExperimentError(f"--seed must be a non-negative integer, not {seed!r} "
+                                      "(it replaces [experiment.seed])", value=seed)
             changed = replace(changed, seed=int(seed))
         return changed
 
@@ -364,14 +381,30 @@ def _string(value: Any, path: Path | None, key: str) -> str:
     return value
 
 
-def _design_n(n: Any, method: str, *, path: Path | None) -> int:
+def _design_n(n: Any, method: str, *, path: Path | None, key: str = "design.n",
+              settings: Mapping[str, Any] | None = None) -> int:
     minimum = 1 if method == "lhs" else 2
-    number = _integer(n, path, "design.n", minimum=minimum)
+    number = _integer(n, path, key, minimum=minimum)
     if method == "sobol" and number & (number - 1):
         lower = 1 << (number.bit_length() - 1)
         raise _err(f"must be a power of 2 for a sobol design, not {n!r} (e.g. {lower} or "
-                   f"{lower * 2})", path, "design.n", n)
+                   f"{lower * 2})", path, key, n)
+    if method == "efast":
+        # SALib's eFAST needs more than 4 M**2 samples per factor (designs.efast_design)
+        m = int((settings or METHODS["efast"]).get("M", METHODS["efast"]["M"]))
+        if number <= 4 * m * m:
+            raise _err(f"must be at least {4 * m * m + 1} for an efast design with M = {m} "
+                       f"(n > 4 M^2), not {n!r}", path, key, n)
     return number
+
+
+def _as_option(error: ExperimentError, option: str, key: str) -> ExperimentError:
+    """The same error, blaming the command-line option (``--n``) that gave the bad value
+    instead of the file key it replaces (the file is fine)."""
+    detail = error.message.split("] ", 1)[1] if "] " in error.message else error.message
+    where = f" in {error.path.name}" if error.path is not None else ""
+    return ExperimentError(f"{option} {detail} (it replaces [{key}]{where})",
+                           value=error.value)
 
 
 def _resolve_model_path(value: str, path: Path | None) -> Path:
@@ -392,6 +425,17 @@ def _parameter(model: Model, name: Any, path: Path | None, key: str) -> str:
         raise _err(f"must be a parameter name, not {name!r}", path, key, name)
     table = model.parameters
     if name not in table:
+        try:
+            vname = model.resolve(name)
+        except UnknownVariableError:
+            vname = None
+        if vname is not None and vname not in table:
+            kind = str(model.variables.loc[vname, "kind"])
+            hint = {"stock": "a study can set constants only (a stock starts from the "
+                             "initial value its equation gives)",
+                    "constant": "subscripted constants cannot be set yet"}.get(
+                kind, "it is computed from other variables")
+            raise _err(str(NotAParameterError(name, kind=kind, hint=hint)), path, key, name)
         pythonic = _NAME.match(name) is not None and name == name.lower()
         candidates = list(table) if pythonic else [p.vensim_name for p in table.values()]
         hint = close_matches(name, candidates)
@@ -403,16 +447,30 @@ def _parameter(model: Model, name: Any, path: Path | None, key: str) -> str:
     return parameter.name
 
 
-def _push(fields: Mapping[str, Any], base: Push, path: Path | None, key: str) -> Push:
+def _in_range(model: Model, name: str, value: float, path: Path | None, key: str) -> float:
+    """``value`` checked against the range the model file declares for ``name``, the error
+    naming the key that gave it (a TOML file cannot opt out of the range check)."""
+    try:
+        return model.parameters[name].check(value)
+    except OutOfRangeError as error:
+        raise _err(error.summary, path, key, value) from None
+
+
+def _push(fields: Mapping[str, Any], base: Push, path: Path | None, key: str,
+          model: Model) -> Push:
     values = {f: getattr(base, f) for f in _PUSH_FIELDS}
     for f in _PUSH_FIELDS:
         if f in fields:
             values[f] = _number(fields[f], path, f"{key}.{f}")
     try:
-        return Push(**values)
+        push = Push(**values)
     except SdnetError as error:
         raise _err(str(error), path, f"{key}.{getattr(error, 'field', '')}",
                    getattr(error, "value", None)) from error
+    for f in _PUSH_FIELDS:
+        if f in fields and PUSH_PARAMETERS[f] in model.parameters:
+            _in_range(model, PUSH_PARAMETERS[f], values[f], path, f"{key}.{f}")
+    return push
 
 
 def parse_experiment(
@@ -459,7 +517,8 @@ def parse_experiment(
     params = {}
     for key, value in _table(data, "params", path, list(data.get("params", {}))).items():
         pname = _parameter(model, key, path, f"params.{key}")
-        params[pname] = _number(value, path, f"params.{key}")
+        params[pname] = _in_range(model, pname, _number(value, path, f"params.{key}"), path,
+                                  f"params.{key}")
     cases, scenario = _parse_cases(data, path, model, params)
     factors = _parse_factors(data.get("factors", []), path, model)
     design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M"))
@@ -471,7 +530,6 @@ def parse_experiment(
                    path, "design.method", method)
     if "n" not in design:
         raise _err("missing (the design's base size)", path, "design.n")
-    n = _design_n(design["n"], method, path=path)
     settings = dict(METHODS[method])
     for key in ("calc_second_order", "num_levels", "M"):
         if key in design:
@@ -486,7 +544,16 @@ def parse_experiment(
     for key in ("num_levels", "M"):
         if key in settings:
             settings[key] = _integer(settings[key], path, f"design.{key}", minimum=1)
-    metrics = _parse_metrics(data.get("metrics", [{"name": m} for m in DEFAULT_METRICS]), path)
+    if "num_levels" in settings and (settings["num_levels"] < 2 or settings["num_levels"] % 2):
+        raise _err(f"must be an even integer >= 2 (levels of the Morris grid), not "
+                   f"{settings['num_levels']!r}", path, "design.num_levels",
+                   settings["num_levels"])
+    n = _design_n(design["n"], method, path=path, settings=settings)
+    start = model.default_control("initial_time")
+    horizon = run.final_time if run.final_time is not None else model.default_control(
+        "final_time")
+    metrics = _parse_metrics(data.get("metrics", [{"name": m} for m in DEFAULT_METRICS]), path,
+                             model, (start, horizon))
     analysis = _parse_analysis(_table(data, "analysis", path, (
         "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
         "hysteresis", "compare")), path, method, metrics, cases, model)
@@ -553,9 +620,11 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
         raise _err("must be a table of parameter values", path, "region.values", raw_values)
     for key, value in raw_values.items():
         pname = _parameter(model, key, path, f"region.values.{key}")
-        region_values[pname] = _number(value, path, f"region.values.{key}")
+        region_values[pname] = _in_range(
+            model, pname, _number(value, path, f"region.values.{key}"), path,
+            f"region.values.{key}")
 
-    base = _push(_table(data, "push", path, _PUSH_FIELDS), BASE_PUSH, path, "push")
+    base = _push(_table(data, "push", path, _PUSH_FIELDS), BASE_PUSH, path, "push", model)
     raw_policies = data.get("policies", [])
     if not isinstance(raw_policies, list):
         raise _err("must be an array of tables ([[policies]])", path, "policies", raw_policies)
@@ -570,9 +639,10 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             raise _err(f"must be a Python identifier, not {pname!r}", path, f"{key}.name", pname)
         extra = {}
         for k, v in dict(entry.get("params", {})).items():
-            extra[_parameter(model, k, path, f"{key}.params.{k}")] = _number(
-                v, path, f"{key}.params.{k}")
-        policies.append((pname, _push(entry, base, path, key), extra))
+            name_k = _parameter(model, k, path, f"{key}.params.{k}")
+            extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.params.{k}"),
+                                      path, f"{key}.params.{k}")
+        policies.append((pname, _push(entry, base, path, key, model), extra))
     if len({p[0] for p in policies}) != len(policies):
         raise _err("policy names must be unique", path, "policies", [p[0] for p in policies])
     if not policies:
@@ -676,7 +746,13 @@ def _parse_factors(raw: Any, path: Path | None, model: Model) -> list[Factor]:
     return factors
 
 
-def _parse_metrics(raw: Any, path: Path | None) -> list[Metric]:
+#: What each reducer option means (for "missing" messages).
+_OPTION_MEANING = {"threshold": "the level the output must reach, in the output's units",
+                   "time": "the year at which to read the output"}
+
+
+def _parse_metrics(raw: Any, path: Path | None, model: Model,
+                   span: tuple[float, float]) -> list[Metric]:
     if not isinstance(raw, list) or not raw:
         raise _err("must be a non-empty array of tables ([[metrics]])", path, "metrics", raw)
     metrics: list[Metric] = []
@@ -700,11 +776,27 @@ def _parse_metrics(raw: Any, path: Path | None) -> list[Metric]:
             raise _err(f"a user metric needs a new Python identifier as name, not {name!r}",
                        path, f"{key}.name", name)
         variable = _string(entry.get("variable"), path, f"{key}.variable")
+        try:
+            model.columns([variable])
+        except SdnetError as error:
+            raise _err(str(error), path, f"{key}.variable", variable) from error
         reducer = entry.get("reducer")
         if reducer not in REDUCERS:
             raise _err(f"unknown reducer {reducer!r} (valid: {', '.join(REDUCERS)})", path,
                        f"{key}.reducer", reducer)
+        for option in REQUIRED_OPTIONS.get(reducer, ()):
+            if option not in entry:
+                raise _err(f"missing (reducer {reducer!r} needs {option}: "
+                           f"{_OPTION_MEANING[option]})", path, f"{key}.{option}")
         kwargs = {k: v for k, v in entry.items() if k in options}
+        for option in ("threshold", "time", "start", "end"):
+            if option in kwargs and option in REDUCERS[reducer][1]:
+                kwargs[option] = _number(kwargs[option], path, f"{key}.{option}")
+        for option in ("time", "start", "end"):
+            if option in kwargs and not span[0] <= kwargs[option] <= span[1]:
+                raise _err(f"{entry[option]!r} is outside the simulated time: must be within "
+                           f"[{span[0]:g}, {span[1]:g}] (Year; the run ends at final_time "
+                           f"{span[1]:g})", path, f"{key}.{option}", entry[option])
         try:
             metrics.append(user_metric(name, variable=variable, reducer=reducer,
                                        units=str(entry.get("units", "")), **kwargs))
@@ -798,10 +890,8 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
             raise _err("must be [lower, upper] (Year)", path, "analysis.thresholds.duration",
                        duration)
         lo = _number(duration[0], path, "analysis.thresholds.duration", minimum=0.0)
-        hi = _number(duration[1], path, "analysis.thresholds.duration", positive=True)
-        if not lo < hi:
-            raise _err("must be [lower, upper] with lower < upper", path,
-                       "analysis.thresholds.duration", duration)
+        hi = _number(duration[1], path, "analysis.thresholds.duration", minimum=0.0)
+        _ordered(lo, hi, duration, path, "analysis.thresholds.duration")
         spec["threshold_duration"] = (lo, hi)
         spec["threshold_tol"] = _number(th.get("tol", 0.05), path, "analysis.thresholds.tol",
                                         positive=True)
@@ -817,10 +907,8 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
             raise _err("must be [lower, upper] ($/Year)", path, "analysis.thresholds.amount",
                        amount)
         a_lo = _number(amount[0], path, "analysis.thresholds.amount", minimum=0.0)
-        a_hi = _number(amount[1], path, "analysis.thresholds.amount", positive=True)
-        if not a_lo < a_hi:
-            raise _err("must be [lower, upper] with lower < upper", path,
-                       "analysis.thresholds.amount", amount)
+        a_hi = _number(amount[1], path, "analysis.thresholds.amount", minimum=0.0)
+        _ordered(a_lo, a_hi, amount, path, "analysis.thresholds.amount")
         spec["threshold_amount"] = (a_lo, a_hi)
         spec["threshold_amount_tol"] = _number(th.get("amount_tol", 1000.0), path,
                                                "analysis.thresholds.amount_tol", positive=True)
@@ -842,6 +930,17 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["compare_metric"] = _metric_name(cmp_table.get("metric", metrics[0].name),
                                               metrics, path, "analysis.compare.metric")
     return AnalysisSpec(**spec)
+
+
+def _ordered(lower: float, upper: float, given: Any, path: Path | None, key: str) -> None:
+    """Refuse a search interval ``[lower, upper]`` that is empty or written the wrong way
+    round, saying which."""
+    if lower > upper:
+        raise _err(f"must be [lower, upper] with lower < upper, not {given!r} (the wrong way "
+                   f"round: did you mean [{given[1]!r}, {given[0]!r}]?)", path, key, given)
+    if lower == upper:
+        raise _err(f"must be [lower, upper] with lower < upper, not {given!r} (an empty "
+                   "interval)", path, key, given)
 
 
 def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:

@@ -211,7 +211,10 @@ REDUCERS: dict[str, tuple[Callable[..., np.ndarray], tuple[str, ...]]] = {
     "time_to_threshold": (time_to_threshold, ("threshold", "direction")),
     "value_at": (value_at, ("time",)),
 }
-_REQUIRED = {"time_to_threshold": ("threshold",), "value_at": ("time",)}
+#: Options a reducer cannot do without (``time_to_threshold`` needs ``threshold``, ...).
+REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"time_to_threshold": ("threshold",),
+                                                "value_at": ("time",)}
+_REQUIRED = REQUIRED_OPTIONS
 
 
 # ---------------------------------------------------------------- metrics

@@ -170,6 +170,39 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "(metrics: persistence_after_push)"),
         ({"analysis": {"compare": {}}},
          "study.toml: [analysis.compare] comparing needs exactly two [[policies]], not 1"),
+        # QA F16: range errors name the key that gave the value (a TOML file cannot pass
+        # check_ranges=False, so the message does not suggest it)
+        ({"params": {"number_of_firms": 99999}},
+         "study.toml: [params.number_of_firms] value 99999.0 for 'number_of_firms' is outside "
+         "its declared range [1, 10000]"),
+        ({"policies": [{"name": "p1", "start": 40}]},
+         "study.toml: [policies[0].start] value 40.0 for 'push_start' is outside its declared "
+         "range [0, 30]"),
+        ({"region": {"values": {"micro_share": 2}}},
+         "study.toml: [region.values.micro_share] value 2.0 for 'micro_share' is outside its "
+         "declared range [0, 1]"),
+        ({"params": {"Trust": 0.5}},
+         "study.toml: [params.Trust] 'Trust' is a stock of the model, not a parameter; a study "
+         "can set constants only (a stock starts from the initial value its equation gives)"),
+        ({"metrics": [{"name": "persistence_after_push"},
+                      {"name": "m", "variable": "Trst", "reducer": "peak"}]},
+         "study.toml: [metrics[1].variable] unknown variable 'Trst' of tiny_network.mdl; did "
+         "you mean 'Trust'?"),
+        ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "time_to_threshold"}]},
+         "study.toml: [metrics[0].threshold] missing (reducer 'time_to_threshold' needs "
+         "threshold: the level the output must reach, in the output's units)"),
+        ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "value_at", "time": 99}]},
+         "study.toml: [metrics[0].time] 99 is outside the simulated time: must be within "
+         "[0, 30] (Year; the run ends at final_time 30)"),
+        ({"analysis": {"thresholds": {"duration": [15, 0]}}},
+         "study.toml: [analysis.thresholds.duration] must be [lower, upper] with lower < upper, "
+         "not [15, 0] (the wrong way round: did you mean [0, 15]?)"),
+        ({"design": {"method": "efast", "n": 10}},
+         "study.toml: [design.n] must be at least 65 for an efast design with M = 4 "
+         "(n > 4 M^2), not 10"),
+        ({"design": {"method": "morris", "n": 10, "num_levels": 1}},
+         "study.toml: [design.num_levels] must be an even integer >= 2 (levels of the Morris "
+         "grid), not 1"),
         ({"runs": {}},
          "study.toml: [runs] unknown key 'runs'; did you mean 'run'? (valid: experiment, run, "
          "region, push, params, policies, factors, design, metrics, analysis)"),
@@ -179,6 +212,44 @@ def test_errors_name_file_key_value_and_what_is_valid(
     tiny: Model, change: dict[str, Any], message: str
 ) -> None:
     assert _error(tiny, _spec(**change)) == message
+
+
+def test_value_at_within_the_run_s_own_final_time_is_accepted(tiny: Model) -> None:
+    metric = {"name": "m", "variable": "Trust", "reducer": "value_at", "time": 12}
+    assert _error(tiny, _spec(run={"final_time": 10}, metrics=[metric])) == (
+        "study.toml: [metrics[0].time] 12 is outside the simulated time: must be within "
+        "[0, 10] (Year; the run ends at final_time 10)")
+    experiment = parse_experiment(_spec(metrics=[metric]), model=tiny)
+    assert experiment.metrics[0].options["time"] == 12
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # QA F16: command-line options are blamed, not the file key they replace
+        ({"n": 0}, "--n must be an integer >= 1, not 0 (it replaces [design.n] in study.toml)"),
+        ({"seed": -2}, "--seed must be a non-negative integer, not -2 (it replaces "
+                       "[experiment.seed])"),
+        ({"screen_n": 16}, "--screen-n 16: the study has no screening stage ([analysis.screen] "
+                           "in study.toml)"),
+    ],
+)
+def test_option_errors_name_the_option(
+    tiny: Model, options: dict[str, int], message: str
+) -> None:
+    experiment = parse_experiment(_spec(), path="study.toml", model=tiny)
+    with pytest.raises(ExperimentError) as info:
+        experiment.with_options(**options)
+    assert str(info.value) == message
+
+
+def test_screen_n_error_names_the_option(tiny: Model) -> None:
+    spec = _spec(design={"method": "morris", "n": 4}, analysis={"screen": {"top": 2}})
+    experiment = parse_experiment(spec, path="study.toml", model=tiny)
+    with pytest.raises(ExperimentError) as info:
+        experiment.with_options(screen_n=10)
+    assert str(info.value) == ("--screen-n must be a power of 2 for a sobol design, not 10 "
+                               "(e.g. 8 or 16) (it replaces [analysis.screen.n] in study.toml)")
 
 
 def test_error_carries_context(tiny: Model) -> None:
