@@ -68,7 +68,10 @@ def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None) -> list[Fi
         k = int(((labels == "sustained") & usable).sum())
         found.append(Finding(
             f"Of the {n} runs that finished, {k} ({_pct(k / n)}) sustained the network ten "
-            f"years after the public push ended; {n - k} ({_pct((n - k) / n)}) collapsed.",
+            "years after the public push ended (persistence >= 0.6, i.e. it kept at least 60% "
+            "of its members, and at least max(3, 5% of firms) members); "
+            f"{n - k} ({_pct((n - k) / n)}) were not sustained (it shrank by more than 40% or "
+            "fell below that size: not necessarily a collapse).",
             headline=True,
         ))
     failed = len(labels) - n

@@ -134,7 +134,10 @@ class StudyResults:
         return None
 
     def regime(self) -> np.ndarray | None:
-        """``"sustained"`` / ``"collapsed"`` / ``"failed"`` for each row of ``metrics``.
+        """``"sustained"`` / ``"not sustained"`` / ``"failed"`` for each row of ``metrics``.
+
+        "not sustained" rather than "collapsed": the flag is 0 also for a network that shrank
+        by more than 40% but is still alive (QA F18).
 
         From the ``sustained`` metric (1 or 0), or a ``regime`` column of strings.
         """
@@ -150,7 +153,7 @@ class StudyResults:
                     numbers = values.to_numpy(float)
                     labels = np.where(
                         np.isfinite(numbers),
-                        np.where(numbers >= 0.5, "sustained", "collapsed"),
+                        np.where(numbers >= 0.5, "sustained", "not sustained"),
                         "failed",
                     )
                 if ok is not None:
