@@ -670,3 +670,95 @@ class EnsembleResult:
         for name in ("status", "failure"):
             dataset[name] = dataset[name].astype(object)
         return cls(dataset=dataset, factors=factors, provenance=provenance)
+
+
+class EnsembleWriter:
+    """Append the parts of a large ensemble to one NetCDF file as they finish.
+
+    Memory then holds one part at a time, however many runs the ensemble has (a 10^6-run
+    ensemble of flexnet's key variables would need about 9 GB in memory). The file has the
+    layout of :meth:`EnsembleResult.save`, so :meth:`EnsembleResult.load` reads it. Use it as a
+    context manager; the file is complete when it closes.
+
+    Parameters
+    ----------
+    path : str or Path
+        The NetCDF file to write (its folder is created).
+    provenance : Provenance, optional
+        Written into the file's attributes when it closes.
+    """
+
+    def __init__(self, path: str | Path, *, provenance: Provenance | None = None) -> None:
+        self.path = Path(path)
+        self.provenance = provenance
+        self._file: Any = None
+        self._runs = 0
+        self._factor_names: list[str] = []
+
+    def __enter__(self) -> EnsembleWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def n_runs(self) -> int:
+        """Runs written so far."""
+        return self._runs
+
+    def _open(self, part: EnsembleResult) -> None:
+        import netCDF4
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = netCDF4.Dataset(self.path, "w", format="NETCDF4")
+        n_time, n_var = part.dataset.sizes["time"], part.dataset.sizes["variable"]
+        handle.createDimension("run", None)
+        handle.createDimension("time", n_time)
+        handle.createDimension("variable", n_var)
+        handle.createVariable("run", "i8", ("run",))
+        handle.createVariable("time", "f8", ("time",))[:] = part.dataset["time"].to_numpy()
+        names = handle.createVariable("variable", str, ("variable",))
+        units = handle.createVariable("units", str, ("variable",))
+        for index, column in enumerate(part.variables):
+            names[index] = column
+            units[index] = str(part.dataset["units"].to_numpy()[index])
+        outputs = handle.createVariable(
+            "outputs", "f8", ("run", "time", "variable"),
+            chunksizes=(max(1, min(4096, len(part.factors))), n_time, n_var),
+        )
+        outputs.coordinates = "units"  # read back as a coordinate, as xarray writes it
+        handle.createVariable("status", str, ("run",))
+        handle.createVariable("failure", str, ("run",))
+        self._factor_names = [str(c) for c in part.factors.columns]
+        for name in self._factor_names:
+            handle.createVariable(f"{_FACTOR_PREFIX}{name}", "f8", ("run",))
+        handle.factor_names = json.dumps(self._factor_names)
+        self._file = handle
+
+    def append(self, part: EnsembleResult) -> None:
+        """Write the runs of ``part`` after those already written (their run numbers follow)."""
+        import numpy as np
+
+        if self._file is None:
+            self._open(part)
+        elif [str(c) for c in part.factors.columns] != self._factor_names:
+            raise SdnetError("every part of an ensemble must vary the same factors")
+        handle = self._file
+        count = len(part.factors)
+        where = slice(self._runs, self._runs + count)
+        handle["run"][where] = np.arange(self._runs, self._runs + count)
+        handle["outputs"][where] = part.dataset["outputs"].to_numpy()
+        handle["status"][where] = np.asarray(part.dataset["status"].to_numpy(), dtype=object)
+        handle["failure"][where] = np.asarray(part.dataset["failure"].to_numpy(), dtype=object)
+        for name in self._factor_names:
+            handle[f"{_FACTOR_PREFIX}{name}"][where] = part.factors[name].to_numpy(dtype=float)
+        self._runs += count
+
+    def close(self) -> None:
+        """Write the provenance and close the file (nothing happens if nothing was written)."""
+        if self._file is None:
+            return
+        if self.provenance is not None:
+            self._file.provenance = json.dumps(self.provenance.to_dict())
+        self._file.close()
+        self._file = None

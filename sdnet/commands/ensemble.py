@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 HELP = "run N Latin-hypercube parameter sets (vectorized engine); write factors.csv, ensemble.nc"
 ORDER = 40
@@ -21,6 +23,12 @@ EPILOG = """examples:
 """
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
+
+#: Runs of the first block, then blocks of about this many bytes of outputs each: the memory
+#: of an ensemble of any size stays near one block (10^6 runs of flexnet's key variables
+#: would otherwise need about 9 GB).
+_FIRST_BLOCK = 10_000
+_BLOCK_BYTES = 256 * 2**20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.designs import lhs_design
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
+    from sdnet.results import EnsembleWriter
     from sdnet.runner import ranged_factors, run_ensemble
 
     if args.samples < 1:
@@ -66,26 +75,43 @@ def run(args: argparse.Namespace) -> int:
     variables = None
     if args.vars:
         variables = "all" if args.vars.strip().lower() == "all" else args.vars.split(",")
-    result = run_ensemble(
-        model,
-        factors,
-        engine=args.engine,
-        method=args.method,
-        region=args.region,
-        final_time=args.final_time,
-        saveper=args.saveper,
-        variables=variables,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    result.factors.to_csv(out / "factors.csv", index_label="run")
-    result.save(out / "ensemble.nc")
-    failed = int((~result.ok).sum())
+    factors.to_csv(out / "factors.csv", index_label="run")
+
+    options = {
+        "engine": args.engine, "method": args.method, "region": args.region,
+        "final_time": args.final_time, "saveper": args.saveper, "variables": variables,
+        "seed": args.seed, "progress": False,
+    }
+    n_runs = len(factors)
+    bar = _progress(n_runs, enabled=not args.no_progress, engine=args.engine)
+    failed = 0
+    # Runs go to the file block by block, so memory holds one block whatever N is.
+    with EnsembleWriter(out / "ensemble.nc") as writer:
+        start, block = 0, min(n_runs, _FIRST_BLOCK)
+        while start < n_runs:
+            part = run_ensemble(model, factors.iloc[start : start + block], **options)
+            if writer.provenance is None and part.provenance is not None:
+                spec = {**part.provenance.spec, "n_runs": n_runs}
+                writer.provenance = replace(part.provenance, spec=spec)
+            writer.append(part)
+            failed += int((~part.ok).sum())
+            bar.update(len(part.factors))
+            start += len(part.factors)
+            bytes_per_run = part.dataset["outputs"].nbytes / max(1, len(part.factors))
+            block = max(1, int(_BLOCK_BYTES // max(1.0, bytes_per_run)))
+    bar.close()
     print(
-        f"{len(result.factors)} runs of {model.path.name} ({args.engine}, {args.method}), "
-        f"{len(result.factors.columns)} factors, {failed} failed"
+        f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}), "
+        f"{len(factors.columns)} factors, {failed} failed"
     )
     print(f"wrote {out / 'factors.csv'} and {out / 'ensemble.nc'}")
     return 0
+
+
+def _progress(total: int, *, enabled: bool, engine: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"sdnet runs ({engine})", unit="run", leave=False,
+                disable=not enabled)

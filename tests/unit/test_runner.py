@@ -264,3 +264,27 @@ def test_time_settings_that_save_nothing_are_refused(tiny: sdnet.Model) -> None:
     assert str(short.value) == (
         "invalid value for 'time_step': 0.25 (expected at most the length of the run (0.1))"
     )
+
+
+def test_sdnet_ensemble_streams_blocks_into_one_file_equal_to_a_single_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: sdnet.Model
+) -> None:
+    import sdnet.commands.ensemble as command
+    from sdnet.cli import main
+
+    # tiny blocks, so the file is written in several parts
+    monkeypatch.setattr(command, "_FIRST_BLOCK", 3)
+    monkeypatch.setattr(command, "_BLOCK_BYTES", 1)
+    out = tmp_path / "ens"
+    argv = ["ensemble", str(DATA / "tiny_network.mdl"), "--samples", "7", "--seed", "5",
+            "--factors", "word_of_mouth,attrition_rate", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    streamed = sdnet.EnsembleResult.load(out / "ensemble.nc")
+    factors = pd.read_csv(out / "factors.csv", index_col="run")
+    whole = run_ensemble(tiny, factors, seed=5, progress=False)
+    np.testing.assert_array_equal(
+        streamed.dataset["outputs"].to_numpy(), whole.dataset["outputs"].to_numpy()
+    )
+    assert streamed.dataset["run"].to_numpy().tolist() == list(range(7))
+    assert streamed.provenance is not None and streamed.provenance.spec["n_runs"] == 7
+    pd.testing.assert_frame_equal(streamed.factors, whole.factors, check_names=False)
