@@ -36,6 +36,7 @@ OKABE_ITO: dict[str, str] = {
 REGIME_COLORS: dict[str, str] = {
     "sustained": OKABE_ITO["bluish_green"],
     "collapsed": OKABE_ITO["vermillion"],
+    "not sustained": OKABE_ITO["vermillion"],
     "all runs": OKABE_ITO["blue"],
 }
 

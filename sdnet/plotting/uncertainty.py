@@ -92,7 +92,7 @@ def plot_fan(
             raise PlotInputError(
                 f"regime has {labels.shape[0]} entries but values has {values.shape[0]} runs"
             )
-        order = [r for r in ("sustained", "collapsed") if r in set(labels)]
+        order = [r for r in ("sustained", "not sustained", "collapsed") if r in set(labels)]
         order += sorted(set(labels) - set(order))
         groups = [(r, finite & (labels == r)) for r in order]
     shade_push(ax, push)
