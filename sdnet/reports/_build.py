@@ -720,7 +720,17 @@ def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> lis
 
 
 def _prim_metric(results: StudyResults) -> str:
-    """The metric whose cases PRIM looked for (the spec's [analysis] prim.metric)."""
+    """The metric whose cases PRIM looked for.
+
+    summary.json names it in its keys (``prim/<metric>/<case>``; a comparison of policies looks
+    for ``<policy>_wins``); older folders fall back to the spec's [analysis] prim.metric.
+    """
+    prim_summary = results.summary.get("prim") if isinstance(results.summary, Mapping) else None
+    if isinstance(prim_summary, Mapping):
+        for key in prim_summary:
+            parts = str(key).split("/")
+            if len(parts) >= 3 and parts[1]:
+                return parts[1]
     analysis = results.spec.get("analysis", {})
     prim = analysis.get("prim") if isinstance(analysis, Mapping) else None
     if isinstance(prim, Mapping) and prim.get("metric"):
@@ -749,6 +759,10 @@ def _discovery(ctx: ReportContext) -> Section:
     metric = _prim_metric(results)
     if metric == "sustained":
         outcome, short = "sustained the network", "sustain the network"
+    elif metric.endswith("_wins"):
+        policy = metric.removesuffix("_wins")
+        outcome, short = f"saw the {policy} policy win", f"see the {policy} policy win"
+        title = f"Where the {policy} policy wins (scenario discovery)"
     else:
         outcome, short = f"met {metric}", f"meet {metric}"
     description = ctx.metric_description(metric)
@@ -779,6 +793,11 @@ def _discovery(ctx: ReportContext) -> Section:
                 topic="Where the network survives")
         if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
+            continue
+        if metric != "sustained" and metric not in results.metrics.columns:
+            # colouring by another outcome than the box's would mislead
+            blocks.append(Note(f"the per-run outcome '{metric}' is not in metrics.csv, so no "
+                               "scatter."))
             continue
         rows = main & (regime != "failed")
         case = None

@@ -356,3 +356,25 @@ def test_efast_and_grid_designs_run(tmp_path: Path, design: dict, files: list[st
         assert list(frame.columns) == ["factor", "S1", "S1_conf", "ST", "ST_conf", "reliable",
                                        "problem"]
         assert result.efast("peak_members").names == ("word_of_mouth", "attrition_rate")
+
+
+def test_report_of_a_policy_comparison_says_where_the_first_policy_wins(tmp_path: Path) -> None:
+    from sdnet.reports import write_report
+
+    file = _write_study(
+        tmp_path,
+        region={"preset": "typical"},
+        policies=[{"name": "short", "amount": 400000, "duration": 2, "taper": 2, "match": 0.5},
+                  {"name": "long", "amount": 200000, "duration": 6}],
+        factors=[{"name": "word_of_mouth"}, {"name": "attrition_rate"}],
+        design={"method": "lhs", "n": 64},
+        analysis={"compare": {"metric": "members_share"}, "integration_check": False},
+    )
+    run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    if not summary.get("prim"):
+        pytest.fail("the comparison study ran no scenario discovery")
+    report = write_report(tmp_path / "out").with_suffix(".md").read_text()
+    assert "## Where the short policy wins (scenario discovery)" in report
+    assert "saw the short policy win (density)" in report
+    assert "sustained the network (density)" not in report
