@@ -223,7 +223,6 @@ def test_check_ranges_opt_out_runs_extremes(bathtub: Model) -> None:
     assert result["Inflow"].iloc[0] == 1000.0
 
 
-@pytest.mark.skipif(not FLEXNET.exists(), reason="models/flexnet/flexnet.mdl is not there yet")
 def test_flexnet_typical_push_and_non_mutation(cache: Path) -> None:
     model = load_model(FLEXNET)
     horizon = BASE_PUSH.end + 2.0  # short, to keep PySD's subscripted run quick
@@ -241,7 +240,6 @@ def test_flexnet_typical_push_and_non_mutation(cache: Path) -> None:
     assert nothing["Public Push Grant"].max() == 0.0
 
 
-@pytest.mark.skipif(not FLEXNET.exists(), reason="models/flexnet/flexnet.mdl is not there yet")
 def test_flexnet_restart_from_the_state_when_the_push_ends(cache: Path) -> None:
     model = load_model(FLEXNET)
     horizon = BASE_PUSH.end + 3.0

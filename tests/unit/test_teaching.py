@@ -692,18 +692,6 @@ def test_every_exercise_file_loads_and_its_worksheet_asks_every_question() -> No
         assert exercise.notebook.is_file()
 
 
-def _model_ready() -> bool:
-    try:
-        from sdnet.engine import compile_model
-
-        compile_model(ROOT / "models" / "flexnet" / "flexnet.mdl")
-    except Exception:  # any failure means: skip the real-model tests
-        return False
-    return True
-
-
-needs_model = pytest.mark.skipif(not _model_ready(), reason="the flexnet model or the "
-                                 "vectorized engine is not available")
 
 
 @pytest.fixture(scope="module")
@@ -714,7 +702,6 @@ def real_keys() -> dict[int, tuple[Any, Key]]:
 
 
 @pytest.mark.slow
-@needs_model
 def test_real_keys_regenerate_identically(real_keys: dict[int, tuple[Any, Key]]) -> None:
     for exercise, key in real_keys.values():
         assert generate_key(exercise).to_toml() == key.to_toml(), exercise.path.name
@@ -722,7 +709,6 @@ def test_real_keys_regenerate_identically(real_keys: dict[int, tuple[Any, Key]])
 
 
 @pytest.mark.slow
-@needs_model
 def test_real_keys_accept_right_and_reject_wrong_answers(
     real_keys: dict[int, tuple[Any, Key]]
 ) -> None:
@@ -745,7 +731,6 @@ def test_real_keys_accept_right_and_reject_wrong_answers(
 
 
 @pytest.mark.slow
-@needs_model
 def test_real_keys_agree_between_the_engine_and_pysd(
     real_keys: dict[int, tuple[Any, Key]]
 ) -> None:
@@ -764,7 +749,6 @@ def test_real_keys_agree_between_the_engine_and_pysd(
 
 
 @pytest.mark.slow
-@needs_model
 def test_real_keys_are_decisive(real_keys: dict[int, tuple[Any, Key]]) -> None:
     """No graded answer of the shipped exercises is a close call or has a loose tolerance.
 
@@ -778,7 +762,6 @@ def test_real_keys_are_decisive(real_keys: dict[int, tuple[Any, Key]]) -> None:
 
 
 @pytest.mark.slow
-@needs_model
 def test_a_small_real_value_has_a_relative_tolerance(
     real_keys: dict[int, tuple[Any, Key]]
 ) -> None:
@@ -796,7 +779,6 @@ def test_a_small_real_value_has_a_relative_tolerance(
 
 
 @pytest.mark.slow
-@needs_model
 def test_real_choice_feedback_reads_as_sentences(
     real_keys: dict[int, tuple[Any, Key]]
 ) -> None:
@@ -810,7 +792,6 @@ def test_real_choice_feedback_reads_as_sentences(
     assert "(brokers " not in feedback.to_text() and "word_of_mouth " not in feedback.to_text()
 
 
-@needs_model
 def test_the_challenge_template_gives_every_lever_its_default() -> None:
     from sdnet.engine import compile_model
     from sdnet.teaching import load_exercises
@@ -873,7 +854,6 @@ def test_cli_lists_shows_and_refuses_malformed_answers(
     assert capsys.readouterr().err == "sdnet exercise: error: [N] no exercise 9 (valid: 3)\n"
 
 
-@needs_model
 @pytest.mark.parametrize(
     ("policy", "message"),
     [

@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from sdnet.engine import compile_model
 
@@ -15,7 +14,6 @@ FLEXNET = Path(__file__).resolve().parents[3] / "models" / "flexnet" / "flexnet.
 N_SETS = 10  # each PySD run of flexnet takes about 1.5 s (its xarray output of subscripts)
 TOLERANCE = 1e-9  # maximum relative difference on every saved output (issue 3)
 
-pytestmark = pytest.mark.skipif(not FLEXNET.is_file(), reason=f"{FLEXNET} not found")
 
 
 def draw_parameter_sets(model, n: int, *, seed: int) -> dict[str, np.ndarray]:
