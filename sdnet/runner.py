@@ -443,6 +443,11 @@ def _vector_chunk(
     from sdnet.engine import compile_model
 
     compiled = compile_model(model.path)
+    if compiled.sha256 != model.sha256:
+        # the engine would run other equations than the model's parameters describe
+        raise SimulationError(
+            f"{model.path} changed since it was loaded; load the model again"
+        )
     values: dict[str, Any] = dict(base)
     values.update({name: part[name].to_numpy() for name in part.columns})
     simulation = compiled.simulate(
