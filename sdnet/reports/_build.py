@@ -722,19 +722,20 @@ def _top_factors(ctx: ReportContext, box: pd.DataFrame, case: str | None) -> lis
 def _prim_metric(results: StudyResults) -> str:
     """The metric whose cases PRIM looked for.
 
-    summary.json names it in its keys (``prim/<metric>/<case>``; a comparison of policies looks
-    for ``<policy>_wins``); older folders fall back to the spec's [analysis] prim.metric.
+    The spec's [analysis] prim.metric, by default "sustained"; a comparison of policies looks
+    for where the first one wins, which only summary.json's keys name
+    (``prim/<policy>_wins/<case>``).
     """
-    prim_summary = results.summary.get("prim") if isinstance(results.summary, Mapping) else None
-    if isinstance(prim_summary, Mapping):
-        for key in prim_summary:
-            parts = str(key).split("/")
-            if len(parts) >= 3 and parts[1]:
-                return parts[1]
     analysis = results.spec.get("analysis", {})
     prim = analysis.get("prim") if isinstance(analysis, Mapping) else None
     if isinstance(prim, Mapping) and prim.get("metric"):
         return str(prim["metric"])
+    prim_summary = results.summary.get("prim") if isinstance(results.summary, Mapping) else None
+    if isinstance(prim_summary, Mapping):
+        for key in prim_summary:
+            parts = str(key).split("/")
+            if len(parts) >= 3 and parts[1].endswith("_wins"):
+                return parts[1]
     return "sustained"
 
 
