@@ -20,24 +20,6 @@ BATHTUB = str(DATA / "bathtub.mdl")
 NETWORK = str(DATA / "tiny_network.mdl")
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("sdnet-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SDNET_CACHE_DIR", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def bathtub(cache: Path) -> Model:
-    return load_model(BATHTUB)
-
-
-@pytest.fixture(scope="module")
-def network(cache: Path) -> Model:
-    return load_model(NETWORK)
-
-
 def _csv(folder: Path) -> pd.DataFrame:
     return pd.read_csv(folder / "run.csv", index_col="time")
 

@@ -26,24 +26,6 @@ from sdnet.results import State
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("sdnet-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SDNET_CACHE_DIR", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def bathtub(cache: Path) -> Model:
-    return load_model(DATA / "bathtub.mdl")
-
-
-@pytest.fixture(scope="module")
-def network(cache: Path) -> Model:
-    return load_model(DATA / "tiny_network.mdl")
-
-
 def test_unknown_variable_with_close_matches(bathtub: Model) -> None:
     with pytest.raises(UnknownVariableError) as caught:
         bathtub.run(variables=["Watr in Tub"])

@@ -19,24 +19,6 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 FLEXNET = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.mdl"
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory):
-    path = tmp_path_factory.mktemp("sdnet-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SDNET_CACHE_DIR", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
-def bathtub(cache: Path) -> Model:
-    return load_model(DATA / "bathtub.mdl")
-
-
-@pytest.fixture(scope="module")
-def network(cache: Path) -> Model:
-    return load_model(DATA / "tiny_network.mdl")
-
-
 def _file_value(path: Path, vensim_name: str) -> float:
     """The number written as a constant's equation in the model file."""
     match = re.search(rf"^{re.escape(vensim_name)}\s*=\s*([-0-9.e+]+)", path.read_text(), re.M)
