@@ -253,17 +253,25 @@ def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
     assert (tmp_path / "flagship" / "ensemble_screen.nc").is_file()
 
 
-def test_two_policies_are_compared_and_hysteresis_is_tested(tmp_path: Path) -> None:
-    file = _write_study(
+def _policy_study(tmp_path: Path, *, n: int, hysteresis: bool = False) -> Path:
+    """A study comparing a short matched push ("short") with a long one ("long")."""
+    analysis: dict[str, object] = {"compare": {"metric": "members_share"},
+                                   "integration_check": False}
+    if hysteresis:
+        analysis["hysteresis"] = True
+    return _write_study(
         tmp_path,
         region={"preset": "typical"},
         policies=[{"name": "short", "amount": 400000, "duration": 2, "taper": 2, "match": 0.5},
                   {"name": "long", "amount": 200000, "duration": 6}],
         factors=[{"name": "word_of_mouth"}, {"name": "attrition_rate"}],
-        design={"method": "lhs", "n": 24},
-        analysis={"compare": {"metric": "members_share"}, "hysteresis": True,
-                  "integration_check": False},
+        design={"method": "lhs", "n": n},
+        analysis=analysis,
     )
+
+
+def test_two_policies_are_compared_and_hysteresis_is_tested(tmp_path: Path) -> None:
+    file = _policy_study(tmp_path, n=24, hysteresis=True)
     result = run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
     comparison = pd.read_csv(tmp_path / "out" / "analyses" / "comparison.csv")
     assert list(comparison.columns) == ["region", "metric", "short_wins", "long_wins", "ties",
@@ -361,15 +369,7 @@ def test_efast_and_grid_designs_run(tmp_path: Path, design: dict, files: list[st
 def test_report_of_a_policy_comparison_says_where_the_first_policy_wins(tmp_path: Path) -> None:
     from sdnet.reports import write_report
 
-    file = _write_study(
-        tmp_path,
-        region={"preset": "typical"},
-        policies=[{"name": "short", "amount": 400000, "duration": 2, "taper": 2, "match": 0.5},
-                  {"name": "long", "amount": 200000, "duration": 6}],
-        factors=[{"name": "word_of_mouth"}, {"name": "attrition_rate"}],
-        design={"method": "lhs", "n": 64},
-        analysis={"compare": {"metric": "members_share"}, "integration_check": False},
-    )
+    file = _policy_study(tmp_path, n=64)
     run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     if not summary.get("prim"):
