@@ -73,6 +73,7 @@ from sdnet.errors import (
     UnknownVariableError,
     close_matches,
 )
+from sdnet.files import file_sha256
 from sdnet.metrics import (
     BUILTIN,
     REDUCERS,
@@ -1152,7 +1153,7 @@ def _variables(experiment: Experiment, model: Model) -> list[str]:
 
 
 def _file_hash(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: str,

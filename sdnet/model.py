@@ -21,10 +21,8 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import os
 import re
 import shutil
 import tempfile
@@ -50,6 +48,7 @@ from sdnet.errors import (
     SimulationError,
     UnknownVariableError,
 )
+from sdnet.files import cache_root, file_sha256
 from sdnet.params import (
     CONTROL_NAMES,
     Parameter,
@@ -97,24 +96,8 @@ _PYSD_WARNINGS = (
 
 
 def cache_dir() -> Path:
-    """The folder holding PySD translations: ``$SDNET_CACHE_DIR`` or the user cache folder."""
-    override = os.environ.get("SDNET_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    try:
-        import platformdirs
-    except ImportError:  # pragma: no cover - platformdirs comes with pysd's dependencies
-        return Path.home() / ".cache" / "sdnet"
-    return Path(platformdirs.user_cache_dir("sdnet"))
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The folder of sdnet's caches (PySD translations go in its ``models/``)."""
+    return cache_root()
 
 
 def _parse_error_line(source: str, text: str, pos: int) -> int | None:

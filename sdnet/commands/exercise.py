@@ -175,9 +175,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sha256(path: Path) -> str:
-    import hashlib
+    from sdnet.files import file_sha256
 
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return file_sha256(path)
 
 
 def _simulator(exercise: Exercise) -> CompiledModel:

@@ -15,7 +15,6 @@ more after the last step, and Euler's step is ``state + derivative * time_step``
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from sdnet.errors import (
     SimulationError,
     UnknownVariableError,
 )
+from sdnet.files import cache_root, file_sha256
 from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
 
 if TYPE_CHECKING:
@@ -96,13 +96,8 @@ class Simulation:
 
 
 def cache_dir() -> Path:
-    """Where compiled models are cached: ``$SDNET_CACHE_DIR`` or the user cache directory."""
-    env = os.environ.get("SDNET_CACHE_DIR")
-    if env:
-        return Path(env) / "engine"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("sdnet")) / "engine"
+    """Where compiled models are cached: ``engine/`` in sdnet's cache folder."""
+    return cache_root() / "engine"
 
 
 _MEMORY: dict[str, CompiledModel] = {}
@@ -132,7 +127,7 @@ def compile_model(path: str | Path) -> CompiledModel:
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = file_sha256(path)
     with _LOCK:
         cached = _MEMORY.get(digest)
         if cached is not None and cached.path == path.resolve():
