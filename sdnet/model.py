@@ -558,6 +558,14 @@ class Model:
             return present
         return self.stocks
 
+    def __contains__(self, name: object) -> bool:
+        """True when ``name`` (either spelling) is a variable of the model."""
+        try:
+            self.resolve(str(name))
+        except UnknownVariableError:
+            return False
+        return True
+
     def resolve(self, name: str) -> str:
         """The Python name of a variable given either spelling.
 

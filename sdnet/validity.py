@@ -122,12 +122,7 @@ class ValidityReport:
 
 def is_flexnet_like(model: Model) -> bool:
     """True when the model has the flexnet variables the behavioural checks need."""
-    for name in _FLEXNET_NEEDS:
-        try:
-            model.resolve(name)
-        except UnknownVariableError:
-            return False
-    return True
+    return all(name in model for name in _FLEXNET_NEEDS)
 
 
 def _not_applicable(name: str, title: str, model: Model) -> CheckResult:
@@ -333,9 +328,7 @@ def _extreme_runs(model: Model) -> dict[str, Callable[[], RunResult]]:
             {"Membership Fee": huge_fee}, region="typical", push=BASE_PUSH, variables="all",
             check_ranges=False,
         )
-    try:
-        model.resolve("Trust")
-    except UnknownVariableError:
+    if "Trust" not in model:
         return runs
     start = model.run(region="typical", push=BASE_PUSH).state_at(0.0)
     for level in (0.0, 1.0):
@@ -395,7 +388,7 @@ def check_integration_error(model: Model) -> CheckResult:
     title = f"dt vs dt/2 within {INTEGRATION_TOLERANCE:.0%} on key trajectories"
     flexnet = is_flexnet_like(model)
     columns = (
-        [c for c in KEY_TRAJECTORIES if _has(model, c)] if flexnet else model.stock_columns()
+        [c for c in KEY_TRAJECTORIES if c in model] if flexnet else model.stock_columns()
     )
     step = model.default_control("time_step")
     save = model.default_control("saveper")
@@ -416,14 +409,6 @@ def check_integration_error(model: Model) -> CheckResult:
     )
 
 
-def _has(model: Model, name: str) -> bool:
-    try:
-        model.resolve(name)
-    except UnknownVariableError:
-        return False
-    return True
-
-
 #: The constant that cuts the sponsorship loop R4 (no sponsor recruitment).
 SPONSORSHIP_LOOP_SWITCH = "Sponsor Recruitment Rate"
 
@@ -431,7 +416,7 @@ SPONSORSHIP_LOOP_SWITCH = "Sponsor Recruitment Rate"
 def check_loop_knockout(model: Model) -> CheckResult:
     """Cutting the sponsorship loop R4 removes BR2's persistence in an embedded-prone region."""
     title = "loop knockout: without sponsorship (R4), BR2's persistence disappears"
-    if not is_flexnet_like(model) or not _has(model, SPONSORSHIP_LOOP_SWITCH):
+    if not is_flexnet_like(model) or SPONSORSHIP_LOOP_SWITCH not in model:
         return _not_applicable("loop_knockout", title, model)
     options: Mapping[str, Any] = {"region": "embedded_prone", "push": BASE_PUSH}
     intact = persistence_after_push(model.run(**options), BASE_PUSH)

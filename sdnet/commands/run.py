@@ -148,7 +148,7 @@ def _variables(text: str | None) -> str | list[str] | None:
 
 def _panels(model: Model) -> list[list[str]]:
     """Groups of variables (one panel each) for run.png."""
-    panels = [[v for v in panel if _has(model, v)] for panel in _FLEXNET_PANELS]
+    panels = [[v for v in panel if v in model] for panel in _FLEXNET_PANELS]
     panels = [p for p in panels if p]
     if any("Members" in p for p in panels):
         return panels
@@ -156,16 +156,6 @@ def _panels(model: Model) -> list[list[str]]:
     for stock in model.stocks:
         units.setdefault(model.units(stock), []).append(stock)
     return list(units.values())[:_MAX_PANELS]
-
-
-def _has(model: Model, name: str) -> bool:
-    from sdnet.errors import UnknownVariableError
-
-    try:
-        model.resolve(name)
-    except UnknownVariableError:
-        return False
-    return True
 
 
 def _simulate(args: argparse.Namespace, model: Model, **options: Any) -> RunResult:

@@ -283,3 +283,8 @@ def test_a_damaged_cached_translation_is_translated_again(
     first._py_file.write_text("garbage(\n")  # e.g. a disk that filled up mid-write
     second = load_model(DATA / "bathtub.mdl")
     pd.testing.assert_frame_equal(second.run().frame, expected)
+
+
+def test_membership_of_a_variable_in_either_spelling(bathtub: Model) -> None:
+    assert "Water in Tub" in bathtub and "water_in_tub" in bathtub
+    assert "Watr in Tub" not in bathtub
