@@ -819,6 +819,16 @@ def _metric_name(value: Any, metrics: Sequence[Metric], path: Path | None, key: 
     return str(value)
 
 
+def _search_range(value: Any, path: Path | None, key: str, units: str) -> tuple[float, float]:
+    """A bisection range ``[lower, upper]``: two non-negative numbers, lower first."""
+    if not (isinstance(value, list) and len(value) == 2):
+        raise _err(f"must be [lower, upper] ({units})", path, key, value)
+    lower = _number(value[0], path, key, minimum=0.0)
+    upper = _number(value[1], path, key, minimum=0.0)
+    _ordered(lower, upper, value, path, key)
+    return lower, upper
+
+
 def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                     metrics: Sequence[Metric], cases: Sequence[Case],
                     model: Model) -> AnalysisSpec:
@@ -886,14 +896,8 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                        "analysis.thresholds.amounts", amounts)
         spec["threshold_amounts"] = tuple(
             _number(a, path, "analysis.thresholds.amounts", positive=True) for a in amounts)
-        duration = th.get("duration", [0.0, 15.0])
-        if not (isinstance(duration, list) and len(duration) == 2):
-            raise _err("must be [lower, upper] (Year)", path, "analysis.thresholds.duration",
-                       duration)
-        lo = _number(duration[0], path, "analysis.thresholds.duration", minimum=0.0)
-        hi = _number(duration[1], path, "analysis.thresholds.duration", minimum=0.0)
-        _ordered(lo, hi, duration, path, "analysis.thresholds.duration")
-        spec["threshold_duration"] = (lo, hi)
+        spec["threshold_duration"] = _search_range(
+            th.get("duration", [0.0, 15.0]), path, "analysis.thresholds.duration", "Year")
         spec["threshold_tol"] = _number(th.get("tol", 0.05), path, "analysis.thresholds.tol",
                                         positive=True)
         durations = th.get("durations", [])
@@ -903,14 +907,9 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["threshold_durations"] = tuple(
             _number(d, path, "analysis.thresholds.durations", minimum=0.0) for d in durations)
         declared = model.parameters["push_amount"]
-        amount = th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0])
-        if not (isinstance(amount, list) and len(amount) == 2):
-            raise _err("must be [lower, upper] ($/Year)", path, "analysis.thresholds.amount",
-                       amount)
-        a_lo = _number(amount[0], path, "analysis.thresholds.amount", minimum=0.0)
-        a_hi = _number(amount[1], path, "analysis.thresholds.amount", minimum=0.0)
-        _ordered(a_lo, a_hi, amount, path, "analysis.thresholds.amount")
-        spec["threshold_amount"] = (a_lo, a_hi)
+        spec["threshold_amount"] = _search_range(
+            th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0]),
+            path, "analysis.thresholds.amount", "$/Year")
         spec["threshold_amount_tol"] = _number(th.get("amount_tol", 1000.0), path,
                                                "analysis.thresholds.amount_tol", positive=True)
     if "integration_check" in table:

@@ -266,32 +266,25 @@ class CompiledModel:
         params: list[Parameter] = []
         for spec in self.ir.variables:
             if spec.kind == "control":
-                params.append(
-                    Parameter(
-                        name=spec.name,
-                        vensim_name=spec.vensim_name,
-                        units=spec.units,
-                        lower=spec.lower,
-                        upper=spec.upper,
-                        default=float(self._control_defaults[spec.local]),
-                        description=spec.documentation.strip(),
-                        kind="control",
-                    )
-                )
+                kind, description = "control", spec.documentation.strip()
+                default = float(self._control_defaults[spec.local])
             elif spec.kind == "constant" and not spec.dims:
                 kind, description = kind_from_comment(spec.documentation)
-                params.append(
-                    Parameter(
-                        name=spec.name,
-                        vensim_name=spec.vensim_name,
-                        units=spec.units,
-                        lower=spec.lower,
-                        upper=spec.upper,
-                        default=float(spec.default),
-                        description=description,
-                        kind=kind,
-                    )
+                default = float(spec.default)
+            else:
+                continue
+            params.append(
+                Parameter(
+                    name=spec.name,
+                    vensim_name=spec.vensim_name,
+                    units=spec.units,
+                    lower=spec.lower,
+                    upper=spec.upper,
+                    default=default,
+                    description=description,
+                    kind=kind,
                 )
+            )
         return ParameterTable(params, where=str(self.path.name))
 
     def _control_values(self, overrides: Mapping[str, float]) -> dict[str, float]:
