@@ -44,19 +44,29 @@ def draw(parameters, n: int, seed: int) -> dict[str, np.ndarray]:
 
 
 def peak_mib() -> float:
-    """Peak resident memory of this process, MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory, MiB (Linux reports KiB): the larger of this process and its
+    forked workers (they share the output arrays, so the two are not added)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, workers) / 1024
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished worker processes, s."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def measure_engine(
-    model_path: Path, n: int, variables: list[str], seed: int, threads: int | None = None
+    model_path: Path, n: int, variables: list[str], seed: int, workers: int | None = None
 ) -> dict:
     sys.path.insert(0, str(ROOT))
     from sdnet.engine import compile_model
 
     model = compile_model(model_path)
-    if threads is not None:
-        model.threads = threads
+    if workers is not None:
+        model.workers = workers
     model.simulate({}, n_runs=2, variables=variables)  # builds the program once
     values = draw(model.parameters, n, seed)
     start = time.perf_counter()
@@ -78,7 +88,7 @@ def measure_engine(
     seconds = time.perf_counter() - start
     return {
         "engine": "vector", "n": n, "seconds": seconds, "failed": failed, "peak_mib": peak_mib(),
-        "threads": model.threads, "cpu_seconds": time.process_time(),
+        "workers": model.workers, "cpu_seconds": _cpu_seconds(),
     }
 
 
@@ -125,7 +135,9 @@ def main() -> None:
     parser.add_argument("--pysd-runs", type=int, default=20, help="K runs of PySD's loop")
     parser.add_argument("--variables", nargs="+", default=DEFAULT_VARIABLES)
     parser.add_argument("--seed", type=int, default=12345)
-    parser.add_argument("--threads", type=int, default=None, help="engine threads (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="engine worker processes (default 2)"
+    )
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -134,14 +146,14 @@ def main() -> None:
         if engine == "pysd":
             result = measure_pysd(args.model, n, args.variables, args.seed)
         else:
-            result = measure_engine(args.model, n, args.variables, args.seed, args.threads)
+            result = measure_engine(args.model, n, args.variables, args.seed, args.workers)
         print(json.dumps(result))
         return
 
     common = ["--model", str(args.model), "--seed", str(args.seed), "--variables",
               *args.variables]
-    if args.threads is not None:
-        common += ["--threads", str(args.threads)]
+    if args.workers is not None:
+        common += ["--workers", str(args.workers)]
     pysd_result = in_subprocess([*common, "--one", "pysd", str(args.pysd_runs)])
     pysd_rate = pysd_result["n"] / pysd_result["seconds"]
     sizes = list(args.sizes) + ([] if args.no_million else [1_000_000])
@@ -170,7 +182,7 @@ def main() -> None:
     )
     for n, result, rate in rows:
         print(
-            f"| engine (<= {result['threads']} threads) | {n:.0e} | {result['seconds']:.2f} | "
+            f"| engine (<= {result['workers']} processes) | {n:.0e} | {result['seconds']:.2f} | "
             f"{rate:,.0f} | {1e6 * result['seconds'] / n:.0f} us | {rate / pysd_rate:,.0f} | "
             f"{result['peak_mib']:.0f} | {result['cpu_seconds']:.1f} |"
         )

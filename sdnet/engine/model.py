@@ -21,7 +21,6 @@ import os
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import pairwise, product
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdnet.engine import functions as _fn
+from sdnet.engine import parallel as _par
 from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build_ir
 from sdnet.errors import (
     EngineInputError,
@@ -223,10 +223,12 @@ class CompiledModel:
     ir : ModelIR
         The compiled equations (what is cached).
     block_size : int
-        Runs integrated together (default 8192: one step's arrays stay in cache).
-    threads : int
-        Blocks integrated at once at most (default 2; numpy releases the GIL in array
-        operations); fewer when the machine's cores are busy with other work.
+        Runs integrated together (default 10,000: large enough that numpy's per-operation
+        overhead is small, small enough that one step's arrays stay in the processor's cache).
+    workers : int
+        Processes integrating blocks at once at most (default 2; see
+        :mod:`sdnet.engine.parallel`); fewer when the machine's cores are busy with other work,
+        and one where processes cannot be forked.
     """
 
     def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:
@@ -254,8 +256,8 @@ class CompiledModel:
                 self._column_owner[col.lower()] = (spec, i)
         self._static = self._static_targets()
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
-        self.block_size = 8192
-        self.threads = min(2, os.cpu_count() or 1)
+        self.block_size = 10_000
+        self.workers = min(2, os.cpu_count() or 1)
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
@@ -664,14 +666,18 @@ class CompiledModel:
             return tuple(len(self.ir.ranges[d]) for d in spec.dims)
 
         # time-major, so that saving one time writes contiguous memory
-        buffers = [np.empty((n_time, n_runs, *shape(s)), dtype=np.float64) for s in dyn_specs]
-        fixed = [np.empty((n_runs, *shape(s)), dtype=np.float64) for s in fixed_specs]
+        blocks = _blocks(n_runs, self.block_size, self.workers)
+        workers = min(self.workers, len(blocks))
+        # what the blocks write must be seen by this process when they run in forked workers
+        empty = _par.shared_empty if workers > 1 and _par.can_fork() else np.empty
+        buffers = [empty((n_time, n_runs, *shape(s))) for s in dyn_specs]
+        fixed = [empty((n_runs, *shape(s))) for s in fixed_specs]
         owners = {s.name: s.owner for s in self._states}
         state_owners = [owners[name] for name in state_names]
         kinds = {s.name: s.kind for s in self._states}
         state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
-        state_bad_time = np.full(n_runs, np.inf)
-        state_bad_owner = np.empty(n_runs, dtype=object)
+        state_bad_time = empty((n_runs,))
+        state_bad_owner = empty((n_runs,), np.int64)  # index into state_owners
 
         def run_block(start: int, stop: int) -> None:
             size = stop - start
@@ -699,7 +705,6 @@ class CompiledModel:
                     dt=control["time_step"],
                     method=method,
                     buffers=[b[:, start:stop] for b in buffers],
-                    owners=state_owners,
                     stacks=state_stacked,
                     n_runs=size,
                 )
@@ -708,15 +713,7 @@ class CompiledModel:
             for array, value in zip(fixed, fixed_values, strict=True):
                 array[start:stop] = value
 
-        blocks = _blocks(n_runs, self.block_size, self.threads)
-        workers = min(self.threads, len(blocks), _idle_cores())
-        if workers <= 1:
-            for start, stop in blocks:
-                run_block(start, stop)
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                for future in [pool.submit(run_block, a, b) for a, b in blocks]:
-                    future.result()
+        _par.run_blocks(run_block, blocks, workers=workers)
         outputs: dict[str, np.ndarray] = {}
         units: dict[str, str] = {}
         failures_time = np.full(n_runs, np.inf)
@@ -758,7 +755,7 @@ class CompiledModel:
                     failures_var[rows[newer]] = cols[i]
         rows = np.flatnonzero(state_bad_time < failures_time)
         failures_time[rows] = state_bad_time[rows]
-        failures_var[rows] = state_bad_owner[rows]
+        failures_var[rows] = [state_owners[i] for i in state_bad_owner[rows]]
         ok = ~np.isfinite(failures_time)
         failures = [
             (int(r), str(failures_var[r]), float(failures_time[r]))
@@ -814,26 +811,12 @@ class CompiledModel:
         return make.source
 
 
-def _idle_cores() -> int:
-    """Cores not busy with other work (by the 1-minute load average), at least one.
-
-    A second thread only pays when a core is free: on a machine busy with other processes the
-    two threads fight over the GIL and one core, and one thread is faster.
-    """
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
-        return cores
-    return max(1, min(cores, int(cores - load + 1)))
-
-
-def _blocks(n_runs: int, block_size: int, threads: int) -> list[tuple[int, int]]:
-    """Split the runs into equal blocks of at most ``block_size``, a multiple of ``threads``
-    of them when there is enough work for every thread (at least 1,024 runs each)."""
+def _blocks(n_runs: int, block_size: int, workers: int) -> list[tuple[int, int]]:
+    """Split the runs into equal blocks of at most ``block_size``, a multiple of ``workers``
+    of them when there is enough work for every worker (at least 1,024 runs each)."""
     count = -(-n_runs // block_size)
-    if threads > 1 and n_runs >= 1024 * threads:
-        count = -(-count // threads) * threads
+    if workers > 1 and n_runs >= 1024 * workers:
+        count = -(-count // workers) * workers
     edges = np.linspace(0, n_runs, count + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in pairwise(edges)]
 
@@ -929,7 +912,6 @@ def _integrate(
     dt: float,
     method: str,
     buffers: list[np.ndarray],
-    owners: list[str],
     stacks: list[bool],
     n_runs: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -939,10 +921,10 @@ def _integrate(
     (used between save times and for the Runge-Kutta stages).
 
     Returns, per run, the first saved time at which a state was non-finite (inf if never)
-    and that state's owner (the variable whose equation holds it).
+    and the index of that state in ``states`` (-1 if never).
     """
     bad_time = np.full(n_runs, np.inf)
-    bad_owner = np.empty(n_runs, dtype=object)
+    bad_owner = np.full(n_runs, -1, dtype=np.int64)
     j = 0
     last = len(times_all) - 1
     half = dt / 2
@@ -952,7 +934,7 @@ def _integrate(
             for buf, value in zip(buffers, outs, strict=True):
                 buf[j] = value
             j += 1
-            for state, owner, stacked in zip(states, owners, stacks, strict=True):
+            for index, (state, stacked) in enumerate(zip(states, stacks, strict=True)):
                 if np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
                     continue
                 finite = np.isfinite(state)
@@ -962,7 +944,7 @@ def _integrate(
                 if rows.size:
                     rows = rows[~np.isfinite(bad_time[rows]) & (bad_time[rows] > t)]
                     bad_time[rows] = t
-                    bad_owner[rows] = owner
+                    bad_owner[rows] = index
         elif k < last:
             derivs = fd(t, *states)
         if k == last:
