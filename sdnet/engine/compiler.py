@@ -26,7 +26,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 4
+IR_VERSION = 5
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 _CONTROL_VENSIM = {
@@ -574,9 +574,16 @@ class _Compiler:
         missing = [d for d in expr.dims if d not in target]
         if missing:
             raise self._fail(f"subscript {missing[0]!r} that is not on the left-hand side")
-        index = [":"] + [":" if d in expr.dims else "None" for d in target]
+        index = [":" if d in expr.dims else "None" for d in target]
         low = expr.lowered(-1)
-        return replace(low, code=f"{low.code}[{', '.join(index)}]", dims=target, order=0)
+        if not expr.dims:
+            # a scalar variable of one run is a number, not an array (see functions.full):
+            # `...` stands for its run axis, which it may not have
+            return replace(
+                low, code=f"np.asarray({low.code})[..., {', '.join(index)}]", dims=target,
+                order=0,
+            )
+        return replace(low, code=f"{low.code}[:, {', '.join(index)}]", dims=target, order=0)
 
     def _to_full(self, expr: _Expr, lhs: tuple[str, ...]) -> str:
         """Code broadcasting ``expr`` to the full shape ``(R, *sizes(lhs))``."""

@@ -33,8 +33,15 @@ SMALL_VENSIM = 1e-6
 Value = Any  # a Python float or an ndarray whose first axis is the run
 
 
-def full(value: Value, n: int, tail: tuple[int, ...]) -> np.ndarray:
-    """Return a writable float64 array of shape ``(n, *tail)`` holding ``value`` broadcast."""
+def full(value: Value, n: int, tail: tuple[int, ...]) -> np.ndarray | np.float64:
+    """Return a float64 array of shape ``(n, *tail)`` holding ``value`` broadcast.
+
+    One run of a scalar variable (``n == 1``, no ``tail``) gets a numpy scalar instead: an
+    operation on scalars costs a fraction of one on a one-element array, and a single run
+    (a notebook slider) is all per-operation cost.
+    """
+    if n == 1 and not tail:
+        return np.float64(np.asarray(value, dtype=np.float64).item())
     out = np.empty((n, *tail), dtype=np.float64)
     out[...] = value
     return out

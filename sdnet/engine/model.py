@@ -686,6 +686,9 @@ class CompiledModel:
                 for k, v in params.items()
             }
             block_x0 = {k: v[start:stop] for k, v in x0.items()}
+            if size == 1:  # one run: scalars, see functions.full
+                block_params = {k: _as_scalar(v) for k, v in block_params.items()}
+                block_x0 = {k: _as_scalar(v) for k, v in block_x0.items()}
             with np.errstate(all="ignore"):  # errstate is per thread
                 states, f, fd, fixed_values = make(
                     block_params,
@@ -809,6 +812,14 @@ class CompiledModel:
             tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
         )
         return make.source
+
+
+def _as_scalar(value: np.ndarray) -> np.ndarray | np.float64:
+    """A one-run value of a scalar variable (shape ``(1,)``) as a numpy scalar; others as
+    they are (subscripted variables keep their element axes)."""
+    if value.shape == (1,):
+        return value[0]
+    return value
 
 
 def _blocks(n_runs: int, block_size: int, workers: int) -> list[tuple[int, int]]:
@@ -935,7 +946,10 @@ def _integrate(
                 buf[j] = value
             j += 1
             for index, (state, stacked) in enumerate(zip(states, stacks, strict=True)):
-                if np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
+                if type(state) is np.float64:  # one run (see functions.full)
+                    if math.isfinite(state):
+                        continue
+                elif np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
                     continue
                 finite = np.isfinite(state)
                 if stacked:  # the stages of a SMOOTH or DELAY come first

@@ -143,3 +143,19 @@ def test_engine_matches_pysd(folder: Path, tmp_path, monkeypatch) -> None:
         np.testing.assert_allclose(
             sim.outputs[column][0], expected, rtol=1e-10, atol=1e-12, err_msg=column
         )
+
+
+@needs_suite
+@pytest.mark.parametrize("folder", SUPPORTED, ids=_ids)
+def test_one_run_equals_a_run_of_an_ensemble(folder: Path, tmp_path, monkeypatch) -> None:
+    # a single run computes with numpy scalars, an ensemble with arrays
+    monkeypatch.setenv("SDNET_CACHE_DIR", str(tmp_path / "cache"))
+    model = compile_model(_model_file(folder))
+    ensemble = model.simulate({}, n_runs=2)
+    single = model.simulate({}, n_runs=1)
+    np.testing.assert_array_equal(single.times, ensemble.times)
+    assert single.outputs.keys() == ensemble.outputs.keys()
+    for column, array in ensemble.outputs.items():
+        assert single.outputs[column].shape == (1, len(ensemble.times)), column
+        np.testing.assert_array_equal(single.outputs[column][0], array[0], err_msg=column)
+    assert single.ok.all()

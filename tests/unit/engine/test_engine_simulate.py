@@ -301,6 +301,32 @@ def test_large_ensembles_run_in_blocks_with_the_same_results() -> None:
         np.testing.assert_array_equal(blocked.outputs[column], array)
 
 
+@pytest.mark.parametrize(
+    ("name", "method"),
+    [("kitchen.mdl", "euler"), ("oscillator.mdl", "rk4"), ("restart.mdl", "rk4")],
+)
+def test_one_run_equals_the_same_run_in_an_ensemble(name: str, method: str) -> None:
+    # one run computes with numpy scalars (fast for notebook sliders), an ensemble with arrays
+    model = compile_model(DATA / name)
+    rng = np.random.default_rng(11)
+    varied = [p for p in model.parameters.values() if p.kind != "control" and p.bounded]
+    values = {p.name: rng.uniform(p.lower, p.upper, 3) for p in varied}
+    ensemble = model.simulate(values, n_runs=3, method=method)
+    for run in range(3):
+        single = model.simulate(
+            {name: float(v[run]) for name, v in values.items()}, n_runs=1, method=method
+        )
+        for column, array in ensemble.outputs.items():
+            assert single.outputs[column].shape == (1, len(ensemble.times))
+            np.testing.assert_array_equal(single.outputs[column][0], array[run], err_msg=column)
+
+
+def test_a_non_finite_single_run_is_reported() -> None:
+    sim = compile_model(DECAY).simulate({"decay_rate": -1e200}, n_runs=1, final_time=4)
+    assert sim.ok.tolist() == [False]
+    assert [(run, variable) for run, variable, _ in sim.failures] == [(0, "Level")]
+
+
 def test_smooth_and_trend_stocks_restart_exactly_from_their_values() -> None:
     model = compile_model(DATA / "restart.mdl")
     assert model.stocks == ("Level", "Smoothed Level", "Level Trend", "Delayed Level")
