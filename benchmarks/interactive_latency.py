@@ -10,7 +10,8 @@ Measures, on this machine and in one process:
    figure is shown.
 
 Run:  python3 benchmarks/interactive_latency.py [--moves 40] [--skip-pysd]
-Prints a table and a verdict; medians and 90th percentiles in milliseconds.
+Prints a table (median, 90th percentile and maximum, in milliseconds) and a verdict on the
+slowest move; exits 1 when a move took longer than the target.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ MODEL = ROOT / "models" / "flexnet" / "flexnet.mdl"
 TARGET_MS = 100.0
 
 
-def _ms(samples: list[float]) -> tuple[float, float]:
+def _ms(samples: list[float]) -> tuple[float, float, float]:
+    """Median, 90th percentile and maximum, in milliseconds."""
     values = sorted(1000 * s for s in samples)
     p90 = values[min(len(values) - 1, round(0.9 * (len(values) - 1)))]
-    return statistics.median(values), p90
+    return statistics.median(values), p90, values[-1]
 
 
 def main() -> int:
@@ -50,7 +52,7 @@ def main() -> int:
     from sdnet.policy import BASE_PUSH, region_values
     from sdnet.teaching.explorer import Explorer
 
-    rows: list[tuple[str, float, float, int]] = []
+    rows: list[tuple[str, float, float, float, int]] = []
     values = {**region_values("typical"), **BASE_PUSH.as_params()}
     if not args.skip_pysd:
         from sdnet.model import load_model
@@ -76,7 +78,7 @@ def main() -> int:
 
     rng = np.random.default_rng(args.seed)
     cold_explorer = Explorer(compiled, values=BASE_PUSH.as_params(), prefetch=False)
-    warm_explorer = Explorer(compiled, values=BASE_PUSH.as_params())
+    warm_explorer = Explorer(compiled, values=BASE_PUSH.as_params(), prefetch=True)
     cold, warm, prefetch = [], [], []
     for _ in range(args.moves):
         slider = cold_explorer.sliders[int(rng.integers(len(cold_explorer.sliders)))]
@@ -93,14 +95,16 @@ def main() -> int:
 
     print(f"interactive latency on {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f}; target {TARGET_MS:.0f} ms per change")
-    print(f"{'what':<46} {'median ms':>10} {'p90 ms':>8} {'n':>4}")
-    for label, median, p90, n in rows:
-        print(f"{label:<46} {median:>10.1f} {p90:>8.1f} {n:>4}")
-    warm_median = _ms(warm)[0]
-    verdict = "meets" if warm_median <= TARGET_MS else "misses"
-    print(f"\nA prefetched slider move {verdict} the {TARGET_MS:.0f} ms target "
-          f"(median {warm_median:.1f} ms); a cold move takes {_ms(cold)[0]:.1f} ms.")
-    return 0
+    print(f"{'what':<46} {'median ms':>10} {'p90 ms':>8} {'max ms':>8} {'n':>4}")
+    for label, median, p90, worst, n in rows:
+        print(f"{label:<46} {median:>10.1f} {p90:>8.1f} {worst:>8.1f} {n:>4}")
+    # every change counts: the verdict is on the slowest move, cold or prefetched
+    slowest = max(_ms(cold)[2], _ms(warm)[2])
+    verdict = "meets" if slowest <= TARGET_MS else "misses"
+    print(f"\nEvery slider move {verdict} the {TARGET_MS:.0f} ms target: slowest "
+          f"{slowest:.1f} ms (cold median {_ms(cold)[0]:.1f} ms, prefetched median "
+          f"{_ms(warm)[0]:.1f} ms).")
+    return 0 if slowest <= TARGET_MS else 1
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ An :class:`Explorer` holds one figure: the current run of the model (solid), the
 strength dark, phase-out light). Moving a slider re-runs the model with the vectorized engine
 and redraws.
 
-Speed. One engine run of the flexnet model takes a few hundred milliseconds, most of it the
-per-step cost of Python, not the arithmetic: a run of 100 parameter sets costs little more than
-a run of one. The explorer uses that. After each change it *prefetches* in one vectorized call
-every position of every slider reachable by one move from the current settings, so the next
-move is a cache hit: an exact model run computed ahead of time, drawn in tens of milliseconds
-(``benchmarks/interactive_latency.py`` measures both paths). A time step of 1/8 year keeps the
-cold path short; pass ``time_step=`` to change it.
+Speed (``benchmarks/interactive_latency.py``, 2-core machine, nothing else running). A slider
+move re-runs one model run on the vectorized engine (13 ms for flexnet at the explorer's time
+step of 1/8 year: a single run computes with numpy scalars, see ``sdnet.engine.functions.full``)
+and draws only what changed over a cached background (blitting); a new y-range redraws the two
+y axes over a cached frame (about 25 ms) instead of the whole figure (55 ms). Measured over 60
+random moves: median 34 ms, slowest 60 ms, against a target of 100 ms per change.
+``prefetch=True`` also runs, after each change and in one vectorized call, every setting one
+slider move away, so the next move is a cache hit (median 20 ms); it is off by default because
+the prefetch itself takes 90-340 ms, during which a notebook cannot answer the next move.
 
 ipywidgets is an optional extra (``pip install sdnet[teach]``): :meth:`Explorer.widget` needs
 it; everything else (updates, figure, prefetch) works without it, which is how the notebook
@@ -105,7 +107,8 @@ class Explorer:
     time_step : float
         Integration step, Year (1/8 keeps a cold update short; see the module docstring).
     prefetch : bool
-        Run every one-move neighbour after each change (see the module docstring).
+        Run every one-move neighbour after each change (off by default; see the module
+        docstring).
     """
 
     def __init__(
@@ -118,7 +121,7 @@ class Explorer:
         sliders: Sequence[Slider] = DEFAULT_SLIDERS,
         final_time: float = 30.0,
         time_step: float = 0.125,
-        prefetch: bool = True,
+        prefetch: bool = False,
     ) -> None:
         from matplotlib.figure import Figure
 
@@ -178,8 +181,18 @@ class Explorer:
         for artist in self._animated:
             artist.set_animated(True)
         self._backgrounds: dict[tuple[float, ...], Any] = {}
+        self._png: bytes | None = None  # the last update's rendering
         self._canvas.draw()  # lay the figure out once (constrained), then freeze the layout
         self.figure.set_layout_engine("none")
+        # The frame: everything but the y axes, the only static part that depends on the
+        # y-range. A new y-range then redraws two axes over it, not the whole figure (whose
+        # legend, labels and x ticks take most of a full draw: 55 ms against about 15 ms).
+        for ax in self.axes:
+            ax.yaxis.set_visible(False)
+        self._canvas.draw()
+        self._frame = self._canvas.copy_from_bbox(self.figure.bbox)
+        for ax in self.axes:
+            ax.yaxis.set_visible(True)
         self._redraw()
 
     @classmethod
@@ -272,7 +285,7 @@ class Explorer:
         self.previous = self.current
         self.current = self._run_many([dict(self.values)])[0]
         self._redraw()
-        self.render()
+        self._png = self.render()  # what the widget shows: the timing includes it
         return time.perf_counter() - began
 
     # ----------------------------------------------------------------- drawing
@@ -300,9 +313,10 @@ class Explorer:
     def _background_for(self, limits: tuple[float, ...]) -> Any:
         """The rendered axes, ticks and labels for these y-ranges (cached: drawing is slow)."""
         if limits not in self._backgrounds:
+            self._canvas.restore_region(self._frame)
             for ax, top in zip(self.axes, limits, strict=True):
                 ax.set_ylim(0, top)
-            self._canvas.draw()  # animated artists are left out of this draw
+                ax.draw_artist(ax.yaxis)  # ticks, tick labels, grid lines and label
             self._backgrounds[limits] = self._canvas.copy_from_bbox(self.figure.bbox)
             _trim(self._backgrounds, _MAX_BACKGROUNDS)
         return self._backgrounds[limits]
@@ -370,7 +384,7 @@ class Explorer:
         def show() -> None:
             with output:
                 output.clear_output(wait=True)
-                display(Image(self.render()))
+                display(Image(self._png if self._png is not None else self.render()))
 
         def changed(name: str, change: Mapping[str, Any]) -> None:
             seconds = self.update(**{name: change["new"]})

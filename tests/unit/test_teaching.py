@@ -8,6 +8,7 @@ at the end and skip while the model or the engine is missing.
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import textwrap
@@ -656,6 +657,31 @@ def test_explorer_prefetches_every_one_move_neighbour(explorer: Any) -> None:
     times = np.arange(0.0, 20.0 + 1e-9, 0.25)
     expected = toy_members(times, amount=300_000, start=2, duration=4, ce=1.0)
     np.testing.assert_allclose(explorer._lines[0].get_ydata(), expected)
+
+
+def test_explorer_redraws_the_y_axis_for_a_new_range(explorer: Any) -> None:
+    from PIL import Image
+
+    def tick_label_strip(png: bytes) -> np.ndarray:
+        """The pixels left of the first panel, where its y tick labels are."""
+        image = np.asarray(Image.open(io.BytesIO(png)))
+        box = explorer.axes[0].bbox
+        height = image.shape[0]
+        return image[int(height - box.y1):int(height - box.y0), :int(box.x0) - 2]
+
+    before, top_before = explorer.render(), explorer.axes[0].get_ylim()[1]
+    explorer.update(push_amount=0.0)
+    explorer.update(push_amount=0.0)  # the ghost of the big run is gone too
+    top_after = explorer.axes[0].get_ylim()[1]
+    assert top_after < top_before
+    assert top_after >= float(np.nanmax(explorer._lines[0].get_ydata()))
+    after = explorer.render()
+    assert tick_label_strip(after).min() < 128  # dark label pixels are there
+    assert not np.array_equal(tick_label_strip(after), tick_label_strip(before))
+    # the y axes are hidden only while the frame is drawn: a saved figure has them
+    assert all(ax.yaxis.get_visible() for ax in explorer.axes)
+    labels = [t.get_text() for t in explorer.axes[0].get_yticklabels()]
+    assert any(label.strip() for label in labels)
 
 
 def test_explorer_refuses_bad_moves(explorer: Any) -> None:
