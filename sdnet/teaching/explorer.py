@@ -100,8 +100,9 @@ class Explorer:
         Region preset whose values start the region sliders.
     values : mapping, optional
         Starting values of any constants (Python names), e.g. the push.
-    sliders : sequence of Slider
-        Which constants get sliders (default :data:`DEFAULT_SLIDERS`).
+    sliders : sequence of Slider or str
+        Which constants get sliders (default :data:`DEFAULT_SLIDERS`). A name (Python or
+        Vensim spelling) gets a slider over the constant's declared range in 20 steps.
     final_time : float
         Horizon, Year.
     time_step : float
@@ -129,7 +130,7 @@ class Explorer:
 
         self.simulator = simulator
         self.variables = tuple(variables)
-        self.sliders = tuple(sliders)
+        self.sliders = tuple(_as_slider(s, simulator.parameters) for s in sliders)
         self.final_time = float(final_time)
         self.time_step = float(time_step)
         self.prefetching = prefetch
@@ -413,6 +414,25 @@ class Explorer:
 #: backgrounds about 1 MB
 _MAX_RUNS = 5000
 _MAX_BACKGROUNDS = 32
+
+
+def _as_slider(slider: Slider | str, parameters: Any) -> Slider:
+    """``slider`` itself, or a slider over the declared range of the constant it names."""
+    if isinstance(slider, Slider):
+        return slider
+    if not isinstance(slider, str):
+        raise InvalidValueError("sliders", slider,
+                                expected="Slider objects or names of model constants")
+    parameter = parameters[slider]  # UnknownVariableError with close matches
+    if not parameter.bounded:
+        raise InvalidValueError(
+            "sliders", slider,
+            expected=f"a constant with a declared range [min,max] in the model file "
+                     f"({parameter.vensim_name} has none), or a Slider(name, label, lower, "
+                     f"upper, step)",
+        )
+    return Slider(parameter.name, parameter.vensim_name, float(parameter.lower),
+                  float(parameter.upper), (parameter.upper - parameter.lower) / 20)
 
 
 def _trim(cache: dict[Any, Any], size: int) -> None:

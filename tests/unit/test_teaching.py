@@ -684,6 +684,41 @@ def test_explorer_redraws_the_y_axis_for_a_new_range(explorer: Any) -> None:
     assert any(label.strip() for label in labels)
 
 
+def test_explorer_makes_sliders_from_constant_names() -> None:
+    from sdnet.teaching.explorer import Explorer
+
+    explorer = Explorer(ToySimulator(), variables=["Total Members"],
+                        sliders=["push_duration", "Leave Rate"], final_time=20)
+    duration, leave = explorer.sliders
+    parameter = TOY_PARAMETERS["leave_rate"]
+    assert (leave.name, leave.lower, leave.upper) == (
+        "leave_rate", parameter.lower, parameter.upper
+    )
+    assert len(leave.positions) == 21
+    assert duration.positions[-1] == TOY_PARAMETERS["push_duration"].upper
+    explorer.update(leave_rate=float(leave.positions[-1]))
+    assert explorer.values["leave_rate"] == leave.positions[-1]
+
+
+def test_explorer_refuses_bad_sliders() -> None:
+    from sdnet.teaching.explorer import Explorer
+
+    with pytest.raises(UnknownVariableError, match=r"'push_durations'.*did you mean "
+                       r"'push_duration'"):
+        Explorer(ToySimulator(), variables=["Total Members"], sliders=["push_durations"])
+    with pytest.raises(InvalidValueError, match=r"invalid value for 'sliders': 3 \(expected "
+                       r"Slider objects or names of model constants\)"):
+        Explorer(ToySimulator(), variables=["Total Members"], sliders=[3])
+    open_ended = ToySimulator()
+    open_ended.parameters = ParameterTable(
+        [*TOY_PARAMETERS.values(), Parameter("open_rate", "Open Rate", "1/Year", 0, None, 0.1,
+                                             "", "uncertain")], where="the toy")
+    with pytest.raises(InvalidValueError, match=r"'sliders': 'open_rate' \(expected a constant "
+                       r"with a declared range \[min,max\] in the model file \(Open Rate has "
+                       r"none\)"):
+        Explorer(open_ended, variables=["Total Members"], sliders=["open_rate"])
+
+
 def test_explorer_refuses_bad_moves(explorer: Any) -> None:
     with pytest.raises(UnknownVariableError, match=r"unknown slider 'push_amout' of the "
                        r"explorer; did you mean 'push_amount'"):
