@@ -1170,6 +1170,19 @@ def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: s
     return digest.hexdigest()
 
 
+def _with_model_times(experiment: Experiment, model: Model) -> Experiment:
+    """The experiment with the model file's final_time, time_step and saveper where ``[run]``
+    leaves them out, so that ``spec.toml`` and the provenance say what ran (and a study
+    reproduces the same runs after the model file's control section changes)."""
+    run = experiment.run
+    filled = {
+        name: model.default_control(name)
+        for name in ("final_time", "time_step", "saveper")
+        if getattr(run, name) is None
+    }
+    return replace(experiment, run=replace(run, **filled)) if filled else experiment
+
+
 def _simulate(
     model: Model, experiment: Experiment, table: pd.DataFrame, *, stage: str,
     chunks_dir: Path | None, resume: bool, progress: bool, method: str | None = None,
@@ -1349,6 +1362,7 @@ def run_experiment(
 
     experiment = spec if isinstance(spec, Experiment) else load_experiment(spec)
     model = load_model(experiment.model_path)
+    experiment = _with_model_times(experiment, model)
     out_path = None if out is None else Path(out)
     chunks_dir = None if out_path is None else out_path / "chunks"
     analysis = experiment.analysis

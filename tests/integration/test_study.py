@@ -378,3 +378,23 @@ def test_report_of_a_policy_comparison_says_where_the_first_policy_wins(tmp_path
     assert "## Where the short policy wins (scenario discovery)" in report
     assert "saw the short policy win (density)" in report
     assert "sustained the network (density)" not in report
+
+
+def test_spec_toml_holds_the_model_files_time_settings_where_run_leaves_them_out(
+    tmp_path: Path,
+) -> None:
+    spec = {
+        "experiment": {"name": "bare", "model": str(TINY), "seed": 1},
+        "factors": [{"name": "push_duration", "bounds": [0, 8]}],
+        "design": {"method": "lhs", "n": 4},
+        "metrics": [{"name": "persistence_after_push"}],
+    }
+    file = tmp_path / "bare.toml"
+    file.write_text(to_toml(spec), encoding="utf-8")
+    run_experiment(load_experiment(file), out=tmp_path / "out", progress=False)
+    written = tomllib.loads((tmp_path / "out" / "spec.toml").read_text())["run"]
+    names = ("final_time", "time_step", "saveper")
+    model = load_model(TINY)
+    assert {name: written[name] for name in names} == {
+        name: model.default_control(name) for name in names
+    }
