@@ -56,6 +56,7 @@ import json
 import math
 import re
 import tomllib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -69,6 +70,7 @@ from sdnet.errors import (
     NotAParameterError,
     OutOfRangeError,
     SdnetError,
+    SdnetWarning,
     UnknownPresetError,
     UnknownVariableError,
     close_matches,
@@ -76,6 +78,7 @@ from sdnet.errors import (
 from sdnet.files import file_sha256
 from sdnet.metrics import (
     BUILTIN,
+    PERSISTENCE_LAG,
     REDUCERS,
     REQUIRED_OPTIONS,
     Metric,
@@ -1277,13 +1280,52 @@ def _trajectories(ensemble: EnsembleResult, table: pd.DataFrame, model: Model,
     outputs = {v: ensemble.dataset["outputs"].sel(variable=v).to_numpy()[rows]
                for v in ensemble.variables}
 
-    def column(name: str) -> np.ndarray:
-        if name in table.columns:
-            return table[name].to_numpy(dtype=float)[rows]
-        return np.full(len(table), model.parameters[name].default)[rows]
+    return Trajectories(times, outputs, _push_end(table, model)[rows],
+                        _table_column(table, model, "number_of_firms")[rows])
 
-    push_end = column("push_start") + column("push_duration") + column("push_taper")
-    return Trajectories(times, outputs, push_end, column("number_of_firms"))
+
+def _table_column(table: pd.DataFrame, model: Model, name: str) -> np.ndarray:
+    """A constant's value in every run: its column of the table, else the model's default."""
+    if name in table.columns:
+        return table[name].to_numpy(dtype=float)
+    return np.full(len(table), model.parameters[name].default)
+
+
+def _push_end(table: pd.DataFrame, model: Model) -> np.ndarray:
+    """The year each run's push ends (start + duration + taper)."""
+    return sum(_table_column(table, model, name)
+               for name in ("push_start", "push_duration", "push_taper"))
+
+
+#: built-in metrics that read Total Members PERSISTENCE_LAG years after the push ends
+_AFTER_PUSH_METRICS = ("persistence_after_push", "sustained", "alive_after_push")
+
+
+def _warn_if_read_past_the_horizon(experiment: Experiment, table: pd.DataFrame, model: Model,
+                                   ensemble: EnsembleResult) -> str | None:
+    """Warn when runs' pushes end too late for the after-push metrics to see ten years.
+
+    Those metrics then read the horizon instead (documented in :mod:`sdnet.metrics`); a
+    study whose pushes run to the end would otherwise rank levers on a shorter window
+    without saying so. Returns the warning's text (None without a warning) for the summary.
+    """
+    used = [m.name for m in experiment.metrics if m.name in _AFTER_PUSH_METRICS]
+    if not used:
+        return None
+    horizon = float(ensemble.dataset["time"].to_numpy()[-1])
+    push_end = _push_end(table, model)
+    late = (push_end + PERSISTENCE_LAG > horizon + 1e-9) & ensemble.ok
+    if late.any():
+        latest = float(np.max(push_end[late]))
+        message = (
+            f"{experiment.name}: in {int(late.sum())} of {len(late)} runs the push ends less "
+            f"than {PERSISTENCE_LAG:g} years before the horizon (year {horizon:g}; latest end "
+            f"year {latest:g}), so {', '.join(used)} read the horizon for them; set [run] "
+            f"final_time to at least {latest + PERSISTENCE_LAG:g} to see ten years"
+        )
+        warnings.warn(SdnetWarning(message), stacklevel=2)
+        return message
+    return None
 
 
 def _metric_table(experiment: Experiment, ensemble: EnsembleResult, table: pd.DataFrame,
@@ -1376,6 +1418,7 @@ def run_experiment(
     ensemble = _simulate(model, experiment, table, stage=design.method, chunks_dir=chunks_dir,
                          resume=resume, progress=progress)
     metrics = _metric_table(experiment, ensemble, table, model)
+    notes = [_warn_if_read_past_the_horizon(experiment, table, model, ensemble)]
     _analyse_stage(experiment, design, metrics, analyses, skipped)
     screen_design = None
     tables = [table]
@@ -1471,6 +1514,7 @@ def run_experiment(
 
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
                        thresholds, integration, hysteresis, comparison)
+    summary["notes"] = [note for note in notes if note]
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")

@@ -1073,6 +1073,10 @@ def _findings_section(ctx: ReportContext) -> Section:
         )
         blocks.append(TableBlock("metric_means", frame,
                                  "Mean of each metric over the runs of each case."))
+    notes = summary.get("notes")
+    if isinstance(notes, list | tuple) and notes:
+        blocks.append(Heading("Notes on the metrics"))
+        blocks.append(Bullets(tuple(str(item) for item in notes)))
     skipped = summary.get("skipped")
     if isinstance(skipped, list | tuple) and skipped:
         blocks.append(Heading("Analyses not run"))

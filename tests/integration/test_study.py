@@ -13,7 +13,7 @@ import pytest
 
 import sdnet.runner
 from sdnet.cli import main
-from sdnet.errors import UnknownVariableError
+from sdnet.errors import SdnetWarning, UnknownVariableError
 from sdnet.experiment import (
     AnalysisSpec,
     Experiment,
@@ -398,3 +398,30 @@ def test_spec_toml_holds_the_model_files_time_settings_where_run_leaves_them_out
     assert {name: written[name] for name in names} == {
         name: model.default_control(name) for name in names
     }
+
+
+def test_a_push_ending_too_late_for_ten_years_after_it_is_warned_about(tmp_path: Path) -> None:
+    spec = {
+        "experiment": {"name": "late", "model": str(TINY), "seed": 1},
+        "run": {"final_time": 30},
+        "push": {"amount": 400000, "start": 2},
+        "factors": [{"name": "push_duration", "bounds": [0, 25]}],
+        "design": {"method": "lhs", "n": 8},
+        "metrics": [{"name": "persistence_after_push"}, {"name": "members_share"}],
+    }
+    file = tmp_path / "late.toml"
+    file.write_text(to_toml(spec), encoding="utf-8")
+    with pytest.warns(SdnetWarning) as caught:
+        result = run_experiment(load_experiment(file), progress=False)
+    durations = result.runs["push_duration"].to_numpy()
+    taper = load_model(TINY).parameters["push_taper"].default
+    late = int((2 + durations + taper + 10 > 30).sum())
+    assert late > 0
+    messages = [str(w.message) for w in caught if "horizon" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith(f"late: in {late} of {len(durations)} runs the push ends less "
+                                  f"than 10 years before the horizon (year 30;")
+    assert messages[0].endswith("so persistence_after_push read the horizon for them; set [run] "
+                                f"final_time to at least {2 + durations.max() + taper + 10:g}"
+                                " to see ten years")
+    assert result.summary["notes"] == messages  # the report shows them
