@@ -328,6 +328,11 @@ def load_experiment(path: str | Path, *, model: Model | None = None) -> Experime
         Naming the file, the key, the bad value and what is valid.
     """
     path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.toml"))
+        listed = f"; this folder has {', '.join(found)}" if found else ""
+        raise ExperimentError(f"is a folder, not an experiment file (give the path of a .toml "
+                              f"file{listed})", path=path, value=str(path))
     if not path.is_file():
         raise ExperimentError("experiment file not found (give the path of a .toml file)",
                               path=path, value=str(path))

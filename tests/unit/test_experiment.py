@@ -258,6 +258,17 @@ def test_error_carries_context(tiny: Model) -> None:
     assert (info.value.key, info.value.value, info.value.path) == ("design.n", 0, Path("s.toml"))
 
 
+def test_a_folder_is_not_an_experiment_file(tmp_path: Path) -> None:
+    with pytest.raises(ExperimentError, match=r": is a folder, not an experiment file \(give "
+                       r"the path of a \.toml file\)$"):
+        load_experiment(tmp_path)
+    (tmp_path / "b.toml").write_text("", encoding="utf-8")
+    (tmp_path / "a.toml").write_text("", encoding="utf-8")
+    with pytest.raises(ExperimentError, match=r"\(give the path of a \.toml file; this folder "
+                       r"has a\.toml, b\.toml\)$"):
+        load_experiment(tmp_path)
+
+
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     file = tmp_path / "bad.toml"
     file.write_text("[experiment\nname = 1\n", encoding="utf-8")
