@@ -63,12 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _exercise(args: argparse.Namespace) -> Exercise:
     from sdnet.teaching import load_exercises
+    from sdnet.teaching.exercises import find_exercise_dir
 
     exercises = load_exercises(args.dir)
     if args.number not in exercises:
         valid = ", ".join(str(n) for n in exercises)
         raise ExperimentError(f"no exercise {args.number} (valid: {valid})",
-                              key="N", value=args.number)
+                              path=find_exercise_dir(args.dir), value=args.number)
     return exercises[args.number]
 
 

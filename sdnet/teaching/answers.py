@@ -339,7 +339,12 @@ def parse_answers(data: Mapping[str, Any], exercise: Exercise, *,
         if key != "number":
             raise AnswerFileError(f"unknown key {key!r}", path=path, key=f"exercise.{key}",
                                   value=value, valid="number")
-        if isinstance(value, bool) or not isinstance(value, int) or value != exercise.number:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise AnswerFileError(
+                f"the exercise number must be a whole number without quotes, not {value!r}",
+                path=path, key="exercise.number", value=value,
+                valid=f"number = {exercise.number}")
+        if value != exercise.number:
             raise AnswerFileError(
                 f"this file is for exercise {value!r}, but you are checking exercise "
                 f"{exercise.number}", path=path, key="exercise.number", value=value,

@@ -456,6 +456,8 @@ def test_a_tolerance_wider_than_the_value_is_flagged(tmp_path: Path, toy_key: Ke
          r"true or false, got 'no' \(valid: true, false \(without quotes\)\)"),
         ("[exercise]\nnumber = 2", r"\[exercise.number\] this file is for exercise 2, but you "
          r"are checking exercise 3 \(valid: 3\)"),
+        ('[exercise]\nnumber = "3"', r"\[exercise.number\] the exercise number must be a whole "
+         r"number without quotes, not '3' \(valid: number = 3\)"),
         ("[policy]\npush_amount = 1", r"\[policy\] exercise 3 has no policy challenge"),
         ("answers = 3", r"\[answers\] \[answers\] must be a table"),
     ],
@@ -912,7 +914,8 @@ def test_cli_lists_shows_and_refuses_malformed_answers(
         f"sdnet exercise: error: {bad}: [answers.which] 'middle' is not one of the options "
         "(valid: 'low_ce', 'high_ce')\n")
     assert main(["exercise", "--dir", str(tmp_path), "show", "9"]) == 2
-    assert capsys.readouterr().err == "sdnet exercise: error: [N] no exercise 9 (valid: 3)\n"
+    assert capsys.readouterr().err == (
+        f"sdnet exercise: error: {tmp_path.resolve()}: no exercise 9 (valid: 3)\n")
 
 
 @pytest.mark.parametrize(
