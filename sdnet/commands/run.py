@@ -166,6 +166,20 @@ def _simulate(args: argparse.Namespace, model: Model, **options: Any) -> RunResu
     return run_single(model, params, engine=args.engine, **options)
 
 
+def _summary_order(result: RunResult, columns: list[str], *, stocks: set[str]) -> list[str]:
+    """Columns in the order the summary shows them: stocks, then other variables that change,
+    then those that stay constant (parameters say little in a start/peak/end table), each
+    group in the order asked for."""
+
+    def group(column: str) -> int:
+        if column in stocks:
+            return 0
+        values = result.frame[column].to_numpy(dtype=float)
+        return 1 if values.size and not (values == values[0]).all() else 2
+
+    return sorted(columns, key=group)
+
+
 def _summary_rows(result: RunResult, columns: list[str]) -> list[tuple[str, ...]]:
     rows = []
     time = result.time
@@ -264,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
         + (f", time step {step:g}" if step else "")
         + f", {len(times)} saved times, {len(columns)} columns"
     )
-    summary_columns = [c for c in columns if c != "time"]
+    summary_columns = _summary_order(result, [c for c in columns if c != "time"],
+                                     stocks=set(model.stock_columns()))
     print(format_table(_summary_rows(result, summary_columns), ["variable", "start", "peak",
                                                                   "end"]))
     if len(summary_columns) > _MAX_SUMMARY_ROWS:

@@ -117,6 +117,23 @@ def test_vars_all_and_a_list(
     capsys.readouterr()
 
 
+def test_the_summary_of_all_variables_shows_stocks_then_what_changes(
+    network: Model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["run", NETWORK, "--vars", "all", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("---")) + 1
+    shown = [line.split("  ")[0] for line in lines[start:] if not line.startswith(("...",
+                                                                                   "wrote"))]
+    frame = _csv(tmp_path)
+    stocks = [c for c in frame.columns if c in network.stock_columns()]
+    changing = [c for c in frame.columns if c not in stocks and frame[c].nunique() > 1]
+    assert len(stocks + changing) >= 12
+    assert shown == (stocks + changing)[:len(shown)]
+    assert len(shown) == min(12, len(frame.columns))
+
+
 def test_time_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache: Path) -> None:
     assert main(["run", BATHTUB, "--final-time", "5", "--time-step", "0.25", "--saveper", "0.5",
                  "--out", str(tmp_path)]) == 0
