@@ -278,8 +278,10 @@ def run(args: argparse.Namespace) -> int:
         + (f", time step {step:g}" if step else "")
         + f", {len(times)} saved times, {len(columns)} columns"
     )
-    summary_columns = _summary_order(result, [c for c in columns if c != "time"],
-                                     stocks=set(model.stock_columns()))
+    summary_columns = [c for c in columns if c != "time"]
+    if saved == "all":  # a list given with --vars keeps its order
+        summary_columns = _summary_order(result, summary_columns,
+                                         stocks=set(model.stock_columns()))
     print(format_table(_summary_rows(result, summary_columns), ["variable", "start", "peak",
                                                                   "end"]))
     if len(summary_columns) > _MAX_SUMMARY_ROWS:
