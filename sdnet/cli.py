@@ -12,6 +12,7 @@ command with exit code 2 and a one-line message on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import os
@@ -20,6 +21,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TextIO
 
 import sdnet.commands
 from sdnet.errors import OutOfRangeError, SdnetError
@@ -77,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # PySD 3.14 triggers a pandas deprecation warning on every run; users cannot act on it.
     warnings.filterwarnings("ignore", message="The inplace keyword in DataFrame.set_index")
     warnings.filterwarnings("ignore", message="chardet.universaldetector is deprecated")
+    shown_before = warnings.showwarning
+    warnings.showwarning = functools.partial(_show_warning, command=args.command)
     try:
         return int(args._run(args) or 0)
     except SdnetError as error:
@@ -105,6 +109,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"sdnet {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = shown_before
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None, *, command: str) -> None:
+    """Print a warning as one line, like the errors (not Python's file, line and source)."""
+    print(f"sdnet {command}: warning: {message}", file=file or sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -206,6 +206,28 @@ def test_missing_and_malformed_model_exit_2(
     )
 
 
+def test_warnings_print_as_one_line_and_the_handler_is_restored(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    import sdnet.commands.describe as describe
+
+    def warn_then_succeed(args: object) -> int:
+        warnings.warn("flexnet.mdl: invalid value encountered in add (PySD)", RuntimeWarning,
+                      stacklevel=1)
+        return 0
+
+    monkeypatch.setattr(describe, "run", warn_then_succeed)
+    before = warnings.showwarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(["describe", NETWORK]) == 0
+    assert capsys.readouterr().err == (
+        "sdnet describe: warning: flexnet.mdl: invalid value encountered in add (PySD)\n")
+    assert warnings.showwarning is before
+
+
 def test_argparse_errors_are_clean(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["run", BATHTUB, "--push-amount", "lots"])
