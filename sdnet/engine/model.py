@@ -226,9 +226,9 @@ class CompiledModel:
         Runs integrated together (default 10,000: large enough that numpy's per-operation
         overhead is small, small enough that one step's arrays stay in the processor's cache).
     workers : int
-        Processes integrating blocks at once at most (default 2; see
-        :mod:`sdnet.engine.parallel`); fewer when the machine's cores are busy with other work,
-        and one where processes cannot be forked.
+        Processes integrating blocks at once at most (default 2, or 1 on a one-core machine;
+        see :mod:`sdnet.engine.parallel`): one where processes cannot be forked, and for
+        ensembles too small to give every worker 1,024 runs.
     """
 
     def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:

@@ -10,7 +10,7 @@ move re-runs one model run on the vectorized engine (13 ms for flexnet at the ex
 step of 1/8 year: a single run computes with numpy scalars, see ``sdnet.engine.functions.full``)
 and draws only what changed over a cached background (blitting); a new y-range redraws the two
 y axes over a cached frame (about 25 ms) instead of the whole figure (55 ms). Measured over 60
-random moves: median 34 ms, slowest 60 ms, against a target of 100 ms per change.
+random moves: median 33 ms, slowest 58 ms, against a target of 100 ms per change.
 ``prefetch=True`` also runs, after each change and in one vectorized call, every setting one
 slider move away, so the next move is a cache hit (median 20 ms); it is off by default because
 the prefetch itself takes 90-340 ms, during which a notebook cannot answer the next move.
@@ -119,7 +119,7 @@ class Explorer:
         variables: Sequence[str] = ("Total Members", "Embeddedness"),
         region: str = "typical",
         values: Mapping[str, float] | None = None,
-        sliders: Sequence[Slider] = DEFAULT_SLIDERS,
+        sliders: Sequence[Slider | str] = DEFAULT_SLIDERS,
         final_time: float = 30.0,
         time_step: float = 0.125,
         prefetch: bool = False,
@@ -187,7 +187,7 @@ class Explorer:
         self.figure.set_layout_engine("none")
         # The frame: everything but the y axes, the only static part that depends on the
         # y-range. A new y-range then redraws two axes over it, not the whole figure (whose
-        # legend, labels and x ticks take most of a full draw: 55 ms against about 15 ms).
+        # legend, labels and x ticks take most of a full draw: 55 ms against about 25 ms).
         for ax in self.axes:
             ax.yaxis.set_visible(False)
         self._canvas.draw()
