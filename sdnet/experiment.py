@@ -1423,7 +1423,7 @@ def run_experiment(
     ensemble = _simulate(model, experiment, table, stage=design.method, chunks_dir=chunks_dir,
                          resume=resume, progress=progress)
     metrics = _metric_table(experiment, ensemble, table, model)
-    notes = [_warn_if_read_past_the_horizon(experiment, table, model, ensemble)]
+    horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
     _analyse_stage(experiment, design, metrics, analyses, skipped)
     screen_design = None
     tables = [table]
@@ -1519,7 +1519,7 @@ def run_experiment(
 
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
                        thresholds, integration, hysteresis, comparison)
-    summary["notes"] = [note for note in notes if note]
+    summary["notes"] = [horizon_note] if horizon_note else []
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
