@@ -1,0 +1,596 @@
+"""Parsing study files (TOML or a dict) into an :class:`~sdnet.experiment.spec.Experiment`."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sdnet.designs import DISTRIBUTIONS, METHODS, Factor
+from sdnet.errors import (
+    ExperimentError,
+    NotAParameterError,
+    OutOfRangeError,
+    SdnetError,
+    UnknownPresetError,
+    UnknownVariableError,
+    close_matches,
+)
+from sdnet.experiment.checks import (
+    _check_keys,
+    _design_n,
+    _err,
+    _integer,
+    _number,
+    _ordered,
+    _string,
+    _table,
+)
+from sdnet.experiment.spec import (
+    _NAME,
+    _PUSH_FIELDS,
+    _TOP_KEYS,
+    DEFAULT_METRICS,
+    AnalysisSpec,
+    Case,
+    Experiment,
+    RunSpec,
+)
+from sdnet.metrics import BUILTIN, REDUCERS, REQUIRED_OPTIONS, Metric, user_metric
+from sdnet.policy import BASE_PUSH, PUSH_PARAMETERS, REGIONS, Push, get_region
+
+if TYPE_CHECKING:
+
+    from sdnet.model import Model
+
+
+def load_experiment(path: str | Path, *, model: Model | None = None) -> Experiment:
+    """Read and validate an experiment file.
+
+    ``[experiment] model`` is a path relative to the experiment file's folder; when no file
+    is there, relative to the current directory.
+
+    Raises
+    ------
+    ExperimentError
+        Naming the file, the key, the bad value and what is valid.
+    """
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(p.name for p in path.glob("*.toml"))
+        listed = f"; this folder has {', '.join(found)}" if found else ""
+        raise ExperimentError(f"is a folder, not an experiment file (give the path of a .toml "
+                              f"file{listed})", path=path, value=str(path))
+    if not path.is_file():
+        raise ExperimentError("experiment file not found (give the path of a .toml file)",
+                              path=path, value=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ExperimentError(f"not valid TOML: {error}", path=path) from error
+    return parse_experiment(data, path=path, model=model)
+
+
+def _resolve_model_path(value: str, path: Path | None) -> Path:
+    candidate = Path(value)
+    if candidate.is_absolute():
+        found = candidate
+    else:
+        beside = (path.parent / candidate) if path is not None else candidate
+        found = beside if beside.exists() else Path.cwd() / candidate
+    if not found.is_file():
+        raise _err(f"model file not found: {value!r} (looked beside the experiment file and in "
+                   "the current directory)", path, "experiment.model", value)
+    return found.resolve()
+
+
+def _parameter(model: Model, name: Any, path: Path | None, key: str) -> str:
+    if not isinstance(name, str):
+        raise _err(f"must be a parameter name, not {name!r}", path, key, name)
+    table = model.parameters
+    if name not in table:
+        try:
+            vname = model.resolve(name)
+        except UnknownVariableError:
+            vname = None
+        if vname is not None and vname not in table:
+            kind = str(model.variables.loc[vname, "kind"])
+            hint = {"stock": "a study can set constants only (a stock starts from the "
+                             "initial value its equation gives)",
+                    "constant": "subscripted constants cannot be set yet"}.get(
+                kind, "it is computed from other variables")
+            raise _err(str(NotAParameterError(name, kind=kind, hint=hint)), path, key, name)
+        pythonic = _NAME.match(name) is not None and name == name.lower()
+        candidates = list(table) if pythonic else [p.vensim_name for p in table.values()]
+        hint = close_matches(name, candidates)
+        did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        raise _err(f"unknown parameter {name!r} of {model.path.name}{did}", path, key, name)
+    parameter = table[name]
+    if parameter.kind == "control":
+        raise _err(f"{name!r} is a simulation control; set it in [run]", path, key, name)
+    return parameter.name
+
+
+def _in_range(model: Model, name: str, value: float, path: Path | None, key: str) -> float:
+    """``value`` checked against the range the model file declares for ``name``, the error
+    naming the key that gave it (a TOML file cannot opt out of the range check)."""
+    try:
+        return model.parameters[name].check(value)
+    except OutOfRangeError as error:
+        raise _err(error.summary, path, key, value) from None
+
+
+def _push(fields: Mapping[str, Any], base: Push, path: Path | None, key: str,
+          model: Model) -> Push:
+    values = {f: getattr(base, f) for f in _PUSH_FIELDS}
+    for f in _PUSH_FIELDS:
+        if f in fields:
+            values[f] = _number(fields[f], path, f"{key}.{f}")
+    try:
+        push = Push(**values)
+    except SdnetError as error:
+        raise _err(str(error), path, f"{key}.{getattr(error, 'field', '')}",
+                   getattr(error, "value", None)) from error
+    for f in _PUSH_FIELDS:
+        if f in fields and PUSH_PARAMETERS[f] in model.parameters:
+            _in_range(model, PUSH_PARAMETERS[f], values[f], path, f"{key}.{f}")
+    return push
+
+
+def parse_experiment(
+    data: Mapping[str, Any], *, path: str | Path | None = None, model: Model | None = None
+) -> Experiment:
+    """Validate an experiment given as a dict (the parsed TOML) and resolve its defaults.
+
+    Parameters
+    ----------
+    data : Mapping
+        The experiment, shaped like the TOML file.
+    path : str or Path, optional
+        The file it came from (for messages and for the model path).
+    model : Model, optional
+        The model, if already loaded (else it is loaded from ``[experiment] model``).
+    """
+    from sdnet.model import load_model
+
+    path = None if path is None else Path(path)
+    if not isinstance(data, Mapping):
+        raise _err("an experiment must be a table", path, "", data)
+    _check_keys(data, _TOP_KEYS, path, "")  # type: ignore[arg-type]
+
+    exp = _table(data, "experiment", path, ("name", "model", "seed", "question"))
+    if "name" not in exp:
+        raise _err("missing (give the study a name, a Python identifier)", path,
+                   "experiment.name")
+    name = _string(exp["name"], path, "experiment.name")
+    if not _NAME.match(name):
+        raise _err(f"must be a Python identifier (letters, digits, _), not {name!r}", path,
+                   "experiment.name", name)
+    if "model" not in exp:
+        raise _err("missing (give the path of the model's .mdl file)", path, "experiment.model")
+    model_path = _resolve_model_path(_string(exp["model"], path, "experiment.model"), path)
+    seed = _integer(exp.get("seed", 0), path, "experiment.seed")
+    question = exp.get("question", "")
+    if not isinstance(question, str):
+        raise _err(f"must be a string, not {question!r}", path, "experiment.question", question)
+    if model is None:
+        model = load_model(model_path)
+
+    run = _parse_run(_table(data, "run", path, ("final_time", "time_step", "saveper", "method",
+                                                  "chunk_size", "variables")), path, model)
+    params = {}
+    for key, value in _table(data, "params", path, list(data.get("params", {}))).items():
+        pname = _parameter(model, key, path, f"params.{key}")
+        params[pname] = _in_range(model, pname, _number(value, path, f"params.{key}"), path,
+                                  f"params.{key}")
+    cases, scenario = _parse_cases(data, path, model, params)
+    factors = _parse_factors(data.get("factors", []), path, model)
+    design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M"))
+    method = design.get("method", "lhs")
+    if method not in METHODS:
+        hint = close_matches(str(method), METHODS)
+        did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        raise _err(f"unknown design method {method!r}{did} (valid: {', '.join(METHODS)})",
+                   path, "design.method", method)
+    if "n" not in design:
+        raise _err("missing (the design's base size)", path, "design.n")
+    settings = dict(METHODS[method])
+    for key in ("calc_second_order", "num_levels", "M"):
+        if key in design:
+            if key not in METHODS[method]:
+                valid = ", ".join(METHODS[method]) or "none"
+                raise _err(f"is not a setting of a {method} design (its settings: {valid})",
+                           path, f"design.{key}", design[key])
+            settings[key] = design[key]
+    if "calc_second_order" in settings and not isinstance(settings["calc_second_order"], bool):
+        raise _err("must be true or false", path, "design.calc_second_order",
+                   settings["calc_second_order"])
+    for key in ("num_levels", "M"):
+        if key in settings:
+            settings[key] = _integer(settings[key], path, f"design.{key}", minimum=1)
+    if "num_levels" in settings and (settings["num_levels"] < 2 or settings["num_levels"] % 2):
+        raise _err(f"must be an even integer >= 2 (levels of the Morris grid), not "
+                   f"{settings['num_levels']!r}", path, "design.num_levels",
+                   settings["num_levels"])
+    n = _design_n(design["n"], method, path=path, settings=settings)
+    start = model.default_control("initial_time")
+    horizon = run.final_time if run.final_time is not None else model.default_control(
+        "final_time")
+    metrics = _parse_metrics(data.get("metrics", [{"name": m} for m in DEFAULT_METRICS]), path,
+                             model, (start, horizon))
+    analysis = _parse_analysis(_table(data, "analysis", path, (
+        "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
+        "hysteresis", "compare")), path, method, metrics, cases, model)
+    if not factors:
+        raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
+    return Experiment(name, path, model_path, seed, question, run, cases, params,
+                      tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
+                      dict(data))
+
+
+def _parse_run(table: Mapping[str, Any], path: Path | None, model: Model) -> RunSpec:
+    values: dict[str, Any] = {}
+    for key in ("final_time", "time_step", "saveper"):
+        if key in table:
+            values[key] = _number(table[key], path, f"run.{key}", positive=True)
+    method = table.get("method", "euler")
+    if method not in ("euler", "rk4"):
+        raise _err(f"unknown integration method {method!r} (valid: euler, rk4)", path,
+                   "run.method", method)
+    chunk = _integer(table.get("chunk_size", 20_000), path, "run.chunk_size", minimum=1)
+    variables = table.get("variables", [])
+    if not isinstance(variables, list) or not all(isinstance(v, str) for v in variables):
+        raise _err("must be a list of variable names", path, "run.variables", variables)
+    for v in variables:
+        try:
+            model.columns([v])
+        except SdnetError as error:
+            raise _err(str(error), path, "run.variables", v) from error
+    return RunSpec(values.get("final_time"), values.get("time_step"), values.get("saveper"),
+                   method, chunk, tuple(variables))
+
+
+def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
+                 params: Mapping[str, float]) -> tuple[tuple[Case, ...], dict[str, Any]]:
+    region = _table(data, "region", path, ("preset", "presets", "values"))
+    if "preset" in region and "presets" in region:
+        raise _err("give either preset or presets, not both", path, "region.presets")
+    presets: list[str | None]
+    if "presets" in region:
+        raw = region["presets"]
+        if not isinstance(raw, list) or not raw:
+            raise _err("must be a non-empty list of preset names", path, "region.presets", raw)
+        presets = list(raw)
+    elif "preset" in region:
+        presets = [region["preset"]]
+    else:
+        presets = [None]
+    names: list[str | None] = []
+    for i, preset in enumerate(presets):
+        if preset is None:
+            names.append(None)
+            continue
+        key = "region.preset" if "preset" in region else f"region.presets[{i}]"
+        try:
+            names.append(get_region(preset).name)
+        except UnknownPresetError as error:
+            hint = close_matches(str(preset), REGIONS)
+            did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+            raise _err(f"unknown region preset {preset!r}{did} (valid: "
+                       f"{', '.join(REGIONS)})", path, key, preset) from error
+    region_values: dict[str, float] = {}
+    raw_values = region.get("values", {})
+    if not isinstance(raw_values, Mapping):
+        raise _err("must be a table of parameter values", path, "region.values", raw_values)
+    for key, value in raw_values.items():
+        pname = _parameter(model, key, path, f"region.values.{key}")
+        region_values[pname] = _in_range(
+            model, pname, _number(value, path, f"region.values.{key}"), path,
+            f"region.values.{key}")
+
+    base = _push(_table(data, "push", path, _PUSH_FIELDS), BASE_PUSH, path, "push", model)
+    raw_policies = data.get("policies", [])
+    if not isinstance(raw_policies, list):
+        raise _err("must be an array of tables ([[policies]])", path, "policies", raw_policies)
+    policies: list[tuple[str, Push, dict[str, float]]] = []
+    for i, entry in enumerate(raw_policies):
+        key = f"policies[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _err("must be a table", path, key, entry)
+        _check_keys(entry, ("name", *_PUSH_FIELDS, "params"), path, key)
+        pname = _string(entry.get("name"), path, f"{key}.name")
+        if not _NAME.match(pname):
+            raise _err(f"must be a Python identifier, not {pname!r}", path, f"{key}.name", pname)
+        extra = {}
+        for k, v in dict(entry.get("params", {})).items():
+            name_k = _parameter(model, k, path, f"{key}.params.{k}")
+            extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.params.{k}"),
+                                      path, f"{key}.params.{k}")
+        policies.append((pname, _push(entry, base, path, key, model), extra))
+    if len({p[0] for p in policies}) != len(policies):
+        raise _err("policy names must be unique", path, "policies", [p[0] for p in policies])
+    if not policies:
+        policies = [("base", base, {})]
+
+    cases = []
+    for region_name in names:
+        for policy, push, extra in policies:
+            if len(names) > 1 and len(policies) > 1:
+                case_name = f"{region_name}_{policy}"
+            elif len(policies) > 1:
+                case_name = policy
+            else:
+                case_name = region_name or "default"
+            try:
+                values = model.scenario_values(
+                    {**region_values, **params, **extra}, region=region_name, push=push)
+            except SdnetError as error:
+                raise _err(str(error), path, "region", region_name) from error
+            cases.append(Case(case_name, region_name, policy, push, values))
+    region_table: dict[str, Any] = {}
+    if len(names) > 1:
+        region_table["presets"] = list(names)
+    elif names[0] is not None:
+        region_table["preset"] = names[0]
+    if region_values:
+        region_table["values"] = region_values
+    scenario = {
+        "region": region_table,
+        "push": {f: getattr(base, f) for f in _PUSH_FIELDS},
+        "policies": [] if raw_policies == [] else [
+            {"name": n, **{f: getattr(p, f) for f in _PUSH_FIELDS},
+             **({"params": extra} if extra else {})} for n, p, extra in policies],
+    }
+    return tuple(cases), scenario
+
+
+def _parse_factors(raw: Any, path: Path | None, model: Model) -> list[Factor]:
+    if not isinstance(raw, list):
+        raise _err("must be an array of tables ([[factors]])", path, "factors", raw)
+    factors: list[Factor] = []
+    seen: set[str] = set()
+    named = {model.parameters[e["name"]].name for e in raw if isinstance(e, Mapping)
+             and isinstance(e.get("name"), str) and e["name"] in model.parameters}
+    for i, entry in enumerate(raw):
+        key = f"factors[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _err("must be a table", path, key, entry)
+        if "kind" in entry:
+            _check_keys(entry, ("kind",), path, key)
+            kinds = ("lever", "region", "uncertain")
+            if entry["kind"] not in kinds:
+                raise _err(f"unknown parameter kind {entry['kind']!r} (valid: "
+                           f"{', '.join(kinds)})", path, f"{key}.kind", entry["kind"])
+            for parameter in model.parameters.of_kind(entry["kind"]).values():
+                if parameter.name in seen or parameter.name in named or not parameter.bounded:
+                    continue
+                seen.add(parameter.name)
+                factors.append(Factor(parameter.name, float(parameter.lower),  # type: ignore[arg-type]
+                                      float(parameter.upper)))  # type: ignore[arg-type]
+            continue
+        _check_keys(entry, ("name", "bounds", "distribution", "mode", "mean", "sd"), path, key)
+        if "name" not in entry:
+            raise _err("missing (a model constant's Python or Vensim name)", path, f"{key}.name")
+        name = _parameter(model, entry["name"], path, f"{key}.name")
+        if name in seen:
+            raise _err(f"factor {name!r} is given twice", path, f"{key}.name", entry["name"])
+        seen.add(name)
+        parameter = model.parameters[name]
+        if "bounds" in entry:
+            bounds = entry["bounds"]
+            if not (isinstance(bounds, list) and len(bounds) == 2):
+                raise _err("must be [lower, upper]", path, f"{key}.bounds", bounds)
+            lower = _number(bounds[0], path, f"{key}.bounds")
+            upper = _number(bounds[1], path, f"{key}.bounds")
+            lo_ok = parameter.lower is None or lower >= parameter.lower
+            hi_ok = parameter.upper is None or upper <= parameter.upper
+            if not (lo_ok and hi_ok):
+                raise _err(
+                    f"bounds {bounds!r} leave the declared range of {name!r} "
+                    f"[{parameter.lower:g}, {parameter.upper:g}]", path, f"{key}.bounds", bounds)
+        else:
+            if not parameter.bounded:
+                raise _err(f"{name!r} has no declared range in the model; give bounds", path,
+                           f"{key}.bounds")
+            lower, upper = float(parameter.lower), float(parameter.upper)  # type: ignore[arg-type]
+        distribution = entry.get("distribution", "uniform")
+        if distribution not in DISTRIBUTIONS:
+            raise _err(f"unknown distribution {distribution!r} (valid: "
+                       f"{', '.join(DISTRIBUTIONS)})", path, f"{key}.distribution", distribution)
+        dparams = {}
+        for p in DISTRIBUTIONS[distribution]:
+            if p not in entry:
+                raise _err(f"missing (a {distribution} distribution needs "
+                           f"{', '.join(DISTRIBUTIONS[distribution])})", path, f"{key}.{p}")
+            dparams[p] = _number(entry[p], path, f"{key}.{p}")
+        try:
+            factors.append(Factor(name, lower, upper, distribution, dparams))
+        except SdnetError as error:
+            raise _err(str(error), path, key, dict(entry)) from error
+    return factors
+
+
+#: What each reducer option means (for "missing" messages).
+_OPTION_MEANING = {"threshold": "the level the output must reach, in the output's units",
+                   "time": "the year at which to read the output"}
+
+
+def _parse_metrics(raw: Any, path: Path | None, model: Model,
+                   span: tuple[float, float]) -> list[Metric]:
+    if not isinstance(raw, list) or not raw:
+        raise _err("must be a non-empty array of tables ([[metrics]])", path, "metrics", raw)
+    metrics: list[Metric] = []
+    for i, entry in enumerate(raw):
+        key = f"metrics[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _err("must be a table", path, key, entry)
+        name = _string(entry.get("name"), path, f"{key}.name")
+        if "reducer" not in entry and "variable" not in entry:
+            _check_keys(entry, ("name",), path, key)
+            if name not in BUILTIN:
+                hint = close_matches(name, BUILTIN)
+                did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+                raise _err(f"unknown metric {name!r}{did} (built in: {', '.join(BUILTIN)}; or "
+                           "give variable and reducer)", path, f"{key}.name", name)
+            metrics.append(BUILTIN[name])
+            continue
+        options = sorted({o for _, opts in REDUCERS.values() for o in opts})
+        _check_keys(entry, ("name", "variable", "reducer", "units", *options), path, key)
+        if not _NAME.match(name) or name in BUILTIN:
+            raise _err(f"a user metric needs a new Python identifier as name, not {name!r}",
+                       path, f"{key}.name", name)
+        variable = _string(entry.get("variable"), path, f"{key}.variable")
+        try:
+            model.columns([variable])
+        except SdnetError as error:
+            raise _err(str(error), path, f"{key}.variable", variable) from error
+        reducer = entry.get("reducer")
+        if reducer not in REDUCERS:
+            raise _err(f"unknown reducer {reducer!r} (valid: {', '.join(REDUCERS)})", path,
+                       f"{key}.reducer", reducer)
+        for option in REQUIRED_OPTIONS.get(reducer, ()):
+            if option not in entry:
+                raise _err(f"missing (reducer {reducer!r} needs {option}: "
+                           f"{_OPTION_MEANING[option]})", path, f"{key}.{option}")
+        kwargs = {k: v for k, v in entry.items() if k in options}
+        for option in ("threshold", "time", "start", "end"):
+            if option in kwargs and option in REDUCERS[reducer][1]:
+                kwargs[option] = _number(kwargs[option], path, f"{key}.{option}")
+        for option in ("time", "start", "end"):
+            if option in kwargs and not span[0] <= kwargs[option] <= span[1]:
+                raise _err(f"{entry[option]!r} is outside the simulated time: must be within "
+                           f"[{span[0]:g}, {span[1]:g}] (Year; the run ends at final_time "
+                           f"{span[1]:g})", path, f"{key}.{option}", entry[option])
+        try:
+            metrics.append(user_metric(name, variable=variable, reducer=reducer,
+                                       units=str(entry.get("units", "")), **kwargs))
+        except SdnetError as error:
+            raise _err(str(error), path, key, dict(entry)) from error
+    names = [m.name for m in metrics]
+    if len(set(names)) != len(names):
+        raise _err("metric names must be unique", path, "metrics", names)
+    return metrics
+
+
+def _metric_name(value: Any, metrics: Sequence[Metric], path: Path | None, key: str) -> str:
+    names = [m.name for m in metrics]
+    if value not in names:
+        hint = close_matches(str(value), names)
+        did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        raise _err(f"{value!r} is not one of the study's metrics{did} (metrics: "
+                   f"{', '.join(names)})", path, key, value)
+    return str(value)
+
+
+def _search_range(value: Any, path: Path | None, key: str, units: str) -> tuple[float, float]:
+    """A bisection range ``[lower, upper]``: two non-negative numbers, lower first."""
+    if not (isinstance(value, list) and len(value) == 2):
+        raise _err(f"must be [lower, upper] ({units})", path, key, value)
+    lower = _number(value[0], path, key, minimum=0.0)
+    upper = _number(value[1], path, key, minimum=0.0)
+    _ordered(lower, upper, value, path, key)
+    return lower, upper
+
+
+def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
+                    metrics: Sequence[Metric], cases: Sequence[Case],
+                    model: Model) -> AnalysisSpec:
+    spec: dict[str, Any] = {}
+    if "screen" in table:
+        screen = _table(table, "screen", path, ("top", "n", "metric", "calc_second_order"),
+                        where="analysis.screen")
+        if method != "morris":
+            raise _err(f"screening needs a morris design, not {method!r}", path,
+                       "analysis.screen", dict(screen))
+        spec["screen_top"] = _integer(screen.get("top", 5), path, "analysis.screen.top",
+                                      minimum=1)
+        spec["screen_n"] = _design_n(screen.get("n", 256), "sobol", path=path)
+        spec["screen_metric"] = _metric_name(screen.get("metric", metrics[0].name), metrics,
+                                             path, "analysis.screen.metric")
+        second = screen.get("calc_second_order", False)
+        if not isinstance(second, bool):
+            raise _err("must be true or false", path, "analysis.screen.calc_second_order",
+                       second)
+        spec["calc_second_order"] = second
+    for flag in ("convergence", "hysteresis"):
+        if flag in table:
+            if not isinstance(table[flag], bool):
+                raise _err("must be true or false", path, f"analysis.{flag}", table[flag])
+            spec[flag] = table[flag]
+    if spec.get("convergence") and method != "sobol" and not spec.get("screen_top"):
+        raise _err("a convergence study needs a sobol design (or a morris screen)", path,
+                   "analysis.convergence", True)
+    if "time_resolved" in table:
+        tr = _table(table, "time_resolved", path, ("variables", "every"),
+                    where="analysis.time_resolved")
+        variables = tr.get("variables", [])
+        if not isinstance(variables, list) or not variables:
+            raise _err("must be a non-empty list of output names", path,
+                       "analysis.time_resolved.variables", variables)
+        for v in variables:
+            try:
+                model.columns([v])
+            except SdnetError as error:
+                raise _err(str(error), path, "analysis.time_resolved.variables", v) from error
+        spec["time_resolved"] = tuple(variables)
+        spec["time_resolved_every"] = _number(tr.get("every", 1.0), path,
+                                              "analysis.time_resolved.every", positive=True)
+    if "prim" in table:
+        pr = _table(table, "prim", path, ("metric", "alpha", "min_coverage"),
+                    where="analysis.prim")
+        spec["prim_metric"] = _metric_name(pr.get("metric", "sustained"), metrics, path,
+                                           "analysis.prim.metric")
+        spec["prim_alpha"] = _number(pr.get("alpha", 0.05), path, "analysis.prim.alpha",
+                                     positive=True)
+        spec["prim_min_coverage"] = _number(pr.get("min_coverage", 0.5), path,
+                                            "analysis.prim.min_coverage", positive=True)
+    if "thresholds" in table:
+        th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "durations",
+                                                 "amount", "amount_tol", "metric"),
+                    where="analysis.thresholds")
+        flag = th.get("metric", "alive_after_push")
+        if flag not in ("alive_after_push", "sustained"):
+            raise _err(f"must be alive_after_push or sustained, not {flag!r}", path,
+                       "analysis.thresholds.metric", flag)
+        spec["threshold_metric"] = flag
+        amounts = th.get("amounts", [] if "durations" in th else [BASE_PUSH.amount])
+        if not isinstance(amounts, list):
+            raise _err("must be a list of push amounts ($/Year)", path,
+                       "analysis.thresholds.amounts", amounts)
+        spec["threshold_amounts"] = tuple(
+            _number(a, path, "analysis.thresholds.amounts", positive=True) for a in amounts)
+        spec["threshold_duration"] = _search_range(
+            th.get("duration", [0.0, 15.0]), path, "analysis.thresholds.duration", "Year")
+        spec["threshold_tol"] = _number(th.get("tol", 0.05), path, "analysis.thresholds.tol",
+                                        positive=True)
+        durations = th.get("durations", [])
+        if not isinstance(durations, list):
+            raise _err("must be a list of push durations (Year)", path,
+                       "analysis.thresholds.durations", durations)
+        spec["threshold_durations"] = tuple(
+            _number(d, path, "analysis.thresholds.durations", minimum=0.0) for d in durations)
+        declared = model.parameters["push_amount"]
+        spec["threshold_amount"] = _search_range(
+            th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0]),
+            path, "analysis.thresholds.amount", "$/Year")
+        spec["threshold_amount_tol"] = _number(th.get("amount_tol", 1000.0), path,
+                                               "analysis.thresholds.amount_tol", positive=True)
+    if "integration_check" in table:
+        ic = table["integration_check"]
+        if isinstance(ic, bool):
+            spec["integration_n"] = 32 if ic else 0
+        else:
+            ic_table = _table(table, "integration_check", path, ("n",),
+                              where="analysis.integration_check")
+            spec["integration_n"] = _integer(ic_table.get("n", 32), path,
+                                             "analysis.integration_check.n")
+    if "compare" in table:
+        cmp_table = _table(table, "compare", path, ("metric",), where="analysis.compare")
+        policies = {c.policy for c in cases}
+        if len(policies) != 2:
+            raise _err(f"comparing needs exactly two [[policies]], not {len(policies)}", path,
+                       "analysis.compare", dict(cmp_table))
+        spec["compare_metric"] = _metric_name(cmp_table.get("metric", metrics[0].name),
+                                              metrics, path, "analysis.compare.metric")
+    return AnalysisSpec(**spec)

@@ -1,0 +1,281 @@
+"""Running a study end to end: :func:`run_experiment` and its :class:`StudyResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdnet.designs import Design, make_design
+from sdnet.errors import ExperimentError
+from sdnet.experiment.analyses import (
+    _analyse_stage,
+    _compare,
+    _hysteresis,
+    _integration,
+    _thresholds,
+)
+from sdnet.experiment.folder import _summary, _write
+from sdnet.experiment.parse import load_experiment
+from sdnet.experiment.simulate import (
+    _metric_table,
+    _simulate,
+    _stage_table,
+    _warn_if_read_past_the_horizon,
+    _with_model_times,
+)
+from sdnet.experiment.spec import Experiment
+from sdnet.sensitivity import (
+    IndicesResult,
+    MorrisResult,
+    PrimResult,
+    convergence,
+    prim,
+    time_resolved,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdnet.results import EnsembleResult
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResult:
+    """Everything a study produced.
+
+    Attributes
+    ----------
+    experiment : Experiment
+        The resolved spec.
+    design : Design
+        The main design (the Sobol' stage of a screened study).
+    screen_design : Design or None
+        The Morris stage of a screened study.
+    runs : pandas.DataFrame
+        One row per run: ``run``, ``case``, ``stage``, then every factor and case constant.
+    metrics : pandas.DataFrame
+        One row per run: ``run``, ``case``, ``stage``, ``status``, one column per metric.
+    ensemble : EnsembleResult
+        Trajectories of the main stage.
+    analyses : Mapping[str, Any]
+        ``(kind, metric, case)`` keys as strings ``"kind/metric/case"`` -> result objects.
+    summary : Mapping[str, Any]
+        Key numbers (what ``summary.json`` holds).
+    out : Path or None
+        The results folder, when one was written.
+    """
+
+    experiment: Experiment
+    design: Design
+    screen_design: Design | None
+    runs: pd.DataFrame
+    metrics: pd.DataFrame
+    ensemble: EnsembleResult
+    analyses: Mapping[str, Any]
+    summary: Mapping[str, Any]
+    out: Path | None = None
+
+    def _get(self, kind: str, metric: str, case: str | None) -> Any:
+        case = case or self.experiment.cases[0].name
+        key = f"{kind}/{metric}/{case}"
+        if key not in self.analyses:
+            available = sorted(k for k in self.analyses if k.startswith(kind + "/"))
+            raise ExperimentError(
+                f"no {kind} analysis of {metric!r} for case {case!r} (available: "
+                f"{', '.join(available) or 'none'})", path=self.experiment.path, key="analysis",
+                value=key)
+        return self.analyses[key]
+
+    def sobol(self, metric: str, *, case: str | None = None) -> IndicesResult:
+        """Sobol' indices of a metric (the first case by default)."""
+        return self._get("sobol", metric, case)
+
+    def morris(self, metric: str, *, case: str | None = None) -> MorrisResult:
+        """Morris screening of a metric."""
+        return self._get("morris", metric, case)
+
+    def efast(self, metric: str, *, case: str | None = None) -> IndicesResult:
+        """eFAST indices of a metric."""
+        return self._get("efast", metric, case)
+
+    def prim(self, *, case: str | None = None) -> PrimResult:
+        """The PRIM box of the case."""
+        return self._get("prim", str(self.experiment.analysis.prim_metric), case)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The metric table (one row per run)."""
+        return self.metrics.copy()
+
+
+def _seeds(seed: int, count: int) -> list[int]:
+    children = np.random.SeedSequence(seed).spawn(count)
+    return [int(c.generate_state(1)[0]) for c in children]
+
+
+def run_experiment(
+    spec: Experiment | str | Path, *, out: str | Path | None = None, progress: bool = True,
+    resume: bool = True,
+) -> StudyResult:
+    """Run a study end to end: design -> runs (in chunks) -> metrics -> analyses -> folder.
+
+    Parameters
+    ----------
+    spec : Experiment or path
+        The study (or the path of its TOML file).
+    out : str or Path, optional
+        The results folder to write (layout in docs/architecture.md); nothing is written when
+        omitted.
+    progress : bool
+        Show progress bars.
+    resume : bool
+        Reuse finished chunks found in ``out/chunks`` (from an interrupted run of the same
+        study); each chunk is keyed by a hash of the model file, the run settings and its
+        rows. The chunks are deleted once the results folder is complete.
+
+    Returns
+    -------
+    StudyResult
+        Reproducible: the same spec and seed give identical numbers.
+    """
+    from sdnet.model import load_model
+
+    experiment = spec if isinstance(spec, Experiment) else load_experiment(spec)
+    model = load_model(experiment.model_path)
+    experiment = _with_model_times(experiment, model)
+    out_path = None if out is None else Path(out)
+    chunks_dir = None if out_path is None else out_path / "chunks"
+    analysis = experiment.analysis
+    seeds = _seeds(experiment.seed, 3)
+    analyses: dict[str, Any] = {}
+    skipped: list[str] = []
+
+    design = make_design(experiment.design_method, experiment.factors, n=experiment.design_n,
+                         seed=experiment.seed, **dict(experiment.design_settings))
+    table = _stage_table(experiment, design, design.method)
+    ensemble = _simulate(model, experiment, table, stage=design.method, chunks_dir=chunks_dir,
+                         resume=resume, progress=progress)
+    metrics = _metric_table(experiment, ensemble, table, model)
+    horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
+    _analyse_stage(experiment, design, metrics, analyses, skipped)
+    screen_design = None
+    tables = [table]
+    metric_tables = [metrics]
+    screen_ensemble = None
+
+    if analysis.screen_top:
+        screen_design, screen_ensemble = design, ensemble
+        first = experiment.cases[0].name
+        ranking = analyses.get(f"morris/{analysis.screen_metric}/{first}")
+        if ranking is None:
+            raise ExperimentError(
+                f"cannot screen: the Morris analysis of {analysis.screen_metric!r} failed "
+                f"({'; '.join(skipped)})", path=experiment.path, key="analysis.screen")
+        top = set(ranking.top(analysis.screen_top))
+        chosen = [f for f in experiment.factors if f.name in top]
+        design = make_design("sobol", chosen, n=analysis.screen_n, seed=seeds[0],
+                             calc_second_order=analysis.calc_second_order)
+        # the other factors are held at the case's value, else the model's default (within
+        # the factor's bounds), and written out so factors.csv says what every run used
+        held = {f.name: min(max(model.parameters[f.name].default, f.lower), f.upper)
+                for f in experiment.factors if f.name not in top}
+        table_main = _stage_table(experiment, design, "sobol", held)
+        ensemble = _simulate(model, experiment, table_main, stage="sobol",
+                             chunks_dir=chunks_dir, resume=resume, progress=progress)
+        metrics_main = _metric_table(experiment, ensemble, table_main, model)
+        metrics_main["run"] += len(table)
+        table_main.index += len(table)
+        _analyse_stage(experiment, design, metrics_main, analyses, skipped)
+        tables.append(table_main)
+        metric_tables.append(metrics_main)
+        table, metrics = table_main, metrics_main
+
+    import pandas as pd
+
+    all_runs = pd.concat(tables, ignore_index=True)
+    all_runs.insert(0, "run", np.arange(len(all_runs)))
+    all_metrics = pd.concat(metric_tables, ignore_index=True)
+    main_metrics = metrics.reset_index(drop=True)
+
+    if analysis.convergence and design.method == "sobol":
+        for case in experiment.cases:
+            part = main_metrics[main_metrics["case"] == case.name]
+            for metric in experiment.metrics:
+                values = part[metric.name].to_numpy(dtype=float)
+                if not np.isfinite(values).all() or np.ptp(values) == 0:
+                    continue
+                result = convergence(design, values, min_n=min(16, design.n),
+                                     metric=metric.name)
+                analyses[f"convergence/{metric.name}/{case.name}"] = result
+
+    if analysis.time_resolved and design.method in ("sobol", "efast"):
+        for case in experiment.cases:
+            rows = np.nonzero(main_metrics["case"].to_numpy() == case.name)[0]
+            for variable in analysis.time_resolved:
+                values = ensemble.outputs(variable).to_numpy()[rows]
+                if not np.isfinite(values).all():
+                    skipped.append(f"time-resolved {variable} ({case.name}): failed runs")
+                    continue
+                analyses[f"time_resolved/{_slug(variable)}/{case.name}"] = time_resolved(
+                    design, values, times=ensemble.dataset["time"].to_numpy(),
+                    every=analysis.time_resolved_every)
+
+    if analysis.prim_metric:
+        for case in experiment.cases:
+            mask = (main_metrics["case"] == case.name).to_numpy()
+            y = main_metrics.loc[mask, analysis.prim_metric].to_numpy(dtype=float)
+            ok = np.isfinite(y)
+            x = design.to_frame().loc[ok]
+            if not (y[ok] > 0.5).any():
+                skipped.append(f"prim ({case.name}): no run has {analysis.prim_metric} = 1")
+                continue
+            analyses[f"prim/{analysis.prim_metric}/{case.name}"] = prim(
+                x, y[ok] > 0.5, alpha=analysis.prim_alpha,
+                min_coverage=analysis.prim_min_coverage)
+
+    comparison = None
+    if analysis.compare_metric:
+        comparison = _compare(experiment, design, main_metrics, analyses, skipped)
+
+    thresholds = None
+    if analysis.threshold_amounts:
+        thresholds = _thresholds(model, experiment, search="push_duration")
+    amount_thresholds = None
+    if analysis.threshold_durations:
+        amount_thresholds = _thresholds(model, experiment, search="push_amount")
+
+    integration = None
+    if analysis.integration_n:
+        integration = _integration(model, experiment, table, main_metrics, ensemble, seeds[1])
+
+    hysteresis = _hysteresis(model, experiment) if analysis.hysteresis else None
+
+    summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
+                       thresholds, integration, hysteresis, comparison)
+    summary["notes"] = [horizon_note] if horizon_note else []
+    if amount_thresholds is not None:
+        summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
+            "records")
+    result = StudyResult(experiment, design, screen_design, all_runs, all_metrics, ensemble,
+                         analyses, summary, out_path)
+    if out_path is not None:
+        _write(result, out_path, screen_ensemble, thresholds, integration, hysteresis,
+               comparison)
+        if amount_thresholds is not None:
+            amount_thresholds.to_csv(out_path / "analyses" / "thresholds_amount.csv",
+                                     index=False)
+        if chunks_dir is not None and chunks_dir.exists():
+            # the study is complete: its chunks only matter to an interrupted run
+            import shutil
+
+            shutil.rmtree(chunks_dir)
+    return result
+
+
+def _slug(name: str) -> str:
+    from sdnet.params import python_name
+
+    return python_name(name)

@@ -1,0 +1,271 @@
+"""Running a study's stacked design table in chunks and reducing it to metrics."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sdnet.designs import Design
+from sdnet.errors import SdnetError, SdnetWarning, UnknownVariableError
+from sdnet.experiment.spec import Experiment
+from sdnet.files import file_sha256
+from sdnet.metrics import PERSISTENCE_LAG, Trajectories
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdnet.model import Model
+    from sdnet.results import EnsembleResult
+
+
+def _stage_table(experiment: Experiment, design: Design, stage: str,
+                 fixed: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Stack the design under every case: one row per (case, design row)."""
+    import pandas as pd
+
+    frames = []
+    design_frame = design.to_frame()
+    for case in experiment.cases:
+        frame = pd.DataFrame({k: np.full(design.n_runs, v) for k, v in case.values.items()})
+        for k, v in (fixed or {}).items():
+            if k not in frame.columns:
+                frame[k] = v
+        for column in design_frame.columns:
+            frame[column] = design_frame[column].to_numpy()
+        frame.insert(0, "stage", stage)
+        frame.insert(0, "case", case.name)
+        frame.insert(0, "row", np.arange(design.n_runs))
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    return table
+
+
+def _numeric(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns=["row", "case", "stage"])
+
+
+#: Outputs every study saves when the model has them: the report's fan charts show these four
+#: (docs/architecture.md), so a study file need not list them under [run] variables.
+REPORT_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge",
+                                   "Embeddedness")
+
+
+def _variables(experiment: Experiment, model: Model) -> list[str]:
+    """The outputs to save: the metrics' inputs, [run] variables, the time-resolved
+    variables, and the :data:`REPORT_OUTPUTS` the model has."""
+    names: list[str] = []
+    for metric in experiment.metrics:
+        names.extend(metric.variables)
+    names.extend(experiment.run.variables)
+    names.extend(experiment.analysis.time_resolved)
+    saved = set()
+    for name in names:
+        try:
+            saved.add(model.vensim_name(name))
+        except UnknownVariableError:
+            saved.add(name)
+    for name in REPORT_OUTPUTS:
+        try:
+            model.resolve(name)
+        except UnknownVariableError:
+            continue
+        if name not in saved:
+            names.append(name)
+    return list(dict.fromkeys(names))
+
+
+def _file_hash(path: Path) -> str:
+    return file_sha256(path)
+
+
+def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: str,
+               time_step: float | None, variables: list[str]) -> str:
+    # only what decides the runs' numbers: a changed analysis keeps the finished chunks
+    digest = hashlib.sha256()
+    run = experiment.run
+    digest.update(json.dumps({
+        "model": str(experiment.model_path), "model_sha256": _file_hash(experiment.model_path),
+        "final_time": run.final_time, "saveper": run.saveper, "variables": variables,
+        "stage": stage, "method": method, "time_step": time_step,
+    }, sort_keys=True, default=str).encode())
+    digest.update(np.ascontiguousarray(_numeric(part).to_numpy(dtype=float)).tobytes())
+    digest.update(",".join(_numeric(part).columns).encode())
+    return digest.hexdigest()
+
+
+def _with_model_times(experiment: Experiment, model: Model) -> Experiment:
+    """The experiment with the model file's final_time, time_step and saveper where ``[run]``
+    leaves them out, so that ``spec.toml`` and the provenance say what ran (and a study
+    reproduces the same runs after the model file's control section changes)."""
+    run = experiment.run
+    filled = {
+        name: model.default_control(name)
+        for name in ("final_time", "time_step", "saveper")
+        if getattr(run, name) is None
+    }
+    return replace(experiment, run=replace(run, **filled)) if filled else experiment
+
+
+def _simulate(
+    model: Model, experiment: Experiment, table: pd.DataFrame, *, stage: str,
+    chunks_dir: Path | None, resume: bool, progress: bool, method: str | None = None,
+    time_step: float | None = None,
+) -> EnsembleResult:
+    """Run a stacked table in chunks, keeping finished chunks on disk when asked."""
+    from sdnet.results import EnsembleResult
+    from sdnet.runner import run_ensemble
+
+    run = experiment.run
+    method = method or run.method
+    time_step = time_step or run.time_step
+    variables = _variables(experiment, model)
+    chunk = run.chunk_size
+    n_total = len(table)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, str, float]]]] = []
+    times = None
+    columns: list[str] = []
+    units: dict[str, str] = {}
+    provenance = None
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_total, desc=f"{experiment.name} ({stage})", unit="run")
+    try:
+        for start in range(0, n_total, chunk):
+            part = table.iloc[start:start + chunk]
+            key = _chunk_key(experiment, stage, part, method, time_step, variables)
+            file = None if chunks_dir is None else chunks_dir / f"{stage}_{start:09d}.npz"
+            loaded = None
+            if file is not None and resume and file.exists():
+                with np.load(file, allow_pickle=False) as saved:
+                    if str(saved["key"]) == key:
+                        loaded = (saved["times"], saved["outputs"], saved["status"],
+                                  [str(c) for c in saved["columns"]],
+                                  [str(u) for u in saved["units"]],
+                                  [(int(r), str(v), float(t)) for r, v, t in
+                                   zip(saved["fail_run"], saved["fail_var"], saved["fail_time"],
+                                       strict=True)])
+            if loaded is None:
+                result = run_ensemble(
+                    model, _numeric(part).reset_index(drop=True), final_time=run.final_time,
+                    time_step=time_step, saveper=run.saveper, method=method,  # type: ignore[arg-type]
+                    variables=variables, chunk_size=chunk, progress=False,
+                    seed=experiment.seed,
+                )
+                provenance = result.provenance
+                ds = result.dataset
+                failures = [(r, str(ds["failure"].values[r]), math.nan)
+                            for r in np.nonzero(~result.ok)[0]]
+                loaded = (ds["time"].to_numpy(), ds["outputs"].to_numpy(), result.ok,
+                          [str(v) for v in ds["variable"].to_numpy()],
+                          [str(u) for u in ds["units"].to_numpy()], failures)
+                if file is not None:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = file.with_suffix(".tmp.npz")
+                    np.savez(tmp, key=key, times=loaded[0], outputs=loaded[1],
+                             status=loaded[2], columns=np.array(loaded[3]),
+                             units=np.array(loaded[4]),
+                             fail_run=np.array([f[0] for f in failures], dtype=int),
+                             fail_var=np.array([f[1] for f in failures], dtype=str),
+                             fail_time=np.array([f[2] for f in failures], dtype=float))
+                    tmp.replace(file)
+            times, columns = loaded[0], loaded[3]
+            units = dict(zip(loaded[3], loaded[4], strict=True))
+            parts.append((loaded[1], np.asarray(loaded[2], dtype=bool), np.arange(len(part))
+                          + start, [(start + r, v, t) for r, v, t in loaded[5]]))
+            if bar is not None:
+                bar.update(len(part))
+    finally:
+        if bar is not None:
+            bar.close()
+    if provenance is None:
+        from sdnet.results import Provenance
+
+        provenance = Provenance.collect(model.path, model.sha256, seed=experiment.seed)
+    provenance = replace(provenance, spec=experiment.to_dict())
+    outputs = np.concatenate([p[0] for p in parts], axis=0)
+    status = np.concatenate([p[1] for p in parts])
+    failures = [f for p in parts for f in p[3]]
+    if times is None:
+        raise SdnetError(f"study {experiment.name!r} has no runs")
+    return EnsembleResult.from_array(times, outputs, columns=columns, units=units,
+                                     factors=_numeric(table).reset_index(drop=True),
+                                     status=status, failures=failures, provenance=provenance)
+
+
+def _trajectories(ensemble: EnsembleResult, table: pd.DataFrame, model: Model,
+                  rows: np.ndarray | slice = slice(None)) -> Trajectories:
+    times = ensemble.dataset["time"].to_numpy()
+    outputs = {v: ensemble.dataset["outputs"].sel(variable=v).to_numpy()[rows]
+               for v in ensemble.variables}
+
+    return Trajectories(times, outputs, _push_end(table, model)[rows],
+                        _table_column(table, model, "number_of_firms")[rows])
+
+
+def _table_column(table: pd.DataFrame, model: Model, name: str) -> np.ndarray:
+    """A constant's value in every run: its column of the table, else the model's default."""
+    if name in table.columns:
+        return table[name].to_numpy(dtype=float)
+    return np.full(len(table), model.parameters[name].default)
+
+
+def _push_end(table: pd.DataFrame, model: Model) -> np.ndarray:
+    """The year each run's push ends (start + duration + taper)."""
+    return sum(_table_column(table, model, name)
+               for name in ("push_start", "push_duration", "push_taper"))
+
+
+#: built-in metrics that read Total Members PERSISTENCE_LAG years after the push ends
+_AFTER_PUSH_METRICS = ("persistence_after_push", "sustained", "alive_after_push")
+
+
+def _warn_if_read_past_the_horizon(experiment: Experiment, table: pd.DataFrame, model: Model,
+                                   ensemble: EnsembleResult) -> str | None:
+    """Warn when runs' pushes end too late for the after-push metrics to see ten years.
+
+    Those metrics then read the horizon instead (documented in :mod:`sdnet.metrics`); a
+    study whose pushes run to the end would otherwise rank levers on a shorter window
+    without saying so. Returns the warning's text (None without a warning) for the summary.
+    """
+    used = [m.name for m in experiment.metrics if m.name in _AFTER_PUSH_METRICS]
+    if not used:
+        return None
+    horizon = float(ensemble.dataset["time"].to_numpy()[-1])
+    push_end = _push_end(table, model)
+    late = (push_end + PERSISTENCE_LAG > horizon + 1e-9) & ensemble.ok
+    if late.any():
+        latest = float(np.max(push_end[late]))
+        message = (
+            f"{experiment.name}: in {int(late.sum())} of {len(late)} runs the push ends less "
+            f"than {PERSISTENCE_LAG:g} years before the horizon (year {horizon:g}; latest end "
+            f"year {latest:g}), so {', '.join(used)} read the horizon for them; set [run] "
+            f"final_time to at least {latest + PERSISTENCE_LAG:g} to see ten years"
+        )
+        warnings.warn(SdnetWarning(message), stacklevel=2)
+        return message
+    return None
+
+
+def _metric_table(experiment: Experiment, ensemble: EnsembleResult, table: pd.DataFrame,
+                  model: Model) -> pd.DataFrame:
+    import pandas as pd
+
+    data = _trajectories(ensemble, table, model)
+    frame = pd.DataFrame({"run": np.arange(len(table)), "case": table["case"].to_numpy(),
+                          "stage": table["stage"].to_numpy(),
+                          "status": np.where(ensemble.ok, "ok", "failed")})
+    for metric in experiment.metrics:
+        values = metric(data)
+        values = np.where(ensemble.ok, values, np.nan)
+        frame[metric.name] = values
+    return frame

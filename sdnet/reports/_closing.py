@@ -1,0 +1,189 @@
+"""The report's closing sections: findings, numerical checks, other tables, provenance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pandas as pd
+
+from sdnet.reports._context import ReportContext, _section, _without_local_paths
+from sdnet.reports._document import (
+    Block,
+    Bullets,
+    Caution,
+    Code,
+    Heading,
+    Note,
+    Paragraph,
+    Section,
+    TableBlock,
+)
+from sdnet.reports._findings import (
+    Finding,
+    comparison_findings,
+    hysteresis_findings,
+    regime_findings,
+)
+
+
+def _checks(ctx: ReportContext) -> Section | None:
+    frame = ctx.results.analyses.get("integration_check")
+    if frame is None:
+        return None
+    blocks: list[Block] = [TableBlock("integration_check", frame,
+                                      "Change of each metric at half the time step and with "
+                                      "RK4 integration.")]
+    if "ok" in frame.columns:
+        bad = [str(m) for m, ok in zip(frame.get("metric", frame.index), frame["ok"],
+                                       strict=True) if not _truthy(ok)]
+        if bad:
+            text = (f"the metrics {', '.join(bad)} change by more than the tolerance when the "
+                    "time step is halved or RK4 is used: integration error may affect them.")
+            blocks.append(Caution(text))
+            ctx.add([Finding(text[0].upper() + text[1:], caveat=True)],
+                    topic="Numerical checks")
+        else:
+            blocks.append(Paragraph("Every metric is stable under half the time step and RK4."))
+    return _section("Numerical checks", blocks)
+
+
+_SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
+
+
+_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check")
+
+
+def _other_tables(ctx: ReportContext) -> Section | None:
+    """Analysis tables the sections above do not draw (e.g. hysteresis, comparisons)."""
+    others = {
+        stem: frame for stem, frame in ctx.results.analyses.items()
+        if not stem.startswith(_SHOWN_KINDS) and stem not in _SHOWN_NAMES
+    }
+    if not others:
+        return None
+    blocks: list[Block] = [Paragraph("Further tables the study wrote, shown as they are.")]
+    if "hysteresis" in others:
+        ctx.add(hysteresis_findings(others["hysteresis"]), topic="Tipping point and memory")
+    if "comparison" in others:
+        ctx.add(comparison_findings(others["comparison"]), topic="Which push works better")
+    for stem, frame in others.items():
+        blocks.append(TableBlock(stem, frame.head(60), f"analyses/{stem}.csv"
+                                 + (" (first 60 rows)" if len(frame) > 60 else "") + "."))
+    return _section("Other analyses", blocks)
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes", "ok")
+    return bool(value)
+
+
+def _regime_summary(ctx: ReportContext) -> list[Finding]:
+    results = ctx.results
+    regime = results.regime()
+    main = results.main_mask()
+    if regime is None or main is None or results.metrics is None:
+        return []
+    ok = results.ok_mask()
+    cases = results.metrics["case"].astype(str) if "case" in results.metrics.columns else None
+    if cases is None or cases[main].nunique() <= 1:
+        return regime_findings(regime[main], None if ok is None else ok[main])
+    found: list[Finding] = []
+    for case in dict.fromkeys(cases[main]):
+        rows = main & (cases == case).to_numpy()
+        for finding in regime_findings(regime[rows], None if ok is None else ok[rows]):
+            found.append(replace(finding, text=f"{case}: {finding.text}"))
+    return found
+
+
+def _findings_section(ctx: ReportContext) -> Section:
+    found = _regime_summary(ctx) + ctx.findings
+    summary = ctx.results.summary
+    blocks: list[Block] = []
+    if not found:
+        blocks.append(Note("the study produced no numbers to draw findings from."))
+    headlines = [f.text for f in found if f.headline and not f.caveat]
+    cautions = sum(f.caveat for f in found)
+    if headlines:
+        blocks += [Heading("In brief"), Bullets(tuple(headlines))]
+    if cautions:
+        several = cautions > 1
+        blocks.append(Caution(
+            f"{cautions} finding{'s' if several else ''} below come{'' if several else 's'} "
+            "with a caution (wide intervals, unreliable estimates, failed runs or integration "
+            "error): read "
+            f"{'them' if several else 'it'} before relying on the numbers above."
+        ))
+    # the rest grouped by topic (in order of first appearance), each caveat right after the
+    # finding it qualifies; headlines without a topic were said in brief already
+    found = [f for f in found if f.topic or not f.headline]
+    topics = list(dict.fromkeys(f.topic for f in found))
+    found = [f for topic in topics for f in found if f.topic == topic]
+    if found and headlines:
+        blocks.append(Heading("In detail"))
+    pending: list[str] = []
+    current = ""
+    for finding in found:
+        if finding.topic != current:
+            if pending:
+                blocks.append(Bullets(tuple(pending)))
+                pending = []
+            current = finding.topic
+            if current:
+                blocks.append(Heading(current, level=4 if headlines else 3))
+        if finding.caveat:
+            if pending:
+                blocks.append(Bullets(tuple(pending)))
+                pending = []
+            blocks.append(Caution(finding.text))
+        else:
+            pending.append(finding.text)
+    if pending:
+        blocks.append(Bullets(tuple(pending)))
+    means = summary.get("metric_means")
+    if isinstance(means, Mapping) and means and all(isinstance(v, Mapping)
+                                                    for v in means.values()):
+        frame = pd.DataFrame(
+            [{"case": str(case), **{str(k): v for k, v in values.items()}}
+             for case, values in means.items()]
+        )
+        blocks.append(TableBlock("metric_means", frame,
+                                 "Mean of each metric over the runs of each case."))
+    notes = summary.get("notes")
+    if isinstance(notes, list | tuple) and notes:
+        blocks.append(Heading("Notes on the metrics"))
+        blocks.append(Bullets(tuple(str(item) for item in notes)))
+    skipped = summary.get("skipped")
+    if isinstance(skipped, list | tuple) and skipped:
+        blocks.append(Heading("Analyses not run"))
+        blocks.append(Bullets(tuple(str(item) for item in skipped)))
+    return _section("Findings", blocks)
+
+
+def _provenance(ctx: ReportContext) -> Section:
+    prov = ctx.results.provenance
+    blocks: list[Block] = []
+    versions = prov.get("versions")
+    if isinstance(versions, Mapping) and versions:
+        blocks.append(TableBlock(
+            "versions", pd.DataFrame(sorted(versions.items()), columns=["package", "version"]),
+            "Package versions the study ran with.",
+        ))
+    else:
+        blocks.append(Note("the study recorded no package versions (provenance.json)."))
+    blocks.append(Paragraph(
+        f"Seed: {'not recorded' if ctx.results.seed is None else ctx.results.seed}. "
+        f"Git commit: {prov.get('git_commit') or 'not recorded'}."
+    ))
+    if ctx.results.spec_text:
+        blocks.append(Paragraph("The resolved experiment spec (spec.toml):"))
+        blocks.append(Code(_without_local_paths(ctx.results.spec_text.rstrip(), ctx.results)))
+    elif prov.get("spec"):
+        blocks.append(Paragraph("The experiment spec as recorded in provenance.json:"))
+        blocks.append(Code(_without_local_paths(json.dumps(prov["spec"], indent=2, default=str),
+                                                ctx.results)))
+    else:
+        blocks.append(Note("the study's spec was not saved."))
+    return _section("Provenance", blocks)

@@ -1,0 +1,287 @@
+"""What the report's sections share: :class:`ReportContext` (results, model text, units,
+bounds, push) and small helpers for keys, labels and figures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sdnet.metrics import BUILTIN
+from sdnet.plotting._style import A4_TEXT_WIDTH
+from sdnet.reports._document import Block, Section, anchor_for
+from sdnet.reports._findings import Finding
+from sdnet.reports._model_text import ModelText, read_model_text
+from sdnet.reports._results import StudyResults
+
+#: The outputs shown as fan charts (Vensim names), in the order of the issue.
+FAN_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge", "Embeddedness")
+
+
+class ReportContext:
+    """What several sections share: the results, the model's text, units, bounds, push."""
+
+    def __init__(self, results: StudyResults) -> None:
+        self.results = results
+        self.model_file = _find_model(results)
+        self.model_label = _model_label(results)
+        self.model_text: ModelText | None = None
+        if self.model_file is not None:
+            self.model_text = read_model_text(self.model_file)
+        self.units = self._factor_units()
+        self.factor_table = self._factor_table()
+        self.bounds = {
+            str(r["factor"]): (float(r["lower"]), float(r["upper"]))
+            for _, r in self.factor_table.iterrows()
+        }
+        self.push = self._push_window()
+        self.findings: list[Finding] = []
+
+    def add(self, found: list[Finding], *, topic: str) -> None:
+        """Keep findings for the Findings section, grouped under ``topic``."""
+        self.findings += [replace(f, topic=topic) for f in found]
+
+    # ---- factors ----------------------------------------------------------------------
+
+    def _factor_units(self) -> dict[str, str]:
+        units = dict(self.model_text.units) if self.model_text else {}
+        for entry in _factor_entries(self.results):
+            if entry.get("units"):
+                units[str(entry["name"])] = str(entry["units"])
+        return units
+
+    def _factor_table(self) -> pd.DataFrame:
+        rows = []
+        seen = set()
+        observed = self.results.factors
+        for entry in _factor_entries(self.results):
+            name = str(entry["name"])
+            if name in seen:
+                continue
+            seen.add(name)
+            lower, upper = _entry_bounds(entry)
+            source = "study design"
+            if (lower is None or upper is None) and observed is not None and name in \
+                    varied_columns(observed):
+                lower = float(observed[name].min())
+                upper = float(observed[name].max())
+                source = "observed in runs"
+            rows.append({
+                "factor": name,
+                "units": self.units.get(name, ""),
+                "lower": np.nan if lower is None else lower,
+                "upper": np.nan if upper is None else upper,
+                "distribution": str(entry.get("distribution") or entry.get("dist") or "uniform"),
+                "range from": source,
+                "stage": str(entry.get("stage", "")),
+            })
+        if observed is not None and not rows:
+            for name in varied_columns(observed):
+                rows.append({
+                    "factor": str(name),
+                    "units": self.units.get(str(name), ""),
+                    "lower": float(observed[name].min()),
+                    "upper": float(observed[name].max()),
+                    "distribution": "not recorded",
+                    "range from": "observed in runs",
+                })
+        table = pd.DataFrame(rows, columns=["factor", "units", "lower", "upper",
+                                            "distribution", "range from", "stage"])
+        if not (table["stage"] != "").any():
+            table = table.drop(columns="stage")
+        return table
+
+    # ---- push -------------------------------------------------------------------------
+
+    def _push_window(self) -> tuple[float, float] | None:
+        """Start and end (years) of the push: spec, else median of factors, else model."""
+        spec_push = self.results.spec.get("push", {})
+        values: dict[str, float] = {}
+        constants = self.model_text.constants if self.model_text else {}
+        fixed = self.results.spec.get("params", {}) if isinstance(
+            self.results.spec.get("params"), dict) else {}
+        for key in ("start", "duration", "taper"):
+            name = f"push_{key}"
+            if isinstance(spec_push, dict) and key in spec_push:
+                values[key] = float(spec_push[key])
+            elif self.results.factors is not None and name in self.results.factors and \
+                    pd.api.types.is_numeric_dtype(self.results.factors[name]):
+                values[key] = float(self.results.factors[name].median())
+            elif name in fixed:
+                values[key] = float(fixed[name])
+            elif name in constants:
+                values[key] = constants[name]
+        if "start" not in values or "duration" not in values:
+            return None
+        start = values["start"]
+        return (start, start + values["duration"] + values.get("taper", 0.0))
+
+    def main_factors(self) -> pd.DataFrame | None:
+        """The factor values of the main stage's runs (the runs the figures draw)."""
+        main = self.results.main_mask()
+        if main is None:
+            return self.results.factors
+        return self.results.factor_rows(main)
+
+    def push_varies(self) -> bool:
+        factors = self.main_factors()
+        return factors is not None and any(
+            f"push_{k}" in varied_columns(factors) for k in ("start", "duration", "taper")
+        )
+
+    def metric_units(self, key: str) -> str | None:
+        builtin = BUILTIN.get(split_key(key)[0])
+        return builtin.units if builtin is not None else None
+
+    def metric_description(self, key: str) -> str | None:
+        builtin = BUILTIN.get(split_key(key)[0])
+        return builtin.description if builtin is not None else None
+
+
+_BOOKKEEPING = ("run", "case", "stage", "row", "status")
+
+
+def varied_columns(frame: pd.DataFrame) -> list[str]:
+    """Numeric columns of a run table that vary between runs (the factors actually varied)."""
+    found = []
+    for column in frame.columns:
+        if str(column) in _BOOKKEEPING or not pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        if frame[column].nunique(dropna=True) > 1:
+            found.append(str(column))
+    return found
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """``"metric__case"`` -> ``("metric", "case")``; a key without a case -> ``(key, None)``."""
+    metric, sep, case = key.partition("__")
+    return (metric, case) if sep else (key, None)
+
+
+def display(key: str) -> str:
+    """A metric key for readers: ``"persistence_after_push (typical)"``."""
+    metric, case = split_key(key)
+    return f"{metric} ({case})" if case else metric
+
+
+def _factor_entries(results: StudyResults) -> list[dict[str, Any]]:
+    """Factor descriptions from design.json (preferred; a screened study's screening stage
+    too) and the spec's [[factors]]."""
+    entries: list[dict[str, Any]] = []
+    screen = results.design.get("screen")
+    main_names: set[str] = set()
+    if isinstance(results.design.get("factors"), list):
+        main_names = {str(e.get("name")) for e in results.design["factors"]
+                      if isinstance(e, Mapping)}
+    if isinstance(screen, Mapping) and isinstance(screen.get("factors"), list):
+        entries += [
+            {**e, "stage": "screening and main" if str(e.get("name")) in main_names
+             else "screening"}
+            for e in screen["factors"] if isinstance(e, Mapping)
+        ]
+    design_factors = results.design.get("factors")
+    if isinstance(design_factors, Mapping):
+        entries += [{"name": k, **(v if isinstance(v, Mapping) else {"bounds": v})}
+                    for k, v in design_factors.items()]
+    elif isinstance(design_factors, list):
+        entries += [e if isinstance(e, Mapping) else {"name": str(e)} for e in design_factors]
+    spec_factors = results.spec.get("factors", [])
+    if isinstance(spec_factors, list):
+        entries += [dict(e) for e in spec_factors if isinstance(e, Mapping) and "name" in e]
+    return [dict(e) for e in entries if "name" in e]
+
+
+def _entry_bounds(entry: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    bounds = entry.get("bounds") or entry.get("range")
+    if isinstance(bounds, list | tuple) and len(bounds) == 2:
+        return float(bounds[0]), float(bounds[1])
+    lower = entry.get("lower", entry.get("min"))
+    upper = entry.get("upper", entry.get("max"))
+    return (None if lower is None else float(lower), None if upper is None else float(upper))
+
+
+def _spec_model(results: StudyResults) -> str | None:
+    experiment = results.spec.get("experiment", {})
+    model = experiment.get("model") if isinstance(experiment, Mapping) else None
+    return str(model) if model else None
+
+
+def _find_model(results: StudyResults) -> Path | None:
+    """The model file the study ran: spec.toml's path (relative to the results folder, as
+    `sdnet experiment` writes it), then provenance's, then either beside the results."""
+    given = [g for g in dict.fromkeys([_spec_model(results), results.model_path]) if g]
+    candidates = []
+    for name in given:
+        if Path(name).is_absolute():
+            candidates.append(Path(name))
+        else:
+            candidates += [parent / name for parent in [results.path, *results.path.parents]]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _model_label(results: StudyResults) -> str:
+    """The model file for readers, without the absolute path of the machine the study ran
+    on: its name, and where it lies relative to the results folder when spec.toml says."""
+    given = _spec_model(results) or results.model_path
+    if not given:
+        return "not recorded"
+    name = Path(given).name
+    if Path(given).is_absolute() or Path(given).as_posix() == name:
+        return name
+    # the relative path says where the model lies only within one repository; beyond it,
+    # it spells out this machine's folders
+    root = _repository_root(results.path.resolve())
+    if root is None or not (results.path / given).resolve().is_relative_to(root):
+        return name
+    return f"{name} ({Path(given).as_posix()} from the results folder)"
+
+
+def _repository_root(path: Path) -> Path | None:
+    """The nearest folder at or above ``path`` holding a ``.git``."""
+    for parent in [path, *path.parents]:
+        if (parent / ".git").exists():
+            return parent
+    return None
+
+
+def _reproduce_command(results: StudyResults, model_file: Path | None) -> str:
+    """Commands that rerun the resolved spec and rewrite this report, with no path of the
+    machine the study ran on: from the repository root when the results folder (and the
+    model) lie in one, else from inside the results folder."""
+    folder = results.path.resolve()
+    root = _repository_root(folder)
+    model_inside = model_file is None or (
+        root is not None and model_file.resolve().is_relative_to(root))
+    if root is not None and model_inside and folder != root:
+        rel = folder.relative_to(root).as_posix()
+        return (f"# from the repository root\n"
+                f"sdnet experiment {rel}/spec.toml --out {rel}   # same spec, same seed\n"
+                f"sdnet report {rel}   # this report alone")
+    return ("# from inside the results folder (spec.toml names the model relative to it)\n"
+            "sdnet experiment spec.toml --out .   # same spec, same seed\n"
+            "sdnet report .   # this report alone")
+
+
+def _without_local_paths(text: str, results: StudyResults) -> str:
+    """``text`` with the absolute model path of an older results folder replaced by the
+    reader's label of the model."""
+    for given in (_spec_model(results), results.model_path):
+        if given and Path(given).is_absolute():
+            text = text.replace(given, Path(given).name)
+    return text
+
+
+def _new_figure(width: float = A4_TEXT_WIDTH, height: float = 3.6) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _section(title: str, blocks: list[Block]) -> Section:
+    return Section(title=title, anchor=anchor_for(title), blocks=tuple(blocks))

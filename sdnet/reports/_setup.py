@@ -1,0 +1,222 @@
+"""The report's opening sections: the question, the study, the model diagram, factors and
+design, uncertainty over time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sdnet.errors import SdnetError
+from sdnet.plotting.diagram import diagram_figsize, plot_diagram
+from sdnet.plotting.uncertainty import plot_fan
+from sdnet.reports._context import (
+    FAN_OUTPUTS,
+    ReportContext,
+    _new_figure,
+    _reproduce_command,
+    _section,
+)
+from sdnet.reports._document import (
+    Block,
+    Caution,
+    Code,
+    Note,
+    Paragraph,
+    Section,
+    TableBlock,
+    figure_block,
+    fmt,
+)
+from sdnet.sketch import read_sketch
+
+
+def _question(ctx: ReportContext) -> Section:
+    results = ctx.results
+    blocks: list[Block] = []
+    if results.question:
+        blocks.append(Paragraph(results.question))
+    else:
+        blocks.append(Note("the study's spec states no question ([experiment] question)."))
+    blocks.append(Paragraph(
+        "This report was written by sdnet from the study's results folder. It shows which "
+        "public-policy levers and uncertain conditions decide whether a network of small "
+        "firms takes root in its region and survives after public funding ends."
+    ))
+    return _section("The question", blocks)
+
+
+def _study(ctx: ReportContext) -> Section:
+    results = ctx.results
+    prov = results.provenance
+    versions = prov.get("versions", {}) if isinstance(prov.get("versions"), Mapping) else {}
+    rows = [
+        ("study", results.name),
+        ("model file", ctx.model_label),
+        ("model SHA-256", str(prov.get("model_sha256") or "not recorded")),
+        ("sdnet version", str(versions.get("sdnet", "not recorded"))),
+        ("study run on", str(prov.get("created") or "not recorded")),
+        ("report written on", datetime.now(UTC).isoformat(timespec="seconds")),
+        ("git commit", str(prov.get("git_commit") or "not recorded")),
+        ("seed", "not recorded" if results.seed is None else str(results.seed)),
+    ]
+    blocks: list[Block] = [TableBlock(
+        "study", pd.DataFrame(rows, columns=["item", "value"]), "The study at a glance."
+    )]
+    if ctx.model_text is not None and prov.get("model_sha256") and \
+            ctx.model_text.sha256 != prov.get("model_sha256"):
+        blocks.append(Caution(
+            f"the model file {ctx.model_file.name} has changed since the study ran (its SHA-256 is "
+            f"now {ctx.model_text.sha256[:12]}..., the study recorded "
+            f"{str(prov.get('model_sha256'))[:12]}...): the diagram below is of the current "
+            "file."
+        ))
+    blocks.append(Paragraph("To reproduce the study and this report:"))
+    blocks.append(Code(_reproduce_command(results, ctx.model_file)))
+    return _section("Model, version and how to reproduce", blocks)
+
+
+def _diagram(ctx: ReportContext) -> Section:
+    title = "The model's stock-and-flow structure"
+    if ctx.model_file is None:
+        return _section(title, [Note(
+            f"the model file {ctx.model_label} was not found, so its diagram cannot be drawn."
+        )])
+    try:
+        sketch = read_sketch(ctx.model_file)
+    except SdnetError as error:
+        return _section(title, [Note(f"the diagram cannot be drawn: {error}")])
+    # the legend promises link polarities only when the model's sketch stores some
+    signed = any(a.polarity for view in sketch.views for a in view.arrows if not a.is_pipe)
+    blocks: list[Block] = [Paragraph(
+        f"Drawn from the sketch stored in {ctx.model_file.name} ({len(sketch.views)} "
+        f"view{'s' if len(sketch.views) != 1 else ''}). Boxes are stocks (accumulations), "
+        "thick arrows with a valve are flows into and out of them, clouds are sources and "
+        "sinks outside the model, thin blue arrows are causal links"
+        + (" (+: same direction, −: opposite)" if signed else
+           " (the model's sketch marks no link polarity)")
+        + ", and names in <angle brackets> are shadows of variables defined in another view."
+    )]
+    for i, view in enumerate(sketch.views, start=1):
+        if not view.objects():
+            blocks.append(Note(f"view {i} ({view.name}) of the model's diagram is empty."))
+            continue
+        figure = Figure(figsize=diagram_figsize(view), layout="constrained")
+        plot_diagram(view, ax=figure.add_subplot())
+        stocks = ", ".join(s.name for s in view.stocks) or "none"
+        blocks.append(figure_block(
+            f"diagram-{i}", figure, caption=f"View {i}: {view.name}. Stocks: {stocks}.",
+            alt=f"Stock-and-flow diagram, view {view.name}", wide=True,
+        ))
+    return _section(title, blocks)
+
+
+def _factors(ctx: ReportContext) -> Section:
+    results = ctx.results
+    blocks: list[Block] = []
+    if ctx.factor_table.empty:
+        blocks.append(Note("the study recorded no factors (no design.json, spec factors or "
+                           "factors.csv)."))
+    else:
+        blocks.append(TableBlock("factors", ctx.factor_table,
+                                 "Factors varied by the study, with their ranges.",
+                                 display_rows=80))
+    design = results.design
+    method = design.get("method") or results.spec.get("design", {}).get("method")
+    n = design.get("n") or results.spec.get("design", {}).get("n")
+    runs = None if results.factors is None else len(results.factors)
+    ok = results.ok_mask()
+    screen = design.get("screen")
+    rows = []
+    if isinstance(screen, Mapping):
+        rows += [
+            ("screening stage: method", str(screen.get("method", "not recorded"))),
+            ("screening stage: n", fmt(screen.get("n")) if screen.get("n") is not None
+             else "not recorded"),
+            ("screening stage: runs", fmt(screen.get("n_runs")) if screen.get("n_runs")
+             is not None else "not recorded"),
+            ("screening stage: factors", fmt(len(screen.get("factors", [])))),
+        ]
+    rows += [
+        ("method", str(method or "not recorded")),
+        ("N (base samples)", "not recorded" if n is None else fmt(n)),
+        ("runs", "not recorded" if runs is None else fmt(runs)),
+        ("runs failed", "not recorded" if ok is None else fmt(int((~ok).sum()))),
+        ("seed of the study", "not recorded" if results.seed is None else str(results.seed)),
+    ]
+    if design.get("seed") is not None and design.get("seed") != results.seed:
+        rows.append(("seed of this design (derived)", str(design["seed"])))
+    settings = design.get("settings")
+    if isinstance(settings, Mapping):
+        rows += [(f"setting: {k}", json.dumps(v) if not isinstance(v, str) else v)
+                 for k, v in settings.items()]
+    blocks.append(TableBlock("design", pd.DataFrame(rows, columns=["item", "value"]),
+                             "The sampling design."))
+    return _section("Factors and design", blocks)
+
+
+def _uncertainty(ctx: ReportContext) -> Section:
+    title = "Uncertainty over time"
+    ensemble = ctx.results.ensemble
+    if ensemble is None:
+        return _section(title, [Note("the study saved no trajectories (ensemble.nc), so no "
+                                     "fan charts can be drawn.")])
+    regime = ctx.results.regime()
+    main = ctx.results.main_mask()
+    n_runs = ensemble.dataset.sizes["run"]
+    labels = None
+    if regime is not None and main is not None and int(main.sum()) == n_runs:
+        labels = regime[main]
+    ok = ensemble.ok
+    blocks: list[Block] = [Paragraph(
+        "Each chart shows the median run (line) and the bands holding the middle 50% and 90% "
+        "of runs" + (", separately for runs in which the network was sustained ten years "
+                     "after the push ended and runs in which it was not" if labels is not None
+                     else "") + ". The grey span is the public push" +
+        (" (median timing; the timing varies between runs)" if ctx.push_varies() else "") + "."
+    )]
+    if labels is None:
+        blocks.append(Note("the study has no 'sustained' metric, so runs are not split by "
+                           "regime."))
+    # one panel per case (region preset x policy) when the study has several: their futures
+    # differ too much to share a band
+    metrics = ctx.results.metrics
+    cases: list[tuple[str, np.ndarray]] = [("", np.ones(n_runs, dtype=bool))]
+    if metrics is not None and "case" in metrics.columns and main is not None and \
+            int(main.sum()) == n_runs:
+        names = metrics.loc[main, "case"].astype(str).to_numpy()
+        if len(set(names)) > 1:
+            cases = [(c, names == c) for c in dict.fromkeys(names)]
+    times = ensemble.dataset["time"].to_numpy()
+    missing = []
+    for i, name in enumerate(FAN_OUTPUTS, start=1):
+        if name not in ensemble.variables:
+            missing.append(name)
+            continue
+        values = ensemble.outputs(name).to_numpy()
+        units = str(ensemble.dataset["units"].sel(variable=name).item()) \
+            if "units" in ensemble.dataset.coords else None
+        figure = _new_figure(height=3.2 if len(cases) == 1 else 0.6 + 2.6 * len(cases))
+        axes = figure.subplots(len(cases), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+        for ax, (case, rows) in zip(axes, cases, strict=True):
+            keep = rows & ok
+            plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
+                     push=ctx.push, name=name, units=units or None, ax=ax)
+            if case:
+                ax.set_title(case, loc="left", fontsize=9)
+        for ax in axes[:-1]:
+            ax.set_xlabel("")
+        blocks.append(figure_block(
+            f"fan-{i}", figure,
+            caption=f"{name}: median and 50%/90% bands over time"
+            + (" by regime" if labels is not None else "")
+            + (", one panel per case." if len(cases) > 1 else "."),
+            alt=f"Fan chart of {name} over time",
+        ))
+    if missing:
+        blocks.append(Note(f"the saved trajectories lack {', '.join(missing)}."))
+    return _section(title, blocks)
