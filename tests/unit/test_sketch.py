@@ -130,11 +130,20 @@ def test_bounds_cover_every_object() -> None:
     assert ymax == 290.0 + 8.0
 
 
+SKETCH_MARK = b"\\\\\\---///"
+
+
+def _conformance_models(*, with_sketch: bool) -> list[Path]:
+    """The suite's .mdl files that do (or do not) carry Vensim's sketch section."""
+    if not CONFORMANCE.is_dir():
+        return []
+    return [p for p in sorted(CONFORMANCE.glob("*/*.mdl"))
+            if (SKETCH_MARK in p.read_bytes()) == with_sketch]
+
+
 @needs_shared
 @pytest.mark.parametrize(
-    "path",
-    sorted(CONFORMANCE.glob("*/*.mdl")) if CONFORMANCE.is_dir() else [],
-    ids=lambda p: p.parent.name,
+    "path", _conformance_models(with_sketch=True), ids=lambda p: f"{p.parent.name}/{p.stem}"
 )
 def test_conformance_sketches_read_completely(path: Path) -> None:
     """Every object line of each conformance sketch becomes exactly one parsed object."""
@@ -154,6 +163,16 @@ def test_conformance_sketches_read_completely(path: Path) -> None:
     for view in views:
         for valve in view.valves:
             assert sum(valve.id in (a.start, a.end) for a in view.pipes) == 2
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "path", _conformance_models(with_sketch=False), ids=lambda p: f"{p.parent.name}/{p.stem}"
+)
+def test_conformance_model_without_sketch_is_a_clear_error(path: Path) -> None:
+    """Equations-only files (the suite has a few) say they have no diagram, naming the file."""
+    with pytest.raises(SketchError, match=re.escape(str(path)) + ".*has no diagram"):
+        read_sketch(path)
 
 
 @needs_shared
