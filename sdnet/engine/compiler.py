@@ -26,7 +26,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 5
+IR_VERSION = 6
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 _CONTROL_VENSIM = {
@@ -216,19 +216,8 @@ class _Compiler:
         if len(sections) != 1 or not main:
             raise UnsupportedConstructError("macros", variable=sections[-1].name, path=path)
         self.section = main[0]
-        self.ranges: dict[str, list[str]] = {}
-        self._range_key: dict[str, str] = {}
-        for sub in self.section.subscripts:
-            if not isinstance(sub.subscripts, list):
-                raise UnsupportedConstructError(
-                    "subscript ranges copied or read from files", variable=sub.name, path=path
-                )
-            if sub.mapping:
-                raise UnsupportedConstructError(
-                    "subscript mappings", variable=sub.name, path=path
-                )
-            self.ranges[sub.name] = list(sub.subscripts)
-            self._range_key[sub.name.lower()] = sub.name
+        self.ranges, self.mapping, self._range_values = _read_ranges(self.section, path)
+        self._range_key: dict[str, str] = {name.lower(): name for name in self.ranges}
         self.elements: dict[str, Any] = {}
         self.locals: dict[str, str] = {}
         self.variables: dict[str, VariableSpec] = {}
@@ -468,6 +457,8 @@ class _Compiler:
         comp = element.components[0]
         self._begin()
         expr = self._expr(comp.ast, ())
+        if self._time:
+            raise self._fail("control variables that depend on Time")
         if not expr.scalar:
             raise self._fail("control variables that depend on model variables")
         self.control_nodes.append(self._node(spec.local, expr.code))
@@ -738,6 +729,8 @@ class _Compiler:
             return _Expr("time", scalar=True)
         if ref == "pi" and ref not in self.elements:
             return _Expr("np.pi", scalar=True)
+        if ref not in self.elements and ref in self._range_values:
+            return self._range_value(ref)
         if ref not in self.elements:
             raise ModelParseError(
                 self.path,
@@ -791,6 +784,7 @@ class _Compiler:
             code = f"{code}[:, {', '.join(basic)}]"
         for axis, positions in lists:
             code = f"{code}[{', '.join([':'] * axis + [repr(positions)])}]"
+        labels = [self._mapped(lab, labels) for lab in labels]
         order = [lab for lab in self._ctx if lab in labels]
         extra = [lab for lab in labels if lab not in self._ctx]
         if extra:
@@ -803,6 +797,30 @@ class _Compiler:
             code = f"{code}.transpose({perm!r})"
         return _Expr(code, tuple(order), False, 0)
 
+    def _mapped(self, label: str, labels: list[str]) -> str:
+        """The left-hand side range that ``label`` maps to (``DimC: c1, c2 -> DimB``).
+
+        A mapping relabels an axis element by element (as PySD does); a label on the left-hand
+        side, or one without a mapping there, stays."""
+        if label in self._ctx or label.endswith("!"):
+            return label
+        for target in self.mapping.get(label, []):
+            if (
+                target in self._ctx
+                and target not in labels
+                and len(self.ranges[target]) == len(self.ranges[label])
+            ):
+                return target
+        return label
+
+    def _range_value(self, ref: str) -> _Expr:
+        """A subscript range or element used as a number: its 1-based position (PySD)."""
+        value, rng = self._range_values[ref]
+        if rng is None:
+            return _Expr(_number(float(value)), scalar=True)
+        row = ", ".join(_number(float(v)) for v in value)
+        return _Expr(f"np.array([[{row}]])", (rng,), False, 0)
+
     def _v_CallStructure(self, ast: Any) -> _Expr:  # noqa: N802
         func = ast.function.reference
         if func in self.elements and self.variables[func].kind == "lookup":
@@ -814,6 +832,10 @@ class _Compiler:
                 f"np.interp({arg.code}, {local}_x, {local}_y)", arg.dims, arg.scalar, 0
             )
         args = [self._visit(a) for a in ast.arguments]
+        if func == "elmcount" and len(args) == 1:
+            if not args[0].dims:
+                raise self._fail("ELMCOUNT of something other than a subscript range")
+            return _Expr(_number(float(self._sizes(args[0].dims)[0])), scalar=True)
         if func in _UNARY_NUMPY and len(args) == 1:
             a = self._hoisted(args[0]) if not args[0].static else args[0]
             result = _Expr(
@@ -1196,6 +1218,44 @@ def _construct_name(ast: Any) -> str:
         "LookupsStructure": "lookup tables inside expressions",
     }
     return labels.get(name, name.replace("Structure", ""))
+
+
+def _read_ranges(
+    section: Any, path: Path
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, tuple[Any, str | None]]]:
+    """Subscript ranges, their mappings, and the values of ranges used as numbers.
+
+    PySD's own subscript manager resolves copied ranges (``B <-> A``), ranges defined from
+    subranges, and ranges read from spreadsheets (GET XLS/DIRECT SUBSCRIPT, relative to the
+    model's folder). A range or element used as a value is its 1-based position in its main
+    range, as in PySD: ``(position, None)`` for an element, ``(positions, range)`` for a range.
+    """
+    from pysd.builders.python.subscripts import SubscriptManager
+
+    try:
+        manager = SubscriptManager(list(section.subscripts), path.parent)
+    except (ValueError, OSError, KeyError, IndexError) as err:
+        raise ModelParseError(
+            path, line=None, detail=f"cannot read its subscript ranges: {err}"
+        ) from err
+    ranges = {name: [str(e) for e in subs] for name, subs in manager.subscripts.items()}
+    mapping: dict[str, list[str]] = {}
+    for name, targets in manager.mapping.items():
+        if any(not isinstance(t, str) for t in targets):
+            raise UnsupportedConstructError(
+                "subscript mappings of single elements", variable=name, path=path
+            )
+        mapping[name] = [t for t in targets if t in ranges]
+    values: dict[str, tuple[Any, str | None]] = {}
+    for main, subranges in manager.subranges.items():
+        elements = ranges[main]
+        values[main.replace(" ", "_").lower()] = (list(range(1, len(elements) + 1)), main)
+        for i, element in enumerate(elements, start=1):
+            values.setdefault(element.replace(" ", "_").lower(), (i, None))
+        for sub in subranges:
+            positions = [elements.index(e) + 1 for e in ranges[sub]]
+            values[sub.replace(" ", "_").lower()] = (positions, sub)
+    return ranges, mapping, values
 
 
 def build_ir(path: Path) -> ModelIR:

@@ -141,10 +141,29 @@ def _offenders(predicate, allowed) -> list[str]:  # type: ignore[no-untyped-def]
     return found
 
 
+# What the engine may take from PySD besides its translators: the subscript manager of its
+# builder (copied, mapped and file-defined ranges) and its readers of external data (GET XLS,
+# GET DIRECT, data files), so that the engine reads exactly what PySD reads.
+ENGINE_PYSD_READERS = (
+    "pysd.translators",
+    "pysd.builders.python.subscripts",
+    "pysd.py_backend.external",
+    "pysd.py_backend.data",
+)
+
+
 def _is_pysd_runtime(module: str) -> bool:
     return (module == "pysd" or module.startswith("pysd.")) and not module.startswith(
-        "pysd.translators"
+        ENGINE_PYSD_READERS
     )
+
+
+def test_pysd_readers_only_in_engine() -> None:
+    offenders = _offenders(
+        lambda m: m.startswith(ENGINE_PYSD_READERS[1:]),
+        lambda path: path.is_relative_to(PACKAGE / "engine"),
+    )
+    assert not offenders, "\n".join(offenders)
 
 
 def test_pysd_runtime_only_in_model() -> None:
