@@ -7,7 +7,8 @@ tests). Cases without a canonical output are compared with PySD's run (relative 
 Each case is either a ``match`` or refused at compile time with the documented error naming
 the construct (``UNSUPPORTED`` lists them; a case that starts to compile, or is refused for
 another reason, fails here, so the list cannot go stale). The engine never runs a case and
-differs: no silent mismatch. A per-case table is printed at the end of the session.
+differs: no silent mismatch. A per-case table is printed at the end of the session
+(``conftest.py``); the cases run in parallel on pytest-xdist's workers.
 
 The engine-against-PySD comparison of every case (slower: PySD translates and runs each
 model) is ``benchmarks/conformance_sweep.py``. The cases are read in place, never copied.
@@ -15,10 +16,7 @@ model) is ``benchmarks/conformance_sweep.py``. The cases are read in place, neve
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 import suite
@@ -97,22 +95,11 @@ RUN_TIME_REFUSALS: dict[str, str] = {
 
 
 def _check(case: suite.Case) -> suite.EngineOutcome:
-    os.environ["SDNET_CACHE_DIR"] = tempfile.mkdtemp(prefix="sdnet-conformance-cache-")
     with warnings.catch_warnings():
         # PySD's parser warns about model text it ignores (:TEST INPUT:, encodings); the
         # numbers are what is compared here
         warnings.simplefilter("ignore")
         return suite.check_engine(case, with_pysd_reference=case.name not in NO_REFERENCE)
-
-
-@pytest.fixture(scope="module")
-def outcomes() -> dict[str, suite.EngineOutcome]:
-    """Every case's outcome, computed on two processes (the machine's two cores)."""
-    with ProcessPoolExecutor(2) as pool:
-        results = list(pool.map(_check, CASES, chunksize=4))
-    table = {r.case: r for r in results}
-    suite.RESULTS.update(table)
-    return table
 
 
 def test_lists_name_cases_of_the_suite() -> None:
@@ -123,8 +110,12 @@ def test_lists_name_cases_of_the_suite() -> None:
 
 @needs_suite
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_case(case: suite.Case, outcomes: dict[str, suite.EngineOutcome]) -> None:
-    outcome = outcomes[case.name]
+def test_case(
+    case: suite.Case, record_property: pytest.RecordProperty, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SDNET_CACHE_DIR", str(tmp_path / "cache"))
+    outcome = _check(case)
+    record_property("conformance", (outcome.verdict, outcome.detail))  # for the table
     if case.name in UNSUPPORTED:
         assert outcome.verdict == "unsupported", outcome
         assert outcome.detail.startswith(UNSUPPORTED[case.name]), outcome
