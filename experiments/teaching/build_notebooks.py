@@ -118,13 +118,18 @@ ax.set_ylabel("members (firm)")
 ax.legend()
 plt.show()
 for label, run in runs.items():
-    print(f"{label:>9}: peak {run['Total Members'].max():6.2f} firms")
+    print(f"{label:>9}: peak {run['Total Members'].max():6.2f} firms")'''),
+        ("md", "## Task 2: half the push\n\n**Predict**: half the base push reaches what "
+               "fraction of the base push's peak membership: exactly half, less, or more?"),
+        ("code", '''\
 ratio = runs["half push"]["Total Members"].max() / runs["base push"]["Total Members"].max()
 print(f"half / base peak = {ratio:.2f}")'''),
         ("md", "## Task 3: who recruits, the push or the loop?\n\n**Predict**: while the push "
                "runs, do more firms join through brokers (paid by the push) or by word of mouth "
                "(R1)? Is there still a network ten years after the push ends?"),
         ("code", '''\
+import numpy as np
+
 channels = model.run(region="typical", push=sdnet.Push(300_000, 2, 3.5), variables=[
     "Total Members", "Micro Broker Joining", "Established Broker Joining",
     "Micro Word of Mouth Joining", "Established Word of Mouth Joining",
@@ -139,8 +144,15 @@ ax.set_xlabel("Year")
 ax.set_ylabel("joining (firm/Year)")
 ax.legend()
 plt.show()
-print(f"during the push: brokers {brokers.loc[2:5.5].mean():.2f}, "
-      f"word of mouth {mouth.loc[2:5.5].mean():.2f} firm/yr on average")
+
+def time_average(series, start, end):
+    """Average over the years start-end (trapezoid rule), as the answer key computes it."""
+    window = series.loc[start:end]
+    return np.trapezoid(window, window.index) / (end - start)
+
+
+print(f"during the push: brokers {time_average(brokers, 2, 5.5):.2f}, "
+      f"word of mouth {time_average(mouth, 2, 5.5):.2f} firm/yr on average")
 print(f"10 years after the push (year 15.5): {channels.loc[15.5, 'Total Members']:.2f} firms")'''),
     ],
     3: [
@@ -179,7 +191,10 @@ for name in ("Micro Joining", "Trust Building", "Collective Knowledge"):
 ax.set_xlabel("Year")
 ax.set_ylabel("share of its own peak")
 ax.legend()
-plt.show()
+plt.show()'''),
+        ("md", "## Task 4: learning below critical mass\n\n**Predict**: without a push, how "
+               "much collective knowledge (an index from 0 to 1) builds up?"),
+        ("code", '''\
 no_push = model.run(region="embedded_prone", push=sdnet.Push(0, 2, 3.5))
 print("collective knowledge without a push: at most "
       f"{no_push['Collective Knowledge'].max():.4f}")'''),

@@ -36,11 +36,11 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``exercise`` subcommands."""
-    parser.add_argument("--dir", type=Path, default=None, metavar="DIR",
-                        help="folder of the exercises (default: experiments/teaching found "
-                        "from the working folder upwards)")
+    dir_help = ("folder of the exercises (default: experiments/teaching found from the working "
+                "folder upwards)")
+    parser.add_argument("--dir", type=Path, default=None, metavar="DIR", help=dir_help)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("list", help="list the exercises")
+    listing = sub.add_parser("list", help="list the exercises")
     show = sub.add_parser("show", help="show an exercise: goals, questions, files")
     show.add_argument("number", type=int, metavar="N")
     show.add_argument("--template", action="store_true",
@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "generating it")
     check.add_argument("--engine", choices=("vector", "pysd"), default="vector",
                        help="engine used to generate the key (when --key is not given)")
+    for action in (listing, show, key, check):
+        # `sdnet exercise show 2 --dir DIR` works as well as `sdnet exercise --dir DIR show 2`;
+        # SUPPRESS keeps a --dir given before the action when none follows it
+        action.add_argument("--dir", type=Path, default=argparse.SUPPRESS, metavar="DIR",
+                            help=dir_help)
 
 
 def _exercise(args: argparse.Namespace) -> Exercise:
@@ -156,11 +161,7 @@ def _check(args: argparse.Namespace) -> int:
                                   path=args.answers, key=key, value=error.value,
                                   valid=error.expected) from error
     if args.key is not None:
-        try:
-            text = args.key.read_text(encoding="utf-8")
-        except FileNotFoundError as error:
-            raise ExperimentError("key file not found", path=args.key) from error
-        key = Key.from_toml(text, path=args.key)
+        key = Key.load(args.key, exercise=exercise.number)
         if exercise.model.is_file() and key.model_sha256 != _sha256(exercise.model):
             print(f"sdnet exercise: warning: {args.key} was generated from another version of "
                   f"the model; regenerate it with `sdnet exercise key {exercise.number}`",

@@ -25,6 +25,7 @@ says, for each question, what was expected and why. A malformed file raises
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -307,10 +308,18 @@ def _check_value(exercise: Exercise, question_id: str, value: Any, *, path: Path
                                   value=value, valid="true, false (without quotes)")
         return value
     options = list(question.options)
-    if not isinstance(value, str) or value not in options:
-        raise AnswerFileError(f"{value!r} is not one of the options", path=path, key=key,
-                              value=value, valid=", ".join(repr(o) for o in options))
-    return value
+    if isinstance(value, str):
+        # "word of mouth", "Word-of-mouth" and "word_of_mouth" are one answer
+        chosen = {_option_key(o): o for o in options}.get(_option_key(value))
+        if chosen is not None:
+            return chosen
+    raise AnswerFileError(f"{value!r} is not one of the options", path=path, key=key,
+                          value=value, valid=", ".join(repr(o) for o in options))
+
+
+def _option_key(text: str) -> str:
+    """An option name as compared: case, spaces, hyphens and underscores do not matter."""
+    return "_".join(re.split(r"[\s_\-]+", text.strip().lower()))
 
 
 def parse_answers(data: Mapping[str, Any], exercise: Exercise, *,
@@ -385,14 +394,22 @@ def load_answers(path: str | Path, exercise: Exercise) -> Answers:
         If the file is missing, not TOML, or malformed.
     """
     path = Path(path)
+    make_one = f"`sdnet exercise show {exercise.number} --template`"
+    if path.is_dir():
+        raise AnswerFileError("the answers file is a folder", path=path,
+                              valid=f"the path of a TOML file; make one with {make_one}")
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: editors such as Windows Notepad start the file with a byte-order mark
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as error:
         raise AnswerFileError("answers file not found", path=path,
-                              valid="the path of a TOML file; make one with "
-                              f"`sdnet exercise show {exercise.number} --template`") from error
+                              valid=f"the path of a TOML file; make one with {make_one}"
+                              ) from error
     except UnicodeDecodeError as error:
         raise AnswerFileError("answers file is not UTF-8 text", path=path) from error
+    except OSError as error:
+        raise AnswerFileError(f"answers file cannot be read ({error.strerror or error})",
+                              path=path) from error
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

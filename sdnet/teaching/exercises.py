@@ -498,7 +498,7 @@ def load_exercise(path: str | Path) -> Exercise:
                                       value)
                 available = [*scenarios[scenario].time_names(initial_time=0.0,
                                                              final_time=final_time), *measures]
-                unknown = names_in(text) - set(available)
+                unknown = _names(reader, f"{where}.{key}", text) - set(available)
                 if unknown:
                     raise reader.fail(f"{where}.{key}", f"unknown time name(s) "
                                       f"{', '.join(sorted(unknown))} (valid: "
@@ -516,7 +516,7 @@ def load_exercise(path: str | Path) -> Exercise:
             raise reader.fail(f"derived.{name}", "expected an expression string", expression)
         if name in measures:
             raise reader.fail(f"derived.{name}", "has the name of a measure", name)
-        unknown = names_in(expression) - set(measures) - set(derived)
+        unknown = _names(reader, f"derived.{name}", expression) - set(measures) - set(derived)
         if unknown:
             raise reader.fail(f"derived.{name}", f"uses unknown name(s) "
                               f"{', '.join(sorted(unknown))} (measures and earlier derived "
@@ -570,7 +570,7 @@ def load_exercise(path: str | Path) -> Exercise:
             answer = reader.string(raw, "answer", where)
             expressions = [answer]
         for expression in expressions:
-            unknown = names_in(expression) - known
+            unknown = _names(reader, where, expression) - known
             if unknown:
                 raise reader.fail(where, f"uses unknown name(s) {', '.join(sorted(unknown))} "
                                   f"(valid: {', '.join(sorted(known))})", expression)
@@ -696,6 +696,14 @@ def _read_challenge(reader: _Reader, data: Mapping[str, Any]) -> Challenge:
         references=tuple(references),
         pass_reference=pass_reference,
     )
+
+
+def _names(reader: _Reader, key: str, expression: str) -> set[str]:
+    """The names ``expression`` uses; a malformed expression fails naming the file and key."""
+    try:
+        return names_in(expression)
+    except ExperimentError as error:
+        raise reader.fail(key, error.message, expression) from error
 
 
 def find_exercise_dir(start: str | Path | None = None) -> Path:

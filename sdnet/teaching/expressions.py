@@ -36,11 +36,17 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], bool]] = {
 _FUNCTIONS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs}
 
 
+_ARITY: dict[str, tuple[int, int | None]] = {"min": (1, None), "max": (1, None), "abs": (1, 1)}
+
+
 def _parse(expression: str) -> ast.Expression:
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as error:
         raise ExperimentError(f"cannot parse expression {expression!r}: {error.msg}") from error
+    except (RecursionError, MemoryError) as error:  # thousands of nested brackets
+        raise ExperimentError(f"expression {expression[:40]!r}... is nested too deeply"
+                              ) from error
     for node in ast.walk(tree):
         allowed = (
             ast.Expression, ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.Name,
@@ -58,6 +64,14 @@ def _parse(expression: str) -> ast.Expression:
             raise ExperimentError(
                 f"expression {expression!r} calls a function other than min, max, abs"
             )
+        if isinstance(node, ast.Call):
+            least, most = _ARITY[node.func.id]  # type: ignore[union-attr]
+            if len(node.args) < least or (most is not None and len(node.args) > most):
+                wanted = "one value" if most == 1 else "one or more values"
+                raise ExperimentError(
+                    f"expression {expression!r} calls {node.func.id}() with "  # type: ignore[union-attr]
+                    f"{len(node.args)} argument(s) (it takes {wanted})"
+                )
         if isinstance(node, ast.Constant) and (
             isinstance(node.value, bool) or not isinstance(node.value, int | float)
         ):
@@ -107,7 +121,7 @@ def evaluate(expression: str, names: Mapping[str, float]) -> float | bool:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant):
-            return float(node.value)
+            return float(node.value)  # an integer too large for a float overflows: caught below
         if isinstance(node, ast.Name):
             if node.id not in names:
                 raise ExperimentError(
@@ -124,7 +138,13 @@ def evaluate(expression: str, names: Mapping[str, float]) -> float | bool:
             left, right = walk(node.left), walk(node.right)
             if isinstance(node.op, ast.Div) and right == 0:
                 raise ExperimentError(f"expression {expression!r} divides by zero")
-            return _BINARY[type(node.op)](left, right)
+            if isinstance(node.op, ast.Pow) and left == 0 and right < 0:
+                raise ExperimentError(f"expression {expression!r} divides by zero")
+            result = _BINARY[type(node.op)](left, right)
+            if isinstance(result, complex):  # a negative number to a fractional power
+                raise ExperimentError(f"expression {expression!r} has no real value "
+                                      f"({left:g} ** {right:g})")
+            return result
         if isinstance(node, ast.Compare):
             left = walk(node.left)
             for op, comparator in zip(node.ops, node.comparators, strict=True):
@@ -138,10 +158,18 @@ def evaluate(expression: str, names: Mapping[str, float]) -> float | bool:
             return all(values) if isinstance(node.op, ast.And) else any(values)
         if isinstance(node, ast.Call):
             name = node.func.id if isinstance(node.func, ast.Name) else ""  # checked by _parse
-            return _FUNCTIONS[name](*(walk(a) for a in node.args))
+            args = [walk(a) for a in node.args]
+            return _FUNCTIONS[name](*args) if name == "abs" else _FUNCTIONS[name](args)
         raise ExperimentError(f"cannot evaluate {expression!r}")  # pragma: no cover
 
-    result = walk(tree)
+    try:
+        result = walk(tree)
+    except OverflowError as error:
+        raise ExperimentError(f"expression {expression!r} overflows (its value exceeds "
+                              "1.8e308, the largest float)") from error
+    except RecursionError as error:
+        raise ExperimentError(f"expression {expression[:40]!r}... is nested too deeply"
+                              ) from error
     if isinstance(result, bool):
         return result
     result = float(result)

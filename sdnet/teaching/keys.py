@@ -268,9 +268,48 @@ class Key:
                 values=MappingProxyType(dict(data.get("values", {}))),
                 entries=entries, references=references,
             )
-        except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as error:
+        except KeyError as error:
+            raise ExperimentError(f"not an answer key written by `sdnet exercise key`: "
+                                  f"missing {error.args[0]!r}", path=path) from error
+        except (tomllib.TOMLDecodeError, TypeError, ValueError, AttributeError) as error:
             raise ExperimentError(f"not an answer key written by `sdnet exercise key`: "
                                   f"{error}", path=path) from error
+
+    @classmethod
+    def load(cls, path: str | Path, *, exercise: int | None = None) -> Key:
+        """Read a key file written by ``sdnet exercise key N -o FILE``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The key file.
+        exercise : int, optional
+            The exercise it must be the key of.
+
+        Raises
+        ------
+        ExperimentError
+            Naming the file: missing, a folder, not UTF-8, not a key, or another exercise's key.
+        """
+        path = Path(path)
+        how = "(write one with `sdnet exercise key N -o FILE`)"
+        if path.is_dir():
+            raise ExperimentError(f"the key file is a folder {how}", path=path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError as error:
+            raise ExperimentError(f"key file not found {how}", path=path) from error
+        except UnicodeDecodeError as error:
+            raise ExperimentError(f"key file is not UTF-8 text {how}", path=path) from error
+        except OSError as error:
+            raise ExperimentError(f"key file cannot be read ({error.strerror or error})",
+                                  path=path) from error
+        key = cls.from_toml(text, path=path)
+        if exercise is not None and key.exercise != exercise:
+            raise ExperimentError(f"this is the key of exercise {key.exercise}, not of exercise "
+                                  f"{exercise} (write that with `sdnet exercise key {exercise} -o "
+                                  "FILE`)", path=path, key="key.exercise", value=key.exercise)
+        return key
 
 
 def _is_number(value: Any) -> bool:

@@ -235,3 +235,64 @@ def test_notebooks_match_their_builder() -> None:
         built = builder.build(int(path.name[:2]), path.with_suffix(".toml"))
         committed = nbformat.read(path, as_version=4)
         assert [c.source for c in built.cells] == [c.source for c in committed.cells], path.name
+
+
+HEADING = re.compile(r"^#+\s*Tasks?\s+(\d+)(?:\s*-\s*(\d+))?", re.MULTILINE)
+
+
+def _tasks_headed(text: str) -> set[str]:
+    tasks: set[str] = set()
+    for first, last in HEADING.findall(text):
+        tasks |= {str(n) for n in range(int(first), int(last or first) + 1)}
+    return tasks
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_task_of_the_questions_has_a_heading(path: Path) -> None:
+    """A question's ``task`` is a heading in the notebook and the worksheet (issue 11, #12)."""
+    import tomllib
+
+    questions = tomllib.loads(path.with_suffix(".toml").read_text(encoding="utf-8")).get(
+        "questions", [])
+    wanted = {str(q["task"]) for q in questions if q.get("task")}
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    notebook = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert wanted <= _tasks_headed(notebook), (path.name, sorted(wanted - _tasks_headed(notebook)))
+    worksheet = path.with_suffix(".md").read_text(encoding="utf-8")
+    assert wanted <= _tasks_headed(worksheet), path.with_suffix(".md").name
+
+
+def _printed(code: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    namespace: dict[str, object] = {"__name__": "__worksheet__"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<exercise 2>", "exec"), namespace)
+    return out.getvalue()
+
+
+def test_exercise_2_prints_the_averages_its_key_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Notebook and worksheet print the brokers' and word of mouth's averages the key explains.
+
+    They printed the mean of the saved points (5.70 brokers a year) while the key averages over
+    time (6.01): a student copying the notebook's number was told it was wrong (issue 11, #12).
+    """
+    from sdnet.teaching import generate_key, load_exercises
+
+    monkeypatch.chdir(TEACHING)
+    entry = generate_key(load_exercises(TEACHING)[2]).entry("main_inflow_during_push")
+    quoted = re.search(r"brokers brought in ([\d.]+) firms a year on average\s+and word of "
+                       r"mouth ([\d.]+)", entry.explanation)
+    assert quoted is not None, entry.explanation
+    notebook = json.loads((TEACHING / "02_reinforcing_loops.ipynb").read_text(encoding="utf-8"))
+    code = [
+        "".join(c["source"]) for c in notebook["cells"]
+        if c["cell_type"] == "code" and "Explorer" not in "".join(c["source"])
+    ]
+    worksheet = "\n".join(_blocks(TEACHING / "02_reinforcing_loops.md", "python"))
+    for printed in (_printed("\n".join(code)), _printed(worksheet)):
+        found = re.search(r"brokers ([\d.]+), word of mouth ([\d.]+)", printed)
+        assert found is not None, printed
+        assert found.groups() == quoted.groups()

@@ -267,7 +267,7 @@ def test_keys_regenerate_identically(toy: Any, toy_key: Key) -> None:
 
 def test_a_key_file_that_is_not_a_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ExperimentError, match=r"not an answer key written by `sdnet exercise "
-                       r"key`: 'key'"):
+                       r"key`: missing 'key'"):
         Key.from_toml("[values]\na = 1\n", path=tmp_path / "k.toml")
 
 
@@ -936,3 +936,117 @@ def test_cli_refuses_a_policy_it_cannot_score(
     assert main(["exercise", "--dir", str(TEACHING), "check", "6", str(answers)]) == 2
     assert re.fullmatch(rf"sdnet exercise: error: {re.escape(str(answers))}: {message}\n",
                         capsys.readouterr().err)
+
+
+# --------------------------------------------------------------------------- issue 11 (#10-#12)
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_cli_takes_dir_before_or_after_the_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    from sdnet.cli import main
+
+    (tmp_path / "03_bathtub.toml").write_text(TOY_EXERCISE, encoding="utf-8")
+    argv = (["exercise", "--dir", str(tmp_path), "list"] if where == "before"
+            else ["exercise", "list", "--dir", str(tmp_path)])
+    assert main(argv) == 0
+    assert capsys.readouterr().out == " 3  Bathtub  [F7]  (4 questions)\n"
+
+
+@pytest.mark.parametrize("spelling", ["high ce", "High-CE", " high_ce ", "HIGH  CE"])
+def test_a_choice_is_read_whatever_its_spacing_and_case(
+    tmp_path: Path, toy: Any, spelling: str
+) -> None:
+    answers = load_answers(write(tmp_path, f'[answers]\nwhich = "{spelling}"\n'), toy)
+    assert answers.answers["which"] == "high_ce"
+
+
+def test_an_answers_file_with_a_byte_order_mark_is_read(tmp_path: Path, toy: Any) -> None:
+    path = tmp_path / "answers.toml"
+    path.write_bytes(b"\xef\xbb\xbf[answers]\nat_end = 12.5\n")
+    assert load_answers(path, toy).answers["at_end"] == 12.5
+
+
+def test_a_folder_as_the_answers_file_is_refused_clearly(tmp_path: Path, toy: Any) -> None:
+    with pytest.raises(AnswerFileError, match=r"the answers file is a folder \(valid: the path "
+                       r"of a TOML file"):
+        load_answers(tmp_path, toy)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("10.0 ** 400", r"overflows \(its value exceeds 1.8e308, the largest float\)"),
+        ("10 ** 400 + at_end", r"overflows"),
+        ("(0 - at_end) ** 0.5", r"has no real value"),
+        ("0 ** -1", r"divides by zero"),
+    ],
+)
+def test_an_exercise_expression_that_cannot_be_computed_is_named(
+    tmp_path: Path, expression: str, message: str
+) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE.replace('high_kept = "high_after / at_end"',
+                                         f'high_kept = "{expression}"'), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=rf"\[derived.high_kept\] expression .*{message}"
+                       ) as info:
+        generate_key(load_exercise(path), simulator=ToySimulator())
+    assert info.value.path == path
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [("max()", r"calls max\(\) with 0 argument\(s\) \(it takes one or more values\)"),
+     ("abs(at_end, 2)", r"calls abs\(\) with 2 argument\(s\) \(it takes one value\)")],
+)
+def test_an_exercise_expression_calling_a_function_wrongly_is_refused_at_load(
+    tmp_path: Path, expression: str, message: str
+) -> None:
+    path = tmp_path / "03_bathtub.toml"
+    path.write_text(TOY_EXERCISE.replace('high_kept = "high_after / at_end"',
+                                         f'high_kept = "{expression}"'), encoding="utf-8")
+    with pytest.raises(ExperimentError, match=message) as info:
+        load_exercise(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_an_expression_of_one_value_takes_max_of_it() -> None:
+    assert evaluate("max(a)", {"a": 2.5}) == 2.5
+    assert evaluate("min(a, 1, 3)", {"a": 2.5}) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe[key]", r"key file is not UTF-8 text"),
+        (b"xx = [", r"not an answer key written by `sdnet exercise key`: Invalid value"),
+        (b"[key]\nexercise = 3\n", r"not an answer key written by `sdnet exercise key`: "
+         r"missing 'title'"),
+        (None, r"the key file is a folder"),
+        (b"", r"not an answer key written by `sdnet exercise key`: missing 'key'"),
+    ],
+)
+def test_cli_names_a_bad_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, message: str
+) -> None:
+    from sdnet.cli import main
+
+    (tmp_path / "03_bathtub.toml").write_text(TOY_EXERCISE, encoding="utf-8")
+    answers = write(tmp_path, "[answers]\n")
+    key = tmp_path / "key.toml"
+    if content is None:
+        key.mkdir()
+    else:
+        key.write_bytes(content)
+    assert main(["exercise", "check", "3", str(answers), "--key", str(key),
+                 "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(rf"sdnet exercise: error: {re.escape(str(key))}: {message}.*\n", err)
+
+
+def test_a_key_of_another_exercise_is_refused(tmp_path: Path, toy_key: Key) -> None:
+    path = tmp_path / "key.toml"
+    path.write_text(toy_key.to_toml(), encoding="utf-8")
+    assert Key.load(path, exercise=3) == toy_key
+    with pytest.raises(ExperimentError, match=r"\[key.exercise\] this is the key of exercise 3, "
+                       r"not of exercise 2"):
+        Key.load(path, exercise=2)
