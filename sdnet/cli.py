@@ -21,7 +21,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import sdnet.commands
 from sdnet.errors import OutOfRangeError, SdnetError
@@ -40,11 +40,18 @@ def _command_modules() -> list[tuple[str, ModuleType]]:
     return modules
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the CLI."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with one subparser per command module."""
     from sdnet import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sdnet",
         description=(
             "sdnet: a system-dynamics policy lab. Which public-policy levers make a flexible "

@@ -70,9 +70,16 @@ class ModelNotFoundError(ModelFileError, FileNotFoundError):
     """The model file does not exist."""
 
     def __init__(self, path: str | Path) -> None:
-        super().__init__(
-            f"model file not found: {path} (give the path of a Vensim .mdl file)", path=path
-        )
+        folder = Path(path)
+        if folder.is_dir():  # a common slip: the model's folder instead of its file
+            inside = sorted(p.name for p in folder.iterdir()
+                            if p.suffix.lower() in (".mdl", ".xmile", ".stmx"))[:5]
+            hint = f"; in it: {', '.join(inside)}" if inside else "; it holds no .mdl file"
+            message = (f"the model path is a folder, not a file: {path} (give the path of a "
+                       f"Vensim .mdl file{hint})")
+        else:
+            message = f"model file not found: {path} (give the path of a Vensim .mdl file)"
+        super().__init__(message, path=path)
 
 
 class ModelParseError(ModelFileError, ValueError):

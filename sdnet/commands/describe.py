@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from sdnet.commands._options import description_width
 from sdnet.params import KINDS
 
 HELP = "show a model's stocks, parameters and feedback loops"
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--width",
-        type=int,
+        type=description_width,
         default=70,
         help="maximum width of the description column (characters; default 70)",
     )
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             raise SdnetError(
                 f"unknown parameter kind {unknown[0]!r}; valid kinds: {', '.join(KINDS)}"
             )
-    width = max(int(args.width), 10)
+    width = int(args.width)
     variables = model.variables
     print(f"model {model.path}  (sha256 {model.sha256[:12]})")
     print()

@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from sdnet.commands._options import output_folder, variable_list
+
 HELP = "run N Latin-hypercube parameter sets (vectorized engine); write factors.csv, ensemble.nc"
 ORDER = 40
 DESCRIPTION = (
@@ -45,10 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="region preset applied to every run")
     parser.add_argument("--engine", choices=("vector", "pysd"), default="vector")
     parser.add_argument("--method", choices=("euler", "rk4"), default="euler")
-    parser.add_argument("--vars", metavar="all|NAME,...", help="variables to keep")
+    parser.add_argument("--vars", type=variable_list, metavar="all|NAME,...",
+                        help="variables to keep: 'all' or names separated by commas")
     parser.add_argument("--final-time", type=float, metavar="T")
     parser.add_argument("--saveper", type=float, metavar="DT", help="save step (model time)")
-    parser.add_argument("--out", default="out/ensemble", metavar="DIR", help="output folder")
+    parser.add_argument("--out", type=output_folder, default="out/ensemble", metavar="DIR",
+                        help="output folder")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -72,9 +76,7 @@ def run(args: argparse.Namespace) -> int:
         ranged_factors(model, names, exclude_kinds=exclude), args.samples, seed=args.seed
     )
     factors = design.to_frame()
-    variables = None
-    if args.vars:
-        variables = "all" if args.vars.strip().lower() == "all" else args.vars.split(",")
+    variables = args.vars
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     factors.to_csv(out / "factors.csv", index_label="run")

@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from sdnet.commands._options import output_folder
+
 HELP = "run a study (TOML experiment file) and write its results folder"
 ORDER = 50
 DESCRIPTION = (
@@ -35,7 +37,7 @@ _TOP = 5
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``sdnet experiment``."""
     parser.add_argument("file", help="path of an experiment .toml file")
-    parser.add_argument("--out", metavar="DIR", default=None,
+    parser.add_argument("--out", type=output_folder, metavar="DIR", default=None,
                         help="results folder (default: out/<experiment name>)")
     parser.add_argument("--n", type=int, default=None, metavar="N",
                         help="design size, overriding [design] n")

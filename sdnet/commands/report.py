@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from sdnet.commands._options import output_folder
+
 HELP = "write the HTML and Markdown report of a finished study"
 ORDER = 60
 DESCRIPTION = (
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``sdnet report``."""
     parser.add_argument("results_dir", metavar="RESULTS_DIR",
                         help="the results folder written by `sdnet experiment`")
-    parser.add_argument("--out", metavar="DIR", default=None,
+    parser.add_argument("--out", type=output_folder, metavar="DIR", default=None,
                         help="folder to write the report into (default: RESULTS_DIR/report)")
 
 

@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdnet.commands._options import output_folder, variable_list
+
 if TYPE_CHECKING:
     from sdnet.model import Model
     from sdnet.policy import Push
@@ -73,6 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vars",
+        type=variable_list,
         default=None,
         metavar="all|NAME,...",
         help="variables to save in run.csv: 'all', or names separated by commas "
@@ -97,7 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="allow values outside the declared ranges (extreme-condition runs)",
     )
     parser.add_argument(
-        "--out", default=None, metavar="DIR", help="output folder (default: out/<model name>)"
+        "--out", type=output_folder, default=None, metavar="DIR",
+        help="output folder (default: out/<model name>)",
     )
 
 
@@ -136,14 +140,6 @@ def _push(args: argparse.Namespace, model: Model) -> Push | None:
         else:  # the model lacks it; Model.run names every missing parameter
             fields[name] = 0.0
     return Push(**fields)
-
-
-def _variables(text: str | None) -> str | list[str] | None:
-    if text is None:
-        return None
-    if text.strip().lower() == "all":
-        return "all"
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _panels(model: Model) -> list[list[str]]:
@@ -213,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     region = get_region(args.region) if args.region else None
     push = _push(args, model)
     params = _parse_set(args.set)
-    wanted = _variables(args.vars)
+    wanted = args.vars
     panels = _panels(model)
     plotted = [v for panel in panels for v in panel]
     if wanted is None:

@@ -234,8 +234,9 @@ def test_argparse_errors_are_clean(capsys: pytest.CaptureFixture[str]) -> None:
     assert caught.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
-        "sdnet run: error: argument --push-amount: invalid float value: 'lots'"
+    assert err == (
+        "sdnet run: error: argument --push-amount: invalid float value: 'lots' "
+        "(see `sdnet run --help`)\n"
     )
 
 
@@ -341,6 +342,69 @@ def test_an_out_folder_that_cannot_be_made_gives_one_line(
 ) -> None:
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
-    assert main(["run", str(BATHTUB), "--out", str(blocker)]) == 2
+    with pytest.raises(SystemExit) as caught:
+        main(["run", str(BATHTUB), "--out", str(blocker)])
+    assert caught.value.code == 2
     err = capsys.readouterr().err
-    assert err == f"sdnet run: error: cannot use {blocker}: File exists\n"
+    assert err == (f"sdnet run: error: argument --out: {blocker} is a file, not a folder (give "
+                   "a new or existing folder to write into) (see `sdnet run --help`)\n")
+
+
+# --------------------------------------------------------------------------- issue 11 (#8, #11)
+def _argparse_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    command = argv[0]
+    return err.strip().removesuffix(f" (see `sdnet {command} --help`)")
+
+
+@pytest.mark.parametrize("command", ["run", "ensemble"])
+@pytest.mark.parametrize("text", ["", " , ,"])
+def test_vars_without_a_name_is_refused(
+    capsys: pytest.CaptureFixture[str], command: str, text: str
+) -> None:
+    extra = ["--samples", "2"] if command == "ensemble" else []
+    assert _argparse_error(capsys, [command, BATHTUB, *extra, "--vars", text]) == (
+        f"sdnet {command}: error: argument --vars: no variable names in {text!r} (give 'all' "
+        "or names separated by commas)")
+
+
+@pytest.mark.parametrize(("width", "message"), [
+    ("0", "0 is too narrow (give at least 10 characters)"),
+    ("-3", "-3 is too narrow (give at least 10 characters)"),
+    ("wide", "expected a whole number of characters, got 'wide'"),
+])
+def test_describe_width_is_validated(
+    capsys: pytest.CaptureFixture[str], width: str, message: str
+) -> None:
+    assert _argparse_error(capsys, ["describe", BATHTUB, "--width", width]) == (
+        f"sdnet describe: error: argument --width: {message}")
+
+
+@pytest.mark.parametrize("command", ["run", "ensemble", "experiment", "report"])
+@pytest.mark.parametrize("below", [False, True])
+def test_out_naming_a_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, below: bool
+) -> None:
+    blocker = tmp_path / "results.txt"
+    blocker.write_text("mine\n", encoding="utf-8")
+    out = blocker / "sub" if below else blocker
+    first = {"run": [BATHTUB], "ensemble": [BATHTUB, "--samples", "2"],
+             "experiment": [str(tmp_path / "study.toml")], "report": [str(tmp_path)]}[command]
+    assert _argparse_error(capsys, [command, *first, "--out", str(out)]) == (
+        f"sdnet {command}: error: argument --out: {blocker} is a file, not a folder (give a "
+        "new or existing folder to write into)")
+    assert blocker.read_text(encoding="utf-8") == "mine\n"
+
+
+def test_a_folder_given_as_the_model_is_named_a_folder(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["describe", str(DATA)]) == 2
+    line = _error_line(capsys)
+    assert line.startswith(f"sdnet describe: error: the model path is a folder, not a file: "
+                           f"{DATA} (give the path of a Vensim .mdl file; in it: bathtub.mdl, ")

@@ -1,0 +1,60 @@
+"""Argument types shared by the subcommands: bad option values fail while parsing, named.
+
+Each function is an ``argparse`` ``type=``: it returns the parsed value or raises
+``argparse.ArgumentTypeError``, which argparse reports as ``sdnet CMD: error: argument
+--OPTION: MESSAGE`` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["description_width", "output_folder", "variable_list"]
+
+#: Narrowest description column of ``sdnet describe`` (room for a word and "...").
+MIN_WIDTH = 10
+
+
+def output_folder(text: str) -> Path:
+    """A folder to write into: new or existing, but not a file (nor under one).
+
+    >>> output_folder("out/run")
+    PosixPath('out/run')
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty folder name (give the folder to write into)")
+    path = Path(text)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{part} is a file, not a folder (give a new or existing folder to write into)")
+    return path
+
+
+def variable_list(text: str) -> str | list[str]:
+    """``"all"`` or the names separated by commas; at least one name.
+
+    >>> variable_list(" Total Members, Trust ")
+    ['Total Members', 'Trust']
+    """
+    if text.strip().lower() == "all":
+        return "all"
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"no variable names in {text!r} (give 'all' or names separated by commas)")
+    return names
+
+
+def description_width(text: str) -> int:
+    """A column width in characters, at least :data:`MIN_WIDTH`."""
+    try:
+        width = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of characters, got {text!r}") from None
+    if width < MIN_WIDTH:
+        raise argparse.ArgumentTypeError(
+            f"{width} is too narrow (give at least {MIN_WIDTH} characters)")
+    return width
