@@ -49,6 +49,8 @@ from sdnet.errors import (
     UnknownVariableError,
 )
 from sdnet.files import cache_root, file_sha256
+from sdnet.numerics import check_trajectories, summarize
+from sdnet.numerics import warn as warn_numerics
 from sdnet.params import (
     CONTROL_NAMES,
     Parameter,
@@ -982,13 +984,58 @@ class Model:
         }
         units.setdefault("Time", _text(self._rows["initial_time"]["Units"]))
         set_values = {**values, **controls}
+        flags = self._guard(output, [*columns, *(c for c in stock_columns if c not in columns)],
+                            stocks=stock_columns, time_step=step)
         return RunResult(
             frame=output[columns],
             units=units,
             params=set_values,
             provenance=Provenance.collect(self.path, self.sha256, spec=spec),
             stock_frame=output[stock_columns],
+            flags=flags,
         )
+
+    def declared_bounds(self, columns: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Column -> (lower, upper) declared in the model file; NaN for an open side.
+
+        Only computed columns (stocks, flows, auxiliaries) are listed: ``Members[Micro]`` takes
+        the range of ``Members``; constants and columns without a declared range are left out.
+        """
+        table = self.variables
+        bounds: dict[str, tuple[float, float]] = {}
+        for column in columns:
+            try:
+                name = self.resolve(split_column(str(column))[0])
+            except UnknownVariableError:
+                continue
+            if name not in table.index or table.loc[name, "kind"] not in _GUARDED_KINDS:
+                continue  # a constant outside its range was set so on purpose (or refused)
+            lower, upper = (_finite_or_nan(table.loc[name, k]) for k in ("lower", "upper"))
+            if not (math.isnan(lower) and math.isnan(upper)):
+                bounds[str(column)] = (lower, upper)
+        return bounds
+
+    def _guard(self, output: pd.DataFrame, columns: Sequence[str], *, stocks: Sequence[str],
+               time_step: float) -> tuple[str, ...]:
+        """The numerical guard on one PySD run; each finding is also a NumericalWarning."""
+        values = output[list(columns)].to_numpy(dtype=float)[None]
+        findings = check_trajectories(output.index.to_numpy(dtype=float), values, columns,
+                                      bounds=self.declared_bounds(columns), stocks=stocks)
+        summary = summarize(findings, 1, time_step=time_step)
+        warn_numerics(summary, source=self.path.name, stacklevel=3)
+        return summary
+
+
+#: Kinds of variable whose declared range the numerical guard checks in the trajectories.
+_GUARDED_KINDS = ("stock", "flow", "auxiliary")
+
+
+def _finite_or_nan(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
 
 
 def _spelled_like(key: str, vensim_names: Sequence[str]) -> list[str]:

@@ -321,6 +321,10 @@ class RunResult:
         Every stock's values at every saved time (same index as ``frame``), kept so that
         :meth:`state_at` works whatever variables were saved. None when the producer did not
         record the stocks.
+    flags : tuple of str
+        What the numerical guard (:mod:`sdnet.numerics`) found suspicious: stocks outside
+        their declared bounds, step-to-step see-saws of an unstable Euler step. Empty when
+        the numbers look sound.
 
     Notes
     -----
@@ -335,8 +339,10 @@ class RunResult:
     params: Mapping[str, float]
     provenance: Provenance | None = None
     stock_frame: pd.DataFrame | None = None
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "flags", tuple(str(f) for f in self.flags))
         frame = self.frame.copy()
         frame.index = frame.index.astype(float)
         frame.index.name = "time"
@@ -460,7 +466,9 @@ class EnsembleResult:
     dataset : xarray.Dataset
         ``outputs`` (run, time, variable) float64 with coordinate ``units`` on ``variable``
         (Vensim column names); ``status`` (run) str, ``"ok"`` or ``"failed"``; ``failure`` (run)
-        str, which variable went non-finite at what time (empty when ok).
+        str, which variable went non-finite at what time (empty when ok); optionally
+        ``numerics`` (run) str, what the numerical guard found in the run (empty when nothing),
+        and the attribute ``numerical_flags`` (JSON list of the guard's summary lines).
     factors : pandas.DataFrame
         The sampled inputs: index ``run``, one column per factor (Python names).
     provenance : Provenance or None
@@ -597,6 +605,29 @@ class EnsembleResult:
         """Boolean mask (run,) of the runs that finished with finite values."""
         return (self.dataset["status"] == "ok").to_numpy()
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The numerical guard's findings over all runs, one line each (empty: none)."""
+        return tuple(json.loads(self.dataset.attrs.get("numerical_flags", "[]")))
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """Boolean mask (run,) of the runs in which the numerical guard found something."""
+        import numpy as np
+
+        if "numerics" not in self.dataset:
+            return np.zeros(self.dataset.sizes["run"], dtype=bool)
+        return np.array([bool(str(v)) for v in self.dataset["numerics"].to_numpy()])
+
+    def with_flags(self, per_run: Sequence[str], summary: Sequence[str]) -> EnsembleResult:
+        """A copy carrying the numerical guard's per-run findings and summary lines."""
+        import numpy as np
+
+        dataset = self.dataset.copy()
+        dataset["numerics"] = ("run", np.array([str(v) for v in per_run], dtype=object))
+        dataset.attrs["numerical_flags"] = json.dumps(list(summary))
+        return EnsembleResult(dataset=dataset, factors=self.factors, provenance=self.provenance)
+
     def outputs(self, name: str) -> xr.DataArray:
         """The trajectories of one column (run, time); either spelling.
 
@@ -639,7 +670,7 @@ class EnsembleResult:
         dataset.attrs["factor_names"] = json.dumps([str(c) for c in self.factors.columns])
         if self.provenance is not None:
             dataset.attrs["provenance"] = json.dumps(self.provenance.to_dict())
-        for name in ("status", "failure", "units", "variable"):
+        for name in ("status", "failure", "numerics", "units", "variable"):
             if name in dataset.variables:
                 dataset[name] = dataset[name].astype(str)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -667,8 +698,9 @@ class EnsembleResult:
         provenance = (
             Provenance.from_dict(json.loads(provenance_json)) if provenance_json else None
         )
-        for name in ("status", "failure"):
-            dataset[name] = dataset[name].astype(object)
+        for name in ("status", "failure", "numerics"):
+            if name in dataset:
+                dataset[name] = dataset[name].astype(object)
         return cls(dataset=dataset, factors=factors, provenance=provenance)
 
 
@@ -694,6 +726,8 @@ class EnsembleWriter:
         self._file: Any = None
         self._runs = 0
         self._factor_names: list[str] = []
+        #: the numerical guard's summary lines of the parts written so far (distinct)
+        self.flags: list[str] = []
 
     def __enter__(self) -> EnsembleWriter:
         return self
@@ -729,6 +763,7 @@ class EnsembleWriter:
         outputs.coordinates = "units"  # read back as a coordinate, as xarray writes it
         handle.createVariable("status", str, ("run",))
         handle.createVariable("failure", str, ("run",))
+        handle.createVariable("numerics", str, ("run",))
         self._factor_names = [str(c) for c in part.factors.columns]
         for name in self._factor_names:
             handle.createVariable(f"{_FACTOR_PREFIX}{name}", "f8", ("run",))
@@ -750,6 +785,10 @@ class EnsembleWriter:
         handle["outputs"][where] = part.dataset["outputs"].to_numpy()
         handle["status"][where] = np.asarray(part.dataset["status"].to_numpy(), dtype=object)
         handle["failure"][where] = np.asarray(part.dataset["failure"].to_numpy(), dtype=object)
+        numerics = (part.dataset["numerics"].to_numpy() if "numerics" in part.dataset
+                    else np.full(count, "", dtype=object))
+        handle["numerics"][where] = np.asarray(numerics, dtype=object)
+        self.flags.extend(f for f in part.flags if f not in self.flags)
         for name in self._factor_names:
             handle[f"{_FACTOR_PREFIX}{name}"][where] = part.factors[name].to_numpy(dtype=float)
         self._runs += count
@@ -760,5 +799,6 @@ class EnsembleWriter:
             return
         if self.provenance is not None:
             self._file.provenance = json.dumps(self.provenance.to_dict())
+        self._file.numerical_flags = json.dumps(self.flags)
         self._file.close()
         self._file = None

@@ -9,7 +9,9 @@ sees each finished chunk, so a long study can keep what it finished.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -22,6 +24,14 @@ from sdnet.errors import (
     SimulationError,
     UnknownVariableError,
 )
+from sdnet.numerics import (
+    Finding,
+    NumericalWarning,
+    check_trajectories,
+    describe_runs,
+    summarize,
+)
+from sdnet.numerics import warn as warn_numerics
 from sdnet.params import CONTROL_NAMES, check_time_settings
 from sdnet.policy import Push, Region
 from sdnet.results import EnsembleResult, Provenance, RunResult
@@ -38,6 +48,8 @@ ENGINES = ("vector", "pysd")
 METHODS = ("euler", "rk4")
 #: Runs per chunk of the vector engine: about 100 MB of state for a flexnet-sized model.
 DEFAULT_CHUNK_SIZE = 20_000
+#: Memory (bytes per chunk) the numerical guard may use for stocks that were not asked for.
+_GUARD_BYTES = 64 * 2**20
 
 ChunkCallback = Callable[[int, EnsembleResult], None]
 
@@ -81,16 +93,23 @@ def factor_table(
     import pandas as pd
 
     columns: dict[str, np.ndarray] = {}
+    if factors is not None and not isinstance(factors, Mapping | pd.DataFrame):
+        raise EngineInputError(
+            f"factors must be a DataFrame or a mapping of name -> values, not "
+            f"{type(factors).__name__} {_short(factors)} (e.g. {{'push_duration': [1, 2, 4]}})"
+        )
     source: Any = {} if factors is None else factors  # a Mapping or a DataFrame
     lengths: dict[str, int] = {}
+    given: dict[str, str] = {}
     for key, raw in source.items():
         parameter = model.parameters[str(key)]
-        try:
-            values = np.asarray(raw, dtype=float).reshape(-1)
-        except (TypeError, ValueError):
+        if parameter.name in given:
             raise EngineInputError(
-                f"factor {str(key)!r} has values that are not numbers (e.g. {_first(raw)!r})"
-            ) from None
+                f"factor {parameter.name} is given twice, as {given[parameter.name]!r} and "
+                f"{str(key)!r}: give one column per parameter"
+            )
+        given[parameter.name] = str(key)
+        values = _factor_values(str(key), raw)
         bad = ~np.isfinite(values)
         if bad.any():
             index = int(np.flatnonzero(bad)[0])
@@ -167,6 +186,41 @@ def _parameter(model: Model, name: str) -> Any:
             kind = "stock" if vensim in model.stocks else "computed variable"
             raise NotAParameterError(vensim, kind=kind, hint="only constants can be factors")
     return model.parameters[name]
+
+
+def _factor_values(key: str, raw: Any) -> np.ndarray:
+    """One factor's values as a flat float array: numbers only, a flat list or a scalar."""
+    if isinstance(raw, str | bytes | Mapping):
+        raise EngineInputError(
+            f"factor {key!r} has values that are not numbers (e.g. {_short(raw)})")
+    nested = EngineInputError(
+        f"factor {key!r} has nested values ({_short(raw)}); give one number per run")
+    items = list(raw) if isinstance(raw, list | tuple) else []
+    if any(isinstance(v, list | tuple | np.ndarray | Mapping) for v in items):
+        raise nested
+    try:
+        shaped = np.asarray(raw)
+    except (TypeError, ValueError):  # ragged nesting
+        raise nested from None
+    if shaped.ndim > 1:
+        raise nested
+    flat = shaped.reshape(-1)
+    if flat.dtype == bool or any(isinstance(v, bool | np.bool_) for v in [*items,
+                                                                           *flat.tolist()]):
+        raise EngineInputError(
+            f"factor {key!r} has true/false values ({_short(raw)}); give numbers (0 and 1 "
+            "if the model reads it as a switch)")
+    try:
+        return flat.astype(float)
+    except (TypeError, ValueError):
+        raise EngineInputError(
+            f"factor {key!r} has values that are not numbers (e.g. {_first(raw)!r})"
+        ) from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _first(raw: Any) -> Any:
@@ -285,6 +339,15 @@ def run_ensemble(
     failures: list[tuple[int, str, float]] = []
     simulate = _vector_chunk if engine == "vector" else _pysd_chunk
     chunk = chunk_size if engine == "vector" else 1
+    # The numerical guard reads every stock; those not asked for are simulated too while they
+    # fit in a small budget (otherwise it reads the saved columns only).
+    extra = [c for c in model.stock_columns() if c not in columns]
+    if min(chunk, n_total) * times.size * len(extra) * 8 > _GUARD_BYTES:
+        extra = []
+    simulated = [*columns, *extra]
+    bounds = model.declared_bounds(simulated)
+    stocks = set(model.stock_columns())
+    findings: list[Finding] = []
 
     bar = _progress_bar(n_total, enabled=progress, engine=engine)
     try:
@@ -293,30 +356,38 @@ def run_ensemble(
             part = table.iloc[start:stop]
             try:
                 values, part_ok, part_failures = simulate(
-                    model, part, base, settings, method=method, columns=columns,
+                    model, part, base, settings, method=method, columns=simulated,
                     times=times, check_ranges=check_ranges,
                 )
             except SdnetError as error:
                 # the chunk as a whole could not run: mark its runs failed, keep the others
-                values = np.full((stop - start, times.size, len(columns)), np.nan)
+                values = np.full((stop - start, times.size, len(simulated)), np.nan)
                 part_ok = np.zeros(stop - start, dtype=bool)
                 part_failures = [(r, f"run failed: {error}", math.nan) for r in range(stop - start)]
+            part_findings = check_trajectories(
+                times, values, simulated, bounds=bounds, stocks=stocks,
+                runs=range(start, stop))
+            findings.extend(part_findings)
             failures.extend((start + r, v, t) for r, v, t in part_failures)
-            outputs[start:stop] = values
+            outputs[start:stop] = values[..., : len(columns)]
             ok[start:stop] = part_ok
             if on_chunk is not None:
-                on_chunk(
-                    start,
-                    _ensemble(
-                        times, outputs[start:stop], columns, units, part, part_ok,
-                        [(r - start, v, t) for r, v, t in failures if start <= r < stop],
-                        provenance,
-                    ),
+                chunk_result = _ensemble(
+                    times, outputs[start:stop], columns, units, part, part_ok,
+                    [(r - start, v, t) for r, v, t in failures if start <= r < stop],
+                    provenance,
                 )
+                shifted = [replace(f, run=f.run - start) for f in part_findings]
+                on_chunk(start, chunk_result.with_flags(
+                    describe_runs(shifted, stop - start),
+                    summarize(shifted, stop - start, time_step=settings["time_step"])))
             bar.update(stop - start)
     finally:
         bar.close()
-    return _ensemble(times, outputs, columns, units, table, ok, failures, provenance)
+    summary = summarize(findings, n_total, time_step=settings["time_step"])
+    warn_numerics(summary, source=model.path.name, stacklevel=2)
+    return _ensemble(times, outputs, columns, units, table, ok, failures, provenance).with_flags(
+        describe_runs(findings, n_total), summary)
 
 
 def run_single(
@@ -371,6 +442,7 @@ def run_single(
     if not ensemble.ok[0]:
         reason = str(ensemble.dataset["failure"].values[0]).removeprefix("run failed: ")
         raise SimulationError(f"the run of {model.path.name} failed: {reason}")
+    flags = ensemble.flags
     frame = ensemble.dataset["outputs"].isel(run=0).to_pandas()
     frame.index.name = "time"
     frame.columns.name = None
@@ -381,6 +453,7 @@ def run_single(
         params=base,
         provenance=ensemble.provenance,
         stock_frame=frame[stocks],
+        flags=flags,
     )
 
 
@@ -483,14 +556,17 @@ def _pysd_chunk(
         params = dict(base)
         params.update({k: float(v) for k, v in part.iloc[row].items()})
         try:
-            result = model.run(
-                params,
-                final_time=settings["final_time"],
-                time_step=settings["time_step"],
-                saveper=settings["saveper"],
-                variables=list(columns),
-                check_ranges=check_ranges,
-            )
+            with warnings.catch_warnings():
+                # the runner guards the whole ensemble at once: no warning per PySD run
+                warnings.simplefilter("ignore", NumericalWarning)
+                result = model.run(
+                    params,
+                    final_time=settings["final_time"],
+                    time_step=settings["time_step"],
+                    saveper=settings["saveper"],
+                    variables=list(columns),
+                    check_ranges=check_ranges,
+                )
         except SdnetError as error:
             failures.append((row, f"run failed: {error}", math.nan))
             continue

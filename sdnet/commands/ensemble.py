@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.designs import lhs_design
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
+    from sdnet.numerics import NumericalWarning
+    from sdnet.numerics import warn as warn_numerics
     from sdnet.results import EnsembleWriter
     from sdnet.runner import ranged_factors, run_ensemble
 
@@ -88,12 +91,16 @@ def run(args: argparse.Namespace) -> int:
     }
     n_runs = len(factors)
     bar = _progress(n_runs, enabled=not args.no_progress, engine=args.engine)
-    failed = 0
+    failed = flagged = 0
     # Runs go to the file block by block, so memory holds one block whatever N is.
     with EnsembleWriter(out / "ensemble.nc") as writer:
         start, block = 0, min(n_runs, _FIRST_BLOCK)
         while start < n_runs:
-            part = run_ensemble(model, factors.iloc[start : start + block], **options)
+            with warnings.catch_warnings():
+                # the numerical guard's findings are told once for all blocks, below
+                warnings.simplefilter("ignore", NumericalWarning)
+                part = run_ensemble(model, factors.iloc[start : start + block], **options)
+            flagged += int(part.flagged.sum())
             if writer.provenance is None and part.provenance is not None:
                 spec = {**part.provenance.spec, "n_runs": n_runs}
                 writer.provenance = replace(part.provenance, spec=spec)
@@ -104,9 +111,14 @@ def run(args: argparse.Namespace) -> int:
             bytes_per_run = part.dataset["outputs"].nbytes / max(1, len(part.factors))
             block = max(1, int(_BLOCK_BYTES // max(1.0, bytes_per_run)))
     bar.close()
+    if flagged:
+        warn_numerics([f"the numerical guard flagged {flagged} of {n_runs} runs (the numerics "
+                       "variable of ensemble.nc says what in each): " + writer.flags[0],
+                       *writer.flags[1:]], source=model.path.name)
     print(
         f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}), "
-        f"{len(factors.columns)} factors, {failed} failed"
+        f"{len(factors.columns)} factors, {failed} failed, {flagged} flagged by the numerical "
+        "guard"
     )
     print(f"wrote {out / 'factors.csv'} and {out / 'ensemble.nc'}")
     return 0

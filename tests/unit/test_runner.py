@@ -288,3 +288,26 @@ def test_sdnet_ensemble_streams_blocks_into_one_file_equal_to_a_single_run(
     assert streamed.dataset["run"].to_numpy().tolist() == list(range(7))
     assert streamed.provenance is not None and streamed.provenance.spec["n_runs"] == 7
     pd.testing.assert_frame_equal(streamed.factors, whole.factors, check_names=False)
+
+
+# --------------------------------------------------------------------------- issue 11 (#8, #10)
+@pytest.mark.parametrize(
+    ("factors", "message"),
+    [
+        ("push_duration", r"factors must be a DataFrame or a mapping of name -> values, not "
+         r"str 'push_duration'"),
+        ([1, 2, 3], r"factors must be a DataFrame or a mapping of name -> values, not list"),
+        ({"push_amount": [[1, 2], [3, 4]]}, r"factor 'push_amount' has nested values"),
+        ({"push_amount": [[1, 2], [3]]}, r"factor 'push_amount' has nested values"),
+        ({"push_amount": [True, False]}, r"factor 'push_amount' has true/false values"),
+        ({"push_amount": [1.0, True]}, r"factor 'push_amount' has true/false values"),
+        ({"push_amount": "100"}, r"factor 'push_amount' has values that are not numbers"),
+        ({"push_amount": [1, 2], "Push Amount": [3, 4]}, r"factor push_amount is given twice, "
+         r"as 'push_amount' and 'Push Amount': give one column per parameter"),
+    ],
+)
+def test_factor_tables_that_cannot_be_read_one_way_are_refused(
+    tiny: sdnet.Model, factors: object, message: str
+) -> None:
+    with pytest.raises(EngineInputError, match=message):
+        run_ensemble(tiny, factors, progress=False)  # type: ignore[arg-type]
