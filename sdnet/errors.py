@@ -310,3 +310,19 @@ class UnreliableIndexWarning(SdnetWarning):
 
 
 __all__ += ["UnreliableIndexWarning"]
+
+
+class RequestError(SdnetError, ValueError):
+    """A request to the simulator's server is malformed (``sdnet serve``).
+
+    ``status`` is the HTTP status the server answers with; ``field`` names the part of the
+    request at fault (a JSON key or a parameter), or is None for the request as a whole.
+    """
+
+    def __init__(self, message: str, *, status: int = 400, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+__all__ += ["RequestError"]
