@@ -1,6 +1,6 @@
 """Write the teaching notebooks (NN_name.ipynb) from the cells below.
 
-The notebooks are generated so that all six share the same setup and explorer cells and stay
+The notebooks are generated so that they all share the same setup and explorer cells and stay
 in step with the exercise files. Run from anywhere after editing:
 
     python3 experiments/teaching/build_notebooks.py
@@ -325,6 +325,37 @@ print("median members at year 30:", round(float(np.median(members[:, -1])), 1))'
                "answers file: `sdnet exercise check 6` scores it in the same worlds and ranks "
                "it against the reference policies."),
     ],
+    7: [
+        ("md", "## The simulator's runs, here\n\nStart the simulator in a terminal (`sdnet serve "
+               "models/flexnet/flexnet.mdl`, from the sdnet folder) and work through the "
+               "worksheet there. This notebook makes the same runs, to check your readings and "
+               "to draw the saved scenarios in one figure."),
+        ("code", '''\
+base = sdnet.Push(300_000, 2, 3.5)
+runs = {
+    "base push": model.run(region="embedded_prone", push=base),
+    "no push": model.run(region="embedded_prone", push=sdnet.Push(0, 2, 3.5)),
+    "matched": model.run(region="embedded_prone", push=sdnet.Push(300_000, 2, 3.5, match=0.5),
+                         params={"sponsor_cultivation_share": 0.3}),
+    "typical region": model.run(region="typical", push=base),
+}
+fig, (top, bottom) = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
+for name, run in runs.items():
+    frame = run.to_frame()
+    top.plot(frame.index, frame["Total Members"], label=name)
+    bottom.plot(frame.index, frame["Embeddedness"], label=name)
+    print(f"{name:15s} year 30: members {frame['Total Members'].iloc[-1]:6.1f}, embeddedness "
+          f"{frame['Embeddedness'].iloc[-1]:.2f}, public money "
+          f"${frame['Cumulative Public Spending'].iloc[-1]:,.0f}")
+top.set_ylabel("Total Members (firm)")
+bottom.set_ylabel("Embeddedness")
+for ax in (top, bottom):
+    ax.set_xlabel("Year")
+    ax.axvspan(2, 5.5, color="C1", alpha=0.15)
+top.legend()
+plt.show()'''),
+        ("md", "**Explain** (worksheet): why does the matched push spend less and leave less?"),
+    ],
 }
 
 EXPLORERS: dict[int, tuple[str, str, str]] = {
@@ -336,6 +367,8 @@ EXPLORERS: dict[int, tuple[str, str, str]] = {
         "community_entrepreneur_density=0.8"),
     5: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params()", "external_networking=0.8"),
     6: ("embedded_prone", "my_policy", "push_duration=8"),
+    7: ("embedded_prone", "sdnet.Push(300_000, 2, 3.5).as_params()",
+        "local_match_requirement=0.5"),
 }
 
 

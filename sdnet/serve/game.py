@@ -207,7 +207,7 @@ def score_policies(simulator: EnsembleSimulator, setup: SimulatorSetup, base: Ma
         raise ValueError("this model has no game")
     params = simulator.parameters
     k, n = len(policies), worlds.n + 1  # world 0 is the model's own values
-    values: dict[str, Any] = {**setup.fixed, **base}
+    values: dict[str, Any] = dict(base)
     for name, column in worlds.values.items():
         values[name] = np.tile(np.concatenate([[params[name].default], column]), k)
     variables = [rules.members, rules.embeddedness, rules.cost]
@@ -287,7 +287,7 @@ class Game:
             segments += [s for s in _segments(self.rules) if s[2] is None]
         variables = [o.variable for o in self.setup.outcomes]
         for t0, t1, which in segments:
-            values: dict[str, Any] = {**self.setup.fixed, **self.base}
+            values: dict[str, Any] = dict(self.base)
             values |= {k: v[0] for k, v in
                        _segment_values(self.rules, [self.decisions], t0, t1, which).items()}
             times, outputs, self.state = _advance(

@@ -69,7 +69,7 @@ def run_once(simulator: EnsembleSimulator, setup: SimulatorSetup,
              values: Mapping[str, float]) -> Run:
     """Run the model once with ``values`` (validated Python names -> numbers)."""
     variables = [o.variable for o in setup.outcomes]
-    simulation = _simulate(simulator, setup, {**setup.fixed, **values}, n_runs=1,
+    simulation = _simulate(simulator, setup, dict(values), n_runs=1,
                            variables=variables)
     series = {name: np.asarray(simulation.outputs[name], dtype=float)[0] for name in variables}
     ok = bool(np.asarray(simulation.status)[0]) and all(
@@ -86,13 +86,12 @@ def run_fan(simulator: EnsembleSimulator, setup: SimulatorSetup, values: Mapping
     """
     variables = [o.variable for o in setup.outcomes]
     batch: dict[str, Any] = dict(worlds.values)
-    batch |= {**setup.fixed, **values}
+    batch |= values
     simulation = _simulate(simulator, setup, batch, n_runs=worlds.n, variables=variables)
     ok = np.asarray(simulation.status, dtype=bool)
+    for name in variables:  # a world counts only when every outcome stayed finite
+        ok = ok & np.isfinite(np.asarray(simulation.outputs[name], dtype=float)).all(axis=1)
     bands = {}
-    for name in variables:
-        data = np.asarray(simulation.outputs[name], dtype=float)
-        ok = ok & np.isfinite(data).all(axis=1)
     for name in variables:
         data = np.asarray(simulation.outputs[name], dtype=float)[ok]
         bands[name] = (np.quantile(data, QUANTILES, axis=0) if len(data)

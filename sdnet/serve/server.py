@@ -109,9 +109,8 @@ def make_server(app: SimulatorApp, *, host: str = "127.0.0.1", port: int = 8050,
 
     Raises
     ------
-    RequestError
-        Never; but :class:`ValueError` (an ``SdnetError``) when ``host`` is not loopback and
-        ``public`` is False.
+    InvalidValueError
+        If ``host`` is not a loopback address and ``public`` is False.
     """
     from sdnet.errors import InvalidValueError
 

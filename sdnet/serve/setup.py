@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -42,7 +42,6 @@ FLEXNET_OUTCOMES: tuple[str, ...] = (
 #: the push schedule's constants: in the game they are set by the decision periods
 PUSH_SCHEDULE: tuple[str, ...] = ("push_start", "push_duration", "push_taper")
 _MAX_OUTCOMES = 6
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +148,6 @@ class SimulatorSetup:
     time_step: float
     saveper: float
     game: GameRules | None
-    fixed: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     card: str | None = None
 
     @property

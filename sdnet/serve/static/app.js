@@ -16,12 +16,13 @@ function esc(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
     '"': "&quot;", "'": "&#39;"}[c]));
 }
-function fmt(value, units) {
+function fmt(value, units, compact = false) {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";
   const money = typeof units === "string" && units.startsWith("$");
   const abs = Math.abs(value);
   let text;
   if (money && abs >= 1e6) text = (value / 1e6).toFixed(abs >= 1e7 ? 1 : 2) + " M";
+  else if (compact && abs >= 1e4) text = Math.round(value / 1000).toLocaleString("en-US") + "k";
   else if (abs >= 1000 || Number.isInteger(value)) text = Math.round(value).toLocaleString("en-US");
   else if (abs >= 100) text = value.toFixed(0);
   else if (abs >= 10) text = value.toFixed(1);
@@ -93,7 +94,7 @@ function chartSvg(spec) {
   }
   for (const v of ticks(top)) {
     parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(v)}" y2="${y(v)}" stroke="#e4e4e4"/>`);
-    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" font-size="13" text-anchor="end" fill="#444">${esc(fmt(v, spec.units))}</text>`);
+    parts.push(`<text x="${L - 6}" y="${y(v) + 4}" font-size="13" text-anchor="end" fill="#444">${esc(fmt(v, spec.units, true))}</text>`);
   }
   const step = spec.xmax > 40 ? 10 : 5;
   for (let t = 0; t <= spec.xmax + 1e-9; t += step) {
@@ -250,13 +251,13 @@ function drawSaved() {
     s.kind === "lever" && s.name === state.setup.sliders[0].name);
   const outcomes = state.setup.outcomes;
   let html = "<tr><th>scenario</th>" + sliders.map((s) => `<th>${esc(s.label)}</th>`).join("") +
-    outcomes.map((o) => `<th>${esc(o.label)}<br><span class="note">year ${state.setup.final_time}</span></th>`).join("") + "<th></th></tr>";
+    outcomes.map((o) => `<th>${esc(o.label)}</th>`).join("") + "<th></th></tr>";
   rows.forEach((row, i) => {
     html += `<tr><td>${esc(row.name)}</td>` + sliders.map((s) => `<td>${esc(fmt(row.values[s.name], s.units))}</td>`).join("") +
       outcomes.map((o) => { const v = row.series[o.variable]; return `<td>${esc(fmt(v[v.length - 1], o.units))}</td>`; }).join("") +
       (i ? `<td><button type="button" data-remove="${i - 1}">remove</button></td>` : "<td></td>") + "</tr>";
   });
-  table.innerHTML = "<caption>Saved scenarios, side by side</caption>" + html;
+  table.innerHTML = `<caption>Saved scenarios side by side (outcomes in year ${state.setup.final_time})</caption>` + html;
   table.querySelectorAll("button[data-remove]").forEach((b) => b.addEventListener("click", () => {
     state.saved.splice(Number(b.dataset.remove), 1);
     drawExplore();
@@ -303,6 +304,10 @@ function buildGame() {
     return;
   }
   $("game-intro").textContent = gameRulesText(rules);
+  $("tab-game").addEventListener("click", () => {
+    const preset = state.preset ? state.preset.replace(/_/g, " ") : "as set in Explore";
+    $("game-region").textContent = `Region: ${preset}`;
+  });
   $("game-start").addEventListener("click", startGame);
   $("game-step").addEventListener("click", stepGame);
 }
@@ -360,7 +365,7 @@ function drawScore(score) {
   $("score-rules").textContent = `Every policy faced the same ${score.n_worlds} plausible worlds: ${score.source}. ` +
     `Members and embeddedness are means in year ${score.rules.final_time}, ${score.rules.final_time - score.rules.decide_until} years after the money stopped.`;
   const names = Object.keys(score.trajectories);
-  drawCharts($("score-chart"), [{variable: "score", title: "Members, with the model's own parameter values",
+  drawCharts($("score-chart"), [{variable: "score", title: "Members in the model's own world",
     units: "firm", xmax: score.rules.final_time, marks: [score.rules.decide_until],
     lines: names.map((name, i) => ({times: score.times, values: score.trajectories[name], color: i ? COLORS[i - 1] : CURRENT,
       width: i ? 2 : 3, dash: i ? "6 4" : "", cls: i ? "other" : "current"}))}]);
