@@ -332,12 +332,13 @@ print("median members at year 30:", round(float(np.median(members[:, -1])), 1))'
                "to draw the saved scenarios in one figure."),
         ("code", '''\
 base = sdnet.Push(300_000, 2, 3.5)
+saved = ["Total Members", "Embeddedness", "Cumulative Public Spending"]
 runs = {
-    "base push": model.run(region="embedded_prone", push=base),
-    "no push": model.run(region="embedded_prone", push=sdnet.Push(0, 2, 3.5)),
+    "base push": model.run(region="embedded_prone", push=base, variables=saved),
+    "no push": model.run(region="embedded_prone", push=sdnet.Push(0, 2, 3.5), variables=saved),
     "matched": model.run(region="embedded_prone", push=sdnet.Push(300_000, 2, 3.5, match=0.5),
-                         params={"sponsor_cultivation_share": 0.3}),
-    "typical region": model.run(region="typical", push=base),
+                         params={"sponsor_cultivation_share": 0.3}, variables=saved),
+    "typical region": model.run(region="typical", push=base, variables=saved),
 }
 fig, (top, bottom) = plt.subplots(1, 2, figsize=(10, 3.5), layout="constrained")
 for name, run in runs.items():
