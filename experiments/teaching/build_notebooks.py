@@ -326,8 +326,9 @@ print("median members at year 30:", round(float(np.median(members[:, -1])), 1))'
                "it against the reference policies."),
     ],
     7: [
-        ("md", "## The simulator's runs, here\n\nStart the simulator in a terminal (`sdnet serve "
-               "models/flexnet/flexnet.mdl`, from the sdnet folder) and work through the "
+        ("md", "## Tasks 1-3: the simulator's runs, here\n\nStart the simulator in a "
+               "terminal (`sdnet serve models/flexnet/flexnet.mdl`, from the sdnet folder) and "
+               "work through the "
                "worksheet there. This notebook makes the same runs, to check your readings and "
                "to draw the saved scenarios in one figure."),
         ("code", '''\
