@@ -69,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
                                 "127.0.0.1, or add --public to let other machines connect")
     app = build_app(args.model, card=args.card, n_worlds=args.worlds, seed=args.seed,
                     game_period=args.game_period)
+    # Draw (or read and check) the plausible worlds now: a bad nonimplausible.csv ends the
+    # command with its error, and the first fan does not wait for the sampler.
+    worlds = app.worlds()
     if not is_loopback(args.host):
         warnings.warn(f"listening on {args.host}: any machine that can reach this address can "
                       "use the simulator (there is no login); stop it when the class is over",
@@ -80,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
                                 expected=f"a free port ({error.strerror}); try --port 0") from None
     host, port = server.server_address[:2]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    print(f"sdnet serve: {app.setup.title} at http://{shown}:{port}/ (Ctrl+C stops it)",
-          file=sys.stdout, flush=True)
+    print(f"sdnet serve: {app.setup.title} at http://{shown}:{port}/ (Ctrl+C stops it)\n"
+          f"  uncertainty: {worlds.n} worlds, {worlds.source}", file=sys.stdout, flush=True)
     try:
         server.serve_forever()
     finally:

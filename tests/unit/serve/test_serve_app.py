@@ -209,3 +209,31 @@ def test_another_address_needs_an_explicit_flag(app: SimulatorApp,
         "such as 127.0.0.1, or add --public to let other machines connect)\n")
     assert main(["serve", str(FLEXNET), "--port", "70000"]) == 2
     assert "a port number from 0 to 65535" in capsys.readouterr().err
+
+
+def test_the_command_serves_until_interrupted(flexnet: CompiledModel) -> None:
+    """``sdnet serve`` end to end: it prints its address, answers, and stops on Ctrl+C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = FLEXNET.parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sdnet.cli", "serve", str(FLEXNET), "--port", "0",
+         "--worlds", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.startswith("sdnet serve: flexnet: flight simulator at http://127.0.0.1:")
+        url = first.split(" at ", 1)[1].split(" ", 1)[0]
+        assert process.stdout.readline().startswith("  uncertainty: 4 worlds, a Latin-hypercube")
+        with urllib.request.urlopen(url + "api/setup") as response:
+            assert json.load(response)["model"] == "flexnet.mdl"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert err == "sdnet serve: interrupted\n"
