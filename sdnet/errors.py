@@ -326,3 +326,35 @@ class RequestError(SdnetError, ValueError):
 
 
 __all__ += ["RequestError"]
+
+
+class OutputFolderError(SdnetError, FileExistsError):
+    """An output folder cannot be written as asked; ``path`` is the folder.
+
+    It names a file, holds files sdnet did not write, holds another output (another study,
+    say) that only ``overwrite=True`` (``--overwrite``) may replace, or its manifest is
+    unreadable. Nothing in the folder has been touched when this is raised.
+    """
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+class OutputFolderLockedError(OutputFolderError):
+    """Another sdnet process is writing the same output folder; ``holder`` describes it."""
+
+    def __init__(self, message: str, *, path: str | Path, holder: dict[str, Any]) -> None:
+        super().__init__(message, path=path)
+        self.holder = holder
+
+
+class ResultFileError(SdnetError, ValueError):
+    """A results file (e.g. an ensemble's NetCDF file) cannot be read; ``path`` is the file."""
+
+    def __init__(self, message: str, *, path: str | Path) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+
+
+__all__ += ["OutputFolderError", "OutputFolderLockedError", "ResultFileError"]

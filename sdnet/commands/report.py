@@ -21,7 +21,10 @@ DESCRIPTION = (
     "scenario-discovery boxes, threshold maps, findings written from the numbers, and "
     "provenance. Parts the study did not produce are replaced by a note. Output: "
     "OUT/report.html (self-contained, opens offline in any browser), OUT/report.md, "
-    "OUT/figures/*.svg and OUT/tables/*.csv."
+    "OUT/figures/*.svg and OUT/tables/*.csv. OUT appears whole when the report is done; an "
+    "earlier report of the same study there is replaced (only the files sdnet wrote are "
+    "removed), a folder holding files sdnet did not write is refused, and another output "
+    "(e.g. the report of another study) is replaced only with --overwrite."
 )
 EPILOG = """examples:
   sdnet report out/sustaining_levers
@@ -37,13 +40,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the results folder written by `sdnet experiment`")
     parser.add_argument("--out", type=output_folder, metavar="DIR", default=None,
                         help="folder to write the report into (default: RESULTS_DIR/report)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another output found in the folder (only the files "
+                        "sdnet wrote there are removed)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where it is."""
     from sdnet.reports import write_report
 
-    path = write_report(args.results_dir, out=args.out)
+    path = write_report(args.results_dir, out=args.out, overwrite=args.overwrite)
     print(f"wrote {path}")
     print(f"wrote {path.parent / 'report.md'} (figures in {path.parent / 'figures'}, "
           f"tables in {path.parent / 'tables'})")

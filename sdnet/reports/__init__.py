@@ -12,9 +12,9 @@ Sections the study did not produce are replaced by a short note saying what is a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from sdnet.outputs import output_folder
 from sdnet.reports._build import build_sections
 from sdnet.reports._document import render_html, render_markdown, write_assets
 from sdnet.reports._results import StudyResults, load_results
@@ -22,8 +22,13 @@ from sdnet.reports._results import StudyResults, load_results
 __all__ = ["StudyResults", "load_results", "write_diagram", "write_report"]
 
 
-def write_report(results_dir: str | Path, *, out: str | Path | None = None) -> Path:
+def write_report(results_dir: str | Path, *, out: str | Path | None = None,
+                 overwrite: bool = False) -> Path:
     """Write the report of a finished study.
+
+    The report folder is written whole (see :mod:`sdnet.outputs`): a new or empty folder, or
+    one holding an earlier report of the same results folder, which is replaced (only the files
+    sdnet wrote there are removed; files you added stay).
 
     Parameters
     ----------
@@ -31,7 +36,8 @@ def write_report(results_dir: str | Path, *, out: str | Path | None = None) -> P
         The study's results folder.
     out : str or Path, optional
         Folder to write into (created if needed); ``<results_dir>/report`` when omitted.
-        Earlier ``figures/`` and ``tables/`` in it are replaced.
+    overwrite : bool
+        Replace another output in ``out`` (a report of another study, a study, a run).
 
     Returns
     -------
@@ -42,20 +48,23 @@ def write_report(results_dir: str | Path, *, out: str | Path | None = None) -> P
     ------
     ResultsFolderError
         The folder does not exist, is not a study's results folder, or a file is malformed.
+    OutputFolderError
+        ``out`` is a file, holds files sdnet did not write, or holds another output and
+        ``overwrite`` is false (:class:`~sdnet.errors.OutputFolderLockedError` when another
+        sdnet command is writing it).
     """
     results = load_results(results_dir)
     out_dir = Path(out) if out is not None else results.path / "report"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title, subtitle, sections = build_sections(results)
-    for sub in ("figures", "tables"):
-        if (out_dir / sub).is_dir():
-            shutil.rmtree(out_dir / sub)
-    write_assets(sections, out_dir)
-    (out_dir / "report.md").write_text(render_markdown(title, subtitle, sections),
-                                       encoding="utf-8")
-    html_path = out_dir / "report.html"
-    html_path.write_text(render_html(title, subtitle, sections), encoding="utf-8")
-    return html_path
+    source = results.path.resolve()
+    with output_folder(out_dir, kind="report", identity=str(source),
+                       label=f"the report of {results.path}", overwrite=overwrite) as staging:
+        title, subtitle, sections = build_sections(results)
+        write_assets(sections, staging.path)
+        (staging.path / "report.md").write_text(render_markdown(title, subtitle, sections),
+                                                encoding="utf-8")
+        (staging.path / "report.html").write_text(render_html(title, subtitle, sections),
+                                                  encoding="utf-8")
+    return out_dir / "report.html"
 
 
 def write_diagram(

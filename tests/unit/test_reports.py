@@ -20,6 +20,7 @@ from sdnet.cli import main
 from sdnet.designs import Factor, sobol_design
 from sdnet.errors import (
     ConvergenceWarning,
+    OutputFolderError,
     ResultsFolderError,
     SketchError,
     UnknownViewError,
@@ -259,6 +260,45 @@ def test_study_without_analyses_gets_notes_not_errors(tmp_path: Path) -> None:
     assert "Of the 2 runs that finished, 1 (50%) sustained the network" in text
     markdown = (results / "report" / "report.md").read_text(encoding="utf-8")
     assert "> *Not in this study:* the study ran no scenario discovery" in markdown
+
+
+def _bare_study(folder: Path, name: str = "bare") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "spec.toml").write_text(f'[experiment]\nname = "{name}"\nmodel = "missing.mdl"\n')
+    pd.DataFrame({"run": [0, 1], "status": ["ok", "ok"], "sustained": [1.0, 0.0]}).to_csv(
+        folder / "metrics.csv", index=False)
+    return folder
+
+
+def test_a_report_never_removes_the_users_files(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 11, defect 3: `sdnet report --out` deleted existing figures/ and tables/."""
+    results = _bare_study(tmp_path / "bare")
+    mine = tmp_path / "mine"
+    for name in ("figures/plot.svg", "tables/data.csv"):
+        (mine / name).parent.mkdir(parents=True, exist_ok=True)
+        (mine / name).write_text("mine")
+    assert main(["report", str(results), "--out", str(mine)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"sdnet report: error: {mine} holds files sdnet did not write (figures, tables); sdnet "
+        "writes only into a new folder, an empty one or one it wrote itself, and never removes "
+        "your files: choose another output folder")
+    assert sorted(p.name for p in mine.rglob("*.*")) == ["data.csv", "plot.svg"]
+    # a report sdnet wrote is rewritten whole, and what the user added to it stays
+    path = write_report(results)
+    (path.parent / "figures" / "my-figure.svg").write_text("mine")
+    (path.parent / "notes.md").write_text("mine")
+    assert write_report(results) == path
+    assert (path.parent / "figures" / "my-figure.svg").read_text() == "mine"
+    assert (path.parent / "notes.md").read_text() == "mine"
+    # the report of another study replaces it only when asked
+    other = _bare_study(tmp_path / "other", name="other")
+    with pytest.raises(OutputFolderError, match=r"holds another report \(the report of "):
+        write_report(other, out=path.parent)
+    assert "bare" in path.read_text(encoding="utf-8")
+    assert main(["report", str(other), "--out", str(path.parent), "--overwrite"]) == 0
+    assert "other" in path.read_text(encoding="utf-8")
+    assert (path.parent / "notes.md").read_text() == "mine"
 
 
 def test_results_folder_errors(tmp_path: Path) -> None:
