@@ -200,7 +200,12 @@ def output_folder(
     if target.is_symlink():  # write beside the folder the link names; the link stays
         target = target.resolve()
     _check_target(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputFolderError(
+            f"cannot make the output folder {target}: {error.strerror or error} (at "
+            f"{error.filename or target.parent})", path=target) from error
     with _locked(target, label=label):
         _recover(target)
         previous = _replaceable(target, kind=kind, identity=identity, label=label,

@@ -674,20 +674,57 @@ class EnsembleResult:
             if name in dataset.variables:
                 dataset[name] = dataset[name].astype(str)
         path.parent.mkdir(parents=True, exist_ok=True)
-        dataset.to_netcdf(path, engine="netcdf4")
+        # written beside it, then renamed: a writer killed midway leaves no half file
+        partial = path.with_name(f".{path.name}.partial")
+        dataset.to_netcdf(partial, engine="netcdf4")
+        partial.replace(path)
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> EnsembleResult:
-        """Read an ensemble written by :meth:`save`."""
-        import pandas as pd
+        """Read an ensemble written by :meth:`save` (or :class:`EnsembleWriter`).
+
+        Raises
+        ------
+        ResultFileError
+            The file is missing, a folder, not NetCDF, cut short (a half-written file) or a
+            NetCDF file that is not an sdnet ensemble.
+        """
         import xarray as xr
+
+        from sdnet.errors import ResultFileError
 
         path = Path(path)
         if not path.exists():
-            raise SdnetError(f"ensemble file not found: {path}")
-        with xr.open_dataset(path, engine="netcdf4") as opened:
-            dataset = opened.load()
+            raise ResultFileError(f"ensemble file not found: {path}", path=path)
+        if path.is_dir():
+            raise ResultFileError(f"{path} is a folder, not an ensemble file (give the .nc "
+                                  "file that `sdnet ensemble` or EnsembleResult.save wrote)",
+                                  path=path)
+        try:
+            with xr.open_dataset(path, engine="netcdf4") as opened:
+                dataset = opened.load()
+        except (OSError, ValueError, RuntimeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise ResultFileError(
+                f"cannot read ensemble file {path}: it is not a NetCDF file or was cut short "
+                f"({reason}); write it again (`sdnet ensemble`, EnsembleResult.save)",
+                path=path) from error
+        try:
+            return cls._from_dataset(dataset)
+        except (KeyError, ValueError, TypeError, SdnetError) as error:
+            raise ResultFileError(
+                f"{path} is a NetCDF file but not an sdnet ensemble ({type(error).__name__}: "
+                f"{error}); give the file `sdnet ensemble` or EnsembleResult.save wrote",
+                path=path) from error
+
+    @classmethod
+    def _from_dataset(cls, dataset: Any) -> EnsembleResult:
+        import pandas as pd
+
+        for name in ("outputs", "status", "failure"):
+            if name not in dataset.variables:
+                raise KeyError(f"no {name!r} variable")
         names = json.loads(dataset.attrs.pop("factor_names", "[]"))
         factors = pd.DataFrame(
             {name: dataset[f"{_FACTOR_PREFIX}{name}"].to_numpy() for name in names},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,11 @@ DESCRIPTION = (
     "constants (or of every constant with a declared range), run them all on the vectorized "
     "engine (or PySD, one run at a time) and write DIR/factors.csv (run, then one column per "
     "factor) and DIR/ensemble.nc (the xarray dataset: run x time x variable, with units, "
-    "per-run status and provenance)."
+    "per-run status and provenance). DIR appears whole when every run is written (an "
+    "interrupted ensemble leaves DIR as it was). Rerunning the same command replaces DIR's "
+    "ensemble; a folder holding files sdnet did not write is refused, and another output (an "
+    "ensemble with other settings, a study) is replaced only with --overwrite (only the files "
+    "sdnet wrote there are removed)."
 )
 EPILOG = """examples:
   sdnet ensemble models/flexnet/flexnet.mdl --samples 10000 --seed 1 --out out/ens
@@ -54,18 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--saveper", type=float, metavar="DT", help="save step (model time)")
     parser.add_argument("--out", type=output_folder, default="out/ensemble", metavar="DIR",
                         help="output folder")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another output found in DIR (only the files sdnet wrote "
+                        "there are removed)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     """Draw, run, write; print a one-line summary per output."""
+    from sdnet import outputs
     from sdnet.designs import lhs_design
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
-    from sdnet.numerics import NumericalWarning
     from sdnet.numerics import warn as warn_numerics
-    from sdnet.results import EnsembleWriter
-    from sdnet.runner import ranged_factors, run_ensemble
+    from sdnet.runner import ranged_factors
 
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
@@ -81,8 +88,37 @@ def run(args: argparse.Namespace) -> int:
     factors = design.to_frame()
     variables = args.vars
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    factors.to_csv(out / "factors.csv", index_label="run")
+    settings = {key: getattr(args, key) for key in (
+        "samples", "seed", "factors", "region", "engine", "method", "vars", "final_time",
+        "saveper")}
+    identity = json.dumps({"model": str(model.path.resolve()), **settings}, sort_keys=True)
+    label = f"the ensemble of {model.path.name} ({args.samples} runs, seed {args.seed})"
+    with outputs.output_folder(out, kind="ensemble", identity=identity, label=label,
+                               overwrite=args.overwrite) as staging:
+        factors.to_csv(staging.path / "factors.csv", index_label="run")
+        failed, flagged, flags = _run_blocks(model, factors, staging.path / "ensemble.nc",
+                                             variables, args)
+    n_runs = len(factors)
+    if flagged:
+        warn_numerics([f"the numerical guard flagged {flagged} of {n_runs} runs (the numerics "
+                       "variable of ensemble.nc says what in each): " + flags[0],
+                       *flags[1:]], source=model.path.name)
+    print(
+        f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}), "
+        f"{len(factors.columns)} factors, {failed} failed, {flagged} flagged by the numerical "
+        "guard"
+    )
+    print(f"wrote {out / 'factors.csv'} and {out / 'ensemble.nc'}")
+    return 0
+
+
+def _run_blocks(model: Any, factors: Any, file: Path, variables: Any,
+                args: argparse.Namespace) -> tuple[int, int, list[str]]:
+    """Run the table block by block into one NetCDF file; return the numbers of failed runs
+    and of runs the numerical guard flagged, and the guard's findings."""
+    from sdnet.numerics import NumericalWarning
+    from sdnet.results import EnsembleWriter
+    from sdnet.runner import run_ensemble
 
     options = {
         "engine": args.engine, "method": args.method, "region": args.region,
@@ -93,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     bar = _progress(n_runs, enabled=not args.no_progress, engine=args.engine)
     failed = flagged = 0
     # Runs go to the file block by block, so memory holds one block whatever N is.
-    with EnsembleWriter(out / "ensemble.nc") as writer:
+    with bar, EnsembleWriter(file) as writer:
         start, block = 0, min(n_runs, _FIRST_BLOCK)
         while start < n_runs:
             with warnings.catch_warnings():
@@ -110,18 +146,7 @@ def run(args: argparse.Namespace) -> int:
             start += len(part.factors)
             bytes_per_run = part.dataset["outputs"].nbytes / max(1, len(part.factors))
             block = max(1, int(_BLOCK_BYTES // max(1.0, bytes_per_run)))
-    bar.close()
-    if flagged:
-        warn_numerics([f"the numerical guard flagged {flagged} of {n_runs} runs (the numerics "
-                       "variable of ensemble.nc says what in each): " + writer.flags[0],
-                       *writer.flags[1:]], source=model.path.name)
-    print(
-        f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}), "
-        f"{len(factors.columns)} factors, {failed} failed, {flagged} flagged by the numerical "
-        "guard"
-    )
-    print(f"wrote {out / 'factors.csv'} and {out / 'ensemble.nc'}")
-    return 0
+    return failed, flagged, list(writer.flags)
 
 
 def _progress(total: int, *, enabled: bool, engine: str) -> Any:

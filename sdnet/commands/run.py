@@ -30,6 +30,10 @@ Simulate a Vensim model once (with PySD, or with sdnet's vectorized engine) and 
 A region preset and the push options set the model's parameters; --set NAME=VALUE sets any
 parameter and wins over both. Values must lie in the ranges declared in the model file
 (--no-check-ranges runs extreme conditions on purpose).
+DIR appears whole when both files are written. An earlier run of the same model file there
+is replaced (only the files sdnet wrote are removed); a folder holding files sdnet did not
+write is refused, and another output (a study, a run of another model) is replaced only with
+--overwrite.
 """
 EPILOG = """examples:
   sdnet run models/flexnet/flexnet.mdl --region typical \\
@@ -102,6 +106,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=output_folder, default=None, metavar="DIR",
         help="output folder (default: out/<model name>)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace another output found in DIR (only the files sdnet wrote there are removed)",
     )
 
 
@@ -202,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     from sdnet.commands.describe import format_table
     from sdnet.model import load_model
+    from sdnet.outputs import output_folder
     from sdnet.plotting.runs import plot_run
     from sdnet.policy import get_region
 
@@ -240,22 +249,22 @@ def run(args: argparse.Namespace) -> int:
             columns.extend(c for c in result.columns_of(name) if c not in columns)
 
     out = Path(args.out) if args.out else Path("out") / model.name
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "run.csv"
-    result.frame[columns].to_csv(csv_path, index_label="time")
-
-    figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
-    axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, panel in zip(axes, panels, strict=True):
-        plot_run(result, panel, ax=ax)
-        if ax is not axes[-1]:
-            ax.set_xlabel("")
-    title = model.name + (f", {region.name} region" if region else "")
-    if push is not None:
-        title += f"; push {push.describe()}"
-    figure.suptitle(title, fontsize="medium")
-    png_path = out / "run.png"
-    figure.savefig(png_path, dpi=150)
+    csv_path, png_path = out / "run.csv", out / "run.png"
+    with output_folder(out, kind="run", identity=str(model.path.resolve()),
+                       label=f"the run of {model.path.name}",
+                       overwrite=args.overwrite) as staging:
+        result.frame[columns].to_csv(staging.path / csv_path.name, index_label="time")
+        figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
+        axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+        for ax, panel in zip(axes, panels, strict=True):
+            plot_run(result, panel, ax=ax)
+            if ax is not axes[-1]:
+                ax.set_xlabel("")
+        title = model.name + (f", {region.name} region" if region else "")
+        if push is not None:
+            title += f"; push {push.describe()}"
+        figure.suptitle(title, fontsize="medium")
+        figure.savefig(staging.path / png_path.name, dpi=150)
 
     times = result.time
     setting = []

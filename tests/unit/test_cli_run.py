@@ -408,3 +408,23 @@ def test_a_folder_given_as_the_model_is_named_a_folder(
     line = _error_line(capsys)
     assert line.startswith(f"sdnet describe: error: the model path is a folder, not a file: "
                            f"{DATA} (give the path of a Vensim .mdl file; in it: bathtub.mdl, ")
+
+
+def test_run_writes_only_into_its_own_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "run.csv").write_text("my data")
+    assert main(["run", BATHTUB, "--out", str(mine)]) == 2
+    assert "holds files sdnet did not write (run.csv)" in capsys.readouterr().err
+    assert (mine / "run.csv").read_text() == "my data"
+    out = tmp_path / "out"
+    assert main(["run", BATHTUB, "--out", str(out)]) == 0
+    assert main(["run", BATHTUB, "--final-time", "5", "--out", str(out)]) == 0  # same model
+    assert _csv(out).index[-1] == 5
+    assert main(["run", NETWORK, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"sdnet run: error: {out} holds another run (the run of {Path(BATHTUB).name}, written ")
+    assert main(["run", NETWORK, "--out", str(out), "--overwrite"]) == 0
+    assert "Total Members" in _csv(out).columns

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdnet.errors import InvalidValueError, SdnetError, UnknownVariableError
+from sdnet.errors import InvalidValueError, ResultFileError, SdnetError, UnknownVariableError
 from sdnet.results import (
     EnsembleResult,
     Provenance,
@@ -258,3 +258,32 @@ def test_load_missing_file(tmp_path) -> None:
     with pytest.raises(SdnetError) as caught:
         EnsembleResult.load(tmp_path / "none.nc")
     assert str(caught.value) == f"ensemble file not found: {tmp_path / 'none.nc'}"
+
+
+def test_load_a_file_that_is_not_an_ensemble_says_so(tmp_path: Path) -> None:
+    """Issue 11, defect 10: a non-NetCDF or half-written file raised OSError or KeyError."""
+    import xarray as xr
+
+    whole = _ensemble().save(tmp_path / "ensemble.nc").read_bytes()
+    half = tmp_path / "half.nc"
+    half.write_bytes(whole[: len(whole) // 2])
+    text = tmp_path / "text.nc"
+    text.write_text("run,value\n0,1\n")
+    for path in (half, text):
+        with pytest.raises(ResultFileError) as caught:
+            EnsembleResult.load(path)
+        assert str(caught.value).startswith(
+            f"cannot read ensemble file {path}: it is not a NetCDF file or was cut short (")
+        assert str(caught.value).endswith("); write it again (`sdnet ensemble`, "
+                                          "EnsembleResult.save)")
+    other = tmp_path / "other.nc"
+    xr.Dataset({"a": ("x", [1.0])}).to_netcdf(other, engine="netcdf4")
+    with pytest.raises(ResultFileError) as caught:
+        EnsembleResult.load(other)
+    assert str(caught.value) == (
+        f"{other} is a NetCDF file but not an sdnet ensemble (KeyError: \"no 'outputs' "
+        "variable\"); give the file `sdnet ensemble` or EnsembleResult.save wrote")
+    with pytest.raises(ResultFileError, match=r"is a folder, not an ensemble file"):
+        EnsembleResult.load(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "ensemble.nc", "half.nc", "other.nc", "text.nc"]  # save left no partial file

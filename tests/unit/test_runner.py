@@ -311,3 +311,43 @@ def test_factor_tables_that_cannot_be_read_one_way_are_refused(
 ) -> None:
     with pytest.raises(EngineInputError, match=message):
         run_ensemble(tiny, factors, progress=False)  # type: ignore[arg-type]
+
+
+def test_sdnet_ensemble_writes_whole_folders_and_asks_before_replacing_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, defect 6: an interrupted ensemble leaves its folder as it was; a folder
+    holding another ensemble is replaced only with --overwrite."""
+    import sdnet.runner
+    from sdnet.cli import main
+
+    out = tmp_path / "ens"
+    argv = ["ensemble", str(DATA / "tiny_network.mdl"), "--samples", "3", "--seed", "1",
+            "--factors", "word_of_mouth", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    original = sdnet.runner.run_ensemble
+    calls: list[int] = []
+
+    def killed(*args: object, **kwargs: object) -> object:
+        if calls:
+            raise KeyboardInterrupt  # the second block of the rerun
+        calls.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    import sdnet.commands.ensemble as command
+
+    monkeypatch.setattr(command, "_FIRST_BLOCK", 1)
+    monkeypatch.setattr(command, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", killed)
+    assert main([*argv, "--overwrite"]) == 130
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not a mix
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ens"]
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", original)
+    capsys.readouterr()
+    assert main([*argv[:5], "2", *argv[6:]]) == 2  # another seed: another ensemble
+    assert capsys.readouterr().err.startswith(
+        f"sdnet ensemble: error: {out} holds another ensemble (the ensemble of "
+        "tiny_network.mdl (3 runs, seed 1), written ")
+    assert main([*argv[:5], "2", *argv[6:], "--overwrite"]) == 0
+    assert sdnet.EnsembleResult.load(out / "ensemble.nc").provenance.seed == 2  # type: ignore[union-attr]
