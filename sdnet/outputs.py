@@ -377,10 +377,9 @@ def _remove_recorded(folder: Path) -> None:
     if manifest is None:
         return
     root = folder.resolve()
-    for here, dirs, files in os.walk(folder):
-        if Path(here) != folder and MANIFEST in files:
-            _remove_recorded(Path(here))
-            dirs.clear()
+    recorded = set(manifest.files)
+    for nested in _nested_outputs(folder, PurePosixPath(), recorded, _parents(recorded)):
+        _remove_recorded(nested)
     for relative in manifest.files:
         path = folder / relative
         if path.parent.resolve().is_relative_to(root) and (path.is_symlink() or path.is_file()):
@@ -391,6 +390,22 @@ def _remove_recorded(folder: Path) -> None:
     for path in [*owned, folder]:
         if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
             path.rmdir()
+
+
+def _nested_outputs(root: Path, here: PurePosixPath, recorded: set[str],
+                    parents: set[str]) -> list[Path]:
+    """Folders with a manifest of their own (e.g. a study's ``report/``), found where sdnet
+    wrote: at the top of ``root`` or in the folders its recorded files are in."""
+    found: list[Path] = []
+    for entry in sorted((root / here).iterdir()):
+        key = (here / entry.name).as_posix()
+        if key in recorded or not entry.is_dir() or entry.is_symlink():
+            continue
+        if key in parents:
+            found += _nested_outputs(root, here / entry.name, recorded, parents)
+        elif _manifest_or_none(entry) is not None:
+            found.append(entry)
+    return found
 
 
 def _parents(files: set[str]) -> set[str]:

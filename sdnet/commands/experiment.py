@@ -1,9 +1,9 @@
 """``sdnet experiment FILE``: run a study end to end and write its results folder.
 
 Reads the TOML experiment, draws the design, runs every case on the vectorized engine in
-chunks (kept in ``DIR/chunks`` so an interrupted study resumes), computes the metrics and the
-analyses, writes the results folder (layout in docs/architecture.md) and prints the top of
-each ranking.
+chunks (kept beside DIR in ``.NAME.sdnet-work/chunks`` so an interrupted study resumes),
+computes the metrics and the analyses, writes the results folder (layout in
+docs/architecture.md) and prints the top of each ranking.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ DESCRIPTION = (
     "resumable), metrics, analyses (Morris, Sobol', eFAST, convergence, PRIM, thresholds, "
     "integration check), a results folder with provenance, and its report (DIR/report/"
     "report.html, one self-contained file, and report.md). The same file and seed give "
-    "identical numbers. --n and --seed override the file's [design] n and [experiment] seed."
+    "identical numbers. --n and --seed override the file's [design] n and [experiment] seed. "
+    "DIR appears whole when the study is done (an interrupted study leaves DIR as it was and "
+    "resumes from its finished chunks when run again). A folder holding the same study is "
+    "replaced; a folder holding files sdnet did not write is refused, and one holding another "
+    "study (another spec or seed) is replaced only with --overwrite (only the files sdnet "
+    "wrote there are removed)."
 )
 EPILOG = """examples:
   sdnet experiment experiments/sustaining_levers.toml --out out/sustaining_levers
@@ -46,6 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "[analysis] screen.n (a power of 2)")
     parser.add_argument("--seed", type=int, default=None, metavar="S",
                         help="seed, overriding [experiment] seed")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another study (or other output) found in DIR")
     parser.add_argument("--no-resume", action="store_true",
                         help="ignore finished chunks of an earlier, interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SdnetWarning)
         result = run_experiment(experiment, out=out, progress=not args.quiet,
-                                resume=not args.no_resume)
+                                resume=not args.no_resume, overwrite=args.overwrite)
     summary = result.summary
     print(f"{experiment.name}: {summary['n_runs']} runs ({summary['n_failed']} failed), "
           f"results in {out}")

@@ -175,9 +175,9 @@ def _integration(model: Model, experiment: Experiment, table: pd.DataFrame,
     names = [m.name for m in experiment.metrics]
     base = {m: metrics[m].to_numpy(dtype=float)[rows] for m in names}
     small = replace(experiment, run=replace(experiment.run, chunk_size=max(n, 1)))
-    half = _simulate(model, small, sample, stage="half_dt", chunks_dir=None, resume=False,
+    half = _simulate(model, small, sample, stage="half_dt", chunk_file=None, resume=False,
                      progress=False, time_step=time_step / 2)
-    rk4 = _simulate(model, small, sample, stage="rk4", chunks_dir=None, resume=False,
+    rk4 = _simulate(model, small, sample, stage="rk4", chunk_file=None, resume=False,
                     progress=False, method="rk4", time_step=time_step)
     m_half = _metric_table(experiment, half, sample, model)
     m_rk4 = _metric_table(experiment, rk4, sample, model)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +42,7 @@ from sdnet.sensitivity import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sdnet.model import Model
     from sdnet.results import EnsembleResult
 
 
@@ -118,7 +121,7 @@ def _seeds(seed: int, count: int) -> list[int]:
 
 def run_experiment(
     spec: Experiment | str | Path, *, out: str | Path | None = None, progress: bool = True,
-    resume: bool = True,
+    resume: bool = True, overwrite: bool = False,
 ) -> StudyResult:
     """Run a study end to end: design -> runs (in chunks) -> metrics -> analyses -> folder.
 
@@ -128,26 +131,64 @@ def run_experiment(
         The study (or the path of its TOML file).
     out : str or Path, optional
         The results folder to write (layout in docs/architecture.md); nothing is written when
-        omitted.
+        omitted. It appears whole when the study is done (see :mod:`sdnet.outputs`): a new or
+        empty folder, or one holding the same study (same spec and model file), which is
+        replaced; files you added to it stay.
     progress : bool
         Show progress bars.
     resume : bool
-        Reuse finished chunks found in ``out/chunks`` (from an interrupted run of the same
-        study); each chunk is keyed by a hash of the model file, the run settings and its
-        rows. The chunks are deleted once the results folder is complete.
+        Reuse the finished chunks of an interrupted run of the same study, kept beside the
+        folder in ``.NAME.sdnet-work/chunks/``; each chunk is keyed by a hash of the model
+        file, the run settings and its rows (a chunk that cannot be read is run again, with a
+        warning). The chunks are deleted once the results folder is complete.
+    overwrite : bool
+        Replace another output found in ``out`` (another study, say); only the files sdnet
+        wrote there are removed.
 
     Returns
     -------
     StudyResult
         Reproducible: the same spec and seed give identical numbers.
+
+    Raises
+    ------
+    OutputFolderError
+        ``out`` is a file, holds files sdnet did not write, or holds another study and
+        ``overwrite`` is false; :class:`~sdnet.errors.OutputFolderLockedError` when another
+        sdnet command is writing it. Raised before any run.
     """
     from sdnet.model import load_model
+    from sdnet.outputs import output_folder
 
     experiment = spec if isinstance(spec, Experiment) else load_experiment(spec)
     model = load_model(experiment.model_path)
     experiment = _with_model_times(experiment, model)
-    out_path = None if out is None else Path(out)
-    chunks_dir = None if out_path is None else out_path / "chunks"
+    if out is None:
+        return _run_study(experiment, model, out=None, chunk_file=None, resume=resume,
+                          progress=progress)[0]
+    with output_folder(out, kind="study", identity=_identity(experiment, model),
+                       label=f"study {experiment.name!r}", overwrite=overwrite) as staging:
+        result, write = _run_study(experiment, model, out=Path(out),
+                                   chunk_file=staging.work_file, resume=resume,
+                                   progress=progress)
+        write(staging.path)
+    return result
+
+
+def _identity(experiment: Experiment, model: Model) -> str:
+    """What makes two studies the same: the resolved spec and the model file's bytes."""
+    spec = experiment.to_dict()
+    spec["experiment"]["model"] = str(Path(experiment.model_path).resolve())
+    text = json.dumps({"spec": spec, "model_sha256": model.sha256}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _run_study(
+    experiment: Experiment, model: Model, *, out: Path | None,
+    chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
+) -> tuple[StudyResult, Callable[[Path], None]]:
+    """Run the study; return its result and the function that writes its results folder."""
     analysis = experiment.analysis
     seeds = _seeds(experiment.seed, 3)
     analyses: dict[str, Any] = {}
@@ -156,7 +197,7 @@ def run_experiment(
     design = make_design(experiment.design_method, experiment.factors, n=experiment.design_n,
                          seed=experiment.seed, **dict(experiment.design_settings))
     table = _stage_table(experiment, design, design.method)
-    ensemble = _simulate(model, experiment, table, stage=design.method, chunks_dir=chunks_dir,
+    ensemble = _simulate(model, experiment, table, stage=design.method, chunk_file=chunk_file,
                          resume=resume, progress=progress)
     metrics = _metric_table(experiment, ensemble, table, model)
     horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
@@ -184,7 +225,7 @@ def run_experiment(
                 for f in experiment.factors if f.name not in top}
         table_main = _stage_table(experiment, design, "sobol", held)
         ensemble = _simulate(model, experiment, table_main, stage="sobol",
-                             chunks_dir=chunks_dir, resume=resume, progress=progress)
+                             chunk_file=chunk_file, resume=resume, progress=progress)
         metrics_main = _metric_table(experiment, ensemble, table_main, model)
         metrics_main["run"] += len(table)
         table_main.index += len(table)
@@ -260,19 +301,16 @@ def run_experiment(
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
     result = StudyResult(experiment, design, screen_design, all_runs, all_metrics, ensemble,
-                         analyses, summary, out_path)
-    if out_path is not None:
-        _write(result, out_path, screen_ensemble, thresholds, integration, hysteresis,
+                         analyses, summary, out)
+
+    def write(folder: Path) -> None:
+        _write(result, folder, screen_ensemble, thresholds, integration, hysteresis,
                comparison)
         if amount_thresholds is not None:
-            amount_thresholds.to_csv(out_path / "analyses" / "thresholds_amount.csv",
+            amount_thresholds.to_csv(folder / "analyses" / "thresholds_amount.csv",
                                      index=False)
-        if chunks_dir is not None and chunks_dir.exists():
-            # the study is complete: its chunks only matter to an interrupted run
-            import shutil
 
-            shutil.rmtree(chunks_dir)
-    return result
+    return result, write
 
 
 def _slug(name: str) -> str:

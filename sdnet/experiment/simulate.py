@@ -6,10 +6,11 @@ import hashlib
 import json
 import math
 import warnings
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -116,10 +117,15 @@ def _with_model_times(experiment: Experiment, model: Model) -> Experiment:
 
 def _simulate(
     model: Model, experiment: Experiment, table: pd.DataFrame, *, stage: str,
-    chunks_dir: Path | None, resume: bool, progress: bool, method: str | None = None,
-    time_step: float | None = None,
+    chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
+    method: str | None = None, time_step: float | None = None,
 ) -> EnsembleResult:
-    """Run a stacked table in chunks, keeping finished chunks on disk when asked."""
+    """Run a stacked table in chunks, keeping finished chunks on disk when asked.
+
+    ``chunk_file`` maps a chunk's name (``"chunks/sobol_000000000.npz"``) to the path to keep
+    it at (:meth:`sdnet.outputs.Staging.work_file`, which records it as sdnet's); a chunk that
+    cannot be read is computed again, with a warning.
+    """
     from sdnet.results import EnsembleResult
     from sdnet.runner import run_ensemble
 
@@ -143,17 +149,11 @@ def _simulate(
         for start in range(0, n_total, chunk):
             part = table.iloc[start:start + chunk]
             key = _chunk_key(experiment, stage, part, method, time_step, variables)
-            file = None if chunks_dir is None else chunks_dir / f"{stage}_{start:09d}.npz"
+            name = f"chunks/{stage}_{start:09d}"
+            file = None if chunk_file is None else chunk_file(f"{name}.npz")
             loaded = None
             if file is not None and resume and file.exists():
-                with np.load(file, allow_pickle=False) as saved:
-                    if str(saved["key"]) == key:
-                        loaded = (saved["times"], saved["outputs"], saved["status"],
-                                  [str(c) for c in saved["columns"]],
-                                  [str(u) for u in saved["units"]],
-                                  [(int(r), str(v), float(t)) for r, v, t in
-                                   zip(saved["fail_run"], saved["fail_var"], saved["fail_time"],
-                                       strict=True)])
+                loaded = _read_chunk(file, key, experiment=experiment, runs=len(part))
             if loaded is None:
                 result = run_ensemble(
                     model, _numeric(part).reset_index(drop=True), final_time=run.final_time,
@@ -168,9 +168,8 @@ def _simulate(
                 loaded = (ds["time"].to_numpy(), ds["outputs"].to_numpy(), result.ok,
                           [str(v) for v in ds["variable"].to_numpy()],
                           [str(u) for u in ds["units"].to_numpy()], failures)
-                if file is not None:
-                    file.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = file.with_suffix(".tmp.npz")
+                if file is not None and chunk_file is not None:
+                    tmp = chunk_file(f"{name}.tmp.npz")
                     np.savez(tmp, key=key, times=loaded[0], outputs=loaded[1],
                              status=loaded[2], columns=np.array(loaded[3]),
                              units=np.array(loaded[4]),
@@ -200,6 +199,28 @@ def _simulate(
     return EnsembleResult.from_array(times, outputs, columns=columns, units=units,
                                      factors=_numeric(table).reset_index(drop=True),
                                      status=status, failures=failures, provenance=provenance)
+
+
+def _read_chunk(file: Path, key: str, *, experiment: Experiment,
+                runs: int) -> tuple[Any, ...] | None:
+    """A finished chunk's arrays, or None when it belongs to other runs (another key) or cannot
+    be read (cut short or damaged: then a warning says its runs are computed again)."""
+    try:
+        # opened here: np.load leaves a file it fails to read open
+        with file.open("rb") as handle, np.load(handle, allow_pickle=False) as saved:
+            if str(saved["key"]) != key:
+                return None
+            return (saved["times"], saved["outputs"], saved["status"],
+                    [str(c) for c in saved["columns"]], [str(u) for u in saved["units"]],
+                    [(int(r), str(v), float(t)) for r, v, t in
+                     zip(saved["fail_run"], saved["fail_var"], saved["fail_time"],
+                         strict=True)])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        warnings.warn(
+            f"study {experiment.name!r}: the finished chunk {file} cannot be read "
+            f"({type(error).__name__}: {error}); its {runs} runs are computed again",
+            SdnetWarning, stacklevel=3)
+        return None
 
 
 def _trajectories(ensemble: EnsembleResult, table: pd.DataFrame, model: Model,

@@ -196,15 +196,146 @@ def test_an_interrupted_study_resumes_from_its_chunks(
     monkeypatch.setattr(sdnet.runner, "run_ensemble", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_experiment(plain, out=tmp_path / "out", progress=False)
-    assert len(list((tmp_path / "out" / "chunks").glob("sobol_*.npz"))) == 2
+    chunks = tmp_path / ".out.sdnet-work" / "chunks"  # kept beside the folder, not in it
+    assert len(list(chunks.glob("sobol_*.npz"))) == 2
+    assert not (tmp_path / "out").exists()  # an interrupted study publishes nothing
+    # issue 11, defect 5: a damaged chunk is computed again, with a warning, not a traceback
+    damaged = sorted(chunks.glob("sobol_*.npz"))[1]
+    damaged.write_bytes(damaged.read_bytes()[:100])
 
     calls.clear()
     monkeypatch.setattr(sdnet.runner, "run_ensemble", lambda *a, **k: (
         calls.append(len(a[1])), original(*a, **k))[1])
-    resumed = run_experiment(plain, out=tmp_path / "out", progress=False)
-    assert calls == [40, 40]  # only the two chunks that had not finished (160 runs, 40 each)
+    with pytest.warns(SdnetWarning, match=rf"study 'tiny_study': the finished chunk {damaged} "
+                      r"cannot be read \(BadZipFile: .*\); its 40 runs are computed again"):
+        resumed = run_experiment(plain, out=tmp_path / "out", progress=False)
+    assert calls == [40, 40, 40]  # the damaged chunk and the two that had not finished
     pd.testing.assert_frame_equal(resumed.metrics, result.metrics)
-    assert not (tmp_path / "out" / "chunks").exists()  # a complete study drops its chunks
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # the chunks are gone
+
+
+def _small_study(folder: Path, *, seed: int = 11) -> Experiment:
+    folder.mkdir(parents=True, exist_ok=True)
+    return load_experiment(_write_study(folder, analysis={}, design={"method": "sobol", "n": 8})
+                           ).with_options(seed=seed)
+
+
+def test_a_reused_folder_never_keeps_another_studys_analyses(
+    study: tuple, tmp_path: Path
+) -> None:
+    """Issue 11, defect 2: a smaller study into the folder of a bigger one kept its PRIM,
+    convergence and threshold tables, and its report presented them as its own."""
+    import shutil
+
+    from sdnet.errors import OutputFolderError
+    from sdnet.reports import write_report
+
+    _, big, _ = study
+    out = tmp_path / "out"
+    shutil.copytree(big, out)
+    (out / "notes.txt").write_text("mine")
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    small = _small_study(tmp_path / "small", seed=12)
+    with pytest.raises(OutputFolderError) as info:
+        run_experiment(small, out=out, progress=False)
+    assert str(info.value).startswith(f"{out} holds another study (study 'tiny_study', written ")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    result = run_experiment(small, out=out, progress=False, overwrite=True)
+    analyses = sorted(p.name for p in (out / "analyses").iterdir())
+    assert analyses == sorted([f"sobol_{key.split('/')[1]}.csv" for key in result.analyses]
+                              + ["integration_check.csv"])  # none of the first study's
+    assert json.loads((out / "summary.json").read_text())["seed"] == 12
+    assert (out / "notes.txt").read_text() == "mine"
+    text = write_report(out).read_text(encoding="utf-8")
+    assert "the study ran no scenario discovery" in text
+    assert "the study searched no thresholds" in text
+
+
+def test_a_users_chunks_folder_is_never_removed(tmp_path: Path) -> None:
+    """Issue 11, defect 3: a chunks/ folder already in --out was removed when a study
+    completed."""
+    from sdnet.errors import OutputFolderError
+
+    small = _small_study(tmp_path / "spec")
+    mine = tmp_path / "mine"
+    (mine / "chunks").mkdir(parents=True)
+    (mine / "chunks" / "data.npz").write_text("mine")
+    with pytest.raises(OutputFolderError, match=r"holds files sdnet did not write \(chunks\)"):
+        run_experiment(small, out=mine, progress=False)
+    out = tmp_path / "out"
+    run_experiment(small, out=out, progress=False)
+    (out / "chunks").mkdir()
+    (out / "chunks" / "data.npz").write_text("mine")
+    run_experiment(small, out=out, progress=False)  # the same study again
+    for folder in (mine, out):
+        assert (folder / "chunks" / "data.npz").read_text() == "mine"
+
+
+def test_a_study_killed_while_writing_leaves_the_old_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, defect 6: a rerun killed while writing left old and new files mixed."""
+    import sdnet.experiment.run as running
+
+    small = _small_study(tmp_path / "spec")
+    out = tmp_path / "out"
+    run_experiment(small, out=out, progress=False)
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+              if p.is_file()}
+    original = running._write
+
+    def killed(result: Any, folder: Path, *args: Any) -> None:
+        original(result, folder, *args)
+        (folder / "summary.json").write_text("half")
+        raise KeyboardInterrupt  # killed after most files are written
+
+    monkeypatch.setattr(running, "_write", killed)
+    other = _small_study(tmp_path / "other", seed=99)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(other, out=out, progress=False, overwrite=True)
+    after = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+             if p.is_file()}
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.sdnet-work", "other", "out",
+                                                          "spec"]
+
+
+def test_a_second_study_into_the_same_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, defect 6: two studies into one --out both printed success and only the
+    second remained."""
+    from sdnet.errors import OutputFolderLockedError
+
+    first = _small_study(tmp_path / "first")
+    second = _small_study(tmp_path / "second", seed=99)
+    out = tmp_path / "out"
+    refused: list[str] = []
+    original = sdnet.runner.run_ensemble
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not refused:  # while the first study runs, a second one starts
+            with pytest.raises(OutputFolderLockedError) as info:
+                run_experiment(second, out=out, progress=False)
+            refused.append(str(info.value))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", meanwhile)
+    run_experiment(first, out=out, progress=False)
+    assert refused[0].startswith(f"{out} is being written by another sdnet command (process ")
+    assert "(study 'tiny_study', since " in refused[0]
+    assert json.loads((out / "summary.json").read_text())["seed"] == 11
+
+
+def test_a_file_as_the_results_folder_is_a_clear_error(tmp_path: Path) -> None:
+    """Issue 11, defect 10: run_experiment(out=<a file>) raised FileExistsError."""
+    from sdnet.errors import OutputFolderError
+
+    file = tmp_path / "results"
+    file.write_text("mine")
+    with pytest.raises(OutputFolderError, match="is a file; give the path of a folder"):
+        run_experiment(_small_study(tmp_path / "spec"), out=file, progress=False)
+    assert file.read_text() == "mine"
 
 
 def test_the_command_line_runs_a_study(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -271,3 +271,14 @@ def test_work_files_survive_a_failure_and_go_on_success(tmp_path: Path) -> None:
         (staging.path / "summary.json").write_text("done")
     assert _tree(out) == {"summary.json": "done"}
     assert _tree(work) == {"chunks/mine.txt": "mine"}  # only sdnet's work files went
+
+
+def test_an_output_the_user_moved_into_a_folder_of_theirs_is_theirs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _write(out, {"summary.json": "a"})
+    _write(tmp_path / "elsewhere", {"report.html": "r"}, kind="report", identity="r",
+           label="the report of r")
+    (out / "backup").mkdir()
+    (tmp_path / "elsewhere").rename(out / "backup" / "report")
+    _write(out, {"summary.json": "b"}, identity="b", overwrite=True)
+    assert _tree(out) == {"summary.json": "b", "backup/report/report.html": "r"}
