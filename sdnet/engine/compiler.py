@@ -29,6 +29,9 @@ __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_
 IR_VERSION = 6
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
+XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
+"""Model files read with PySD's XMILE translator (Stella, iThink, XMILE); others are Vensim."""
+
 _CONTROL_VENSIM = {
     "initial_time": "INITIAL TIME",
     "final_time": "FINAL TIME",
@@ -389,6 +392,13 @@ class _Compiler:
                 line=None,
                 detail="missing control variables: "
                 + ", ".join(_CONTROL_VENSIM[m] for m in sorted(missing)),
+            )
+        if all(v.kind == "control" for v in specs):
+            raise ModelParseError(
+                self.path,
+                line=None,
+                detail="PySD finds no model variables in it, only the control variables "
+                "(a file format PySD does not read, such as an older Stella format?)",
             )
         return ModelIR(
             path=str(self.path),
@@ -912,8 +922,6 @@ class _Compiler:
     def _integ(
         self, ast: Any, lhs: tuple[str, ...], spec: VariableSpec, *, single: bool
     ) -> _Expr:
-        if ast.non_negative:
-            raise self._fail("non-negative stocks")
         outer = self._deps, self._time
         self._deps, self._time = set(), False
         flow = self._visit(ast.flow)
@@ -929,7 +937,16 @@ class _Compiler:
         self._deps, self._time = deriv_deps, deriv_time
         deriv_node = self._node("d_" + name, flow.code)
         self.states.append(
-            StateSpec(name, "integ", spec.vensim_name, list(lhs), init_node, deriv_node, "{value}")
+            StateSpec(
+                name,
+                # a non-negative stock (XMILE) is clamped at 0 after each step, as PySD does
+                "integ_non_negative" if ast.non_negative else "integ",
+                spec.vensim_name,
+                list(lhs),
+                init_node,
+                deriv_node,
+                "{value}",
+            )
         )
         if single:
             spec.stock_state = name
@@ -1259,7 +1276,8 @@ def _read_ranges(
 
 
 def build_ir(path: Path) -> ModelIR:
-    """Parse ``path`` with PySD's Vensim translator and compile it to a :class:`ModelIR`.
+    """Parse ``path`` with PySD's Vensim or XMILE translator (by its suffix: ``.xmile``,
+    ``.stmx``, ``.xml`` are XMILE) and compile it to a :class:`ModelIR`.
 
     Raises
     ------
@@ -1268,12 +1286,18 @@ def build_ir(path: Path) -> ModelIR:
     UnsupportedConstructError
         If the model uses a construct the engine does not vectorize.
     """
-    from pysd.translators.vensim.vensim_file import VensimFile
-
     try:
-        vensim_file = VensimFile(path)
-        vensim_file.parse()
-        abstract_model = vensim_file.get_abstract_model()
-    except (ValueError, KeyError, AttributeError, IndexError, TypeError) as err:
-        raise ModelParseError(path, line=None, detail=str(err).splitlines()[0]) from err
+        if path.suffix.lower() in XMILE_SUFFIXES:
+            from pysd.translators.xmile.xmile_file import XmileFile
+
+            source_file: Any = XmileFile(path)
+        else:
+            from pysd.translators.vensim.vensim_file import VensimFile
+
+            source_file = VensimFile(path)
+        source_file.parse()
+        abstract_model = source_file.get_abstract_model()
+    except Exception as err:  # any failure of PySD's parser: it cannot read the file
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ModelParseError(path, line=None, detail=f"PySD cannot parse it: {first}") from err
     return _Compiler(abstract_model, path).build()

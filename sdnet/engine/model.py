@@ -676,6 +676,9 @@ class CompiledModel:
         state_owners = [owners[name] for name in state_names]
         kinds = {s.name: s.kind for s in self._states}
         state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
+        non_negative = [
+            i for i, name in enumerate(state_names) if kinds[name] == "integ_non_negative"
+        ]
         state_bad_time = empty((n_runs,))
         state_bad_owner = empty((n_runs,), np.int64)  # index into state_owners
 
@@ -710,6 +713,7 @@ class CompiledModel:
                     buffers=[b[:, start:stop] for b in buffers],
                     stacks=state_stacked,
                     n_runs=size,
+                    non_negative=non_negative,
                 )
             state_bad_time[start:stop] = bad_time
             state_bad_owner[start:stop] = bad_owner
@@ -925,11 +929,14 @@ def _integrate(
     buffers: list[np.ndarray],
     stacks: list[bool],
     n_runs: int,
+    non_negative: Sequence[int] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step ``states`` through ``times_all``, writing saved outputs into ``buffers``.
 
     ``f(t, *states)`` returns the derivatives and the outputs, ``fd`` the derivatives only
-    (used between save times and for the Runge-Kutta stages).
+    (used between save times and for the Runge-Kutta stages). The states at the indices
+    ``non_negative`` (XMILE's non-negative stocks) are set to ``max(state, 0)`` after each step,
+    as PySD's ``NonNegativeInteg`` does.
 
     Returns, per run, the first saved time at which a state was non-finite (inf if never)
     and the index of that state in ``states`` (-1 if never).
@@ -974,4 +981,6 @@ def _integrate(
                 s + dt / 6 * (a + 2 * b + 2 * c + e)
                 for s, a, b, c, e in zip(states, k1, k2, k3, k4, strict=True)
             ]
+        for i in non_negative:
+            states[i] = np.maximum(states[i], 0)
     return bad_time, bad_owner

@@ -71,7 +71,7 @@ def load_canonical(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     rows = [
         next(csv.reader([line], delimiter=sep)) for line in text.splitlines() if line.strip()
     ]
-    if rows[0][0].strip().strip('"').lower() != "time":
+    if _is_number(rows[0][1]):  # one row per variable, one column per time: turn around
         rows = [list(col) for col in zip(*rows, strict=False)]
     header = [h.strip().strip('"') for h in rows[0]]
     data = np.full((len(rows) - 1, len(header)), np.nan)
@@ -81,9 +81,17 @@ def load_canonical(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             if cell:
                 with contextlib.suppress(ValueError):  # a text cell: not a number
                     data[i, j] = float(cell)
-    columns = {h: data[:, j] for j, h in enumerate(header) if h}
-    time_key = next(h for h in header if h.lower() == "time")
-    return columns.pop(time_key), columns
+    columns = {h: data[:, j] for j, h in enumerate(header[1:], start=1) if h}
+    # the first column is the time (Stella names it after the time unit: "Months")
+    return data[:, 0], columns
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def normal(name: str) -> str:
@@ -135,6 +143,34 @@ def compare(
             diff = np.nanmax(np.abs(values[mask] - expected[mask]))
             return Comparison(compared, f"{column} (max difference {diff:.3g})")
     return Comparison(compared, None)
+
+
+XMILE_SUFFIXES = (".xmile", ".stmx")
+
+
+def xmile_cases(cases: list[Case]) -> list[Case]:
+    """The suite's XMILE files as cases of their own (``<case>/<file>``), each compared with
+    Stella's output where the folder has one (``output_stella*.csv``), else the canonical
+    Vensim output."""
+    found = []
+    for case in cases:
+        files = sorted(f for f in case.folder.iterdir() if f.suffix.lower() in XMILE_SUFFIXES)
+        stella = sorted(case.folder.glob("output_stella*.csv"))
+        for file in files:
+            if any(c.model == file for c in found):
+                continue  # two cases share a folder
+            found.append(
+                Case(
+                    name=f"{case.name}/{file.name}",
+                    folder=case.folder,
+                    model=file,
+                    canonical=stella[0] if stella else case.canonical,
+                    data_files=case.data_files,
+                    rtol=case.rtol,
+                    pysd_xfail=False,
+                )
+            )
+    return found
 
 
 def engine_run(case: Case, *, n_runs: int = 2) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -103,8 +103,8 @@ def _check(case: suite.Case) -> suite.EngineOutcome:
 
 
 def test_lists_name_cases_of_the_suite() -> None:
-    names = {c.name for c in CASES}
-    for listed in (UNSUPPORTED, NO_REFERENCE, RUN_TIME_REFUSALS):
+    names = {c.name for c in CASES} | {c.name for c in suite.xmile_cases(CASES)}
+    for listed in (UNSUPPORTED, NO_REFERENCE, RUN_TIME_REFUSALS, XMILE_PYSD_CANNOT_READ):
         assert not CASES or set(listed) <= names, sorted(set(listed) - names)
 
 
@@ -124,5 +124,53 @@ def test_case(
         assert RUN_TIME_REFUSALS[case.name] in outcome.detail, outcome
     elif case.name in NO_REFERENCE and outcome.verdict != "unsupported":
         assert outcome.verdict == "no reference", outcome
+    else:
+        assert outcome.verdict == "match", outcome
+
+
+XMILE_CASES = suite.xmile_cases(CASES)
+
+# XMILE files PySD's own XMILE translator cannot read: the engine must say so clearly
+# (ModelParseError naming the file), never run them wrongly
+XMILE_PYSD_CANNOT_READ: dict[str, str] = {
+    "logicals/test_logicals.stmx": "PySD cannot parse it",
+    "lookups/test_lookups.stmx": "PySD cannot parse it",
+    "lookups/test_lookups_no-indirect.stmx": "PySD finds no model variables",
+    "teacup/teacup_legacy.stmx": "PySD finds no model variables",
+    "teacup_mdl/teacup_legacy.stmx": "PySD finds no model variables",
+    **{
+        f"{case}/{file}.{suffix}": "PySD cannot parse it"
+        for case, file in [
+            ("macro_expression", "test_macro_expression"),
+            ("macro_multi_expression", "test_macro_multi_expression"),
+            ("macro_multi_macros", "test_macro_multi_macros"),
+            ("macro_stock", "test_macro_stock"),
+            ("subscript_1d_arrays", "test_subscript_1d_arrays"),
+            ("subscript_constant_call", "test_subscript_constant_call"),
+            ("subscript_mixed_assembly", "test_subscript_mixed_assembly"),
+            ("subscript_multiples", "test_multiple_subscripts"),
+            ("subscript_subranges", "test_subscript_subrange"),
+            ("subscript_subranges_equal", "test_subscript_subrange_equal"),
+            ("subscript_updimensioning", "test_subscript_updimensioning"),
+            ("subscripted_flows", "test_subscripted_flows"),
+        ]
+        for suffix in ("xmile", "stmx")
+    },
+}
+
+
+@needs_suite
+@pytest.mark.parametrize("case", XMILE_CASES, ids=[c.name for c in XMILE_CASES])
+def test_xmile_case(
+    case: suite.Case, record_property: pytest.RecordProperty, tmp_path, monkeypatch
+) -> None:
+    """The suite's XMILE (.xmile/.stmx) files against Stella's output where there is one."""
+    monkeypatch.setenv("SDNET_CACHE_DIR", str(tmp_path / "cache"))
+    outcome = _check(case)
+    record_property("conformance", (outcome.verdict, outcome.detail))
+    if case.name in XMILE_PYSD_CANNOT_READ:
+        assert outcome.verdict == "error", outcome
+        assert "ModelParseError" in outcome.detail, outcome
+        assert XMILE_PYSD_CANNOT_READ[case.name] in outcome.detail, outcome
     else:
         assert outcome.verdict == "match", outcome
