@@ -15,6 +15,7 @@ parentheses, same numpy functions), so that Euler results agree with PySD to rou
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 6
+IR_VERSION = 7
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -243,6 +244,10 @@ class _Compiler:
         self.states: list[StateSpec] = []
         self.tables: dict[str, list[list[float]]] = {}
         self.control_nodes: list[Node] = []
+        self.external: dict[str, dict[str, Any]] = {}
+        self._comp_subs: list[str] = []
+        self._spec: Any = None
+        self._keyword: str | None = None
         self._counter = 0
         self._static_locals: set[str] = {*CONTROL_NAMES, "n"}
         self._memo: dict[str, str] = {}
@@ -340,9 +345,15 @@ class _Compiler:
             for c in comps
         ) and all(not c.subscripts[1] for c in comps):
             return "constant"
-        if any(type(c).__name__ not in ("AbstractComponent",) for c in comps):
+        if any(type(c).__name__ not in ("AbstractComponent", "AbstractData") for c in comps):
             raise UnsupportedConstructError(
-                f"{type(comps[0]).__name__} definitions (data or external files)",
+                f"{type(comps[0]).__name__} definitions",
+                variable=element.name,
+                path=self.path,
+            )
+        if any(type(c.ast).__name__ == "DataStructure" for c in comps):
+            raise UnsupportedConstructError(
+                "data variables read from data files (DATA equations without an expression)",
                 variable=element.name,
                 path=self.path,
             )
@@ -408,6 +419,7 @@ class _Compiler:
             states=self.states,
             tables=self.tables,
             control_nodes=self.control_nodes,
+            extra={"external": self.external},
         )
 
     def _static_prepass(self) -> None:
@@ -489,15 +501,110 @@ class _Compiler:
         return values.tolist()
 
     def _compile_lookup(self, element: Any, spec: VariableSpec) -> None:
-        if spec.dims:
-            raise self._fail("subscripted lookup tables")
-        table = element.components[0].ast
-        if type(table).__name__ != "LookupsStructure" or table.type != "interpolate":
-            raise self._fail("lookups other than interpolated tables")
-        self.tables[spec.local] = [
-            [float(x) for x in table.x],
-            [float(y) for y in table.y],
-        ]
+        comps = element.components
+        if all(type(c.ast).__name__ == "GetLookupsStructure" for c in comps):
+            # one reader for all definitions, as PySD's ExtLookup.add merges them
+            self._spec = spec
+            parts = []
+            for comp in comps:
+                self._comp_subs = comp.subscripts[0]
+                parts.append(
+                    self._external_spec("lookup", comp.ast, row_or_col=comp.ast.x_row_or_col)
+                )
+            self.external[spec.local] = {
+                **parts[0],
+                "parts": parts,
+                "final": [(d, list(self.ranges[d])) for d in spec.dims],
+            }
+            return
+        for comp in comps:
+            table = comp.ast
+            if type(table).__name__ != "LookupsStructure" or table.type != "interpolate":
+                raise self._fail("lookups other than interpolated tables")
+        if not spec.dims:
+            table = comps[0].ast
+            self.tables[spec.local] = [
+                [float(x) for x in table.x],
+                [float(y) for y in table.y],
+            ]
+            return
+        self.tables[spec.local] = self._subscripted_table(element, spec)
+
+    def _subscripted_table(self, element: Any, spec: VariableSpec) -> list[Any]:
+        """A lookup with one table per element, merged as PySD merges them (one x axis, the
+        union of every table's x, missing values interpolated): ``[xs, ys (n_x, *dims)]``."""
+        from pysd.py_backend.lookups import HardcodedLookups
+
+        final = {d: list(self.ranges[d]) for d in spec.dims}
+        tables = None
+        for comp in element.components:
+            coords = {}
+            for token, dim in zip(comp.subscripts[0], spec.dims, strict=True):
+                rng = self._range_of(token)
+                if rng is not None:
+                    coords[dim] = [e for e in self.ranges[dim] if e in self.ranges[rng]]
+                else:
+                    coords[dim] = [self.ranges[dim][self._element_index(dim, token)]]
+            x = [float(v) for v in comp.ast.x]
+            y = [float(v) for v in comp.ast.y]
+            if tables is None:
+                tables = HardcodedLookups(x, y, coords, "interpolate", final, spec.name)
+            else:
+                tables.add(x, y, coords)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tables.initialize()
+        # elements without a table stay NaN, as in PySD
+        data = tables.data.transpose("lookup_dim", *spec.dims)
+        return [[float(v) for v in data["lookup_dim"].values], data.values.tolist()]
+
+    def _external_axes(self) -> list[tuple[str, list[str], str | None]]:
+        """The current definition's subscripts as PySD's readers take them: (dimension,
+        elements, label) per subscript; a single element is a length-1 axis without a label
+        (the engine drops it)."""
+        axes = []
+        for token, dim in zip(self._comp_subs, self._spec.dims, strict=True):
+            rng = self._range_of(token)
+            if rng is not None:
+                axes.append((dim, list(self.ranges[rng]), rng))
+            else:
+                pos = self._element_index(dim, token)
+                if pos is None:
+                    raise self._fail(f"subscript {token!r} outside range {dim!r}")
+                axes.append((dim, [self.ranges[dim][pos]], None))
+        return axes
+
+    def _external_spec(self, kind: str, ast: Any, **extra: Any) -> dict[str, Any]:
+        axes = self._external_axes()
+        return {
+            "kind": kind,
+            "variable": self._spec.vensim_name,
+            "file": str(ast.file),
+            "tab": str(ast.tab),
+            "cell": str(ast.cell),
+            "coords": [(d, e) for d, e, _ in axes],
+            "axes": axes,
+            **extra,
+        }
+
+    def _v_GetConstantsStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        name = self._fresh("x")
+        spec = self._external_spec("constant", ast)
+        self.external[name] = spec
+        self._static_locals.add(name)
+        self._deps.add(name)
+        labels = tuple(label for _, _, label in spec["axes"] if label)
+        return _Expr(name, labels, not labels, 0)
+
+    def _v_GetDataStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        name = self._fresh("x")
+        spec = self._external_spec(
+            "data", ast, row_or_col=str(ast.time_row_or_col), interp=self._keyword
+        )
+        self.external[name] = spec
+        self._time = True
+        labels = tuple(label for _, _, label in spec["axes"] if label)
+        return _Expr(f"{name}(time)", labels, not labels, 0)
 
     def _lhs_index(
         self, subs: list[str], dims: list[str]
@@ -558,6 +665,9 @@ class _Compiler:
         self.nodes.append(self._node(spec.local, code))
 
     def _component_expr(self, comp: Any, lhs: tuple[str, ...], spec: VariableSpec) -> _Expr:
+        self._comp_subs = comp.subscripts[0]
+        self._spec = spec
+        self._keyword = getattr(comp, "keyword", None)
         ctx = list(lhs) + self._bang_labels(comp.ast)
         self._ctx = ctx
         self._lhs = lhs
@@ -756,7 +866,12 @@ class _Compiler:
         self._deps.add(spec.local)
         if not spec.dims:
             return _Expr(spec.local)
-        subs = ast.subscripts.subscripts if ast.subscripts is not None else None
+        return self._indexed(spec.local, spec, ast.subscripts)
+
+    def _indexed(self, code: str, spec: VariableSpec, subscripts: Any) -> _Expr:
+        """``code`` (axis 0 the run, or a lookup table's x) indexed by a reference's
+        subscripts, its axes transposed into the order of the left-hand side."""
+        subs = subscripts.subscripts if subscripts is not None else None
         if subs is None:
             subs = list(spec.dims)
         if len(subs) != len(spec.dims):
@@ -789,7 +904,6 @@ class _Compiler:
             else:
                 basic.append(":")
                 lists.append((axis, sel))
-        code = spec.local
         if any(b != ":" for b in basic):
             code = f"{code}[:, {', '.join(basic)}]"
         for axis, positions in lists:
@@ -837,7 +951,12 @@ class _Compiler:
             if len(ast.arguments) != 1:
                 raise self._fail(f"lookup {func!r} called with {len(ast.arguments)} arguments")
             arg = self._visit(ast.arguments[0])
-            local = self.variables[func].local
+            spec = self.variables[func]
+            local = spec.local
+            if spec.dims:  # one table per element: interpolate each element in its own
+                table = self._indexed(f"{local}_y", spec, ast.function.subscripts)
+                (x, y), dims, _ = self._combine([arg, table])
+                return _Expr(f"_lookup_nd({x.code}, {local}_x, {y.code})", dims, False, 0)
             return _Expr(
                 f"np.interp({arg.code}, {local}_x, {local}_y)", arg.dims, arg.scalar, 0
             )
@@ -898,7 +1017,15 @@ class _Compiler:
         return _Expr(f"np.interp({arg.code}, {xs}, {ys})", arg.dims, arg.scalar, 0)
 
     def _v_ndarray(self, ast: Any) -> _Expr:
-        raise self._fail("array literals inside expressions")
+        """An array literal inside an expression: the definition's shape, as PySD's
+        ArrayBuilder reshapes it (single-element subscripts are dropped here)."""
+        labels = tuple(self._lhs)
+        sizes = self._sizes(labels)
+        values = np.asarray(ast, dtype=np.float64)
+        if values.size != int(np.prod(sizes)):
+            raise self._fail("array literals of another shape than their definition")
+        flat = ", ".join(_number(float(v)) for v in values.ravel())
+        return _Expr(f"np.array([{flat}]).reshape({(1, *sizes)!r})", labels, False, 0)
 
     # ------------------------------------------------------------------ stateful
 
@@ -1157,7 +1284,7 @@ def _scan(ast: Any, refs: set[str], dynamic: list[bool]) -> None:
     name = type(ast).__name__
     if name == "InitialStructure":
         return  # fixed once the run starts
-    if name in _STATEFUL:
+    if name in _STATEFUL or name in ("GetDataStructure", "DataStructure"):
         dynamic[0] = True
         return
     if name == "ReferenceStructure":

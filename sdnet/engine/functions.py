@@ -17,6 +17,7 @@ __all__ = [
     "delay_n_ddt",
     "delay_stack",
     "full",
+    "lookup_nd",
     "modulo",
     "pulse",
     "pulse_train",
@@ -155,3 +156,18 @@ def delay_n_ddt(
     inflows[0] = inp
     inflows[1:] = outflows[:-1]
     return (inflows - outflows) * order
+
+
+def lookup_nd(x: Value, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """A lookup with one table per element: ``ys`` is ``(len(xs), *dims)`` (or broadcasts to
+    it), ``x`` a number or ``(runs, *dims)``; each element is interpolated in its own table
+    with ``np.interp`` (end values held beyond the table, as PySD and Vensim do)."""
+    x = np.asarray(x, dtype=np.float64)
+    shape = np.broadcast_shapes(x.shape, (1, *ys.shape[1:]))
+    xb = np.broadcast_to(x, shape)
+    yb = np.broadcast_to(ys, (ys.shape[0], *shape[1:]))
+    out = np.empty(shape)
+    for index in np.ndindex(*shape[1:]):
+        at = (slice(None), *index)
+        out[at] = np.interp(xb[at], xs, yb[at])
+    return out

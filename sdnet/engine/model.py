@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.engine import external as _ext
 from sdnet.engine import functions as _fn
 from sdnet.engine import parallel as _par
 from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build_ir
@@ -254,6 +255,7 @@ class CompiledModel:
             for i, col in enumerate(_columns(spec, ir.ranges)):
                 self.outputs[col] = spec.units
                 self._column_owner[col.lower()] = (spec, i)
+        self._externals: dict[str, Any] | None = None
         self._static = self._static_targets()
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self.block_size = 10_000
@@ -304,6 +306,10 @@ class CompiledModel:
         sources = {s.local for s in self.ir.variables if s.kind == "constant"}
         sources |= set(CONTROL_NAMES) | {"n"}
         sources |= {s.name for s in self._states if s.deriv is None}  # INITIAL, DELAY N memory
+        sources |= {
+            name for name, spec in self.ir.extra.get("external", {}).items()
+            if spec["kind"] == "constant"
+        }
         static = set(sources)
         order = _topological(self._nodes, list(self._nodes), "equations")
         for target in order:
@@ -389,16 +395,32 @@ class CompiledModel:
             "_delay_ddt": _fn.delay_ddt,
             "_delay_n_ddt": _fn.delay_n_ddt,
             "_order": _order,
+            "_lookup_nd": _fn.lookup_nd,
         }
         for local, (xs, ys) in self.ir.tables.items():
             namespace[f"{local}_x"] = np.asarray(xs, dtype=np.float64)
             namespace[f"{local}_y"] = np.asarray(ys, dtype=np.float64)
+        namespace.update(self._external_values())
         # the source is generated from the parsed model only (identifiers are sanitized by the
         # compiler); no text given at run time reaches it
         exec(compile(source, f"<sdnet engine: {self.path.name}>", "exec"), namespace)
         make = namespace["_make"]
         make.source = source
         return make, [s.name for s in dynamic_states]
+
+    def _external_values(self) -> dict[str, Any]:
+        """The model's external data (GET XLS/DIRECT ...), read once per compiled model from
+        files relative to the model's folder, with PySD's readers."""
+        if self._externals is None:
+            values: dict[str, Any] = {}
+            for name, spec in self.ir.extra.get("external", {}).items():
+                value = _ext.load(spec, self.path.parent)
+                if spec["kind"] == "lookup":
+                    values[f"{name}_x"], values[f"{name}_y"] = value
+                else:
+                    values[name] = value
+            self._externals = values
+        return self._externals
 
     # ------------------------------------------------------------------ inputs
 

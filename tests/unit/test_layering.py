@@ -149,6 +149,7 @@ ENGINE_PYSD_READERS = (
     "pysd.builders.python.subscripts",
     "pysd.py_backend.external",
     "pysd.py_backend.data",
+    "pysd.py_backend.lookups",
 )
 
 
