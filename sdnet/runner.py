@@ -9,6 +9,7 @@ sees each finished chunk, so a long study can keep what it finished.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -21,8 +22,10 @@ from sdnet.errors import (
     InvalidValueError,
     NotAParameterError,
     SdnetError,
+    SdnetWarning,
     SimulationError,
     UnknownVariableError,
+    UnsupportedConstructError,
 )
 from sdnet.numerics import (
     Finding,
@@ -42,9 +45,22 @@ if TYPE_CHECKING:
     from sdnet.designs import Factor
     from sdnet.model import Model
 
-__all__ = ["ENGINES", "METHODS", "factor_table", "ranged_factors", "run_ensemble", "run_single"]
+__all__ = [
+    "ENGINES",
+    "METHODS",
+    "choose_engine",
+    "factor_table",
+    "ranged_factors",
+    "run_ensemble",
+    "run_single",
+]
 
-ENGINES = ("vector", "pysd")
+ENGINES = ("auto", "vector", "pysd")
+"""``auto``: the vectorized engine, or PySD (in worker processes) for a model it cannot compile;
+``vector``: the engine only (a model it cannot compile is an error); ``pysd``: PySD only."""
+
+#: PySD runs of an ensemble go to at most this many worker processes (the machine's cores).
+PYSD_WORKERS = max(1, min(2, os.cpu_count() or 1))
 METHODS = ("euler", "rk4")
 #: Runs per chunk of the vector engine: about 100 MB of state for a flexnet-sized model.
 DEFAULT_CHUNK_SIZE = 20_000
@@ -230,12 +246,41 @@ def _first(raw: Any) -> Any:
         return raw
 
 
+def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd"]:
+    """The engine that will run ``model``: ``engine`` itself unless it is ``"auto"``.
+
+    ``"auto"`` compiles the model for the vectorized engine and falls back to PySD, with one
+    :class:`~sdnet.errors.SdnetWarning` naming the construct and the variable, when the engine
+    does not support something in it. ``"vector"`` raises that
+    :class:`~sdnet.errors.UnsupportedConstructError` instead.
+    """
+    _check_choice("engine", engine, ENGINES)
+    if engine == "pysd":
+        return "pysd"
+    from sdnet.engine import compile_model
+
+    try:
+        compile_model(model.path)
+    except UnsupportedConstructError as error:
+        if engine == "vector":
+            raise
+        warnings.warn(
+            f"{model.path.name}: the vectorized engine does not support {error.construct} "
+            f"(in {error.variable!r}); running it with PySD, one run at a time in "
+            f"{PYSD_WORKERS} worker process(es)",
+            SdnetWarning,
+            stacklevel=2,
+        )
+        return "pysd"
+    return "vector"
+
+
 def run_ensemble(
     model: Model,
     factors: pd.DataFrame | Mapping[str, Any] | None = None,
     *,
     n_runs: int | None = None,
-    engine: Literal["vector", "pysd"] = "vector",
+    engine: Literal["auto", "vector", "pysd"] = "auto",
     region: str | Region | None = None,
     push: Push | None = None,
     params: Mapping[str, Any] | None = None,
@@ -263,8 +308,10 @@ def run_ensemble(
         that order of precedence.
     n_runs : int, optional
         Number of runs when ``factors`` is empty.
-    engine : {"vector", "pysd"}, default "vector"
-        The compiled vectorized engine, or PySD one run at a time (slow; for checks).
+    engine : {"auto", "vector", "pysd"}, default "auto"
+        The compiled vectorized engine, or PySD one run at a time in worker processes (slow;
+        for checks). ``"auto"`` uses the engine and falls back to PySD, with one warning, for
+        a model the engine cannot compile (:func:`choose_engine`); ``"vector"`` then fails.
     region : str or Region, optional
         Region preset applied to every run.
     push : Push, optional
@@ -297,6 +344,8 @@ def run_ensemble(
     """
     _check_choice("engine", engine, ENGINES)
     _check_choice("method", method, METHODS)
+    if engine != "pysd":  # "vector" fails here, before any run, on a model it cannot compile
+        engine = choose_engine(model, engine)
     if engine == "pysd" and method != "euler":
         raise InvalidValueError("method", method, expected="'euler' with engine='pysd'")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -350,15 +399,33 @@ def run_ensemble(
     findings: list[Finding] = []
 
     bar = _progress_bar(n_total, enabled=progress, engine=engine)
+    pool = None
+    if engine == "pysd" and PYSD_WORKERS > 1 and n_total > 1:
+        # PySD runs one parameter set at a time: spread them over worker processes, each
+        # loading the model once (its translation is cached)
+        from concurrent.futures import ProcessPoolExecutor
+
+        chunk = max(1, min(25, -(-n_total // (4 * PYSD_WORKERS))))
+        pool = ProcessPoolExecutor(PYSD_WORKERS)
+        pending = {
+            start: pool.submit(
+                _pysd_worker, model.path, table.iloc[start : start + chunk], base, settings,
+                columns=simulated, times=times, check_ranges=check_ranges,
+            )
+            for start in range(0, n_total, chunk)
+        }
     try:
         for start in range(0, n_total, chunk):
             stop = min(start + chunk, n_total)
             part = table.iloc[start:stop]
             try:
-                values, part_ok, part_failures = simulate(
-                    model, part, base, settings, method=method, columns=simulated,
-                    times=times, check_ranges=check_ranges,
-                )
+                if pool is not None:
+                    values, part_ok, part_failures = pending.pop(start).result()
+                else:
+                    values, part_ok, part_failures = simulate(
+                        model, part, base, settings, method=method, columns=simulated,
+                        times=times, check_ranges=check_ranges,
+                    )
             except SdnetError as error:
                 # the chunk as a whole could not run: mark its runs failed, keep the others
                 values = np.full((stop - start, times.size, len(simulated)), np.nan)
@@ -384,6 +451,8 @@ def run_ensemble(
             bar.update(stop - start)
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     summary = summarize(findings, n_total, time_step=settings["time_step"])
     warn_numerics(summary, source=model.path.name, stacklevel=2)
     return _ensemble(times, outputs, columns, units, table, ok, failures, provenance).with_flags(
@@ -394,17 +463,20 @@ def run_single(
     model: Model,
     params: Mapping[str, Any] | None = None,
     *,
-    engine: Literal["vector", "pysd"] = "vector",
+    engine: Literal["auto", "vector", "pysd"] = "vector",
     method: Literal["euler", "rk4"] = "euler",
     **options: Any,
 ) -> RunResult:
     """One run on either engine, returned as a :class:`RunResult` with the same columns.
 
     ``engine="pysd"`` is :meth:`Model.run`; ``engine="vector"`` runs the compiled engine with
-    one run. Options are those of :meth:`Model.run` (region, push, final_time, time_step,
-    saveper, variables, check_ranges).
+    one run; ``engine="auto"`` the engine, or PySD for a model it cannot compile. Options are
+    those of :meth:`Model.run` (region, push, final_time, time_step, saveper, variables,
+    check_ranges).
     """
     _check_choice("engine", engine, ENGINES)
+    if engine == "auto":
+        engine = choose_engine(model, engine)
     if engine == "pysd":
         if method != "euler":
             raise InvalidValueError("method", method, expected="'euler' with engine='pysd'")
@@ -536,6 +608,28 @@ def _vector_chunk(
         raise SdnetError("the engine saved other times than the runner expected")
     stacked = np.stack([simulation.outputs[c] for c in columns], axis=-1)
     return stacked, np.asarray(simulation.ok, dtype=bool), list(simulation.failures)
+
+
+def _pysd_worker(
+    path: Any,
+    part: pd.DataFrame,
+    base: Mapping[str, float],
+    settings: Mapping[str, float],
+    *,
+    columns: Sequence[str],
+    times: np.ndarray,
+    check_ranges: bool,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
+    """PySD runs of ``part`` in a worker process (the model loaded from its cached translation)."""
+    from sdnet.model import load_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the parent process tells the warnings once
+        model = load_model(path)
+        return _pysd_chunk(
+            model, part, base, settings, method="euler", columns=columns, times=times,
+            check_ranges=check_ranges,
+        )
 
 
 def _pysd_chunk(

@@ -51,7 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "region descriptors when --region is given)",
     )
     parser.add_argument("--region", help="region preset applied to every run")
-    parser.add_argument("--engine", choices=("vector", "pysd"), default="vector")
+    parser.add_argument(
+        "--engine", choices=("auto", "vector", "pysd"), default="auto",
+        help="auto (default): the vectorized engine, or PySD in worker processes for a model "
+        "it cannot compile (with a warning); vector: the engine only; pysd: PySD only",
+    )
     parser.add_argument("--method", choices=("euler", "rk4"), default="euler")
     parser.add_argument("--vars", type=variable_list, metavar="all|NAME,...",
                         help="variables to keep: 'all' or names separated by commas")
@@ -118,8 +122,9 @@ def _run_blocks(model: Any, factors: Any, file: Path, variables: Any,
     and of runs the numerical guard flagged, and the guard's findings."""
     from sdnet.numerics import NumericalWarning
     from sdnet.results import EnsembleWriter
-    from sdnet.runner import run_ensemble
+    from sdnet.runner import choose_engine, run_ensemble
 
+    args.engine = choose_engine(model, args.engine)  # one fallback warning, not one per block
     options = {
         "engine": args.engine, "method": args.method, "region": args.region,
         "final_time": args.final_time, "saveper": args.saveper, "variables": variables,

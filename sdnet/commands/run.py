@@ -94,9 +94,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("pysd", "vector"),
+        choices=("pysd", "vector", "auto"),
         default="pysd",
-        help="simulator: PySD (default) or sdnet's vectorized engine",
+        help="simulator: PySD (default), sdnet's vectorized engine (fails clearly on a model "
+        "it cannot compile), or auto (the engine, else PySD with a warning)",
     )
     parser.add_argument(
         "--no-check-ranges",
