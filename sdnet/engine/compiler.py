@@ -27,7 +27,7 @@ from sdnet.params import CONTROL_NAMES, python_name
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 7
+IR_VERSION = 8
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -634,10 +634,10 @@ class _Compiler:
 
     def _compile_variable(self, element: Any, spec: VariableSpec) -> None:
         comps = element.components
-        if any(c.subscripts[1] for c in comps):
-            raise self._fail(":EXCEPT: subscripts")
-        whole = len(comps) == 1 and self._lhs_index(comps[0].subscripts[0], spec.dims)[1] == tuple(
-            spec.dims
+        whole = (
+            len(comps) == 1
+            and not comps[0].subscripts[1]
+            and self._lhs_index(comps[0].subscripts[0], spec.dims)[1] == tuple(spec.dims)
         )
         if whole:
             self._begin()
@@ -659,10 +659,44 @@ class _Compiler:
             index, lhs = self._lhs_index(comp.subscripts[0], spec.dims)
             expr = self._component_expr(comp, lhs, spec)
             aligned = self._align(expr, lhs)
-            pieces.append(f"({_index_code(index)}, {aligned.code})")
+            if comp.subscripts[1]:  # :EXCEPT: the piece is written where the mask is True
+                mask = self._except_mask(comp.subscripts[0], comp.subscripts[1], spec.dims)
+                pieces.append(f"({_index_code(index)}, {aligned.code}, {mask})")
+            else:
+                pieces.append(f"({_index_code(index)}, {aligned.code})")
         code = f"_assemble(n, {sizes!r}, [{', '.join(pieces)}])"
         self._deps.add("n")
         self.nodes.append(self._node(spec.local, code))
+
+    def _positions(self, token: str, dim: str) -> list[int]:
+        rng = self._range_of(token)
+        names = self.ranges[rng] if rng is not None else [token]
+        positions = [self._element_index(dim, e) for e in names]
+        if any(p is None for p in positions):
+            raise self._fail(f"subscript {token!r} outside range {dim!r}")
+        return positions
+
+    def _except_mask(self, subs: list[str], excepts: list[list[str]], dims: list[str]) -> str:
+        """Code of a boolean array over a definition's region (its range subscripts): False
+        at the combinations of elements an :EXCEPT: list removes."""
+        kept = [self._positions(t, d) for t, d in zip(subs, dims, strict=True)]
+        ranged = [i for i, t in enumerate(subs) if self._range_of(t) is not None]
+        mask = np.ones([len(kept[i]) for i in ranged], dtype=bool)
+        for entry in excepts:
+            if len(entry) != len(dims):
+                raise self._fail(":EXCEPT: lists with another number of subscripts")
+            removed = [set(self._positions(t, d)) for t, d in zip(entry, dims, strict=True)]
+            if any(not set(k) & r for k, r in zip(kept, removed, strict=True)):
+                continue  # removes nothing of this definition
+            hit = np.ones(mask.shape, dtype=bool)
+            for axis, i in enumerate(ranged):
+                along = np.array([p in removed[i] for p in kept[i]])
+                shape = [1] * mask.ndim
+                shape[axis] = len(along)
+                hit &= along.reshape(shape)
+            mask &= ~hit
+        flat = ", ".join("True" if v else "False" for v in mask.ravel())
+        return f"np.array([{flat}]).reshape({(1, *mask.shape)!r})"
 
     def _component_expr(self, comp: Any, lhs: tuple[str, ...], spec: VariableSpec) -> _Expr:
         self._comp_subs = comp.subscripts[0]
@@ -965,6 +999,12 @@ class _Compiler:
             if not args[0].dims:
                 raise self._fail("ELMCOUNT of something other than a subscript range")
             return _Expr(_number(float(self._sizes(args[0].dims)[0])), scalar=True)
+        if func == "active_initial" and len(args) == 2:
+            # the initial value while the run is set up, the expression afterwards (_init is
+            # True inside the set-up of generated code only); never a static node
+            (expr, init), dims, scalar = self._combine(args)
+            self._time = True
+            return _Expr(f"({init.code} if _init else {expr.code})", dims, scalar, 0)
         if func in _UNARY_NUMPY and len(args) == 1:
             a = self._hoisted(args[0]) if not args[0].static else args[0]
             result = _Expr(
@@ -1231,6 +1271,25 @@ class _Compiler:
         self._deps.add(out)
         return _Expr(out, dims, False, 0)
 
+    def _v_SampleIfTrueStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """SAMPLE IF TRUE(condition, input, initial): the input where the condition holds, else
+        the value kept from the last step at which it held (PySD's SampleIfTrue). The state's
+        "derivative" is its next value: the integrator replaces it (kind ``sample``)."""
+        dims = self._state_dims()
+        cond = self._hoist(ast.condition, dims)
+        inp = self._hoist(ast.input, dims)
+        init = self._hoist(ast.initial, dims)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code}
+        return self._stateful(
+            "sample",
+            init_code=f"_full({init.code}, n, {sizes!r})",
+            deriv_code=f"_full(np.where({cond.code}, {inp.code}, {{z}}), n, {sizes!r})",
+            out_code=f"np.where({cond.code}, {inp.code}, {{z}})",
+            arg_deps={cond.code, inp.code, "n"},
+            init_deps={init.code},
+        )
+
     def _v_TrendStructure(self, ast: Any) -> _Expr:  # noqa: N802
         dims = self._state_dims()
         inp = self._hoist(ast.input, dims)
@@ -1272,6 +1331,7 @@ _CALLS: dict[str, tuple[str, tuple[int, ...], bool]] = {
     "xidz": ("_xidz({0}, {1}, {2})", (3,), False),
     "zidz": ("_zidz({0}, {1})", (2,), False),
     "modulo": ("_modulo({0}, {1})", (2,), False),
+    "quantum": ("_quantum({0}, {1})", (2,), False),
     "step": ("_step(time, time_step, {0}, {1})", (2,), True),
     "ramp": ("_ramp(time, {0}, {1}, {2})", (3,), True),
     "pulse": ("_pulse(time, {0}, {1})", (2,), True),

@@ -21,6 +21,7 @@ __all__ = [
     "modulo",
     "pulse",
     "pulse_train",
+    "quantum",
     "ramp",
     "smooth_ddt",
     "step",
@@ -171,3 +172,11 @@ def lookup_nd(x: Value, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         at = (slice(None), *index)
         out[at] = np.interp(xb[at], xs, yb[at])
     return out
+
+
+def quantum(a: Value, b: Value) -> Value:
+    """QUANTUM(a, b) as PySD: ``b * trunc(a / b)``, or ``a`` where ``b < 1e-6``."""
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return a if b < SMALL_VENSIM else b * int(a / b)
+    with np.errstate(all="ignore"):
+        return np.where(b < SMALL_VENSIM, a, b * np.trunc(a / b))

@@ -341,6 +341,7 @@ class CompiledModel:
         lines = [
             "def _make(P, X0, n, initial_time, final_time, time_step, saveper):",
             "    time = initial_time",
+            "    _init = True  # ACTIVE INITIAL: its initial value while setting up",
         ]
         for spec in self.ir.variables:
             if spec.kind == "constant":
@@ -372,6 +373,7 @@ class CompiledModel:
             lines.extend(_with_deletions(body, keep=set(re.findall(r"\w+", returned))))
             lines.append(f"        return {returned}")
         statics = "".join(f"{o}, " for o in static_locals)
+        lines.append("    _init = False")
         lines.append(
             f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _fo, _fd, "
             f"({statics})"
@@ -389,6 +391,7 @@ class CompiledModel:
             "_xidz": _fn.xidz,
             "_zidz": _fn.zidz,
             "_modulo": _fn.modulo,
+            "_quantum": _fn.quantum,
             "_delay_stack": _fn.delay_stack,
             "_delay_stack_checked": _delay_stack_checked,
             "_smooth_ddt": _fn.smooth_ddt,
@@ -667,6 +670,11 @@ class CompiledModel:
                 initial_time = float(initial_state.time)
             initial_state = initial_state.values
         control = self._run_control(final_time, time_step, saveper, initial_time)
+        if method != "euler" and any(s.kind == "sample" for s in self._states):
+            raise EngineInputError(
+                "this model has a SAMPLE IF TRUE, which is defined step by step (as in PySD) "
+                "and can only be integrated with Euler"
+            )
         if method != "euler" and any(s.kind == "memory" for s in self._states):
             raise EngineInputError(
                 "this model has a DELAY N whose delay time changes during the run; it is "
@@ -698,6 +706,7 @@ class CompiledModel:
         state_owners = [owners[name] for name in state_names]
         kinds = {s.name: s.kind for s in self._states}
         state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
+        replaced = [i for i, name in enumerate(state_names) if kinds[name] == "sample"]
         non_negative = [
             i for i, name in enumerate(state_names) if kinds[name] == "integ_non_negative"
         ]
@@ -736,6 +745,7 @@ class CompiledModel:
                     stacks=state_stacked,
                     n_runs=size,
                     non_negative=non_negative,
+                    replaced=replaced,
                 )
             state_bad_time[start:stop] = bad_time
             state_bad_owner[start:stop] = bad_owner
@@ -886,11 +896,14 @@ def _bcast(value: Any, sizes: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(value, (runs, *sizes))
 
 
-def _assemble(n: int, sizes: tuple[int, ...], pieces: list[tuple[Any, Any]]) -> np.ndarray:
-    runs = max((np.shape(v)[0] for _, v in pieces if np.ndim(v)), default=1)
+def _assemble(n: int, sizes: tuple[int, ...], pieces: list[tuple[Any, ...]]) -> np.ndarray:
+    runs = max((np.shape(p[1])[0] for p in pieces if np.ndim(p[1])), default=1)
     out = np.full((min(runs, n) if runs == 1 else n, *sizes), np.nan)  # NaN where undefined
-    for index, value in pieces:
-        out[index] = value
+    for index, value, *mask in pieces:
+        if mask:  # :EXCEPT: only where the mask is True
+            out[index] = np.where(mask[0], value, out[index])
+        else:
+            out[index] = value
     return out
 
 
@@ -952,6 +965,7 @@ def _integrate(
     stacks: list[bool],
     n_runs: int,
     non_negative: Sequence[int] = (),
+    replaced: Sequence[int] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step ``states`` through ``times_all``, writing saved outputs into ``buffers``.
 
@@ -1005,4 +1019,6 @@ def _integrate(
             ]
         for i in non_negative:
             states[i] = np.maximum(states[i], 0)
+        for i in replaced:  # SAMPLE IF TRUE: the "derivative" is the next value
+            states[i] = derivs[i]
     return bad_time, bad_owner

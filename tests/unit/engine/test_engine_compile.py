@@ -84,10 +84,10 @@ def test_unsupported_construct_fails_at_compile_time() -> None:
     with pytest.raises(UnsupportedConstructError) as info:
         compile_model(path)
     assert str(info.value) == (
-        f"the vectorized engine does not support SAMPLE IF TRUE (in variable 'Sampled' of "
+        f"the vectorized engine does not support DELAY FIXED (in variable 'Sampled' of "
         f"{path}); PySD can still run this model one run at a time (engine='pysd')"
     )
-    assert info.value.construct == "SAMPLE IF TRUE"
+    assert info.value.construct == "DELAY FIXED"
     assert info.value.variable == "Sampled"
 
 
