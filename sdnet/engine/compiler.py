@@ -1271,6 +1271,10 @@ class _Compiler:
         self._deps.add(out)
         return _Expr(out, dims, False, 0)
 
+    def _v_GameStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        # GAME(x) is x outside Vensim's gaming mode (PySD does the same)
+        return self._visit(ast.expression)
+
     def _v_SampleIfTrueStructure(self, ast: Any) -> _Expr:  # noqa: N802
         """SAMPLE IF TRUE(condition, input, initial): the input where the condition holds, else
         the value kept from the last step at which it held (PySD's SampleIfTrue). The state's

@@ -36,7 +36,6 @@ UNSUPPORTED: dict[str, str] = {
     "delay_pipeline": "DELAY FIXED",
     "dynamic_final_time": "control variables that depend on Time",
     "forecast": "DELAY FIXED",
-    "game": "GAME",
     "get_time_value": "the function GET_TIME_VALUE",
     "get_time_value_full": "the function GET_TIME_VALUE",
     "invert_matrix": "the function INVERT_MATRIX",
