@@ -202,10 +202,11 @@ def card_entries(card: str | Path | None, *, model_path: Path) -> dict[str, Any]
     """What a model card adds to the parameter table: title, outcomes, presets.
 
     This is the one function that reads a card; it reads only ``[model] title``,
-    ``[[outcomes]]`` (``variable``, optional ``label``/``name`` and ``units``) and
-    ``[[presets]]`` (``name`` and ``values``), and ignores every other table, so a fuller card
-    works unchanged. Without a card, a card named like the model (``flexnet.toml`` beside
-    ``flexnet.mdl``) is used when present.
+    ``[[outcomes]]`` that name a ``variable`` without a ``reducer`` (a trajectory to chart;
+    optional ``label``/``name`` and ``units``) and ``[[presets]]`` (``name`` and ``values``),
+    and ignores every other table and entry, so a fuller card works unchanged. Without
+    ``card``, a card named like the model (``flexnet.toml`` beside ``flexnet.mdl``) is used
+    when present.
 
     Raises
     ------
@@ -230,8 +231,9 @@ def card_entries(card: str | Path | None, *, model_path: Path) -> dict[str, Any]
         raise ExperimentError(f"{path}: [[outcomes]] must be an array of tables")
     found = []
     for i, entry in enumerate(outcomes):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("variable"), str):
-            continue  # an outcome defined by a reducer: not a chartable column
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("variable"), str) \
+                or entry.get("reducer", entry.get("reduce")) is not None:
+            continue  # a number reduced from a run (a metric), not a trajectory to chart
         label = entry.get("label", entry.get("name", entry["variable"]))
         found.append((entry["variable"], str(label), str(entry.get("units", ""))))
         if not isinstance(label, str):
@@ -311,7 +313,7 @@ def setup_for(
     game = _game_rules(parameters, outputs, sliders, period=game_period,
                        final_time=final_time, years_after=years_after)
     return SimulatorSetup(
-        title=entries.get("title", f"{path.stem}: flight simulator"),
+        title=f"{entries.get('title', path.stem)}: flight simulator",
         model_name=path.name, sliders=sliders, outcomes=outcomes,
         presets=MappingProxyType(presets), final_time=float(final_time),
         time_step=float(time_step), saveper=float(saveper), game=game,

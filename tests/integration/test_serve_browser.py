@@ -86,7 +86,7 @@ def test_explore_and_play_a_game_without_leaving_the_server(server: tuple[str, A
     page.set_default_timeout(TIMEOUT)
     page.goto(url + "/")
     page.wait_for_selector("body[data-ready=true]")
-    assert page.title() == "flexnet: flight simulator"
+    assert page.title() == app.setup.title
     line = page.locator('.chart[data-variable="Total Members"] path.current')
     before = line.get_attribute("d")
     assert before and before.count("L") > 100  # 121 saved times

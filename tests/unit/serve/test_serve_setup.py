@@ -149,14 +149,17 @@ variable = "Total Members"
 label = "Members"
 [[outcomes]]
 name = "persistence"
-reduce = "persistence_after_push"
+variable = "Total Members"
+reducer = "persistence_after"
+[[outcomes]]
+name = "no variable"
 [[presets]]
 name = "Embedded Prone"
 values = { community_entrepreneur_density = 0.8 }
 """, encoding="utf-8")
     setup = setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs,
                       card=card)
-    assert setup.title == "Networks of small firms"
+    assert setup.title == "Networks of small firms: flight simulator"
     assert [(o.variable, o.label, o.units) for o in setup.outcomes] == [
         ("Total Members", "Members", "firm")]
     assert dict(setup.presets) == {"embedded_prone": {"community_entrepreneur_density": 0.8}}
