@@ -281,6 +281,57 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+_EQUATION_END = re.compile(r"\|")
+
+
+def _check_model_text(path: Path) -> None:
+    """Refuse a model file that is not UTF-8 or defines one unsubscripted variable twice.
+
+    Vensim refuses such a file; PySD translates it into code that fails at run time with
+    ``NameError: name 'xr' is not defined`` and the engine would silently keep one of the two
+    equations. Subscripted definitions (``X[A] = 1``, ``X[B] = 2``) are not duplicates.
+    """
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # PySD would drop the byte: "Growth R\xe4te" (Latin-1) would become growth_rte
+        line = raw.count(b"\n", 0, error.start) + 1
+        start = raw.rfind(b"\n", 0, error.start) + 1
+        end = raw.find(b"\n", error.start)
+        shown = raw[start:end if end >= 0 else None].decode("utf-8", errors="replace").strip()
+        raise ModelParseError(
+            path, line=line,
+            detail=f"is not UTF-8 text (byte 0x{raw[error.start]:02x} in {shown[:60]!r}); "
+            "save the model as UTF-8") from None
+    text = text.split("\\\\\\---///", 1)[0]  # the sketch follows the equations
+    seen: dict[str, int] = {}
+    line = 1
+    in_macro = False
+    for equation in _EQUATION_END.split(text):
+        start = line + len(equation) - len(equation.lstrip("\n\r\t {}UTF-8"))
+        line += equation.count("\n")
+        body = equation.split("~", 1)[0]
+        if ":MACRO:" in body:
+            in_macro = True
+        if ":END OF MACRO:" in body:
+            in_macro = False
+            continue
+        match = re.match(r"\s*(?:\{UTF-8\})?\s*([^=\[\(:~{}]+?)\s*(?::=|==|=)", body)
+        if in_macro or match is None or "[" in body.split("=", 1)[0]:
+            continue
+        name = " ".join(match.group(1).replace("_", " ").lower().split()).strip('"')
+        if not name:
+            continue
+        if name in seen:
+            raise ModelParseError(
+                path, line=start,
+                detail=f"{match.group(1).strip()!r} is defined twice (first on line "
+                f"{seen[name]}); keep one equation")
+        seen[name] = start
+    return None
+
+
 def load_model(path: str | Path) -> Model:
     """Load a Vensim model (``.mdl``), translating it with PySD into the cache when needed.
 
@@ -312,6 +363,7 @@ class Model:
         if not self.path.is_file():
             raise ModelNotFoundError(path)
         self.sha256 = file_sha256(self.path)
+        _check_model_text(self.path)
         self._py_file = _translate(self.path, self.sha256)
         try:
             # metadata and the file's values come from this instance, which never runs
@@ -327,6 +379,15 @@ class Model:
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
         }
         self._by_vensim = {str(r["Real Name"]).lower(): name for name, r in self._rows.items()}
+        for row in self._rows.values():
+            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            if lower is not None and upper is not None and lower > upper:
+                # otherwise the parameter silently stops being a factor of any study
+                raise ModelParseError(
+                    self.path, line=None,
+                    detail=f"{row['Real Name']!r} declares the range [{lower:g}, {upper:g}] "
+                    f"in its units field, lower above upper (did you mean [{upper:g}, "
+                    f"{lower:g}]?)")
         self._run_lock = threading.Lock()
 
     # -- loading ------------------------------------------------------------------------------

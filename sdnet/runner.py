@@ -606,7 +606,8 @@ def _vector_chunk(
     )
     if simulation.times.shape != times.shape or not np.allclose(simulation.times, times):
         raise SdnetError("the engine saved other times than the runner expected")
-    stacked = np.stack([simulation.outputs[c] for c in columns], axis=-1)
+    stacked = (np.stack([simulation.outputs[c] for c in columns], axis=-1) if columns
+               else np.empty((len(part), times.size, 0)))
     return stacked, np.asarray(simulation.ok, dtype=bool), list(simulation.failures)
 
 

@@ -223,7 +223,8 @@ def run(args: argparse.Namespace) -> int:
     panels = _panels(model)
     plotted = [v for panel in panels for v in panel]
     if wanted is None:
-        saved: str | list[str] = list(model.key_variables)
+        # a model without stocks has no key variables: save everything it computes
+        saved: str | list[str] = list(model.key_variables) or "all"
     else:
         saved = wanted
     # The figure needs its variables even when run.csv saves fewer.
@@ -251,6 +252,8 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path("out") / model.name
     csv_path, png_path = out / "run.csv", out / "run.png"
+    if not panels:  # a model without stocks: draw what was saved
+        panels = [[c] for c in columns[:_MAX_PANELS]] or [[]]
     with output_folder(out, kind="run", identity=str(model.path.resolve()),
                        label=f"the run of {model.path.name}",
                        overwrite=args.overwrite) as staging:

@@ -66,10 +66,28 @@ def load_experiment(path: str | Path, *, model: Model | None = None) -> Experime
         raise ExperimentError("experiment file not found (give the path of a .toml file)",
                               path=path, value=str(path))
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors) is not part of the TOML
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ExperimentError(f"is not UTF-8 text (byte {error.start}: "
+                              f"{error.object[error.start:error.start + 1]!r}); save it as "
+                              "UTF-8", path=path) from error
+    except OSError as error:
+        raise ExperimentError(f"cannot be read ({error.strerror or error})", path=path
+                              ) from error
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ExperimentError(f"not valid TOML: {error}", path=path) from error
     return parse_experiment(data, path=path, model=model)
+
+
+def _values_table(value: Any, path: Path | None, key: str) -> Mapping[str, Any]:
+    """A table of parameter values (``[params]``, ``[[policies]] params``), or a clear error."""
+    if not isinstance(value, Mapping):
+        raise _err(f"must be a table of parameter values such as {{ push_amount = 300000 }}, "
+                   f"not {value!r}", path, key, value)
+    return value
 
 
 def _resolve_model_path(value: str, path: Path | None) -> Path:
@@ -180,7 +198,7 @@ def parse_experiment(
     run = _parse_run(_table(data, "run", path, ("final_time", "time_step", "saveper", "method",
                                                   "chunk_size", "variables")), path, model)
     params = {}
-    for key, value in _table(data, "params", path, list(data.get("params", {}))).items():
+    for key, value in _values_table(data.get("params", {}), path, "params").items():
         pname = _parameter(model, key, path, f"params.{key}")
         params[pname] = _in_range(model, pname, _number(value, path, f"params.{key}"), path,
                                   f"params.{key}")
@@ -247,8 +265,34 @@ def _parse_run(table: Mapping[str, Any], path: Path | None, model: Model) -> Run
             model.columns([v])
         except SdnetError as error:
             raise _err(str(error), path, "run.variables", v) from error
+    _check_run_times(values, path, model)
     return RunSpec(values.get("final_time"), values.get("time_step"), values.get("saveper"),
                    method, chunk, tuple(variables))
+
+
+def _check_run_times(values: Mapping[str, float], path: Path | None, model: Model) -> None:
+    """[run] final_time, time_step and saveper that no run can use, blamed on the key the file
+    sets (a save step the file leaves to the model is named as the model's)."""
+    from sdnet.params import check_time_settings
+
+    settings = {name: values.get(name, model.default_control(name))
+                for name in ("final_time", "time_step", "saveper")}
+    start = model.default_control("initial_time")
+    try:
+        check_time_settings(initial_time=start, **settings,
+                            saveper_given="time_step" in values or "saveper" in values)
+    except SdnetError as error:
+        name = str(getattr(error, "name", ""))
+        if name == "saveper" and "saveper" not in values:
+            step = settings["time_step"]
+            raise _err(f"{step:g} does not divide the model file's save step SAVEPER = "
+                       f"{settings['saveper']:g}; set [run] saveper to a whole multiple of "
+                       f"{step:g} too", path, "run.time_step", step) from error
+        key = f"run.{name}" if name in values else "run"
+        detail = str(error)
+        if name in ("final_time", "time_step", "saveper") and name not in values:
+            detail += f" (from the model file's {name.upper()})"
+        raise _err(detail, path, key, values.get(name)) from error
 
 
 def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
@@ -303,7 +347,7 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
         if not _NAME.match(pname):
             raise _err(f"must be a Python identifier, not {pname!r}", path, f"{key}.name", pname)
         extra = {}
-        for k, v in dict(entry.get("params", {})).items():
+        for k, v in _values_table(entry.get("params", {}), path, f"{key}.params").items():
             name_k = _parameter(model, k, path, f"{key}.params.{k}")
             extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.params.{k}"),
                                       path, f"{key}.params.{k}")
@@ -462,11 +506,23 @@ def _parse_metrics(raw: Any, path: Path | None, model: Model,
                 raise _err(f"{entry[option]!r} is outside the simulated time: must be within "
                            f"[{span[0]:g}, {span[1]:g}] (Year; the run ends at final_time "
                            f"{span[1]:g})", path, f"{key}.{option}", entry[option])
+        units = entry.get("units", "")
+        if not isinstance(units, str):
+            raise _err(f"must be a units string such as \"firm\", not {units!r}", path,
+                       f"{key}.units", units)
+        if "direction" in kwargs and kwargs["direction"] not in ("above", "below"):
+            raise _err(f"must be 'above' or 'below', not {kwargs['direction']!r}", path,
+                       f"{key}.direction", kwargs["direction"])
+        if "start" in kwargs and "end" in kwargs and not kwargs["start"] < kwargs["end"]:
+            raise _err(f"start {kwargs['start']:g} must come before end {kwargs['end']:g}",
+                       path, f"{key}.start", kwargs["start"])
         try:
             metrics.append(user_metric(name, variable=variable, reducer=reducer,
-                                       units=str(entry.get("units", "")), **kwargs))
+                                       units=units, **kwargs))
         except SdnetError as error:
-            raise _err(str(error), path, key, dict(entry)) from error
+            option = str(getattr(error, "name", ""))
+            where = f"{key}.{option}" if option in entry else key
+            raise _err(str(error), path, where, entry.get(option, dict(entry))) from error
     names = [m.name for m in metrics]
     if len(set(names)) != len(names):
         raise _err("metric names must be unique", path, "metrics", names)
@@ -491,6 +547,28 @@ def _search_range(value: Any, path: Path | None, key: str, units: str) -> tuple[
     upper = _number(value[1], path, key, minimum=0.0)
     _ordered(lower, upper, value, path, key)
     return lower, upper
+
+
+def _share(value: Any, path: Path | None, key: str, *, below: float, meaning: str,
+           closed: bool = False) -> float:
+    """A share in (0, below) (or (0, below] when ``closed``), with what it means on error."""
+    number = _number(value, path, key)
+    if not (0 < number < below or (closed and number == below)):
+        interval = f"(0, {below:g}{']' if closed else ')'}"
+        raise _err(f"must be a number in {interval} ({meaning}), not {value!r}", path, key,
+                   value)
+    return number
+
+
+def _tolerance(value: Any, span: tuple[float, float], path: Path | None, key: str,
+               units: str) -> float:
+    """A bisection tolerance: positive and smaller than the searched range."""
+    number = _number(value, path, key, positive=True)
+    width = span[1] - span[0]
+    if number >= width:
+        raise _err(f"must be smaller than the searched range ({width:g} {units}), not "
+                   f"{value!r}: the search would stop before it starts", path, key, value)
+    return number
 
 
 def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
@@ -533,6 +611,10 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                 model.columns([v])
             except SdnetError as error:
                 raise _err(str(error), path, "analysis.time_resolved.variables", v) from error
+        if method not in ("sobol", "efast") and "screen" not in table:
+            raise _err(f"time-resolved indices need a sobol or efast design (or a morris "
+                       f"screen), not {method!r}", path, "analysis.time_resolved",
+                       dict(tr))
         spec["time_resolved"] = tuple(variables)
         spec["time_resolved_every"] = _number(tr.get("every", 1.0), path,
                                               "analysis.time_resolved.every", positive=True)
@@ -541,10 +623,12 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                     where="analysis.prim")
         spec["prim_metric"] = _metric_name(pr.get("metric", "sustained"), metrics, path,
                                            "analysis.prim.metric")
-        spec["prim_alpha"] = _number(pr.get("alpha", 0.05), path, "analysis.prim.alpha",
-                                     positive=True)
-        spec["prim_min_coverage"] = _number(pr.get("min_coverage", 0.5), path,
-                                            "analysis.prim.min_coverage", positive=True)
+        spec["prim_alpha"] = _share(pr.get("alpha", 0.05), path, "analysis.prim.alpha",
+                                    below=0.5, meaning="the share of runs peeled per step")
+        spec["prim_min_coverage"] = _share(pr.get("min_coverage", 0.5), path,
+                                           "analysis.prim.min_coverage", below=1.0,
+                                           meaning="the share of the cases of interest the "
+                                           "box must keep", closed=True)
     if "thresholds" in table:
         th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "durations",
                                                  "amount", "amount_tol", "metric"),
@@ -562,8 +646,8 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
             _number(a, path, "analysis.thresholds.amounts", positive=True) for a in amounts)
         spec["threshold_duration"] = _search_range(
             th.get("duration", [0.0, 15.0]), path, "analysis.thresholds.duration", "Year")
-        spec["threshold_tol"] = _number(th.get("tol", 0.05), path, "analysis.thresholds.tol",
-                                        positive=True)
+        spec["threshold_tol"] = _tolerance(th.get("tol", 0.05), spec["threshold_duration"],
+                                           path, "analysis.thresholds.tol", "Year")
         durations = th.get("durations", [])
         if not isinstance(durations, list):
             raise _err("must be a list of push durations (Year)", path,
@@ -574,8 +658,9 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         spec["threshold_amount"] = _search_range(
             th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0]),
             path, "analysis.thresholds.amount", "$/Year")
-        spec["threshold_amount_tol"] = _number(th.get("amount_tol", 1000.0), path,
-                                               "analysis.thresholds.amount_tol", positive=True)
+        spec["threshold_amount_tol"] = _tolerance(th.get("amount_tol", 1000.0),
+                                                  spec["threshold_amount"], path,
+                                                  "analysis.thresholds.amount_tol", "$/Year")
     if "integration_check" in table:
         ic = table["integration_check"]
         if isinstance(ic, bool):

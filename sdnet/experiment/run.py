@@ -297,6 +297,13 @@ def _run_study(
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
                        thresholds, integration, hysteresis, comparison)
     summary["notes"] = [horizon_note] if horizon_note else []
+    summary["numerical_flags"] = _numerical_flags([e for e in (screen_ensemble, ensemble)
+                                                   if e is not None])
+    if summary["numerical_flags"]["n_flagged"]:
+        flagged = summary["numerical_flags"]
+        summary["notes"].append(
+            f"the numerical guard flagged {flagged['n_flagged']} of {flagged['n_runs']} runs: "
+            f"{flagged['flags'][0]}")
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
@@ -317,3 +324,13 @@ def _slug(name: str) -> str:
     from sdnet.params import python_name
 
     return python_name(name)
+
+
+def _numerical_flags(ensembles: list[EnsembleResult]) -> dict[str, Any]:
+    """What the numerical guard found over every stage: runs flagged and its summary lines."""
+    flags: list[str] = []
+    for ensemble in ensembles:
+        flags += [f for f in ensemble.flags if f not in flags]
+    return {"n_runs": sum(len(e.factors) for e in ensembles),
+            "n_flagged": sum(int(e.flagged.sum()) for e in ensembles),
+            "flags": flags}

@@ -140,6 +140,8 @@ def _simulate(
     columns: list[str] = []
     units: dict[str, str] = {}
     provenance = None
+    numerics: list[str] = []  # the numerical guard's finding per run ("" for none)
+    flags: list[str] = []
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -163,6 +165,8 @@ def _simulate(
                 )
                 provenance = result.provenance
                 ds = result.dataset
+                numerics += [str(v) for v in ds["numerics"].to_numpy()]
+                flags += [f for f in result.flags if f not in flags]
                 failures = [(r, str(ds["failure"].values[r]), math.nan)
                             for r in np.nonzero(~result.ok)[0]]
                 loaded = (ds["time"].to_numpy(), ds["outputs"].to_numpy(), result.ok,
@@ -177,6 +181,8 @@ def _simulate(
                              fail_var=np.array([f[1] for f in failures], dtype=str),
                              fail_time=np.array([f[2] for f in failures], dtype=float))
                     tmp.replace(file)
+            else:
+                numerics += [""] * len(part)  # a resumed chunk: the guard ran when it was made
             times, columns = loaded[0], loaded[3]
             units = dict(zip(loaded[3], loaded[4], strict=True))
             parts.append((loaded[1], np.asarray(loaded[2], dtype=bool), np.arange(len(part))
@@ -198,7 +204,8 @@ def _simulate(
         raise SdnetError(f"study {experiment.name!r} has no runs")
     return EnsembleResult.from_array(times, outputs, columns=columns, units=units,
                                      factors=_numeric(table).reset_index(drop=True),
-                                     status=status, failures=failures, provenance=provenance)
+                                     status=status, failures=failures, provenance=provenance
+                                     ).with_flags(numerics, flags)
 
 
 def _read_chunk(file: Path, key: str, *, experiment: Experiment,

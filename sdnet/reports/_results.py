@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,37 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {"value": data}
 
 
+def _check_consistent(path: Path, design: Mapping[str, Any], summary: Mapping[str, Any],
+                      factors: pd.DataFrame | None, metrics: pd.DataFrame | None) -> None:
+    """Refuse a folder whose files disagree (a truncated table, an edited design.json): a
+    report drawn from them would present wrong numbers as the study's."""
+    from sdnet.designs import METHODS
+
+    for name, where in (("design", design), ("screen", design.get("screen") or {})):
+        if not isinstance(where, Mapping) or "method" not in where:
+            continue
+        method = where["method"]
+        if not isinstance(method, str) or method not in METHODS:
+            key = "method" if name == "design" else "screen.method"
+            raise ResultsFolderError(
+                f"{path / 'design.json'}: [{key}] {method!r} is not a design method (valid: "
+                f"{', '.join(METHODS)}); the file was edited or damaged, rerun the study",
+                path=path / "design.json")
+    counts = {}
+    if factors is not None:
+        counts["factors.csv"] = len(factors)
+    if metrics is not None:
+        counts["metrics.csv"] = len(metrics)
+    n_runs = summary.get("n_runs")
+    if isinstance(n_runs, int) and not isinstance(n_runs, bool):
+        counts["summary.json n_runs"] = n_runs
+    if len(set(counts.values())) > 1:
+        described = ", ".join(f"{k}: {v}" for k, v in counts.items())
+        raise ResultsFolderError(
+            f"{path}: the files disagree on the number of runs ({described}); a file was cut "
+            "short or replaced, rerun the study", path=path)
+
+
 def load_results(results_dir: str | Path) -> StudyResults:
     """Read everything a study wrote into its results folder.
 
@@ -225,6 +257,7 @@ def load_results(results_dir: str | Path) -> StudyResults:
     summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
     factors = _read_csv(path / "factors.csv") if (path / "factors.csv").is_file() else None
     metrics = _read_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else None
+    _check_consistent(path, design, summary, factors, metrics)
     ensemble = None
     if (path / "ensemble.nc").is_file():
         from sdnet.results import EnsembleResult

@@ -274,3 +274,82 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     file.write_text("[experiment\nname = 1\n", encoding="utf-8")
     with pytest.raises(ExperimentError, match=r"bad.toml: not valid TOML: "):
         load_experiment(file)
+
+
+# --------------------------------------------------------------------------- issue 11 (#5, #8, #11)
+_USER_METRIC = {"name": "m", "variable": "Total Members", "reducer": "final"}
+
+
+@pytest.mark.parametrize(
+    ("tables", "message"),
+    [
+        ({"params": 5}, r"\[params\] must be a table of parameter values such as "
+         r"\{ push_amount = 300000 \}, not 5"),
+        ({"params": "abc"}, r"\[params\] must be a table of parameter values .*, not 'abc'"),
+        ({"policies": [{"name": "a", "params": 5}]},
+         r"\[policies\[0\].params\] must be a table of parameter values"),
+        ({"analysis": {"prim": {"metric": "persistence_after_push", "alpha": 5}}},
+         r"\[analysis.prim.alpha\] must be a number in \(0, 0.5\) \(the share of runs peeled "
+         r"per step\), not 5"),
+        ({"analysis": {"prim": {"metric": "persistence_after_push", "min_coverage": 7}}},
+         r"\[analysis.prim.min_coverage\] must be a number in \(0, 1\]"),
+        ({"analysis": {"time_resolved": {"variables": ["Total Members"]}}},
+         r"\[analysis.time_resolved\] time-resolved indices need a sobol or efast design \(or "
+         r"a morris screen\), not 'lhs'"),
+        ({"analysis": {"thresholds": {"tol": 1e9}}},
+         r"\[analysis.thresholds.tol\] must be smaller than the searched range \(15 Year\)"),
+        ({"analysis": {"thresholds": {"amount_tol": 5e6}}},
+         r"\[analysis.thresholds.amount_tol\] must be smaller than the searched range"),
+        ({"metrics": [{**_USER_METRIC, "units": {"a": 1}}]},
+         r"\[metrics\[0\].units\] must be a units string such as \"firm\", not \{'a': 1\}"),
+        ({"metrics": [{**_USER_METRIC, "reducer": "time_to_threshold", "threshold": 5,
+                       "direction": "sideways"}]},
+         r"\[metrics\[0\].direction\] must be 'above' or 'below', not 'sideways'"),
+        ({"metrics": [{**_USER_METRIC, "reducer": "mean", "start": 20, "end": 10}]},
+         r"\[metrics\[0\].start\] start 20 must come before end 10"),
+        ({"run": {"time_step": 0.3, "saveper": 1}},
+         r"\[run.saveper\] invalid value for 'saveper': 1.0 \(expected a whole multiple of the "
+         r"time step \(0.3\)\)"),
+        ({"run": {"time_step": 2}}, r"\[run.time_step\] 2 does not divide the model file's save "
+         r"step SAVEPER = 0.25; set \[run\] saveper to a whole multiple of 2 too"),
+        ({"run": {"final_time": 0.1, "time_step": 0.5, "saveper": 0.5}},
+         r"\[run.time_step\]"),
+    ],
+)
+def test_bad_values_are_refused_at_load_naming_the_key(
+    tiny: Model, tables: dict[str, Any], message: str
+) -> None:
+    text = _error(tiny, _spec(**tables))
+    assert text.startswith("study.toml: [")
+    assert __import__("re").search(message, text), text
+
+
+def test_a_non_utf8_or_bom_study_file(tmp_path: Path) -> None:
+    lines = (f'[experiment]\nname = "t"\nmodel = "{TINY.as_posix()}"\n\n[[factors]]\n'
+             'name = "push_duration"\n\n[design]\nmethod = "lhs"\nn = 4\n')
+    path = tmp_path / "study.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + lines.encode())
+    assert load_experiment(path).name == "t"
+    path.write_bytes(lines.encode() + b"# caf\xe9\n")
+    with pytest.raises(ExperimentError, match=r"study.toml: is not UTF-8 text \(byte \d+: "
+                       r"b'\\xe9'\); save it as UTF-8"):
+        load_experiment(path)
+
+
+def test_a_study_summary_carries_the_numerical_guards_flags(tiny: Model) -> None:
+    """Issue 11, #7: a study run at an unstable time step says so in summary.json."""
+    from sdnet.experiment import run_experiment
+    from sdnet.numerics import NumericalWarning
+
+    spec = _spec(run={"final_time": 30, "time_step": 6, "saveper": 6},
+                 design={"method": "lhs", "n": 4},
+                 metrics=[{"name": "m", "variable": "Total Members", "reducer": "final"}],
+                 analysis={"integration_check": False})
+    with pytest.warns(NumericalWarning):
+        result = run_experiment(parse_experiment(spec, model=tiny), progress=False)
+    flags = result.summary["numerical_flags"]
+    assert flags["n_runs"] == 4
+    assert flags["n_flagged"] == int(result.ensemble.flagged.sum()) > 0
+    assert flags["flags"] == list(result.ensemble.flags)
+    assert any(note.startswith(f"the numerical guard flagged {flags['n_flagged']} of 4 runs: ")
+               for note in result.summary["notes"])

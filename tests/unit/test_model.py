@@ -288,3 +288,69 @@ def test_a_damaged_cached_translation_is_translated_again(
 def test_membership_of_a_variable_in_either_spelling(bathtub: Model) -> None:
     assert "Water in Tub" in bathtub and "water_in_tub" in bathtub
     assert "Watr in Tub" not in bathtub
+
+
+# --------------------------------------------------------------------------- issue 11 (#5, #8)
+_CONSTANTS = """{UTF-8}
+Growth Rate = 0.5
+	~	1/Year [0,1]
+	~	A constant.
+	|
+
+Output = Growth Rate * 2
+	~	1/Year
+	~	Computed, no stock.
+	|
+
+FINAL TIME = 10
+	~	Year
+	~	|
+INITIAL TIME = 0
+	~	Year
+	~	|
+SAVEPER = 1
+	~	Year
+	~	|
+TIME STEP = 1
+	~	Year
+	~	|
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "message"),
+    [
+        (_CONSTANTS.replace("Output = Growth Rate * 2", "Output = Growth Rate * 2\n\t~\t1/Year"
+                            "\n\t~\tfirst\n\t|\n\nOutput = Growth Rate * 3"), "utf-8",
+         r"line 12: 'Output' is defined twice \(first on line 7\); keep one equation"),
+        (_CONSTANTS.replace("Growth Rate", "Growth R\xe4te"), "latin-1",
+         r"line 2: is not UTF-8 text \(byte 0xe4 in 'Growth R.te = 0.5'\); save the model as "
+         r"UTF-8"),
+        (_CONSTANTS.replace("[0,1]", "[1,0]"), "utf-8",
+         r"'Growth Rate' declares the range \[1, 0\] in its units field, lower above upper "
+         r"\(did you mean \[0, 1\]\?\)"),
+    ],
+)
+def test_model_files_pysd_would_misread_are_refused(
+    tmp_path: Path, cache: Path, text: str, encoding: str, message: str
+) -> None:
+    from sdnet.errors import ModelParseError
+
+    path = tmp_path / "m.mdl"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(ModelParseError, match=message):
+        load_model(path)
+
+
+def test_a_model_without_stocks_runs_on_both_engines(
+    tmp_path: Path, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdnet.cli import main
+
+    path = tmp_path / "m.mdl"
+    path.write_text(_CONSTANTS, encoding="utf-8")
+    for engine in ("pysd", "vector"):
+        assert main(["run", str(path), "--engine", engine, "--out", str(tmp_path / engine)]) == 0
+        frame = pd.read_csv(tmp_path / engine / "run.csv", index_col="time")
+        assert frame["Output"].tolist() == [1.0] * 11
+    assert "Traceback" not in capsys.readouterr().err

@@ -676,3 +676,33 @@ convergence = true
     monkeypatch.chdir(out)
     assert main([*command.group(1).split()[1:], "--no-report", "--quiet"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv"), before)
+
+
+# --------------------------------------------------------------------------- issue 11 (#8)
+def _copy(study: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "results"
+    shutil.copytree(study, folder)
+    return folder
+
+
+def test_a_results_folder_with_a_cut_metrics_table_is_refused(study: Path,
+                                                              tmp_path: Path) -> None:
+    folder = _copy(study, tmp_path)
+    lines = (folder / "metrics.csv").read_text(encoding="utf-8").splitlines()
+    (folder / "metrics.csv").write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    with pytest.raises(ResultsFolderError, match=r"the files disagree on the number of runs "
+                       r"\(factors.csv: \d+, metrics.csv: 1"):
+        load_results(folder)
+
+
+@pytest.mark.parametrize("method", [5, "latin", None])
+def test_a_design_json_with_a_bad_method_is_refused(study: Path, tmp_path: Path,
+                                                    method: object) -> None:
+    folder = _copy(study, tmp_path)
+    design = json.loads((folder / "design.json").read_text(encoding="utf-8"))
+    design["method"] = method
+    (folder / "design.json").write_text(json.dumps(design), encoding="utf-8")
+    shown = re.escape(repr(method))
+    with pytest.raises(ResultsFolderError, match=rf"design.json: \[method\] {shown} is not a "
+                       r"design method \(valid: lhs, sobol"):
+        load_results(folder)
