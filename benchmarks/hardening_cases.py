@@ -131,7 +131,7 @@ def cli(*argv: str | Path, keep: tuple[str, ...] = ()) -> Callable[[Path], Outco
                 outcome.code = main([str(a).replace("{dir}", str(folder)) for a in argv])
             except SystemExit as stop:
                 outcome.code = stop.code if isinstance(stop.code, int) else 2
-            except BaseException as error:  # noqa: BLE001 - a case must never stop the replay
+            except BaseException as error:
                 outcome.error = error
                 traceback.print_exc(file=err)
         outcome.out, outcome.err = out.getvalue(), err.getvalue()
@@ -154,7 +154,7 @@ def api(call: Callable[[Path], Any], *, keep: tuple[str, ...] = ()) -> Callable[
             warnings.simplefilter("always")
             try:
                 call(folder)
-            except BaseException as error:  # noqa: BLE001
+            except BaseException as error:
                 outcome.error = error
         outcome.warned = [str(w.message) for w in caught
                           if "NumericalWarning" in type(w.message).__name__]

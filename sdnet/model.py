@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -359,6 +360,9 @@ class Model:
     """
 
     def __init__(self, path: str | Path) -> None:
+        if not isinstance(path, str | os.PathLike) or not str(path).strip():
+            raise InvalidValueError("model path", path,
+                                    expected="the path of a Vensim .mdl file (a str or Path)")
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelNotFoundError(path)
