@@ -100,6 +100,7 @@ class Case:
     expect: str  # "error", "ok", "warn" or "any" (success or a clear error, never a traceback)
     run: Callable[[Path], Outcome]
     mentions: tuple[str, ...] = ()
+    forbid: tuple[str, ...] = ()  # what a clear message must not show (PySD internals)
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Outcome:
     err: str = ""
     warned: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    ran_code: bool = False
 
 
 # ----------------------------------------------------------------------------- running
@@ -177,6 +179,8 @@ def classify(case: Case, outcome: Outcome) -> tuple[str, str]:
     """(verdict, the line that shows it)."""
     from sdnet.errors import SdnetError
 
+    if outcome.ran_code:
+        return "code ran", "text of the model file ran as code"
     if outcome.lost:
         return "data lost", f"changed or removed: {', '.join(outcome.lost)}"
     if outcome.error is not None and not isinstance(outcome.error, SdnetError):
@@ -197,6 +201,9 @@ def classify(case: Case, outcome: Outcome) -> tuple[str, str]:
         missing = [m for m in case.mentions if m.replace("{dir}", "") not in message]
         if missing:
             return "unclear", f"does not name {missing}: {message[:200]}"
+        shown = [f for f in case.forbid if f in message]
+        if shown:
+            return "unclear", f"shows {shown}: {message[:200]}"
         return "clear error", message.splitlines()[-1][:200]
     if case.expect == "warn":
         return ("warning", outcome.warned[0][:200]) if outcome.warned else (
@@ -409,11 +416,104 @@ def cases() -> list[Case]:
         Case("12", 'a choice answered "word of mouth"', "any",
              _answers('[answers]\nmain_inflow_during_push = "word of mouth"\n')),
     ]
-    return out
+    return out + other_helpers_cases()
+
+
+def _injected(folder: Path, comment: str) -> Path:
+    return _model(folder, CONSTANT_ONLY.replace("A constant.", comment))
+
+
+def _code_case(*argv: str) -> Callable[[Path], Outcome]:
+    """A model whose comment would run ``touch PWNED`` if PySD's docstring were code."""
+
+    def run(folder: Path) -> Outcome:
+        marker = folder / "PWNED"
+        model = _injected(folder, f'x """ + str(__import__("os").system("touch {marker}")) '
+                                  '+ """ y')
+        outcome = cli(*[a.replace("{model}", str(model)) for a in argv])(folder)
+        outcome.ran_code = marker.exists()
+        return outcome
+
+    return run
+
+
+def _two_studies(folder: Path) -> Outcome:
+    """A second, different study into the --out of a first one must not reuse its analyses."""
+    first = _study(folder, STUDY.replace('name = "push_duration"',
+                                         'name = "push_duration"\n\n[[factors]]\n'
+                                         'name = "word_of_mouth"'), "first.toml")
+    cli("experiment", first, "--out", folder / "out", "--quiet", "--no-report")(folder)
+    return cli("experiment", _study(folder), "--out", folder / "out", "--quiet",
+               "--no-report")(folder)
+
+
+def _users_chunks(folder: Path) -> Outcome:
+    (folder / "out" / "chunks").mkdir(parents=True)
+    (folder / "out" / "chunks" / "mine.txt").write_text("mine", encoding="utf-8")
+    return cli("experiment", _study(folder), "--out", folder / "out", "--quiet", "--no-report",
+               keep=("out/chunks/mine.txt",))(folder)
+
+
+def _users_figures(folder: Path) -> Outcome:
+    results = _finished_study(folder)
+    (folder / "rep" / "figures").mkdir(parents=True)
+    (folder / "rep" / "figures" / "mine.png").write_text("mine", encoding="utf-8")
+    return cli("report", results, "--out", folder / "rep", keep=("rep/figures/mine.png",))(
+        folder)
+
+
+def _not_netcdf(folder: Path) -> Any:
+    import sdnet
+
+    (folder / "e.nc").write_text("not netcdf", encoding="utf-8")
+    return sdnet.EnsembleResult.load(folder / "e.nc")
+
+
+def _out_is_a_file(folder: Path) -> Any:
+    import sdnet
+
+    (folder / "afile").write_text("mine", encoding="utf-8")
+    return sdnet.run_experiment(sdnet.load_experiment(_study(folder)), out=folder / "afile",
+                                progress=False)
+
+
+def other_helpers_cases() -> list[Case]:
+    """Cases of the defects other helpers of issue 11 fix (model text, names, output folders,
+    API inputs): replayed here so that one table counts the whole issue."""
+    loop = CONSTANT_ONLY.replace("Output = Growth Rate * 2", "Output = Growth Rate * Other\n"
+                                 "\t~\t1/Year\n\t~\tloop\n\t|\n\nOther = Output * 2")
+    return [
+        Case("1", "a comment that runs code (describe)", "any", _code_case("describe", "{model}")),
+        Case("1", "a comment that runs code (run, vector)", "any",
+             _code_case("run", "{model}", "--engine", "vector", "--out", "{dir}/o")),
+        Case("1", 'a harmless """ in a comment', "ok",
+             lambda d: cli("describe", _injected(d, 'says """hello"""'))(d)),
+        Case("2", "a reused --out of another study", "error", _two_studies, ("out",)),
+        Case("3", "a chunks/ folder of the user's in --out", "any", _users_chunks),
+        Case("3", "report --out over the user's figures/", "any", _users_figures),
+        Case("4", "--set with a punctuated name", "ok",
+             lambda d: cli("run", _model(d, CONSTANT_ONLY.replace(
+                 "Growth Rate", "Firm's Growth Rate")), "--set", "Firm's Growth Rate=0.3",
+                 "--out", d / "o")(d)),
+        Case("10", "load_model(None)", "error", api(lambda d: __import__("sdnet").load_model(
+             None))),
+        Case("10", "load_model(123)", "error", api(lambda d: __import__("sdnet").load_model(
+             123))),
+        Case("10", "EnsembleResult.load of a non-NetCDF file", "error", api(_not_netcdf),
+             ("e.nc",)),
+        Case("10", "run_experiment(out=<a file>)", "error", api(_out_is_a_file,
+                                                                keep=("afile",)), ("afile",)),
+        Case("10", 'check_model("x.mdl")', "error",
+             api(lambda d: __import__("sdnet").check_model("x.mdl"))),
+        Case("11", "an algebraic loop", "error", lambda d: cli("run", _model(d, loop), "--out",
+                                                               d / "o")(d),
+             forbid=("RecursionError",)),
+    ]
 
 
 # ----------------------------------------------------------------------------- report
-VERDICTS = ("clear error", "warning", "ok", "unclear", "traceback", "silent", "data lost")
+VERDICTS = ("clear error", "warning", "ok", "unclear", "traceback", "silent", "data lost",
+            "code ran")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for case, verdict, line in rows:
             print(f"[{case.defect:>2}] {verdict:<11} {case.name}: {line}")
-    bad = sum(counts.get(v, 0) for v in ("unclear", "traceback", "silent", "data lost"))
+    bad = sum(counts.get(v, 0) for v in ("unclear", "traceback", "silent", "data lost",
+                                          "code ran"))
     return 1 if bad else 0
 
 

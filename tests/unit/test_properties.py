@@ -35,7 +35,7 @@ BATHTUB = DATA / "bathtub.mdl"
 TEACHING = Path(__file__).resolve().parents[2] / "experiments" / "teaching"
 
 #: Few, fixed examples: the suite must stay fast and give the same verdict on every run.
-FAST = settings(max_examples=30, derandomize=True, deadline=None, database=None,
+FAST = settings(max_examples=40, derandomize=True, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
 SLOW = settings(FAST, max_examples=10)
@@ -84,29 +84,32 @@ values = st.one_of(numbers, junk)
 
 
 # --------------------------------------------------------------------------- study files
-def _maybe(table: dict[str, Any], draw: Any) -> dict[str, Any]:
-    return {k: v for k, v in table.items() if draw(st.booleans())}
-
-
 @st.composite
 def studies(draw: Any) -> dict[str, Any]:
+    """A valid tiny study with one to three of its tables replaced by random ones (a spec
+    broken everywhere at once would always fail on its first table)."""
     spec: dict[str, Any] = {
-        "experiment": {"name": draw(st.sampled_from(["t", "bad name", ""])),
-                       "model": str(TINY), "seed": draw(st.one_of(st.integers(0, 9), junk))},
-        "factors": draw(st.one_of(
+        "experiment": {"name": "t", "model": str(TINY), "seed": 1},
+        "factors": [{"name": "push_duration"}],
+        "design": {"method": "lhs", "n": 4},
+        "metrics": [{"name": "m", "variable": "Total Members", "reducer": "final"}],
+    }
+    tables = {
+        "experiment": st.fixed_dictionaries(
+            {"name": st.sampled_from(["t", "bad name", ""]), "model": st.just(str(TINY))},
+            optional={"seed": junk, "question": junk}),
+        "factors": st.one_of(
             st.lists(st.fixed_dictionaries({"name": names}, optional={
                 "bounds": st.one_of(st.lists(numbers, min_size=2, max_size=2), junk),
                 "distribution": st.sampled_from(["uniform", "normal", "triangular", "x"]),
                 "mean": numbers, "sd": numbers, "mode": numbers}), max_size=3),
-            st.just([{"kind": draw(st.sampled_from(["lever", "uncertain", "region", "x"]))}]),
-            junk)),
-        "design": draw(st.fixed_dictionaries(
+            st.sampled_from([[{"kind": k}] for k in ("lever", "uncertain", "region", "x")]),
+            junk),
+        "design": st.fixed_dictionaries(
             {"method": st.sampled_from(["lhs", "sobol", "morris", "efast", "grid", "x", 5]),
              "n": st.one_of(st.integers(-2, 70), junk)},
             optional={"num_levels": st.one_of(st.integers(-1, 6), junk),
-                      "calc_second_order": junk, "M": st.one_of(st.integers(0, 5), junk)})),
-    }
-    optional = {
+                      "calc_second_order": junk, "M": st.one_of(st.integers(0, 5), junk)}),
         "params": st.one_of(st.dictionaries(names, values, max_size=2), junk),
         "run": st.dictionaries(st.sampled_from(["final_time", "time_step", "saveper", "method",
                                                 "chunk_size", "variables", "x"]), values,
@@ -134,9 +137,9 @@ def studies(draw: Any) -> dict[str, Any]:
                                  "duration", "variables", "top", "n", "every"]),
                 values, max_size=3)), max_size=3),
     }
-    for key, strategy in optional.items():
-        if draw(st.booleans()):
-            spec[key] = draw(strategy)
+    for key in draw(st.lists(st.sampled_from(sorted(tables)), min_size=1, max_size=3,
+                             unique=True)):
+        spec[key] = draw(tables[key])
     return spec
 
 
