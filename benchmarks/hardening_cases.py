@@ -472,7 +472,6 @@ def _not_netcdf(folder: Path) -> Any:
 def _out_is_a_file(folder: Path) -> Any:
     import sdnet
 
-    (folder / "afile").write_text("mine", encoding="utf-8")
     return sdnet.run_experiment(sdnet.load_experiment(_study(folder)), out=folder / "afile",
                                 progress=False)
 
@@ -501,8 +500,9 @@ def other_helpers_cases() -> list[Case]:
              123))),
         Case("10", "EnsembleResult.load of a non-NetCDF file", "error", api(_not_netcdf),
              ("e.nc",)),
-        Case("10", "run_experiment(out=<a file>)", "error", api(_out_is_a_file,
-                                                                keep=("afile",)), ("afile",)),
+        Case("10", "run_experiment(out=<a file>)", "error",
+             lambda d: (d / "afile").write_text("mine") and api(
+                 _out_is_a_file, keep=("afile",))(d), ("afile",)),
         Case("10", 'check_model("x.mdl")', "error",
              api(lambda d: __import__("sdnet").check_model("x.mdl"))),
         Case("11", "an algebraic loop", "error", lambda d: cli("run", _model(d, loop), "--out",
