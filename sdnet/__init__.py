@@ -41,6 +41,16 @@ _EXPORTS: dict[str, str] = {
     "run_experiment": "sdnet.experiment",
     "StudyResult": "sdnet.experiment",
     "write_report": "sdnet.reports",
+    "write_history_match": "sdnet.reports",
+    "write_point_fit": "sdnet.reports",
+    "Target": "sdnet.targets",
+    "Targets": "sdnet.targets",
+    "load_targets": "sdnet.targets",
+    "history_match": "sdnet.calibration",
+    "HistoryMatch": "sdnet.calibration",
+    "point_fit": "sdnet.calibration",
+    "PointFit": "sdnet.calibration",
+    "load_series": "sdnet.calibration",
     "write_diagram": "sdnet.reports",
 }
 

@@ -229,6 +229,31 @@ class AnswerFileError(SdnetError, ValueError):
         self.valid = valid
 
 
+class TargetsError(SdnetError, ValueError):
+    """A calibration targets file (TOML) or time series (CSV) is invalid.
+
+    Names the file, the key (or column), the bad value and what is valid.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | Path | None = None,
+        key: str | None = None,
+        value: Any = None,
+    ) -> None:
+        prefix = f"{path}: " if path is not None else ""
+        keypart = f"[{key}] " if key else ""
+        super().__init__(f"{prefix}{keypart}{message}")
+        self.path = None if path is None else Path(path)
+        self.key = key
+        self.value = value
+
+
+__all__ += ["TargetsError"]
+
+
 class SdnetWarning(UserWarning):
     """Base class of the warnings sdnet issues on purpose (a result to treat with care)."""
 

@@ -16,10 +16,18 @@ from pathlib import Path
 
 from sdnet.outputs import output_folder
 from sdnet.reports._build import build_sections
+from sdnet.reports._calibration import write_history_match, write_point_fit
 from sdnet.reports._document import render_html, render_markdown, write_assets
 from sdnet.reports._results import StudyResults, load_results
 
-__all__ = ["StudyResults", "load_results", "write_diagram", "write_report"]
+__all__ = [
+    "StudyResults",
+    "load_results",
+    "write_diagram",
+    "write_history_match",
+    "write_point_fit",
+    "write_report",
+]
 
 
 def write_report(results_dir: str | Path, *, out: str | Path | None = None,
