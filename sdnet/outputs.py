@@ -56,6 +56,7 @@ MANIFEST = "sdnet-manifest.json"
 _FORMAT = 1
 #: What each kind of output is called in messages.
 _KIND_WORDS = {"study": "a study", "report": "a report", "run": "the output of `sdnet run`",
+               "calibration": "a calibration", "point_fit": "a point fit",
                "ensemble": "an ensemble", "work": "sdnet's work files"}
 
 

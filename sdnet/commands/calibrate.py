@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from sdnet.commands._options import output_folder
 
 if TYPE_CHECKING:
     from sdnet.calibration import HistoryMatch
@@ -24,7 +27,9 @@ see docs/calibration.md). Writes into DIR:
   waves.csv           sets run, kept, and what each target ruled out, per wave
   margins.csv         the range each parameter keeps; boxes.csv: the box of each wave
   fits.png, report.md, report.html, provenance.json
-Finished waves are written as they finish, so an interrupted calibration keeps them.
+DIR appears whole when the calibration ends; an interrupted or failed calibration still
+writes the waves that finished (its report says how many), then stops. A folder holding files
+sdnet did not write is refused, and another output is replaced only with --overwrite.
 
 Point fit (--point-fit): TARGETS is a time series (CSV: a time column, then one column per
 observed model output); scipy's least squares finds the set whose run fits it best. Writes
@@ -45,8 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="path of a Vensim .mdl file")
     parser.add_argument("targets", help="targets file (.toml); with --point-fit a time series "
                         "(.csv)")
-    parser.add_argument("--out", default="out/calibration", metavar="DIR",
+    parser.add_argument("--out", type=output_folder, default="out/calibration", metavar="DIR",
                         help="output folder (default out/calibration)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace another output found in DIR (only the files sdnet wrote "
+                        "there are removed)")
     parser.add_argument("--waves", type=int, default=3, metavar="N", help="waves (default 3)")
     parser.add_argument("--samples", type=int, default=1000, metavar="N",
                         help="Latin hypercube sets per wave (default 1000)")
@@ -91,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _history_match(args: argparse.Namespace, out: Path) -> int:
+    from sdnet import outputs
     from sdnet.calibration import history_match
     from sdnet.model import load_model
     from sdnet.reports import write_history_match
@@ -98,30 +107,35 @@ def _history_match(args: argparse.Namespace, out: Path) -> int:
 
     model = load_model(args.model)
     targets = load_targets(args.targets, model=model)
-
     finished: list[HistoryMatch] = []
 
-    def save(result: HistoryMatch) -> None:
+    def progress(result: HistoryMatch) -> None:
         wave = result.waves[-1]
-        write_history_match(result, out, report=False)
         finished[:] = [result]
         print(f"wave {wave.number}: {wave.n_sets} sets run, {wave.n_failed} failed, "
               f"{wave.n_kept} kept", file=sys.stderr)
 
-    try:
-        result = history_match(
-            model, targets, waves=args.waves, samples_per_wave=args.samples, seed=args.seed,
-            cutoff=args.cutoff, measure=args.measure.replace("-", "_"),
-            sampler=args.sampler, progress=not args.no_progress, on_wave=save,
-        )
-    except BaseException:
-        # interrupted or failed mid-way: the finished waves get their report too
-        if finished:
-            write_history_match(finished[0], out)
-            print(f"kept the {len(finished[0].waves)} finished wave(s) in {out}",
-                  file=sys.stderr)
-        raise
-    write_history_match(result, out)
+    identity = json.dumps({"model": str(model.path.resolve()), "sha256": model.sha256,
+                           "targets": targets.sha256}, sort_keys=True)
+    label = f"the calibration of {model.path.name} to {Path(args.targets).name}"
+    stopped: BaseException | None = None
+    with outputs.output_folder(out, kind="calibration", identity=identity, label=label,
+                               overwrite=args.overwrite) as staging:
+        try:
+            result = history_match(
+                model, targets, waves=args.waves, samples_per_wave=args.samples,
+                seed=args.seed, cutoff=args.cutoff, measure=args.measure.replace("-", "_"),
+                sampler=args.sampler, progress=not args.no_progress, on_wave=progress,
+            )
+        except (KeyboardInterrupt, Exception) as error:
+            # interrupted or failed mid-way: publish the waves that finished, then stop
+            if not finished:
+                raise
+            result, stopped = finished[0], error
+        write_history_match(result, staging.path)
+    if stopped is not None:
+        print(f"kept the {len(result.waves)} finished wave(s) in {out}", file=sys.stderr)
+        raise stopped
     kept = result.nonimplausible()
     print(f"{sum(w.n_sets for w in result.waves)} sets run in {len(result.waves)} waves, "
           f"{len(kept)} non-implausible")
@@ -136,6 +150,7 @@ def _history_match(args: argparse.Namespace, out: Path) -> int:
 
 
 def _point_fit(args: argparse.Namespace, out: Path) -> int:
+    from sdnet import outputs
     from sdnet.calibration import point_fit
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
@@ -156,7 +171,12 @@ def _point_fit(args: argparse.Namespace, out: Path) -> int:
             raise InvalidValueError("--set", item, expected="NAME=VALUE with a number")
     fit = point_fit(model, args.targets, vary=vary, region=args.region, params=params or None,
                     method=args.method.replace("-", "_"), seed=args.seed)
-    write_point_fit(fit, out)
+    identity = json.dumps({"model": str(model.path.resolve()), "sha256": model.sha256,
+                           "series": fit.series.sha256}, sort_keys=True)
+    label = f"the point fit of {model.path.name} to {Path(args.targets).name}"
+    with outputs.output_folder(out, kind="point_fit", identity=identity, label=label,
+                               overwrite=args.overwrite) as staging:
+        write_point_fit(fit, staging.path)
     print(f"point fit ({fit.method}, {fit.evaluations} runs): "
           f"{'converged' if fit.success else 'did not converge'}, cost {fit.cost:.4g}")
     for name, value in fit.params.items():

@@ -80,9 +80,10 @@ def write_history_match(result: HistoryMatch, out: str | Path, *, report: bool =
                         ) -> Path:
     """Write a history match's results folder (see the module docstring).
 
-    Files of an earlier call are replaced, others in ``out`` kept. With ``report=False`` only
-    the tables and ``provenance.json`` are written (fast enough to call after every wave).
-    Returns the path of ``report.html`` (written only with ``report=True``).
+    Files of an earlier call are replaced, others in ``out`` kept (the command line writes
+    through :func:`sdnet.outputs.output_folder`). With ``report=False`` only the tables and
+    ``provenance.json`` are written. Returns the path of ``report.html`` (written only with
+    ``report=True``).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -328,6 +328,43 @@ def test_cli_calibrate_writes_the_results_folder(targets_file: Path, tmp_path: P
     assert "wave 1: 100 sets run" in printed.err
 
 
+def test_an_interrupted_calibration_keeps_the_finished_waves(
+    targets_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import sdnet.calibration.history as history
+
+    real = history.simulate_targets
+    calls = []
+
+    def interrupted_in_wave_2(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(history, "simulate_targets", interrupted_in_wave_2)
+    out = tmp_path / "calib"
+    code = main(["calibrate", str(DATA / "bass_diffusion.mdl"), str(targets_file), "--out",
+                 str(out), "--waves", "3", "--samples", "50", "--no-progress"])
+    assert code == 130
+    assert "kept the 1 finished wave(s)" in capsys.readouterr().err
+    assert pd.read_csv(out / "waves.csv")["wave"].tolist() == [1]
+    assert "only 1 of 3 waves finished" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_cli_calibrate_refuses_a_folder_it_did_not_write(targets_file: Path,
+                                                         tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me", encoding="utf-8")
+    code = main(["calibrate", str(DATA / "bass_diffusion.mdl"), str(targets_file), "--out",
+                 str(mine), "--waves", "1", "--samples", "10", "--no-progress"])
+    assert code == 2
+    assert (mine / "notes.txt").read_text(encoding="utf-8") == "keep me"
+    assert not (mine / "runs.csv").exists()
+
+
 def test_cli_point_fit(series_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "fit"
     code = main(["calibrate", str(DATA / "bass_diffusion.mdl"), str(series_file),
