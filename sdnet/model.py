@@ -21,6 +21,7 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -224,8 +225,11 @@ def _translate(path: Path, sha256: str) -> Path:
     pysd = _pysd()
 
     root = cache_dir() / "models"
-    # the stem is part of the key: PySD names the module after the file
-    target = root / f"{sha256[:24]}-{path.stem}-pysd{pysd.__version__}"
+    # the stem is part of the key: PySD names the module after the file; so is the model's
+    # folder: the translation reads the model's data files from there (see _point_root_at)
+    folder = path.resolve().parent
+    place = hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:8]
+    target = root / f"{sha256[:24]}-{place}-{path.stem}-pysd{pysd.__version__}"
     suffix = path.suffix.lower()
     py_file = target / f"{path.stem}.py"
     if py_file.exists():
@@ -235,6 +239,9 @@ def _translate(path: Path, sha256: str) -> Path:
     try:
         copy = work / path.name
         shutil.copyfile(path, copy)
+        # PySD reads files named in the model (GET XLS SUBSCRIPT) while translating, relative
+        # to the model: let it see the model's folder through links, removed afterwards
+        links = _link_siblings(folder, work, skip=path.name)
         options: dict[str, Any] = {"initialize": False}
         if suffix in {".xmile", ".xml", ".stmx"}:
             reader = pysd.read_xmile
@@ -249,6 +256,10 @@ def _translate(path: Path, sha256: str) -> Path:
                 reader(str(copy), **options)
         except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
             raise _parse_error(path, error) from error
+        finally:
+            for link in links:
+                link.unlink(missing_ok=True)
+        _point_root_at(work, folder)
         for warning in caught:
             # PySD translates a function it does not know into code that crashes at run time
             unknown = re.match(r"Trying to translate '(.+?)' which it is not implemented",
@@ -266,6 +277,38 @@ def _translate(path: Path, sha256: str) -> Path:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return py_file
+
+
+def _link_siblings(folder: Path, work: Path, *, skip: str) -> list[Path]:
+    """Symbolic links in ``work`` to the files beside the model (its data files)."""
+    links = []
+    try:
+        siblings = [p for p in folder.iterdir() if p.is_file() and p.name != skip]
+    except OSError:
+        return links
+    for sibling in siblings:
+        link = work / sibling.name
+        try:
+            link.symlink_to(sibling)
+        except OSError:  # no symlinks here (some file systems): data files stay unseen
+            continue
+        links.append(link)
+    return links
+
+
+def _point_root_at(work: Path, folder: Path) -> None:
+    """Make the translated modules read external data relative to the model's own folder.
+
+    PySD's translation reads its data files from ``Path(__file__).parent``, which for a
+    translation kept in the cache is the cache; GET XLS/DIRECT and data files are named
+    relative to the model, so the translation is pointed back at the model's folder."""
+    for module in work.rglob("*.py"):
+        text = module.read_text(encoding="utf-8")
+        fixed = text.replace(
+            "_root = Path(__file__).parent", f"_root = Path({str(folder)!r})"
+        )
+        if fixed != text:
+            module.write_text(fixed, encoding="utf-8")
 
 
 def _limit(value: Any) -> float | None:
