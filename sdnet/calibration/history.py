@@ -183,7 +183,8 @@ def _reflect(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarra
     sets up on the bounds)."""
     width = high - low
     folded = np.mod(values - low, 2.0 * width)
-    return low + width - np.abs(folded - width)
+    # low + width can exceed high by a rounding error (0.03 + 0.3 > 0.33): clip after folding
+    return np.clip(low + width - np.abs(folded - width), low, high)
 
 
 def margins(sets: np.ndarray, factors: Sequence[Factor]) -> pd.DataFrame:
@@ -560,8 +561,9 @@ def history_match(
         if survivors is None or sampler == "box":
             box = [Factor(f.name, float(lo), float(hi))
                    for f, lo, hi in zip(factors, lower, upper, strict=True)]
-            values_run = np.array(lhs_design(box, samples_per_wave,
-                                             seed=seeds[number - 1]).values)
+            # clipped: lower + u * (upper - lower) can round past the declared upper bound
+            values_run = np.clip(lhs_design(box, samples_per_wave,
+                                            seed=seeds[number - 1]).values, *bounds)
         else:
             values_run = resample_survivors(survivors, samples_per_wave, bounds=bounds,
                                             lower=lower, upper=upper, spread=spread,

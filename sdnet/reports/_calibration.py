@@ -3,7 +3,8 @@
 History matching (:func:`write_history_match`) writes into ``DIR``::
 
     nonimplausible.csv   the non-implausible sets: one column per varied parameter (Python
-                         names), what ``sdnet check --robust --sets FILE`` reads
+                         names, 8 significant digits), what ``sdnet check --robust --sets FILE``
+                         reads
     runs.csv             every set run: wave, kept, measure, parameters, sim_<target>,
                          I_<target>
     waves.csv            per wave: sets, failed, kept, kept_share, ruled_out_<target> (sets the
@@ -87,7 +88,8 @@ def write_history_match(result: HistoryMatch, out: str | Path, *, report: bool =
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result.nonimplausible().to_csv(out / "nonimplausible.csv", index=False)
+    # 8 significant digits: half the file, and no value rounds past a declared bound
+    result.nonimplausible().to_csv(out / "nonimplausible.csv", index=False, float_format="%.8g")
     result.runs().to_csv(out / "runs.csv", index=False)
     summary = result.summary()
     summary.to_csv(out / "waves.csv", index=False)
