@@ -161,6 +161,8 @@ def test_margins_report_the_kept_range() -> None:
     row = frame.set_index("parameter").loc["a"]
     assert (row["kept_lower"], row["kept_upper"], row["kept_share"]) == (1.0, 3.0, 0.5)
     assert frame.set_index("parameter").loc["b", "median"] == pytest.approx(0.4)
+    assert row["q05"] == pytest.approx(1.1) and row["q95"] == pytest.approx(2.9)
+    assert row["central_share"] == pytest.approx(0.45)
 
 
 # ------------------------------------------------------------------ known answers
