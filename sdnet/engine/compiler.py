@@ -1005,6 +1005,12 @@ class _Compiler:
             (expr, init), dims, scalar = self._combine(args)
             self._time = True
             return _Expr(f"({init.code} if _init else {expr.code})", dims, scalar, 0)
+        if func == "invert_matrix" and len(args) in (1, 2):
+            arg = args[0]  # the second argument is the matrix's size
+            if len(arg.dims) < 2 or self._sizes(arg.dims[-1:]) != self._sizes(arg.dims[-2:-1]):
+                raise self._fail("INVERT MATRIX of something other than square matrices")
+            # the last two axes are the matrix's; numpy inverts each run's matrix as PySD does
+            return _Expr(f"np.linalg.inv({arg.code})", arg.dims, False, 0)
         if func in _UNARY_NUMPY and len(args) == 1:
             a = self._hoisted(args[0]) if not args[0].static else args[0]
             result = _Expr(

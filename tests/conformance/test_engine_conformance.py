@@ -38,7 +38,6 @@ UNSUPPORTED: dict[str, str] = {
     "forecast": "DELAY FIXED",
     "get_time_value": "the function GET_TIME_VALUE",
     "get_time_value_full": "the function GET_TIME_VALUE",
-    "invert_matrix": "the function INVERT_MATRIX",
     "macro_cross_reference": "macros",
     "macro_expression": "macros",
     "macro_multi_expression": "macros",
