@@ -9,6 +9,7 @@ docs/architecture.md) and prints the top of each ranking.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / experiment.name
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SdnetWarning)
-        result = run_experiment(experiment, out=out, progress=not args.quiet,
-                                resume=not args.no_resume, overwrite=args.overwrite)
+        try:
+            result = run_experiment(experiment, out=out, progress=not args.quiet,
+                                    resume=not args.no_resume, overwrite=args.overwrite)
+        except KeyboardInterrupt:
+            print(f"sdnet experiment: {out} is left as it was; the same command resumes from "
+                  "the finished chunks (--no-resume starts over)", file=sys.stderr)
+            raise
     summary = result.summary
     print(f"{experiment.name}: {summary['n_runs']} runs ({summary['n_failed']} failed), "
           f"results in {out}")

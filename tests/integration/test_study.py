@@ -327,6 +327,23 @@ def test_a_second_study_into_the_same_folder_is_refused(
     assert json.loads((out / "summary.json").read_text())["seed"] == 11
 
 
+def test_an_interrupted_command_says_how_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    file = _write_study(tmp_path, analysis={}, design={"method": "sobol", "n": 8})
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", interrupted)
+    out = tmp_path / "cli"
+    assert main(["experiment", str(file), "--out", str(out), "--quiet"]) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        f"sdnet experiment: {out} is left as it was; the same command resumes from the "
+        "finished chunks (--no-resume starts over)", "sdnet experiment: interrupted"]
+    assert not out.exists()
+
+
 def test_a_file_as_the_results_folder_is_a_clear_error(tmp_path: Path) -> None:
     """Issue 11, defect 10: run_experiment(out=<a file>) raised FileExistsError."""
     from sdnet.errors import OutputFolderError
