@@ -209,9 +209,9 @@ def run(args: argparse.Namespace) -> int:
     """Simulate, write run.csv and run.png, print a summary."""
     from matplotlib.figure import Figure
 
+    from sdnet import outputs
     from sdnet.commands.describe import format_table
     from sdnet.model import load_model
-    from sdnet.outputs import output_folder
     from sdnet.plotting.runs import plot_run
     from sdnet.policy import get_region
 
@@ -254,9 +254,9 @@ def run(args: argparse.Namespace) -> int:
     csv_path, png_path = out / "run.csv", out / "run.png"
     if not panels:  # a model without stocks: draw what was saved
         panels = [[c] for c in columns[:_MAX_PANELS]] or [[]]
-    with output_folder(out, kind="run", identity=str(model.path.resolve()),
-                       label=f"the run of {model.path.name}",
-                       overwrite=args.overwrite) as staging:
+    with outputs.output_folder(out, kind="run", identity=str(model.path.resolve()),
+                               label=f"the run of {model.path.name}",
+                               overwrite=args.overwrite) as staging:
         result.frame[columns].to_csv(staging.path / csv_path.name, index_label="time")
         figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
         axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
