@@ -181,7 +181,7 @@ class Target:
         if self.reducer == "final":
             return f"final {self.output}"
         if self.reducer == "ratio":
-            return f"{self.output} at t = {self.time:g} / at t = {self.relative_to:g}"
+            return f"{self.output} at t = {self.time:g} / {self.relative_to:g}"
         lo, hi = self.window  # type: ignore[misc]
         return f"{self.reducer} of {self.output} over [{lo:g}, {hi:g}]"
 

@@ -31,6 +31,9 @@ def plot_target_fit(
 ) -> Axes:
     """Histogram of one target's simulated values, all sets and non-implausible sets.
 
+    Both histograms are densities (each integrates to 1), so the shape of the few kept sets
+    shows beside the many sets run.
+
     Parameters
     ----------
     simulated : numpy.ndarray
@@ -70,14 +73,15 @@ def plot_target_fit(
     ax.axvspan(observed - sd, observed + sd, color=OKABE_ITO["sky_blue"], alpha=0.45, lw=0,
                label="observed ± sd")
     if values.size:
-        ax.hist(values, bins=bins, color=OKABE_ITO["grey"], alpha=0.6, label="all sets run")
+        ax.hist(values, bins=bins, color=OKABE_ITO["grey"], alpha=0.6, density=True,
+                label="all sets run")
     chosen = simulated[finite & kept]
     if chosen.size:
-        ax.hist(chosen, bins=bins, color=OKABE_ITO["blue"], alpha=0.9,
+        ax.hist(chosen, bins=bins, color=OKABE_ITO["blue"], alpha=0.7, density=True,
                 label="non-implausible sets")
     ax.axvline(observed, color=OKABE_ITO["black"], lw=1.2, label="observed")
     ax.set_xlim(low, high)
-    ax.set_ylabel("sets")
+    ax.set_ylabel("density")
     if units:
         ax.set_xlabel(units)
     if title:

@@ -147,7 +147,8 @@ def write_history_match(result: HistoryMatch, out: str | Path, *, report: bool =
         )),
         Section("Fits", anchor_for("Fits"), (
             figure_block("fits", figure, caption="Simulated value of each target over every "
-                         "set run (grey) and over the non-implausible sets (blue); the dark "
+                         "set run (grey) and over the non-implausible sets (blue), each as a "
+                         "density; the dark "
                          "band is the observation ± one sd, the light band ± cutoff times the "
                          "total sd.", alt="histograms of each target's simulated values"),
         )),
