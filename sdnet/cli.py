@@ -47,6 +47,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
+#: Commands that read a model, so take --card.
+_MODEL_COMMANDS = ("describe", "check", "run", "ensemble", "experiment")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with one subparser per command module."""
     from sdnet import __version__
@@ -71,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
+        if name in _MODEL_COMMANDS:
+            sub.add_argument(
+                "--card", metavar="TOML",
+                help="the model card (default: the .toml of the same name beside the model; "
+                     "neutral wording without one)")
         sub.set_defaults(_run=module.run)
     return parser
 

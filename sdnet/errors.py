@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "AnswerFileError",
+    "CardError",
     "EngineInputError",
     "ExperimentError",
     "InvalidValueError",
@@ -145,11 +146,12 @@ class OutOfRangeError(InvalidValueError):
 
 
 class UnknownPresetError(SdnetError, KeyError):
-    """A region preset name is not known."""
+    """A preset name (a named set of constants of the model card) is not known."""
 
-    def __init__(self, name: str, *, valid: Iterable[str]) -> None:
+    def __init__(self, name: str, *, valid: Iterable[str], kind: str = "preset") -> None:
         valid = sorted(valid)
-        super().__init__(f"unknown region preset {name!r}; valid presets: {', '.join(valid)}")
+        listed = ", ".join(valid) if valid else "none (the model's card defines no [[presets]])"
+        super().__init__(f"unknown {kind} {name!r}; valid presets: {listed}")
         self.name = name
         self.valid = valid
 
@@ -201,6 +203,12 @@ class ExperimentError(SdnetError, ValueError):
         self.path = None if path is None else Path(path)
         self.key = key
         self.value = value
+
+
+class CardError(ExperimentError):
+    """A model card (the TOML file beside a model) is invalid: names the file, the key, the bad
+    value and what is valid. A subclass of ExperimentError: a study fails on its card the same
+    way it fails on its own file."""
 
 
 class AnswerFileError(SdnetError, ValueError):

@@ -11,7 +11,7 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["cache_root", "file_sha256"]
+__all__ = ["cache_root", "file_sha256", "packaged_data"]
 
 
 def cache_root() -> Path:
@@ -31,3 +31,18 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def packaged_data(name: str) -> Path | None:
+    """The folder of data installed with the package (``sdnet.data.<name>``: ``flexnet``, the
+    flagship model and its card; ``teaching``, the exercises), or None in a checkout, where the
+    same files live in ``models/flexnet`` and ``experiments/teaching`` (pyproject.toml maps
+    those folders into the wheel)."""
+    import importlib.resources
+
+    try:
+        folder = importlib.resources.files(f"sdnet.data.{name}")
+    except ModuleNotFoundError:
+        return None
+    path = Path(str(folder))
+    return path if path.is_dir() else None

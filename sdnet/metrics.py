@@ -3,67 +3,65 @@
 A *reducer* turns an ``(n_runs, n_time)`` array of one output plus the saved ``times`` into an
 ``(n_runs,)`` array (final value, mean over a window, peak, ...). A :class:`Metric` names the
 outputs it needs and computes its values from a :class:`Trajectories` bundle, which also carries
-what differs per run besides the outputs: the time the push ends (push timing can be a factor)
-and the number of firms in the region (for shares).
+what differs per run besides the outputs: the time the model card's push schedule ends (its
+timing can be a factor) and the constants a metric reads per run (a population for shares).
 
-The built-in metrics (:data:`BUILTIN`) answer the project's question:
+This module knows no model: which outcomes a model has comes from its card's ``[[outcomes]]``
+(:func:`outcome_metric`). Besides the plain reducers of :data:`REDUCERS`, *schedule reducers*
+(:data:`SCHEDULE_REDUCERS`) read a variable relative to the end of the push schedule (start +
+duration + taper); with ``population`` the constant shares are of:
 
-``members_share``
-    Total Members at the horizon as a share of Number of Firms (dmnl).
-``persistence_after_push``
-    Total Members ten years after the push ends over Total Members when it ended (dmnl).
-    The push ends at ``Push Start + Push Duration + Push Taper``. A later time past the horizon is
-    read at the horizon (choose ``final_time >= push end + 10`` to avoid it). The denominator is
-    at least the size at which a network counts as formed, ``max(3, 5% of firms)``: a ratio of
-    two near-zero memberships says nothing, so a network that never formed has persistence near
-    0, and one that forms only after the push can exceed 1.
-``embeddedness``
-    Embeddedness at the horizon (dmnl, 0-1).
-``sustained``
-    1.0 when the network is sustained, else 0.0. From model.md's behaviour tests: BR2 calls a
-    network persisting when members ten years after the push ends are at least 60% of members
-    when it ended, and BR1 calls a network formed when it has at least ``max(3, 5% of firms)``
-    members. A network is *sustained* when both hold ten years after the push ends:
-    ``persistence >= 0.6`` and ``members(end + 10) >= max(3, 0.05 * firms)``.
-``alive_after_push``
-    1.0 when ten years after the push ends the network still has at least
-    ``max(3, 0.05 * firms)`` members (model.md BR1's size of a formed network), else 0.0. This
-    is BR8's long-run membership test: unlike ``sustained`` it does not penalise a push that
-    inflates membership above the level the network keeps on its own, so it is monotone in the
-    push duration and is what the threshold search bisects on.
+``share``
+    The variable at the horizon as a share of ``population`` (dmnl).
+``persistence_after``
+    The variable ``lag`` (default 10) years after the schedule ends over its value when it
+    ended. A time past the horizon is read at the horizon (choose ``final_time >= end + lag``).
+    The denominator is at least the *formed* size ``max(3, 5% of population)``: a ratio of two
+    near-zero values says nothing, so an outcome that never formed has persistence near 0, and
+    one that forms only after the schedule can exceed 1 (model.md BR1).
+``sustained_after``
+    1.0 when ``lag`` years after the end both persistence >= 0.6 (model.md BR2) and the
+    variable >= ``max(3, 5% of population)`` hold, else 0.0.
+``alive_after``
+    1.0 when ``lag`` years after the end the variable is still at least ``max(3, 5% of
+    population)``, else 0.0 (BR8's long-run test: monotone in the schedule's duration, so the
+    threshold search bisects on it).
 ``time_to_collapse``
-    Years from the push's end until Total Members first fall below ``max(3, 0.05 * firms)``;
-    0 when they were already below it when the push ended, and censored at the horizon
-    (``final_time - push end``) when they never fall below it.
-``cost_per_member_year``
-    Cumulative Public Spending at the horizon divided by the member-years (integral of Total
-    Members, firm*Year) after the push ended ($/(firm*Year)); ``inf`` when no member-years
-    remain. Meant for reporting; analyses skip metrics with non-finite values.
+    Years from the end until the variable first falls below ``max(3, 5% of population)``; 0
+    when it was already below it at the end, censored at the horizon when it never falls.
+``cost_per_unit_time_after``
+    The ``cost`` variable at the horizon divided by the integral of the variable after the end
+    (for flexnet: public spending per member-year); ``inf`` when the integral is 0. Meant for
+    reporting; analyses skip metrics with non-finite values.
 
-User metrics apply a reducer from :data:`REDUCERS` to one model output (:func:`user_metric`),
-chosen by name in an experiment file: no strings are evaluated.
+User metrics apply a reducer to one model output (:func:`user_metric`), chosen by name in an
+experiment file or a card: no strings are evaluated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from sdnet.errors import InvalidValueError, UnknownVariableError
+from sdnet.card import ModelCard
+from sdnet.errors import CardError, InvalidValueError, UnknownVariableError
+from sdnet.params import python_name
 
 __all__ = [
-    "BUILTIN",
     "REDUCERS",
+    "SCHEDULE_REDUCERS",
     "SUSTAINED_MIN_SHARE",
     "SUSTAINED_PERSISTENCE",
     "Metric",
     "Trajectories",
+    "card_metrics",
     "final",
     "formed_threshold",
     "mean_over",
+    "outcome_metric",
     "peak",
     "time_of_peak",
     "time_to_threshold",
@@ -71,17 +69,14 @@ __all__ = [
     "value_at",
 ]
 
-#: Years after the push ends at which persistence is measured (model.md BR2/BR3).
+#: Years after the push schedule ends at which persistence is measured (model.md BR2/BR3).
 PERSISTENCE_LAG = 10.0
-#: Persistence a sustained network needs (model.md BR2).
+#: Persistence a sustained outcome needs (model.md BR2: of a network's members).
 SUSTAINED_PERSISTENCE = 0.6
-#: A network "exists" with at least max(3 firms, this share of firms) members (model.md BR1).
+#: An outcome "exists" at max(3, this share of the population) (model.md BR1: members of firms).
 SUSTAINED_MIN_SHARE = 0.05
 SUSTAINED_MIN_FIRMS = 3.0
 
-TOTAL_MEMBERS = "Total Members"
-EMBEDDEDNESS = "Embeddedness"
-SPENDING = "Cumulative Public Spending"
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,19 +86,21 @@ class Trajectories:
     Attributes
     ----------
     times : numpy.ndarray
-        ``(n_time,)`` saved times (Year), increasing.
+        ``(n_time,)`` saved times (model time units), increasing.
     outputs : Mapping[str, numpy.ndarray]
         Vensim output name -> ``(n_runs, n_time)`` values.
-    push_end : numpy.ndarray
-        ``(n_runs,)`` time the push ends in each run (Year).
-    number_of_firms : numpy.ndarray
-        ``(n_runs,)`` Number of Firms in each run's region (firm).
+    push_end : numpy.ndarray or None
+        ``(n_runs,)`` time the card's push schedule ends in each run; None when the model has
+        no push schedule (schedule reducers then refuse to run).
+    constants : Mapping[str, numpy.ndarray]
+        Python name of a constant -> ``(n_runs,)`` its value in each run (what schedule
+        reducers read as ``population``).
     """
 
     times: np.ndarray
     outputs: Mapping[str, np.ndarray]
-    push_end: np.ndarray
-    number_of_firms: np.ndarray
+    push_end: np.ndarray | None = None
+    constants: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
@@ -113,10 +110,33 @@ class Trajectories:
                 name, candidates=list(self.outputs), what="output", where="the trajectories"
             ) from None
 
+    def constant(self, name: str) -> np.ndarray:
+        """A constant's value in every run (either spelling of its name)."""
+        key = python_name(name)
+        if key not in self.constants:
+            raise UnknownVariableError(
+                name, candidates=list(self.constants), what="constant",
+                where="the trajectories",
+            )
+        return np.asarray(self.constants[key], dtype=float)
+
+    def schedule_end(self) -> np.ndarray:
+        """When the push schedule ends in each run; an error without a schedule."""
+        if self.push_end is None:
+            raise InvalidValueError(
+                "push_end", None,
+                expected="a push schedule (the model card's [[schedules]]) for a metric that "
+                "reads the time after it ends",
+            )
+        return np.asarray(self.push_end, dtype=float)
+
     @property
     def n_runs(self) -> int:
         """Number of runs."""
-        return int(np.asarray(self.push_end).shape[0])
+        first = next(iter(self.outputs.values()), None)
+        if first is not None:
+            return int(np.asarray(first).shape[0])
+        return 0 if self.push_end is None else int(np.asarray(self.push_end).shape[0])
 
 
 # ---------------------------------------------------------------- reducers (values, times)
@@ -238,6 +258,12 @@ class Metric:
         Returns ``(n_runs,)`` values.
     options : Mapping[str, Any]
         How a user metric was defined (reducer and its options), for the resolved spec.
+    constants : tuple[str, ...]
+        Python names of the constants it reads per run (:attr:`Trajectories.constants`).
+    after_schedule : bool
+        True when it reads the time after the push schedule ends (the model needs one).
+    from_card : bool
+        True for an outcome of the model's card (a study names it only by name).
     """
 
     name: str
@@ -246,104 +272,170 @@ class Metric:
     units: str
     compute: Callable[[Trajectories], np.ndarray] = field(repr=False)
     options: Mapping[str, Any] = field(default_factory=dict)
+    constants: tuple[str, ...] = ()
+    after_schedule: bool = False
+    from_card: bool = False
 
     def __call__(self, data: Trajectories) -> np.ndarray:
         """Values of the metric, one per run."""
         return np.asarray(self.compute(data), dtype=float)
 
 
-def formed_threshold(number_of_firms: np.ndarray) -> np.ndarray:
-    """Members a network needs to count as existing: ``max(3, 5% of firms)`` (model.md BR1)."""
-    return np.maximum(SUSTAINED_MIN_FIRMS, SUSTAINED_MIN_SHARE * np.asarray(number_of_firms))
+def formed_threshold(population: np.ndarray) -> np.ndarray:
+    """The size an outcome needs to count as formed: ``max(3, 5% of population)`` (model.md
+    BR1: for flexnet, members of a network of firms)."""
+    return np.maximum(SUSTAINED_MIN_FIRMS, SUSTAINED_MIN_SHARE * np.asarray(population))
 
 
-def _members_at_end_and_later(data: Trajectories) -> tuple[np.ndarray, np.ndarray]:
-    members = data[TOTAL_MEMBERS]
-    at_end = value_at(members, data.times, time=data.push_end)
-    later = value_at(members, data.times, time=data.push_end + PERSISTENCE_LAG)
-    return at_end, later
+def _at_end_and_later(data: Trajectories, variable: str,
+                      lag: float) -> tuple[np.ndarray, np.ndarray]:
+    values, end = data[variable], data.schedule_end()
+    return (value_at(values, data.times, time=end),
+            value_at(values, data.times, time=end + lag))
 
 
-def _members_share(data: Trajectories) -> np.ndarray:
-    return final(data[TOTAL_MEMBERS], data.times) / np.asarray(data.number_of_firms, float)
+def share(data: Trajectories, variable: str, *, population: str) -> np.ndarray:
+    """The variable at the horizon over the constant ``population``."""
+    return final(data[variable], data.times) / data.constant(population)
 
 
-def _persistence(data: Trajectories) -> np.ndarray:
-    at_end, later = _members_at_end_and_later(data)
-    return later / np.maximum(at_end, formed_threshold(data.number_of_firms))
+def persistence_after(data: Trajectories, variable: str, *, population: str,
+                      lag: float = PERSISTENCE_LAG) -> np.ndarray:
+    """The variable ``lag`` years after the schedule ends over its value when it ended
+    (the denominator at least the formed size)."""
+    at_end, later = _at_end_and_later(data, variable, lag)
+    return later / np.maximum(at_end, formed_threshold(data.constant(population)))
 
 
-def _embeddedness(data: Trajectories) -> np.ndarray:
-    return final(data[EMBEDDEDNESS], data.times)
-
-
-def _sustained(data: Trajectories) -> np.ndarray:
-    _, later = _members_at_end_and_later(data)
-    ok = (_persistence(data) >= SUSTAINED_PERSISTENCE) & (
-        later >= formed_threshold(data.number_of_firms)
-    )
+def sustained_after(data: Trajectories, variable: str, *, population: str,
+                    lag: float = PERSISTENCE_LAG) -> np.ndarray:
+    """1.0 when persistence >= 0.6 and the variable is at least the formed size ``lag`` years
+    after the schedule ends (model.md BR1, BR2), else 0.0."""
+    _, later = _at_end_and_later(data, variable, lag)
+    persistence = persistence_after(data, variable, population=population, lag=lag)
+    ok = (persistence >= SUSTAINED_PERSISTENCE) & (
+        later >= formed_threshold(data.constant(population)))
     return ok.astype(float)
 
 
-def _alive(data: Trajectories) -> np.ndarray:
-    _, later = _members_at_end_and_later(data)
-    return (later >= formed_threshold(data.number_of_firms)).astype(float)
+def alive_after(data: Trajectories, variable: str, *, population: str,
+                lag: float = PERSISTENCE_LAG) -> np.ndarray:
+    """1.0 when the variable is at least the formed size ``lag`` years after the end."""
+    _, later = _at_end_and_later(data, variable, lag)
+    return (later >= formed_threshold(data.constant(population))).astype(float)
 
 
-def _time_to_collapse(data: Trajectories) -> np.ndarray:
-    members, times = data[TOTAL_MEMBERS], np.asarray(data.times, float)
-    threshold = formed_threshold(data.number_of_firms)[:, None]
-    after = times[None, :] >= np.asarray(data.push_end, float)[:, None]
-    below = (members < threshold) & after
-    at_end = value_at(members, times, time=data.push_end)
-    horizon = times[-1] - np.asarray(data.push_end, float)
-    first = np.where(below.any(axis=1), times[below.argmax(axis=1)] - data.push_end, horizon)
+def time_to_collapse(data: Trajectories, variable: str, *, population: str) -> np.ndarray:
+    """Years from the schedule's end until the variable falls below the formed size."""
+    values, times = data[variable], np.asarray(data.times, float)
+    end = data.schedule_end()
+    threshold = formed_threshold(data.constant(population))[:, None]
+    after = times[None, :] >= end[:, None]
+    below = (values < threshold) & after
+    at_end = value_at(values, times, time=end)
+    horizon = times[-1] - end
+    first = np.where(below.any(axis=1), times[below.argmax(axis=1)] - end, horizon)
     result = np.where(at_end < threshold[:, 0], 0.0, first)
     return np.maximum(result, 0.0)
 
 
-def _cost_per_member_year(data: Trajectories) -> np.ndarray:
-    members, times = data[TOTAL_MEMBERS], np.asarray(data.times, float)
-    spending = final(data[SPENDING], times)
-    # member-years after the push ends: the whole integral minus the part before the end
+def cost_per_unit_time_after(data: Trajectories, variable: str, *, cost: str) -> np.ndarray:
+    """The ``cost`` output at the horizon over the integral of the variable after the end."""
+    values, times = data[variable], np.asarray(data.times, float)
+    spending = final(data[cost], times)
+    # the integral after the end: the whole integral minus the part before the end
     from scipy.integrate import cumulative_trapezoid
 
-    cumulative = cumulative_trapezoid(members, times, axis=1, initial=0.0)
-    end = np.clip(np.asarray(data.push_end, float), times[0], times[-1])
+    cumulative = cumulative_trapezoid(values, times, axis=1, initial=0.0)
+    end = np.clip(data.schedule_end(), times[0], times[-1])
     lower = np.clip(np.searchsorted(times, end, side="right") - 1, 0, times.size - 1)
-    rows = np.arange(members.shape[0])
-    at_end = value_at(members, times, time=end)
-    before = cumulative[rows, lower] + (end - times[lower]) * (members[rows, lower] + at_end) / 2
-    member_years = np.maximum(cumulative[:, -1] - before, 0.0)
+    rows = np.arange(values.shape[0])
+    at_end = value_at(values, times, time=end)
+    before = cumulative[rows, lower] + (end - times[lower]) * (values[rows, lower] + at_end) / 2
+    amount = np.maximum(cumulative[:, -1] - before, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(member_years > 0, spending / np.where(member_years > 0,
-                                                              member_years, 1.0), np.inf)
+        return np.where(amount > 0, spending / np.where(amount > 0, amount, 1.0), np.inf)
 
 
-BUILTIN: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("members_share", (TOTAL_MEMBERS,),
-               "members at the horizon as a share of firms", "dmnl", _members_share),
-        Metric("persistence_after_push", (TOTAL_MEMBERS,),
-               "members 10 years after the push ends / members when it ended", "dmnl",
-               _persistence),
-        Metric("embeddedness", (EMBEDDEDNESS,), "embeddedness at the horizon", "dmnl",
-               _embeddedness),
-        Metric("sustained", (TOTAL_MEMBERS,),
-               "1 if persistence >= 0.6 and members >= max(3, 5% of firms) 10 years after "
-               "the push ends", "dmnl", _sustained),
-        Metric("alive_after_push", (TOTAL_MEMBERS,),
-               "1 if members >= max(3, 5% of firms) 10 years after the push ends", "dmnl",
-               _alive),
-        Metric("time_to_collapse", (TOTAL_MEMBERS,),
-               "years from the push's end until members fall below max(3, 5% of firms) "
-               "(censored at the horizon)", "Year", _time_to_collapse),
-        Metric("cost_per_member_year", (TOTAL_MEMBERS, SPENDING),
-               "public spending per member-year after the push ends", "$/(firm*Year)",
-               _cost_per_member_year),
-    )
+#: Schedule reducer name -> (function of (data, variable, **options), names of its options).
+#: Used by the ``[[outcomes]]`` of model cards.
+SCHEDULE_REDUCERS: dict[str, tuple[Callable[..., np.ndarray], tuple[str, ...]]] = {
+    "share": (share, ("population",)),
+    "persistence_after": (persistence_after, ("population", "lag")),
+    "sustained_after": (sustained_after, ("population", "lag")),
+    "alive_after": (alive_after, ("population", "lag")),
+    "time_to_collapse": (time_to_collapse, ("population",)),
+    "cost_per_unit_time_after": (cost_per_unit_time_after, ("cost",)),
 }
+_SCHEDULE_REQUIRED = {"share": ("population",), "persistence_after": ("population",),
+                      "sustained_after": ("population",), "alive_after": ("population",),
+                      "time_to_collapse": ("population",),
+                      "cost_per_unit_time_after": ("cost",)}
+#: Schedule reducers that read the time after the push schedule ends.
+AFTER_SCHEDULE = ("persistence_after", "sustained_after", "alive_after", "time_to_collapse",
+                  "cost_per_unit_time_after")
+
+
+def outcome_metric(
+    name: str, *, variable: str, reducer: str, units: str = "", description: str = "",
+    **options: Any,
+) -> Metric:
+    """The metric of a card's outcome: a plain reducer (:func:`user_metric`) or a schedule
+    reducer (:data:`SCHEDULE_REDUCERS`) of one model output.
+
+    Raises
+    ------
+    InvalidValueError
+        If the reducer is unknown or its options are wrong.
+    """
+    if reducer in REDUCERS:
+        metric = user_metric(name, variable=variable, reducer=reducer, units=units, **options)
+        return Metric(name, metric.variables, description or metric.description, units,
+                      metric.compute, metric.options)
+    if reducer not in SCHEDULE_REDUCERS:
+        raise InvalidValueError(
+            "reducer", reducer,
+            expected="one of " + ", ".join([*REDUCERS, *SCHEDULE_REDUCERS]))
+    function, allowed = SCHEDULE_REDUCERS[reducer]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise InvalidValueError(
+            "options", unknown, expected=f"options of {reducer!r}: {', '.join(allowed)}")
+    missing = [k for k in _SCHEDULE_REQUIRED[reducer] if k not in options]
+    if missing:
+        raise InvalidValueError(
+            "options", sorted(options), expected=f"{reducer!r} needs {', '.join(missing)}")
+
+    def compute(data: Trajectories) -> np.ndarray:
+        return function(data, variable, **options)
+
+    outputs = (variable, *([str(options["cost"])] if "cost" in options else []))
+    constants = (python_name(str(options["population"])),) if "population" in options else ()
+    return Metric(name, outputs, description or f"{reducer} of {variable}", units, compute,
+                  {"variable": variable, "reducer": reducer, **options,
+                   **({"units": units} if units else {})},
+                  constants=constants, after_schedule=reducer in AFTER_SCHEDULE)
+
+
+def card_metrics(card: ModelCard) -> dict[str, Metric]:
+    """The metrics of a model card's ``[[outcomes]]``, by name, in the card's order.
+
+    Raises
+    ------
+    CardError
+        Naming the card file and the outcome's key when its reducer or options are wrong.
+    """
+    metrics: dict[str, Metric] = {}
+    for index, outcome in enumerate(card.outcomes.values()):
+        try:
+            metrics[outcome.name] = replace(outcome_metric(
+                outcome.name, variable=outcome.variable, reducer=outcome.reducer,
+                units=outcome.units, description=outcome.plain, **dict(outcome.options)),
+                from_card=True)
+        except InvalidValueError as error:
+            raise CardError(str(error), path=card.path, key=f"outcomes[{index}]",
+                            value=outcome.reducer) from None
+    return metrics
 
 
 def user_metric(

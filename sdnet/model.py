@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.card import ModelCard, find_card
 from sdnet.errors import (
     InvalidValueError,
     ModelNotFoundError,
@@ -61,27 +62,16 @@ from sdnet.params import (
     kind_from_comment,
     python_name,
 )
-from sdnet.policy import PUSH_PARAMETERS, Push, Region, get_region, require_parameters
+from sdnet.policy import Push, Region, require_parameters
 from sdnet.results import Provenance, RunResult, State, split_column
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["KEY_VARIABLES", "Model", "cache_dir", "file_sha256", "load_model"]
+__all__ = ["Model", "cache_dir", "file_sha256", "load_model"]
 
 log = logging.getLogger(__name__)
 
-#: The flexnet variables a run saves by default (Vensim names; those the model has).
-KEY_VARIABLES: tuple[str, ...] = (
-    "Members",
-    "Total Members",
-    "Trust",
-    "Collective Knowledge",
-    "Embeddedness",
-    "Network Funds",
-    "Service Capacity",
-    "Public Push Grant",
-)
 
 #: PySD stateful subtypes that are stocks: their value at a time is their state, so a run can be
 #: restarted from it (exact for INTEG and first-order SMOOTH; higher-order chains restart at
@@ -311,6 +301,14 @@ def _point_root_at(work: Path, folder: Path) -> None:
             module.write_text(fixed, encoding="utf-8")
 
 
+def _range(limits: Any) -> tuple[float | None, float | None]:
+    """Lower and upper bound of a units field's range; a third entry (Vensim's slider
+    increment, as in ``[-10, 10, 1]``) is not a bound and is ignored."""
+    values = tuple(limits or ())[:2]
+    values += (None,) * (2 - len(values))
+    return _limit(values[0]), _limit(values[1])
+
+
 def _limit(value: Any) -> float | None:
     try:
         number = float(value)
@@ -376,13 +374,16 @@ def _check_model_text(path: Path) -> None:
     return None
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path, *, card: str | Path | ModelCard | None = None) -> Model:
     """Load a Vensim model (``.mdl``), translating it with PySD into the cache when needed.
 
     Parameters
     ----------
     path : str or Path
         The model file. It is never written to, nor is anything written beside it.
+    card : str, Path or ModelCard, optional
+        The model card (:mod:`sdnet.card`); default: the ``.toml`` of the same stem beside the
+        model, else the neutral card.
 
     Raises
     ------
@@ -391,8 +392,10 @@ def load_model(path: str | Path) -> Model:
     ModelParseError
         If PySD cannot parse or translate it (the message names the file and, when known, the
         line).
+    CardError
+        If the card is missing (when given) or invalid.
     """
-    return Model(path)
+    return Model(path, card=card)
 
 
 class Model:
@@ -402,13 +405,16 @@ class Model:
     call of :meth:`run` simulates the translated model reloaded to the file's values.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, card: str | Path | ModelCard | None = None) -> None:
         if not isinstance(path, str | os.PathLike) or not str(path).strip():
             raise InvalidValueError("model path", path,
                                     expected="the path of a Vensim .mdl file (a str or Path)")
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelNotFoundError(path)
+        #: what sdnet knows about the model beyond its file (schedules, presets, outcomes,
+        #: words); the neutral card when it has none
+        self.card = card if isinstance(card, ModelCard) else find_card(self.path, card)
         self.sha256 = file_sha256(self.path)
         _check_model_text(self.path)
         self._py_file = _translate(self.path, self.sha256)
@@ -489,7 +495,7 @@ class Model:
             except (TypeError, ValueError):  # a subscripted constant without a subscript entry
                 continue
             kind, description = kind_from_comment(_text(row["Comment"]))
-            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            lower, upper = _range(row["Limits"])
             parameters.append(
                 Parameter(
                     name=name,
@@ -568,7 +574,7 @@ class Model:
             kind = self._kind_of_row(name)
             if kind == "auxiliary" and name in self._flows:
                 kind = "flow"
-            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            lower, upper = _range(row["Limits"])
             rows.append(
                 {
                     "name": name,
@@ -662,11 +668,10 @@ class Model:
 
     @cached_property
     def key_variables(self) -> tuple[str, ...]:
-        """What a run saves by default: flexnet's key variables the model has, else its stocks."""
-        present = tuple(v for v in KEY_VARIABLES if v.lower() in self._by_vensim)
-        if "members" in self._by_vensim:
-            return present
-        return self.stocks
+        """What a run saves by default: the card's ``[model] variables`` the model has, else its
+        stocks."""
+        present = tuple(v for v in self.card.variables if v.lower() in self._by_vensim)
+        return present or self.stocks
 
     def __contains__(self, name: object) -> bool:
         """True when ``name`` (either spelling) is a variable of the model."""
@@ -779,6 +784,29 @@ class Model:
                 raise NotAParameterError(str(key), kind=self.variables.loc[name, "kind"], hint=hint)
         return self.parameters.resolve(params, check_ranges=check_ranges)
 
+    def push_values(self, push: Push) -> dict[str, float]:
+        """The constants (Python name -> value) a push sets, as the card's push schedule
+        names them.
+
+        Raises
+        ------
+        PushScheduleError
+            If the model's card has no push schedule (or the model has no card).
+        MissingParameterError
+            If the model lacks a constant the schedule names.
+        """
+        schedule = self.card.push
+        if schedule is None:
+            where = (f"its card {self.card.path.name} has no" if self.card.path is not None
+                     else "it has no model card, so no")
+            raise PushScheduleError(
+                f"a push needs a push schedule, and {where} [[schedules]] entry of kind "
+                f"\"push\" naming the constants a push sets (model {self.path.name})",
+                field="push", value=push)
+        require_parameters(schedule.parameters.values(), self.parameters,
+                           needed_by="a push schedule", model=self.path.name)
+        return push.as_params(self.card)
+
     def scenario_values(
         self,
         params: Mapping[str, Any] | None = None,
@@ -795,9 +823,11 @@ class Model:
         """
         values: dict[str, float] = {}
         if region is not None:
-            preset = get_region(region)
+            preset = self.card.preset(region)
             require_parameters(
-                preset.values, self.parameters, needed_by=f"region preset {preset.name!r}",
+                preset.values, self.parameters,
+                needed_by=f"{self.card.word('preset')} preset {preset.name!r}".replace(
+                    "preset preset", "preset"),
                 model=self.path.name,
             )
             values.update(self.parameters.resolve(preset.values, check_ranges=check_ranges))
@@ -807,11 +837,8 @@ class Model:
                     f"push must be a sdnet.Push, not {type(push).__name__}",
                     field="push", value=push,
                 )
-            require_parameters(
-                PUSH_PARAMETERS.values(), self.parameters, needed_by="a push schedule",
-                model=self.path.name,
-            )
-            values.update(self.parameters.resolve(push.as_params(), check_ranges=check_ranges))
+            values.update(self.parameters.resolve(self.push_values(push),
+                                                  check_ranges=check_ranges))
         values.update(self._resolve_params(params, check_ranges=check_ranges))
         return values
 
@@ -889,7 +916,7 @@ class Model:
         """A stock's starting value as a float, checked against its declared range."""
         number = _finite(label, value)
         if check_ranges:
-            lower, upper = (_limit(v) for v in (self._rows[name]["Limits"] or (None, None)))
+            lower, upper = _range(self._rows[name]["Limits"])
             # a state saved from a run may overshoot a bound by rounding (-1e-17 firms)
             slack = 1e-9 * max(1.0, abs(number))
             if (lower is not None and number < lower - slack) or (
@@ -991,7 +1018,7 @@ class Model:
         )
         spec: dict[str, Any] = {}
         if region is not None:
-            spec["region"] = get_region(region).name
+            spec["region"] = self.card.preset(region).name
         if push is not None:
             spec["push"] = asdict(push)
         explicit = self._resolve_params(params, check_ranges=check_ranges)

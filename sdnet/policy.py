@@ -1,49 +1,71 @@
-"""Public-push schedules and region presets, expressed as parameter values of a model.
+"""Push schedules and presets, expressed as parameter values of a model through its card.
 
-A :class:`Push` is the public grant: ``amount`` $/Year from ``start`` for ``duration`` years,
-then falling linearly to zero over ``taper`` years, with a local-match requirement. A
-:class:`Region` is a named set of region descriptors (community-entrepreneur density, external
-networking). Both turn into plain ``{python_name: value}`` dicts that ``Model.run`` applies, so
-a scripted experiment reads::
+A :class:`Push` is a lever over time: ``amount`` per time unit from ``start`` for ``duration``,
+then falling linearly to zero over ``taper``, with a matching requirement ``match``. Which
+model constants those fields set is the model card's business (``[[schedules]]`` of kind
+"push", :mod:`sdnet.card`); so are the named presets (``[[presets]]``, for flexnet the region
+types). Both turn into plain ``{python_name: value}`` dicts that ``Model.run`` applies, so a
+scripted experiment reads::
 
     model.run(region="typical", push=Push(amount=300_000, start=2, duration=3.5))
 
-The presets follow ``../shared/design/model.md`` (behaviour tests BR1-BR8): a typical region
-(CE 0.2, X 0.2), an embedded-prone region (CE 0.8, X 0.2) and an externally networked region
-(CE 0.2, X 0.8).
+The names :data:`REGIONS`, :data:`BASE_PUSH` and :data:`PUSH_PARAMETERS`, and the functions
+below when no card is given, read the flagship model's card (:data:`FLAGSHIP_CARD`, flexnet's):
+they keep scripts written before model cards working.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
-from sdnet.errors import MissingParameterError, PushScheduleError, UnknownPresetError
+from sdnet.card import ModelCard, Preset, Schedule, load_card
+from sdnet.errors import MissingParameterError, PushScheduleError
+from sdnet.files import packaged_data
 from sdnet.params import python_name
 
 __all__ = [
-    "BASE_PUSH",
-    "PUSH_PARAMETERS",
-    "REGIONS",
+    "FLAGSHIP_CARD",
     "Push",
     "Region",
+    "base_push",
+    "flagship_card",
     "get_region",
     "region_values",
     "require_parameters",
 ]
 
-#: Push field -> the model's parameter (Python name) it sets
-PUSH_PARAMETERS: Mapping[str, str] = MappingProxyType(
-    {
-        "amount": "push_amount",
-        "start": "push_start",
-        "duration": "push_duration",
-        "taper": "push_taper",
-        "match": "local_match_requirement",
-    }
-)
+#: The flagship model's card: what the compatibility names read when no card is given.
+FLAGSHIP_CARD: Path = Path(__file__).resolve().parents[1] / "models" / "flexnet" / "flexnet.toml"
+
+#: A named set of constants; the presets of a card (kept under its old name).
+Region = Preset
+
+
+@functools.cache
+def flagship_card() -> ModelCard:
+    """The flagship model's card (read once): the checkout's, else the one installed with the
+    package."""
+    installed = packaged_data("flexnet")
+    if not FLAGSHIP_CARD.is_file() and installed is not None:
+        return load_card(installed / FLAGSHIP_CARD.name)
+    return load_card(FLAGSHIP_CARD)
+
+
+def _schedule(card: ModelCard | None) -> Schedule:
+    card = flagship_card() if card is None else card
+    schedule = card.push
+    if schedule is None:
+        where = card.path.name if card.path else "the model (it has no card)"
+        raise PushScheduleError(
+            f"{where} defines no push schedule ([[schedules]] of kind \"push\" in the model "
+            "card names the constants a push sets)", field="push", value=None)
+    return schedule
 
 
 @dataclass(frozen=True)
@@ -115,9 +137,11 @@ class Push:
         """Total public money paid: ``amount * (duration + taper / 2)`` ($)."""
         return self.amount * (self.duration + self.taper / 2.0)
 
-    def as_params(self) -> dict[str, float]:
-        """The model parameters this push sets (Python name -> value)."""
-        return {parameter: getattr(self, name) for name, parameter in PUSH_PARAMETERS.items()}
+    def as_params(self, card: ModelCard | None = None) -> dict[str, float]:
+        """The model parameters this push sets (Python name -> value), as the card's push
+        schedule names them (default: the flagship card's)."""
+        schedule = _schedule(card)
+        return {parameter: getattr(self, name) for name, parameter in schedule.parameters.items()}
 
     def describe(self) -> str:
         """One line for people, e.g. ``"$300,000/yr from year 2 for 3.5 yr"``."""
@@ -129,79 +153,41 @@ class Push:
         return text
 
 
-#: The base push of model.md: a few hundred thousand $/yr for 3.5 years starting in year 2.
-BASE_PUSH = Push(amount=300_000, start=2, duration=3.5)
+def base_push(card: ModelCard | None = None) -> Push:
+    """The push a card's schedule starts from (``base``; default: the flagship card's)."""
+    schedule = _schedule(card)
+    base = dict(schedule.base)
+    return Push(amount=base.get("amount", 0.0), start=base.get("start", 0.0),
+                duration=base.get("duration", 0.0), taper=base.get("taper", 0.0),
+                match=base.get("match", 0.0))
 
 
-@dataclass(frozen=True)
-class Region:
-    """A named region type: values of the model's region descriptors.
-
-    Attributes
-    ----------
-    name : str
-        Preset name (``"typical"``).
-    description : str
-        What kind of region this is and why.
-    values : Mapping[str, float]
-        Python parameter name -> value.
-    """
-
-    name: str
-    description: str
-    values: Mapping[str, float]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "values", MappingProxyType({k: float(v) for k, v in self.values.items()})
-        )
-
-
-REGIONS: Mapping[str, Region] = MappingProxyType(
-    {
-        "typical": Region(
-            "typical",
-            "few community entrepreneurs and little informal networking outside the region "
-            "(CE 0.2, X 0.2): the network needs a push to form (model.md, F7)",
-            {"community_entrepreneur_density": 0.2, "external_networking": 0.2},
-        ),
-        "embedded_prone": Region(
-            "embedded_prone",
-            "many community entrepreneurs and local institutions ready to sponsor a network "
-            "(CE 0.8, X 0.2): a pushed network can embed and persist (model.md, F4-F5)",
-            {"community_entrepreneur_density": 0.8, "external_networking": 0.2},
-        ),
-        "externally_networked": Region(
-            "externally_networked",
-            "firms already network actively with firms outside the locality (CE 0.2, X 0.8): "
-            "informal ties nearly substitute for a network (model.md, F6)",
-            {"community_entrepreneur_density": 0.2, "external_networking": 0.8},
-        ),
-    }
-)
-
-
-def get_region(name: str | Region) -> Region:
-    """The preset called ``name`` (``"embedded-prone"`` and ``"Embedded Prone"`` work too).
+def get_region(name: str | Preset, *, card: ModelCard | None = None) -> Preset:
+    """The preset called ``name`` (``"embedded-prone"`` and ``"Embedded Prone"`` work too) of
+    ``card`` (default: the flagship card).
 
     Raises
     ------
     UnknownPresetError
-        If no preset has that name; the message lists the valid ones.
+        If the card has no preset of that name; the message lists the valid ones.
     """
-    if isinstance(name, Region):
-        return name
-    if not isinstance(name, str):
-        raise UnknownPresetError(repr(name), valid=REGIONS)
-    key = python_name(name)
-    if key not in REGIONS:
-        raise UnknownPresetError(name, valid=REGIONS)
-    return REGIONS[key]
+    return (flagship_card() if card is None else card).preset(name)
 
 
-def region_values(name: str | Region) -> dict[str, float]:
-    """The parameter values (Python name -> value) of a region preset."""
-    return dict(get_region(name).values)
+def region_values(name: str | Preset, *, card: ModelCard | None = None) -> dict[str, float]:
+    """The parameter values (Python name -> value) of a preset."""
+    return dict(get_region(name, card=card).values)
+
+
+def __getattr__(name: str) -> Any:
+    # the flagship card's schedule and presets under their names from before model cards
+    if name == "REGIONS":
+        return flagship_card().presets
+    if name == "BASE_PUSH":
+        return base_push()
+    if name == "PUSH_PARAMETERS":
+        return MappingProxyType(dict(_schedule(None).parameters))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def require_parameters(

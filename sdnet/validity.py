@@ -134,7 +134,7 @@ def _not_applicable(name: str, title: str, model: Model) -> CheckResult:
         name,
         title,
         None,
-        f"not applicable: {model.path.name} lacks the flexnet variables "
+        f"not applicable: {model.path.name} lacks the variables these checks need "
         f"({', '.join(_FLEXNET_NEEDS)})",
     )
 

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.model import load_model
     from sdnet.validity import check_model
 
-    model = load_model(args.model)
+    model = load_model(args.model, card=getattr(args, "card", None))
     only = [c.strip() for c in args.only.split(",") if c.strip()] if args.only else None
     report = check_model(model, checks=only, time_step=args.time_step)
     width = max(len(c.name) for c in report.checks)

@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
-    model = load_model(args.model)
+    model = load_model(args.model, card=getattr(args, "card", None))
     names = None
     if args.factors is not None:
         names = [n.strip() for n in args.factors.split(",") if n.strip()]

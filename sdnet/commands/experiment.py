@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.errors import SdnetWarning
     from sdnet.experiment import load_experiment, run_experiment
 
-    experiment = load_experiment(args.file).with_options(
+    experiment = load_experiment(args.file, card=getattr(args, "card", None)).with_options(
         n=args.n, seed=args.seed, screen_n=args.screen_n)
     out = Path(args.out) if args.out else Path("out") / experiment.name
     with warnings.catch_warnings(record=True) as caught:

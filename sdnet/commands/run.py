@@ -45,10 +45,6 @@ EPILOG = """examples:
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
 
 #: panels of run.png for flexnet (Vensim names; each panel shares units)
-_FLEXNET_PANELS: tuple[tuple[str, ...], ...] = (
-    ("Members",),
-    ("Trust", "Collective Knowledge", "Embeddedness"),
-)
 _MAX_PANELS = 6
 _MAX_SUMMARY_ROWS = 12
 
@@ -131,35 +127,43 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _push(args: argparse.Namespace, model: Model) -> Push | None:
-    from sdnet.policy import PUSH_PARAMETERS, Push
+    from sdnet.card import SCHEDULE_FIELDS
+    from sdnet.policy import Push
 
     given = {
         name: getattr(args, f"push_{name}")
-        for name in PUSH_PARAMETERS
+        for name in SCHEDULE_FIELDS
         if getattr(args, f"push_{name}") is not None
     }
     if not given:
         return None
+    schedule = model.card.push
+    names = {} if schedule is None else schedule.parameters
     fields = {}
-    for name, parameter in PUSH_PARAMETERS.items():
+    for name in SCHEDULE_FIELDS:
         if name in given:
             fields[name] = given[name]
-        elif parameter in model.parameters:
-            fields[name] = model.parameters[parameter].default
-        else:  # the model lacks it; Model.run names every missing parameter
+        elif names.get(name) in model.parameters:
+            fields[name] = model.parameters[names[name]].default
+        else:  # the model lacks it; Model.run says what is missing
             fields[name] = 0.0
     return Push(**fields)
 
 
 def _panels(model: Model) -> list[list[str]]:
     """Groups of variables (one panel each) for run.png."""
-    panels = [[v for v in panel if v in model] for panel in _FLEXNET_PANELS]
+    panels = [[v for v in panel if v in model] for panel in model.card.panels]
     panels = [p for p in panels if p]
-    if any("Members" in p for p in panels):
+    if panels:
         return panels
+    # no card panels: the stocks grouped by units; a model without stocks plots the variables
+    # computed over time (flows and auxiliaries), so every model gets a figure
+    shown = list(model.stocks) or [
+        str(row.vensim_name) for row in model.variables.itertuples()
+        if row.kind in ("flow", "auxiliary")]
     units: dict[str, list[str]] = {}
-    for stock in model.stocks:
-        units.setdefault(model.units(stock), []).append(stock)
+    for name in shown:
+        units.setdefault(model.units(name), []).append(name)
     return list(units.values())[:_MAX_PANELS]
 
 
@@ -213,10 +217,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.commands.describe import format_table
     from sdnet.model import load_model
     from sdnet.plotting.runs import plot_run
-    from sdnet.policy import get_region
-
-    model = load_model(args.model)
-    region = get_region(args.region) if args.region else None
+    model = load_model(args.model, card=getattr(args, "card", None))
+    region = model.card.preset(args.region) if args.region else None
     push = _push(args, model)
     params = _parse_set(args.set)
     wanted = args.vars
@@ -251,30 +253,35 @@ def run(args: argparse.Namespace) -> int:
             columns.extend(c for c in result.columns_of(name) if c not in columns)
 
     out = Path(args.out) if args.out else Path("out") / model.name
-    csv_path, png_path = out / "run.csv", out / "run.png"
-    if not panels:  # a model without stocks: draw what was saved
-        panels = [[c] for c in columns[:_MAX_PANELS]] or [[]]
+    csv_path = out / "run.csv"
+    png_path: Path | None = None
+    if not panels:  # nothing of the model's to draw: draw what was saved
+        panels = [[c] for c in columns[:_MAX_PANELS]]
     with outputs.output_folder(out, kind="run", identity=str(model.path.resolve()),
                                label=f"the run of {model.path.name}",
                                overwrite=args.overwrite) as staging:
         result.frame[columns].to_csv(staging.path / csv_path.name, index_label="time")
-        figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
-        axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-        for ax, panel in zip(axes, panels, strict=True):
-            plot_run(result, panel, ax=ax)
-            if ax is not axes[-1]:
-                ax.set_xlabel("")
-        title = model.name + (f", {region.name} region" if region else "")
-        if push is not None:
-            title += f"; push {push.describe()}"
-        figure.suptitle(title, fontsize="medium")
-        figure.savefig(staging.path / png_path.name, dpi=150)
+        if panels:  # a model with nothing to plot gets run.csv and a sentence saying why
+            figure = Figure(figsize=(6.3, 2.4 * len(panels) + 0.4), layout="constrained")
+            axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+            for ax, panel in zip(axes, panels, strict=True):
+                plot_run(result, panel, ax=ax)
+                if ax is not axes[-1]:
+                    ax.set_xlabel("")
+            title = model.name + (
+                f", {region.name} {model.card.word('preset')}" if region else "")
+            if push is not None:
+                title += f"; push {push.describe()}"
+            figure.suptitle(title, fontsize="medium")
+            png_path = out / "run.png"
+            figure.savefig(staging.path / png_path.name, dpi=150)
 
     times = result.time
     setting = []
-    if region or "community_entrepreneur_density" in model.parameters:
-        setting.append(f"region {region.name}" if region else "model's own region values")
-    if push or "push_amount" in model.parameters:
+    word = model.card.word("preset")
+    if region or model.card.presets:
+        setting.append(f"{word} {region.name}" if region else f"model's own {word} values")
+    if push or model.card.push is not None:
         setting.append(f"push {push.describe()}" if push else "model's own push values")
     if params:
         setting.append("set " + ", ".join(f"{k}={v:g}" for k, v in params.items()
@@ -295,5 +302,9 @@ def run(args: argparse.Namespace) -> int:
                                                                   "end"]))
     if len(summary_columns) > _MAX_SUMMARY_ROWS:
         print(f"... and {len(summary_columns) - _MAX_SUMMARY_ROWS} more columns in run.csv")
-    print(f"wrote {csv_path} and {png_path}")
+    if png_path is None:
+        print(f"wrote {csv_path} (no run.png: {model.path.name} has no stock and no variable "
+              "that changes over time to plot)")
+    else:
+        print(f"wrote {csv_path} and {png_path}")
     return 0

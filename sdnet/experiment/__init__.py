@@ -14,7 +14,7 @@ An experiment file is data (no code is evaluated)::
     [region]                 # optional: preset = "typical" or presets = [...], values = {...}
     preset = "typical"
 
-    [push]                   # the base push; missing fields come from sdnet.policy.BASE_PUSH
+    [push]                   # the base push; missing fields come from the card's push schedule
     amount = 300000
     duration = 3.5
 
@@ -35,7 +35,7 @@ An experiment file is data (no code is evaluated)::
     n = 20                   # plus method settings: calc_second_order, num_levels, M
 
     [[metrics]]
-    name = "persistence_after_push"     # built in (sdnet.metrics.BUILTIN), or a user metric:
+    name = "persistence_after_push"     # an outcome of the model's card, or a user metric:
     [[metrics]]
     name = "peak_trust"
     variable = "Trust"
@@ -51,13 +51,10 @@ the file, the key, the bad value and what is valid (:class:`~sdnet.errors.Experi
 
 from sdnet.experiment.parse import load_experiment, parse_experiment
 from sdnet.experiment.run import StudyResult, run_experiment
-from sdnet.experiment.simulate import REPORT_OUTPUTS
-from sdnet.experiment.spec import DEFAULT_METRICS, AnalysisSpec, Case, Experiment, RunSpec
+from sdnet.experiment.spec import AnalysisSpec, Case, Experiment, RunSpec
 from sdnet.experiment.toml import to_toml
 
 __all__ = [
-    "DEFAULT_METRICS",
-    "REPORT_OUTPUTS",
     "AnalysisSpec",
     "Case",
     "Experiment",

@@ -12,7 +12,7 @@ from sdnet.designs import Design
 from sdnet.experiment.simulate import _metric_table, _simulate, _trajectories
 from sdnet.experiment.spec import Case, Experiment
 from sdnet.metrics import PERSISTENCE_LAG
-from sdnet.policy import PUSH_PARAMETERS, Push
+from sdnet.policy import Push
 from sdnet.sensitivity import (
     IntegrationCheckResult,
     ThresholdResult,
@@ -106,16 +106,17 @@ def _base_values(model: Model, experiment: Experiment, case: Case) -> dict[str, 
 
 def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> np.ndarray:
     """Run the table on the engine; True where the threshold metric says "sustained"."""
-    from sdnet.metrics import BUILTIN as METRICS
+    from sdnet.metrics import card_metrics
     from sdnet.runner import run_ensemble
 
     run = experiment.run
+    metric = card_metrics(model.card)[experiment.analysis.threshold_metric]
     result = run_ensemble(model, table, final_time=run.final_time, time_step=run.time_step,
                           saveper=run.saveper, method=run.method,  # type: ignore[arg-type]
-                          variables=["Total Members"], progress=False)
+                          variables=list(metric.variables), progress=False)
     table = table.assign(case="", stage="", row=0)
-    data = _trajectories(result, table, model)
-    flag = METRICS[experiment.analysis.threshold_metric](data)
+    data = _trajectories(result, table, model, metrics=[metric])
+    flag = metric(data)
     return (flag > 0.5) & result.ok
 
 
@@ -128,12 +129,13 @@ def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.Data
     regions: dict[str, Case] = {}
     for case in experiment.cases:
         regions.setdefault(case.region or "default", case)
-    if search == "push_duration":
-        given, levels = "push_amount", analysis.threshold_amounts
+    names = model.card.push.parameters  # type: ignore[union-attr]  # parse checked it
+    if search == "duration":
+        given, levels = names["amount"], analysis.threshold_amounts
         (lo, hi), tol, label = analysis.threshold_duration, analysis.threshold_tol, \
             "min_duration"
     else:
-        given, levels = "push_duration", analysis.threshold_durations
+        given, levels = names["duration"], analysis.threshold_durations
         (lo, hi), tol, label = analysis.threshold_amount, analysis.threshold_amount_tol, \
             "min_amount"
     problems = [(region, case, level) for region, case in regions.items() for level in levels]
@@ -146,7 +148,7 @@ def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.Data
 
     def sustains(candidates: np.ndarray) -> np.ndarray:
         table = base.copy()
-        table[search] = candidates
+        table[names[search]] = candidates
         return _sustained_of(model, experiment, table)
 
     found: ThresholdResult = bisect_threshold(sustains, (lo, hi), tol=tol, size=len(problems))
@@ -195,8 +197,14 @@ def _hysteresis(model: Model, experiment: Experiment) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from sdnet.metrics import formed_threshold
+    from sdnet.metrics import card_metrics, formed_threshold
 
+    outcomes = card_metrics(model.card)
+    metric = outcomes.get(experiment.analysis.threshold_metric) or next(
+        m for m in outcomes.values()
+        if m.options.get("reducer") in ("alive_after", "sustained_after"))
+    variable, population = metric.variables[0], metric.constants[0]
+    schedule = model.card.push.parameters  # type: ignore[union-attr]  # parse checked it
     rows = []
     seen: set[str] = set()
     final_time = experiment.run.final_time
@@ -205,19 +213,19 @@ def _hysteresis(model: Model, experiment: Experiment) -> pd.DataFrame:
         if region in seen:
             continue
         seen.add(region)
-        values = {k: v for k, v in case.values.items() if k not in PUSH_PARAMETERS.values()}
+        values = {k: v for k, v in case.values.items() if k not in schedule.values()}
         long_push = replace(case.push, duration=experiment.analysis.threshold_duration[1],
                             taper=0.0)
         start_run = model.run(values, push=long_push, final_time=final_time,
                               time_step=experiment.run.time_step)
-        firms = values.get("number_of_firms", model.parameters["number_of_firms"].default)
+        firms = values.get(population, model.parameters[population].default)
         for label, when in (("working", long_push.end), ("early", long_push.start + 0.5)):
             state = start_run.state_at(when)
             no_push = Push(amount=0.0, start=0.0, duration=0.0)
             after = model.run(values, push=no_push, initial_state=state,
                               final_time=when + PERSISTENCE_LAG,
                               time_step=experiment.run.time_step)
-            members = after["Total Members"].to_numpy(dtype=float)
+            members = after[variable].to_numpy(dtype=float)
             ratio = float(members[-1] / members[0]) if members[0] > 1e-9 else 0.0
             persists = ratio >= 0.6 and members[-1] >= float(formed_threshold(
                 np.array([firms]))[0])

@@ -118,6 +118,8 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
     # the model relative to the folder (spec.toml's paths are relative to its folder), so the
     # folder reproduces on another machine with the same layout and leaks no local path
     spec["experiment"]["model"] = _relative_to(experiment.model_path, out)
+    if experiment.card_path is not None:
+        spec["experiment"]["card"] = _relative_to(experiment.card_path, out)
     (out / "spec.toml").write_text(to_toml(spec), encoding="utf-8")
     provenance = result.ensemble.provenance
     if provenance is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -31,21 +32,22 @@ from sdnet.experiment.spec import (
     _NAME,
     _PUSH_FIELDS,
     _TOP_KEYS,
-    DEFAULT_METRICS,
     AnalysisSpec,
     Case,
     Experiment,
     RunSpec,
 )
-from sdnet.metrics import BUILTIN, REDUCERS, REQUIRED_OPTIONS, Metric, user_metric
-from sdnet.policy import BASE_PUSH, PUSH_PARAMETERS, REGIONS, Push, get_region
+from sdnet.metrics import REDUCERS, REQUIRED_OPTIONS, Metric, card_metrics, user_metric
+from sdnet.params import python_name
+from sdnet.policy import Push, base_push
 
 if TYPE_CHECKING:
 
     from sdnet.model import Model
 
 
-def load_experiment(path: str | Path, *, model: Model | None = None) -> Experiment:
+def load_experiment(path: str | Path, *, model: Model | None = None,
+                    card: str | Path | None = None) -> Experiment:
     """Read and validate an experiment file.
 
     ``[experiment] model`` is a path relative to the experiment file's folder; when no file
@@ -79,7 +81,7 @@ def load_experiment(path: str | Path, *, model: Model | None = None) -> Experime
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ExperimentError(f"not valid TOML: {error}", path=path) from error
-    return parse_experiment(data, path=path, model=model)
+    return parse_experiment(data, path=path, model=model, card=card)
 
 
 def _values_table(value: Any, path: Path | None, key: str) -> Mapping[str, Any]:
@@ -150,14 +152,17 @@ def _push(fields: Mapping[str, Any], base: Push, path: Path | None, key: str,
     except SdnetError as error:
         raise _err(str(error), path, f"{key}.{getattr(error, 'field', '')}",
                    getattr(error, "value", None)) from error
+    schedule = model.card.push
+    names = {} if schedule is None else schedule.parameters
     for f in _PUSH_FIELDS:
-        if f in fields and PUSH_PARAMETERS[f] in model.parameters:
-            _in_range(model, PUSH_PARAMETERS[f], values[f], path, f"{key}.{f}")
+        if f in fields and f in names and names[f] in model.parameters:
+            _in_range(model, names[f], values[f], path, f"{key}.{f}")
     return push
 
 
 def parse_experiment(
-    data: Mapping[str, Any], *, path: str | Path | None = None, model: Model | None = None
+    data: Mapping[str, Any], *, path: str | Path | None = None, model: Model | None = None,
+    card: str | Path | None = None,
 ) -> Experiment:
     """Validate an experiment given as a dict (the parsed TOML) and resolve its defaults.
 
@@ -169,6 +174,9 @@ def parse_experiment(
         The file it came from (for messages and for the model path).
     model : Model, optional
         The model, if already loaded (else it is loaded from ``[experiment] model``).
+    card : str or Path, optional
+        The model card (``--card``); else ``[experiment] card``; else the ``.toml`` beside
+        the model (:mod:`sdnet.card`).
     """
     from sdnet.model import load_model
 
@@ -177,7 +185,7 @@ def parse_experiment(
         raise _err("an experiment must be a table", path, "", data)
     _check_keys(data, _TOP_KEYS, path, "")  # type: ignore[arg-type]
 
-    exp = _table(data, "experiment", path, ("name", "model", "seed", "question"))
+    exp = _table(data, "experiment", path, ("name", "model", "seed", "question", "card"))
     if "name" not in exp:
         raise _err("missing (give the study a name, a Python identifier)", path,
                    "experiment.name")
@@ -192,8 +200,18 @@ def parse_experiment(
     question = exp.get("question", "")
     if not isinstance(question, str):
         raise _err(f"must be a string, not {question!r}", path, "experiment.question", question)
+    card_path = None
+    if card is not None:
+        card_path = Path(card).resolve()
+    elif "card" in exp:
+        given = Path(_string(exp["card"], path, "experiment.card"))
+        card_path = (given if given.is_absolute() or path is None
+                     else path.parent / given).resolve()
+        if not card_path.is_file():
+            raise _err(f"model card not found: {exp['card']!r} (relative to the experiment "
+                       "file)", path, "experiment.card", exp["card"])
     if model is None:
-        model = load_model(model_path)
+        model = load_model(model_path, card=card_path)
 
     run = _parse_run(_table(data, "run", path, ("final_time", "time_step", "saveper", "method",
                                                   "chunk_size", "variables")), path, model)
@@ -235,8 +253,13 @@ def parse_experiment(
     start = model.default_control("initial_time")
     horizon = run.final_time if run.final_time is not None else model.default_control(
         "final_time")
-    metrics = _parse_metrics(data.get("metrics", [{"name": m} for m in DEFAULT_METRICS]), path,
-                             model, (start, horizon))
+    metrics = _parse_metrics(data.get("metrics", _default_metrics(model)), path, model,
+                             (start, horizon))
+    if cases[0].push is None:
+        for i, metric in enumerate(metrics):
+            if metric.after_schedule:
+                raise _err(f"metric {metric.name!r} reads the time after the push ends, and "
+                           f"{_no_schedule(model)}", path, f"metrics[{i}].name", metric.name)
     analysis = _parse_analysis(_table(data, "analysis", path, (
         "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
         "hysteresis", "compare")), path, method, metrics, cases, model)
@@ -244,7 +267,42 @@ def parse_experiment(
         raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
     return Experiment(name, path, model_path, seed, question, run, cases, params,
                       tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
-                      dict(data))
+                      dict(data), card_path)
+
+
+def _card_name(model: Model) -> str:
+    """How messages name a model's card."""
+    card = model.card
+    return f"card {card.path.name}" if card.path is not None else (
+        f"the model has no card ({model.path.with_suffix('.toml').name} beside it)")
+
+
+def _no_schedule(model: Model) -> str:
+    """Why a study of ``model`` cannot have a push."""
+    card = model.card
+    if card.path is None:
+        return (f"{model.path.name} has no model card ({model.path.with_suffix('.toml').name} "
+                "beside it with a [[schedules]] entry of kind \"push\"); remove the push or "
+                "write the card")
+    return (f"card {card.path.name} has no [[schedules]] entry of kind \"push\"; remove the "
+            "push or add one")
+
+
+def _default_metrics(model: Model) -> list[dict[str, Any]]:
+    """What a study measures when it lists no [[metrics]]: the card's default outcomes, else
+    the final value of every stock of the model."""
+    chosen = model.card.default_outcomes
+    if chosen:
+        return [{"name": o.name} for o in chosen]
+    metrics = []
+    for column in model.stock_columns():
+        try:
+            units = str(model.variables.loc[model.resolve(column), "units"] or "")
+        except (SdnetError, KeyError):
+            units = ""
+        name = "final_" + re.sub(r"\W+", "_", python_name(column)).strip("_")
+        metrics.append({"name": name, "variable": column, "reducer": "final", "units": units})
+    return metrics
 
 
 def _parse_run(table: Mapping[str, Any], path: Path | None, model: Model) -> RunSpec:
@@ -317,12 +375,15 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             continue
         key = "region.preset" if "preset" in region else f"region.presets[{i}]"
         try:
-            names.append(get_region(preset).name)
+            names.append(model.card.preset(preset).name)
         except UnknownPresetError as error:
-            hint = close_matches(str(preset), REGIONS)
+            presets_of = model.card.presets
+            hint = close_matches(str(preset), presets_of)
             did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-            raise _err(f"unknown region preset {preset!r}{did} (valid: "
-                       f"{', '.join(REGIONS)})", path, key, preset) from error
+            valid = ", ".join(presets_of) or (
+                f"none: the model's card defines no [[presets]] ({_card_name(model)})")
+            raise _err(f"unknown {model.card.preset_kind} {preset!r}{did} (valid: {valid})",
+                       path, key, preset) from error
     region_values: dict[str, float] = {}
     raw_values = region.get("values", {})
     if not isinstance(raw_values, Mapping):
@@ -333,11 +394,19 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             model, pname, _number(value, path, f"region.values.{key}"), path,
             f"region.values.{key}")
 
-    base = _push(_table(data, "push", path, _PUSH_FIELDS), BASE_PUSH, path, "push", model)
+    push_table = _table(data, "push", path, _PUSH_FIELDS)
+    schedule = model.card.push
+    if schedule is None:
+        if "push" in data:
+            raise _err(f"a push needs a push schedule, and {_no_schedule(model)}", path, "push",
+                       dict(push_table))
+        base = None
+    else:
+        base = _push(push_table, base_push(model.card), path, "push", model)
     raw_policies = data.get("policies", [])
     if not isinstance(raw_policies, list):
         raise _err("must be an array of tables ([[policies]])", path, "policies", raw_policies)
-    policies: list[tuple[str, Push, dict[str, float]]] = []
+    policies: list[tuple[str, Push | None, dict[str, float]]] = []
     for i, entry in enumerate(raw_policies):
         key = f"policies[{i}]"
         if not isinstance(entry, Mapping):
@@ -351,7 +420,12 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             name_k = _parameter(model, k, path, f"{key}.params.{k}")
             extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.params.{k}"),
                                       path, f"{key}.params.{k}")
-        policies.append((pname, _push(entry, base, path, key, model), extra))
+        pushed = [f for f in _PUSH_FIELDS if f in entry]
+        if base is None and pushed:
+            raise _err(f"a push needs a push schedule, and {_no_schedule(model)}", path,
+                       f"{key}.{pushed[0]}", entry[pushed[0]])
+        policies.append((pname, None if base is None else _push(entry, base, path, key, model),
+                         extra))
     if len({p[0] for p in policies}) != len(policies):
         raise _err("policy names must be unique", path, "policies", [p[0] for p in policies])
     if not policies:
@@ -381,9 +455,9 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
         region_table["values"] = region_values
     scenario = {
         "region": region_table,
-        "push": {f: getattr(base, f) for f in _PUSH_FIELDS},
+        "push": {} if base is None else {f: getattr(base, f) for f in _PUSH_FIELDS},
         "policies": [] if raw_policies == [] else [
-            {"name": n, **{f: getattr(p, f) for f in _PUSH_FIELDS},
+            {"name": n, **({} if p is None else {f: getattr(p, f) for f in _PUSH_FIELDS}),
              **({"params": extra} if extra else {})} for n, p, extra in policies],
     }
     return tuple(cases), scenario
@@ -465,6 +539,7 @@ def _parse_metrics(raw: Any, path: Path | None, model: Model,
     if not isinstance(raw, list) or not raw:
         raise _err("must be a non-empty array of tables ([[metrics]])", path, "metrics", raw)
     metrics: list[Metric] = []
+    outcomes = card_metrics(model.card)
     for i, entry in enumerate(raw):
         key = f"metrics[{i}]"
         if not isinstance(entry, Mapping):
@@ -472,16 +547,30 @@ def _parse_metrics(raw: Any, path: Path | None, model: Model,
         name = _string(entry.get("name"), path, f"{key}.name")
         if "reducer" not in entry and "variable" not in entry:
             _check_keys(entry, ("name",), path, key)
-            if name not in BUILTIN:
-                hint = close_matches(name, BUILTIN)
+            if name not in outcomes:
+                hint = close_matches(name, outcomes)
                 did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-                raise _err(f"unknown metric {name!r}{did} (built in: {', '.join(BUILTIN)}; or "
-                           "give variable and reducer)", path, f"{key}.name", name)
-            metrics.append(BUILTIN[name])
+                if outcomes:
+                    named = f"the outcomes of {_card_name(model)}: {', '.join(outcomes)}"
+                elif model.card.path is not None:
+                    named = f"{_card_name(model)} names no [[outcomes]]"
+                else:
+                    named = (f"{model.path.name} has no model card "
+                             f"({model.path.with_suffix('.toml').name} beside it), so no "
+                             "named outcomes")
+                raise _err(f"unknown metric {name!r}{did} ({named}; or give variable and "
+                           "reducer)", path, f"{key}.name", name)
+            for variable in outcomes[name].variables:
+                try:
+                    model.columns([variable])
+                except SdnetError as error:
+                    raise _err(f"outcome {name!r} of {_card_name(model)}: {error}", path,
+                               f"{key}.name", name) from error
+            metrics.append(outcomes[name])
             continue
         options = sorted({o for _, opts in REDUCERS.values() for o in opts})
         _check_keys(entry, ("name", "variable", "reducer", "units", *options), path, key)
-        if not _NAME.match(name) or name in BUILTIN:
+        if not _NAME.match(name) or name in outcomes:
             raise _err(f"a user metric needs a new Python identifier as name, not {name!r}",
                        path, f"{key}.name", name)
         variable = _string(entry.get("variable"), path, f"{key}.variable")
@@ -596,6 +685,14 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
             if not isinstance(table[flag], bool):
                 raise _err("must be true or false", path, f"analysis.{flag}", table[flag])
             spec[flag] = table[flag]
+    if spec.get("hysteresis") and model.card.push is None:
+        raise _err(f"the hysteresis test stops the push, and {_no_schedule(model)}", path,
+                   "analysis.hysteresis", True)
+    if spec.get("hysteresis") and not any(
+            m.options.get("reducer") in ("alive_after", "sustained_after")
+            for m in card_metrics(model.card).values()):
+        raise _err(f"the hysteresis test needs an outcome with reducer alive_after or "
+                   f"sustained_after in {_card_name(model)}", path, "analysis.hysteresis", True)
     if spec.get("convergence") and method != "sobol" and not spec.get("screen_top"):
         raise _err("a convergence study needs a sobol design (or a morris screen)", path,
                    "analysis.convergence", True)
@@ -621,7 +718,9 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
     if "prim" in table:
         pr = _table(table, "prim", path, ("metric", "alpha", "min_coverage"),
                     where="analysis.prim")
-        spec["prim_metric"] = _metric_name(pr.get("metric", "sustained"), metrics, path,
+        regime = next((m.name for m in metrics if m.options.get("reducer") ==
+                       "sustained_after"), metrics[0].name)
+        spec["prim_metric"] = _metric_name(pr.get("metric", regime), metrics, path,
                                            "analysis.prim.metric")
         spec["prim_alpha"] = _share(pr.get("alpha", 0.05), path, "analysis.prim.alpha",
                                     below=0.5, meaning="the share of runs peeled per step")
@@ -633,12 +732,25 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
         th = _table(table, "thresholds", path, ("amounts", "duration", "tol", "durations",
                                                  "amount", "amount_tol", "metric"),
                     where="analysis.thresholds")
-        flag = th.get("metric", "alive_after_push")
-        if flag not in ("alive_after_push", "sustained"):
-            raise _err(f"must be alive_after_push or sustained, not {flag!r}", path,
+        schedule = model.card.push
+        if schedule is None:
+            raise _err(f"a threshold search varies the push, and {_no_schedule(model)}", path,
+                       "analysis.thresholds", dict(th))
+        flags = [name for name, m in card_metrics(model.card).items()
+                 if m.options.get("reducer") in ("alive_after", "sustained_after")]
+        if not flags:
+            raise _err(f"a threshold search needs an outcome with reducer alive_after or "
+                       f"sustained_after in {_card_name(model)}", path,
+                       "analysis.thresholds", dict(th))
+        alive = next((name for name in flags if card_metrics(model.card)[name].options.get(
+            "reducer") == "alive_after"), flags[0])
+        flag = th.get("metric", alive)
+        if flag not in flags:
+            raise _err(f"must be {' or '.join(flags)}, not {flag!r}", path,
                        "analysis.thresholds.metric", flag)
         spec["threshold_metric"] = flag
-        amounts = th.get("amounts", [] if "durations" in th else [BASE_PUSH.amount])
+        amounts = th.get("amounts", [] if "durations" in th else
+                         [base_push(model.card).amount])
         if not isinstance(amounts, list):
             raise _err("must be a list of push amounts ($/Year)", path,
                        "analysis.thresholds.amounts", amounts)
@@ -654,7 +766,7 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                        "analysis.thresholds.durations", durations)
         spec["threshold_durations"] = tuple(
             _number(d, path, "analysis.thresholds.durations", minimum=0.0) for d in durations)
-        declared = model.parameters["push_amount"]
+        declared = model.parameters[schedule.parameters["amount"]]
         spec["threshold_amount"] = _search_range(
             th.get("amount", [declared.lower or 0.0, declared.upper or 2_000_000.0]),
             path, "analysis.thresholds.amount", "$/Year")

@@ -161,7 +161,7 @@ def run_experiment(
     from sdnet.outputs import output_folder
 
     experiment = spec if isinstance(spec, Experiment) else load_experiment(spec)
-    model = load_model(experiment.model_path)
+    model = load_model(experiment.model_path, card=experiment.card_path)
     experiment = _with_model_times(experiment, model)
     if out is None:
         return _run_study(experiment, model, out=None, chunk_file=None, resume=resume,
@@ -283,10 +283,10 @@ def _run_study(
 
     thresholds = None
     if analysis.threshold_amounts:
-        thresholds = _thresholds(model, experiment, search="push_duration")
+        thresholds = _thresholds(model, experiment, search="duration")
     amount_thresholds = None
     if analysis.threshold_durations:
-        amount_thresholds = _thresholds(model, experiment, search="push_amount")
+        amount_thresholds = _thresholds(model, experiment, search="amount")
 
     integration = None
     if analysis.integration_n:

@@ -7,7 +7,7 @@ import json
 import math
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from sdnet.designs import Design
 from sdnet.errors import SdnetError, SdnetWarning, UnknownVariableError
 from sdnet.experiment.spec import Experiment
 from sdnet.files import file_sha256
-from sdnet.metrics import PERSISTENCE_LAG, Trajectories
+from sdnet.metrics import PERSISTENCE_LAG, Metric, Trajectories
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,15 +53,17 @@ def _numeric(table: pd.DataFrame) -> pd.DataFrame:
     return table.drop(columns=["row", "case", "stage"])
 
 
-#: Outputs every study saves when the model has them: the report's fan charts show these four
-#: (docs/architecture.md), so a study file need not list them under [run] variables.
-REPORT_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge",
-                                   "Embeddedness")
+def report_outputs(model: Model) -> tuple[str, ...]:
+    """Outputs every study saves: the report's fan charts show them (the card's
+    ``[model] report_variables`` the model has, else the model's stock columns), so a study
+    file need not list them under [run] variables."""
+    present = tuple(name for name in model.card.report_variables if name in model)
+    return present or tuple(model.stock_columns())
 
 
 def _variables(experiment: Experiment, model: Model) -> list[str]:
     """The outputs to save: the metrics' inputs, [run] variables, the time-resolved
-    variables, and the :data:`REPORT_OUTPUTS` the model has."""
+    variables, and the :func:`report_outputs` of the model."""
     names: list[str] = []
     for metric in experiment.metrics:
         names.extend(metric.variables)
@@ -73,7 +75,7 @@ def _variables(experiment: Experiment, model: Model) -> list[str]:
             saved.add(model.vensim_name(name))
         except UnknownVariableError:
             saved.add(name)
-    for name in REPORT_OUTPUTS:
+    for name in report_outputs(model):
         try:
             model.resolve(name)
         except UnknownVariableError:
@@ -231,13 +233,17 @@ def _read_chunk(file: Path, key: str, *, experiment: Experiment,
 
 
 def _trajectories(ensemble: EnsembleResult, table: pd.DataFrame, model: Model,
-                  rows: np.ndarray | slice = slice(None)) -> Trajectories:
+                  rows: np.ndarray | slice = slice(None),
+                  metrics: Sequence[Metric] = ()) -> Trajectories:
+    """The bundle metrics read: outputs, each run's push end (when the card has a push
+    schedule) and each constant the metrics read per run."""
     times = ensemble.dataset["time"].to_numpy()
     outputs = {v: ensemble.dataset["outputs"].sel(variable=v).to_numpy()[rows]
                for v in ensemble.variables}
-
-    return Trajectories(times, outputs, _push_end(table, model)[rows],
-                        _table_column(table, model, "number_of_firms")[rows])
+    ends = _push_end(table, model)
+    constants = {name: _table_column(table, model, name)[rows]
+                 for metric in metrics for name in metric.constants}
+    return Trajectories(times, outputs, None if ends is None else ends[rows], constants)
 
 
 def _table_column(table: pd.DataFrame, model: Model, name: str) -> np.ndarray:
@@ -247,14 +253,14 @@ def _table_column(table: pd.DataFrame, model: Model, name: str) -> np.ndarray:
     return np.full(len(table), model.parameters[name].default)
 
 
-def _push_end(table: pd.DataFrame, model: Model) -> np.ndarray:
-    """The year each run's push ends (start + duration + taper)."""
-    return sum(_table_column(table, model, name)
-               for name in ("push_start", "push_duration", "push_taper"))
-
-
-#: built-in metrics that read Total Members PERSISTENCE_LAG years after the push ends
-_AFTER_PUSH_METRICS = ("persistence_after_push", "sustained", "alive_after_push")
+def _push_end(table: pd.DataFrame, model: Model) -> np.ndarray | None:
+    """The time each run's push ends (start + duration + taper of the card's push
+    schedule); None when the model's card has no push schedule."""
+    schedule = model.card.push
+    if schedule is None:
+        return None
+    return sum((_table_column(table, model, name) for name in schedule.end_parameters),
+               np.zeros(len(table)))
 
 
 def _warn_if_read_past_the_horizon(experiment: Experiment, table: pd.DataFrame, model: Model,
@@ -265,11 +271,11 @@ def _warn_if_read_past_the_horizon(experiment: Experiment, table: pd.DataFrame, 
     study whose pushes run to the end would otherwise rank levers on a shorter window
     without saying so. Returns the warning's text (None without a warning) for the summary.
     """
-    used = [m.name for m in experiment.metrics if m.name in _AFTER_PUSH_METRICS]
-    if not used:
+    used = [m.name for m in experiment.metrics if m.after_schedule]
+    push_end = _push_end(table, model)
+    if not used or push_end is None:
         return None
     horizon = float(ensemble.dataset["time"].to_numpy()[-1])
-    push_end = _push_end(table, model)
     late = (push_end + PERSISTENCE_LAG > horizon + 1e-9) & ensemble.ok
     if late.any():
         latest = float(np.max(push_end[late]))
@@ -288,7 +294,7 @@ def _metric_table(experiment: Experiment, ensemble: EnsembleResult, table: pd.Da
                   model: Model) -> pd.DataFrame:
     import pandas as pd
 
-    data = _trajectories(ensemble, table, model)
+    data = _trajectories(ensemble, table, model, metrics=experiment.metrics)
     frame = pd.DataFrame({"run": np.arange(len(table)), "case": table["case"].to_numpy(),
                           "stage": table["stage"].to_numpy(),
                           "status": np.where(ensemble.ok, "ok", "failed")})

@@ -29,7 +29,6 @@ _PUSH_FIELDS = ("amount", "start", "duration", "taper", "match")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-DEFAULT_METRICS = ("persistence_after_push", "sustained", "members_share", "embeddedness")
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,8 @@ class Case:
         Region preset name (None: the model file's region).
     policy : str
         Policy name (``"base"`` when the study has no ``[[policies]]``).
-    push : Push
-        The public push of this case.
+    push : Push or None
+        The push of this case (None when the model's card has no push schedule).
     values : Mapping[str, float]
         Constants this case sets (region preset, region values, push, params), Python names.
     """
@@ -65,7 +64,7 @@ class Case:
     name: str
     region: str | None
     policy: str
-    push: Push
+    push: Push | None
     values: Mapping[str, float]
 
 
@@ -160,13 +159,15 @@ class Experiment:
     analysis: AnalysisSpec
     scenario: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    card_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain data in the experiment-file format, every default filled
         in (what ``spec.toml`` holds): loading it again gives the same study."""
         data: dict[str, Any] = {
             "experiment": {"name": self.name, "model": str(self.model_path), "seed": self.seed,
-                           "question": self.question},
+                           "question": self.question,
+                           **({"card": str(self.card_path)} if self.card_path else {})},
             "run": {k: v for k, v in {
                 "final_time": self.run.final_time, "time_step": self.run.time_step,
                 "saveper": self.run.saveper, "method": self.run.method,
@@ -177,7 +178,8 @@ class Experiment:
             "factors": [f.to_dict() for f in self.factors],
             "design": {"method": self.design_method, "n": self.design_n,
                        **dict(self.design_settings)},
-            "metrics": [{"name": m.name, **dict(m.options)} for m in self.metrics],
+            "metrics": [{"name": m.name, **({} if m.from_card else dict(m.options))}
+                        for m in self.metrics],
             "analysis": _analysis_tables(self.analysis),
         }
         if not data["params"]:

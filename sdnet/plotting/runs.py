@@ -20,18 +20,22 @@ from sdnet.results import RunResult, split_column
 
 __all__ = ["group_by_units", "plot_run", "push_span"]
 
+#: More lines than this get no legend (a subscripted variable can have hundreds of elements).
+_MAX_LEGEND = 12
+
 
 def push_span(result: RunResult) -> tuple[float, float] | None:
-    """Start and end (Year) of the run's public push, or None when the run had no push.
+    """Start and end (model time) of the run's push, or None when the run had no push.
 
-    Read from the parameter values the run set (``push_amount``, ``push_start``,
-    ``push_duration``, ``push_taper``); the push ends when the taper reaches zero.
+    Read from the push the run was given (its provenance's spec, written by ``Model.run``:
+    the push schedule of the model's card); the push ends when the taper reaches zero.
     """
-    params = result.params
-    if float(params.get("push_amount", 0.0)) <= 0 or "push_start" not in params:
+    spec = result.provenance.spec if result.provenance is not None else {}
+    push = spec.get("push") if isinstance(spec, dict) else None
+    if not isinstance(push, dict) or float(push.get("amount", 0.0)) <= 0:
         return None
-    start = float(params["push_start"])
-    end = start + float(params.get("push_duration", 0.0)) + float(params.get("push_taper", 0.0))
+    start = float(push.get("start", 0.0))
+    end = start + float(push.get("duration", 0.0)) + float(push.get("taper", 0.0))
     return (start, end) if end > start else None
 
 
@@ -92,6 +96,10 @@ def plot_run(
     time_units = result.units.get("Time", "")
     ax.set_xlabel(f"time ({time_units})" if time_units else "time")
     ax.set_xlim(float(np.min(time)), float(np.max(time)))
-    ax.legend(fontsize="small", frameon=False)
+    if len(columns) <= _MAX_LEGEND:
+        ax.legend(fontsize="small", frameon=False)
+    else:  # hundreds of subscript elements: a legend would bury the axes
+        ax.set_title(f"{', '.join(names)}: {len(columns)} lines, one per element",
+                     fontsize="small", loc="left")
     ax.grid(True, lw=0.4, alpha=0.5)
     return ax

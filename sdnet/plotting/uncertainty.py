@@ -47,6 +47,7 @@ def plot_fan(
     name: str = "output",
     units: str | None = None,
     time_units: str = "Year",
+    push_label: str = "public push",
     ax: Axes | None = None,
 ) -> Axes:
     """Draw the median and the 50% and 90% bands of an ensemble output over time.
@@ -61,7 +62,9 @@ def plot_fan(
         Regime of each run (e.g. ``"sustained"`` / ``"collapsed"``); one fan per regime. All
         runs form one fan when omitted.
     push : (float, float), optional
-        Start and end of the public push (``time_units``), shaded.
+        Start and end of the push schedule (``time_units``), shaded.
+    push_label : str
+        What the legend calls the shaded span (the model card's word for its schedule).
     name, units : str
         The output's name and units, for the y label.
     time_units : str
@@ -95,7 +98,7 @@ def plot_fan(
         order = [r for r in ("sustained", "not sustained", "collapsed") if r in set(labels)]
         order += sorted(set(labels) - set(order))
         groups = [(r, finite & (labels == r)) for r in order]
-    shade_push(ax, push)
+    shade_push(ax, push, label=push_label)
     handles = []
     for i, (label, mask) in enumerate(groups):
         if not mask.any():
@@ -111,7 +114,7 @@ def plot_fan(
     handles.append(Patch(facecolor="#777777", alpha=0.38, label="50% of runs"))
     handles.append(Patch(facecolor="#777777", alpha=0.18, label="90% of runs"))
     if push is not None:
-        handles.append(Patch(facecolor="#BBBBBB", alpha=0.3, label="public push"))
+        handles.append(Patch(facecolor="#BBBBBB", alpha=0.3, label=push_label))
     ax.legend(handles=handles, fontsize=7, loc="best", frameon=False)
     ax.set_xlabel(f"time ({time_units})")
     ax.set_ylabel(f"{name} ({units})" if units else name)

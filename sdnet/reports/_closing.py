@@ -89,11 +89,13 @@ def _regime_summary(ctx: ReportContext) -> list[Finding]:
     ok = results.ok_mask()
     cases = results.metrics["case"].astype(str) if "case" in results.metrics.columns else None
     if cases is None or cases[main].nunique() <= 1:
-        return regime_findings(regime[main], None if ok is None else ok[main])
+        return regime_findings(regime[main], None if ok is None else ok[main],
+                               words=ctx.card.words)
     found: list[Finding] = []
     for case in dict.fromkeys(cases[main]):
         rows = main & (cases == case).to_numpy()
-        for finding in regime_findings(regime[rows], None if ok is None else ok[rows]):
+        for finding in regime_findings(regime[rows], None if ok is None else ok[rows],
+                                       words=ctx.card.words):
             found.append(replace(finding, text=f"{case}: {finding.text}"))
     return found
 

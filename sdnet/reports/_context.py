@@ -3,6 +3,7 @@ bounds, push) and small helpers for keys, labels and figures."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -12,15 +13,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdnet.metrics import BUILTIN
+from sdnet.card import ModelCard, find_card
+from sdnet.errors import SdnetError
+from sdnet.metrics import Metric, card_metrics
 from sdnet.plotting._style import A4_TEXT_WIDTH
 from sdnet.reports._document import Block, Section, anchor_for
 from sdnet.reports._findings import Finding
 from sdnet.reports._model_text import ModelText, read_model_text
 from sdnet.reports._results import StudyResults
 
-#: The outputs shown as fan charts (Vensim names), in the order of the issue.
-FAN_OUTPUTS: tuple[str, ...] = ("Total Members", "Trust", "Collective Knowledge", "Embeddedness")
+logger = logging.getLogger("sdnet.reports._build")
 
 
 class ReportContext:
@@ -33,6 +35,11 @@ class ReportContext:
         self.model_text: ModelText | None = None
         if self.model_file is not None:
             self.model_text = read_model_text(self.model_file)
+        self.card = _find_card(self.model_file, results)
+        self.outcomes = _outcome_metrics(self.card)
+        #: the model's time unit: the card's, else the model file's FINAL TIME units
+        self.time_unit = self.card.time_unit or (
+            self.model_text.units.get("final_time", "") if self.model_text else "") or "Year"
         self.units = self._factor_units()
         self.factor_table = self._factor_table()
         self.bounds = {
@@ -105,8 +112,13 @@ class ReportContext:
         constants = self.model_text.constants if self.model_text else {}
         fixed = self.results.spec.get("params", {}) if isinstance(
             self.results.spec.get("params"), dict) else {}
+        schedule = self.card.push
+        if schedule is None:
+            return None
         for key in ("start", "duration", "taper"):
-            name = f"push_{key}"
+            if key not in schedule.parameters:
+                continue
+            name = schedule.parameters[key]
             if isinstance(spec_push, dict) and key in spec_push:
                 values[key] = float(spec_push[key])
             elif self.results.factors is not None and name in self.results.factors and \
@@ -130,17 +142,50 @@ class ReportContext:
 
     def push_varies(self) -> bool:
         factors = self.main_factors()
-        return factors is not None and any(
-            f"push_{k}" in varied_columns(factors) for k in ("start", "duration", "taper")
+        schedule = self.card.push
+        return factors is not None and schedule is not None and any(
+            name in varied_columns(factors) for name in schedule.end_parameters
         )
 
     def metric_units(self, key: str) -> str | None:
-        builtin = BUILTIN.get(split_key(key)[0])
-        return builtin.units if builtin is not None else None
+        outcome = self.outcomes.get(split_key(key)[0])
+        return outcome.units if outcome is not None else None
 
     def metric_description(self, key: str) -> str | None:
-        builtin = BUILTIN.get(split_key(key)[0])
-        return builtin.description if builtin is not None else None
+        outcome = self.outcomes.get(split_key(key)[0])
+        return outcome.description if outcome is not None else None
+
+    def word(self, key: str) -> str:
+        """What the report calls ``key`` (the model card's words; neutral without a card)."""
+        return self.card.word(key)
+
+    def fan_outputs(self, saved: list[str]) -> list[str]:
+        """The outputs drawn as fan charts: the card's ``report_variables``, else every saved
+        output (at most six)."""
+        return list(self.card.report_variables) or saved[:6]
+
+
+def _find_card(model_file: Path | None, results: StudyResults) -> ModelCard:
+    """The study's card (``[experiment] card`` of spec.toml, relative to the results folder),
+    else the card beside the model; neutral when there is none or it cannot be read: a report
+    never fails on it."""
+    given = results.spec.get("experiment", {}).get("card")
+    card = None if not isinstance(given, str) else (
+        Path(given) if Path(given).is_absolute() else results.path / given)
+    if model_file is None and card is None:
+        return ModelCard()
+    try:
+        return find_card(model_file or Path("model.mdl"), card)
+    except SdnetError as error:
+        logger.warning("the model card could not be read: %s", error)
+        return ModelCard()
+
+
+def _outcome_metrics(card: ModelCard) -> dict[str, Metric]:
+    try:
+        return card_metrics(card)
+    except SdnetError:
+        return {}
 
 
 _BOOKKEEPING = ("run", "case", "stage", "row", "status")

@@ -79,7 +79,9 @@ def _outcome_labels(results: StudyResults, metric: str) -> np.ndarray | None:
 
 
 def _discovery(ctx: ReportContext) -> Section:
-    title = "Where the network survives (scenario discovery)"
+    title = (f"Where {ctx.word('system')} survives (scenario discovery)"
+             if ctx.card.push is not None else "Scenario discovery")
+    topic = title.removesuffix(" (scenario discovery)")
     results = ctx.results
     boxes = results.analyses_of("prim")
     if not boxes:
@@ -119,7 +121,7 @@ def _discovery(ctx: ReportContext) -> Section:
                                f"({name}) (summary.json has no prim entry for it)."))
         ctx.add(prim_findings(name, box, stats, bounds=ctx.bounds, units=ctx.units,
                               outcome=outcome),
-                topic="Where the network survives")
+                topic=topic)
         if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
             continue
@@ -234,7 +236,9 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
     )]
 
 
-def _thresholds(ctx: ReportContext) -> Section:
+def _thresholds(ctx: ReportContext) -> Section | None:
+    if ctx.card.push is None:
+        return None  # a model without a push schedule has no push thresholds
     title = "How long a push must last (threshold maps)"
     frame = ctx.results.analyses.get("thresholds")
     if frame is not None:

@@ -56,8 +56,15 @@ def _pm(x: float) -> str:
     return f"± {100 * x:.0f} points" if np.isfinite(x) else "no interval"
 
 
-def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None) -> list[Finding]:
-    """How many runs sustained the network, and how many failed."""
+def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None, *,
+                    words: Mapping[str, str] | None = None) -> list[Finding]:
+    """How many runs were sustained (for flexnet: sustained the network), and how many failed.
+
+    ``words`` are the model card's (:data:`sdnet.card.NEUTRAL_WORDS` keys); neutral when
+    omitted."""
+    from sdnet.card import NEUTRAL_WORDS
+
+    w = {**NEUTRAL_WORDS, **(words or {})}
     if regime is None:
         return []
     labels = np.asarray(regime).astype(str)
@@ -66,10 +73,13 @@ def regime_findings(regime: np.ndarray | None, ok: np.ndarray | None) -> list[Fi
     found: list[Finding] = []
     if n:
         k = int(((labels == "sustained") & usable).sum())
+        sustained = w["sustained"] if w["sustained"] != "sustained" else (
+            f"sustained {w['system']}")
         found.append(Finding(
-            f"Of the {n} runs that finished, {k} ({_pct(k / n)}) sustained the network ten "
-            "years after the public push ended (persistence >= 0.6, i.e. it kept at least 60% "
-            "of its members, and at least max(3, 5% of firms) members); "
+            f"Of the {n} runs that finished, {k} ({_pct(k / n)}) {sustained} ten "
+            f"years after {w['schedule']} ended (persistence >= 0.6, i.e. it kept at least 60% "
+            f"of its {w['members'].removeprefix('the ')}, and at least max(3, 5% of "
+            f"{w['population'].removeprefix('the ')}) {w['members'].removeprefix('the ')}); "
             f"{n - k} ({_pct((n - k) / n)}) were not sustained (it shrank by more than 40% or "
             "fell below that size: not necessarily a collapse).",
             headline=True,

@@ -15,7 +15,6 @@ from sdnet.errors import SdnetError
 from sdnet.plotting.diagram import diagram_figsize, plot_diagram
 from sdnet.plotting.uncertainty import plot_fan
 from sdnet.reports._context import (
-    FAN_OUTPUTS,
     ReportContext,
     _new_figure,
     _reproduce_command,
@@ -43,9 +42,8 @@ def _question(ctx: ReportContext) -> Section:
     else:
         blocks.append(Note("the study's spec states no question ([experiment] question)."))
     blocks.append(Paragraph(
-        "This report was written by sdnet from the study's results folder. It shows which "
-        "public-policy levers and uncertain conditions decide whether a network of small "
-        "firms takes root in its region and survives after public funding ends."
+        "This report was written by sdnet from the study's results folder. It shows "
+        f"{ctx.word('about')}."
     ))
     return _section("The question", blocks)
 
@@ -172,12 +170,14 @@ def _uncertainty(ctx: ReportContext) -> Section:
     if regime is not None and main is not None and int(main.sum()) == n_runs:
         labels = regime[main]
     ok = ensemble.ok
+    system, schedule = ctx.word("system"), ctx.word("schedule")
     blocks: list[Block] = [Paragraph(
         "Each chart shows the median run (line) and the bands holding the middle 50% and 90% "
-        "of runs" + (", separately for runs in which the network was sustained ten years "
-                     "after the push ended and runs in which it was not" if labels is not None
-                     else "") + ". The grey span is the public push" +
-        (" (median timing; the timing varies between runs)" if ctx.push_varies() else "") + "."
+        "of runs" + (f", separately for runs in which {system} was sustained ten years "
+                     f"after {schedule} ended and runs in which it was not" if labels is not None
+                     else "") + "." + ((f" The grey span is {schedule}" + (
+                         " (median timing; the timing varies between runs)"
+                         if ctx.push_varies() else "") + ".") if ctx.push is not None else "")
     )]
     if labels is None:
         blocks.append(Note("the study has no 'sustained' metric, so runs are not split by "
@@ -193,7 +193,7 @@ def _uncertainty(ctx: ReportContext) -> Section:
             cases = [(c, names == c) for c in dict.fromkeys(names)]
     times = ensemble.dataset["time"].to_numpy()
     missing = []
-    for i, name in enumerate(FAN_OUTPUTS, start=1):
+    for i, name in enumerate(ctx.fan_outputs(list(ensemble.variables)), start=1):
         if name not in ensemble.variables:
             missing.append(name)
             continue
@@ -205,7 +205,8 @@ def _uncertainty(ctx: ReportContext) -> Section:
         for ax, (case, rows) in zip(axes, cases, strict=True):
             keep = rows & ok
             plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
-                     push=ctx.push, name=name, units=units or None, ax=ax)
+                     push=ctx.push, name=name, units=units or None,
+                     time_units=ctx.time_unit, push_label=ctx.word("schedule"), ax=ax)
             if case:
                 ax.set_title(case, loc="left", fontsize=9)
         for ax in axes[:-1]:

@@ -66,6 +66,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sdnet.errors import ExperimentError, close_matches
+from sdnet.files import packaged_data
 from sdnet.teaching.expressions import names_in
 
 __all__ = [
@@ -444,7 +445,7 @@ def load_exercise(path: str | Path) -> Exercise:
         raise reader.fail("exercise.number", f"is {number}, but the file name says "
                           f"{stem_number!r} (name files NN_name.toml)", number)
     final_time = reader.number(head, "final_time", "exercise", minimum=0)
-    model = (path.parent / reader.string(head, "model", "exercise")).resolve()
+    model = _model_path(path, reader.string(head, "model", "exercise"))
 
     scenarios: dict[str, Scenario] = {}
     for name, raw in reader.table(data, "scenarios", "").items():
@@ -706,8 +707,22 @@ def _names(reader: _Reader, key: str, expression: str) -> set[str]:
         raise reader.fail(key, error.message, expression) from error
 
 
+def _model_path(exercise: Path, given: str) -> Path:
+    """The model an exercise names, relative to its file; an installed exercise (no
+    ``models/`` folder beside the package) finds the model installed with the package:
+    ``../../models/flexnet/flexnet.mdl`` -> ``sdnet/data/flexnet/flexnet.mdl``."""
+    model = (exercise.parent / given).resolve()
+    if model.is_file():
+        return model
+    installed = packaged_data(Path(given).parent.name)
+    if installed is not None and (installed / Path(given).name).is_file():
+        return installed / Path(given).name
+    return model
+
+
 def find_exercise_dir(start: str | Path | None = None) -> Path:
-    """Find ``experiments/teaching`` in ``start`` (default: the working folder) or a parent.
+    """Find ``experiments/teaching`` in ``start`` (default: the working folder) or a parent;
+    without one, the exercises installed with the package (``sdnet.data.teaching``).
 
     Raises
     ------
@@ -722,6 +737,9 @@ def find_exercise_dir(start: str | Path | None = None) -> Path:
         candidate = folder / "experiments" / "teaching"
         if candidate.is_dir() and any(candidate.glob("[0-9][0-9]_*.toml")):
             return candidate
+    installed = packaged_data("teaching")
+    if start is None and installed is not None and any(installed.glob("[0-9][0-9]_*.toml")):
+        return installed
     raise ExperimentError(
         f"no exercises found in {here} or its parents (expected experiments/teaching/"
         "NN_name.toml; run from the sdnet folder or pass --dir)"

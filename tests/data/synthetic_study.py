@@ -32,6 +32,8 @@ PUSH_START = 2.0
 PUSH_TAPER = 1.0
 TIMES = np.arange(0.0, 30.0 + 1e-9, 0.5)
 MODEL = Path(__file__).resolve().parent / "two_views.mdl"
+#: a flexnet-like study: its words, push schedule and outcomes come from this card
+CARD = Path(__file__).resolve().parent / "tiny_network.toml"
 
 
 def _problem() -> dict:
@@ -94,6 +96,7 @@ def write_study(path: Path, *, n: int = 128, seed: int = 20261126) -> Path:
     spec_text = f"""[experiment]
 name = "synthetic_levers"
 model = "{MODEL}"
+card = "{CARD}"
 seed = {seed}
 question = "Which levers keep a (synthetic) network alive ten years after the push ends?"
 

@@ -440,7 +440,7 @@ def test_two_policies_are_compared_and_hysteresis_is_tested(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_threshold_map_brackets_the_switch_on_the_engine(tmp_path: Path) -> None:
-    from sdnet.metrics import BUILTIN, Trajectories
+    from sdnet.metrics import Trajectories, card_metrics
 
     experiment = load_experiment(ROOT / "experiments" / "threshold_map.toml").with_options(n=2)
     run_experiment(experiment, out=tmp_path / "map", progress=False)
@@ -460,8 +460,9 @@ def test_threshold_map_brackets_the_switch_on_the_engine(tmp_path: Path) -> None
         data = Trajectories(run.dataset["time"].to_numpy(),
                             {"Total Members": run.outputs("Total Members").to_numpy()},
                             np.array([values["push_start"] + duration + values["push_taper"]]),
-                            np.array([model.parameters["number_of_firms"].default]))
-        return bool(BUILTIN["alive_after_push"](data)[0])
+                            {"number_of_firms":
+                             np.array([model.parameters["number_of_firms"].default])})
+        return bool(card_metrics(model.card)["alive_after_push"](data)[0])
 
     for row in by_duration[by_duration["bracket_low"].notna()].itertuples():
         assert row.bracket_high - row.bracket_low <= 0.05

@@ -161,12 +161,10 @@ def test_time_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache:
          "values pass initial_state= (e.g. result.state_at(10))"),
         (["--vars", "Watr in Tub"],
          "unknown variable 'Watr in Tub' of bathtub.mdl; did you mean 'Water in Tub'?"),
+        # bathtub has no model card, so it has no presets (flexnet's regions are its card's)
         (["--region", "typical"],
-         "region preset 'typical' needs parameters that model bathtub.mdl does not have: "
-         "community_entrepreneur_density, external_networking"),
-        (["--region", "alpine"],
-         "unknown region preset 'alpine'; valid presets: embedded_prone, externally_networked, "
-         "typical"),
+         "unknown preset 'typical'; valid presets: none (the model's card defines no "
+         "[[presets]])"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

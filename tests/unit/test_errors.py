@@ -137,19 +137,38 @@ def test_unknown_region_preset(network: Model) -> None:
     )
 
 
-def test_region_and_push_on_a_model_without_their_parameters(bathtub: Model) -> None:
-    with pytest.raises(MissingParameterError) as caught:
+def test_region_and_push_on_a_model_without_a_card(bathtub: Model) -> None:
+    # presets and push schedules come from a model's card; bathtub has none
+    with pytest.raises(UnknownPresetError) as caught:
         bathtub.run(region="typical")
     assert str(caught.value) == (
-        "region preset 'typical' needs parameters that model bathtub.mdl does not have: "
-        "community_entrepreneur_density, external_networking"
+        "unknown preset 'typical'; valid presets: none (the model's card defines no "
+        "[[presets]])"
     )
-    with pytest.raises(MissingParameterError) as caught_push:
+    with pytest.raises(PushScheduleError) as caught_push:
         bathtub.run(push=BASE_PUSH)
     assert str(caught_push.value) == (
-        "a push schedule needs parameters that model bathtub.mdl does not have: "
-        "push_amount, push_start, push_duration, push_taper, local_match_requirement"
+        "a push needs a push schedule, and it has no model card, so no [[schedules]] entry "
+        'of kind "push" naming the constants a push sets (model bathtub.mdl)'
     )
+
+
+def test_a_card_naming_constants_the_model_lacks(bathtub: Model, tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text('[[schedules]]\nname = "push"\nparameters = { amount = "Push Amount", '
+                    'start = "Push Start", duration = "Push Duration" }\n'
+                    '[[presets]]\nname = "full"\nvalues = { "Faucet Flow" = 5, "Rain" = 1 }\n',
+                    encoding="utf-8")
+    model = load_model(bathtub.path, card=card)
+    with pytest.raises(MissingParameterError) as caught:
+        model.run(region="full")
+    assert str(caught.value) == (
+        "preset 'full' needs parameters that model bathtub.mdl does not have: rain")
+    with pytest.raises(MissingParameterError) as caught_push:
+        model.run(push=BASE_PUSH)
+    assert str(caught_push.value) == (
+        "a push schedule needs parameters that model bathtub.mdl does not have: "
+        "push_amount, push_start, push_duration")
 
 
 def test_push_with_negative_duration() -> None:

@@ -79,6 +79,7 @@ def test_policies_and_presets_make_cases(tiny: Model) -> None:
 
 def test_model_path_is_relative_to_the_file(tmp_path: Path) -> None:
     shutil.copy(TINY, tmp_path / "tiny_network.mdl")
+    shutil.copy(TINY.with_suffix(".toml"), tmp_path / "tiny_network.toml")  # its model card
     spec = _spec()
     spec["experiment"]["model"] = "tiny_network.mdl"
     (tmp_path / "study.toml").write_text(to_toml(spec), encoding="utf-8")
@@ -151,9 +152,9 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "none)"),
         ({"metrics": [{"name": "persistance_after_push"}]},
          "study.toml: [metrics[0].name] unknown metric 'persistance_after_push'; did you mean "
-         "'persistence_after_push', 'alive_after_push'? (built in: members_share, "
-         "persistence_after_push, embeddedness, sustained, alive_after_push, time_to_collapse, "
-         "cost_per_member_year; or give variable and "
+         "'persistence_after_push', 'alive_after_push'? (the outcomes of card "
+         "tiny_network.toml: persistence_after_push, sustained, members_share, embeddedness, "
+         "alive_after_push, time_to_collapse, cost_per_member_year; or give variable and "
          "reducer)"),
         ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "max"}]},
          "study.toml: [metrics[0].reducer] unknown reducer 'max' (valid: final, mean, peak, "

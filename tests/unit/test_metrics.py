@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from sdnet.card import load_card
 from sdnet.errors import InvalidValueError, UnknownVariableError
 from sdnet.metrics import (
-    BUILTIN,
     Trajectories,
+    card_metrics,
     final,
     mean_over,
     peak,
@@ -19,6 +22,9 @@ from sdnet.metrics import (
 )
 
 TIMES = np.linspace(0.0, 30.0, 121)  # saveper 0.25 Year
+ROOT = Path(__file__).resolve().parents[2]
+#: flexnet's outcomes, from its model card (the schedule reducers with flexnet's names)
+BUILTIN = card_metrics(load_card(ROOT / "models" / "flexnet" / "flexnet.toml"))
 
 
 def _data(members: np.ndarray, *, push_end: float = 5.5, firms: float = 200.0,
@@ -32,7 +38,8 @@ def _data(members: np.ndarray, *, push_end: float = 5.5, firms: float = 200.0,
         "Cumulative Public Spending": (np.zeros_like(members) if spending is None
                                        else spending),
     }
-    return Trajectories(TIMES, outputs, np.full(n, push_end), np.full(n, firms))
+    return Trajectories(TIMES, outputs, np.full(n, push_end),
+                        {"number_of_firms": np.full(n, firms)})
 
 
 def test_reducers_on_a_ramp() -> None:

@@ -1,0 +1,487 @@
+"""Model cards: what sdnet knows about one model, kept in a TOML file beside the model.
+
+The package core is model-agnostic. What it knows about a particular model (its levers over
+time, its named presets, the outcomes worth measuring, the words a report uses) comes from a
+*card*: ``flexnet.toml`` beside ``flexnet.mdl`` (found automatically: same folder, same stem),
+or any file given with ``--card``. A model without a card works everywhere with neutral
+wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
+
+    [model]                     # all optional
+    file = "flexnet.mdl"        # the model this card describes (relative to the card)
+    title = "flexnet"
+    description = "Local networks of small firms: how a public push can start one."
+    time_unit = "Year"
+    variables = ["Total Members", "Trust"]   # what a run saves by default (else: stocks)
+    report_variables = ["Total Members"]     # a study's fan charts (else: the stocks)
+    panels = [["Total Members"], ["Trust"]]  # sdnet run's figure (else: stocks by units)
+
+    [[schedules]]               # levers over time; kind "push" is the only kind so far:
+    name = "push"               # an amount from start for duration, then a linear taper,
+    kind = "push"               # with a matching requirement
+    description = "the public grant"
+    parameters = { amount = "Push Amount", start = "Push Start", duration = "Push Duration",
+                   taper = "Push Taper", match = "Local Match Requirement" }
+    base = { amount = 300000, start = 2, duration = 3.5 }
+
+    [[presets]]                 # named sets of constants (Python or Vensim names)
+    name = "typical"
+    description = "few community entrepreneurs ..."
+    values = { community_entrepreneur_density = 0.2, external_networking = 0.2 }
+
+    [[outcomes]]                # named outcomes: a reducer of a variable (sdnet.metrics)
+    name = "embeddedness"
+    variable = "Embeddedness"
+    reducer = "final"           # final, mean, peak, ..., or a schedule reducer such as
+    units = "dmnl"              # "persistence_after" (options: population, lag, ...)
+    plain = "embeddedness at the horizon"
+    good = "higher"             # higher, lower or "" (neither)
+    default = true              # measured by a study that lists no [[metrics]]
+
+    [words]                     # what reports call things (keys of NEUTRAL_WORDS)
+    system = "the network"
+
+Errors name the card file, the key, the bad value and what is valid (:class:`CardError`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from sdnet.errors import CardError, UnknownPresetError, close_matches
+from sdnet.params import python_name
+
+__all__ = [
+    "NEUTRAL_WORDS",
+    "SCHEDULE_FIELDS",
+    "ModelCard",
+    "Outcome",
+    "Preset",
+    "Schedule",
+    "card_path_for",
+    "find_card",
+    "load_card",
+    "parse_card",
+]
+
+#: The words a report uses, and their neutral values for a model without a card.
+NEUTRAL_WORDS: Mapping[str, str] = MappingProxyType({
+    "system": "the system",          # what the study is about ("the network")
+    "schedule": "the schedule",      # the lever over time ("the public push")
+    "preset": "preset",              # a named set of constants ("region")
+    "members": "the main outcome",   # what the fan charts and regimes count ("members")
+    "population": "the population",  # what shares are of ("firms")
+    "sustained": "sustained",        # a run whose outcome lasts ("sustained the network")
+    # what a study report shows, after "It shows"
+    "about": "which factors decide the outcomes the study measures",
+})
+#: Fields of a "push" schedule: the card names the model constant each one sets.
+SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "match")
+SCHEDULE_KINDS: tuple[str, ...] = ("push",)
+GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
+_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "words")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A lever over time: a "push" sets an amount from start for duration, then tapers.
+
+    Attributes
+    ----------
+    name : str
+        The schedule's name (``"push"``; studies write it as a ``[push]`` table).
+    kind : str
+        ``"push"`` (the only kind so far).
+    parameters : Mapping[str, str]
+        Field (``amount``, ``start``, ``duration``, ``taper``, ``match``) -> the model
+        constant it sets (Python name). ``amount``, ``start`` and ``duration`` are required.
+    base : Mapping[str, float]
+        Field -> the value a study's schedule starts from.
+    description : str
+        One line for people.
+    """
+
+    name: str
+    kind: str
+    parameters: Mapping[str, str]
+    base: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parameters", MappingProxyType(dict(self.parameters)))
+        object.__setattr__(self, "base", MappingProxyType(
+            {k: float(v) for k, v in self.base.items()}))
+
+    @property
+    def end_parameters(self) -> tuple[str, ...]:
+        """The constants whose sum is the time the schedule ends (start + duration + taper)."""
+        return tuple(self.parameters[f] for f in ("start", "duration", "taper")
+                     if f in self.parameters)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of constants (for flexnet: a region type).
+
+    Attributes
+    ----------
+    name : str
+        Preset name (a Python identifier, ``"typical"``).
+    description : str
+        What the preset stands for and why.
+    values : Mapping[str, float]
+        Python parameter name -> value.
+    """
+
+    name: str
+    description: str
+    values: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "values",
+            MappingProxyType({python_name(k): float(v) for k, v in self.values.items()}),
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A named outcome: a reducer of one model variable (see :mod:`sdnet.metrics`).
+
+    Attributes
+    ----------
+    name : str
+        Python identifier (a metric name in studies, a column of ``metrics.csv``).
+    variable : str
+        The output it reads (Vensim name as written in the card).
+    reducer : str
+        A reducer of :data:`sdnet.metrics.REDUCERS` or :data:`sdnet.metrics.SCHEDULE_REDUCERS`.
+    options : Mapping[str, Any]
+        The reducer's options (``population``, ``lag``, ``threshold``, ...).
+    units : str
+        Units of the outcome's values.
+    plain : str
+        A plain-language name for reports.
+    good : str
+        ``"higher"``, ``"lower"`` or ``""``: which direction is better.
+    default : bool
+        Measured by a study that lists no ``[[metrics]]``.
+    """
+
+    name: str
+    variable: str
+    reducer: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    units: str = ""
+    plain: str = ""
+    good: str = ""
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What sdnet knows about one model (empty for a model without a card).
+
+    Attributes
+    ----------
+    path : Path or None
+        The card file (None for the neutral card of a model without one).
+    model_file : Path or None
+        The model the card describes (``[model] file``), resolved against the card's folder.
+    title, description, time_unit : str
+        ``[model]``: how reports introduce the model.
+    variables : tuple[str, ...]
+        ``[model] variables``: what a run saves by default (Vensim names; else the stocks).
+    report_variables : tuple[str, ...]
+        ``[model] report_variables``: what a study always saves and its report draws as fan
+        charts (else the stocks).
+    panels : tuple[tuple[str, ...], ...]
+        ``[model] panels``: the panels of ``sdnet run``'s figure (else stocks by units).
+    schedules : Mapping[str, Schedule]
+        By name.
+    presets : Mapping[str, Preset]
+        By name.
+    outcomes : Mapping[str, Outcome]
+        By name, in the card's order.
+    words : Mapping[str, str]
+        Every key of :data:`NEUTRAL_WORDS`, the card's value where it gives one.
+    """
+
+    path: Path | None = None
+    model_file: Path | None = None
+    title: str = ""
+    description: str = ""
+    time_unit: str = ""
+    variables: tuple[str, ...] = ()
+    report_variables: tuple[str, ...] = ()
+    panels: tuple[tuple[str, ...], ...] = ()
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
+
+    def __post_init__(self) -> None:
+        for name in ("schedules", "presets", "outcomes"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "words", MappingProxyType({**NEUTRAL_WORDS, **self.words}))
+
+    @property
+    def push(self) -> Schedule | None:
+        """The card's push schedule (the first schedule of kind ``"push"``), if any."""
+        return next((s for s in self.schedules.values() if s.kind == "push"), None)
+
+    @property
+    def default_outcomes(self) -> tuple[Outcome, ...]:
+        """The outcomes a study measures when it lists no ``[[metrics]]``."""
+        return tuple(o for o in self.outcomes.values() if o.default)
+
+    def word(self, key: str) -> str:
+        """What reports call ``key`` (``"system"`` -> ``"the network"`` for flexnet)."""
+        return self.words.get(key, NEUTRAL_WORDS.get(key, key))
+
+    def preset(self, name: str | Preset) -> Preset:
+        """The preset called ``name`` (``"embedded-prone"`` and ``"Embedded Prone"`` work).
+
+        Raises
+        ------
+        UnknownPresetError
+            If the card has no such preset; the message lists the valid ones (none for a
+            model without a card).
+        """
+        if isinstance(name, Preset):
+            return name
+        kind = self.preset_kind
+        if not isinstance(name, str):
+            raise UnknownPresetError(repr(name), valid=self.presets, kind=kind)
+        key = python_name(name)
+        if key not in self.presets:
+            raise UnknownPresetError(name, valid=self.presets, kind=kind)
+        return self.presets[key]
+
+    @property
+    def preset_kind(self) -> str:
+        """How errors and reports name a preset: ``"region preset"`` for flexnet."""
+        word = self.word("preset")
+        return "preset" if word == "preset" else f"{word} preset"
+
+
+# ------------------------------------------------------------------------------- finding
+
+
+def card_path_for(model_path: str | Path) -> Path:
+    """Where a model's card is looked for: same folder, same stem, ``.toml``."""
+    return Path(model_path).with_suffix(".toml")
+
+
+def find_card(model_path: str | Path, card: str | Path | None = None) -> ModelCard:
+    """The card of a model: ``card`` when given, else the file beside the model, else the
+    neutral card (no schedules, presets or outcomes; neutral words).
+
+    Raises
+    ------
+    CardError
+        If ``card`` is given and missing, or a card file is invalid.
+    """
+    if card is not None:
+        return load_card(card)
+    beside = card_path_for(model_path)
+    if beside.is_file():
+        return load_card(beside)
+    return ModelCard()
+
+
+def load_card(path: str | Path) -> ModelCard:
+    """Read and validate a card file.
+
+    Raises
+    ------
+    CardError
+        Naming the file, the key, the bad value and what is valid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CardError("model card not found (give the path of a .toml card)", path=path,
+                        value=str(path))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise CardError(f"not valid TOML: {error}", path=path) from error
+    return parse_card(data, path=path)
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+def _check_keys(table: Mapping[str, Any], allowed: tuple[str, ...], path: Path | None,
+                where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            hint = close_matches(key, allowed)
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise CardError(f"unknown key {key!r}{did}; valid keys: {', '.join(allowed)}",
+                            path=path, key=f"{where}.{key}" if where else key, value=key)
+
+
+def _table(value: Any, path: Path | None, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise CardError(f"must be a table, not {value!r}", path=path, key=key, value=value)
+    return value
+
+
+def _tables(data: Mapping[str, Any], key: str, path: Path | None) -> list[Mapping[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise CardError(f"must be an array of tables ([[{key}]]), not {value!r}", path=path,
+                        key=key, value=value)
+    return value
+
+
+def _string(value: Any, path: Path | None, key: str, *, name: bool = False) -> str:
+    if not isinstance(value, str) or (name and not _NAME.match(python_name(value))):
+        what = "a name (letters, digits, _)" if name else "a string"
+        raise CardError(f"must be {what}, not {value!r}", path=path, key=key, value=value)
+    return value
+
+
+def _number(value: Any, path: Path | None, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CardError(f"must be a finite number, not {value!r}", path=path, key=key,
+                        value=value)
+    return float(value)
+
+
+def _unique(names: list[str], path: Path | None, key: str) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            raise CardError(f"{name!r} is defined twice", path=path,
+                            key=f"{key}[{index}].name", value=name)
+        seen.add(name)
+
+
+def _parse_schedule(raw: Mapping[str, Any], path: Path | None, key: str) -> Schedule:
+    _check_keys(raw, ("name", "kind", "description", "parameters", "base"), path, key)
+    name = python_name(_string(raw.get("name"), path, f"{key}.name", name=True))
+    kind = raw.get("kind", "push")
+    if kind not in SCHEDULE_KINDS:
+        raise CardError(f"unknown schedule kind {kind!r}; valid kinds: "
+                        f"{', '.join(SCHEDULE_KINDS)}", path=path, key=f"{key}.kind", value=kind)
+    parameters = _table(raw.get("parameters"), path, f"{key}.parameters")
+    _check_keys(parameters, SCHEDULE_FIELDS, path, f"{key}.parameters")
+    missing = [f for f in ("amount", "start", "duration") if f not in parameters]
+    if missing:
+        raise CardError(f"a push schedule needs the constants its {', '.join(missing)} set "
+                        f"(fields: {', '.join(SCHEDULE_FIELDS)})", path=path,
+                        key=f"{key}.parameters", value=dict(parameters))
+    names = {f: python_name(_string(v, path, f"{key}.parameters.{f}"))
+             for f, v in parameters.items()}
+    base_raw = _table(raw.get("base", {}), path, f"{key}.base")
+    _check_keys(base_raw, tuple(names), path, f"{key}.base")
+    base = {f: _number(v, path, f"{key}.base.{f}") for f, v in base_raw.items()}
+    for f, v in base.items():
+        if v < 0 or (f == "match" and v > 1):
+            valid = "[0, 1]" if f == "match" else ">= 0"
+            raise CardError(f"must be {valid}, not {v:g}", path=path, key=f"{key}.base.{f}",
+                            value=v)
+    return Schedule(name, kind, names, base,
+                    _string(raw.get("description", ""), path, f"{key}.description"))
+
+
+def _parse_preset(raw: Mapping[str, Any], path: Path | None, key: str) -> Preset:
+    _check_keys(raw, ("name", "description", "values"), path, key)
+    name = python_name(_string(raw.get("name"), path, f"{key}.name", name=True))
+    values = _table(raw.get("values"), path, f"{key}.values")
+    if not values:
+        raise CardError("a preset sets at least one constant", path=path, key=f"{key}.values",
+                        value={})
+    numbers = {k: _number(v, path, f"{key}.values.{k}") for k, v in values.items()}
+    return Preset(name, _string(raw.get("description", ""), path, f"{key}.description"),
+                  numbers)
+
+
+_OUTCOME_KEYS = ("name", "variable", "reducer", "units", "plain", "good", "default")
+
+
+def _parse_outcome(raw: Mapping[str, Any], path: Path | None, key: str) -> Outcome:
+    name = _string(raw.get("name"), path, f"{key}.name", name=True)
+    if not _NAME.match(name):
+        raise CardError("must be a Python identifier (letters, digits, _)", path=path,
+                        key=f"{key}.name", value=name)
+    variable = _string(raw.get("variable"), path, f"{key}.variable")
+    reducer = _string(raw.get("reducer", "final"), path, f"{key}.reducer")
+    good = raw.get("good", "")
+    if good not in GOOD_DIRECTIONS:
+        raise CardError(f"must be one of 'higher', 'lower' or '' (neither), not {good!r}",
+                        path=path, key=f"{key}.good", value=good)
+    default = raw.get("default", False)
+    if not isinstance(default, bool):
+        raise CardError(f"must be true or false, not {default!r}", path=path,
+                        key=f"{key}.default", value=default)
+    options = {k: v for k, v in raw.items() if k not in _OUTCOME_KEYS}
+    return Outcome(name, variable, reducer, MappingProxyType(options),
+                   _string(raw.get("units", ""), path, f"{key}.units"),
+                   _string(raw.get("plain", ""), path, f"{key}.plain"), good, default)
+
+
+def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCard:
+    """Validate a card given as plain data (what :func:`load_card` reads from TOML).
+
+    Outcome reducers and the names a card gives are checked against the model where they are
+    used (:func:`sdnet.metrics.outcome_metric`, ``Model.run``), since a card alone does not
+    know the model's variables.
+
+    Raises
+    ------
+    CardError
+        Naming the file, the key, the bad value and what is valid.
+    """
+    _check_keys(data, _TOP_KEYS, path, "")
+    head = _table(data.get("model", {}), path, "model")
+    _check_keys(head, ("file", "title", "description", "time_unit", "variables",
+                       "report_variables", "panels"), path, "model")
+    panels = head.get("panels", [])
+    if not isinstance(panels, list) or not all(
+            isinstance(p, list) and all(isinstance(v, str) for v in p) for p in panels):
+        raise CardError(f"must be a list of lists of variable names, not {panels!r}",
+                        path=path, key="model.panels", value=panels)
+    lists = {}
+    for name in ("variables", "report_variables"):
+        value = head.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise CardError(f"must be a list of variable names, not {value!r}", path=path,
+                            key=f"model.{name}", value=value)
+        lists[name] = tuple(value)
+    model_file = None
+    if "file" in head:
+        file = Path(_string(head["file"], path, "model.file"))
+        model_file = file if file.is_absolute() or path is None else path.parent / file
+    schedules = [_parse_schedule(raw, path, f"schedules[{i}]")
+                 for i, raw in enumerate(_tables(data, "schedules", path))]
+    presets = [_parse_preset(raw, path, f"presets[{i}]")
+               for i, raw in enumerate(_tables(data, "presets", path))]
+    outcomes = [_parse_outcome(raw, path, f"outcomes[{i}]")
+                for i, raw in enumerate(_tables(data, "outcomes", path))]
+    for key, items in (("schedules", schedules), ("presets", presets), ("outcomes", outcomes)):
+        _unique([item.name for item in items], path, key)
+    words = _table(data.get("words", {}), path, "words")
+    _check_keys(words, tuple(NEUTRAL_WORDS), path, "words")
+    return ModelCard(
+        path=path, model_file=model_file,
+        title=_string(head.get("title", ""), path, "model.title"),
+        description=_string(head.get("description", ""), path, "model.description"),
+        time_unit=_string(head.get("time_unit", ""), path, "model.time_unit"),
+        variables=lists["variables"],
+        report_variables=lists["report_variables"],
+        panels=tuple(tuple(p) for p in panels),
+        schedules={s.name: s for s in schedules},
+        presets={p.name: p for p in presets},
+        outcomes={o.name: o for o in outcomes},
+        words={k: _string(v, path, f"words.{k}") for k, v in words.items()},
+    )
