@@ -405,8 +405,8 @@ def test_a_folder_given_as_the_model_is_named_a_folder(
     assert main(["describe", str(DATA)]) == 2
     line = _error_line(capsys)
     assert line.startswith(f"sdnet describe: error: the model path is a folder, not a file: "
-                           f"{DATA} (give the path of a Vensim .mdl file; in it: "
-                           "bass_diffusion.mdl, bathtub.mdl, ")
+                           f"{DATA} (give the path of a Vensim .mdl file; in it: bass.mdl, "
+                           "bass_diffusion.mdl, ")
 
 
 def test_run_writes_only_into_its_own_folders(

@@ -28,7 +28,7 @@ def test_pyproject_ships_every_subpackage_the_model_and_the_exercises() -> None:
                       "sdnet.data.teaching": "experiments/teaching"}
     assert (ROOT / mapped["sdnet.data.flexnet"] / "flexnet.mdl").is_file()
     assert (ROOT / mapped["sdnet.data.flexnet"] / "flexnet.toml").is_file()
-    assert len(list((ROOT / mapped["sdnet.data.teaching"]).glob("[0-9][0-9]_*.toml"))) == 6
+    assert len(list((ROOT / mapped["sdnet.data.teaching"]).glob("[0-9][0-9]_*.toml"))) >= 6
 
 
 def test_a_checkout_has_no_installed_data() -> None:
@@ -57,7 +57,8 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_exercises_are_found_in_the_installed_package(installed: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     found = exercises.load_exercises()
-    assert sorted(found) == [1, 2, 3, 4, 5, 6]
+    shipped = len(list((installed / "teaching").glob("[0-9][0-9]_*.toml")))
+    assert sorted(found) == list(range(1, shipped + 1))
     for exercise in found.values():
         assert exercise.path.parent == installed / "teaching"
         assert exercise.model == installed / "flexnet" / "flexnet.mdl"
@@ -72,10 +73,6 @@ def test_the_flagship_card_is_found_when_installed(tmp_path: Path,
     shutil.copytree(ROOT / "models" / "flexnet", data)
     monkeypatch.setattr(sdnet.policy, "FLAGSHIP_CARD", tmp_path / "missing" / "flexnet.toml")
     monkeypatch.setattr(sdnet.policy, "packaged_data", lambda name: tmp_path / name)
-    sdnet.policy.flagship_card.cache_clear()
-    try:
-        card = sdnet.policy.flagship_card()
-    finally:
-        sdnet.policy.flagship_card.cache_clear()
+    card = sdnet.policy.flagship_card.__wrapped__()  # not the cached checkout card
     assert card.path == data / "flexnet.toml"
     assert set(card.presets) == {"typical", "embedded_prone", "externally_networked"}
