@@ -433,7 +433,7 @@ class Model:
         }
         self._by_vensim = {str(r["Real Name"]).lower(): name for name, r in self._rows.items()}
         for row in self._rows.values():
-            lower, upper = (_limit(v) for v in (row["Limits"] or (None, None)))
+            lower, upper = _range(row["Limits"])
             if lower is not None and upper is not None and lower > upper:
                 # otherwise the parameter silently stops being a factor of any study
                 raise ModelParseError(

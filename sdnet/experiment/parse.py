@@ -291,8 +291,8 @@ def _no_schedule(model: Model) -> str:
 def _default_metrics(model: Model) -> list[dict[str, Any]]:
     """What a study measures when it lists no [[metrics]]: the card's default outcomes, else
     the final value of every stock of the model."""
-    chosen = model.card.default_outcomes
-    if chosen:
+    chosen = [o for o in model.card.default_outcomes if o.variable in model]
+    if chosen:  # those the model has (a small test model may lack some of its card's)
         return [{"name": o.name} for o in chosen]
     metrics = []
     for column in model.stock_columns():

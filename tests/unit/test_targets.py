@@ -114,8 +114,8 @@ def test_reducers_read_the_right_numbers() -> None:
         (('source = "a citation"', 'source = "a citation"\nregion = "tipical"'),
          r"\[targets.adopters_3.region\] unknown region preset 'tipical'; valid presets"),
         (('source = "a citation"', 'source = "a citation"\nregion = "typical"'),
-         r"\[targets.adopters_3\] region preset 'typical' needs parameters that model "
-         r"bass_diffusion.mdl does not have"),
+         # presets are the model card's: bass_diffusion.mdl has none
+         r"\[targets.adopters_3\] unknown preset 'typical'; valid presets: none"),
         (('source = "a citation"', 'source = "a citation"\npush = { amount = 1 }'),
          r"\[targets.adopters_3.push\] missing start, duration"),
         (('source = "a citation"',

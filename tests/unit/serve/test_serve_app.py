@@ -227,7 +227,7 @@ def test_the_command_serves_until_interrupted(flexnet: CompiledModel) -> None:
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
-        assert first.startswith("sdnet serve: flexnet at http://127.0.0.1:")  # the card's title
+        assert first.startswith("sdnet serve: flexnet: flight simulator at http://127.0.0.1:")
         url = first.split(" at ", 1)[1].split(" ", 1)[0]
         assert process.stdout.readline().startswith("  uncertainty: 4 worlds, a Latin-hypercube")
         with urllib.request.urlopen(url + "api/setup") as response:
