@@ -37,6 +37,12 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     good = "higher"             # higher, lower or "" (neither)
     default = true              # measured by a study that lists no [[metrics]]
 
+    [[sanity]]                  # runs every study flags, counts and locates (sdnet.sanity):
+    name = "treadmill"          # all conditions hold after_push after the push ends
+    plain = "alive with near-zero trust: a treadmill"
+    after_push = 10
+    when = ["Total Members >= formed(Number of Firms)", "Trust < 0.05"]
+
     [words]                     # what reports call things (keys of NEUTRAL_WORDS)
     system = "the network"
 
@@ -63,6 +69,8 @@ __all__ = [
     "ModelCard",
     "Outcome",
     "Preset",
+    "SanityCheck",
+    "SanityCondition",
     "Schedule",
     "card_path_for",
     "find_card",
@@ -85,7 +93,7 @@ NEUTRAL_WORDS: Mapping[str, str] = MappingProxyType({
 SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "match")
 SCHEDULE_KINDS: tuple[str, ...] = ("push",)
 GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
-_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "words")
+_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "sanity", "words")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -185,6 +193,81 @@ class Outcome:
     default: bool = False
 
 
+#: Comparisons a sanity condition may use.
+SANITY_OPERATORS: tuple[str, ...] = ("<=", ">=", "<", ">")
+#: How a condition combines several variables (``mean(A, B) < 0``).
+SANITY_COMBINE: tuple[str, ...] = ("mean", "min", "max")
+_CONDITION = re.compile(
+    r"^\s*(?:(?P<combine>[a-z]+)\s*\((?P<inner>[^()]+)\)|(?P<single>[^<>()=]+?))\s*"
+    r"(?P<op><=|>=|<|>)\s*(?P<rhs>.+?)\s*$")
+_FORMED = re.compile(r"^formed\s*\((?P<constant>[^()]+)\)$")
+
+
+@dataclass(frozen=True)
+class SanityCondition:
+    """One comparison of a sanity check, read from a string such as
+    ``"mean(Micro Perceived Value, Established Perceived Value) < 0"``.
+
+    Attributes
+    ----------
+    variables : tuple[str, ...]
+        The outputs compared (Vensim names as written); several are combined by ``combine``.
+    combine : str
+        ``"mean"``, ``"min"`` or ``"max"`` of the variables (``""`` for one variable).
+    op : str
+        ``"<"``, ``"<="``, ``">"`` or ``">="``.
+    value : float
+        The number compared with (unused when ``formed_of`` is given).
+    formed_of : str
+        A constant (Python name): compare with the formed size ``max(3, 5% of it)`` of
+        :func:`sdnet.metrics.formed_threshold` instead of a number (``formed(Number of Firms)``).
+    text : str
+        The condition as written on the card.
+    """
+
+    variables: tuple[str, ...]
+    combine: str
+    op: str
+    value: float = 0.0
+    formed_of: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """A sanity check: runs meeting every condition at one time are flagged, counted and
+    reported (for flexnet: a network alive with negative perceived net value, or one kept
+    alive with near-zero trust and embeddedness, a treadmill rather than an embedded network).
+
+    Attributes
+    ----------
+    name : str
+        Python identifier (a key of ``summary.json``'s ``sanity``).
+    plain : str
+        What a flagged run is, in plain words (reports quote it).
+    after_push : float
+        The conditions are read this long after the push schedule ends (model time units;
+        read at the horizon when later).
+    when : tuple[SanityCondition, ...]
+        All must hold for a run to be flagged.
+    """
+
+    name: str
+    plain: str
+    after_push: float
+    when: tuple[SanityCondition, ...]
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every output the conditions read."""
+        return tuple(dict.fromkeys(v for c in self.when for v in c.variables))
+
+    @property
+    def constants(self) -> tuple[str, ...]:
+        """Every constant (Python name) the conditions read."""
+        return tuple(dict.fromkeys(c.formed_of for c in self.when if c.formed_of))
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What sdnet knows about one model (empty for a model without a card).
@@ -210,6 +293,8 @@ class ModelCard:
         By name.
     outcomes : Mapping[str, Outcome]
         By name, in the card's order.
+    sanity : tuple[SanityCheck, ...]
+        ``[[sanity]]``: the checks every study runs on its runs (:mod:`sdnet.sanity`).
     words : Mapping[str, str]
         Every key of :data:`NEUTRAL_WORDS`, the card's value where it gives one.
     """
@@ -225,6 +310,7 @@ class ModelCard:
     schedules: Mapping[str, Schedule] = field(default_factory=dict)
     presets: Mapping[str, Preset] = field(default_factory=dict)
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    sanity: tuple[SanityCheck, ...] = ()
     words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
 
     def __post_init__(self) -> None:
@@ -430,6 +516,61 @@ def _parse_outcome(raw: Mapping[str, Any], path: Path | None, key: str) -> Outco
                    _string(raw.get("plain", ""), path, f"{key}.plain"), good, default)
 
 
+def _parse_condition(text: Any, path: Path | None, key: str) -> SanityCondition:
+    valid = ("'VARIABLE OP NUMBER', 'mean(A, B) OP NUMBER' (or min, max) or "
+             "'VARIABLE OP formed(CONSTANT)', with OP one of <, <=, >, >=")
+    if not isinstance(text, str):
+        raise CardError(f"must be a condition string ({valid}), not {text!r}", path=path,
+                        key=key, value=text)
+    match = _CONDITION.match(text)
+    if match is None:
+        raise CardError(f"cannot read the condition {text!r}; write {valid}", path=path,
+                        key=key, value=text)
+    combine = match["combine"] or ""
+    if combine and combine not in SANITY_COMBINE:
+        raise CardError(f"unknown combination {combine!r} in {text!r}; valid: "
+                        f"{', '.join(SANITY_COMBINE)}", path=path, key=key, value=text)
+    names = match["inner"].split(",") if combine else [match["single"]]
+    variables = tuple(n.strip() for n in names)
+    if not all(variables):
+        raise CardError(f"an empty variable name in {text!r}", path=path, key=key, value=text)
+    rhs = match["rhs"]
+    formed = _FORMED.match(rhs)
+    if formed:
+        return SanityCondition(variables, combine, match["op"],
+                               formed_of=python_name(formed["constant"].strip()), text=text)
+    try:
+        value = float(rhs)
+    except ValueError:
+        raise CardError(f"{rhs!r} in {text!r} is neither a number nor formed(CONSTANT)",
+                        path=path, key=key, value=text) from None
+    if not math.isfinite(value):
+        raise CardError(f"must compare with a finite number, not {rhs!r}", path=path,
+                        key=key, value=text)
+    return SanityCondition(variables, combine, match["op"], value, text=text)
+
+
+def _parse_sanity(raw: Mapping[str, Any], path: Path | None, key: str) -> SanityCheck:
+    _check_keys(raw, ("name", "plain", "after_push", "when"), path, key)
+    name = _string(raw.get("name"), path, f"{key}.name", name=True)
+    if not _NAME.match(name):
+        raise CardError("must be a Python identifier (letters, digits, _)", path=path,
+                        key=f"{key}.name", value=name)
+    after = _number(raw.get("after_push", 0.0), path, f"{key}.after_push")
+    if after < 0:
+        raise CardError(f"must be >= 0 (time after the push ends), not {after:g}", path=path,
+                        key=f"{key}.after_push", value=after)
+    when = raw.get("when")
+    if not isinstance(when, list) or not when:
+        raise CardError(f"must be a non-empty list of conditions, all of which flag a run, "
+                        f"not {when!r}", path=path, key=f"{key}.when", value=when)
+    conditions = tuple(_parse_condition(c, path, f"{key}.when[{j}]")
+                       for j, c in enumerate(when))
+    plain = _string(raw.get("plain", ""), path, f"{key}.plain")
+    return SanityCheck(name, plain or " and ".join(c.text for c in conditions), after,
+                       conditions)
+
+
 def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCard:
     """Validate a card given as plain data (what :func:`load_card` reads from TOML).
 
@@ -468,7 +609,10 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
                for i, raw in enumerate(_tables(data, "presets", path))]
     outcomes = [_parse_outcome(raw, path, f"outcomes[{i}]")
                 for i, raw in enumerate(_tables(data, "outcomes", path))]
-    for key, items in (("schedules", schedules), ("presets", presets), ("outcomes", outcomes)):
+    sanity = [_parse_sanity(raw, path, f"sanity[{i}]")
+              for i, raw in enumerate(_tables(data, "sanity", path))]
+    for key, items in (("schedules", schedules), ("presets", presets), ("outcomes", outcomes),
+                       ("sanity", sanity)):
         _unique([item.name for item in items], path, key)
     words = _table(data.get("words", {}), path, "words")
     _check_keys(words, tuple(NEUTRAL_WORDS), path, "words")
@@ -483,5 +627,6 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
         schedules={s.name: s for s in schedules},
         presets={p.name: p for p in presets},
         outcomes={o.name: o for o in outcomes},
+        sanity=tuple(sanity),
         words={k: _string(v, path, f"words.{k}") for k, v in words.items()},
     )

@@ -24,12 +24,14 @@ from sdnet.experiment.folder import _summary, _write
 from sdnet.experiment.parse import load_experiment
 from sdnet.experiment.simulate import (
     _metric_table,
+    _sanity_flags,
     _simulate,
     _stage_table,
     _warn_if_read_past_the_horizon,
     _with_model_times,
 )
 from sdnet.experiment.spec import Experiment
+from sdnet.sanity import sanity_summary
 from sdnet.sensitivity import (
     IndicesResult,
     MorrisResult,
@@ -200,6 +202,7 @@ def _run_study(
     ensemble = _simulate(model, experiment, table, stage=design.method, chunk_file=chunk_file,
                          resume=resume, progress=progress)
     metrics = _metric_table(experiment, ensemble, table, model)
+    sanity_flags = [_sanity_flags(ensemble, table, model)]
     horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
     _analyse_stage(experiment, design, metrics, analyses, skipped)
     screen_design = None
@@ -227,6 +230,7 @@ def _run_study(
         ensemble = _simulate(model, experiment, table_main, stage="sobol",
                              chunk_file=chunk_file, resume=resume, progress=progress)
         metrics_main = _metric_table(experiment, ensemble, table_main, model)
+        sanity_flags.append(_sanity_flags(ensemble, table_main, model))
         metrics_main["run"] += len(table)
         table_main.index += len(table)
         _analyse_stage(experiment, design, metrics_main, analyses, skipped)
@@ -304,6 +308,13 @@ def _run_study(
         summary["notes"].append(
             f"the numerical guard flagged {flagged['n_flagged']} of {flagged['n_runs']} runs: "
             f"{flagged['flags'][0]}")
+    if model.card.sanity and sanity_flags[0]:
+        flags = {name: np.concatenate([part[name] for part in sanity_flags])
+                 for name in sanity_flags[0]}
+        summary["sanity"] = sanity_summary(
+            model.card.sanity, flags, cases=all_metrics["case"].to_numpy(),
+            ok=(all_metrics["status"] == "ok").to_numpy(),
+            factors=all_runs[[f.name for f in experiment.factors]])
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")

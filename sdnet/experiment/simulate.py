@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdnet.designs import Design
-from sdnet.errors import SdnetError, SdnetWarning, UnknownVariableError
+from sdnet.errors import CardError, SdnetError, SdnetWarning, UnknownVariableError
 from sdnet.experiment.spec import Experiment
 from sdnet.files import file_sha256
 from sdnet.metrics import PERSISTENCE_LAG, Metric, Trajectories
+from sdnet.sanity import flags_by_check
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,6 +70,7 @@ def _variables(experiment: Experiment, model: Model) -> list[str]:
         names.extend(metric.variables)
     names.extend(experiment.run.variables)
     names.extend(experiment.analysis.time_resolved)
+    names.extend(sanity_variables(model))
     saved = set()
     for name in names:
         try:
@@ -83,6 +85,45 @@ def _variables(experiment: Experiment, model: Model) -> list[str]:
         if name not in saved:
             names.append(name)
     return list(dict.fromkeys(names))
+
+
+def sanity_variables(model: Model) -> list[str]:
+    """The outputs the model card's ``[[sanity]]`` checks read (every study saves them).
+
+    Raises
+    ------
+    CardError
+        Naming the card file and the check's key when the model has no such variable.
+    """
+    names: list[str] = []
+    for index, check in enumerate(model.card.sanity):
+        for j, condition in enumerate(check.when):
+            for name in condition.variables:
+                try:
+                    model.resolve(name)
+                except UnknownVariableError as error:
+                    raise CardError(f"the model has no variable {name!r} ({error})",
+                                    path=model.card.path, key=f"sanity[{index}].when[{j}]",
+                                    value=condition.text) from None
+                names.append(name)
+            if condition.formed_of and condition.formed_of not in model.parameters:
+                raise CardError(f"the model has no constant {condition.formed_of!r}",
+                                path=model.card.path, key=f"sanity[{index}].when[{j}]",
+                                value=condition.text)
+    return names
+
+
+def _sanity_flags(ensemble: EnsembleResult, table: pd.DataFrame,
+                  model: Model) -> dict[str, np.ndarray]:
+    """Which runs each of the card's sanity checks flags (empty without checks or push)."""
+    checks = model.card.sanity
+    if not checks or model.card.push is None:
+        return {}
+    data = _trajectories(ensemble, table, model)
+    constants = {name: _table_column(table, model, name)
+                 for check in checks for name in check.constants}
+    data = replace(data, constants={**data.constants, **constants})
+    return flags_by_check(checks, data, ok=ensemble.ok)
 
 
 def _file_hash(path: Path) -> str:

@@ -6,7 +6,13 @@ import logging
 from collections.abc import Callable
 
 from sdnet.errors import SdnetError
-from sdnet.reports._closing import _checks, _findings_section, _other_tables, _provenance
+from sdnet.reports._closing import (
+    _checks,
+    _findings_section,
+    _other_tables,
+    _provenance,
+    _sanity,
+)
 from sdnet.reports._context import ReportContext, _model_label, _section
 from sdnet.reports._discovery import _discovery, _thresholds
 from sdnet.reports._document import Caution, Section
@@ -28,6 +34,7 @@ _TITLES = {
     "_discovery": "Where the network survives (scenario discovery)",
     "_thresholds": "How long a push must last (threshold maps)",
     "_checks": "Numerical checks",
+    "_sanity": "Sanity checks",
     "_other_tables": "Other analyses",
 }
 
@@ -59,10 +66,12 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
         _diagram, _factors, _uncertainty, _levers, _convergence, _discovery, _thresholds,
     )]
     checks = _guarded(_checks, ctx)
+    sanity = _guarded(_sanity, ctx)
     other = _guarded(_other_tables, ctx)
     findings = _findings_section(ctx)
     provenance = _provenance(ctx)
-    sections = [question, findings, study, *[s for s in built if s is not None]]
+    sections = [question, findings, *([sanity] if sanity else []), study,
+                *[s for s in built if s is not None]]
     sections += [s for s in (other, checks) if s is not None]
     sections.append(provenance)
     created = results.provenance.get("created")

@@ -49,6 +49,62 @@ def _checks(ctx: ReportContext) -> Section | None:
     return _section("Numerical checks", blocks)
 
 
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _where_text(where: object, limit: int = 3) -> str:
+    """``"broker_share 0.61-0.8 (of 0-1)"`` for the narrowest factor ranges of flagged runs."""
+    if not isinstance(where, list | tuple):
+        return ""
+    parts = [f"{w['factor']} {_number(w['low'])}-{_number(w['high'])} (of "
+             f"{_number(w['all_low'])}-{_number(w['all_high'])})"
+             for w in where[:limit] if isinstance(w, Mapping)]
+    return ", ".join(parts)
+
+
+def _sanity(ctx: ReportContext) -> Section | None:
+    """The model card's sanity checks: how many runs each flags, in which cases, where."""
+    checks = ctx.results.summary.get("sanity")
+    if not isinstance(checks, Mapping) or not checks:
+        return None
+    rows = []
+    found: list[Finding] = []
+    for name, entry in checks.items():
+        if not isinstance(entry, Mapping):
+            continue
+        flagged, runs = int(entry.get("flagged", 0)), int(entry.get("runs", 0))
+        by_case = entry.get("by_case") if isinstance(entry.get("by_case"), Mapping) else {}
+        cases = "; ".join(f"{case}: {v.get('flagged', 0)} of {v.get('runs', 0)}"
+                          for case, v in by_case.items() if isinstance(v, Mapping))
+        where = _where_text(entry.get("where"))
+        rows.append({"check": str(name), "flagged runs": flagged, "of runs": runs,
+                     "per case": cases, "where (factor ranges of flagged runs)": where,
+                     "what it flags": str(entry.get("plain", ""))})
+        if flagged:
+            share = f" ({100 * flagged / runs:.1f}%)" if runs else ""
+            text = (f"Sanity check {name}: {flagged} of {runs} runs{share} are "
+                    f"{entry.get('plain', name)}; per case {cases}")
+            text += f"; they lie at {where}." if where else "."
+            found.append(Finding(text, caveat=True, headline=True))
+    if not rows:
+        return None
+    clean = [r["check"] for r in rows if not r["flagged runs"]]
+    if clean:
+        found.append(Finding(f"No run is flagged by the sanity check"
+                             f"{'s' if len(clean) > 1 else ''} {', '.join(clean)}."))
+    ctx.add(found, topic="Sanity checks")
+    blocks: list[Block] = [
+        Paragraph("The model card's sanity checks flag runs that reach an outcome for the "
+                  "wrong reason; a flagged run counts as sustained in the metrics above, so "
+                  "read those numbers with these counts in mind."),
+        TableBlock("sanity", pd.DataFrame(rows), "Runs each sanity check of the model card "
+                   "flags, per case, and the factor ranges the flagged runs come from (factors "
+                   "whose flagged runs span at most half their range)."),
+    ]
+    return _section("Sanity checks", blocks)
+
+
 _SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
 
 

@@ -576,3 +576,59 @@ def test_a_push_ending_too_late_for_ten_years_after_it_is_warned_about(tmp_path:
                                 f"final_time to at least {2 + durations.max() + taper + 10:g}"
                                 " to see ten years")
     assert result.summary["notes"] == messages  # the report shows them
+
+
+def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path) -> None:
+    """A planted check on the tiny model: the counts in summary.json are those computed
+    directly from the saved trajectories, per case, and the report says them."""
+    import shutil
+
+    for suffix in (".mdl", ".toml"):
+        shutil.copy(TINY.with_suffix(suffix), tmp_path / f"tiny_network{suffix}")
+    card = tmp_path / "tiny_network.toml"
+    card.write_text(card.read_text() + (
+        '\n[[sanity]]\nname = "low_trust_survivor"\nplain = "alive with trust below 0.5"\n'
+        'after_push = 5\nwhen = ["Total Members >= formed(Number of Firms)", '
+        '"Trust < 0.5"]\n'), encoding="utf-8")
+    file = _write_study(
+        tmp_path, region={"preset": "typical"},
+        policies=[{"name": "short", "amount": 400000, "duration": 2},
+                  {"name": "long", "amount": 400000, "duration": 8}],
+        factors=[{"name": "word_of_mouth"}, {"name": "trust_build_rate"}],
+        design={"method": "lhs", "n": 24}, analysis={"integration_check": False})
+    spec = file.read_text().replace(str(TINY), str(tmp_path / "tiny_network.mdl"))
+    file.write_text(spec, encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_experiment(load_experiment(file), out=out, progress=False)
+    entry = json.loads((out / "summary.json").read_text())["sanity"]["low_trust_survivor"]
+
+    from sdnet.results import EnsembleResult
+
+    ensemble = EnsembleResult.load(out / "ensemble.nc")
+    factors = pd.read_csv(out / "factors.csv")
+    times = ensemble.dataset["time"].to_numpy()
+    members = ensemble.outputs("Total Members").to_numpy()
+    trust = ensemble.outputs("Trust").to_numpy()
+    model = load_model(tmp_path / "tiny_network.mdl")
+    firms = model.parameters["number_of_firms"].default
+    end = (factors["push_start"] + factors["push_duration"] + factors["push_taper"]).to_numpy()
+    at = np.minimum(end + 5, times[-1])
+    alive = np.array([np.interp(t, times, row) for t, row in zip(at, members, strict=True)])
+    low = np.array([np.interp(t, times, row) for t, row in zip(at, trust, strict=True)])
+    expected = (alive >= max(3.0, 0.05 * firms)) & (low < 0.5)
+    cases = factors["case"].to_numpy()
+    assert 0 < expected.sum() < len(expected)  # the planted check separates the runs
+    assert entry["flagged"] == int(expected.sum())
+    assert entry["runs"] == len(result.metrics)
+    assert entry["by_case"] == {case: {"flagged": int(expected[cases == case].sum()),
+                                       "runs": int((cases == case).sum())}
+                                for case in ("short", "long")}
+
+    from sdnet.reports._build import build_sections
+    from sdnet.reports._results import load_results
+
+    _, _, sections = build_sections(load_results(out))
+    titles = [section.title for section in sections]
+    assert titles.index("Sanity checks") == titles.index("Findings") + 1
+    text = str(sections[titles.index("Findings")])
+    assert f"low_trust_survivor: {int(expected.sum())} of {len(expected)} runs" in text

@@ -191,7 +191,7 @@ def test_model_and_engine_never_import_each_other() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-@pytest.mark.parametrize("layer", ["metrics", "sensitivity", "plotting"])
+@pytest.mark.parametrize("layer", ["metrics", "sanity", "sensitivity", "plotting"])
 def test_analysis_and_plotting_never_import_pysd_or_the_runner(layer: str) -> None:
     def inside(path: Path) -> bool:
         return _layer_of(path) == layer
