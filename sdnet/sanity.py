@@ -27,9 +27,11 @@ __all__ = ["flag_runs", "flags_by_check", "sanity_summary"]
 
 _OPERATORS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _COMBINE = {"mean": np.mean, "min": np.min, "max": np.max}
-#: A factor is named as "where" the flagged runs are when their range spans at most this
-#: share of the factor's range over all runs.
+#: A factor is named as "where" the flagged runs are when the middle 90% of their values
+#: (5th to 95th percentile) spans at most this share of the factor's range over all runs.
 NARROW_SHARE = 0.5
+#: The flagged runs' quantiles that bound "where" (a few outliers do not hide a cluster).
+WHERE_QUANTILES = (0.05, 0.95)
 
 
 def _condition_holds(condition: SanityCondition, data: Trajectories,
@@ -77,14 +79,14 @@ def flags_by_check(checks: Sequence[SanityCheck], data: Trajectories, *,
 
 
 def _where(flagged: np.ndarray, factors: pd.DataFrame) -> list[dict[str, Any]]:
-    """Factors whose range over the flagged runs is narrow against their whole range."""
+    """Factors whose middle 90% over the flagged runs is narrow against their whole range."""
     narrow = []
     for name in factors.columns:
         values = factors[name].to_numpy(dtype=float)
         span = float(np.nanmax(values) - np.nanmin(values)) if values.size else 0.0
         if span <= 0 or not flagged.any():
             continue
-        low, high = float(np.nanmin(values[flagged])), float(np.nanmax(values[flagged]))
+        low, high = (float(q) for q in np.nanquantile(values[flagged], WHERE_QUANTILES))
         share = (high - low) / span
         if share <= NARROW_SHARE:
             narrow.append({"factor": str(name), "low": low, "high": high,
@@ -111,7 +113,8 @@ def sanity_summary(checks: Sequence[SanityCheck], flags: Mapping[str, np.ndarray
         ``(n_runs,)`` True for runs that finished.
     factors : pandas.DataFrame, optional
         ``(n_runs, n_factors)`` the varied factors of each run: ``where`` lists those whose
-        flagged runs span at most half the factor's range (narrowest first).
+        flagged runs' 5th-95th percentiles span at most half the factor's range (narrowest
+        first).
     """
     cases = np.asarray(cases).astype(str)
     ok = np.asarray(ok, dtype=bool)

@@ -100,7 +100,7 @@ def _sanity(ctx: ReportContext) -> Section | None:
                   "read those numbers with these counts in mind."),
         TableBlock("sanity", pd.DataFrame(rows), "Runs each sanity check of the model card "
                    "flags, per case, and the factor ranges the flagged runs come from (factors "
-                   "whose flagged runs span at most half their range)."),
+                   "whose flagged runs' 5th-95th percentiles span at most half their range)."),
     ]
     return _section("Sanity checks", blocks)
 
