@@ -37,6 +37,12 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     good = "higher"             # higher, lower or "" (neither)
     default = true              # measured by a study that lists no [[metrics]]
 
+    [[ratios]]                  # totals of two outcomes over a case's runs and their ratio
+    name = "cost_per_survivor"  # (None when the denominator's total is 0)
+    numerator = "public_money"
+    denominator = "surviving_members_10"
+    units = "$/firm"
+
     [[sanity]]                  # runs every study flags, counts and locates (sdnet.sanity):
     name = "treadmill"          # all conditions hold after_push after the push ends
     plain = "alive with near-zero trust: a treadmill"
@@ -69,6 +75,7 @@ __all__ = [
     "ModelCard",
     "Outcome",
     "Preset",
+    "Ratio",
     "SanityCheck",
     "SanityCondition",
     "Schedule",
@@ -93,7 +100,7 @@ NEUTRAL_WORDS: Mapping[str, str] = MappingProxyType({
 SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "match")
 SCHEDULE_KINDS: tuple[str, ...] = ("push",)
 GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
-_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "sanity", "words")
+_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "words")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -191,6 +198,32 @@ class Outcome:
     plain: str = ""
     good: str = ""
     default: bool = False
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """A ratio of two outcomes' totals over a case's runs (``[[ratios]]``), such as public
+    money spent per surviving member firm: the sums are reported beside it, and it is None
+    when the denominator's total is zero (never a huge number from a tiny denominator, so
+    the denominator should be a count such as surviving firms).
+
+    Attributes
+    ----------
+    name : str
+        Python identifier (a key of ``summary.json``'s ``ratios``).
+    numerator, denominator : str
+        Names of two of the card's outcomes.
+    units : str
+        Units of the ratio.
+    plain : str
+        What it is, in plain words.
+    """
+
+    name: str
+    numerator: str
+    denominator: str
+    units: str = ""
+    plain: str = ""
 
 
 #: Comparisons a sanity condition may use.
@@ -293,6 +326,8 @@ class ModelCard:
         By name.
     outcomes : Mapping[str, Outcome]
         By name, in the card's order.
+    ratios : tuple[Ratio, ...]
+        ``[[ratios]]``: totals of two outcomes over a case's runs and their ratio.
     sanity : tuple[SanityCheck, ...]
         ``[[sanity]]``: the checks every study runs on its runs (:mod:`sdnet.sanity`).
     words : Mapping[str, str]
@@ -310,6 +345,7 @@ class ModelCard:
     schedules: Mapping[str, Schedule] = field(default_factory=dict)
     presets: Mapping[str, Preset] = field(default_factory=dict)
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    ratios: tuple[Ratio, ...] = ()
     sanity: tuple[SanityCheck, ...] = ()
     words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
 
@@ -550,6 +586,28 @@ def _parse_condition(text: Any, path: Path | None, key: str) -> SanityCondition:
     return SanityCondition(variables, combine, match["op"], value, text=text)
 
 
+def _parse_ratio(raw: Mapping[str, Any], path: Path | None, key: str,
+                 outcomes: tuple[str, ...]) -> Ratio:
+    _check_keys(raw, ("name", "numerator", "denominator", "units", "plain"), path, key)
+    name = _string(raw.get("name"), path, f"{key}.name", name=True)
+    if not _NAME.match(name):
+        raise CardError("must be a Python identifier (letters, digits, _)", path=path,
+                        key=f"{key}.name", value=name)
+    parts = {}
+    for part in ("numerator", "denominator"):
+        value = _string(raw.get(part), path, f"{key}.{part}")
+        if value not in outcomes:
+            hint = close_matches(value, outcomes)
+            did = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise CardError(f"unknown outcome {value!r}{did}; the card's outcomes: "
+                            f"{', '.join(outcomes) or 'none'}", path=path, key=f"{key}.{part}",
+                            value=value)
+        parts[part] = value
+    return Ratio(name, parts["numerator"], parts["denominator"],
+                 _string(raw.get("units", ""), path, f"{key}.units"),
+                 _string(raw.get("plain", ""), path, f"{key}.plain"))
+
+
 def _parse_sanity(raw: Mapping[str, Any], path: Path | None, key: str) -> SanityCheck:
     _check_keys(raw, ("name", "plain", "after_push", "when"), path, key)
     name = _string(raw.get("name"), path, f"{key}.name", name=True)
@@ -609,10 +667,12 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
                for i, raw in enumerate(_tables(data, "presets", path))]
     outcomes = [_parse_outcome(raw, path, f"outcomes[{i}]")
                 for i, raw in enumerate(_tables(data, "outcomes", path))]
+    ratios = [_parse_ratio(raw, path, f"ratios[{i}]", tuple(o.name for o in outcomes))
+              for i, raw in enumerate(_tables(data, "ratios", path))]
     sanity = [_parse_sanity(raw, path, f"sanity[{i}]")
               for i, raw in enumerate(_tables(data, "sanity", path))]
     for key, items in (("schedules", schedules), ("presets", presets), ("outcomes", outcomes),
-                       ("sanity", sanity)):
+                       ("ratios", ratios), ("sanity", sanity)):
         _unique([item.name for item in items], path, key)
     words = _table(data.get("words", {}), path, "words")
     _check_keys(words, tuple(NEUTRAL_WORDS), path, "words")
@@ -627,6 +687,7 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
         schedules={s.name: s for s in schedules},
         presets={p.name: p for p in presets},
         outcomes={o.name: o for o in outcomes},
+        ratios=tuple(ratios),
         sanity=tuple(sanity),
         words={k: _string(v, path, f"words.{k}") for k, v in words.items()},
     )

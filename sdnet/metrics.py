@@ -29,6 +29,14 @@ duration + taper); with ``population`` the constant shares are of:
 ``time_to_collapse``
     Years from the end until the variable first falls below ``max(3, 5% of population)``; 0
     when it was already below it at the end, censored at the horizon when it never falls.
+``formed_by_end``
+    1.0 when the variable reached ``max(3, 5% of population)`` by the end (a network formed
+    during the push), else 0.0.
+``survived_after``
+    1.0 when it formed by the end and is still at least that size ``lag`` years after it.
+``survivors_after``
+    The variable ``lag`` years after the end in runs that survived, else 0 (surviving member
+    firms: summed over runs, a denominator that is never tiny).
 ``cost_per_unit_time_after``
     The ``cost`` variable at the horizon divided by the integral of the variable after the end
     (for flexnet: public spending per member-year); ``inf`` when the integral is 0. Meant for
@@ -63,6 +71,7 @@ __all__ = [
     "mean_over",
     "outcome_metric",
     "peak",
+    "ratio_totals",
     "time_of_peak",
     "time_to_threshold",
     "user_metric",
@@ -168,6 +177,13 @@ def mean_over(
     return np.trapezoid(sampled, grid, axis=1) / (hi - lo)
 
 
+def integral(values: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The integral over the whole run (trapezoid rule; units of the value times Year): for
+    members, member-years."""
+    return np.trapezoid(np.asarray(values, dtype=float), np.asarray(times, dtype=float),
+                        axis=1)
+
+
 def peak(values: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The largest value over the run."""
     return np.asarray(values, dtype=float).max(axis=1)
@@ -227,6 +243,7 @@ REDUCERS: dict[str, tuple[Callable[..., np.ndarray], tuple[str, ...]]] = {
     "final": (final, ()),
     "mean": (mean_over, ("start", "end")),
     "peak": (peak, ()),
+    "integral": (integral, ()),
     "time_of_peak": (time_of_peak, ()),
     "time_to_threshold": (time_to_threshold, ("threshold", "direction")),
     "value_at": (value_at, ("time",)),
@@ -325,6 +342,36 @@ def alive_after(data: Trajectories, variable: str, *, population: str,
     return (later >= formed_threshold(data.constant(population))).astype(float)
 
 
+def formed_by_end(data: Trajectories, variable: str, *, population: str) -> np.ndarray:
+    """1.0 when the variable reached the formed size at some saved time up to the schedule's
+    end (for flexnet: a network formed during the push), else 0.0."""
+    values, times = data[variable], np.asarray(data.times, float)
+    end = data.schedule_end()
+    during = times[None, :] <= end[:, None]
+    peak_during = np.where(during, values, -np.inf).max(axis=1)
+    peak_during = np.maximum(peak_during, value_at(values, times, time=end))
+    return (peak_during >= formed_threshold(data.constant(population))).astype(float)
+
+
+def survived_after(data: Trajectories, variable: str, *, population: str,
+                   lag: float = PERSISTENCE_LAG) -> np.ndarray:
+    """1.0 when the variable formed by the schedule's end (:func:`formed_by_end`) and is
+    still at least the formed size ``lag`` years after it, else 0.0."""
+    return formed_by_end(data, variable, population=population) * alive_after(
+        data, variable, population=population, lag=lag)
+
+
+def survivors_after(data: Trajectories, variable: str, *, population: str,
+                    lag: float = PERSISTENCE_LAG) -> np.ndarray:
+    """The variable ``lag`` years after the schedule's end in runs where it
+    :func:`survived_after`, else 0 (for flexnet: surviving member firms). Summed over runs it
+    is the denominator of a cost per survivor that is never tiny: each surviving run adds at
+    least the formed size."""
+    _, later = _at_end_and_later(data, variable, lag)
+    return np.where(survived_after(data, variable, population=population, lag=lag) > 0,
+                    later, 0.0)
+
+
 def time_to_collapse(data: Trajectories, variable: str, *, population: str) -> np.ndarray:
     """Years from the schedule's end until the variable falls below the formed size."""
     values, times = data[variable], np.asarray(data.times, float)
@@ -365,15 +412,36 @@ SCHEDULE_REDUCERS: dict[str, tuple[Callable[..., np.ndarray], tuple[str, ...]]] 
     "sustained_after": (sustained_after, ("population", "lag")),
     "alive_after": (alive_after, ("population", "lag")),
     "time_to_collapse": (time_to_collapse, ("population",)),
+    "formed_by_end": (formed_by_end, ("population",)),
+    "survived_after": (survived_after, ("population", "lag")),
+    "survivors_after": (survivors_after, ("population", "lag")),
     "cost_per_unit_time_after": (cost_per_unit_time_after, ("cost",)),
 }
 _SCHEDULE_REQUIRED = {"share": ("population",), "persistence_after": ("population",),
                       "sustained_after": ("population",), "alive_after": ("population",),
                       "time_to_collapse": ("population",),
+                      "formed_by_end": ("population",), "survived_after": ("population",),
+                      "survivors_after": ("population",),
                       "cost_per_unit_time_after": ("cost",)}
 #: Schedule reducers that read the time after the push schedule ends.
 AFTER_SCHEDULE = ("persistence_after", "sustained_after", "alive_after", "time_to_collapse",
+                  "survived_after", "survivors_after",
                   "cost_per_unit_time_after")
+
+
+def ratio_totals(numerator: np.ndarray, denominator: np.ndarray) -> dict[str, float | None]:
+    """Totals of two outcomes over runs and their ratio: ``{"numerator", "denominator",
+    "value"}``, ``value`` None when the denominator's total is zero (for flexnet: public
+    money per surviving member firm is None where no network survived, never a huge number).
+
+    Runs with a non-finite value in either outcome (failed runs) are left out of both totals.
+    """
+    numerator = np.asarray(numerator, dtype=float)
+    denominator = np.asarray(denominator, dtype=float)
+    keep = np.isfinite(numerator) & np.isfinite(denominator)
+    top, bottom = float(numerator[keep].sum()), float(denominator[keep].sum())
+    return {"numerator": top, "denominator": bottom,
+            "value": top / bottom if bottom > 0 else None}
 
 
 def outcome_metric(
@@ -451,7 +519,8 @@ def user_metric(
         Vensim name of the output (a subscripted one by element, ``Members[Micro]``).
     reducer : str
         A key of :data:`REDUCERS`: ``final``, ``mean`` (options ``start``, ``end``, Year),
-        ``peak``, ``time_of_peak``, ``time_to_threshold`` (``threshold``, ``direction``) or
+        ``peak``, ``time_of_peak``, ``integral`` (over the run: member-years of members),
+        ``time_to_threshold`` (``threshold``, ``direction``) or
         ``value_at`` (``time``, Year).
     units : str
         Units of the result (the output's units for values, Year for times).

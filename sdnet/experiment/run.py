@@ -31,6 +31,7 @@ from sdnet.experiment.simulate import (
     _with_model_times,
 )
 from sdnet.experiment.spec import Experiment
+from sdnet.metrics import ratio_totals
 from sdnet.sanity import sanity_summary
 from sdnet.sensitivity import (
     IndicesResult,
@@ -186,6 +187,26 @@ def _identity(experiment: Experiment, model: Model) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _ratios(experiment: Experiment, model: Model,
+            metrics: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The card's ``[[ratios]]`` whose two outcomes the study measures, per case of the main
+    stage: totals over the case's runs and their ratio (None when nothing survived)."""
+    measured = {m.name for m in experiment.metrics}
+    result: dict[str, dict[str, Any]] = {}
+    for ratio in model.card.ratios:
+        if not {ratio.numerator, ratio.denominator} <= measured:
+            continue
+        for case in dict.fromkeys(metrics["case"]):
+            part = metrics[metrics["case"] == case]
+            result.setdefault(str(case), {})[ratio.name] = {
+                **ratio_totals(part[ratio.numerator].to_numpy(dtype=float),
+                               part[ratio.denominator].to_numpy(dtype=float)),
+                "numerator_outcome": ratio.numerator,
+                "denominator_outcome": ratio.denominator,
+                "units": ratio.units, "plain": ratio.plain, "runs": len(part)}
+    return result
+
+
 def _run_study(
     experiment: Experiment, model: Model, *, out: Path | None,
     chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
@@ -308,6 +329,9 @@ def _run_study(
         summary["notes"].append(
             f"the numerical guard flagged {flagged['n_flagged']} of {flagged['n_runs']} runs: "
             f"{flagged['flags'][0]}")
+    ratios = _ratios(experiment, model, main_metrics)
+    if ratios:
+        summary["ratios"] = ratios
     if model.card.sanity and sanity_flags[0]:
         flags = {name: np.concatenate([part[name] for part in sanity_flags])
                  for name in sanity_flags[0]}

@@ -156,6 +156,30 @@ def _regime_summary(ctx: ReportContext) -> list[Finding]:
     return found
 
 
+def _ratio_table(ratios: object) -> pd.DataFrame | None:
+    """summary.json's ``ratios`` as a table: case, ratio, both totals and the value."""
+    if not isinstance(ratios, Mapping) or not ratios:
+        return None
+    rows = []
+    for case, entries in ratios.items():
+        if not isinstance(entries, Mapping):
+            continue
+        for name, entry in entries.items():
+            if not isinstance(entry, Mapping):
+                continue
+            value = entry.get("value")
+            units = entry.get("units", "")
+            rows.append({
+                "case": str(case), "ratio": str(entry.get("plain") or name),
+                "numerator (total)": f"{_number(float(entry.get('numerator', 0.0)))} "
+                                     f"({entry.get('numerator_outcome', '')})",
+                "denominator (total)": f"{_number(float(entry.get('denominator', 0.0)))} "
+                                       f"({entry.get('denominator_outcome', '')})",
+                "value": "none survived" if value is None
+                else f"{_number(float(value))} {units}".strip()})
+    return pd.DataFrame(rows) if rows else None
+
+
 def _findings_section(ctx: ReportContext) -> Section:
     found = _regime_summary(ctx) + ctx.findings
     summary = ctx.results.summary
@@ -209,6 +233,11 @@ def _findings_section(ctx: ReportContext) -> Section:
         )
         blocks.append(TableBlock("metric_means", frame,
                                  "Mean of each metric over the runs of each case."))
+    ratios = _ratio_table(summary.get("ratios"))
+    if ratios is not None:
+        blocks.append(TableBlock("ratios", ratios, "Totals of two outcomes over each case's runs "
+                                 "and their ratio (the model card's [[ratios]]); 'none "
+                                 "survived' where the denominator's total is zero."))
     notes = summary.get("notes")
     if isinstance(notes, list | tuple) and notes:
         blocks.append(Heading("Notes on the metrics"))

@@ -589,18 +589,26 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
     card.write_text(card.read_text() + (
         '\n[[sanity]]\nname = "low_trust_survivor"\nplain = "alive with trust below 0.5"\n'
         'after_push = 5\nwhen = ["Total Members >= formed(Number of Firms)", '
-        '"Trust < 0.5"]\n'), encoding="utf-8")
+        '"Trust < 0.5"]\n'
+        '[[outcomes]]\nname = "grant_paid"\nvariable = "Public Push Grant"\n'
+        'reducer = "integral"\nunits = "$"\n'
+        '[[outcomes]]\nname = "survivors"\nvariable = "Total Members"\n'
+        'reducer = "survivors_after"\npopulation = "Number of Firms"\nunits = "firm"\n'
+        '[[ratios]]\nname = "per_survivor"\nnumerator = "grant_paid"\n'
+        'denominator = "survivors"\nunits = "$/firm"\n'), encoding="utf-8")
     file = _write_study(
         tmp_path, region={"preset": "typical"},
         policies=[{"name": "short", "amount": 400000, "duration": 2},
                   {"name": "long", "amount": 400000, "duration": 8}],
         factors=[{"name": "word_of_mouth"}, {"name": "trust_build_rate"}],
+        metrics=[{"name": "sustained"}, {"name": "grant_paid"}, {"name": "survivors"}],
         design={"method": "lhs", "n": 24}, analysis={"integration_check": False})
     spec = file.read_text().replace(str(TINY), str(tmp_path / "tiny_network.mdl"))
     file.write_text(spec, encoding="utf-8")
     out = tmp_path / "out"
     result = run_experiment(load_experiment(file), out=out, progress=False)
-    entry = json.loads((out / "summary.json").read_text())["sanity"]["low_trust_survivor"]
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["sanity"]["low_trust_survivor"]
 
     from sdnet.results import EnsembleResult
 
@@ -623,6 +631,18 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
     assert entry["by_case"] == {case: {"flagged": int(expected[cases == case].sum()),
                                        "runs": int((cases == case).sum())}
                                 for case in ("short", "long")}
+    # costs per survivor: totals over each case's runs, None where nothing survived
+    for case in ("short", "long"):
+        rows = result.metrics[result.metrics["case"] == case]
+        ratio = summary["ratios"][case]["per_survivor"]
+        assert ratio["numerator"] == pytest.approx(rows["grant_paid"].sum())
+        assert ratio["denominator"] == pytest.approx(rows["survivors"].sum())
+        if ratio["denominator"] > 0:
+            assert ratio["value"] == pytest.approx(ratio["numerator"] / ratio["denominator"])
+        else:
+            assert ratio["value"] is None
+    assert summary["ratios"]["long"]["per_survivor"]["numerator"] == pytest.approx(
+        24 * 400000 * 8, rel=0.02)  # 24 worlds, 400 k$/yr for 8 years
 
     from sdnet.reports._build import build_sections
     from sdnet.reports._results import load_results
@@ -632,3 +652,4 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
     assert titles.index("Sanity checks") == titles.index("Findings") + 1
     text = str(sections[titles.index("Findings")])
     assert f"low_trust_survivor: {int(expected.sum())} of {len(expected)} runs" in text
+    assert "ratios" in text and "(survivors)" in text
