@@ -243,10 +243,10 @@ REDUCERS: dict[str, tuple[Callable[..., np.ndarray], tuple[str, ...]]] = {
     "final": (final, ()),
     "mean": (mean_over, ("start", "end")),
     "peak": (peak, ()),
-    "integral": (integral, ()),
     "time_of_peak": (time_of_peak, ()),
     "time_to_threshold": (time_to_threshold, ("threshold", "direction")),
     "value_at": (value_at, ("time",)),
+    "integral": (integral, ()),
 }
 #: Options a reducer cannot do without (``time_to_threshold`` needs ``threshold``, ...).
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {"time_to_threshold": ("threshold",),

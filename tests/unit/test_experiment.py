@@ -158,7 +158,7 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "reducer)"),
         ({"metrics": [{"name": "m", "variable": "Trust", "reducer": "max"}]},
          "study.toml: [metrics[0].reducer] unknown reducer 'max' (valid: final, mean, peak, "
-         "time_of_peak, time_to_threshold, value_at)"),
+         "time_of_peak, time_to_threshold, value_at, integral)"),
         ({"region": {"preset": "tipical"}},
          "study.toml: [region.preset] unknown region preset 'tipical'; did you mean 'typical'? "
          "(valid: typical, embedded_prone, externally_networked)"),

@@ -128,7 +128,7 @@ def test_user_metric_applies_named_reducer() -> None:
     ("kwargs", "message"),
     [
         ({"reducer": "median"}, "invalid value for 'reducer': 'median' (expected one of final, "
-         "mean, peak, time_of_peak, time_to_threshold, value_at)"),
+         "mean, peak, time_of_peak, time_to_threshold, value_at, integral)"),
         ({"reducer": "peak", "time": 3}, "invalid value for 'options': ['time'] (expected "
          "options of 'peak': none)"),
         ({"reducer": "value_at"}, "invalid value for 'options': [] (expected 'value_at' needs "
