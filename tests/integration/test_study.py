@@ -602,7 +602,7 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
                   {"name": "long", "amount": 400000, "duration": 8}],
         factors=[{"name": "word_of_mouth"}, {"name": "trust_build_rate"}],
         metrics=[{"name": "sustained"}, {"name": "grant_paid"}, {"name": "survivors"}],
-        design={"method": "lhs", "n": 24}, analysis={"integration_check": False})
+        design={"method": "lhs", "n": 12}, analysis={"integration_check": False})
     spec = file.read_text().replace(str(TINY), str(tmp_path / "tiny_network.mdl"))
     file.write_text(spec, encoding="utf-8")
     out = tmp_path / "out"
@@ -642,7 +642,7 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
         else:
             assert ratio["value"] is None
     assert summary["ratios"]["long"]["per_survivor"]["numerator"] == pytest.approx(
-        24 * 400000 * 8, rel=0.02)  # 24 worlds, 400 k$/yr for 8 years
+        12 * 400000 * 8, rel=0.02)  # 12 worlds, 400 k$/yr for 8 years
 
     from sdnet.reports._build import build_sections
     from sdnet.reports._results import load_results
