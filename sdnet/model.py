@@ -22,12 +22,12 @@ Example
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
 import re
 import shutil
-import tempfile
 import threading
 import warnings
 from bisect import bisect_left
@@ -39,14 +39,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet import translation
 from sdnet.card import ModelCard, find_card
 from sdnet.errors import (
     InvalidValueError,
+    ModelFileError,
     ModelNotFoundError,
     ModelParseError,
     NotAParameterError,
     OutOfRangeError,
     PushScheduleError,
+    SdnetError,
     SdnetWarning,
     SimulationError,
     UnknownVariableError,
@@ -211,39 +214,57 @@ def _vensim_encoding(path: Path) -> str | None:
 
 
 def _translate(path: Path, sha256: str) -> Path:
-    """The translated ``.py`` of the model, translating into the cache when needed."""
+    """The translated ``.py`` of the model, translating into the cache when needed.
+
+    The cache folder holds PySD's module (``model.py``, checked by
+    :func:`sdnet.translation.check_pysd_module` before every import) and the variables'
+    documentation (``documentation.json``), which never enters the module.
+    """
+    import json
+
     pysd = _pysd()
 
     root = cache_dir() / "models"
-    # the stem is part of the key: PySD names the module after the file; so is the model's
-    # folder: the translation reads the model's data files from there (see _point_root_at)
+    # the key holds the model's folder (the translation reads the model's data files from
+    # there, see _point_root_at) and the format: translations of older sdnet versions held the
+    # comments as code and are never reused
     folder = path.resolve().parent
     place = hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:8]
-    target = root / f"{sha256[:24]}-{place}-{path.stem}-pysd{pysd.__version__}"
+    target = root / (
+        f"{sha256[:24]}-{place}-{_safe_stem(path)}-pysd{pysd.__version__}"
+        f"-sdnet{translation.FORMAT}"
+    )
     suffix = path.suffix.lower()
-    py_file = target / f"{path.stem}.py"
-    if py_file.exists():
+    py_file = target / "model.py"
+    if py_file.exists() and (target / "documentation.json").exists():
         return py_file
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".translating-", dir=root))
+    translation.clean_partial_translations(root)
+    work = translation.translation_folder(root)
     try:
-        copy = work / path.name
+        # a fixed name: PySD writes the file name into the module's header docstring
+        copy = work / ("model.xmile" if suffix in translation.XMILE_SUFFIXES else "model.mdl")
         shutil.copyfile(path, copy)
         # PySD reads files named in the model (GET XLS SUBSCRIPT) while translating, relative
         # to the model: let it see the model's folder through links, removed afterwards
-        links = _link_siblings(folder, work, skip=path.name)
-        options: dict[str, Any] = {"initialize": False}
-        if suffix in {".xmile", ".xml", ".stmx"}:
-            reader = pysd.read_xmile
-        else:
-            reader = pysd.read_vensim
-            options["encoding"] = _vensim_encoding(path)
+        links = _link_siblings(folder, work, skip={copy.name, "documentation.json"})
+        encoding = None if suffix in translation.XMILE_SUFFIXES else _vensim_encoding(path)
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 for message in _PYSD_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
-                reader(str(copy), **options)
+                abstract = translation.read_abstract_model(copy, encoding=encoding)
+                documentation = translation.take_documentation(abstract)
+                translation.check_strings(abstract, path)
+                built = translation.build_python(abstract)
+        except SdnetError as error:
+            if isinstance(error, ModelFileError):
+                error.path = path
+            raise _named(error, copy, path) from None
+        except RecursionError as error:
+            raise ModelParseError(
+                path, line=None, detail="an equation is nested too deeply for PySD to read it"
+            ) from error
         except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
             raise _parse_error(path, error) from error
         finally:
@@ -258,6 +279,13 @@ def _translate(path: Path, sha256: str) -> Path:
                 raise _unsupported_function(path, unknown.group(1))
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno)
+        if built != work / "model.py":
+            built.rename(work / "model.py")
+        translation.check_pysd_module(work / "model.py", path=path)
+        (work / "documentation.json").write_text(
+            json.dumps(documentation, ensure_ascii=False), encoding="utf-8"
+        )
+        copy.unlink()
         try:
             work.rename(target)
         except OSError:  # another process translated the same file meanwhile
@@ -269,11 +297,18 @@ def _translate(path: Path, sha256: str) -> Path:
     return py_file
 
 
-def _link_siblings(folder: Path, work: Path, *, skip: str) -> list[Path]:
-    """Symbolic links in ``work`` to the files beside the model (its data files)."""
+def _link_siblings(folder: Path, work: Path, *, skip: set[str]) -> list[Path]:
+    """Symbolic links in ``work`` to the files beside the model (its data files).
+
+    Python files are never linked: PySD writes its modules into ``work``, and writing through a
+    link would overwrite the user's file.
+    """
     links = []
     try:
-        siblings = [p for p in folder.iterdir() if p.is_file() and p.name != skip]
+        siblings = [
+            p for p in folder.iterdir()
+            if p.is_file() and p.name not in skip and p.suffix.lower() != ".py"
+        ]
     except OSError:
         return links
     for sibling in siblings:
@@ -307,6 +342,18 @@ def _range(limits: Any) -> tuple[float | None, float | None]:
     values = tuple(limits or ())[:2]
     values += (None,) * (2 - len(values))
     return _limit(values[0]), _limit(values[1])
+
+
+def _safe_stem(path: Path) -> str:
+    """The file's stem as a folder-name part: letters, digits, ``-`` and ``_`` only."""
+    return re.sub(r"[^0-9A-Za-z_-]+", "_", path.stem)[:40] or "model"
+
+
+def _named(error: SdnetError, copy: Path, path: Path) -> SdnetError:
+    """The error with the translation copy's path replaced by the user's model path."""
+    error.message = error.message.replace(str(copy), str(path))
+    error.args = (error.message,)
+    return error
 
 
 def _limit(value: Any) -> float | None:
@@ -426,8 +473,19 @@ class Model:
                         self.path.name, type(error).__name__)
             shutil.rmtree(self._py_file.parent, ignore_errors=True)
             self._py_file = _translate(self.path, self.sha256)
-            self._base = self._load_translation()
+            try:
+                self._base = self._load_translation()
+            except SdnetError:
+                raise
+            except Exception as again:
+                raise _load_error(self.path, again) from again
         self._doc = self._base.doc.copy()
+        documentation = json.loads(
+            (self._py_file.parent / "documentation.json").read_text(encoding="utf-8")
+        )
+        self._doc["Comment"] = [
+            documentation.get(str(name)) or None for name in self._doc["Real Name"]
+        ]
         self._rows = {
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
         }
@@ -446,6 +504,8 @@ class Model:
     # -- loading ------------------------------------------------------------------------------
 
     def _load_translation(self) -> Any:
+        # checked at every load, not only when translated: the cache is a folder of files
+        translation.check_pysd_module(self._py_file, path=self.path)
         with warnings.catch_warnings():
             for message in _PYSD_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
@@ -1203,3 +1263,15 @@ def _finite(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise InvalidValueError(name, value)
     return number
+
+
+def _load_error(path: Path, error: Exception) -> ModelParseError:
+    """A clear error for a translation PySD wrote but cannot load (an internal reason)."""
+    if isinstance(error, RecursionError):
+        detail = "PySD cannot load it: its equations refer to each other in a loop too deep"
+    else:
+        detail = (
+            f"PySD cannot load its translation ({type(error).__name__}: "
+            f"{_shorten(str(error), 120)})"
+        )
+    return ModelParseError(path, line=None, detail=detail)

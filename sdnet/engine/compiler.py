@@ -22,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from sdnet.errors import ModelParseError, UnsupportedConstructError
+from sdnet.errors import ModelParseError, SdnetError, UnsupportedConstructError
 from sdnet.params import CONTROL_NAMES, python_name
+from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
@@ -1484,16 +1485,9 @@ def build_ir(path: Path) -> ModelIR:
         If the model uses a construct the engine does not vectorize.
     """
     try:
-        if path.suffix.lower() in XMILE_SUFFIXES:
-            from pysd.translators.xmile.xmile_file import XmileFile
-
-            source_file: Any = XmileFile(path)
-        else:
-            from pysd.translators.vensim.vensim_file import VensimFile
-
-            source_file = VensimFile(path)
-        source_file.parse()
-        abstract_model = source_file.get_abstract_model()
+        abstract_model = read_abstract_model(path)  # Vensim or XMILE, after the size limits
+    except SdnetError:
+        raise
     except Exception as err:  # any failure of PySD's parser: it cannot read the file
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise ModelParseError(path, line=None, detail=f"PySD cannot parse it: {first}") from err

@@ -20,7 +20,7 @@ import math
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise, product
 from pathlib import Path
@@ -41,6 +41,7 @@ from sdnet.errors import (
 )
 from sdnet.files import cache_root, file_sha256
 from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
+from sdnet.translation import check_generated_code
 
 if TYPE_CHECKING:
     from sdnet.results import State
@@ -242,6 +243,8 @@ class CompiledModel:
             self._vars.setdefault(spec.vensim_name.lower(), spec)
         self._nodes = {n.target: n for n in ir.nodes}
         self._states = ir.states
+        for node in ir.control_nodes:  # the IR may come from the cache folder: checked again
+            _check_code(node.code, path, names=CONTROL_NAMES, mode="eval")
         self._control_defaults = self._control_values({})
         self.parameters = self._parameter_table()
         self.stocks = tuple(s.vensim_name for s in ir.variables if s.kind == "stock")
@@ -405,7 +408,8 @@ class CompiledModel:
             namespace[f"{local}_y"] = np.asarray(ys, dtype=np.float64)
         namespace.update(self._external_values())
         # the source is generated from the parsed model only (identifiers are sanitized by the
-        # compiler); no text given at run time reaches it
+        # compiler); no text given at run time reaches it, and it is checked before it runs
+        _check_code(source, self.path, names=namespace)
         exec(compile(source, f"<sdnet engine: {self.path.name}>", "exec"), namespace)
         make = namespace["_make"]
         make.source = source
@@ -848,6 +852,35 @@ class CompiledModel:
             tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
         )
         return make.source
+
+
+#: numpy functions the generated code may call besides ufuncs (all pure array functions)
+_NUMPY_FUNCTIONS = frozenset({
+    "all", "any", "arange", "argmax", "argmin", "array", "asarray", "broadcast_to", "clip",
+    "concatenate", "cumprod", "cumsum", "e", "einsum", "empty", "expand_dims", "float64",
+    "full", "full_like", "inf", "interp", "isfinite", "isnan", "max", "mean", "min",
+    "moveaxis", "nan", "newaxis", "ones", "ones_like", "pi", "prod", "reshape", "round",
+    "searchsorted", "sort", "stack", "sum", "swapaxes", "take", "take_along_axis", "transpose",
+    "trunc", "where", "zeros", "zeros_like",
+})
+_ARRAY_ATTRIBUTES = frozenset({
+    "T", "astype", "copy", "ndim", "reshape", "shape", "size", "sum", "transpose",
+})
+_ENGINE_ATTRIBUTES = (
+    frozenset(n for n in dir(np) if isinstance(getattr(np, n, None), np.ufunc))
+    | _NUMPY_FUNCTIONS
+    | _ARRAY_ATTRIBUTES
+)
+
+
+def _check_code(
+    source: str, path: Path, *, names: Iterable[str], mode: str = "exec"
+) -> None:
+    """Refuse generated code that holds anything the compiler does not write (defence in
+    depth: the compiler writes only sanitized identifiers, numbers and its own templates)."""
+    check_generated_code(
+        source, path=path, attributes=_ENGINE_ATTRIBUTES, names={*names, "slice"}, mode=mode
+    )
 
 
 def _as_scalar(value: np.ndarray) -> np.ndarray | np.float64:

@@ -151,11 +151,14 @@ ENGINE_PYSD_READERS = (
     "pysd.py_backend.data",
     "pysd.py_backend.lookups",
 )
+# PySD's Python builder writes code from model text: only sdnet.translation runs it, and checks
+# what it writes before anything imports it.
+PYSD_BUILDER = "pysd.builders.python.python_model_builder"
 
 
 def _is_pysd_runtime(module: str) -> bool:
     return (module == "pysd" or module.startswith("pysd.")) and not module.startswith(
-        ENGINE_PYSD_READERS
+        (*ENGINE_PYSD_READERS, PYSD_BUILDER)
     )
 
 
@@ -172,10 +175,18 @@ def test_pysd_runtime_only_in_model() -> None:
     assert not offenders, "\n".join(offenders)
 
 
-def test_pysd_translators_only_in_engine() -> None:
+def test_pysd_translators_only_in_translation_and_engine() -> None:
     offenders = _offenders(
         lambda m: m.startswith("pysd.translators"),
-        lambda path: path.is_relative_to(PACKAGE / "engine"),
+        lambda path: path == PACKAGE / "translation.py" or path.is_relative_to(PACKAGE / "engine"),
+    )
+    assert not offenders, "\n".join(offenders)
+
+
+def test_pysd_builder_only_in_translation() -> None:
+    # model files are turned into code (and the code checked) in one place only
+    offenders = _offenders(
+        lambda m: m.startswith(PYSD_BUILDER), lambda path: path == PACKAGE / "translation.py"
     )
     assert not offenders, "\n".join(offenders)
 
