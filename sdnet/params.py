@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -29,6 +30,7 @@ __all__ = [
     "ParameterTable",
     "kind_from_comment",
     "python_name",
+    "python_names",
 ]
 
 Kind = Literal["lever", "region", "uncertain", "constant", "control"]
@@ -58,12 +60,72 @@ def kind_from_comment(comment: str | None) -> tuple[str, str]:
 
 
 def python_name(vensim_name: str) -> str:
-    """Return the Python identifier PySD gives a Vensim name ("Push Amount" -> "push_amount")."""
-    name = re.sub(r"[^0-9a-zA-Z_]+", "_", vensim_name.strip()).strip("_").lower()
-    name = re.sub(r"_+", "_", name)
-    if name and name[0].isdigit():
+    """The Python identifier PySD gives a Vensim name ("Push Amount" -> "push_amount").
+
+    PySD's rule (``NamespaceManager.make_python_identifier``): lower case, runs of white space
+    and underscores become one ``_``, accents are dropped (``ä`` -> ``a``), other characters
+    are removed (``"Firm's Growth Rate"`` -> ``"firms_growth_rate"``), and a name that would
+    start with a digit or an underscore, or is empty, gets ``nvs_``. The facade, the engine
+    and every place that reads a name a user typed share this function; a model's own names
+    also avoid Python's reserved words and each other (:func:`python_names`).
+
+    >>> python_name("Firm's Growth Rate")
+    'firms_growth_rate'
+    >>> python_name("1st Year")
+    'nvs_1st_year'
+    """
+    name = re.sub(r"[\s_]+", "_", vensim_name.strip().lower())
+    name = unicodedata.normalize("NFD", name).encode("ascii", "ignore").decode("ascii")
+    name = re.sub(r"[^0-9a-zA-Z_]", "", name)
+    if not name or name[0].isdigit():
         name = "nvs_" + name
-    return name
+    elif name.startswith("_"):
+        name = "nvs" + name
+    return re.sub(r"_+", "_", name)
+
+
+def python_names(vensim_names: Iterable[str]) -> dict[str, str]:
+    """The Python identifiers PySD gives the variables of one model, in file order.
+
+    Like :func:`python_name`, but a name that is a Python keyword or builtin, or a name of
+    PySD's runtime (``step``, ``integer``, ...), or one already taken by an earlier variable,
+    gets ``_1`` (``_2``, ...) as PySD's builder does. ``"Time"`` is ``time``.
+    """
+    used = set(_reserved_words())
+    found: dict[str, str] = {}
+    for vensim in vensim_names:
+        base = python_name(vensim)
+        name, i = base, 1
+        while name in used:
+            name = f"{base}_{i}"
+            i += 1
+        used.add(name)
+        found[vensim] = name
+    return found
+
+
+#: Names of PySD 3.14's runtime modules that its builder does not give to a model's variable
+#: (lower-case ones only: identifiers are lower case); Python's keywords and builtins are added
+#: at run time, as PySD does. tests/unit/test_params.py compares this with PySD's own list.
+PYSD_RESERVED: frozenset[str] = frozenset({
+    "active_initial", "allocate_available", "allocate_by_priority", "compute_shape",
+    "constant_cache", "dataclass", "datetime", "deepcopy", "detect_encoding", "erfc",
+    "get_current_computer_time", "get_key_and_value_by_insensitive_key_or_value",
+    "get_return_elements", "get_time_value", "if_then_else", "importlib", "incomplete",
+    "inspect", "integer", "invert_matrix", "itertools", "json", "least_squares",
+    "load_model_data", "load_modules", "load_outputs", "load_workbook", "modulo",
+    "not_implemented_function", "np", "os", "p", "pd", "print_objects_format", "prod",
+    "progressbar", "pulse", "quantum", "ramp", "random", "re", "rearrange", "step", "utils",
+    "vector_rank", "vector_reorder", "vector_select", "vector_sort_order", "vmax", "vmin",
+    "warn", "warnings", "wraps", "xidz", "xr", "xrsplit", "zidz",
+})
+
+
+def _reserved_words() -> frozenset[str]:
+    import builtins
+    import keyword
+
+    return frozenset(keyword.kwlist) | frozenset(dir(builtins)) | PYSD_RESERVED
 
 
 @dataclass(frozen=True, slots=True)

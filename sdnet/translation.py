@@ -308,13 +308,43 @@ def check_pysd_module(py_file: Path, *, path: Path) -> None:
         If a module holds anything PySD's templates do not produce.
     """
     for module in sorted(py_file.parent.glob("*.py")):
+        source = module.read_text(encoding="utf-8")
         check_generated_code(
-            module.read_text(encoding="utf-8"),
+            source,
             path=path,
             attributes=PYSD_ATTRIBUTES,
+            names=_macro_parameters(source),
             imports=PYSD_IMPORTS,
             module_calls=("add",),
         )
+
+
+def _macro_parameters(source: str) -> set[str]:
+    """The identifiers of a macro module's parameters (``_params = {"input": "input_1"}``).
+
+    PySD binds them in the module when the macro is called, so the module reads them without
+    binding them itself.
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()  # check_generated_code says so
+    found: set[str] = set()
+    for statement in tree.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and [ast.unparse(t) for t in statement.targets] == ["_params"]
+            and isinstance(statement.value, ast.Dict)
+        ):
+            for value in statement.value.values:
+                if (
+                    isinstance(value, ast.Constant)
+                    and isinstance(value.value, str)
+                    and value.value.isidentifier()
+                    and not value.value.startswith("_")
+                ):
+                    found.add(value.value)
+    return found
 
 
 def check_generated_code(

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from sdnet.errors import ModelParseError, SdnetError, UnsupportedConstructError
-from sdnet.params import CONTROL_NAMES, python_name
+from sdnet.params import CONTROL_NAMES, python_name, python_names
 from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
@@ -227,10 +227,12 @@ class _Compiler:
         self.locals: dict[str, str] = {}
         self.variables: dict[str, VariableSpec] = {}
         used: set[str] = set(_SCALAR_LOCALS)
+        # the names PySD gives (shared with the facade): "Firm's Rate" is firms_rate
+        self.python_names = python_names(e.name for e in self.section.elements)
         for element in self.section.elements:
             clean = element.name.lower().replace(" ", "_")
             self.elements[clean] = element
-            name = python_name(element.name) or "nvs_"
+            name = python_name(element.name)
             if clean in {c.replace(" ", "_").lower() for c in _CONTROL_VENSIM.values()}:
                 local = python_name(element.name)
             else:
@@ -373,7 +375,7 @@ class _Compiler:
             lower, upper = ([*list(element.limits), None, None])[:2]
             spec = VariableSpec(
                 vensim_name=element.name,
-                name=python_name(element.name),
+                name=self.python_names[element.name],
                 local=self.locals[clean],
                 kind=kind,
                 dims=dims,
