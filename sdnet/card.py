@@ -382,7 +382,7 @@ class ModelCard:
         kind = self.preset_kind
         if not isinstance(name, str):
             raise UnknownPresetError(repr(name), valid=self.presets, kind=kind)
-        key = python_name(name)
+        key = python_name(name.replace("-", " "))  # "embedded-prone" is embedded_prone
         if key not in self.presets:
             raise UnknownPresetError(name, valid=self.presets, kind=kind)
         return self.presets[key]

@@ -356,9 +356,10 @@ def _run_study(
 
 
 def _slug(name: str) -> str:
-    from sdnet.params import python_name
+    """A name for files and cases: runs of other characters become one ``_``."""
+    import re
 
-    return python_name(name)
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
 def _numerical_flags(ensembles: list[EnsembleResult]) -> dict[str, Any]:
