@@ -119,6 +119,10 @@ def _parse_error_line(source: str, text: str, pos: int) -> int | None:
 
 def _parse_error(path: Path, error: Exception) -> ModelParseError:
     """Wrap an exception PySD raised while reading ``path`` with the file and the line."""
+    if path.suffix.lower() in translation.XMILE_SUFFIXES:
+        problem = _xmile_problem(path)
+        if problem is not None:
+            return ModelParseError(path, line=None, detail=problem)
     try:
         source = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -224,16 +228,9 @@ def _translate(path: Path, sha256: str) -> Path:
 
     pysd = _pysd()
 
-    root = cache_dir() / "models"
-    # the key holds the model's folder (the translation reads the model's data files from
-    # there, see _point_root_at) and the format: translations of older sdnet versions held the
-    # comments as code and are never reused
+    target = _target(path, sha256, pysd.__version__)
+    root = target.parent
     folder = path.resolve().parent
-    place = hashlib.sha256(str(folder).encode("utf-8")).hexdigest()[:8]
-    target = root / (
-        f"{sha256[:24]}-{place}-{_safe_stem(path)}-pysd{pysd.__version__}"
-        f"-sdnet{translation.FORMAT}"
-    )
     suffix = path.suffix.lower()
     py_file = target / "model.py"
     if py_file.exists() and (target / "documentation.json").exists():
@@ -254,6 +251,13 @@ def _translate(path: Path, sha256: str) -> Path:
                 for message in _PYSD_WARNINGS:
                     warnings.filterwarnings("ignore", message=message)
                 abstract = translation.read_abstract_model(copy, encoding=encoding)
+                missing = translation.missing_controls(abstract)
+                if missing:
+                    raise ModelParseError(
+                        path, line=None,
+                        detail=f"it does not define {', '.join(missing)} (every model needs "
+                        f"{', '.join(translation.CONTROL_VARIABLES)})",
+                    )
                 documentation = translation.take_documentation(abstract)
                 translation.check_strings(abstract, path)
                 built = translation.build_python(abstract)
@@ -266,7 +270,7 @@ def _translate(path: Path, sha256: str) -> Path:
                 path, line=None, detail="an equation is nested too deeply for PySD to read it"
             ) from error
         except Exception as error:  # PySD raises many kinds (parsimonious, ValueError, ...)
-            raise _parse_error(path, error) from error
+            raise _named(_parse_error(path, error), copy, path) from error
         finally:
             for link in links:
                 link.unlink(missing_ok=True)
@@ -344,16 +348,49 @@ def _range(limits: Any) -> tuple[float | None, float | None]:
     return _limit(values[0]), _limit(values[1])
 
 
+def _target(path: Path, sha256: str, pysd_version: str) -> Path:
+    """The cache folder of a model's translation.
+
+    The key holds the model's folder (the translation reads the model's data files from there,
+    see :func:`_point_root_at`) and the format: translations of older sdnet versions held the
+    comments as code and are never reused.
+    """
+    place = hashlib.sha256(str(path.resolve().parent).encode("utf-8")).hexdigest()[:8]
+    return cache_dir() / "models" / (
+        f"{sha256[:24]}-{place}-{_safe_stem(path)}-pysd{pysd_version}"
+        f"-sdnet{translation.FORMAT}"
+    )
+
+
 def _safe_stem(path: Path) -> str:
     """The file's stem as a folder-name part: letters, digits, ``-`` and ``_`` only."""
     return re.sub(r"[^0-9A-Za-z_-]+", "_", path.stem)[:40] or "model"
 
 
 def _named(error: SdnetError, copy: Path, path: Path) -> SdnetError:
-    """The error with the translation copy's path replaced by the user's model path."""
-    error.message = error.message.replace(str(copy), str(path))
+    """The error with the translation folder's paths replaced by the user's model path."""
+    message = error.message.replace(str(copy), str(path))
+    error.message = message.replace(str(copy.parent), str(path.parent))
     error.args = (error.message,)
     return error
+
+
+def _xmile_problem(path: Path) -> str | None:
+    """Why an XMILE file is not one PySD can read: not XML, or not an <xmile> document."""
+    from xml.etree import ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except ElementTree.ParseError as error:
+        return f"it is not well-formed XML ({error})"
+    except OSError:
+        return None
+    tag = root.tag.rsplit("}", 1)[-1]
+    if tag != "xmile":
+        return f"it is not an XMILE model: its root element is <{tag}>, not <xmile>"
+    if root.find("{*}model") is None:
+        return "it is not an XMILE model: <xmile> holds no <model>"
+    return None
 
 
 def _limit(value: Any) -> float | None:
@@ -459,16 +496,23 @@ class Model:
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelNotFoundError(path)
+        translation.check_size(self.path)  # before anything reads the whole file
         #: what sdnet knows about the model beyond its file (schedules, presets, outcomes,
         #: words); the neutral card when it has none
         self.card = card if isinstance(card, ModelCard) else find_card(self.path, card)
         self.sha256 = file_sha256(self.path)
         _check_model_text(self.path)
+        target = _target(self.path, self.sha256, _pysd().__version__)
+        fresh = not (target / "model.py").exists()
         self._py_file = _translate(self.path, self.sha256)
         try:
             # metadata and the file's values come from this instance, which never runs
             self._base = self._load_translation()
         except Exception as error:  # a cached translation damaged by a full disk, a crash...
+            if fresh:  # translated just now: the model itself is the problem
+                if isinstance(error, SdnetError):
+                    raise
+                raise _load_error(self.path, error, self._py_file) from error
             log.warning("re-translating %s: its cached translation failed to load (%s)",
                         self.path.name, type(error).__name__)
             shutil.rmtree(self._py_file.parent, ignore_errors=True)
@@ -478,7 +522,7 @@ class Model:
             except SdnetError:
                 raise
             except Exception as again:
-                raise _load_error(self.path, again) from again
+                raise _load_error(self.path, again, self._py_file) from again
         self._doc = self._base.doc.copy()
         documentation = json.loads(
             (self._py_file.parent / "documentation.json").read_text(encoding="utf-8")
@@ -1149,10 +1193,21 @@ class Model:
                         progress=False,
                     )
                 _warn_once_each(caught, model=self.path.name)
-            except Exception as error:
+            except RecursionError as error:
+                loop = _loop_variables(error, self._py_file)
+                named = f" ({', '.join(loop)})" if loop else ""
                 raise SimulationError(
-                    f"PySD could not run {self.path.name}: {type(error).__name__}: "
-                    f"{_shorten(str(error), 200)}"
+                    f"PySD could not run {self.path}: its equations{named} refer to each other "
+                    "without a stock between them (an algebraic loop); break the loop with a "
+                    "stock or a SMOOTH"
+                ) from None
+            except Exception as error:
+                variable = _failing_variable(error, self._py_file)
+                where = f" in the equation of {variable!r}" if variable else ""
+                text = str(error).replace(str(self._py_file.parent), "<translation>")
+                raise SimulationError(
+                    f"PySD could not run {self.path.name}{where}: {type(error).__name__}: "
+                    f"{_shorten(text, 200)}"
                 ) from error
 
         output = output.astype(float)  # PySD keeps ints where an equation gives ints
@@ -1265,13 +1320,87 @@ def _finite(name: str, value: Any) -> float:
     return number
 
 
-def _load_error(path: Path, error: Exception) -> ModelParseError:
-    """A clear error for a translation PySD wrote but cannot load (an internal reason)."""
-    if isinstance(error, RecursionError):
-        detail = "PySD cannot load it: its equations refer to each other in a loop too deep"
+def _load_error(path: Path, error: Exception, py_file: Path) -> ModelParseError:
+    """A clear error for a translation PySD wrote but cannot load, naming the variable."""
+    variable = _failing_variable(error, py_file)
+    where = f" (in the equation of {variable!r})" if variable else ""
+    if isinstance(error, ZeroDivisionError):
+        detail = f"a division by zero while computing the initial values{where}"
+    elif isinstance(error, RecursionError):
+        detail = f"its equations refer to each other without a stock between them{where}"
+    elif isinstance(error, FileNotFoundError):
+        missing = Path(str(error.filename or "")).name or "a data file"
+        detail = f"it reads {missing!r}, which sdnet cannot find (external data files are " \
+            "not supported)"
     else:
-        detail = (
-            f"PySD cannot load its translation ({type(error).__name__}: "
-            f"{_shorten(str(error), 120)})"
-        )
+        text = str(error).replace(str(py_file.parent), "<translation>")
+        detail = f"PySD cannot load it{where} ({type(error).__name__}: {_shorten(text, 120)})"
     return ModelParseError(path, line=None, detail=detail)
+
+
+def _failing_variable(error: BaseException, py_file: Path) -> str | None:
+    """The Vensim name of the innermost equation of the translated module in the traceback."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if Path(f.filename).name == py_file.name]
+    if not frames:
+        return None
+    names = _component_names(py_file)
+    if frames[-1].name in names:
+        return names[frames[-1].name]
+    return _owner_of_line(py_file, frames[-1].lineno, names)
+
+
+def _owner_of_line(py_file: Path, line: int | None, names: Mapping[str, str]) -> str | None:
+    """The variable whose stateful object (``_integ_x = Integ(lambda: ...)``) holds ``line``."""
+    import ast
+
+    if line is None:
+        return None
+    try:
+        tree = ast.parse(py_file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    target = None
+    for node in tree.body:
+        end = getattr(node, "end_lineno", node.lineno)
+        if isinstance(node, ast.Assign) and node.lineno <= line <= end:
+            target = next((t.id for t in node.targets if isinstance(t, ast.Name)), None)
+    if target is None:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name in names and any(
+            isinstance(n, ast.Name) and n.id == target for n in ast.walk(node)
+        ):
+            return names[node.name]
+    return None
+
+
+def _component_names(py_file: Path) -> dict[str, str]:
+    """Function name -> Vensim name (``@component.add(name=...)``) of PySD's module."""
+    import ast
+
+    names: dict[str, str] = {}
+    try:
+        tree = ast.parse(py_file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return names
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            for decorator in node.decorator_list:
+                for keyword in getattr(decorator, "keywords", []):
+                    if keyword.arg == "name" and isinstance(keyword.value, ast.Constant):
+                        names[node.name] = str(keyword.value.value)
+    return names
+
+
+def _loop_variables(error: BaseException, py_file: Path) -> list[str]:
+    """The Vensim names of the equations a RecursionError went round (an algebraic loop)."""
+    import traceback
+
+    names = _component_names(py_file)
+    frames = traceback.extract_tb(error.__traceback__)[-200:]
+    found = [names[f.name] for f in frames
+             if Path(f.filename).name == py_file.name and f.name in names]
+    return list(dict.fromkeys(found))

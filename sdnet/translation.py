@@ -52,6 +52,7 @@ __all__ = [
     "check_size",
     "check_strings",
     "clean_partial_translations",
+    "missing_controls",
     "read_abstract_model",
     "take_documentation",
     "translation_folder",
@@ -171,6 +172,17 @@ def take_documentation(abstract_model: Any) -> dict[str, str]:
                 documentation[str(element.name)] = text
             element.documentation = ""
     return documentation
+
+
+CONTROL_VARIABLES = ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")
+
+
+def missing_controls(abstract_model: Any) -> list[str]:
+    """The simulation control variables the main section does not define (PySD needs all)."""
+    main = [s for s in abstract_model.sections if s.name == "__main__"]
+    names = {" ".join(str(e.name).replace("_", " ").upper().split())
+             for s in main for e in s.elements}
+    return [c for c in CONTROL_VARIABLES if c not in names]
 
 
 def check_strings(abstract_model: Any, path: Path) -> None:

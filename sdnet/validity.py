@@ -24,6 +24,7 @@ small function returning a :class:`CheckResult`; :func:`check_model` runs them a
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -464,16 +465,35 @@ CHECKS: dict[str, Callable[[Model], CheckResult]] = {
 }
 
 
-def check_model(model: Model, *, checks: Iterable[str] | None = None,
-                time_step: float | None = None) -> ValidityReport:
-    """Run the validity battery (or the named ``checks``) on a model.
+def check_model(
+    model: Model | str | os.PathLike[str],
+    *,
+    checks: Iterable[str] | None = None,
+    time_step: float | None = None,
+) -> ValidityReport:
+    """Run the validity battery (or the named ``checks``) on a model or a model file's path.
 
     A check that raises an sdnet error counts as failed, with the error as its detail, so one
     broken scenario does not hide the other checks. ``time_step`` is the step the
     integration check tests (default the model file's). The numerical guard's warnings are
     silenced inside the battery: its checks report bounds and see-saws themselves, and the
     extreme-condition runs leave the declared ranges on purpose.
+
+    Raises
+    ------
+    InvalidValueError
+        If ``model`` is neither a Model nor a path.
+    ModelNotFoundError, ModelParseError
+        If a path given cannot be loaded.
     """
+    from sdnet.model import Model, load_model
+
+    if isinstance(model, str | os.PathLike) and not isinstance(model, bool):
+        model = load_model(model)
+    if not isinstance(model, Model):
+        raise InvalidValueError(
+            "model", model, expected="a Model (sdnet.load_model(path)) or a model file's path"
+        )
     names = list(CHECKS) if checks is None else list(checks)
     if time_step is not None and not (isinstance(time_step, int | float)
                                       and not isinstance(time_step, bool)
