@@ -10,6 +10,7 @@ the reason (a temporary cache path, ``_control_vars`` not found, ``RecursionErro
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -85,6 +86,7 @@ def test_translations_left_by_dead_processes_are_removed(tmp_path: Path, cache: 
     load_model(_model(tmp_path, "Stock = INTEG(1, 0) ~ unit ~ s |\n"))
     assert not dead.exists() and not old.exists()
     assert live.exists()  # a translation under way in a running process is left alone
+    shutil.rmtree(live)
 
 
 def test_a_failed_translation_leaves_no_folder(tmp_path: Path, cache: Path) -> None:
