@@ -858,7 +858,8 @@ class CompiledModel:
 _NUMPY_FUNCTIONS = frozenset({
     "all", "any", "arange", "argmax", "argmin", "array", "asarray", "broadcast_to", "clip",
     "concatenate", "cumprod", "cumsum", "e", "einsum", "empty", "expand_dims", "float64",
-    "full", "full_like", "inf", "interp", "isfinite", "isnan", "max", "mean", "min",
+    "full", "full_like", "inf", "interp", "inv", "isfinite", "isnan", "linalg", "max", "mean",
+    "min",
     "moveaxis", "nan", "newaxis", "ones", "ones_like", "pi", "prod", "reshape", "round",
     "searchsorted", "sort", "stack", "sum", "swapaxes", "take", "take_along_axis", "transpose",
     "trunc", "where", "zeros", "zeros_like",
