@@ -18,6 +18,11 @@ from sdnet.targets import load_targets
 
 TARGETS = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "targets.toml"
 
+# A few of the prior's sets see-saw late in a run (sdnet.numerics flags them); history matching
+# counts them like the others, as `sdnet check --robust` does, and the command line prints the
+# guard's one-line warning.
+pytestmark = pytest.mark.filterwarnings("ignore::sdnet.numerics.NumericalWarning")
+
 
 @pytest.fixture(scope="module")
 def matched(flexnet: Model):  # type: ignore[no-untyped-def]
