@@ -10,7 +10,8 @@ module reads the trajectories afterwards and says what looks wrong:
 * ``bounds``: a column leaves the range declared in the model file (``[0, ?]``, ``[0, 1]``);
 * ``oscillation``: the step-to-step change of a stock flips sign at least
   :data:`MIN_FLIPS` times in a row without shrinking (each swing at least
-  :data:`KEPT_AMPLITUDE` of the one before), the signature of an unstable or barely stable
+  :data:`KEPT_AMPLITUDE` of the one before, and at least :data:`MIN_SWING` of the column's
+  largest magnitude), the signature of an unstable or barely stable
   Euler step. A true oscillation whose period is a few saved steps long also matches: save more
   often (``saveper``) or halve the time step to tell the two apart.
 
@@ -32,6 +33,7 @@ from sdnet.errors import SdnetWarning
 __all__ = [
     "KEPT_AMPLITUDE",
     "MIN_FLIPS",
+    "MIN_SWING",
     "Finding",
     "NumericalWarning",
     "check_trajectories",
@@ -46,6 +48,9 @@ MIN_FLIPS = 4
 KEPT_AMPLITUDE = 0.9
 #: Relative slack on declared bounds (round-off of a stock that drains exactly to a bound).
 BOUND_SLACK = 1e-9
+#: A see-saw smaller than this share of the column's largest magnitude is not reported: it
+#: cannot change what a run says (flexnet v2 shows swings of 1e-4 of a perceived value).
+MIN_SWING = 1e-3
 
 
 class NumericalWarning(SdnetWarning):
@@ -153,7 +158,7 @@ def _see_saws(times: np.ndarray, series: np.ndarray, scale: np.ndarray, column: 
               numbers: np.ndarray) -> list[Finding]:
     """Runs whose step-to-step change flips sign MIN_FLIPS times in a row without shrinking."""
     steps = np.diff(series, axis=1)
-    tiny = 1e-9 * np.maximum(scale, 1e-300)[:, None]
+    tiny = MIN_SWING * np.maximum(scale, 1e-300)[:, None]
     size = np.abs(steps)
     flips = (steps[:, 1:] * steps[:, :-1] < 0) & (size[:, 1:] > tiny) & (size[:, :-1] > tiny)
     kept = size[:, 1:] >= KEPT_AMPLITUDE * size[:, :-1]
