@@ -1,0 +1,543 @@
+"""Behaviour tests as probabilities: BR1-BR8 and the flexnet v2 goals over many parameter sets.
+
+``tests/model`` checks the behaviour tests of ``../shared/design/model.md`` at the model file's
+defaults. A finding that holds only at one point of a wide uncertainty says little, so this
+module restates the tests per parameter set and reports *pass rates with counts* over a table
+of sets: by default a Latin hypercube of the ``[uncertain]`` parameters' declared ranges, or
+the non-implausible sets ``sdnet calibrate`` keeps (a CSV or Parquet file with one column per
+parameter). Every set is run in every region preset without a push and with the base push (and
+in the embedded-prone region with shorter and longer pushes, for BR8), on the vector engine.
+
+Per set and region (``n`` counts sets; a pass is one set):
+
+``no_network_without_push``
+    BR1/F7: without a push, members stay below ``max(3, 5% of firms)`` over the whole horizon.
+``push_grows_network``
+    With the base push, members when the push ends reach ``max(3, 5% of firms)``.
+``alive_after_push``
+    Ten years after the push ends members are still at least ``max(3, 5% of firms)``.
+``br2_persists`` (embedded-prone)
+    Grows and keeps at least 60% of its members ten years after the push ends.
+``br3_declines`` (typical)
+    Grows, then keeps at most 35% of its members ten years after the push ends.
+``br4_embedded_gives_more``
+    Mean Average Member Benefit over the ten years after the push: embedded-prone at least
+    1.25 times typical (paired sets).
+``f1_micro_gain_more`` (BR5)
+    Micro/new members gain more per member than established ones at every saved time from
+    half a year after the push starts, and are over-represented among members (the mean micro
+    share of members while a network exists exceeds the region's micro share).
+``br6_external_lower_peak``
+    Peak members with the push in the externally networked region at most 60% of the typical
+    region's (paired sets where the typical network formed).
+``br6_external_access``
+    Without a push, firms' knowledge access in the externally networked region within 20% of
+    that of members of the embedded-prone network (both segments, end of the horizon).
+``br7_phase_order`` (typical)
+    Joining peak before the peak of net trust growth before the knowledge peak.
+``br7_no_knowledge_below_mass`` (typical)
+    Without a push, collective knowledge stays below 0.05.
+``br8_monotone_in_duration`` (embedded-prone)
+    Members at the horizon non-decreasing in push duration (0, 1.5, 3.5, 6 years; dips of 1%
+    of the largest value allowed).
+``embedded_at_least_typical``
+    Paired sets: with the push, the embedded-prone network ends at least as large as the
+    typical one (0.01 firm tolerance).
+``no_negative_value_network``
+    In every scenario run of the set, no network (members at least ``max(3, 5% of firms)``)
+    lasts ten years while its members' perceived net value is negative throughout.
+
+The goals of issue #10 (:data:`GOALS`) are judged on these rates. BR8's hysteresis tests
+(restarting from a state) and the sharpness of the transition stay default-only tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
+from sdnet.metrics import PERSISTENCE_LAG, SUSTAINED_PERSISTENCE, formed_threshold, value_at
+from sdnet.policy import BASE_PUSH, REGIONS, Push
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sdnet.model import Model
+
+__all__ = [
+    "BR8_DURATIONS",
+    "GOALS",
+    "OUTPUTS",
+    "Goal",
+    "RobustReport",
+    "RobustRow",
+    "default_sets",
+    "read_sets",
+    "robust_check",
+    "uncertain_factors",
+]
+
+#: Push durations (Year) of the BR8 scan in the embedded-prone region (0 = no push).
+BR8_DURATIONS: tuple[float, ...] = (0.0, 1.5, BASE_PUSH.duration, 6.0)
+#: Columns of a sets file that describe a set rather than set a parameter (ignored).
+METADATA_COLUMNS = frozenset({"run", "set", "wave", "weight"})
+#: Outputs the checks read.
+OUTPUTS: tuple[str, ...] = (
+    "Total Members",
+    "Members[Micro]",
+    "Members[Established]",
+    "Perceived Value[Micro]",
+    "Perceived Value[Established]",
+    "Member Benefit[Micro]",
+    "Member Benefit[Established]",
+    "Micro Member Share",
+    "Average Member Benefit",
+    "Knowledge Access[Micro]",
+    "Knowledge Access[Established]",
+    "Member Knowledge Access",
+    "Micro Joining",
+    "Established Joining",
+    "Trust Building",
+    "Trust Erosion",
+    "Collective Knowledge",
+    "Number of Firms",
+    "Micro Share",
+)
+TYPICAL, EMBEDDED, EXTERNAL = "typical", "embedded_prone", "externally_networked"
+NEGATIVE_VALUE_YEARS = 10.0
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A goal on a pass rate: ``check`` in ``regions`` at least ``rate`` (each region)."""
+
+    check: str
+    regions: tuple[str, ...]
+    rate: float
+    text: str
+
+
+#: The goals of issue #10 (the alive-difference goal is computed separately, see report).
+GOALS: tuple[Goal, ...] = (
+    Goal("no_network_without_push", (TYPICAL, EMBEDDED, EXTERNAL), 0.95,
+         "no push -> no network in >= 95% of sets in every region"),
+    Goal("push_grows_network", (TYPICAL, EMBEDDED), 0.90,
+         "the base push grows a network in >= 90%"),
+    Goal("embedded_at_least_typical", ("paired",), 0.80,
+         "embedded-prone network ends at least as large as the typical in >= 80% of pairs"),
+    Goal("f1_micro_gain_more", (TYPICAL, EMBEDDED), 0.90, "F1 in >= 90%"),
+    Goal("no_negative_value_network", ("all",), 1.0,
+         "no network survives ten years with negative perceived net value (100%)"),
+)
+#: Alive ten years after the push: embedded-prone minus typical, in rate points (0-1).
+ALIVE_GAP_GOAL = 0.30
+
+
+@dataclass(frozen=True)
+class RobustRow:
+    """One check in one region: ``passed`` of ``n`` sets."""
+
+    check: str
+    region: str
+    passed: int
+    n: int
+
+    @property
+    def rate(self) -> float:
+        """Share of sets that pass (NaN when no set applies)."""
+        return self.passed / self.n if self.n else float("nan")
+
+
+@dataclass(frozen=True)
+class RobustReport:
+    """Pass rates of the behaviour checks over a table of parameter sets.
+
+    Attributes
+    ----------
+    rows : tuple of RobustRow
+        One per check and region.
+    n_sets : int
+        Parameter sets checked (each in every scenario).
+    source : str
+        Where the sets came from (``"LHS of 40 uncertain parameters, seed 1"`` or a file).
+    failed_runs : int
+        Scenario runs that went non-finite (their sets fail every check they enter).
+    """
+
+    rows: tuple[RobustRow, ...]
+    n_sets: int
+    source: str
+    failed_runs: int = 0
+
+    def row(self, check: str, region: str) -> RobustRow:
+        """The row of ``check`` in ``region``."""
+        for row in self.rows:
+            if row.check == check and row.region == region:
+                return row
+        raise KeyError(f"no row {check!r} in region {region!r}")
+
+    def rate(self, check: str, region: str) -> float:
+        """Pass rate of ``check`` in ``region``."""
+        return self.row(check, region).rate
+
+    @property
+    def alive_gap(self) -> float:
+        """Alive ten years after the push: embedded-prone rate minus typical rate."""
+        return self.rate("alive_after_push", EMBEDDED) - self.rate("alive_after_push", TYPICAL)
+
+    def goals(self) -> list[tuple[str, float, bool]]:
+        """Each goal of issue #10 as (text, worst measured value, met)."""
+        judged = []
+        for goal in GOALS:
+            rates = [self.rate(goal.check, region) for region in goal.regions]
+            worst = min(rates)
+            judged.append((goal.text, worst, bool(worst >= goal.rate)))
+        gap = self.alive_gap
+        judged.append(
+            ("alive ten years after the push: embedded-prone minus typical >= 30 points",
+             gap, bool(gap >= ALIVE_GAP_GOAL))
+        )
+        return judged
+
+    @property
+    def all_goals_met(self) -> bool:
+        """True when every goal of issue #10 is met."""
+        return all(met for _, _, met in self.goals())
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per check and region: passed, n, rate."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"check": r.check, "region": r.region, "passed": r.passed, "n": r.n,
+              "rate": r.rate} for r in self.rows]
+        )
+
+
+# ------------------------------------------------------------------------------ parameter sets
+
+
+def uncertain_factors(model: Model) -> list[Any]:
+    """Uniform factors over the declared ranges of the model's ``[uncertain]`` parameters."""
+    from sdnet.runner import ranged_factors
+
+    names = [p.name for p in model.parameters.of_kind("uncertain").values()
+             if p.bounded and p.lower < p.upper]  # type: ignore[operator]
+    if not names:
+        raise EngineInputError(
+            f"{model.path.name} has no [uncertain] parameter with a declared range to sample"
+        )
+    return ranged_factors(model, names)
+
+
+def default_sets(model: Model, n: int, *, seed: int = 1) -> pd.DataFrame:
+    """A Latin hypercube of ``n`` sets over the ``[uncertain]`` parameters' declared ranges."""
+    from sdnet.designs import lhs_design
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidValueError("samples", n, expected="a positive whole number of sets")
+    return lhs_design(uncertain_factors(model), n, seed=seed).to_frame()
+
+
+def read_sets(path: str | Path, model: Model) -> tuple[pd.DataFrame, list[str]]:
+    """Read parameter sets from a CSV or Parquet file (one column per parameter).
+
+    Columns are parameter names (Python or Vensim spelling). Columns named ``run``, ``set``,
+    ``wave`` or ``weight``, or containing ``implausib``, describe the sets and are ignored;
+    region descriptors and levers are set by the scenarios, so their columns are dropped.
+
+    Returns
+    -------
+    (DataFrame, list of str)
+        The sets (Python names as columns) and the names of the dropped columns.
+
+    Raises
+    ------
+    SdnetError
+        The file is missing, unreadable, empty, or not CSV/Parquet.
+    UnknownVariableError
+        A column is not a parameter of the model (with close matches).
+    InvalidValueError, OutOfRangeError
+        A value is not a finite number or lies outside its declared range.
+    """
+    import pandas as pd
+
+    from sdnet.runner import factor_table
+
+    path = Path(path)
+    if not path.is_file():
+        raise SdnetError(f"sets file {path} not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            table = pd.read_csv(path)
+        elif suffix in (".parquet", ".pq"):
+            table = pd.read_parquet(path)
+        else:
+            raise SdnetError(
+                f"sets file {path} must be .csv or .parquet (one column per parameter)"
+            )
+    except (OSError, ValueError, ImportError) as error:
+        raise SdnetError(f"cannot read sets file {path}: {error}") from None
+    if table.empty:
+        raise SdnetError(f"sets file {path} has no rows")
+    dropped: list[str] = []
+    keep: dict[str, Any] = {}
+    for column in table.columns:
+        name = str(column)
+        if name.lower() in METADATA_COLUMNS or "implausib" in name.lower():
+            dropped.append(name)
+            continue
+        parameter = model.parameters[name]  # UnknownVariableError with close matches
+        if parameter.kind in ("region", "lever", "control"):
+            dropped.append(name)
+            continue
+        keep[name] = table[column].to_numpy()
+    if not keep:
+        raise SdnetError(f"sets file {path} has no parameter columns")
+    return factor_table(model, keep), dropped
+
+
+# ---------------------------------------------------------------------------------- the checks
+
+
+def _scenarios() -> dict[str, tuple[str, Push | None]]:
+    runs: dict[str, tuple[str, Push | None]] = {}
+    for region in REGIONS:
+        runs[f"{region}/none"] = (region, None)
+        runs[f"{region}/base"] = (region, BASE_PUSH)
+    for duration in BR8_DURATIONS:
+        if duration not in (0.0, BASE_PUSH.duration):
+            runs[f"{EMBEDDED}/{duration:g}"] = (EMBEDDED, replace(BASE_PUSH, duration=duration))
+    return runs
+
+
+@dataclass(frozen=True)
+class _Run:
+    times: np.ndarray
+    data: Mapping[str, np.ndarray]
+    ok: np.ndarray
+    push: Push | None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.data[name]
+
+    @property
+    def threshold(self) -> np.ndarray:
+        return formed_threshold(self.data["Number of Firms"][:, 0])
+
+    def at(self, name: str, time: float) -> np.ndarray:
+        return value_at(self.data[name], self.times, time=np.full(len(self.ok), time))
+
+    def window(self, start: float, end: float) -> np.ndarray:
+        return (self.times >= start - 1e-9) & (self.times <= end + 1e-9)
+
+
+def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
+              *, chunk_size: int) -> _Run:
+    from sdnet.runner import run_ensemble
+
+    result = run_ensemble(model, sets, region=region, push=push, variables=list(OUTPUTS),
+                          progress=False, chunk_size=chunk_size)
+    array = result.dataset["outputs"]
+    times = np.asarray(result.dataset["time"].to_numpy(), float)
+    data = {name: np.asarray(array.sel(variable=name).to_numpy(), float) for name in OUTPUTS}
+    return _Run(times, data, np.asarray(result.ok, bool), push)
+
+
+def _grows(run: _Run) -> np.ndarray:
+    push = run.push
+    assert push is not None
+    return run.at("Total Members", push.end) >= run.threshold
+
+
+def _later(run: _Run) -> tuple[np.ndarray, np.ndarray]:
+    push = run.push
+    assert push is not None
+    return run.at("Total Members", push.end), run.at("Total Members", push.end + PERSISTENCE_LAG)
+
+
+def _mean(run: _Run, name: str, start: float, end: float) -> np.ndarray:
+    return run[name][:, run.window(start, end)].mean(axis=1)
+
+
+def _f1(run: _Run) -> np.ndarray:
+    push = run.push
+    assert push is not None
+    window = run.window(push.start + 0.5, float(run.times[-1]))
+    gains = (run["Member Benefit[Micro]"][:, window]
+             > run["Member Benefit[Established]"][:, window]).all(axis=1)
+    network = run["Total Members"] >= run.threshold[:, None]
+    share = np.where(network, run["Micro Member Share"], 0.0).sum(axis=1)
+    count = network.sum(axis=1)
+    mean_share = np.divide(share, count, out=np.zeros_like(share), where=count > 0)
+    over = (count == 0) | (mean_share > run["Micro Share"][:, 0])
+    return gains & over
+
+
+def _negative_value_network(run: _Run) -> np.ndarray:
+    """True where a network lasts ten years with negative member-weighted perceived value."""
+    micro, established = run["Members[Micro]"], run["Members[Established]"]
+    total = micro + established
+    value = np.divide(
+        micro * run["Perceived Value[Micro]"] + established * run["Perceived Value[Established]"],
+        total, out=np.zeros_like(total), where=total > 0,
+    )
+    bad = (run["Total Members"] >= run.threshold[:, None]) & (value < 0)
+    step = float(run.times[1] - run.times[0]) if run.times.size > 1 else 1.0
+    needed = int(round(NEGATIVE_VALUE_YEARS / step)) + 1
+    longest = np.zeros(bad.shape[0], dtype=int)
+    current = np.zeros(bad.shape[0], dtype=int)
+    for column in bad.T:
+        current = np.where(column, current + 1, 0)
+        longest = np.maximum(longest, current)
+    return longest >= needed
+
+
+def _phase_order(run: _Run) -> np.ndarray:
+    times = run.times
+    joining = times[(run["Micro Joining"] + run["Established Joining"]).argmax(axis=1)]
+    trust = times[(run["Trust Building"] - run["Trust Erosion"]).argmax(axis=1)]
+    knowledge = times[run["Collective Knowledge"].argmax(axis=1)]
+    return (joining < trust) & (trust < knowledge)
+
+
+def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
+    """Boolean pass arrays (per set) keyed by (check, region); NaN-free (failed runs fail)."""
+    checks: dict[tuple[str, str], np.ndarray] = {}
+    for region in REGIONS:
+        none, base = runs[f"{region}/none"], runs[f"{region}/base"]
+        peak = none["Total Members"].max(axis=1)
+        checks[("no_network_without_push", region)] = none.ok & (peak < none.threshold)
+        checks[("push_grows_network", region)] = base.ok & _grows(base)
+        _, later = _later(base)
+        checks[("alive_after_push", region)] = base.ok & (later >= base.threshold)
+    typical, embedded = runs[f"{TYPICAL}/base"], runs[f"{EMBEDDED}/base"]
+    external = runs[f"{EXTERNAL}/base"]
+    at_end, later = _later(embedded)
+    checks[("br2_persists", EMBEDDED)] = embedded.ok & _grows(embedded) & (
+        later >= SUSTAINED_PERSISTENCE * at_end) & (later >= embedded.threshold)
+    at_end, later = _later(typical)
+    checks[("br3_declines", TYPICAL)] = typical.ok & _grows(typical) & (later <= 0.35 * at_end)
+    end = BASE_PUSH.end
+    benefit_e = _mean(embedded, "Average Member Benefit", end, end + PERSISTENCE_LAG)
+    benefit_t = _mean(typical, "Average Member Benefit", end, end + PERSISTENCE_LAG)
+    checks[("br4_embedded_gives_more", "paired")] = (
+        embedded.ok & typical.ok & (benefit_e >= 1.25 * benefit_t))
+    for region in (TYPICAL, EMBEDDED):
+        run = runs[f"{region}/base"]
+        checks[("f1_micro_gain_more", region)] = run.ok & _f1(run)
+    formed = typical.ok & _grows(typical)
+    lower = external["Total Members"].max(axis=1) <= 0.6 * typical["Total Members"].max(axis=1)
+    checks[("br6_external_lower_peak", "paired")] = np.where(formed, external.ok & lower, False)
+    checks[("br6_external_lower_peak", "n_formed")] = formed
+    quiet = runs[f"{EXTERNAL}/none"]
+    members_access = embedded["Member Knowledge Access"][:, -1]
+    close = np.ones(len(quiet.ok), dtype=bool)
+    for segment in ("Micro", "Established"):
+        access = quiet[f"Knowledge Access[{segment}]"][:, -1]
+        close &= np.abs(access - members_access) <= 0.2 * np.abs(members_access)
+    checks[("br6_external_access", "paired")] = quiet.ok & embedded.ok & close
+    checks[("br7_phase_order", TYPICAL)] = typical.ok & _phase_order(typical)
+    quiet_typical = runs[f"{TYPICAL}/none"]
+    checks[("br7_no_knowledge_below_mass", TYPICAL)] = quiet_typical.ok & (
+        quiet_typical["Collective Knowledge"].max(axis=1) < 0.05)
+    scan = []
+    ok = np.ones(len(embedded.ok), dtype=bool)
+    for duration in BR8_DURATIONS:
+        key = (f"{EMBEDDED}/none" if duration == 0.0 else f"{EMBEDDED}/base"
+               if duration == BASE_PUSH.duration else f"{EMBEDDED}/{duration:g}")
+        scan.append(runs[key]["Total Members"][:, -1])
+        ok &= runs[key].ok
+    finals = np.stack(scan, axis=1)
+    steps = np.diff(finals, axis=1).min(axis=1)
+    checks[("br8_monotone_in_duration", EMBEDDED)] = ok & (steps >= -0.01 * finals.max(axis=1))
+    final_e, final_t = embedded["Total Members"][:, -1], typical["Total Members"][:, -1]
+    checks[("embedded_at_least_typical", "paired")] = (
+        embedded.ok & typical.ok & (final_e >= final_t - 0.01))
+    clean = np.ones(len(embedded.ok), dtype=bool)
+    for run in runs.values():
+        clean &= run.ok & ~_negative_value_network(run)
+    checks[("no_negative_value_network", "all")] = clean
+    return checks
+
+
+def robust_check(
+    model: Model,
+    sets: pd.DataFrame,
+    *,
+    source: str = "",
+    chunk_size: int = 500,
+) -> RobustReport:
+    """Run every set in every scenario and count the sets that pass each check.
+
+    Parameters
+    ----------
+    model : Model
+        The flexnet model (or one with the same outputs and region parameters).
+    sets : DataFrame
+        One row per parameter set, one column per parameter (:func:`default_sets`,
+        :func:`read_sets`).
+    source : str
+        Where the sets came from, for the report.
+    chunk_size : int, default 500
+        Sets simulated at a time: bounds memory (every scenario's outputs of a chunk are held).
+
+    Raises
+    ------
+    UnknownVariableError
+        The model lacks an output the checks read (it is not flexnet-like).
+    """
+    import pandas as pd
+
+    columns = set(model.columns("all"))
+    missing = [name for name in OUTPUTS if name not in columns]
+    if missing:
+        raise EngineInputError(
+            f"{model.path.name} lacks outputs the robust check reads: {', '.join(missing)}"
+        )
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise InvalidValueError("chunk_size", chunk_size, expected="a positive integer")
+    totals: dict[tuple[str, str], list[int]] = {}
+    failed = 0
+    scenarios = _scenarios()
+    for start in range(0, len(sets), chunk_size):
+        part = sets.iloc[start:start + chunk_size].reset_index(drop=True)
+        runs = {key: _simulate(model, part, region, push, chunk_size=chunk_size)
+                for key, (region, push) in scenarios.items()}
+        failed += sum(int((~run.ok).sum()) for run in runs.values())
+        checks = _set_checks(runs)
+        formed = checks.pop(("br6_external_lower_peak", "n_formed"))
+        for key, passes in checks.items():
+            count = totals.setdefault(key, [0, 0])
+            count[0] += int(passes.sum())
+            count[1] += int(formed.sum()) if key[0] == "br6_external_lower_peak" else len(part)
+    rows = tuple(RobustRow(check, region, passed, n)
+                 for (check, region), (passed, n) in totals.items())
+    del pd
+    return RobustReport(rows=rows, n_sets=len(sets), source=source, failed_runs=failed)
+
+
+def format_report(report: RobustReport) -> str:
+    """The report as a plain-text table (what ``sdnet check --robust`` prints)."""
+    lines = [f"robust behaviour check: {report.n_sets} parameter sets ({report.source}); "
+             "each in 3 regions x (no push, base push) + BR8 durations"]
+    width = max(len(r.check) for r in report.rows)
+    for row in report.rows:
+        lines.append(f"  {row.check:<{width}}  {row.region:<20}  {row.passed:>6} / {row.n:<6}"
+                     f"  {row.rate:7.1%}")
+    if report.failed_runs:
+        lines.append(f"  ({report.failed_runs} scenario runs went non-finite; their sets fail)")
+    lines.append("goals (issue #10):")
+    for text, value, met in report.goals():
+        lines.append(f"  {'met ' if met else 'MISS'}  {value:7.1%}  {text}")
+    return "\n".join(lines)
+
+
+def _names(rows: Sequence[RobustRow]) -> list[str]:
+    return sorted({r.check for r in rows})
