@@ -23,10 +23,12 @@ Per set and region (``n`` counts sets; a pass is one set):
 ``br4_embedded_gives_more``
     Mean Average Member Benefit over the ten years after the push: embedded-prone at least
     1.25 times typical (paired sets).
-``f1_micro_gain_more`` (BR5)
-    Micro/new members gain more per member than established ones at every saved time from
-    half a year after the push starts, and are over-represented among members (the mean micro
-    share of members while a network exists exceeds the region's micro share).
+``f1_micro_gain_more``
+    F1: micro/new members gain more per member than established ones at every saved time from
+    half a year after the push starts (base push).
+``br5_micro_gain_and_over_represented``
+    BR5: F1, and micro/new firms are over-represented among members (the mean micro share of
+    members while a network exists exceeds the region's micro share).
 ``br6_external_lower_peak``
     Peak members with the push in the externally networked region at most 60% of the typical
     region's (paired sets where the typical network formed).
@@ -43,9 +45,13 @@ Per set and region (``n`` counts sets; a pass is one set):
 ``embedded_at_least_typical``
     Paired sets: with the push, the embedded-prone network ends at least as large as the
     typical one (0.01 firm tolerance).
+``fee_pump_dies`` (typical)
+    The fee-pump run of issue #10 (fee 18,000 $/yr, 70% of staff brokering, base push) ends
+    with fewer than 1 member.
 ``no_negative_value_network``
-    In every scenario run of the set, no network (members at least ``max(3, 5% of firms)``)
-    lasts ten years while its members' perceived net value is negative throughout.
+    In every scenario run of the set (the fee-pump run included), no network (members at
+    least ``max(3, 5% of firms)``) lasts ten years while its members' perceived net value is
+    negative throughout.
 
 The goals of issue #10 (:data:`GOALS`) are judged on these rates. BR8's hysteresis tests
 (restarting from a state) and the sharpness of the transition stay default-only tests.
@@ -53,7 +59,7 @@ The goals of issue #10 (:data:`GOALS`) are judged on these rates. BR8's hysteres
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +116,8 @@ OUTPUTS: tuple[str, ...] = (
 )
 TYPICAL, EMBEDDED, EXTERNAL = "typical", "embedded_prone", "externally_networked"
 NEGATIVE_VALUE_YEARS = 10.0
+#: The fee-pump run of issue #10 (typical region, base push): fee 18,000 $/yr, brokers 70%.
+FEE_PUMP: Mapping[str, float] = {"membership_fee": 18_000.0, "broker_share": 0.7}
 
 
 @dataclass(frozen=True)
@@ -306,14 +314,19 @@ def read_sets(path: str | Path, model: Model) -> tuple[pd.DataFrame, list[str]]:
 # ---------------------------------------------------------------------------------- the checks
 
 
-def _scenarios() -> dict[str, tuple[str, Push | None]]:
-    runs: dict[str, tuple[str, Push | None]] = {}
+Scenario = tuple[str, "Push | None", Mapping[str, float]]
+
+
+def _scenarios() -> dict[str, Scenario]:
+    runs: dict[str, Scenario] = {}
     for region in REGIONS:
-        runs[f"{region}/none"] = (region, None)
-        runs[f"{region}/base"] = (region, BASE_PUSH)
+        runs[f"{region}/none"] = (region, None, {})
+        runs[f"{region}/base"] = (region, BASE_PUSH, {})
     for duration in BR8_DURATIONS:
         if duration not in (0.0, BASE_PUSH.duration):
-            runs[f"{EMBEDDED}/{duration:g}"] = (EMBEDDED, replace(BASE_PUSH, duration=duration))
+            runs[f"{EMBEDDED}/{duration:g}"] = (
+                EMBEDDED, replace(BASE_PUSH, duration=duration), {})
+    runs[f"{TYPICAL}/fee_pump"] = (TYPICAL, BASE_PUSH, FEE_PUMP)
     return runs
 
 
@@ -339,11 +352,11 @@ class _Run:
 
 
 def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
-              *, chunk_size: int) -> _Run:
+              params: Mapping[str, float] | None = None, *, chunk_size: int) -> _Run:
     from sdnet.runner import run_ensemble
 
-    result = run_ensemble(model, sets, region=region, push=push, variables=list(OUTPUTS),
-                          progress=False, chunk_size=chunk_size)
+    result = run_ensemble(model, sets, region=region, push=push, params=params or None,
+                          variables=list(OUTPUTS), progress=False, chunk_size=chunk_size)
     array = result.dataset["outputs"]
     times = np.asarray(result.dataset["time"].to_numpy(), float)
     data = {name: np.asarray(array.sel(variable=name).to_numpy(), float) for name in OUTPUTS}
@@ -370,14 +383,16 @@ def _f1(run: _Run) -> np.ndarray:
     push = run.push
     assert push is not None
     window = run.window(push.start + 0.5, float(run.times[-1]))
-    gains = (run["Member Benefit[Micro]"][:, window]
-             > run["Member Benefit[Established]"][:, window]).all(axis=1)
+    return (run["Member Benefit[Micro]"][:, window]
+            > run["Member Benefit[Established]"][:, window]).all(axis=1)
+
+
+def _over_represented(run: _Run) -> np.ndarray:
     network = run["Total Members"] >= run.threshold[:, None]
     share = np.where(network, run["Micro Member Share"], 0.0).sum(axis=1)
     count = network.sum(axis=1)
     mean_share = np.divide(share, count, out=np.zeros_like(share), where=count > 0)
-    over = (count == 0) | (mean_share > run["Micro Share"][:, 0])
-    return gains & over
+    return (count == 0) | (mean_share > run["Micro Share"][:, 0])
 
 
 def _negative_value_network(run: _Run) -> np.ndarray:
@@ -390,7 +405,7 @@ def _negative_value_network(run: _Run) -> np.ndarray:
     )
     bad = (run["Total Members"] >= run.threshold[:, None]) & (value < 0)
     step = float(run.times[1] - run.times[0]) if run.times.size > 1 else 1.0
-    needed = int(round(NEGATIVE_VALUE_YEARS / step)) + 1
+    needed = round(NEGATIVE_VALUE_YEARS / step) + 1
     longest = np.zeros(bad.shape[0], dtype=int)
     current = np.zeros(bad.shape[0], dtype=int)
     for column in bad.T:
@@ -432,6 +447,8 @@ def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
     for region in (TYPICAL, EMBEDDED):
         run = runs[f"{region}/base"]
         checks[("f1_micro_gain_more", region)] = run.ok & _f1(run)
+        checks[("br5_micro_gain_and_over_represented", region)] = (
+            run.ok & _f1(run) & _over_represented(run))
     formed = typical.ok & _grows(typical)
     lower = external["Total Members"].max(axis=1) <= 0.6 * typical["Total Members"].max(axis=1)
     checks[("br6_external_lower_peak", "paired")] = np.where(formed, external.ok & lower, False)
@@ -460,6 +477,8 @@ def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
     final_e, final_t = embedded["Total Members"][:, -1], typical["Total Members"][:, -1]
     checks[("embedded_at_least_typical", "paired")] = (
         embedded.ok & typical.ok & (final_e >= final_t - 0.01))
+    pump = runs[f"{TYPICAL}/fee_pump"]
+    checks[("fee_pump_dies", TYPICAL)] = pump.ok & (pump["Total Members"][:, -1] < 1.0)
     clean = np.ones(len(embedded.ok), dtype=bool)
     for run in runs.values():
         clean &= run.ok & ~_negative_value_network(run)
@@ -493,8 +512,6 @@ def robust_check(
     UnknownVariableError
         The model lacks an output the checks read (it is not flexnet-like).
     """
-    import pandas as pd
-
     columns = set(model.columns("all"))
     missing = [name for name in OUTPUTS if name not in columns]
     if missing:
@@ -508,8 +525,8 @@ def robust_check(
     scenarios = _scenarios()
     for start in range(0, len(sets), chunk_size):
         part = sets.iloc[start:start + chunk_size].reset_index(drop=True)
-        runs = {key: _simulate(model, part, region, push, chunk_size=chunk_size)
-                for key, (region, push) in scenarios.items()}
+        runs = {key: _simulate(model, part, region, push, params, chunk_size=chunk_size)
+                for key, (region, push, params) in scenarios.items()}
         failed += sum(int((~run.ok).sum()) for run in runs.values())
         checks = _set_checks(runs)
         formed = checks.pop(("br6_external_lower_peak", "n_formed"))
@@ -519,14 +536,13 @@ def robust_check(
             count[1] += int(formed.sum()) if key[0] == "br6_external_lower_peak" else len(part)
     rows = tuple(RobustRow(check, region, passed, n)
                  for (check, region), (passed, n) in totals.items())
-    del pd
     return RobustReport(rows=rows, n_sets=len(sets), source=source, failed_runs=failed)
 
 
 def format_report(report: RobustReport) -> str:
     """The report as a plain-text table (what ``sdnet check --robust`` prints)."""
     lines = [f"robust behaviour check: {report.n_sets} parameter sets ({report.source}); "
-             "each in 3 regions x (no push, base push) + BR8 durations"]
+             "each in 3 regions x (no push, base push), BR8 durations and the fee pump"]
     width = max(len(r.check) for r in report.rows)
     for row in report.rows:
         lines.append(f"  {row.check:<{width}}  {row.region:<20}  {row.passed:>6} / {row.n:<6}"
@@ -538,6 +554,3 @@ def format_report(report: RobustReport) -> str:
         lines.append(f"  {'met ' if met else 'MISS'}  {value:7.1%}  {text}")
     return "\n".join(lines)
 
-
-def _names(rows: Sequence[RobustRow]) -> list[str]:
-    return sorted({r.check for r in rows})

@@ -132,7 +132,7 @@ def _views() -> list[View]:
          Flow("Staff Change", None, "Service Capacity", (5, 9))],
         {"Legitimacy": (2.5, 5.5), "Legitimacy Half Share": (3.5, 6.5),
          "Member Region Share": (3.5, 4.5),
-         "Sponsor Pool": (1.5, 0.5), "Local Institution Share": (0.5, 0),
+         "Sponsor Pool": (1.5, 0.5), "Sponsor Appeal": (2.5, 4.5), "Local Institution Share": (0.5, 0),
          "Sponsor Recruitment Rate": (0.5, 1.5), "Sponsor Memory": (3.5, 1.5),
          "Cultivation Effect": (0.5, 5), "Cultivation Half Staff": (0, 6),
          "Cultivation Staff": (1, 7), "Crowding Out Strength": (0, 8),
