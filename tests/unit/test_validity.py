@@ -132,3 +132,15 @@ def test_sdnet_check_unknown_check_name_exits_2(
     assert err == (
         "sdnet check: error: unknown check 'flow_unit'; did you mean 'flow_units'?\n"
     )
+
+
+
+def test_robust_check_needs_the_flexnet_outputs(network: sdnet.Model) -> None:
+    """The robust check names the outputs a model lacks instead of failing inside a run."""
+    import pandas as pd
+
+    from sdnet.errors import EngineInputError
+    from sdnet.robustness import robust_check
+
+    with pytest.raises(EngineInputError, match="lacks outputs the robust check reads"):
+        robust_check(network, pd.DataFrame(index=range(2)))
