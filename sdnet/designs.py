@@ -131,7 +131,9 @@ class Factor:
         u = np.asarray(unit, dtype=float)
         lo, hi = float(self.lower), float(self.upper)
         if self.distribution == "uniform":
-            return lo + u * (hi - lo)
+            # clip: lo + 1.0 * (hi - lo) can round past hi (0.03 + 0.3 = 0.33000000000000007),
+            # which the declared-range check would then reject
+            return np.clip(lo + u * (hi - lo), lo, hi)
         if self.distribution == "loguniform":
             return np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo)))
         from scipy import stats

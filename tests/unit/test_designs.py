@@ -130,3 +130,13 @@ def test_errors_say_what_is_valid(call, message: str) -> None:  # type: ignore[n
     with pytest.raises(InvalidValueError) as info:
         call()
     assert str(info.value) == message
+
+
+def test_uniform_factor_ends_stay_inside_the_declared_range() -> None:
+    """The top of the unit interval maps to the upper bound exactly, never past it by rounding
+    (0.03 + 1.0 * (0.33 - 0.03) is 0.33000000000000007 in floating point)."""
+    from sdnet.designs import Factor
+
+    factor = Factor("legitimacy_half_share", 0.03, 0.33)
+    values = factor.from_unit(np.array([0.0, 1.0]))
+    assert values[0] == 0.03 and values[1] == 0.33
