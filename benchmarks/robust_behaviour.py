@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     report = robust_check(model, sets, source=source)
     elapsed = time.perf_counter() - started
 
-    print(f"{report.n_sets} parameter sets ({source}); {elapsed:.0f} s on the vector engine\n")
+    print(f"{report.n_sets} parameter sets ({source}); {elapsed:.0f} s on the vector engine; "
+          f"{report.failed_runs} runs non-finite, {report.flagged_runs} flagged by the "
+          "numerical guard\n")
     print("| check | region | passed / n | rate |")
     print("|---|---|---|---|")
     for row in report.rows:

@@ -175,12 +175,16 @@ class RobustReport:
         Where the sets came from (``"LHS of 40 uncertain parameters, seed 1"`` or a file).
     failed_runs : int
         Scenario runs that went non-finite (their sets fail every check they enter).
+    flagged_runs : int
+        Scenario runs the numerical guard (:mod:`sdnet.numerics`) flagged: a stock out of its
+        declared bounds or an Euler see-saw. They are counted like any other run.
     """
 
     rows: tuple[RobustRow, ...]
     n_sets: int
     source: str
     failed_runs: int = 0
+    flagged_runs: int = 0
 
     def row(self, check: str, region: str) -> RobustRow:
         """The row of ``check`` in ``region``."""
@@ -336,6 +340,7 @@ class _Run:
     data: Mapping[str, np.ndarray]
     ok: np.ndarray
     push: Push | None
+    flagged: np.ndarray
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.data[name]
@@ -353,14 +358,21 @@ class _Run:
 
 def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
               params: Mapping[str, float] | None = None, *, chunk_size: int) -> _Run:
+    import warnings
+
+    from sdnet.numerics import NumericalWarning
     from sdnet.runner import run_ensemble
 
-    result = run_ensemble(model, sets, region=region, push=push, params=params or None,
-                          variables=list(OUTPUTS), progress=False, chunk_size=chunk_size)
+    with warnings.catch_warnings():
+        # counted per run below (RobustReport.flagged_runs) rather than printed per scenario
+        warnings.simplefilter("ignore", NumericalWarning)
+        result = run_ensemble(model, sets, region=region, push=push, params=params or None,
+                              variables=list(OUTPUTS), progress=False, chunk_size=chunk_size)
     array = result.dataset["outputs"]
     times = np.asarray(result.dataset["time"].to_numpy(), float)
     data = {name: np.asarray(array.sel(variable=name).to_numpy(), float) for name in OUTPUTS}
-    return _Run(times, data, np.asarray(result.ok, bool), push)
+    return _Run(times, data, np.asarray(result.ok, bool), push,
+                np.asarray(result.flagged, bool))
 
 
 def _grows(run: _Run) -> np.ndarray:
@@ -521,13 +533,14 @@ def robust_check(
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidValueError("chunk_size", chunk_size, expected="a positive integer")
     totals: dict[tuple[str, str], list[int]] = {}
-    failed = 0
+    failed = flagged = 0
     scenarios = _scenarios()
     for start in range(0, len(sets), chunk_size):
         part = sets.iloc[start:start + chunk_size].reset_index(drop=True)
         runs = {key: _simulate(model, part, region, push, params, chunk_size=chunk_size)
                 for key, (region, push, params) in scenarios.items()}
         failed += sum(int((~run.ok).sum()) for run in runs.values())
+        flagged += sum(int(run.flagged.sum()) for run in runs.values())
         checks = _set_checks(runs)
         formed = checks.pop(("br6_external_lower_peak", "n_formed"))
         for key, passes in checks.items():
@@ -536,7 +549,8 @@ def robust_check(
             count[1] += int(formed.sum()) if key[0] == "br6_external_lower_peak" else len(part)
     rows = tuple(RobustRow(check, region, passed, n)
                  for (check, region), (passed, n) in totals.items())
-    return RobustReport(rows=rows, n_sets=len(sets), source=source, failed_runs=failed)
+    return RobustReport(rows=rows, n_sets=len(sets), source=source, failed_runs=failed,
+                        flagged_runs=flagged)
 
 
 def format_report(report: RobustReport) -> str:
@@ -549,6 +563,9 @@ def format_report(report: RobustReport) -> str:
                      f"  {row.rate:7.1%}")
     if report.failed_runs:
         lines.append(f"  ({report.failed_runs} scenario runs went non-finite; their sets fail)")
+    if report.flagged_runs:
+        lines.append(f"  ({report.flagged_runs} scenario runs flagged by the numerical guard: "
+                     "see-saws or stocks out of bounds; try a smaller time step)")
     lines.append("goals (issue #10):")
     for text, value, met in report.goals():
         lines.append(f"  {'met ' if met else 'MISS'}  {value:7.1%}  {text}")
