@@ -229,7 +229,8 @@ def test_the_command_serves_until_interrupted(flexnet: CompiledModel) -> None:
         first = process.stdout.readline()
         assert first.startswith("sdnet serve: flexnet: flight simulator at http://127.0.0.1:")
         url = first.split(" at ", 1)[1].split(" ", 1)[0]
-        assert process.stdout.readline().startswith("  uncertainty: 4 worlds, a Latin-hypercube")
+        assert process.stdout.readline().startswith(
+            "  uncertainty: 4 worlds, 4 non-implausible parameter sets from nonimplausible.csv")
         with urllib.request.urlopen(url + "api/setup") as response:
             assert json.load(response)["model"] == "flexnet.mdl"
     finally:
