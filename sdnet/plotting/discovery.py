@@ -196,6 +196,19 @@ def _edges(centres: np.ndarray) -> np.ndarray:
     return np.concatenate([[2 * centres[0] - mids[0]], mids, [2 * centres[-1] - mids[-1]]])
 
 
+#: A factor with more distinct values than this is binned by :func:`plot_outcome_map`.
+MAX_GRID_VALUES = 50
+
+
+def _on_grid(values: np.ndarray, bins: int) -> np.ndarray:
+    """The values themselves when they form a grid, else the centre of their equal-width bin."""
+    if np.unique(values).size <= MAX_GRID_VALUES:
+        return values
+    edges = np.linspace(values.min(), values.max(), bins + 1)
+    index = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, bins - 1)
+    return (edges[index] + edges[index + 1]) / 2
+
+
 def plot_outcome_map(
     x: Sequence[float] | np.ndarray,
     y: Sequence[float] | np.ndarray,
@@ -207,12 +220,15 @@ def plot_outcome_map(
     units: Mapping[str, str] | None = None,
     threshold: pd.DataFrame | None = None,
     colorbar: bool = True,
+    bins: int = 20,
     ax: Axes | None = None,
 ) -> Axes:
     """A map of the share of runs with an outcome over a grid of two factors.
 
     For a grid study of push amount x push duration this is the threshold map itself: where
-    the network is sustained, with the bisected threshold drawn over it.
+    the network is sustained, with the bisected threshold drawn over it. Sampled (not gridded)
+    factors are binned first: one cell per distinct value of 35,000 Sobol' samples would be a
+    35,000 x 35,000 mesh (it exhausted 24 GB of memory).
 
     Parameters
     ----------
@@ -230,12 +246,16 @@ def plot_outcome_map(
         the caption).
     colorbar : bool
         Draw a colour bar beside the axes.
+    bins : int
+        A factor with more than :data:`MAX_GRID_VALUES` distinct values is cut into this many
+        equal-width bins, each cell the share over the runs in it.
     ax : Axes, optional
 
     Returns
     -------
     Axes
-        A ``QuadMesh`` of the share (colour map ``cividis``, 0 to 1), one cell per grid point.
+        A ``QuadMesh`` of the share (colour map ``cividis``, 0 to 1), one cell per grid point
+        (or per pair of bins).
     """
     xs = np.asarray(x, dtype=float)
     ys = np.asarray(y, dtype=float)
@@ -247,6 +267,8 @@ def plot_outcome_map(
         )
     ax = new_axes(ax, figsize=(5.2, 3.8))
     frame = pd.DataFrame({"x": xs, "y": ys, "v": values}).dropna()
+    frame["x"] = _on_grid(frame["x"].to_numpy(float), bins)
+    frame["y"] = _on_grid(frame["y"].to_numpy(float), bins)
     table = frame.pivot_table(index="y", columns="x", values="v", aggfunc="mean")
     mesh = ax.pcolormesh(
         _edges(table.columns.to_numpy(float)), _edges(table.index.to_numpy(float)),

@@ -357,6 +357,21 @@ def test_outcome_map_shares_on_the_grid_with_the_threshold() -> None:
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("push_amount ($/Year)", "push_duration (Year)")
 
 
+def test_outcome_map_bins_sampled_factors() -> None:
+    """35,000 distinct sampled values would be a 35,000 x 35,000 mesh; they are binned."""
+    rng = np.random.default_rng(3)
+    amounts = rng.uniform(0.0, 1e6, 20_000)
+    durations = rng.uniform(0.0, 10.0, 20_000)
+    edges = np.linspace(amounts.min(), amounts.max(), 11)
+    outcome = (amounts >= edges[5]).astype(float)  # a bin edge splits the map exactly
+    ax = plot_outcome_map(amounts, durations, outcome, bins=10)
+    mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
+    shares = np.asarray(mesh.get_array()).reshape(10, 10)
+    left = np.arange(10) < 5
+    np.testing.assert_allclose(shares[:, left], 0.0)
+    np.testing.assert_allclose(shares[:, ~left], 1.0)
+
+
 def test_outcome_map_shape_error() -> None:
     with pytest.raises(PlotInputError, match=r"^plot_outcome_map: x, y and outcome must have one "
                        r"value per run, not shapes \(2,\), \(2,\), \(3,\)$"):
