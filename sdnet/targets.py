@@ -49,12 +49,14 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet import tomlcheck
 from sdnet.errors import (
     PushScheduleError,
     SdnetError,
@@ -537,32 +539,11 @@ def _err(message: str, path: Path | None, key: str, value: Any = None) -> Target
 
 def _table(data: Mapping[str, Any], key: str, path: Path | None,
            allowed: Sequence[str]) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, Mapping):
-        raise _err(f"must be a table, not {value!r}", path, key, value)
-    _check_keys(value, allowed, path, key)
-    return dict(value)
+    return tomlcheck.table(data, key, path, allowed, error=TargetsError)
 
 
-def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], path: Path | None,
-                where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            hint = close_matches(key, allowed)
-            did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-            raise _err(f"unknown key {key!r}{did} (valid: {', '.join(allowed)})", path,
-                       f"{where}.{key}" if where else str(key), key)
-
-
-def _number(value: Any, path: Path | None, key: str, *, positive: bool = False,
-            minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _err(f"must be a number, not {value!r}", path, key, value)
-    if positive and value <= 0:
-        raise _err(f"must be a positive number, not {value!r}", path, key, value)
-    if minimum is not None and value < minimum:
-        raise _err(f"must be at least {minimum:g}, not {value!r}", path, key, value)
-    return float(value)
+_check_keys = partial(tomlcheck.check_keys, error=TargetsError)
+_number = partial(tomlcheck.number, error=TargetsError)
 
 
 def _string(value: Any, path: Path | None, key: str) -> str:

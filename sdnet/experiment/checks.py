@@ -3,13 +3,14 @@ what is valid."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdnet import tomlcheck
 from sdnet.designs import METHODS
-from sdnet.errors import ExperimentError, close_matches
+from sdnet.errors import ExperimentError
 
 if TYPE_CHECKING:
 
@@ -20,35 +21,9 @@ def _err(message: str, path: Path | None, key: str, value: Any = None) -> Experi
     return ExperimentError(message, path=path, key=key, value=value)
 
 
-def _table(data: Mapping[str, Any], key: str, path: Path | None, allowed: Sequence[str],
-           *, where: str | None = None) -> dict[str, Any]:
-    where = where or key
-    value = data.get(key, {})
-    if not isinstance(value, Mapping):
-        raise _err(f"must be a table, not {value!r}", path, where, value)
-    _check_keys(value, allowed, path, where)
-    return dict(value)
-
-
-def _check_keys(table: Mapping[str, Any], allowed: Sequence[str], path: Path | None,
-                where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            hint = close_matches(key, allowed)
-            did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-            raise _err(f"unknown key {key!r}{did} (valid: {', '.join(allowed)})", path,
-                       f"{where}.{key}" if where else str(key), key)
-
-
-def _number(value: Any, path: Path | None, key: str, *, positive: bool = False,
-            minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _err(f"must be a number, not {value!r}", path, key, value)
-    if positive and value <= 0:
-        raise _err(f"must be a positive number, not {value!r}", path, key, value)
-    if minimum is not None and value < minimum:
-        raise _err(f"must be at least {minimum:g}, not {value!r}", path, key, value)
-    return float(value)
+_table = partial(tomlcheck.table, error=ExperimentError)
+_check_keys = partial(tomlcheck.check_keys, error=ExperimentError)
+_number = partial(tomlcheck.number, error=ExperimentError)
 
 
 def _integer(value: Any, path: Path | None, key: str, *, minimum: int = 0) -> int:
