@@ -52,6 +52,11 @@ _EXPORTS: dict[str, str] = {
     "PointFit": "sdnet.calibration",
     "load_series": "sdnet.calibration",
     "write_diagram": "sdnet.reports",
+    "Package": "sdnet.decision",
+    "equal_budget_packages": "sdnet.decision",
+    "evaluate_packages": "sdnet.decision",
+    "read_worlds": "sdnet.decision",
+    "sample_worlds": "sdnet.decision",
 }
 
 
