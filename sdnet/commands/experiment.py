@@ -100,6 +100,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"question: {experiment.question}")
     for key, rows in summary["rankings"].items():
         _print_ranking(key, rows)
+    stability = summary.get("screen_stability")
+    if stability and len(stability["seeds"]) > 1:
+        if stability["stable"]:
+            print(f"  screen: stable over {len(stability['seeds'])} seeds (top "
+                  f"{stability['top']}: {', '.join(stability['always'])})")
+        else:
+            print(f"  screen: UNSTABLE over {len(stability['seeds'])} seeds: "
+                  f"{', '.join(stability['moved'])} move in and out of the top "
+                  f"{stability['top']}; {', '.join(stability['always']) or 'none'} stay")
+        print(f"  sobol stage varies: {', '.join(stability['chosen'])}")
+    growth = summary.get("growth")
+    if growth:
+        state = "separated" if growth["separated"] else "NOT separated at the cap"
+        print(f"  sobol sample grew {' -> '.join(map(str, growth['sizes']))}: top "
+              f"{growth['top']} of {growth['metric']} {state}")
     for key, info in summary.get("prim", {}).items():
         limits = ", ".join(f"{b['factor']} in [{b['lower']:.4g}, {b['upper']:.4g}]"
                            for b in info["box"]) or "no restriction"

@@ -260,11 +260,12 @@ def parse_experiment(
             if metric.after_schedule:
                 raise _err(f"metric {metric.name!r} reads the time after the push ends, and "
                            f"{_no_schedule(model)}", path, f"metrics[{i}].name", metric.name)
-    analysis = _parse_analysis(_table(data, "analysis", path, (
-        "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
-        "hysteresis", "compare")), path, method, metrics, cases, model)
     if not factors:
         raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
+    analysis = _parse_analysis(_table(data, "analysis", path, (
+        "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
+        "hysteresis", "compare", "grow")), path, method, metrics, cases, model,
+        factors=factors, n=n)
     return Experiment(name, path, model_path, seed, question, run, cases, params,
                       tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
                       dict(data), card_path)
@@ -660,12 +661,69 @@ def _tolerance(value: Any, span: tuple[float, float], path: Path | None, key: st
     return number
 
 
+def _parse_keep(value: Any, factors: Sequence[Factor], top: int, path: Path | None,
+                model: Model) -> tuple[str, ...]:
+    """``[analysis] screen.keep``: factors of the study (either spelling), at most ``top``."""
+    key = "analysis.screen.keep"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _err("must be a list of factor names such as [\"push_amount\", "
+                   "\"push_duration\"]", path, key, value)
+    names = [f.name for f in factors]
+    kept: list[str] = []
+    for given in value:
+        name = model.parameters[given].name if given in model.parameters else None
+        if name not in names:
+            hint = close_matches(given, names)
+            did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+            raise _err(f"{given!r} is not a factor of the study{did} (a kept factor must be "
+                       "one of the [[factors]] the screen varies)", path, key, given)
+        if name in kept:
+            raise _err(f"{given!r} is given twice", path, key, value)
+        kept.append(str(name))
+    if len(kept) > top:
+        raise _err(f"keeps {len(kept)} factors, more than screen.top = {top} (the Sobol' "
+                   "stage varies top factors, the kept ones among them)", path, key, value)
+    return tuple(kept)
+
+
+def _parse_grow(table: Mapping[str, Any], path: Path | None, method: str,
+                metrics: Sequence[Metric], spec: Mapping[str, Any], n: int,
+                n_factors: int) -> dict[str, Any]:
+    """``[analysis] grow``: doubling of the Sobol' sample until the top factors separate."""
+    grow = _table(table, "grow", path, ("max_n", "top", "metric"), where="analysis.grow")
+    screened = bool(spec.get("screen_top"))
+    if method != "sobol" and not screened:
+        raise _err(f"growing the sample needs a sobol design (or a morris screen), not "
+                   f"{method!r}", path, "analysis.grow", dict(grow))
+    if "max_n" not in grow:
+        raise _err("missing (the largest base size N to grow to, a power of 2)", path,
+                   "analysis.grow.max_n")
+    max_n = _design_n(grow["max_n"], "sobol", path=path, key="analysis.grow.max_n")
+    start = int(spec["screen_n"]) if screened else n
+    if max_n < start:
+        raise _err(f"must be at least the Sobol' stage's N = {start} (it grows from there), "
+                   f"not {grow['max_n']!r}", path, "analysis.grow.max_n", grow["max_n"])
+    varied = min(int(spec["screen_top"]), n_factors) if screened else n_factors
+    top = _integer(grow.get("top", min(3, max(1, varied - 1))), path, "analysis.grow.top",
+                   minimum=1)
+    if top >= varied:
+        raise _err(f"must be smaller than the {varied} factors the Sobol' stage varies (the "
+                   f"top {top} are told apart from the others), not {top!r}", path,
+                   "analysis.grow.top", grow.get("top"))
+    default = spec.get("screen_metric") or metrics[0].name
+    return {"grow_max_n": max_n, "grow_top": top,
+            "grow_metric": _metric_name(grow.get("metric", default), metrics, path,
+                                        "analysis.grow.metric")}
+
+
 def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                     metrics: Sequence[Metric], cases: Sequence[Case],
-                    model: Model) -> AnalysisSpec:
+                    model: Model, *, factors: Sequence[Factor] = (),
+                    n: int = 0) -> AnalysisSpec:
     spec: dict[str, Any] = {}
     if "screen" in table:
-        screen = _table(table, "screen", path, ("top", "n", "metric", "calc_second_order"),
+        screen = _table(table, "screen", path, ("top", "n", "metric", "calc_second_order",
+                                                 "seeds", "keep"),
                         where="analysis.screen")
         if method != "morris":
             raise _err(f"screening needs a morris design, not {method!r}", path,
@@ -680,6 +738,13 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
             raise _err("must be true or false", path, "analysis.screen.calc_second_order",
                        second)
         spec["calc_second_order"] = second
+        # three screens by default: one seed's Morris ranking is too noisy to trust (issue 13)
+        spec["screen_seeds"] = _integer(screen.get("seeds", 3), path, "analysis.screen.seeds",
+                                        minimum=1)
+        spec["screen_keep"] = _parse_keep(screen.get("keep", []), factors,
+                                          spec["screen_top"], path, model)
+    if "grow" in table:
+        spec.update(_parse_grow(table, path, method, metrics, spec, n, len(factors)))
     for flag in ("convergence", "hysteresis"):
         if flag in table:
             if not isinstance(table[flag], bool):

@@ -22,6 +22,7 @@ from sdnet.experiment.analyses import (
 )
 from sdnet.experiment.folder import _summary, _write
 from sdnet.experiment.parse import load_experiment
+from sdnet.experiment.screen import _seeds, grow, screen
 from sdnet.experiment.simulate import (
     _metric_table,
     _sanity_flags,
@@ -115,11 +116,6 @@ class StudyResult:
     def to_frame(self) -> pd.DataFrame:
         """The metric table (one row per run)."""
         return self.metrics.copy()
-
-
-def _seeds(seed: int, count: int) -> list[int]:
-    children = np.random.SeedSequence(seed).spawn(count)
-    return [int(c.generate_state(1)[0]) for c in children]
 
 
 def run_experiment(
@@ -217,12 +213,17 @@ def _run_study(
     analyses: dict[str, Any] = {}
     skipped: list[str] = []
 
+    growth = None
     design = make_design(experiment.design_method, experiment.factors, n=experiment.design_n,
                          seed=experiment.seed, **dict(experiment.design_settings))
     table = _stage_table(experiment, design, design.method)
     ensemble = _simulate(model, experiment, table, stage=design.method, chunk_file=chunk_file,
                          resume=resume, progress=progress)
     metrics = _metric_table(experiment, ensemble, table, model)
+    if analysis.grow_max_n and design.method == "sobol":
+        design, table, ensemble, metrics, growth = grow(
+            model, experiment, design, table, ensemble, metrics, held=None,
+            chunk_file=chunk_file, resume=resume, progress=progress)
     sanity_flags = [_sanity_flags(ensemble, table, model)]
     horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
     _analyse_stage(experiment, design, metrics, analyses, skipped)
@@ -231,15 +232,12 @@ def _run_study(
     metric_tables = [metrics]
     screen_ensemble = None
 
+    stability = None
     if analysis.screen_top:
         screen_design, screen_ensemble = design, ensemble
-        first = experiment.cases[0].name
-        ranking = analyses.get(f"morris/{analysis.screen_metric}/{first}")
-        if ranking is None:
-            raise ExperimentError(
-                f"cannot screen: the Morris analysis of {analysis.screen_metric!r} failed "
-                f"({'; '.join(skipped)})", path=experiment.path, key="analysis.screen")
-        top = set(ranking.top(analysis.screen_top))
+        stability = screen(model, experiment, design, metrics, skipped,
+                           chunk_file=chunk_file, resume=resume, progress=progress)
+        top = set(stability.chosen)
         chosen = [f for f in experiment.factors if f.name in top]
         design = make_design("sobol", chosen, n=analysis.screen_n, seed=seeds[0],
                              calc_second_order=analysis.calc_second_order)
@@ -251,6 +249,10 @@ def _run_study(
         ensemble = _simulate(model, experiment, table_main, stage="sobol",
                              chunk_file=chunk_file, resume=resume, progress=progress)
         metrics_main = _metric_table(experiment, ensemble, table_main, model)
+        if analysis.grow_max_n:
+            design, table_main, ensemble, metrics_main, growth = grow(
+                model, experiment, design, table_main, ensemble, metrics_main, held=held,
+                chunk_file=chunk_file, resume=resume, progress=progress)
         sanity_flags.append(_sanity_flags(ensemble, table_main, model))
         metrics_main["run"] += len(table)
         table_main.index += len(table)
@@ -329,6 +331,11 @@ def _run_study(
         summary["notes"].append(
             f"the numerical guard flagged {flagged['n_flagged']} of {flagged['n_runs']} runs: "
             f"{flagged['flags'][0]}")
+    if stability is not None:
+        summary["screen_stability"] = {"metric": analysis.screen_metric,
+                                       **stability.to_dict()}
+    if growth is not None:
+        summary["growth"] = growth
     ratios = _ratios(experiment, model, main_metrics)
     if ratios:
         summary["ratios"] = ratios
@@ -351,6 +358,9 @@ def _run_study(
         if amount_thresholds is not None:
             amount_thresholds.to_csv(folder / "analyses" / "thresholds_amount.csv",
                                      index=False)
+        if stability is not None:
+            stability.to_frame().to_csv(folder / "analyses" / "screen_stability.csv",
+                                        index=False)
 
     return result, write
 

@@ -77,7 +77,20 @@ class AnalysisSpec:
     screen_top, screen_n, screen_metric : int, int, str or None
         Two-stage screening (Morris design only): after the Morris stage, a Sobol' stage of
         ``screen_n`` base rows over the ``screen_top`` factors with the largest mu* of
-        ``screen_metric``; other factors stay at their case values.
+        ``screen_metric`` (pooled over the seeds and the cases); other factors stay at their
+        case values.
+    screen_seeds : int
+        Morris screens drawn (the study's seed, then seeds derived from it): the report says
+        whether their top ``screen_top`` factors agree (:func:`sdnet.sensitivity.
+        screen_stability`).
+    screen_keep : tuple[str, ...]
+        Factors the Sobol' stage varies whatever their Morris rank (they take places of the
+        ``screen_top``).
+    grow_max_n, grow_top, grow_metric : int, int, str or None
+        Sample growth of the Sobol' stage (0: none): the base size doubles, up to
+        ``grow_max_n``, until the total-index intervals of the ``grow_top`` largest factors of
+        ``grow_metric`` lie apart from the rest in every case
+        (:func:`sdnet.sensitivity.separates_top`).
     calc_second_order : bool
         Second-order Sobol' indices in the screening stage.
     convergence : bool
@@ -116,6 +129,11 @@ class AnalysisSpec:
     screen_top: int = 0
     screen_n: int = 256
     screen_metric: str | None = None
+    screen_seeds: int = 1
+    screen_keep: tuple[str, ...] = ()
+    grow_max_n: int = 0
+    grow_top: int = 3
+    grow_metric: str | None = None
     calc_second_order: bool = False
     convergence: bool = False
     time_resolved: tuple[str, ...] = ()
@@ -224,7 +242,11 @@ def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:
     if spec.screen_top:
         tables["screen"] = {"top": spec.screen_top, "n": spec.screen_n,
                             "metric": spec.screen_metric,
-                            "calc_second_order": spec.calc_second_order}
+                            "calc_second_order": spec.calc_second_order,
+                            "seeds": spec.screen_seeds, "keep": list(spec.screen_keep)}
+    if spec.grow_max_n:
+        tables["grow"] = {"max_n": spec.grow_max_n, "top": spec.grow_top,
+                          "metric": spec.grow_metric}
     if spec.convergence:
         tables["convergence"] = True
     if spec.time_resolved:

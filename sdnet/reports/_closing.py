@@ -108,7 +108,7 @@ def _sanity(ctx: ReportContext) -> Section | None:
 _SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
 
 
-_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check")
+_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check", "screen_stability")
 
 
 def _other_tables(ctx: ReportContext) -> Section | None:

@@ -4,6 +4,7 @@ bounds, push) and small helpers for keys, labels and figures."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -154,6 +155,27 @@ class ReportContext:
     def metric_description(self, key: str) -> str | None:
         outcome = self.outcomes.get(split_key(key)[0])
         return outcome.description if outcome is not None else None
+
+    def factor_label(self, name: str) -> str:
+        """A factor as readers know it: the model's own (Vensim) name, e.g. "Push Amount"
+        for ``push_amount``; the name as given when the model file is not at hand."""
+        if self.model_text is not None:
+            return self.model_text.names.get(name, name)
+        return name
+
+    def outcome_label(self, name: str) -> str:
+        """An outcome (metric) in plain words: the card's plain name ("whether ..." for the
+        "1 if ..." of a yes/no outcome); the metric's name when the card has none."""
+        metric, case = split_key(name)
+        outcome = self.card.outcomes.get(metric)
+        plain = outcome.plain.strip() if outcome is not None and outcome.plain else metric
+        plain = re.sub(r"^1 if\s+", "whether ", plain)
+        return f"{plain} ({self.case_label(case)})" if case else plain
+
+    def case_label(self, case: str) -> str:
+        """A case (region preset, policy) for readers: "embedded prone" for
+        ``embedded_prone``."""
+        return case.replace("_", " ").strip()
 
     def word(self, key: str) -> str:
         """What the report calls ``key`` (the model card's words; neutral without a card)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdnet.params import python_name
@@ -23,12 +23,14 @@ _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 @dataclass(frozen=True)
 class ModelText:
-    """Units and numeric constants of a model, by Python name, and the file's SHA-256."""
+    """Units and numeric constants of a model, by Python name, and the file's SHA-256;
+    ``names`` maps each Python name to the model's own (Vensim) name, for readers."""
 
     path: Path
     sha256: str
     units: dict[str, str]
     constants: dict[str, float]
+    names: dict[str, str] = field(default_factory=dict)
 
 
 def read_model_text(path: str | Path) -> ModelText:
@@ -40,6 +42,7 @@ def read_model_text(path: str | Path) -> ModelText:
     text = text.replace("{UTF-8}", "")
     units: dict[str, str] = {}
     constants: dict[str, float] = {}
+    names: dict[str, str] = {}
     for chunk in text.split("|"):
         parts = chunk.split("~")
         if len(parts) < 2:
@@ -52,6 +55,7 @@ def read_model_text(path: str | Path) -> ModelText:
         if not lhs or lhs.startswith("*") or ":" in lhs:
             continue
         name = python_name(re.sub(r"\s+", " ", lhs))
+        names.setdefault(name, re.sub(r"\s+", " ", lhs))
         unit_text = re.sub(r"\s+", " ", parts[1]).strip()
         unit_text = re.sub(r"\[[^\]]*\]\s*$", "", unit_text).strip()
         if unit_text:
@@ -60,5 +64,6 @@ def read_model_text(path: str | Path) -> ModelText:
         if _NUMBER.match(value):
             constants.setdefault(name, float(value))
     return ModelText(
-        path=path, sha256=hashlib.sha256(raw).hexdigest(), units=units, constants=constants
+        path=path, sha256=hashlib.sha256(raw).hexdigest(), units=units, constants=constants,
+        names=names,
     )

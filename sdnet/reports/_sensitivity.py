@@ -3,6 +3,8 @@ settled."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -26,6 +28,7 @@ from sdnet.reports._document import (
     figure_block,
 )
 from sdnet.reports._findings import (
+    Finding,
     convergence_findings,
     morris_findings,
     sobol_findings,
@@ -45,7 +48,7 @@ def _levers(ctx: ReportContext) -> Section:
     if not metrics:
         return _section(title, [Note("the study ran no sensitivity analysis (no morris_, "
                                      "sobol_, fast_ or time_resolved_ tables in analyses/).")])
-    blocks: list[Block] = []
+    blocks: list[Block] = _screen_blocks(ctx)
     for key in metrics:
         metric = display(key)
         units = ctx.metric_units(key)
@@ -137,6 +140,86 @@ def _levers(ctx: ReportContext) -> Section:
     return _section(title, blocks)
 
 
+def _factors(count: object) -> str:
+    """ "3 factors", "1 factor"."""
+    return f"{count} factor{'' if count == 1 else 's'}"
+
+
+def _names(ctx: ReportContext, names: object) -> str:
+    """Factors for readers, joined: "Push Amount, Push Duration"."""
+    if not isinstance(names, list | tuple) or not names:
+        return "none"
+    return ", ".join(ctx.factor_label(str(n)) for n in names)
+
+
+def _screen_blocks(ctx: ReportContext) -> list[Block]:
+    """Whether the Morris screens drawn with several seeds agree on their top factors
+    (summary.json ``screen_stability``), in words and as a table; an unstable screen is a
+    caution and a headline finding."""
+    found = ctx.results.summary.get("screen_stability")
+    if not isinstance(found, Mapping) or not isinstance(found.get("sets"), list):
+        return []
+    seeds, sets = list(found.get("seeds") or []), list(found["sets"])
+    top, metric = found.get("top"), ctx.outcome_label(str(found.get("metric", "")))
+    chosen = _names(ctx, found.get("chosen"))
+    kept = found.get("kept") or []
+    stage = (f"The Sobol' stage varies {chosen}"
+             + (f" ({_names(ctx, kept)} whatever their rank)" if kept else "") + ".")
+    blocks: list[Block] = [Heading("Is the screen stable?")]
+    if len(sets) < 2:
+        blocks.append(Note(f"the Morris screen was drawn with one seed only, so whether its "
+                           f"top factors hold with another seed was not checked ([analysis] "
+                           f"screen.seeds). {stage}"))
+        return blocks
+    if found.get("stable"):
+        text = (f"The Morris screen was drawn with {len(sets)} seeds; every one names the same "
+                f"top {_factors(top)} of {metric}: {_names(ctx, found.get('always'))}. {stage}")
+        blocks.append(Paragraph(text))
+        ctx.add([Finding(text)], topic="Is the screen stable?")
+    else:
+        text = (f"The screen is unstable: drawn with {len(sets)} seeds, the Morris screen "
+                f"names different top {_factors(top)} of {metric}. Only "
+                f"{_names(ctx, found.get('always'))} "
+                f"{'is' if len(found.get('always') or []) == 1 else 'are'} in the top of "
+                f"every seed; {_names(ctx, found.get('moved'))} move in and out. Do not rely "
+                f"on the screen's order; more trajectories ([design] n) would settle it. "
+                f"{stage}")
+        blocks.append(Caution(text))
+        ctx.add([Finding(text, caveat=True, headline=True)], topic="Is the screen stable?")
+    rows = [{"seed": int(seed), f"top {top} factors": _names(ctx, names)}
+            for seed, names in zip(seeds, sets, strict=False)]
+    blocks.append(TableBlock("screen_stability_sets", pd.DataFrame(rows),
+                             f"The top {_factors(top)} of the Morris screen of {metric} with "
+                             "each seed (pooled over the cases), largest first."))
+    return blocks
+
+
+def _growth_blocks(ctx: ReportContext) -> list[Block]:
+    """How far the Sobol' sample grew, and whether its top factors separated (summary.json
+    ``growth``)."""
+    record = ctx.results.summary.get("growth")
+    if not isinstance(record, Mapping) or not record.get("sizes"):
+        return []
+    sizes = [int(n) for n in record["sizes"]]
+    top, metric = record.get("top"), ctx.outcome_label(str(record.get("metric", "")))
+    grew = (f"The Sobol' sample grew from N = {sizes[0]} to N = {sizes[-1]}"
+            if len(sizes) > 1 else f"The Sobol' sample stayed at N = {sizes[0]}")
+    if record.get("separated"):
+        text = (f"{grew}: there the total-index intervals of the top {_factors(top)} of {metric} "
+                "lie apart from the others' in every case.")
+        ctx.add([Finding(text)], topic="Are the indices settled?")
+        return [Paragraph(text)]
+    by_case = record.get("by_case") if isinstance(record.get("by_case"), Mapping) else {}
+    cases = [ctx.case_label(str(c)) for c, ok in by_case.items() if not ok]
+    text = (f"{grew} (the cap, [analysis] grow.max_n = {record.get('max_n')}), and still the "
+            f"total-index intervals of the top {_factors(top)} of {metric} overlap with other "
+            f"factors' intervals" + (f" in {', '.join(cases)}" if cases else "")
+            + f": the study cannot separate its top {top} levers; their order is not "
+            "established.")
+    ctx.add([Finding(text, caveat=True, headline=True)], topic="Are the indices settled?")
+    return [Caution(text)]
+
+
 def _flag_output(ctx: ReportContext, key: str, frame: pd.DataFrame) -> pd.DataFrame:
     """An index table written before sdnet checked reliability (no ``reliable`` column),
     with the output-level check run here on the metric's values in metrics.csv (main stage,
@@ -178,10 +261,11 @@ def _wide(frame: pd.DataFrame) -> list[str]:
 def _convergence(ctx: ReportContext) -> Section:
     title = "Are the indices settled?"
     tables = ctx.results.analyses_of("convergence")
+    growth = _growth_blocks(ctx)
     if not tables:
-        return _section(title, [Note("the study did not check convergence (no convergence_ "
-                                     "tables in analyses/).")])
-    blocks: list[Block] = [Paragraph(
+        return _section(title, growth or [Note("the study did not check convergence (no "
+                                               "convergence_ tables in analyses/).")])
+    blocks: list[Block] = [*growth, Paragraph(
         f"Indices recomputed with growing numbers of base samples N. A hollow black triangle "
         f"marks an index whose confidence interval is wider than ± {CAUTION_HALF_WIDTH:g}: "
         "there the ranking should not be relied on."

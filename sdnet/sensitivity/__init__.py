@@ -16,6 +16,7 @@ from sdnet.sensitivity.integration_check import (
 )
 from sdnet.sensitivity.morris import MorrisResult, morris
 from sdnet.sensitivity.prim import PrimResult, prim
+from sdnet.sensitivity.screening import ScreenStability, pooled_scores, screen_stability
 from sdnet.sensitivity.sobol import IndicesResult, sobol
 from sdnet.sensitivity.threshold import ThresholdResult, bisect_threshold
 from sdnet.sensitivity.time_resolved import TimeResolvedResult, time_resolved
@@ -26,6 +27,7 @@ __all__ = [
     "IntegrationCheckResult",
     "MorrisResult",
     "PrimResult",
+    "ScreenStability",
     "ThresholdResult",
     "TimeResolvedResult",
     "bisect_threshold",
@@ -33,8 +35,10 @@ __all__ = [
     "efast",
     "integration_check",
     "morris",
+    "pooled_scores",
     "prim",
     "relative_change",
+    "screen_stability",
     "separates_top",
     "sobol",
     "time_resolved",

@@ -401,6 +401,66 @@ def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
     assert (tmp_path / "flagship" / "ensemble_screen.nc").is_file()
 
 
+def _screened(tmp_path: Path, screen: dict[str, Any], **analysis: Any) -> Experiment:
+    """A screened study of both region presets with every uncertain parameter."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return load_experiment(_write_study(
+        tmp_path, region={"presets": ["typical", "embedded_prone"]},
+        factors=[{"name": "push_duration", "bounds": [0, 10]},
+                 {"name": "push_amount", "bounds": [0, 800000]}, {"kind": "uncertain"}],
+        design={"method": "morris", "n": 4},
+        metrics=[{"name": "members_share"},
+                 {"name": "peak_members", "variable": "Total Members", "reducer": "peak"}],
+        analysis={"screen": {"top": 3, "n": 16, "metric": "members_share", **screen},
+                  "integration_check": False, **analysis}))
+
+
+def test_a_screen_over_three_seeds_says_which_factors_move(tmp_path: Path) -> None:
+    experiment = _screened(tmp_path, {"keep": ["push_amount", "push_duration"]})
+    result = run_experiment(experiment, out=tmp_path / "out", progress=False)
+    found = result.summary["screen_stability"]
+    assert found["seeds"][0] == experiment.seed and len(found["seeds"]) == 3
+    assert found["metric"] == "members_share"
+    sets = [set(s) for s in found["sets"]]
+    assert found["stable"] == all(s == sets[0] for s in sets)
+    assert set(found["moved"]) == set.union(*sets) - set.intersection(*sets)
+    # the first seed's set is the study's own Morris ranking, pooled over both presets
+    own = {case: result.morris("members_share", case=case).to_frame() for case in
+           ("typical", "embedded_prone")}
+    pooled = sum(frame.set_index("factor")["mu_star"] / frame["mu_star"].max()
+                 for frame in own.values())
+    assert sets[0] == set(pooled.sort_values(ascending=False, kind="stable").index[:3])
+    # the push is varied in the Sobol' stage whatever its rank
+    assert found["chosen"][:2] == ["push_amount", "push_duration"]
+    assert {"push_amount", "push_duration"} <= set(result.design.names)
+    assert len(result.design.names) == 3
+    stability = pd.read_csv(tmp_path / "out" / "analyses" / "screen_stability.csv")
+    assert sorted(set(stability["seed"])) == sorted(found["seeds"])
+    assert (stability.groupby("seed")["in_top"].sum() == 3).all()
+    # the extra screens are a check: the tables hold the study's own stages only
+    assert set(result.metrics["stage"]) == {"morris", "sobol"}
+
+
+def test_a_grown_sample_equals_one_drawn_at_its_final_size(tmp_path: Path) -> None:
+    grown = run_experiment(_screened(tmp_path / "a", {"seeds": 1},
+                                     grow={"max_n": 64, "top": 2}), progress=False)
+    record = grown.summary["growth"]
+    # at N = 16 the top two cannot be told apart: the sample doubled (to the cap here)
+    assert record["sizes"][:2] == [16, 32] and record["sizes"] == sorted(record["sizes"])
+    assert grown.design.n == record["sizes"][-1]
+    assert record["separated"] == all(record["by_case"].values())
+    # it stops at the cap or as soon as the top two separate in both presets
+    assert record["separated"] or grown.design.n == 64
+    direct = run_experiment(_screened(tmp_path / "b", {"seeds": 1, "n": grown.design.n}),
+                            progress=False)
+    main = [r.metrics[r.metrics["stage"] == "sobol"].reset_index(drop=True)
+            for r in (grown, direct)]
+    pd.testing.assert_frame_equal(main[0], main[1])
+    pd.testing.assert_frame_equal(grown.runs, direct.runs)
+    np.testing.assert_array_equal(grown.ensemble.dataset["outputs"].to_numpy(),
+                                  direct.ensemble.dataset["outputs"].to_numpy())
+
+
 def _policy_study(tmp_path: Path, *, n: int, hysteresis: bool = False) -> Path:
     """A study comparing a short matched push ("short") with a long one ("long")."""
     analysis: dict[str, object] = {"compare": {"metric": "members_share"},

@@ -215,6 +215,88 @@ def test_errors_name_file_key_value_and_what_is_valid(
     assert _error(tiny, _spec(**change)) == message
 
 
+_MORRIS = {"method": "morris", "n": 4}
+_SOBOL = {"method": "sobol", "n": 16}
+_THREE = [{"name": "push_duration", "bounds": [0, 8]}, {"name": "word_of_mouth"},
+          {"name": "attrition_rate"}]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"analysis": {"screen": {"top": 2, "seeds": 0}}},
+         "study.toml: [analysis.screen.seeds] must be an integer >= 1, not 0"),
+        ({"analysis": {"screen": {"top": 2, "seeds": 1.5}}},
+         "study.toml: [analysis.screen.seeds] must be an integer >= 1, not 1.5"),
+        ({"analysis": {"screen": {"top": 2, "seed": 3}}},
+         "study.toml: [analysis.screen.seed] unknown key 'seed'; did you mean 'seeds'? (valid: "
+         "top, n, metric, calc_second_order, seeds, keep)"),
+        ({"analysis": {"screen": {"top": 2, "keep": "push_duration"}}},
+         "study.toml: [analysis.screen.keep] must be a list of factor names such as "
+         "[\"push_amount\", \"push_duration\"]"),
+        ({"analysis": {"screen": {"top": 2, "keep": ["push_durration"]}}},
+         "study.toml: [analysis.screen.keep] 'push_durration' is not a factor of the study; "
+         "did you mean 'push_duration'? (a kept factor must be one of the [[factors]] the "
+         "screen varies)"),
+        ({"analysis": {"screen": {"top": 2, "keep": ["push_amount"]}}},
+         "study.toml: [analysis.screen.keep] 'push_amount' is not a factor of the study (a "
+         "kept factor must be one of the [[factors]] the screen varies)"),
+        ({"analysis": {"screen": {"top": 2, "keep": ["push_duration", "Push Duration"]}}},
+         "study.toml: [analysis.screen.keep] 'Push Duration' is given twice"),
+        ({"analysis": {"screen": {"top": 1, "keep": ["push_duration", "word_of_mouth"]}}},
+         "study.toml: [analysis.screen.keep] keeps 2 factors, more than screen.top = 1 (the "
+         "Sobol' stage varies top factors, the kept ones among them)"),
+        ({"analysis": {"screen": {"top": 2, "n": 32}, "grow": {"max_n": 16}}},
+         "study.toml: [analysis.grow.max_n] must be at least the Sobol' stage's N = 32 (it "
+         "grows from there), not 16"),
+        ({"design": {"method": "lhs", "n": 8}, "analysis": {"grow": {"max_n": 64}}},
+         "study.toml: [analysis.grow] growing the sample needs a sobol design (or a morris "
+         "screen), not 'lhs'"),
+        ({"design": _SOBOL, "analysis": {"grow": 8}},
+         "study.toml: [analysis.grow] must be a table, not 8"),
+        ({"design": _SOBOL, "analysis": {"grow": {}}},
+         "study.toml: [analysis.grow.max_n] missing (the largest base size N to grow to, a "
+         "power of 2)"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 100}}},
+         "study.toml: [analysis.grow.max_n] must be a power of 2 for a sobol design, not 100 "
+         "(e.g. 64 or 128)"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 8}}},
+         "study.toml: [analysis.grow.max_n] must be at least the Sobol' stage's N = 16 (it "
+         "grows from there), not 8"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 64, "top": 3}}},
+         "study.toml: [analysis.grow.top] must be smaller than the 3 factors the Sobol' stage "
+         "varies (the top 3 are told apart from the others), not 3"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 64, "top": 0}}},
+         "study.toml: [analysis.grow.top] must be an integer >= 1, not 0"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 64, "metric": "sustained"}}},
+         "study.toml: [analysis.grow.metric] 'sustained' is not one of the study's metrics "
+         "(metrics: persistence_after_push)"),
+        ({"design": _SOBOL, "analysis": {"grow": {"max_n": 64, "cap": 3}}},
+         "study.toml: [analysis.grow.cap] unknown key 'cap' (valid: max_n, top, metric)"),
+    ],
+)
+def test_screen_and_growth_errors_name_the_key(
+    tiny: Model, change: dict[str, Any], message: str
+) -> None:
+    spec = _spec(**{"design": _MORRIS, "factors": _THREE, **change})
+    assert _error(tiny, spec) == message
+
+
+def test_screen_defaults_to_three_seeds_and_keeps_named_factors(tiny: Model) -> None:
+    spec = _spec(design=_MORRIS, factors=_THREE,
+                 analysis={"screen": {"top": 2, "keep": ["Push Duration"]},
+                           "grow": {"max_n": 1024}})
+    analysis = parse_experiment(spec, model=tiny).analysis
+    assert analysis.screen_seeds == 3
+    assert analysis.screen_keep == ("push_duration",)
+    assert (analysis.grow_max_n, analysis.grow_top) == (1024, 1)
+    assert analysis.grow_metric == "persistence_after_push"
+    # the resolved spec reads back the same
+    again = parse_experiment(tomllib.loads(to_toml(parse_experiment(spec, model=tiny)
+                                                    .to_dict())), model=tiny).analysis
+    assert again == analysis
+
+
 def test_value_at_within_the_run_s_own_final_time_is_accepted(tiny: Model) -> None:
     metric = {"name": "m", "variable": "Trust", "reducer": "value_at", "time": 12}
     assert _error(tiny, _spec(run={"final_time": 10}, metrics=[metric])) == (

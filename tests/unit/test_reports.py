@@ -707,3 +707,53 @@ def test_a_design_json_with_a_bad_method_is_refused(study: Path, tmp_path: Path,
     with pytest.raises(ResultsFolderError, match=rf"design.json: \[method\] {shown} is not a "
                        r"design method \(valid: lhs, sobol"):
         load_results(folder)
+
+
+# --------------------------------------------------------------------------- issue 13 (3)
+def _with_summary(study: Path, tmp_path: Path, **entries: object) -> Path:
+    folder = _copy(study, tmp_path)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    summary.update(entries)
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return folder
+
+
+def test_an_unstable_screen_is_said_plainly(study: Path, tmp_path: Path) -> None:
+    stability = {"metric": "members_share", "seeds": [1, 2, 3], "top": 2, "stable": False,
+                 "sets": [["a", "b"], ["a", "c"], ["c", "a"]], "always": ["a"],
+                 "moved": ["b", "c"], "chosen": ["b", "a"], "kept": ["b"]}
+    text = _text(write_report(_with_summary(study, tmp_path, screen_stability=stability),
+                              out=tmp_path / "out"))
+    said = ("The screen is unstable: drawn with 3 seeds, the Morris screen names different "
+            "top 2 factors of members at the horizon as a share of firms. Only a is in the top "
+            "of every seed; b, c move in and out.")
+    assert said in text
+    assert "The Sobol' stage varies b, a (b whatever their rank)." in text
+    # among the headlines, before the evidence
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert markdown.index("The screen is unstable") < markdown.index("## Which levers matter")
+    table = pd.read_csv(tmp_path / "out" / "tables" / "screen_stability_sets.csv")
+    assert table.to_dict("list") == {"seed": [1, 2, 3], "top 2 factors": ["a, b", "a, c",
+                                                                         "c, a"]}
+
+
+def test_a_stable_screen_and_a_grown_sample_are_reported(study: Path, tmp_path: Path) -> None:
+    stability = {"metric": "members_share", "seeds": [1, 2, 3], "top": 2, "stable": True,
+                 "sets": [["a", "b"], ["b", "a"], ["a", "b"]], "always": ["a", "b"],
+                 "moved": [], "chosen": ["a", "b"], "kept": []}
+    growth = {"metric": "members_share", "top": 1, "max_n": 256, "sizes": [64, 128, 256],
+              "separated": False, "by_case": {"embedded_prone": False}}
+    text = _text(write_report(_with_summary(study, tmp_path, screen_stability=stability,
+                                            growth=growth), out=tmp_path / "out"))
+    share = "members at the horizon as a share of firms"
+    assert ("The Morris screen was drawn with 3 seeds; every one names the same top 2 "
+            f"factors of {share}: a, b.") in text
+    assert ("The Sobol' sample grew from N = 64 to N = 256 (the cap, [analysis] grow.max_n = "
+            f"256), and still the total-index intervals of the top 1 factor of {share} "
+            "overlap with other factors' intervals in embedded prone: the study cannot "
+            "separate its top 1 levers") in text
+    growth.update(separated=True, sizes=[64], by_case={"embedded_prone": True})
+    text = _text(write_report(_with_summary(study, tmp_path / "b", growth=growth),
+                              out=tmp_path / "out2"))
+    assert ("The Sobol' sample stayed at N = 64: there the total-index intervals of the top 1 "
+            f"factor of {share} lie apart from the others' in every case.") in text
