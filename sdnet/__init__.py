@@ -57,6 +57,9 @@ _EXPORTS: dict[str, str] = {
     "evaluate_packages": "sdnet.decision",
     "read_worlds": "sdnet.decision",
     "sample_worlds": "sdnet.decision",
+    "optimize_package": "sdnet.decision.optimize",
+    "OptimizeResult": "sdnet.decision.optimize",
+    "pareto_front": "sdnet.decision.optimize",
 }
 
 

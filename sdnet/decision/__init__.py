@@ -12,7 +12,9 @@ sets ``sdnet calibrate`` writes), the same for every package and region. The mod
 * :mod:`sdnet.decision.compare`: success rates with intervals, public cost per success,
   regret and satisficing robustness (pure);
 * :mod:`sdnet.decision.evaluate`: :func:`evaluate_packages`, running packages x worlds on the
-  vector engine into a tidy table.
+  vector engine into a tidy table;
+* :mod:`sdnet.decision.optimize`: :func:`optimize_package`, the cheapest package that succeeds
+  in a required share of a region's worlds, and the Pareto front of cost against success rate.
 """
 
 from sdnet.decision.budgets import equal_budget_packages

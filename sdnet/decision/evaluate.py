@@ -88,15 +88,19 @@ def package_table(model: Model, packages: Sequence[Package], worlds: pd.DataFram
                 "by both)")
     constants = list(dict.fromkeys(k for v in values for k in v))
     world_values = worlds.to_numpy(dtype=float)
-    frames = []
-    for package, set_here in zip(packages, values, strict=True):
-        frame = pd.DataFrame(world_values, columns=world_columns)
-        for name in constants:
-            frame[name] = set_here.get(name, model.parameters[name].default)
-        frame.insert(0, "world", worlds.index.to_numpy())
-        frame.insert(0, "package", package.name)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+    count = len(packages)
+    # built column by column (package-major blocks of the worlds): an optimiser evaluates
+    # hundreds of packages per call, and a frame per package cost seconds
+    columns: dict[str, np.ndarray] = {
+        "package": np.repeat(np.array(names, dtype=object), len(worlds)),
+        "world": np.tile(worlds.index.to_numpy(), count)}
+    for j, name in enumerate(world_columns):
+        columns[name] = np.tile(world_values[:, j], count)
+    for name in constants:
+        default = model.parameters[name].default
+        columns[name] = np.repeat(np.array([float(v.get(name, default)) for v in values]),
+                                  len(worlds))
+    return pd.DataFrame(columns)
 
 
 def evaluate_packages(

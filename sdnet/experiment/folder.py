@@ -120,6 +120,8 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
     spec["experiment"]["model"] = _relative_to(experiment.model_path, out)
     if experiment.card_path is not None:
         spec["experiment"]["card"] = _relative_to(experiment.card_path, out)
+    if "sets" in spec.get("optimize", {}):
+        spec["optimize"]["sets"] = _relative_to(Path(spec["optimize"]["sets"]), out)
     (out / "spec.toml").write_text(to_toml(spec), encoding="utf-8")
     provenance = result.ensemble.provenance
     if provenance is not None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdnet.decision.optimize import parse_optimize
 from sdnet.designs import DISTRIBUTIONS, METHODS, Factor
 from sdnet.errors import (
     ExperimentError,
@@ -266,9 +267,14 @@ def parse_experiment(
         "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
         "hysteresis", "compare", "grow")), path, method, metrics, cases, model,
         factors=factors, n=n)
+    optimize = None
+    if "optimize" in data:
+        optimize = parse_optimize(data["optimize"], model, path=path, seed=seed,
+                                  regions=[c.region for c in cases], final_time=horizon,
+                                  fixed=cases[0].values)
     return Experiment(name, path, model_path, seed, question, run, cases, params,
                       tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
-                      dict(data), card_path)
+                      dict(data), card_path, optimize)
 
 
 def _card_name(model: Model) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.decision.optimize import OptimizeResult, RunSettings, optimize_package
 from sdnet.designs import Design, make_design
 from sdnet.errors import ExperimentError
 from sdnet.experiment.analyses import (
@@ -74,6 +75,8 @@ class StudyResult:
         Key numbers (what ``summary.json`` holds).
     out : Path or None
         The results folder, when one was written.
+    optimization : OptimizeResult or None
+        The robust optimisation of the study's ``[optimize]`` table.
     """
 
     experiment: Experiment
@@ -85,6 +88,7 @@ class StudyResult:
     analyses: Mapping[str, Any]
     summary: Mapping[str, Any]
     out: Path | None = None
+    optimization: OptimizeResult | None = None
 
     def _get(self, kind: str, metric: str, case: str | None) -> Any:
         case = case or self.experiment.cases[0].name
@@ -320,6 +324,8 @@ def _run_study(
         integration = _integration(model, experiment, table, main_metrics, ensemble, seeds[1])
 
     hysteresis = _hysteresis(model, experiment) if analysis.hysteresis else None
+    optimization = (_optimize(model, experiment, progress=progress)
+                    if experiment.optimize is not None else None)
 
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
                        thresholds, integration, hysteresis, comparison)
@@ -349,8 +355,10 @@ def _run_study(
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
+    if optimization is not None:
+        summary["optimize"] = optimization.summary()
     result = StudyResult(experiment, design, screen_design, all_runs, all_metrics, ensemble,
-                         analyses, summary, out)
+                         analyses, summary, out, optimization)
 
     def write(folder: Path) -> None:
         _write(result, folder, screen_ensemble, thresholds, integration, hysteresis,
@@ -361,8 +369,41 @@ def _run_study(
         if stability is not None:
             stability.to_frame().to_csv(folder / "analyses" / "screen_stability.csv",
                                         index=False)
+        if optimization is not None:
+            optimization.optima_frame().to_csv(folder / "analyses" / "optimize_optima.csv",
+                                               index=False)
+            optimization.fronts.to_csv(folder / "analyses" / "optimize_front.csv",
+                                       index=False)
+            optimization.evaluated.to_csv(folder / "analyses" / "optimize_evaluated.csv",
+                                          index=False)
 
     return result, write
+
+
+def _optimize(model: Model, experiment: Experiment, *, progress: bool) -> OptimizeResult:
+    """The study's robust optimisation: its [optimize] table, run with the study's run
+    settings, base push and constants, a progress bar over the generations."""
+    spec = experiment.optimize
+    assert spec is not None
+    run = experiment.run
+    push = experiment.cases[0].push
+    fixed = {**(model.push_values(push) if push is not None else {}), **experiment.params}
+    settings = RunSettings(run.final_time, run.time_step, run.saveper, run.method, fixed)
+    searches = len(spec.regions) * len(spec.rates)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=searches * (spec.generations + 1), desc="sdnet optimise",
+                   unit="generation", leave=False)
+    try:
+        return optimize_package(model, spec, settings=settings,
+                                progress=None if bar is None else
+                                (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1]),
+                                               bar.update(1))))
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _slug(name: str) -> str:

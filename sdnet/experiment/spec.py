@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdnet.decision.optimize import OptimizeSpec
 from sdnet.designs import Factor
 from sdnet.errors import ExperimentError
 from sdnet.experiment.checks import _as_option, _design_n
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 _TOP_KEYS = ("experiment", "run", "region", "push", "params", "policies", "factors", "design",
-             "metrics", "analysis")
+             "metrics", "analysis", "optimize")
 
 
 _PUSH_FIELDS = ("amount", "start", "duration", "taper", "match")
@@ -178,6 +179,7 @@ class Experiment:
     scenario: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     card_path: Path | None = None
+    optimize: OptimizeSpec | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain data in the experiment-file format, every default filled
@@ -202,6 +204,8 @@ class Experiment:
         }
         if not data["params"]:
             del data["params"]
+        if self.optimize is not None:
+            data["optimize"] = self.optimize.to_dict()
         return data
 
     def with_options(

@@ -206,7 +206,7 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "grid), not 1"),
         ({"runs": {}},
          "study.toml: [runs] unknown key 'runs'; did you mean 'run'? (valid: experiment, run, "
-         "region, push, params, policies, factors, design, metrics, analysis)"),
+         "region, push, params, policies, factors, design, metrics, analysis, optimize)"),
     ],
 )
 def test_errors_name_file_key_value_and_what_is_valid(
