@@ -5,6 +5,7 @@ Only :mod:`sdnet.reports` writes figures to files.
 
 from __future__ import annotations
 
+from sdnet.plotting.decision import plot_pareto_front
 from sdnet.plotting.diagram import diagram_figsize, plot_diagram
 from sdnet.plotting.discovery import (
     plot_outcome_map,
@@ -27,6 +28,7 @@ __all__ = [
     "plot_fan",
     "plot_morris",
     "plot_outcome_map",
+    "plot_pareto_front",
     "plot_run",
     "plot_scenario_scatter",
     "plot_sobol",

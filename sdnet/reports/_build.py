@@ -16,6 +16,7 @@ from sdnet.reports._closing import (
 from sdnet.reports._context import ReportContext, _model_label, _section
 from sdnet.reports._discovery import _discovery, _thresholds
 from sdnet.reports._document import Caution, Section
+from sdnet.reports._optimize import _optimisation
 from sdnet.reports._results import StudyResults
 from sdnet.reports._sensitivity import _convergence, _levers
 from sdnet.reports._setup import _diagram, _factors, _question, _study, _uncertainty
@@ -33,6 +34,7 @@ _TITLES = {
     "_convergence": "Are the indices settled?",
     "_discovery": "Where the network survives (scenario discovery)",
     "_thresholds": "How long a push must last (threshold maps)",
+    "_optimisation": "Robust optimisation",
     "_checks": "Numerical checks",
     "_sanity": "Sanity checks",
     "_other_tables": "Other analyses",
@@ -64,6 +66,7 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     study = _study(ctx)
     built = [_guarded(build, ctx) for build in (
         _diagram, _factors, _uncertainty, _levers, _convergence, _discovery, _thresholds,
+        _optimisation,
     )]
     checks = _guarded(_checks, ctx)
     sanity = _guarded(_sanity, ctx)

@@ -108,7 +108,8 @@ def _sanity(ctx: ReportContext) -> Section | None:
 _SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", "prim_")
 
 
-_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check", "screen_stability")
+_SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check", "screen_stability",
+                "optimize_optima", "optimize_front", "optimize_evaluated")
 
 
 def _other_tables(ctx: ReportContext) -> Section | None:

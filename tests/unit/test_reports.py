@@ -757,3 +757,37 @@ def test_a_stable_screen_and_a_grown_sample_are_reported(study: Path, tmp_path: 
                               out=tmp_path / "out2"))
     assert ("The Sobol' sample stayed at N = 64: there the total-index intervals of the top 1 "
             f"factor of {share} lie apart from the others' in every case.") in text
+
+
+# ------------------------------------------------------------- issue 13 (2): [optimize]
+def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: Path) -> None:
+    optima = pd.DataFrame({"region": ["embedded_prone", "embedded_prone"],
+                           "required_rate": [0.5, 0.8], "found": [True, False],
+                           "push_amount": [152136.5, 990000.0], "push_duration": [3.5, 9.9],
+                           "success_rate": [0.5, 0.7], "cost": [532477.9, 9801000.0],
+                           "evaluations": [150, 150], "generations": [13, 13]})
+    front = pd.DataFrame({"region": ["embedded_prone"] * 3, "push_amount": [0.0, 152136.5,
+                                                                            990000.0],
+                          "push_duration": [1.0, 3.5, 9.9], "success_rate": [0.0, 0.5, 0.7],
+                          "cost": [0.0, 532477.9, 9801000.0]})
+    summary = {"spec": {"outcome": "sustained", "cost": "public_money"}, "n_worlds": 10,
+               "seconds": 4.2}
+    folder = _with_summary(study, tmp_path, optimize=summary)
+    optima.to_csv(folder / "analyses" / "optimize_optima.csv", index=False)
+    front.to_csv(folder / "analyses" / "optimize_front.csv", index=False)
+    front.assign(required_rate=0.5, generation=0).to_csv(
+        folder / "analyses" / "optimize_evaluated.csv", index=False)
+    path = write_report(folder, out=tmp_path / "out")
+    text = _text(path)
+    assert ("embedded_prone: the cheapest package found that sustains the network in at least "
+            "50% of 10 worlds costs $532,478 of public money on average (push_amount 152,136"
+            ) in text
+    assert ("embedded_prone: no package evaluated sustains the network in 80% of 10 worlds; "
+            "the best reached 70% (at $9,801,000)") in text
+    assert (path.parent / "figures" / "optimize_front.svg").is_file()
+    shown = pd.read_csv(path.parent / "tables" / "optimize_front.csv")
+    assert shown["cost"].tolist() == front["cost"].tolist()
+    # shown in its own section, not again among the other analyses' tables
+    markdown = (path.parent / "report.md").read_text(encoding="utf-8")
+    assert "## Robust optimisation" in markdown
+    assert "analyses/optimize_front.csv" not in markdown

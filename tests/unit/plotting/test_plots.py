@@ -20,6 +20,7 @@ from sdnet.plotting import (
     plot_fan,
     plot_morris,
     plot_outcome_map,
+    plot_pareto_front,
     plot_scenario_scatter,
     plot_sobol,
     plot_threshold_map,
@@ -399,3 +400,28 @@ def test_the_package_exports_every_plot_function() -> None:
     public = {name for name in dir(sdnet.plotting) if name.startswith("plot_")}
     assert public <= set(sdnet.plotting.__all__)
     assert "plot_run" in public
+
+
+def test_pareto_front_one_step_line_per_region_and_stars_at_the_optima() -> None:
+    front = pd.DataFrame({"region": ["typical"] * 2 + ["embedded_prone"] * 3,
+                          "success_rate": [0.1, 0.6, 0.2, 0.5, 0.9],
+                          "cost": [5e5, 2e6, 1e5, 3e5, 6e5]})
+    evaluated = pd.concat([front, front.assign(cost=front["cost"] * 2)], ignore_index=True)
+    optima = pd.DataFrame({"region": ["typical", "typical", "embedded_prone"],
+                           "required_rate": [0.5, 0.8, 0.5], "found": [True, False, True],
+                           "success_rate": [0.6, 0.6, 0.5], "cost": [2e6, 2e6, 3e5]})
+    ax = plot_pareto_front(front, evaluated=evaluated, optima=optima)
+    lines = {line.get_label(): line for line in ax.get_lines() if not
+             line.get_label().startswith("_")}
+    np.testing.assert_allclose(lines["embedded_prone"].get_xydata(),
+                               [[0.2, 1e5], [0.5, 3e5], [0.9, 6e5]])
+    np.testing.assert_allclose(lines["typical"].get_ydata(), [5e5, 2e6])
+    stars = [c for c in ax.collections if c.get_offsets().shape[0] and
+             c.get_paths() and len(c.get_offsets()) == 1 and c.get_sizes()[0] == 140]
+    # the not-found rate 0.8 of the typical region draws no star; the two found ones do
+    assert sorted(tuple(s.get_offsets()[0]) for s in stars) == [(0.5, 3e5), (0.6, 2e6)]
+    assert ax.get_ylabel() == "public cost ($)"
+    assert ax.get_xlabel() == "success rate (share of worlds)"
+    figure = Figure()
+    given = figure.add_subplot()
+    assert plot_pareto_front(front, ax=given) is given

@@ -1,0 +1,105 @@
+"""The report's "Robust optimisation" section: the cheapest package per region and required
+success rate, and the Pareto front of public cost against success rate (``[optimize]``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from sdnet.plotting.decision import plot_pareto_front
+from sdnet.reports._context import ReportContext, _new_figure, _section
+from sdnet.reports._document import Block, Caution, Paragraph, Section, TableBlock, figure_block
+from sdnet.reports._findings import Finding
+
+TITLE = "Robust optimisation"
+#: The analyses/ tables this section shows (the "Other analyses" section leaves them out).
+TABLES = ("optimize_optima", "optimize_front", "optimize_evaluated")
+
+
+def _money(value: Any) -> str:
+    number = float(value)
+    return f"${number:,.0f}" if math.isfinite(number) else "unknown"
+
+
+def _package_words(row: pd.Series, variables: list[str], units: dict[str, str]) -> str:
+    parts = []
+    for name in variables:
+        unit = units.get(name, "")
+        value = float(row[name])
+        text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+        parts.append(f"{name} {text}{' ' + unit if unit else ''}")
+    return ", ".join(parts)
+
+
+def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[str, str],
+                     n_worlds: int | None) -> list[Finding]:
+    """One sentence per region and required rate: the cheapest package, or that none of those
+    evaluated reached the rate (and the best rate reached)."""
+    worlds = f" of {n_worlds} worlds" if n_worlds else " of the worlds"
+    found: list[Finding] = []
+    for _, row in optima.iterrows():
+        rate = float(row["required_rate"])
+        if bool(row["found"]):
+            text = (f"{row['region']}: the cheapest package found that sustains the network in "
+                    f"at least {rate:.0%}{worlds} costs {_money(row['cost'])} of public money "
+                    f"on average ({_package_words(row, variables, units)}); it succeeds in "
+                    f"{float(row['success_rate']):.0%}.")
+            found.append(Finding(text, headline=True))
+        else:
+            text = (f"{row['region']}: no package evaluated sustains the network in {rate:.0%}"
+                    f"{worlds}; the best reached {float(row['success_rate']):.0%} (at "
+                    f"{_money(row['cost'])}). Widen the bounds or run more generations, or the "
+                    "rate is out of reach in this region.")
+            found.append(Finding(text, caveat=True, headline=True))
+    return found
+
+
+def _optimisation(ctx: ReportContext) -> Section | None:
+    analyses = ctx.results.analyses
+    optima = analyses.get("optimize_optima")
+    front = analyses.get("optimize_front")
+    if optima is None or front is None:
+        return None  # the study has no [optimize] table
+    evaluated = analyses.get("optimize_evaluated")
+    summary = ctx.results.summary.get("optimize", {}) if ctx.results.summary else {}
+    spec = summary.get("spec", {})
+    n_worlds = summary.get("n_worlds")
+    variables = [c for c in front.columns if c not in ("region", "success_rate", "cost")]
+    units = {name: ctx.units.get(name, "") for name in variables}
+    outcome = spec.get("outcome", "the outcome")
+    description = ctx.metric_description(outcome) if spec else ""
+    found = optimum_findings(optima, variables=variables, units=units, n_worlds=n_worlds)
+    ctx.add(found, topic=TITLE)
+    figure = _new_figure(height=3.8)
+    plot_pareto_front(front, evaluated=evaluated, optima=optima,
+                      ax=figure.add_subplot())
+    blocks: list[Block] = [
+        Paragraph(
+            f"For each region, differential evolution searched the packages within the bounds "
+            f"of [optimize] for the cheapest one that succeeds ({outcome}"
+            + (f": {description}" if description else "")
+            + f") in at least the required share of the same {n_worlds or ''} worlds; the "
+            "public cost is the mean over the worlds of "
+            f"{spec.get('cost', 'the cost outcome')}. Every package is run in the same worlds, "
+            "so the differences between packages are not sampling noise; the success rate "
+            "moves in steps of one world."),
+        *[Paragraph(f.text) if not f.caveat else Caution(f.text) for f in found],
+        figure_block("optimize_front", figure,
+                     caption="Public cost against success rate: every package evaluated "
+                     "(dots), the Pareto front (no package is both cheaper and more "
+                     "successful; step line) and the cheapest package per required rate "
+                     "(stars), one colour per region.",
+                     alt="Pareto front of public cost against success rate per region"),
+        TableBlock("optimize_optima", optima,
+                   "The cheapest package per region and required success rate "
+                   "(found = False: no package evaluated reached the rate; the row is the "
+                   "package with the best rate)."),
+        TableBlock("optimize_front", front, "The Pareto front per region, by increasing cost."),
+    ]
+    if summary.get("seconds") is not None and evaluated is not None:
+        blocks.append(Paragraph(f"{len(evaluated)} packages evaluated in "
+                                f"{float(summary['seconds']):.0f} s (all of them in "
+                                "analyses/optimize_evaluated.csv)."))
+    return _section(TITLE, blocks)
