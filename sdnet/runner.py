@@ -55,9 +55,14 @@ __all__ = [
     "run_single",
 ]
 
-ENGINES = ("auto", "vector", "pysd")
+ENGINES = ("auto", "vector", "numba", "numpy", "pysd")
 """``auto``: the vectorized engine, or PySD (in worker processes) for a model it cannot compile;
-``vector``: the engine only (a model it cannot compile is an error); ``pysd``: PySD only."""
+``vector``: the engine only (a model it cannot compile is an error), on its numba kernel where
+numba is installed and compiles the model, else on numpy (``$SDNET_BACKEND=numpy`` forces
+numpy); ``numba``/``numpy``: the engine on that backend only (``numba`` is an error where numba
+is missing or does not compile the model); ``pysd``: PySD only. The two backends give the same
+numbers bit for bit."""
+_BACKENDS = {"numba": "numba", "numpy": "numpy"}
 
 #: PySD runs of an ensemble go to at most this many worker processes (the machine's cores).
 PYSD_WORKERS = max(1, min(2, os.cpu_count() or 1))
@@ -260,9 +265,9 @@ def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd
     from sdnet.engine import compile_model
 
     try:
-        compile_model(model.path)
+        compiled = compile_model(model.path)
     except UnsupportedConstructError as error:
-        if engine == "vector":
+        if engine != "auto":
             raise
         warnings.warn(
             f"{model.path.name}: the vectorized engine does not support {error.construct} "
@@ -272,6 +277,8 @@ def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd
             stacklevel=2,
         )
         return "pysd"
+    if engine == "numba":
+        compiled.check_backend("numba")  # numba missing or a construct it does not compile
     return "vector"
 
 
@@ -280,7 +287,7 @@ def run_ensemble(
     factors: pd.DataFrame | Mapping[str, Any] | None = None,
     *,
     n_runs: int | None = None,
-    engine: Literal["auto", "vector", "pysd"] = "auto",
+    engine: Literal["auto", "vector", "numba", "numpy", "pysd"] = "auto",
     region: str | Region | None = None,
     push: Push | None = None,
     params: Mapping[str, Any] | None = None,
@@ -344,6 +351,7 @@ def run_ensemble(
     """
     _check_choice("engine", engine, ENGINES)
     _check_choice("method", method, METHODS)
+    backend = _BACKENDS.get(engine)  # None: the engine's own choice (auto, $SDNET_BACKEND)
     if engine != "pysd":  # "vector" fails here, before any run, on a model it cannot compile
         engine = choose_engine(model, engine)
     if engine == "pysd" and method != "euler":
@@ -424,7 +432,7 @@ def run_ensemble(
                 else:
                     values, part_ok, part_failures = simulate(
                         model, part, base, settings, method=method, columns=simulated,
-                        times=times, check_ranges=check_ranges,
+                        times=times, check_ranges=check_ranges, backend=backend,
                     )
             except SdnetError as error:
                 # the chunk as a whole could not run: mark its runs failed, keep the others
@@ -463,14 +471,15 @@ def run_single(
     model: Model,
     params: Mapping[str, Any] | None = None,
     *,
-    engine: Literal["auto", "vector", "pysd"] = "vector",
+    engine: Literal["auto", "vector", "numba", "numpy", "pysd"] = "vector",
     method: Literal["euler", "rk4"] = "euler",
     **options: Any,
 ) -> RunResult:
     """One run on either engine, returned as a :class:`RunResult` with the same columns.
 
     ``engine="pysd"`` is :meth:`Model.run`; ``engine="vector"`` runs the compiled engine with
-    one run; ``engine="auto"`` the engine, or PySD for a model it cannot compile. Options are
+    one run (``"numba"``/``"numpy"``: on that backend, see :data:`ENGINES`); ``engine="auto"``
+    the engine, or PySD for a model it cannot compile. Options are
     those of :meth:`Model.run` (region, push, final_time, time_step, saveper, variables,
     check_ranges).
     """
@@ -501,7 +510,7 @@ def run_single(
     ensemble = run_ensemble(
         model,
         n_runs=1,
-        engine="vector",
+        engine=engine if engine in _BACKENDS else "vector",
         params=base,
         final_time=options.get("final_time"),
         time_step=options.get("time_step"),
@@ -584,6 +593,7 @@ def _vector_chunk(
     columns: Sequence[str],
     times: np.ndarray,
     check_ranges: bool,
+    backend: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
     from sdnet.engine import compile_model
 
@@ -603,6 +613,7 @@ def _vector_chunk(
         saveper=settings["saveper"],
         method=method,
         variables=list(columns),
+        backend=backend,
     )
     if simulation.times.shape != times.shape or not np.allclose(simulation.times, times):
         raise SdnetError("the engine saved other times than the runner expected")

@@ -52,9 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--region", help="region preset applied to every run")
     parser.add_argument(
-        "--engine", choices=("auto", "vector", "pysd"), default="auto",
+        "--engine", choices=("auto", "vector", "numba", "numpy", "pysd"), default="auto",
         help="auto (default): the vectorized engine, or PySD in worker processes for a model "
-        "it cannot compile (with a warning); vector: the engine only; pysd: PySD only",
+        "it cannot compile (with a warning); vector: the engine only (its numba kernel where "
+        "numba is installed and compiles the model, else numpy); numba, numpy: the engine on "
+        "that backend only (the same numbers); pysd: PySD only",
     )
     parser.add_argument("--method", choices=("euler", "rk4"), default="euler")
     parser.add_argument("--vars", type=variable_list, metavar="all|NAME,...",
@@ -124,7 +126,9 @@ def _run_blocks(model: Any, factors: Any, file: Path, variables: Any,
     from sdnet.results import EnsembleWriter
     from sdnet.runner import choose_engine, run_ensemble
 
-    args.engine = choose_engine(model, args.engine)  # one fallback warning, not one per block
+    chosen = choose_engine(model, args.engine)  # one fallback warning, not one per block
+    if args.engine not in ("numba", "numpy"):  # a backend of the vector engine stays asked for
+        args.engine = chosen
     options = {
         "engine": args.engine, "method": args.method, "region": args.region,
         "final_time": args.final_time, "saveper": args.saveper, "variables": variables,

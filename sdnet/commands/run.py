@@ -90,10 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=("pysd", "vector", "auto"),
+        choices=("pysd", "vector", "numba", "numpy", "auto"),
         default="pysd",
         help="simulator: PySD (default), sdnet's vectorized engine (fails clearly on a model "
-        "it cannot compile), or auto (the engine, else PySD with a warning)",
+        "it cannot compile; its numba kernel where numba is installed, else numpy), the "
+        "engine on one backend (numba, numpy: the same numbers), or auto (the engine, else "
+        "PySD with a warning)",
     )
     parser.add_argument(
         "--no-check-ranges",

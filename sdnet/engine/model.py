@@ -15,13 +15,15 @@ more after the last step, and Euler's step is ``state + derivative * time_step``
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+import logging
 import math
 import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise, product
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +48,21 @@ from sdnet.translation import check_generated_code
 if TYPE_CHECKING:
     from sdnet.results import State
 
-__all__ = ["METHODS", "CompiledModel", "Simulation", "cache_dir", "compile_model"]
+__all__ = [
+    "AUTO_COMPILE_RUNS",
+    "BACKENDS",
+    "METHODS",
+    "CompiledModel",
+    "Simulation",
+    "cache_dir",
+    "compile_model",
+]
+
+BACKENDS: tuple[str, ...] = ("auto", "numba", "numpy")
+AUTO_COMPILE_RUNS = 2_000
+"""Runs from which ``backend="auto"`` compiles a model's numba kernel that is not compiled yet
+(compiling flexnet's takes seconds, about what numpy needs for this many runs)."""
+_LOG = logging.getLogger("sdnet.engine")
 
 METHODS: tuple[str, ...] = ("euler", "rk4")
 _RPREC = 1e-5  # PySD's relative precision (in time steps) for the final time and save times
@@ -78,6 +94,8 @@ class Simulation:
         non-finite and the first saved time at which it was.
     units : dict of str to str
         Units of each output column, from the model file.
+    backend : str
+        ``"numba"`` or ``"numpy"``: the backend that ran (the same numbers either way).
     """
 
     times: np.ndarray
@@ -85,6 +103,7 @@ class Simulation:
     ok: np.ndarray
     failures: list[tuple[int, str, float]]
     units: dict[str, str] = field(default_factory=dict)
+    backend: str = "numpy"
 
     @property
     def status(self) -> np.ndarray:
@@ -243,6 +262,7 @@ class CompiledModel:
             self._vars.setdefault(spec.vensim_name.lower(), spec)
         self._nodes = {n.target: n for n in ir.nodes}
         self._states = ir.states
+        self._control_code: list[tuple[str, Any]] | None = None
         for node in ir.control_nodes:  # the IR may come from the cache folder: checked again
             _check_code(node.code, path, names=CONTROL_NAMES, mode="eval")
         self._control_defaults = self._control_values({})
@@ -261,6 +281,7 @@ class CompiledModel:
         self._externals: dict[str, Any] | None = None
         self._static = self._static_targets()
         self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._plan: Any = None  # the numba kernel's plan, or why there is none
         self.block_size = 10_000
         self.workers = min(2, os.cpu_count() or 1)
 
@@ -295,14 +316,18 @@ class CompiledModel:
         return ParameterTable(params, where=str(self.path.name))
 
     def _control_values(self, overrides: Mapping[str, float]) -> dict[str, float]:
-        nodes = {n.target: n for n in self.ir.control_nodes}
+        if self._control_code is None:  # compiled once: a single run is all overhead
+            nodes = {n.target: n for n in self.ir.control_nodes}
+            self._control_code = [
+                (target, compile(nodes[target].code, "<control>", "eval"))
+                for target in _topological(nodes, list(nodes), "control variables")
+            ]
         values: dict[str, float] = dict(overrides)
-        for target in _topological(nodes, list(nodes), "control variables"):
+        for target, code in self._control_code:
             if target in values:
                 continue
-            node = nodes[target]
             namespace: dict[str, Any] = {"__builtins__": {}, "np": np, **values}
-            values[target] = float(eval(compile(node.code, "<control>", "eval"), namespace))
+            values[target] = float(eval(code, namespace))
         return values
 
     def _static_targets(self) -> set[str]:
@@ -615,6 +640,7 @@ class CompiledModel:
         variables: Sequence[str] | None = None,
         initial_state: Mapping[str, Any] | State | None = None,
         initial_time: float | None = None,
+        backend: str | None = None,
     ) -> Simulation:
         """Run ``n_runs`` parameter sets at once.
 
@@ -643,6 +669,14 @@ class CompiledModel:
         initial_time : float, optional
             Start time (model time units) instead of INITIAL TIME, e.g. the time at which
             ``initial_state`` was taken.
+        backend : {"auto", "numba", "numpy"}, optional
+            ``"numpy"``: the vectorized numpy code. ``"numba"``: the model's compiled kernel
+            (:mod:`sdnet.engine.kernel`; the same numbers bit for bit), an error if numba is
+            missing or the model uses a construct it does not compile. ``"auto"`` (default,
+            or ``$SDNET_BACKEND``): the kernel when numba is installed, the model compiles
+            and the kernel is already compiled (in this process or in the cache folder) or
+            the ensemble is large enough to repay compiling it (:data:`AUTO_COMPILE_RUNS`);
+            numpy otherwise.
 
         Returns
         -------
@@ -655,8 +689,10 @@ class CompiledModel:
         InvalidValueError
             For NaN, infinite or non-numeric values.
         EngineInputError
-            For arrays whose length is not ``n_runs``, bad run options or a bad method.
+            For arrays whose length is not ``n_runs``, bad run options or a bad method; with
+            ``backend="numba"``, when numba is missing or does not compile the model.
         """
+        backend = _backend_choice(backend)
         if isinstance(n_runs, bool) or not isinstance(n_runs, int | np.integer) or n_runs < 1:
             raise EngineInputError(f"n_runs must be a positive integer, not {n_runs!r}")
         n_runs = int(n_runs)
@@ -690,11 +726,174 @@ class CompiledModel:
         # variables that never change during a run are computed and stored once per run
         fixed_specs = [s for s in specs if s.kind != "control" and s.local in self._static]
         dyn_specs = [s for s in specs if s.kind != "control" and s.local not in self._static]
+        times, save = _time_grid(control)
+        n_time = len(times)
+        kernel = self._kernel(backend, n_runs)
+        ran = None
+        if kernel is not None:
+            ran = self._run_kernel(
+                kernel, params, x0, control, save, method, n_runs, dyn_specs, fixed_specs
+            )
+        if ran is not None:
+            stored, state_bad_time, state_bad_owner, state_names = ran
+        else:
+            stored, state_bad_time, state_bad_owner, state_names = self._run_numpy(
+                params, x0, control, save, method, n_runs, dyn_specs, fixed_specs, n_time
+            )
+        result = self._collect(
+            specs, columns, control, times, stored, state_bad_time, state_bad_owner,
+            state_names, n_runs,
+        )
+        return result if ran is None else replace(result, backend="numba")
+
+    def kernel_problem(self) -> str | None:
+        """Why the numba backend cannot run this model (numba missing, or the construct it
+        does not compile and its variable), or None when it can."""
+        from sdnet.engine import kernel as _kn
+
+        if not _kn.available():
+            return "numba is not installed (pip install 'sdnet[fast]')"
+        plan = self._kernel_plan()
+        if isinstance(plan, _kn.NotCompiledError):
+            return f"the numba backend does not compile {plan} in {self.path.name}"
+        return None
+
+    def check_backend(self, backend: str) -> None:
+        """Raise :class:`~sdnet.errors.EngineInputError` when ``backend`` cannot run this
+        model (an unknown name, or ``"numba"`` where :meth:`kernel_problem` says why not)."""
+        backend = _backend_choice(backend)
+        problem = self.kernel_problem() if backend == "numba" else None
+        if problem is not None:
+            raise EngineInputError(
+                f"{problem}; the numpy backend runs it (backend 'numpy' or 'auto', "
+                "--engine vector or numpy)"
+            )
+
+    def _kernel(self, backend: str, n_runs: int) -> Any:
+        """The loaded kernel module to run on, or None for the numpy backend."""
+        if backend == "numpy":
+            return None
+        if backend == "numba":
+            self.check_backend("numba")
+        elif self.kernel_problem() is not None:
+            return None
+        from sdnet.engine import kernel as _kn
+
+        plan = self._kernel_plan()
+        folder = cache_root() / "numba"
+        if (
+            backend == "auto"
+            and n_runs < AUTO_COMPILE_RUNS
+            and not _kn.is_compiled(plan, folder)
+        ):
+            _LOG.debug(
+                "%s: numba kernel not compiled yet; numpy runs these %d runs (a run of %d "
+                "or more, or backend='numba', compiles it once)",
+                self.path.name, n_runs, AUTO_COMPILE_RUNS,
+            )
+            return None
+        return _kn.load_kernel(plan, folder)
+
+    def _kernel_plan(self) -> Any:
+        """This model's :class:`~sdnet.engine.kernel.KernelPlan`, or the
+        :class:`~sdnet.engine.kernel.NotCompiledError` saying why there is none (logged
+        once per model)."""
+        if self._plan is None:
+            from sdnet.engine import kernel as _kn
+
+            try:
+                self._plan = _kn.plan_kernel(
+                    self.ir, static=self._static, topological=_topological
+                )
+            except _kn.NotCompiledError as err:
+                _LOG.info(
+                    "%s: the numba backend does not compile %s; the numpy backend runs it",
+                    self.path.name, err,
+                )
+                self._plan = err
+        return self._plan
+
+    def _run_kernel(
+        self,
+        kernel: Any,
+        params: dict[str, np.ndarray],
+        x0: dict[str, np.ndarray],
+        control: dict[str, float],
+        save: tuple[Sequence[float], Sequence[bool]],
+        method: str,
+        n_runs: int,
+        dyn_specs: list[VariableSpec],
+        fixed_specs: list[VariableSpec],
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[str]] | None:
+        """Integrate every run with the model's numba kernel; None when a run needs the
+        numpy backend's error (a delay shorter than its order's time steps)."""
+        from sdnet.engine import kernel as _kn
+
+        plan = self._kernel_plan()
+        values, offsets, steps = _kn.pack([params[local] for local in plan.constants], n_runs)
+        given = [x0.get(name) for name in plan.states]
+        x0_values, x0_offsets, x0_steps = _kn.pack(
+            [np.zeros(1) if g is None else g.reshape(g.shape[0]) for g in given], n_runs
+        )
+        x0_given = np.array([g is not None for g in given], dtype=np.bool_)
+        times_all, flags = _grid_arrays(save)
+        n_time = int(flags.sum())
+
+        def layout(entries: Sequence[tuple[str, int]], chosen: list[VariableSpec]) -> Any:
+            index = {local: i for i, (local, _) in enumerate(entries)}
+            slots = np.full(len(entries), -1, dtype=np.int64)
+            where: dict[str, tuple[int, int]] = {}
+            width = 0
+            for spec in chosen:
+                i = index[spec.local]
+                slots[i] = width
+                where[spec.local] = (width, width + entries[i][1])
+                width += entries[i][1]
+            return slots, where, width
+
+        out_slots, out_where, out_width = layout(plan.outputs, dyn_specs)
+        fixed_slots, fixed_where, fixed_width = layout(plan.fixed, fixed_specs)
+        out = np.empty((n_runs, n_time, out_width))
+        fixed = np.empty((n_runs, fixed_width))
+        bad_time = np.full(n_runs, np.inf)
+        bad_owner = np.full(n_runs, -1, dtype=np.int64)
+        err = np.zeros(n_runs, dtype=np.uint8)
+        args = (
+            values, offsets, steps, x0_values, x0_offsets, x0_steps, x0_given,
+            _kn.ufunc_addresses(), times_all, flags, float(control["time_step"]),
+            method == "rk4",
+            float(control["initial_time"]), float(control["final_time"]),
+            float(control["time_step"]), float(control["saveper"]),
+            out, out_slots, fixed, fixed_slots, bad_time, bad_owner, err,
+        )
+        _kn.run(kernel, args, n_runs=n_runs, threads=self.workers)
+        if err.any():
+            return None
+        stored: dict[str, np.ndarray] = {
+            local: out[:, :, a:b] for local, (a, b) in out_where.items()
+        }
+        for local, (a, b) in fixed_where.items():
+            stored[local] = np.broadcast_to(
+                fixed[:, a:b].reshape(n_runs, 1, b - a), (n_runs, n_time, b - a)
+            )
+        return stored, bad_time, bad_owner, list(plan.states)
+
+    def _run_numpy(
+        self,
+        params: dict[str, np.ndarray],
+        x0: dict[str, np.ndarray],
+        control: dict[str, float],
+        save: tuple[Sequence[float], Sequence[bool]],
+        method: str,
+        n_runs: int,
+        dyn_specs: list[VariableSpec],
+        fixed_specs: list[VariableSpec],
+        n_time: int,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, list[str]]:
+        """Integrate on the numpy backend (blocks of runs, forked workers)."""
         make, state_names = self._program(
             tuple(s.local for s in dyn_specs), tuple(s.local for s in fixed_specs)
         )
-        times, save = _time_grid(control)
-        n_time = len(times)
 
         def shape(spec: VariableSpec) -> tuple[int, ...]:
             return tuple(len(self.ir.ranges[d]) for d in spec.dims)
@@ -706,8 +905,6 @@ class CompiledModel:
         empty = _par.shared_empty if workers > 1 and _par.can_fork() else np.empty
         buffers = [empty((n_time, n_runs, *shape(s))) for s in dyn_specs]
         fixed = [empty((n_runs, *shape(s))) for s in fixed_specs]
-        owners = {s.name: s.owner for s in self._states}
-        state_owners = [owners[name] for name in state_names]
         kinds = {s.name: s.kind for s in self._states}
         state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
         replaced = [i for i, name in enumerate(state_names) if kinds[name] == "sample"]
@@ -757,10 +954,6 @@ class CompiledModel:
                 array[start:stop] = value
 
         _par.run_blocks(run_block, blocks, workers=workers)
-        outputs: dict[str, np.ndarray] = {}
-        units: dict[str, str] = {}
-        failures_time = np.full(n_runs, np.inf)
-        failures_var = np.empty(n_runs, dtype=object)
         # (n_runs, n_time, n_columns) views: transposed time-major buffers, or a fixed value
         # broadcast over time
         stored = {
@@ -771,6 +964,28 @@ class CompiledModel:
             (s.local, np.broadcast_to(a.reshape(n_runs, 1, -1), (n_runs, n_time, a[0].size)))
             for s, a in zip(fixed_specs, fixed, strict=True)
         )
+        return stored, state_bad_time, state_bad_owner, state_names
+
+    def _collect(
+        self,
+        specs: list[VariableSpec],
+        columns: dict[str, list[int] | None],
+        control: dict[str, float],
+        times: np.ndarray,
+        stored: dict[str, np.ndarray],
+        state_bad_time: np.ndarray,
+        state_bad_owner: np.ndarray,
+        state_names: list[str],
+        n_runs: int,
+    ) -> Simulation:
+        """The :class:`Simulation` of either backend: output columns and non-finite runs."""
+        n_time = len(times)
+        owners = {s.name: s.owner for s in self._states}
+        state_owners = [owners[name] for name in state_names]
+        outputs: dict[str, np.ndarray] = {}
+        units: dict[str, str] = {}
+        failures_time = np.full(n_runs, np.inf)
+        failures_var = np.empty(n_runs, dtype=object)
         for spec in specs:
             cols = _columns(spec, self.ir.ranges)
             wanted = columns[spec.local]
@@ -884,6 +1099,20 @@ def _check_code(
     )
 
 
+def _backend_choice(backend: str | None) -> str:
+    """The backend asked for: the argument, else ``$SDNET_BACKEND``, else ``"auto"``."""
+    if backend is None:
+        backend = os.environ.get("SDNET_BACKEND", "").strip().lower() or "auto"
+        where = "SDNET_BACKEND"
+    else:
+        where = "backend"
+    if backend not in BACKENDS:
+        raise EngineInputError(
+            f"unknown {where} {backend!r}; valid backends: {', '.join(BACKENDS)}"
+        )
+    return backend
+
+
 def _as_scalar(value: np.ndarray) -> np.ndarray | np.float64:
     """A one-run value of a scalar variable (shape ``(1,)``) as a numpy scalar; others as
     they are (subscripted variables keep their element axes)."""
@@ -964,12 +1193,38 @@ def _delay_stack_checked(
     return _fn.delay_stack(value, order, n, tail)
 
 
-def _time_grid(control: Mapping[str, float]) -> tuple[np.ndarray, tuple[list[float], list[bool]]]:
+def _time_grid(
+    control: Mapping[str, float],
+) -> tuple[np.ndarray, tuple[Sequence[float], Sequence[bool]]]:
     """Replay PySD's time loop: every time visited, and which of them are saved."""
-    t0 = control["initial_time"]
-    dt = control["time_step"]
-    tf = control["final_time"]
-    saveper = control["saveper"]
+    saved, (visited, flags) = _grid(
+        control["initial_time"], control["time_step"], control["final_time"], control["saveper"]
+    )
+    return saved.copy(), (visited, flags)
+
+
+_GRID_ARRAYS: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
+
+
+def _grid_arrays(save: tuple[Sequence[float], Sequence[bool]]) -> tuple[np.ndarray, np.ndarray]:
+    """The times visited and the save flags of :func:`_time_grid` as arrays (kept with the
+    cached grid they come from)."""
+    key = id(save[0])
+    entry = _GRID_ARRAYS.get(key)
+    if entry is None or entry[0] is not save[0]:
+        entry = (save[0], np.asarray(save[0], dtype=np.float64), np.asarray(save[1], dtype=bool))
+        if len(_GRID_ARRAYS) > 64:
+            _GRID_ARRAYS.clear()
+        _GRID_ARRAYS[key] = entry
+    return entry[1], entry[2]
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(
+    t0: float, dt: float, tf: float, saveper: float
+) -> tuple[np.ndarray, tuple[tuple[float, ...], tuple[bool, ...]]]:
+    """:func:`_time_grid` for one set of control values (cached: a single run of a 30-year
+    model at dt 1/16 spends a millisecond replaying the loop)."""
     prec = dt * _RPREC
     visited: list[float] = []
     flags: list[bool] = []
@@ -983,7 +1238,7 @@ def _time_grid(control: Mapping[str, float]) -> tuple[np.ndarray, tuple[list[flo
         t = t + dt
     decimals = -int(np.log10(prec))
     saved = np.round(np.array([v for v, s in zip(visited, flags, strict=True) if s]), decimals)
-    return saved, (visited, flags)
+    return saved, (tuple(visited), tuple(flags))
 
 
 def _integrate(
@@ -991,8 +1246,8 @@ def _integrate(
     fd: Any,
     states: list[np.ndarray],
     *,
-    times_all: list[float],
-    save_flags: list[bool],
+    times_all: Sequence[float],
+    save_flags: Sequence[bool],
     dt: float,
     method: str,
     buffers: list[np.ndarray],

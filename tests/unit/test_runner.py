@@ -171,7 +171,7 @@ def test_bad_run_options_are_refused(tiny: sdnet.Model) -> None:
     with pytest.raises(InvalidValueError) as engine:
         run_ensemble(tiny, n_runs=2, engine="fast", progress=False)  # type: ignore[arg-type]
     assert str(engine.value) == (
-        "invalid value for 'engine': 'fast' (expected one of auto, vector, pysd)"
+        "invalid value for 'engine': 'fast' (expected one of auto, vector, numba, numpy, pysd)"
     )
     with pytest.raises(EngineInputError) as control:
         run_ensemble(tiny, {"time_step": [0.1, 0.2]}, progress=False)
