@@ -40,7 +40,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +176,10 @@ class Optimum:
         Packages evaluated in this search.
     generations : int
         Generations run.
+    flagged : Mapping[str, int]
+        Per sanity check of the model card (``[[sanity]]``): how many of the worlds where the
+        package succeeds the check flags (for flexnet a treadmill, or members who value
+        membership below zero): a success for the wrong reason.
     """
 
     region: str | None
@@ -186,6 +190,7 @@ class Optimum:
     cost: float
     evaluations: int
     generations: int
+    flagged: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +235,8 @@ class OptimizeResult:
         return pd.DataFrame([{"region": _label(o.region), "required_rate": o.required_rate,
                               "found": o.found, **dict(o.package),
                               "success_rate": o.success_rate, "cost": o.cost,
-                              "evaluations": o.evaluations, "generations": o.generations}
+                              "evaluations": o.evaluations, "generations": o.generations,
+                              **{f"flagged_{k}": v for k, v in o.flagged.items()}}
                              for o in self.optima])
 
     def summary(self) -> dict[str, Any]:
@@ -240,7 +246,8 @@ class OptimizeResult:
                 "optima": [{"region": _label(o.region), "required_rate": o.required_rate,
                             "found": o.found, "package": dict(o.package),
                             "success_rate": o.success_rate, "cost": o.cost,
-                            "evaluations": o.evaluations} for o in self.optima],
+                            "evaluations": o.evaluations, "flagged": dict(o.flagged)}
+                           for o in self.optima],
                 "front_sizes": {str(k): int(v) for k, v in
                                 self.fronts.groupby("region").size().items()},
                 "notes": list(self.notes)}
@@ -676,7 +683,8 @@ def optimize_package(
                 energies, bounds, maxiter=spec.generations, popsize=spec.popsize,
                 rng=np.random.default_rng(spec.seed), polish=False, vectorized=True,
                 updating="deferred", init="latinhypercube", tol=1e-6)
-            optima.append(_optimum(region, rate, tried, names, generation[0]))
+            best = _optimum(region, rate, tried, names, generation[0])
+            optima.append(replace(best, flagged=_flagged(model, spec, best, worlds, settings)))
     evaluated = pd.DataFrame(rows, columns=["region", "required_rate", "generation", *names,
                                             "success_rate", "cost"])
     fronts = _fronts(evaluated, names)
@@ -705,6 +713,41 @@ def _optimum(region: str | None, rate: float, tried: list[tuple[np.ndarray, floa
     return Optimum(region, rate, bool(feasible),
                    dict(zip(names, map(float, best[0]), strict=True)), float(best[1]),
                    float(best[2]), unique, generations)
+
+
+def _flagged(model: Model, spec: OptimizeSpec, optimum: Optimum, worlds: pd.DataFrame,
+             settings: RunSettings) -> dict[str, int]:
+    """Re-run the optimum in its worlds; per sanity check of the card, how many of the worlds
+    where it succeeds the check flags (empty without checks)."""
+    from sdnet.decision.evaluate import _trajectories, package_table
+    from sdnet.numerics import NumericalWarning
+    from sdnet.runner import run_ensemble
+    from sdnet.sanity import flags_by_check
+
+    checks = model.card.sanity
+    if not checks or model.card.push is None:
+        return {}
+    values = np.array([optimum.package[v.name] for v in spec.variables])
+    package = _package(model, "optimum", values, spec.variables, settings.params)
+    table = package_table(model, [package], worlds, region=optimum.region).drop(
+        columns=["package", "world"])
+    outcome = card_metrics(model.card)[spec.outcome]
+    variables = [*outcome.variables, *[name for check in checks for condition in check.when
+                                       for name in condition.variables]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        run = run_ensemble(model, table, engine="vector", final_time=settings.final_time,
+                           time_step=settings.time_step, saveper=settings.saveper,
+                           method=settings.method,  # type: ignore[arg-type]
+                           variables=list(dict.fromkeys(variables)), progress=False)
+    data = _trajectories(model, run, table, [outcome])
+    names = {name for check in checks for name in check.constants}
+    data = replace(data, constants={**data.constants, **{
+        name: table[name].to_numpy(dtype=float) if name in table.columns else
+        np.full(len(table), model.parameters[name].default) for name in names}})
+    success = (outcome(data) > 0.5) & np.asarray(run.ok, dtype=bool)
+    flags = flags_by_check(checks, data, ok=run.ok)
+    return {name: int((flag & success).sum()) for name, flag in flags.items()}
 
 
 def _fronts(evaluated: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:

@@ -47,6 +47,14 @@ def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[
                     f"on average ({_package_words(row, variables, units)}); it succeeds in "
                     f"{float(row['success_rate']):.0%}.")
             found.append(Finding(text, headline=True))
+            flagged = {c.removeprefix("flagged_"): int(row[c]) for c in row.index
+                       if str(c).startswith("flagged_") and row[c] > 0}
+            if flagged:
+                counts = ", ".join(f"{n} by {name}" for name, n in flagged.items())
+                found.append(Finding(
+                    f"{row['region']}, {rate:.0%}: of the worlds where that package succeeds, "
+                    f"the model card's sanity checks flag {counts} (a success for the wrong "
+                    "reason; see Sanity checks).", caveat=True))
         else:
             text = (f"{row['region']}: no package evaluated sustains the network in {rate:.0%}"
                     f"{worlds}; the best reached {float(row['success_rate']):.0%} (at "

@@ -65,6 +65,9 @@ def test_optimum_matches_a_fine_grid_search(flexnet: Model) -> None:
         flexnet, [[best.package["push_amount"]]], spec.variables, worlds, region=REGION,
         outcome=outcomes["survived_10"], cost=outcomes["public_money"])
     assert again[0] == best.success_rate and cost[0] == pytest.approx(best.cost)
+    # the card's sanity checks looked inside the worlds where the optimum succeeds
+    assert set(best.flagged) == {c.name for c in flexnet.card.sanity}
+    assert all(0 <= n <= round(best.success_rate * 10) for n in best.flagged.values())
     # the front runs from cheap failures to the dearest needed success, never dominated
     front = result.front(REGION)
     assert front["cost"].is_monotonic_increasing

@@ -765,7 +765,8 @@ def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: P
                            "required_rate": [0.5, 0.8], "found": [True, False],
                            "push_amount": [152136.5, 990000.0], "push_duration": [3.5, 9.9],
                            "success_rate": [0.5, 0.7], "cost": [532477.9, 9801000.0],
-                           "evaluations": [150, 150], "generations": [13, 13]})
+                           "evaluations": [150, 150], "generations": [13, 13],
+                           "flagged_treadmill": [2, 0]})
     front = pd.DataFrame({"region": ["embedded_prone"] * 3, "push_amount": [0.0, 152136.5,
                                                                             990000.0],
                           "push_duration": [1.0, 3.5, 9.9], "success_rate": [0.0, 0.5, 0.7],
@@ -784,6 +785,8 @@ def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: P
             ) in text
     assert ("embedded_prone: no package evaluated sustains the network in 80% of 10 worlds; "
             "the best reached 70% (at $9,801,000)") in text
+    assert ("embedded_prone, 50%: of the worlds where that package succeeds, the model card's "
+            "sanity checks flag 2 by treadmill") in text
     assert (path.parent / "figures" / "optimize_front.svg").is_file()
     shown = pd.read_csv(path.parent / "tables" / "optimize_front.csv")
     assert shown["cost"].tolist() == front["cost"].tolist()
