@@ -419,3 +419,26 @@ class ResultFileError(SdnetError, ValueError):
 
 
 __all__ += ["OutputFolderError", "OutputFolderLockedError", "ResultFileError"]
+
+
+class DiskSpaceError(SdnetError, OSError):
+    """An output would not fit on its disk; ``path`` is the folder, ``needed`` and ``free``
+    are bytes. Raised before anything is computed or written."""
+
+    def __init__(self, message: str, *, path: str | Path, needed: int, free: int) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.needed = needed
+        self.free = free
+
+
+class ClusterError(SdnetError, ConnectionError):
+    """A cluster to run on cannot be used: a ``--cluster`` value of no valid form, dask missing,
+    or a scheduler that does not answer; ``value`` is what was given."""
+
+    def __init__(self, message: str, *, value: str) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+__all__ += ["ClusterError", "DiskSpaceError"]

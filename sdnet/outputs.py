@@ -47,6 +47,7 @@ __all__ = [
     "MANIFEST",
     "Manifest",
     "Staging",
+    "check_disk_space",
     "output_folder",
     "read_manifest",
 ]
@@ -225,6 +226,33 @@ def output_folder(
 
 
 # ---- checks before writing ------------------------------------------------------------------
+
+
+def check_disk_space(target: str | Path, needed: int, *, what: str = "the output") -> int:
+    """Free bytes on the disk of ``target``'s folder; raise when ``needed`` does not fit.
+
+    Called before anything is computed, so a study or an ensemble that cannot be written
+    fails in a second rather than after an hour with a full disk.
+
+    Raises
+    ------
+    DiskSpaceError
+        Naming the folder, the bytes needed and the bytes free.
+    """
+    from sdnet.errors import DiskSpaceError
+
+    folder = Path(os.path.abspath(target))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise DiskSpaceError(
+            f"{what} needs up to {needed / 1e9:.2f} GB in {target} but only "
+            f"{free / 1e9:.2f} GB are free on that disk; free some space, write elsewhere "
+            "(--out), keep fewer variables (--vars) or store float32 (--dtype float32)",
+            path=target, needed=int(needed), free=int(free))
+    return int(free)
+
 
 
 def _check_target(target: Path) -> None:

@@ -661,10 +661,21 @@ class EnsembleResult:
             }
         )
 
-    def save(self, path: str | Path) -> Path:
-        """Write the ensemble to a NetCDF file (factors and provenance included); return path."""
+    def save(self, path: str | Path, *, dtype: str = "float64") -> Path:
+        """Write the ensemble (factors and provenance included); return ``path``.
+
+        A path ending in ``.zarr`` gets a Zarr store (chunked, compressed, see
+        :mod:`sdnet.store`; ``dtype="float32"`` halves it), any other a NetCDF file.
+        """
         path = Path(path)
+        if path.suffix == ".zarr":
+            from sdnet.store import write_ensemble
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return write_ensemble(self, path, dtype=dtype)
         dataset = self.dataset.copy()
+        if dtype != "float64":
+            dataset["outputs"] = dataset["outputs"].astype(dtype)
         for column in self.factors.columns:
             dataset[f"{_FACTOR_PREFIX}{column}"] = ("run", self.factors[column].to_numpy())
         dataset.attrs["factor_names"] = json.dumps([str(c) for c in self.factors.columns])
@@ -682,13 +693,14 @@ class EnsembleResult:
 
     @classmethod
     def load(cls, path: str | Path) -> EnsembleResult:
-        """Read an ensemble written by :meth:`save` (or :class:`EnsembleWriter`).
+        """Read an ensemble written by :meth:`save`, :class:`EnsembleWriter` or
+        ``sdnet ensemble``: a Zarr store (``.zarr`` folder) or a NetCDF file.
 
         Raises
         ------
         ResultFileError
-            The file is missing, a folder, not NetCDF, cut short (a half-written file) or a
-            NetCDF file that is not an sdnet ensemble.
+            The file is missing, a folder that is not a Zarr store, not NetCDF, cut short (a
+            half-written file or a store with blocks missing) or not an sdnet ensemble.
         """
         import xarray as xr
 
@@ -698,9 +710,13 @@ class EnsembleResult:
         if not path.exists():
             raise ResultFileError(f"ensemble file not found: {path}", path=path)
         if path.is_dir():
-            raise ResultFileError(f"{path} is a folder, not an ensemble file (give the .nc "
-                                  "file that `sdnet ensemble` or EnsembleResult.save wrote)",
-                                  path=path)
+            from sdnet.store import EnsembleStore, is_store
+
+            if is_store(path):
+                return EnsembleStore.open(path, mode="r").read()
+            raise ResultFileError(f"{path} is a folder, not an ensemble file (give the .zarr "
+                                  "store or .nc file that `sdnet ensemble` or "
+                                  "EnsembleResult.save wrote)", path=path)
         try:
             with xr.open_dataset(path, engine="netcdf4") as opened:
                 dataset = opened.load()

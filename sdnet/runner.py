@@ -226,8 +226,12 @@ def _factor_values(key: str, raw: Any) -> np.ndarray:
     if shaped.ndim > 1:
         raise nested
     flat = shaped.reshape(-1)
-    if flat.dtype == bool or any(isinstance(v, bool | np.bool_) for v in [*items,
-                                                                           *flat.tolist()]):
+    # a numeric array holds no booleans; only lists and object arrays need a look at each
+    # value (a Python loop over 10^6 values took a second)
+    mixed = flat.dtype == object or (
+        flat.dtype.kind not in "iuf" and not isinstance(raw, np.ndarray)) or items
+    if flat.dtype == bool or (mixed and any(
+            isinstance(v, bool | np.bool_) for v in [*items, *flat.tolist()])):
         raise EngineInputError(
             f"factor {key!r} has true/false values ({_short(raw)}); give numbers (0 and 1 "
             "if the model reads it as a switch)")

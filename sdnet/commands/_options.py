@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["description_width", "output_folder", "variable_list"]
+__all__ = ["cluster_option", "description_width", "export_list", "output_folder", "variable_list"]
 
 #: Narrowest description column of ``sdnet describe`` (room for a word and "...").
 MIN_WIDTH = 10
@@ -58,3 +58,34 @@ def description_width(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{width} is too narrow (give at least {MIN_WIDTH} characters)")
     return width
+
+
+def cluster_option(text: str) -> object:
+    """``local:N`` or ``tcp://HOST:PORT`` (:func:`sdnet.cluster.parse_cluster`), checked
+    without importing dask.
+
+    >>> str(cluster_option("local:2"))
+    'local:2'
+    """
+    from sdnet.cluster import parse_cluster
+    from sdnet.errors import ClusterError
+
+    try:
+        return parse_cluster(text)
+    except ClusterError as error:
+        raise argparse.ArgumentTypeError(str(error).replace(
+            "invalid value for --cluster: ", "invalid value ")) from None
+
+
+def export_list(text: str) -> tuple[str, ...]:
+    """Export formats separated by commas: ``netcdf``, ``csv``.
+
+    >>> export_list("csv, netcdf")
+    ('csv', 'netcdf')
+    """
+    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if n not in ("netcdf", "csv")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"invalid value {text!r} (expected netcdf, csv or netcdf,csv)")
+    return names

@@ -5,38 +5,51 @@ from __future__ import annotations
 import argparse
 import json
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from sdnet.commands._options import output_folder, variable_list
+from sdnet.commands._options import (
+    cluster_option,
+    export_list,
+    output_folder,
+    variable_list,
+)
 
-HELP = "run N Latin-hypercube parameter sets (vectorized engine); write factors.csv, ensemble.nc"
+HELP = ("run N Latin-hypercube parameter sets (vectorized engine); write ensemble.zarr and "
+        "the factor table")
 ORDER = 40
 DESCRIPTION = (
     "Draw N parameter sets by Latin hypercube within the declared ranges of the named "
     "constants (or of every constant with a declared range), run them all on the vectorized "
-    "engine (or PySD, one run at a time) and write DIR/factors.csv (run, then one column per "
-    "factor) and DIR/ensemble.nc (the xarray dataset: run x time x variable, with units, "
-    "per-run status and provenance). DIR appears whole when every run is written (an "
-    "interrupted ensemble leaves DIR as it was). Rerunning the same command replaces DIR's "
-    "ensemble; a folder holding files sdnet did not write is refused, and another output (an "
-    "ensemble with other settings, a study) is replaced only with --overwrite (only the files "
-    "sdnet wrote there are removed)."
+    "engine (or PySD, one run at a time) and write DIR/ensemble.zarr (a Zarr store: run x "
+    "time x variable, chunked and compressed, with units, per-run status and provenance; "
+    "EnsembleResult.load and xarray.open_zarr read it) and the factor table (run, then one "
+    "column per factor): DIR/factors.csv, or DIR/factors.parquet from 20,000 runs. The disk "
+    "space the ensemble needs is printed before it starts and checked against the free space. "
+    "Blocks of runs are written as they finish; an interrupted ensemble leaves DIR as it was "
+    "and keeps its finished blocks beside it, so the same command resumes. --cluster runs the "
+    "blocks on a dask cluster. Rerunning the same command replaces DIR's ensemble; a folder "
+    "holding files sdnet did not write is refused, and another output (an ensemble with other "
+    "settings, a study) is replaced only with --overwrite (only the files sdnet wrote there "
+    "are removed)."
 )
 EPILOG = """examples:
   sdnet ensemble models/flexnet/flexnet.mdl --samples 10000 --seed 1 --out out/ens
+  sdnet ensemble models/flexnet/flexnet.mdl --samples 1000000 --dtype float32 --out out/big
+  sdnet ensemble models/flexnet/flexnet.mdl --samples 100000 --cluster local:2 --out out/ens
   sdnet ensemble models/flexnet/flexnet.mdl --samples 200 --seed 7 \\
-      --factors push_duration,sponsor_recruitment_rate --region typical --engine pysd
+      --factors push_duration,sponsor_recruitment_rate --region typical --engine pysd \\
+      --export netcdf,csv
 """
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
 
-#: Runs of the first block, then blocks of about this many bytes of outputs each: the memory
-#: of an ensemble of any size stays near one block (10^6 runs of flexnet's key variables
-#: would otherwise need about 9 GB).
-_FIRST_BLOCK = 10_000
-_BLOCK_BYTES = 256 * 2**20
+#: From this many runs the factor table is written as Parquet (a CSV of 10^6 runs of flexnet's
+#: 54 factors is 1 GB and takes minutes to write; the Parquet file is a third of it, in
+#: seconds).
+PARQUET_ROWS = 20_000
+#: What --export can add beside ensemble.zarr.
+EXPORTS = ("netcdf", "csv")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,17 +81,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace another output found in DIR (only the files sdnet wrote "
                         "there are removed)")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                        help="storage type of the trajectories: float64 (default, every bit) "
+                        "or float32 (half the disk, 7 significant digits)")
+    parser.add_argument("--export", type=export_list, default=(), metavar="netcdf,csv",
+                        help="also write ensemble.nc (netcdf) and/or trajectories.csv with "
+                        "factors.csv (csv)")
+    parser.add_argument("--cluster", type=cluster_option, default=None,
+                        metavar="local:N|tcp://HOST:PORT",
+                        help="run blocks of runs on a dask cluster: a LocalCluster of N "
+                        "worker processes, or the scheduler at that address (needs "
+                        "sdnet[scale]; docs/scaling.md)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Draw, run, write; print a one-line summary per output."""
+    """Draw, check the disk, run block by block into the store, export; print a summary."""
     from sdnet import outputs
     from sdnet.designs import lhs_design
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
     from sdnet.numerics import warn as warn_numerics
-    from sdnet.runner import ranged_factors
+    from sdnet.runner import choose_engine, factor_table, ranged_factors
+    from sdnet.scheduler import plan_job
 
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
@@ -91,71 +116,237 @@ def run(args: argparse.Namespace) -> int:
     design = lhs_design(
         ranged_factors(model, names, exclude_kinds=exclude), args.samples, seed=args.seed
     )
-    factors = design.to_frame()
-    variables = args.vars
+    table = factor_table(model, design.to_frame())
+    chosen = choose_engine(model, args.engine)  # one fallback warning, not one per block
+    backend = args.engine if args.engine in ("numba", "numpy") else None
+    if backend is None:  # a backend of the vector engine stays asked for
+        args.engine = chosen
+    job, columns, units = plan_job(
+        model, table, region=args.region, final_time=args.final_time, saveper=args.saveper,
+        method=args.method, variables=args.vars, dtype=args.dtype, backend=backend)
     out = Path(args.out)
     settings = {key: getattr(args, key) for key in (
         "samples", "seed", "factors", "region", "engine", "method", "vars", "final_time",
-        "saveper")}
-    identity = json.dumps({"model": str(model.path.resolve()), **settings}, sort_keys=True)
+        "saveper", "dtype")}
+    identity = json.dumps({"model": str(model.path.resolve()), **settings,
+                           "export": sorted(args.export)}, sort_keys=True)
     label = f"the ensemble of {model.path.name} ({args.samples} runs, seed {args.seed})"
+    n_runs = len(table)
+    needed = _disk_needed(n_runs, job, len(table.columns), args)
+    free = outputs.check_disk_space(out, needed, what=label)
+    print(f"{label}: {n_runs} runs x {job.times.size} times x {len(columns)} variables "
+          f"({args.dtype}) need at most {_size(needed)} on disk ({_size(free)} free)",
+          flush=True)
+    factor_file = "factors.parquet" if n_runs >= PARQUET_ROWS else "factors.csv"
     with outputs.output_folder(out, kind="ensemble", identity=identity, label=label,
                                overwrite=args.overwrite) as staging:
-        factors.to_csv(staging.path / "factors.csv", index_label="run")
-        failed, flagged, flags = _run_blocks(model, factors, staging.path / "ensemble.nc",
-                                             variables, args)
-    n_runs = len(factors)
-    if flagged:
-        warn_numerics([f"the numerical guard flagged {flagged} of {n_runs} runs (the numerics "
-                       "variable of ensemble.nc says what in each): " + flags[0],
-                       *flags[1:]], source=model.path.name)
+        result = _run_store(model, table, job, columns, units, staging, args)
+        store_path = staging.path / "ensemble.zarr"
+        result["store"].replace(store_path)
+        _write_factors(table, staging.path / factor_file)
+        written = [factor_file, "ensemble.zarr"]
+        if "netcdf" in args.export or "csv" in args.export:
+            written += _export(store_path, staging.path, args.export, table)
+    if result["flagged"]:
+        flags = result["flags"] or ["see the numerics variable of ensemble.zarr"]
+        warn_numerics([f"the numerical guard flagged {result['flagged']} of {n_runs} runs "
+                       "(the numerics variable of ensemble.zarr says what in each): "
+                       + flags[0], *flags[1:]], source=model.path.name)
+    resumed = (f", {result['resumed']} of them kept from an interrupted attempt"
+               if result["resumed"] else "")
+    where = f" on {args.cluster}" if args.cluster else ""
     print(
-        f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}), "
-        f"{len(factors.columns)} factors, {failed} failed, {flagged} flagged by the numerical "
-        "guard"
+        f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}{where}), "
+        f"{len(table.columns)} factors, {result['failed']} failed, {result['flagged']} flagged "
+        f"by the numerical guard{resumed}"
     )
-    print(f"wrote {out / 'factors.csv'} and {out / 'ensemble.nc'}")
+    print("wrote " + ", ".join(str(out / name) for name in dict.fromkeys(written)))
     return 0
 
 
-def _run_blocks(model: Any, factors: Any, file: Path, variables: Any,
-                args: argparse.Namespace) -> tuple[int, int, list[str]]:
-    """Run the table block by block into one NetCDF file; return the numbers of failed runs
-    and of runs the numerical guard flagged, and the guard's findings."""
-    from sdnet.numerics import NumericalWarning
-    from sdnet.results import EnsembleWriter
-    from sdnet.runner import choose_engine, run_ensemble
+def _size(n_bytes: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n_bytes < 1000 or unit == "TB":
+            return f"{n_bytes:.0f} {unit}" if unit == "bytes" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
 
-    chosen = choose_engine(model, args.engine)  # one fallback warning, not one per block
-    if args.engine not in ("numba", "numpy"):  # a backend of the vector engine stays asked for
-        args.engine = chosen
-    options = {
-        "engine": args.engine, "method": args.method, "region": args.region,
-        "final_time": args.final_time, "saveper": args.saveper, "variables": variables,
-        "seed": args.seed, "progress": False,
-    }
-    n_runs = len(factors)
-    bar = _progress(n_runs, enabled=not args.no_progress, engine=args.engine)
-    failed = flagged = 0
-    # Runs go to the file block by block, so memory holds one block whatever N is.
-    with bar, EnsembleWriter(file) as writer:
-        start, block = 0, min(n_runs, _FIRST_BLOCK)
-        while start < n_runs:
-            with warnings.catch_warnings():
-                # the numerical guard's findings are told once for all blocks, below
-                warnings.simplefilter("ignore", NumericalWarning)
-                part = run_ensemble(model, factors.iloc[start : start + block], **options)
-            flagged += int(part.flagged.sum())
-            if writer.provenance is None and part.provenance is not None:
-                spec = {**part.provenance.spec, "n_runs": n_runs}
-                writer.provenance = replace(part.provenance, spec=spec)
-            writer.append(part)
-            failed += int((~part.ok).sum())
-            bar.update(len(part.factors))
-            start += len(part.factors)
-            bytes_per_run = part.dataset["outputs"].nbytes / max(1, len(part.factors))
-            block = max(1, int(_BLOCK_BYTES // max(1.0, bytes_per_run)))
-    return failed, flagged, list(writer.flags)
+
+def _disk_needed(n_runs: int, job: Any, n_factors: int, args: argparse.Namespace) -> int:
+    """Bytes at most: the store uncompressed, the factor table and the exports."""
+    from sdnet.store import estimate_bytes
+
+    n_time, n_cols = job.times.size, job.n_kept
+    needed = estimate_bytes(n_runs, n_time, n_cols, n_factors, dtype=args.dtype)
+    needed += n_runs * n_factors * (8 if n_runs >= PARQUET_ROWS else 24)
+    if "netcdf" in args.export:
+        needed += estimate_bytes(n_runs, n_time, n_cols, n_factors, dtype=args.dtype)
+    if "csv" in args.export:
+        needed += n_runs * (n_time * (n_cols + 2) * 24 + n_factors * 24)
+    return needed
+
+
+def _write_factors(table: Any, file: Path) -> None:
+    if file.suffix == ".parquet":
+        table.to_parquet(file, index=True, compression="zstd")
+    else:
+        table.to_csv(file, index_label="run")
+
+
+def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict[str, str],
+               staging: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Run every block not yet in the work store (kept beside DIR, so a killed run resumes)
+    and finish the store; return it with the counts."""
+    import shutil
+
+    import numpy as np
+
+    from sdnet.numerics import summarize
+    from sdnet.scheduler import BLOCK_SIZE, block_identity, run_into_store
+    from sdnet.store import EnsembleStore, is_store
+
+    identity = block_identity(model, job, table, extra=args.engine)
+    path = staging.work_file("ensemble.zarr")
+    store = None
+    if is_store(path):
+        try:
+            found = EnsembleStore.open(path)
+            if found.identity == identity and found.n_runs == len(table):
+                store = found
+        except Exception:
+            store = None
+    if store is None:
+        if path.exists():
+            shutil.rmtree(path)  # sdnet's own work files (recorded in the work manifest)
+        store = EnsembleStore.create(
+            path, times=job.times, columns=columns, units=[units[c] for c in columns],
+            factor_names=list(job.factor_names), n_runs=len(table), block_size=BLOCK_SIZE,
+            dtype=args.dtype, identity=identity)
+    elif store.done().any():
+        kept = sum(b.size for b in store.blocks() if store.done()[b.index])
+        print(f"resuming: {kept} of {len(table)} runs were written by an interrupted attempt "
+              "(kept)", flush=True)
+    factors = np.ascontiguousarray(table.to_numpy(dtype=float))
+    bar = _progress(len(table), enabled=not args.no_progress, engine=args.engine)
+    seen = [0]
+
+    def on_block(progress: Any) -> None:
+        bar.update(progress.done - progress.resumed - seen[0])
+        seen[0] = progress.done - progress.resumed
+
+    with bar:
+        if args.engine == "pysd":
+            progress = _run_pysd(model, table, job, store, args, on_block)
+        elif args.cluster is not None:
+            from sdnet.cluster import connect
+            from sdnet.engine import compile_model
+
+            with connect(args.cluster) as client:
+                progress = run_into_store(compile_model(model.path), job, store, factors,
+                                          executor=client, on_block=on_block)
+        else:
+            from sdnet.engine import compile_model
+
+            progress = run_into_store(compile_model(model.path), job, store, factors,
+                                      executor="here", on_block=on_block)
+    flags = list(summarize(progress.findings, len(table),
+                           time_step=job.settings["time_step"]))
+    provenance = _provenance(model, job, table, args)
+    store.finish(provenance=provenance, flags=flags)
+    return {"store": path, "failed": progress.failed, "flagged": progress.flagged,
+            "flags": flags, "resumed": progress.resumed}
+
+
+def _provenance(model: Any, job: Any, table: Any, args: argparse.Namespace) -> Any:
+    from sdnet.results import Provenance
+
+    spec = {"engine": args.engine, "method": args.method, "n_runs": len(table),
+            "factors": list(table.columns), "fixed": dict(job.base), **job.settings,
+            "dtype": args.dtype, "cluster": str(args.cluster) if args.cluster else None}
+    return Provenance.collect(model.path, model.sha256, seed=args.seed, spec=spec)
+
+
+def _run_pysd(model: Any, table: Any, job: Any, store: Any, args: argparse.Namespace,
+              on_block: Any) -> Any:
+    """PySD runs (one at a time, in worker processes) block by block into the store."""
+    from sdnet.numerics import NumericalWarning, check_trajectories
+    from sdnet.runner import run_ensemble
+    from sdnet.scheduler import BlockOutcome, Progress, write_outcome
+
+    progress = Progress(total=len(table))
+    done = store.done()
+    for block in store.blocks():
+        if done[block.index]:
+            progress.done += block.size
+            progress.resumed += block.size
+            continue
+        part = table.iloc[block.start:block.stop]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)  # told once, for all blocks
+            ensemble = run_ensemble(model, part, engine="pysd", region=args.region,
+                                    final_time=args.final_time, saveper=args.saveper,
+                                    variables=list(job.simulated[: job.n_kept]),
+                                    progress=False, seed=args.seed)
+        data = ensemble.dataset
+        values = data["outputs"].to_numpy()
+        findings = check_trajectories(job.times, values, job.simulated[: job.n_kept],
+                                      bounds=job.bounds, stocks=job.stocks,
+                                      runs=range(block.start, block.stop))
+        outcome = BlockOutcome(block, ensemble.ok, [str(v) for v in data["failure"].values],
+                               [str(v) for v in data["numerics"].values], findings,
+                               values.astype(job.dtype), part.to_numpy(dtype=float))
+        write_outcome(store, outcome)
+        progress.done += block.size
+        progress.failed += int((~ensemble.ok).sum())
+        progress.flagged += int(ensemble.flagged.sum())
+        progress.findings.extend(findings)
+        on_block(progress)
+    return progress
+
+
+def _export(store_path: Path, folder: Path, formats: Any, table: Any) -> list[str]:
+    """NetCDF and CSV copies of the store, written block by block (memory: one block)."""
+    from sdnet.results import EnsembleWriter
+    from sdnet.store import EnsembleStore
+
+    store = EnsembleStore.open(store_path, mode="r")
+    written: list[str] = []
+    writer = (EnsembleWriter(folder / "ensemble.nc", provenance=store.provenance)
+              if "netcdf" in formats else None)
+    csv = ((folder / "trajectories.csv").open("w", encoding="utf-8", newline="")
+           if "csv" in formats else None)
+    try:
+        for block in store.blocks():
+            part = store.read(block)
+            if writer is not None:
+                writer.append(part)
+            if csv is not None:
+                _write_csv_block(part, csv, block.start, header=block.index == 0)
+    finally:
+        if writer is not None:
+            writer.flags = list(store.flags)
+            writer.close()
+        if csv is not None:
+            csv.close()
+    if writer is not None:
+        written.append("ensemble.nc")
+    if csv is not None:
+        table.to_csv(folder / "factors.csv", index_label="run")
+        written += ["trajectories.csv", "factors.csv"]
+    return written
+
+
+def _write_csv_block(part: Any, handle: Any, start: int, *, header: bool) -> None:
+    """One block as rows (run, time, one column per variable)."""
+    import numpy as np
+    import pandas as pd
+
+    values = part.dataset["outputs"].to_numpy()
+    n_runs, n_time, n_var = values.shape
+    frame = pd.DataFrame(values.reshape(n_runs * n_time, n_var), columns=part.variables)
+    frame.insert(0, "time", np.tile(part.dataset["time"].to_numpy(), n_runs))
+    frame.insert(0, "run", np.repeat(np.arange(start, start + n_runs), n_time))
+    frame.to_csv(handle, index=False, header=header)
 
 
 def _progress(total: int, *, enabled: bool, engine: str) -> Any:

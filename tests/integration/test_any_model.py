@@ -99,7 +99,7 @@ def test_ensemble_and_diagram_on_any_model(
     if name == "teacup":  # teacup declares no range: a clear one-line error, no traceback
         assert code == 2 and "has no constant with a declared range" in printed.err
     else:
-        assert code == 0 and (tmp_path / "ens" / "ensemble.nc").is_file()
+        assert code == 0 and (tmp_path / "ens" / "ensemble.zarr" / "zarr.json").is_file()
     code = main(["diagram", str(model), "--out", str(tmp_path / "d.svg")])
     printed = capsys.readouterr()
     if name == "sir":  # written by hand, no sketch: said in one line

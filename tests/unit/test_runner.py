@@ -227,7 +227,7 @@ def test_sdnet_ensemble_with_a_region_samples_no_region_descriptor(
     assert code == 0
     factors = pd.read_csv(out / "factors.csv")
     assert "community_entrepreneur_density" not in factors.columns
-    ensemble = sdnet.EnsembleResult.load(out / "ensemble.nc")
+    ensemble = sdnet.EnsembleResult.load(out / "ensemble.zarr")
     assert ensemble.factors.shape == (4, len(factors.columns) - 1)
     assert "4 runs of tiny_network.mdl (vector, euler)" in capsys.readouterr().out
 
@@ -268,20 +268,20 @@ def test_time_settings_that_save_nothing_are_refused(tiny: sdnet.Model) -> None:
     )
 
 
-def test_sdnet_ensemble_streams_blocks_into_one_file_equal_to_a_single_run(
+def test_sdnet_ensemble_streams_blocks_into_one_store_equal_to_a_single_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny: sdnet.Model
 ) -> None:
-    import sdnet.commands.ensemble as command
+    import sdnet.scheduler
     from sdnet.cli import main
 
-    # tiny blocks, so the file is written in several parts
-    monkeypatch.setattr(command, "_FIRST_BLOCK", 3)
-    monkeypatch.setattr(command, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 3)  # the store is written in 3 blocks
     out = tmp_path / "ens"
     argv = ["ensemble", str(DATA / "tiny_network.mdl"), "--samples", "7", "--seed", "5",
-            "--factors", "word_of_mouth,attrition_rate", "--no-progress", "--out", str(out)]
+            "--factors", "word_of_mouth,attrition_rate", "--no-progress", "--out", str(out),
+            "--export", "netcdf"]
     assert main(argv) == 0
-    streamed = sdnet.EnsembleResult.load(out / "ensemble.nc")
+    streamed = sdnet.EnsembleResult.load(out / "ensemble.zarr")
+    assert len(list((out / "ensemble.zarr" / "outputs" / "c").iterdir())) == 3  # 3 chunks
     factors = pd.read_csv(out / "factors.csv", index_col="run")
     whole = run_ensemble(tiny, factors, seed=5, progress=False)
     np.testing.assert_array_equal(
@@ -290,6 +290,10 @@ def test_sdnet_ensemble_streams_blocks_into_one_file_equal_to_a_single_run(
     assert streamed.dataset["run"].to_numpy().tolist() == list(range(7))
     assert streamed.provenance is not None and streamed.provenance.spec["n_runs"] == 7
     pd.testing.assert_frame_equal(streamed.factors, whole.factors, check_names=False)
+    exported = sdnet.EnsembleResult.load(out / "ensemble.nc")  # the NetCDF export: the same
+    np.testing.assert_array_equal(exported.dataset["outputs"].to_numpy(),
+                                  whole.dataset["outputs"].to_numpy())
+    assert list(exported.dataset["status"].to_numpy()) == list(whole.dataset["status"].to_numpy())
 
 
 # --------------------------------------------------------------------------- issue 11 (#8, #10)
@@ -327,8 +331,10 @@ def test_sdnet_ensemble_writes_whole_folders_and_asks_before_replacing_another(
     argv = ["ensemble", str(DATA / "tiny_network.mdl"), "--samples", "3", "--seed", "1",
             "--factors", "word_of_mouth", "--no-progress", "--out", str(out)]
     assert main(argv) == 0
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-    original = sdnet.runner.run_ensemble
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    import sdnet.scheduler
+
+    original = sdnet.scheduler.run_block
     calls: list[int] = []
 
     def killed(*args: object, **kwargs: object) -> object:
@@ -337,19 +343,17 @@ def test_sdnet_ensemble_writes_whole_folders_and_asks_before_replacing_another(
         calls.append(1)
         return original(*args, **kwargs)  # type: ignore[arg-type]
 
-    import sdnet.commands.ensemble as command
-
-    monkeypatch.setattr(command, "_FIRST_BLOCK", 1)
-    monkeypatch.setattr(command, "_BLOCK_BYTES", 1)
-    monkeypatch.setattr(sdnet.runner, "run_ensemble", killed)
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 1)
+    monkeypatch.setattr(sdnet.scheduler, "run_block", killed)
     assert main([*argv, "--overwrite"]) == 130
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # not a mix
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ens"]
-    monkeypatch.setattr(sdnet.runner, "run_ensemble", original)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # not a mix
+    # what the killed run finished is kept beside the folder, for the rerun to resume from
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ens.sdnet-work", "ens"]
+    monkeypatch.setattr(sdnet.scheduler, "run_block", original)
     capsys.readouterr()
     assert main([*argv[:5], "2", *argv[6:]]) == 2  # another seed: another ensemble
     assert capsys.readouterr().err.startswith(
         f"sdnet ensemble: error: {out} holds another ensemble (the ensemble of "
         "tiny_network.mdl (3 runs, seed 1), written ")
     assert main([*argv[:5], "2", *argv[6:], "--overwrite"]) == 0
-    assert sdnet.EnsembleResult.load(out / "ensemble.nc").provenance.seed == 2  # type: ignore[union-attr]
+    assert sdnet.EnsembleResult.load(out / "ensemble.zarr").provenance.seed == 2  # type: ignore[union-attr]

@@ -1,0 +1,196 @@
+"""Run blocks of an ensemble or a study on a dask.distributed cluster.
+
+``--cluster local:N`` starts a LocalCluster of N worker processes on this machine (one thread
+each: the engine is numpy code that holds the GIL between operations); ``--cluster
+tcp://HOST:PORT`` connects to a running scheduler (``dask scheduler`` on one machine, ``dask
+worker tcp://HOST:PORT`` on each of the others; docs/scaling.md). dask is imported only here
+and only when a cluster is asked for: without ``--cluster`` nothing needs it
+(``pip install "sdnet[scale]"`` installs it).
+
+The compiled model is scattered to every worker once; each block of runs is one task. Workers
+of a LocalCluster write their blocks straight into the Zarr store (they see this machine's
+disk); workers of a remote cluster send the arrays back and this process writes them, as each
+block finishes. A lost worker's tasks are run again by the scheduler; a killed client keeps
+the blocks written so far and a rerun skips them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sdnet.errors import ClusterError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from sdnet.scheduler import BlockJob, BlockOutcome
+    from sdnet.store import Block, EnsembleStore
+
+__all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "connect", "parse_cluster", "run_on_cluster"]
+
+#: Seconds to wait for a scheduler to answer before giving up.
+CONNECT_TIMEOUT = 10.0
+_FORMS = ("local:N (a LocalCluster of N worker processes on this machine, e.g. local:2) or "
+          "tcp://HOST:PORT (a running dask scheduler, e.g. tcp://10.0.0.5:8786)")
+_TCP = re.compile(r"^tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """Where to run: ``kind`` ``"local"`` with ``workers`` processes, or ``"address"``."""
+
+    kind: str
+    workers: int = 0
+    address: str = ""
+
+    def __str__(self) -> str:
+        return f"local:{self.workers}" if self.kind == "local" else self.address
+
+
+def parse_cluster(text: str | ClusterSpec, *, option: str = "--cluster") -> ClusterSpec:
+    """Read ``local:N`` or ``tcp://HOST:PORT``.
+
+    Raises
+    ------
+    ClusterError
+        Naming ``option``, the value and the valid forms.
+
+    >>> parse_cluster("local:2")
+    ClusterSpec(kind='local', workers=2, address='')
+    """
+    if isinstance(text, ClusterSpec):
+        return text
+    value = str(text).strip()
+    bad = ClusterError(f"invalid value for {option}: {text!r} (expected {_FORMS})", value=value)
+    if value.lower().startswith("local:"):
+        count = value.split(":", 1)[1]
+        if not count.isdigit() or not 1 <= int(count) <= 1024:
+            raise bad
+        return ClusterSpec("local", workers=int(count))
+    match = _TCP.match(value)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise bad
+    return ClusterSpec("address", address=value)
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as error:
+        raise ClusterError(
+            "--cluster needs dask.distributed, which is not installed: pip install "
+            "'sdnet[scale]' (or run without --cluster)", value="") from error
+    return distributed
+
+
+@contextlib.contextmanager
+def connect(spec: str | ClusterSpec, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[Any]:
+    """A ``distributed.Client`` of the cluster ``spec`` names, closed (and a LocalCluster
+    stopped) when the block ends.
+
+    Raises
+    ------
+    ClusterError
+        A bad value, dask missing, or a scheduler that does not answer within ``timeout``
+        seconds.
+    """
+    spec = parse_cluster(spec)
+    distributed = _import_distributed()
+    import dask
+
+    # workers are processes of one thread each; their memory limit is the machine's
+    with dask.config.set({"distributed.worker.daemon": False,
+                          "distributed.admin.system-monitor.gil.enabled": False}):
+        if spec.kind == "local":
+            cluster = distributed.LocalCluster(
+                n_workers=spec.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None, memory_limit=0, silence_logs=50)
+            try:
+                with distributed.Client(cluster, timeout=timeout) as client:
+                    yield client
+            finally:
+                cluster.close()
+            return
+        try:
+            client = distributed.Client(spec.address, timeout=timeout)
+        except (OSError, TimeoutError) as error:
+            raise ClusterError(
+                f"cannot reach the dask scheduler at {spec.address} within {timeout:g} s "
+                f"({type(error).__name__}: {error}); start one with `dask scheduler` and "
+                "workers with `dask worker ADDRESS` (docs/scaling.md), or check the address",
+                value=spec.address) from error
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def is_local(client: Any) -> bool:
+    """True when every worker of ``client`` runs on this machine (it sees the store)."""
+    import socket
+
+    here = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
+    with contextlib.suppress(OSError):
+        here.add(socket.gethostbyname(socket.gethostname()))
+    workers = client.scheduler_info().get("workers", {})
+    hosts = {str(info.get("host", "")) for info in workers.values()}
+    return bool(hosts) and hosts <= here
+
+
+def n_workers(client: Any) -> int:
+    """Workers the scheduler knows now (at least 1)."""
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
+def _cluster_task(compiled: Any, job: BlockJob, block: Block, factors: np.ndarray
+                  ) -> BlockOutcome:
+    from sdnet.scheduler import run_block
+
+    compiled.workers = 1  # one core per worker process: the cluster spreads the blocks
+    return run_block(compiled, job, block, factors)
+
+
+def run_on_cluster(
+    client: Any,
+    compiled: Any,
+    job: BlockJob,
+    store: EnsembleStore,
+    factors: np.ndarray,
+    todo: Sequence[Block],
+    account: Callable[[BlockOutcome], None],
+) -> None:
+    """Run the blocks ``todo`` as tasks (at most two per worker in flight, so finished
+    blocks never pile up in memory) and write each into ``store`` as it finishes."""
+    from dataclasses import replace
+
+    distributed = _import_distributed()
+    from sdnet.scheduler import shippable, store_path, write_outcome
+
+    local = is_local(client)
+    task_job = replace(job, store=store_path(store.path) if local else None)
+    model = client.scatter(shippable(compiled), broadcast=True, hash=False)
+    window = 2 * n_workers(client)
+    blocks = iter(todo)
+
+    def submit(block: Block) -> Any:
+        return client.submit(_cluster_task, model, task_job, block,
+                             factors[block.start:block.stop], pure=False, retries=3)
+
+    futures = distributed.as_completed([submit(b) for b in itertools.islice(blocks, window)])
+    try:
+        for future in futures:
+            outcome = future.result()
+            future.release()
+            write_outcome(store, outcome)
+            account(outcome)
+            block = next(blocks, None)
+            if block is not None:
+                futures.add(submit(block))
+    except BaseException:
+        client.cancel(list(futures.futures))
+        raise

@@ -1,0 +1,267 @@
+"""Issue 14 §1-2: Zarr ensemble stores, resumable blocks, the disk check and dask clusters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sdnet
+from sdnet.cluster import ClusterSpec, connect, parse_cluster
+from sdnet.errors import ClusterError, DiskSpaceError, ResultFileError
+from sdnet.runner import run_ensemble
+from sdnet.store import EnsembleStore, estimate_bytes
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = DATA / "tiny_network.mdl"
+
+
+@pytest.fixture(scope="module")
+def tiny() -> sdnet.Model:
+    return sdnet.load_model(MODEL)
+
+
+@pytest.fixture(scope="module")
+def ensemble(tiny: sdnet.Model) -> sdnet.EnsembleResult:
+    return run_ensemble(tiny, {"word_of_mouth": [0.1, 0.2, 0.3, 0.5, 0.6]},
+                        progress=False, seed=4)
+
+
+def _argv(out: Path, *more: str) -> list[str]:
+    return ["ensemble", str(MODEL), "--samples", "9", "--seed", "3", "--factors",
+            "word_of_mouth,attrition_rate", "--no-progress", "--out", str(out), *more]
+
+
+# -- the store ------------------------------------------------------------------------------
+
+
+def test_a_zarr_store_reads_back_every_bit_and_float32_on_request(
+    tmp_path: Path, ensemble: sdnet.EnsembleResult
+) -> None:
+    path = ensemble.save(tmp_path / "e.zarr")
+    back = sdnet.EnsembleResult.load(path)
+    np.testing.assert_array_equal(back.dataset["outputs"].to_numpy(),
+                                  ensemble.dataset["outputs"].to_numpy())
+    assert back.variables == ensemble.variables
+    assert list(back.dataset["units"].to_numpy()) == list(ensemble.dataset["units"].to_numpy())
+    pd.testing.assert_frame_equal(back.factors, ensemble.factors)
+    assert back.provenance == ensemble.provenance
+    assert list(back.dataset["status"].to_numpy()) == ["ok"] * 5
+    small = sdnet.EnsembleResult.load(ensemble.save(tmp_path / "f.zarr", dtype="float32"))
+    assert small.dataset["outputs"].dtype == np.float32
+    np.testing.assert_array_equal(small.dataset["outputs"].to_numpy(),
+                                  ensemble.dataset["outputs"].to_numpy().astype(np.float32))
+    # old NetCDF files are read as before
+    old = sdnet.EnsembleResult.load(ensemble.save(tmp_path / "e.nc"))
+    np.testing.assert_array_equal(old.dataset["outputs"].to_numpy(),
+                                  back.dataset["outputs"].to_numpy())
+
+
+def test_xarray_opens_a_store_with_named_dimensions(
+    tmp_path: Path, ensemble: sdnet.EnsembleResult
+) -> None:
+    import xarray as xr
+
+    path = ensemble.save(tmp_path / "e.zarr")
+    with xr.open_zarr(path, consolidated=False, chunks=None) as opened:
+        assert opened["outputs"].dims == ("run", "time", "variable")
+        assert [str(v) for v in opened["factor"].to_numpy()] == ["word_of_mouth"]
+        np.testing.assert_array_equal(opened["outputs"].to_numpy(),
+                                      ensemble.dataset["outputs"].to_numpy())
+
+
+def test_a_store_with_blocks_missing_is_refused_naming_them(
+    tmp_path: Path, ensemble: sdnet.EnsembleResult
+) -> None:
+    store = EnsembleStore.create(
+        tmp_path / "half.zarr", times=ensemble.dataset["time"].to_numpy(),
+        columns=ensemble.variables, units=["" for _ in ensemble.variables],
+        factor_names=["word_of_mouth"], n_runs=5, block_size=2)
+    first = store.blocks()[0]
+    store.write_block(first, values=ensemble.dataset["outputs"].to_numpy()[:2],
+                      ok=np.ones(2, bool), failure=["", ""], numerics=["", ""],
+                      factors=np.zeros((2, 1)))
+    assert store.done().tolist() == [True, False, False]
+    with pytest.raises(ResultFileError) as error:
+        sdnet.EnsembleResult.load(tmp_path / "half.zarr")
+    assert str(error.value) == (
+        f"{tmp_path / 'half.zarr'} lacks 2 of 3 blocks of runs (its run did not finish); run "
+        "the same command again to complete it")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(ResultFileError, match="is a folder, not an ensemble file"):
+        sdnet.EnsembleResult.load(tmp_path / "plain")
+
+
+def test_the_disk_estimate_is_the_uncompressed_size() -> None:
+    assert estimate_bytes(1000, 121, 9, 54, dtype="float64") == (
+        1000 * (121 * 9 * 8 + 54 * 8 + 24) + 2**20)
+    assert estimate_bytes(1000, 121, 9, 0, dtype="float32") == 1000 * (121 * 9 * 4 + 24) + 2**20
+
+
+# -- sdnet ensemble: blocks, resumption, disk ------------------------------------------------
+
+
+def test_a_killed_ensemble_keeps_its_blocks_and_the_rerun_resumes_identically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sdnet.scheduler
+    from sdnet.cli import main
+
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 3)
+    original = sdnet.scheduler.run_block
+    ran: list[int] = []
+
+    def dies_on_the_third_block(compiled, job, block, factors):  # type: ignore[no-untyped-def]
+        if block.index == 2:
+            raise KeyboardInterrupt
+        ran.append(block.index)
+        return original(compiled, job, block, factors)
+
+    monkeypatch.setattr(sdnet.scheduler, "run_block", dies_on_the_third_block)
+    out = tmp_path / "ens"
+    assert main(_argv(out)) == 130
+    assert not out.exists()
+    work = tmp_path / ".ens.sdnet-work" / "ensemble.zarr"
+    assert EnsembleStore.open(work).done().tolist() == [True, True, False]
+    monkeypatch.setattr(sdnet.scheduler, "run_block", original)
+    capsys.readouterr()
+    assert main(_argv(out)) == 0
+    printed = capsys.readouterr().out
+    assert "resuming: 6 of 9 runs were written by an interrupted attempt (kept)" in printed
+    assert "9 runs of tiny_network.mdl (vector, euler), 2 factors, 0 failed, 0 flagged by the " \
+        "numerical guard, 6 of them kept from an interrupted attempt" in printed
+    assert not (tmp_path / ".ens.sdnet-work").exists()  # removed once the folder is whole
+    resumed = sdnet.EnsembleResult.load(out / "ensemble.zarr")
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 100)
+    assert main(_argv(tmp_path / "whole")) == 0
+    whole = sdnet.EnsembleResult.load(tmp_path / "whole" / "ensemble.zarr")
+    np.testing.assert_array_equal(resumed.dataset["outputs"].to_numpy(),
+                                  whole.dataset["outputs"].to_numpy())
+    pd.testing.assert_frame_equal(resumed.factors, whole.factors)
+
+
+def test_an_ensemble_that_does_not_fit_on_the_disk_is_refused_before_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    from sdnet.cli import main
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage(10**9, 10**9 - 1000, 1000))
+    out = tmp_path / "ens"
+    assert main(_argv(out)) == 2
+    needed = estimate_bytes(9, 121, 5, 2) + 9 * 2 * 24
+    assert capsys.readouterr().err == (
+        f"sdnet ensemble: error: the ensemble of tiny_network.mdl (9 runs, seed 3) needs up to "
+        f"{needed / 1e9:.2f} GB in {out} but only 0.00 GB are free on that disk; free some "
+        "space, write elsewhere (--out), keep fewer variables (--vars) or store float32 "
+        "(--dtype float32)\n")
+    assert not out.exists()
+    with pytest.raises(DiskSpaceError) as error:
+        sdnet.outputs.check_disk_space(out, needed)
+    assert (error.value.needed, error.value.free) == (needed, 1000)
+
+
+def test_the_estimate_is_printed_and_big_factor_tables_are_parquet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sdnet.commands.ensemble as command
+    from sdnet.cli import main
+
+    monkeypatch.setattr(command, "PARQUET_ROWS", 5)
+    out = tmp_path / "ens"
+    assert main(_argv(out, "--dtype", "float32", "--export", "csv")) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("the ensemble of tiny_network.mdl (9 runs, seed 3): 9 runs x "
+                              "121 times x 5 variables (float32) need at most 1.3 MB on disk (")
+    parquet = pd.read_parquet(out / "factors.parquet")
+    csv = pd.read_csv(out / "factors.csv", index_col="run")
+    pd.testing.assert_frame_equal(parquet, csv)
+    stored = sdnet.EnsembleResult.load(out / "ensemble.zarr")
+    assert stored.dataset["outputs"].dtype == np.float32
+    rows = pd.read_csv(out / "trajectories.csv")
+    assert list(rows.columns[:2]) == ["run", "time"] and len(rows) == 9 * 121
+    np.testing.assert_array_equal(
+        rows[stored.variables].to_numpy().reshape(9, 121, -1).astype(np.float32),
+        stored.dataset["outputs"].to_numpy())
+
+
+# -- clusters --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["local", "local:0", "local:x", "2", "tcp://host",
+                                   "http://h:1", "tcp://h:99999", ""])
+def test_a_bad_cluster_value_names_the_option_and_the_valid_forms(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sdnet.cli import main
+
+    with pytest.raises(ClusterError) as error:
+        parse_cluster(value)
+    assert str(error.value) == (
+        f"invalid value for --cluster: {value!r} (expected local:N (a LocalCluster of N worker "
+        "processes on this machine, e.g. local:2) or tcp://HOST:PORT (a running dask "
+        "scheduler, e.g. tcp://10.0.0.5:8786))")
+    with pytest.raises(SystemExit) as exit_code:
+        main(["ensemble", str(MODEL), "--samples", "2", "--cluster", value])
+    assert exit_code.value.code == 2
+    assert f"argument --cluster: invalid value {value!r} (expected local:N" in \
+        capsys.readouterr().err
+    assert parse_cluster("tcp://10.0.0.5:8786") == ClusterSpec("address",
+                                                               address="tcp://10.0.0.5:8786")
+
+
+def test_an_unreachable_scheduler_fails_clearly_within_the_timeout() -> None:
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(ClusterError) as error, connect("tcp://127.0.0.1:9", timeout=1.0):
+        pass
+    assert time.perf_counter() - started < 15
+    assert str(error.value).startswith("cannot reach the dask scheduler at tcp://127.0.0.1:9 "
+                                       "within 1 s (")
+
+
+def test_without_a_cluster_nothing_needs_dask(tmp_path: Path) -> None:
+    """dask hidden (as if not installed): an ensemble runs; --cluster says what to install.
+    (xarray itself imports dask whenever it is installed, so "not imported" cannot be the
+    test; "not needed" is.)"""
+    code = (
+        "import sys\nsys.modules['dask'] = sys.modules['distributed'] = None\n"
+        "from sdnet.cli import main\n"
+        f"assert main({_argv(tmp_path / 'ens')!r}) == 0\n"
+        f"assert main({_argv(tmp_path / 'ens2', '--cluster', 'local:2')!r}) == 2\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "sdnet ensemble: error: --cluster needs dask.distributed, which is not installed: pip "
+        "install 'sdnet[scale]' (or run without --cluster)")
+    assert (tmp_path / "ens" / "ensemble.zarr").is_dir()
+
+
+def test_a_local_cluster_of_two_workers_gives_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("distributed", reason="dask.distributed (sdnet[scale]) not installed")
+    import sdnet.scheduler
+    from sdnet.cli import main
+
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 4)  # 3 blocks over 2 workers
+    assert main(_argv(tmp_path / "here")) == 0
+    assert main(_argv(tmp_path / "cluster", "--cluster", "local:2")) == 0
+    here = sdnet.EnsembleResult.load(tmp_path / "here" / "ensemble.zarr")
+    there = sdnet.EnsembleResult.load(tmp_path / "cluster" / "ensemble.zarr")
+    assert here.dataset["outputs"].to_numpy().tobytes() == \
+        there.dataset["outputs"].to_numpy().tobytes()
+    pd.testing.assert_frame_equal(here.factors, there.factors)
+    assert there.provenance is not None and there.provenance.spec["cluster"] == "local:2"
+    assert json.loads(json.dumps(here.flags)) == list(there.flags)
