@@ -37,6 +37,7 @@ __all__ = [
     "lhs_design",
     "make_design",
     "morris_design",
+    "sets_design",
     "sobol_design",
 ]
 
@@ -55,6 +56,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "morris": {"num_levels": 4},
     "efast": {"M": 4},
     "grid": {},
+    "sets": {},
 }
 
 
@@ -162,10 +164,11 @@ class Design:
     Attributes
     ----------
     method : str
-        ``"lhs"``, ``"sobol"`` (Saltelli's scheme), ``"morris"``, ``"efast"`` or ``"grid"``.
+        ``"lhs"``, ``"sobol"`` (Saltelli's scheme), ``"morris"``, ``"efast"``, ``"grid"`` or
+        ``"sets"`` (rows of a table of parameter sets, :func:`sets_design`).
     n : int
         The base size: samples (lhs), base rows N (sobol), trajectories (morris), samples per
-        factor (efast) or levels per factor (grid).
+        factor (efast), levels per factor (grid) or rows (sets).
     settings : Mapping[str, Any]
         Method settings, every default filled in (see :data:`METHODS`).
     seed : int
@@ -385,6 +388,48 @@ def grid_design(factors: Sequence[Factor], n: int, *, seed: int = 0) -> Design:
     return _finish("grid", n, {}, seed, factors, unit)
 
 
+def sets_design(values: pd.DataFrame, factors: Sequence[Factor], *, seed: int,
+                source: str = "") -> Design:
+    """Given parameter sets as a design: one run per row of ``values`` (e.g. a seeded sample
+    of the non-implausible worlds of a calibration).
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        One column per factor (in any order), one row per run; its index (the row numbers in
+        the table the sets came from) is kept in ``settings["rows"]``.
+    factors : sequence of Factor
+        The factors, with the bounds the unit sample is scaled by (e.g. the declared ranges).
+    seed : int
+        The seed the rows were sampled with (kept for provenance).
+    source : str
+        Where the sets came from (kept in ``settings["source"]``).
+
+    Raises
+    ------
+    InvalidValueError
+        A factor without a column, or a value outside its factor's bounds.
+    """
+    factors = _check_factors(factors)
+    seed = _check_seed(seed)
+    missing = [f.name for f in factors if f.name not in values.columns]
+    if missing:
+        raise InvalidValueError("factors", missing, expected="a column of the sets for each")
+    matrix = np.column_stack([values[f.name].to_numpy(dtype=float) for f in factors])
+    lower = np.array([f.lower for f in factors])
+    upper = np.array([f.upper for f in factors])
+    outside = (matrix < lower) | (matrix > upper)
+    if outside.any():
+        row, column = (int(i[0]) for i in np.nonzero(outside))
+        raise InvalidValueError(
+            factors[column].name, float(matrix[row, column]),
+            expected=f"a value in [{lower[column]:g}, {upper[column]:g}]")
+    unit = (matrix - lower) / (upper - lower)
+    settings = {"source": source, "rows": [int(r) for r in values.index]}
+    return Design("sets", len(matrix), settings, seed, factors,
+                  np.ascontiguousarray(unit), np.ascontiguousarray(matrix))
+
+
 def make_design(
     method: str, factors: Sequence[Factor], *, n: int, seed: int, **settings: Any
 ) -> Design:
@@ -420,4 +465,8 @@ def make_design(
         return morris_design(factors, n, seed=seed, **full)
     if method == "efast":
         return efast_design(factors, n, seed=seed, **full)
+    if method == "sets":
+        raise InvalidValueError("method", method,
+                                expected="sets_design(values, factors, seed=...): a sets "
+                                "design is given its rows, not drawn")
     return grid_design(factors, n, seed=seed)

@@ -107,10 +107,14 @@ def parse_condition(text: str) -> Condition:
 
 def success_interval(successes: int, trials: int, *, confidence: float = 0.95
                      ) -> tuple[float, float]:
-    """Wilson score interval of a success rate (scipy.stats.binomtest).
+    """Wilson score interval of a success rate.
 
     Wilson's interval keeps its coverage near the nominal level at rates near 0 or 1 and
     small samples, where the normal approximation's does not (Brown, Cai and DasGupta 2001).
+    Written out from its closed form with scipy.stats.norm's quantile: the same numbers as
+    ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")`` (the tests check it),
+    about a thousand times faster (binomtest also computes a p-value), which matters when an
+    optimiser compares thousands of packages.
 
     Raises
     ------
@@ -118,7 +122,7 @@ def success_interval(successes: int, trials: int, *, confidence: float = 0.95
         Counts that are not integers with 0 <= successes <= trials, trials >= 1, or a
         confidence outside (0, 1).
     """
-    from scipy.stats import binomtest
+    from scipy.stats import norm
 
     for name, value in (("successes", successes), ("trials", trials)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
@@ -129,9 +133,13 @@ def success_interval(successes: int, trials: int, *, confidence: float = 0.95
                                 f"(trials = {trials})")
     if not 0 < confidence < 1:
         raise InvalidValueError("confidence", confidence, expected="a number in (0, 1)")
-    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence,
-                                                              method="wilson")
-    return float(ci.low), float(ci.high)
+    n, p = float(trials), successes / trials
+    z = float(norm.ppf(0.5 + confidence / 2))
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return low, high
 
 
 def cost_per_success(total_cost: float, successes: int, trials: int, *,
@@ -286,7 +294,7 @@ def compare_packages(
         raise InvalidValueError("table", missing, expected=f"columns {', '.join(needed)}")
     conditions = [c if isinstance(c, Condition) else parse_condition(c) for c in satisfice]
     labels = dict(labels or {})
-    frame = table.copy()
+    frame = table.reset_index(drop=True)  # tables of several regions may repeat an index
     frame["region"] = frame["region"].fillna("default").astype(str)
     ok = (frame["status"] == "ok").to_numpy()
     values = frame[success].to_numpy(dtype=float)

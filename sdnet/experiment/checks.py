@@ -40,7 +40,7 @@ def _string(value: Any, path: Path | None, key: str) -> str:
 
 def _design_n(n: Any, method: str, *, path: Path | None, key: str = "design.n",
               settings: Mapping[str, Any] | None = None) -> int:
-    minimum = 1 if method == "lhs" else 2
+    minimum = 1 if method in ("lhs", "sets") else 2
     number = _integer(n, path, key, minimum=minimum)
     if method == "sobol" and number & (number - 1):
         lower = 1 << (number.bit_length() - 1)

@@ -106,6 +106,14 @@ def _relative_to(file: Path, folder: Path) -> str:
         return str(file)
 
 
+def _write_packages(out: Path, summary: pd.DataFrame, worlds: pd.DataFrame) -> None:
+    """The package comparison: ``analyses/packages.csv`` (one row per region and package)
+    and ``analyses/package_worlds.csv`` (one row per region, package and world)."""
+    (out / "analyses").mkdir(parents=True, exist_ok=True)
+    summary.to_csv(out / "analyses" / "packages.csv", index=False)
+    worlds.to_csv(out / "analyses" / "package_worlds.csv", index=False)
+
+
 def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | None,
            thresholds: pd.DataFrame | None, integration: IntegrationCheckResult | None,
            hysteresis: pd.DataFrame | None, comparison: pd.DataFrame | None) -> None:
@@ -122,6 +130,8 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
         spec["experiment"]["card"] = _relative_to(experiment.card_path, out)
     if "sets" in spec.get("optimize", {}):
         spec["optimize"]["sets"] = _relative_to(Path(spec["optimize"]["sets"]), out)
+    if "file" in spec["design"]:  # a sets design's worlds, like the model
+        spec["design"]["file"] = _relative_to(Path(spec["design"]["file"]), out)
     (out / "spec.toml").write_text(to_toml(spec), encoding="utf-8")
     provenance = result.ensemble.provenance
     if provenance is not None:

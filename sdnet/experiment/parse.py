@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from sdnet.experiment.checks import (
     _string,
     _table,
 )
+from sdnet.experiment.packages import budget_policies, parse_packages_analysis, parse_sets
 from sdnet.experiment.spec import (
     _NAME,
     _PUSH_FIELDS,
@@ -91,6 +93,16 @@ def _values_table(value: Any, path: Path | None, key: str) -> Mapping[str, Any]:
         raise _err(f"must be a table of parameter values such as {{ push_amount = 300000 }}, "
                    f"not {value!r}", path, key, value)
     return value
+
+
+def _lever_values(raw: Any, path: Path | None, key: str, model: Model) -> dict[str, float]:
+    """A table of constants a package sets, each checked against its declared range."""
+    extra = {}
+    for k, v in _values_table(raw, path, key).items():
+        name_k = _parameter(model, k, path, f"{key}.{k}")
+        extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.{k}"), path,
+                                  f"{key}.{k}")
+    return extra
 
 
 def _resolve_model_path(value: str, path: Path | None) -> Path:
@@ -222,15 +234,28 @@ def parse_experiment(
         params[pname] = _in_range(model, pname, _number(value, path, f"params.{key}"), path,
                                   f"params.{key}")
     cases, scenario = _parse_cases(data, path, model, params)
-    factors = _parse_factors(data.get("factors", []), path, model)
-    design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M"))
+    design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M",
+                                             "file"))
     method = design.get("method", "lhs")
     if method not in METHODS:
         hint = close_matches(str(method), METHODS)
         did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise _err(f"unknown design method {method!r}{did} (valid: {', '.join(METHODS)})",
                    path, "design.method", method)
-    if "n" not in design:
+    if "file" in design and method != "sets":
+        raise _err(f"is a setting of a sets design (the rows of a table of parameter sets), "
+                   f"not of a {method} design", path, "design.file", design["file"])
+    if method == "sets":
+        for key in ("calc_second_order", "num_levels", "M"):
+            if key in design:
+                raise _err("is not a setting of a sets design (its settings: file, n)", path,
+                           f"design.{key}", design[key])
+        sets = parse_sets(design, path, model, seed=seed, has_factors="factors" in data,
+                          cases=cases)
+        factors = sets[0]
+    else:
+        factors = _parse_factors(data.get("factors", []), path, model)
+    if "n" not in design and method != "sets":
         raise _err("missing (the design's base size)", path, "design.n")
     settings = dict(METHODS[method])
     for key in ("calc_second_order", "num_levels", "M"):
@@ -250,7 +275,10 @@ def parse_experiment(
         raise _err(f"must be an even integer >= 2 (levels of the Morris grid), not "
                    f"{settings['num_levels']!r}", path, "design.num_levels",
                    settings["num_levels"])
-    n = _design_n(design["n"], method, path=path, settings=settings)
+    if method == "sets":
+        n, settings = sets[1], sets[2]
+    else:
+        n = _design_n(design["n"], method, path=path, settings=settings)
     start = model.default_control("initial_time")
     horizon = run.final_time if run.final_time is not None else model.default_control(
         "final_time")
@@ -265,7 +293,7 @@ def parse_experiment(
         raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
     analysis = _parse_analysis(_table(data, "analysis", path, (
         "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
-        "hysteresis", "compare", "grow")), path, method, metrics, cases, model,
+        "hysteresis", "compare", "grow", "packages")), path, method, metrics, cases, model,
         factors=factors, n=n)
     optimize = None
     if "optimize" in data:
@@ -413,12 +441,16 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
     raw_policies = data.get("policies", [])
     if not isinstance(raw_policies, list):
         raise _err("must be an array of tables ([[policies]])", path, "policies", raw_policies)
-    policies: list[tuple[str, Push | None, dict[str, float]]] = []
+    policies: list[tuple[str, Push | None, dict[str, float], str]] = []
     for i, entry in enumerate(raw_policies):
         key = f"policies[{i}]"
         if not isinstance(entry, Mapping):
             raise _err("must be a table", path, key, entry)
-        _check_keys(entry, ("name", *_PUSH_FIELDS, "params"), path, key)
+        _check_keys(entry, ("name", "label", *_PUSH_FIELDS, "params"), path, key)
+        label = entry.get("label", "")
+        if not isinstance(label, str):
+            raise _err(f"must be a string (the package in plain words), not {label!r}", path,
+                       f"{key}.label", label)
         pname = _string(entry.get("name"), path, f"{key}.name")
         if not _NAME.match(pname):
             raise _err(f"must be a Python identifier, not {pname!r}", path, f"{key}.name", pname)
@@ -432,15 +464,22 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
             raise _err(f"a push needs a push schedule, and {_no_schedule(model)}", path,
                        f"{key}.{pushed[0]}", entry[pushed[0]])
         policies.append((pname, None if base is None else _push(entry, base, path, key, model),
-                         extra))
+                         extra, label))
+    given = len(policies)
+    policies += budget_policies(data, path, model, base, push=_push,
+                                values=lambda raw, where: _lever_values(raw, path, where, model))
     if len({p[0] for p in policies}) != len(policies):
-        raise _err("policy names must be unique", path, "policies", [p[0] for p in policies])
+        names_given = [p[0] for p in policies]
+        twice = sorted({n for n in names_given if names_given.count(n) > 1})
+        raise _err(f"policy names must be unique ({', '.join(twice)} twice; [budget] adds "
+                   "budget_short_strong, budget_medium, budget_long_weak, budget_tapered, "
+                   "budget_matched)", path, "policies", names_given)
     if not policies:
-        policies = [("base", base, {})]
+        policies = [("base", base, {}, "")]
 
     cases = []
     for region_name in names:
-        for policy, push, extra in policies:
+        for policy, push, extra, label in policies:
             if len(names) > 1 and len(policies) > 1:
                 case_name = f"{region_name}_{policy}"
             elif len(policies) > 1:
@@ -452,7 +491,12 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
                     {**region_values, **params, **extra}, region=region_name, push=push)
             except SdnetError as error:
                 raise _err(str(error), path, "region", region_name) from error
-            cases.append(Case(case_name, region_name, policy, push, values))
+            cases.append(Case(case_name, region_name, policy, push, values, label))
+    # a constant one policy sets keeps the model's value in the others (stacked runs share
+    # one table, where a missing value would be a hole)
+    every = list(dict.fromkeys(k for case in cases for k in case.values))
+    cases = [replace(case, values={**{k: model.parameters[k].default for k in every},
+                                   **case.values}) for case in cases]
     region_table: dict[str, Any] = {}
     if len(names) > 1:
         region_table["presets"] = list(names)
@@ -464,8 +508,11 @@ def _parse_cases(data: Mapping[str, Any], path: Path | None, model: Model,
         "region": region_table,
         "push": {} if base is None else {f: getattr(base, f) for f in _PUSH_FIELDS},
         "policies": [] if raw_policies == [] else [
-            {"name": n, **({} if p is None else {f: getattr(p, f) for f in _PUSH_FIELDS}),
-             **({"params": extra} if extra else {})} for n, p, extra in policies],
+            {"name": n, **({"label": label} if label else {}),
+             **({} if p is None else {f: getattr(p, f) for f in _PUSH_FIELDS}),
+             **({"params": extra} if extra else {})}
+            for n, p, extra, label in policies[:given]],
+        "budget": dict(data.get("budget", {})),
     }
     return tuple(cases), scenario
 
@@ -861,4 +908,6 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                        "analysis.compare", dict(cmp_table))
         spec["compare_metric"] = _metric_name(cmp_table.get("metric", metrics[0].name),
                                               metrics, path, "analysis.compare.metric")
+    if "packages" in table:
+        spec.update(parse_packages_analysis(table, path, metrics, cases, model))
     return AnalysisSpec(**spec)

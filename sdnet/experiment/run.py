@@ -21,7 +21,8 @@ from sdnet.experiment.analyses import (
     _integration,
     _thresholds,
 )
-from sdnet.experiment.folder import _summary, _write
+from sdnet.experiment.folder import _summary, _write, _write_packages
+from sdnet.experiment.packages import compare_study_packages, sets_main_design
 from sdnet.experiment.parse import load_experiment
 from sdnet.experiment.screen import _seeds, grow, screen
 from sdnet.experiment.simulate import (
@@ -182,8 +183,12 @@ def _identity(experiment: Experiment, model: Model) -> str:
     """What makes two studies the same: the resolved spec and the model file's bytes."""
     spec = experiment.to_dict()
     spec["experiment"]["model"] = str(Path(experiment.model_path).resolve())
-    text = json.dumps({"spec": spec, "model_sha256": model.sha256}, sort_keys=True,
-                      default=str)
+    inputs = {"spec": spec, "model_sha256": model.sha256}
+    if experiment.design_method == "sets":  # the worlds are the file's bytes
+        from sdnet.files import file_sha256
+
+        inputs["worlds_sha256"] = file_sha256(Path(str(experiment.design_settings["file"])))
+    text = json.dumps(inputs, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -218,8 +223,12 @@ def _run_study(
     skipped: list[str] = []
 
     growth = None
-    design = make_design(experiment.design_method, experiment.factors, n=experiment.design_n,
-                         seed=experiment.seed, **dict(experiment.design_settings))
+    if experiment.design_method == "sets":
+        design = sets_main_design(experiment, model)
+    else:
+        design = make_design(experiment.design_method, experiment.factors,
+                             n=experiment.design_n, seed=experiment.seed,
+                             **dict(experiment.design_settings))
     table = _stage_table(experiment, design, design.method)
     ensemble = _simulate(model, experiment, table, stage=design.method, chunk_file=chunk_file,
                          resume=resume, progress=progress)
@@ -312,6 +321,10 @@ def _run_study(
     if analysis.compare_metric:
         comparison = _compare(experiment, design, main_metrics, analyses, skipped)
 
+    packages = None
+    if analysis.packages_success:
+        packages = compare_study_packages(experiment, design, main_metrics)
+
     thresholds = None
     if analysis.threshold_amounts:
         thresholds = _thresholds(model, experiment, search="duration")
@@ -352,6 +365,8 @@ def _run_study(
             model.card.sanity, flags, cases=all_metrics["case"].to_numpy(),
             ok=(all_metrics["status"] == "ok").to_numpy(),
             factors=all_runs[[f.name for f in experiment.factors]])
+    if packages is not None:
+        summary["packages"] = _packages_summary(experiment, packages[0])
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
@@ -376,6 +391,8 @@ def _run_study(
                                        index=False)
             optimization.evaluated.to_csv(folder / "analyses" / "optimize_evaluated.csv",
                                           index=False)
+        if packages is not None:
+            _write_packages(folder, *packages)
 
     return result, write
 
@@ -404,6 +421,17 @@ def _optimize(model: Model, experiment: Experiment, *, progress: bool) -> Optimi
     finally:
         if bar is not None:
             bar.close()
+
+
+def _packages_summary(experiment: Experiment, table: pd.DataFrame) -> dict[str, Any]:
+    """What summary.json says of the package comparison: its settings and one record per
+    region and package (None for what is undefined)."""
+    analysis = experiment.analysis
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return {"success": analysis.packages_success, "at_least": analysis.packages_at_least,
+            "cost": analysis.packages_cost, "satisfice": list(analysis.packages_satisfice),
+            "confidence": analysis.packages_confidence,
+            "min_successes": analysis.packages_min_successes, "rows": records}
 
 
 def _slug(name: str) -> str:

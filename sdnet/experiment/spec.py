@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     pass
 
 
-_TOP_KEYS = ("experiment", "run", "region", "push", "params", "policies", "factors", "design",
-             "metrics", "analysis", "optimize")
+_TOP_KEYS = ("experiment", "run", "region", "push", "params", "policies", "budget", "factors",
+             "design", "metrics", "analysis", "optimize")
 
 
 _PUSH_FIELDS = ("amount", "start", "duration", "taper", "match")
@@ -60,6 +60,8 @@ class Case:
         The push of this case (None when the model's card has no push schedule).
     values : Mapping[str, float]
         Constants this case sets (region preset, region values, push, params), Python names.
+    label : str
+        The policy package in plain words (``[[policies]] label``; "" for none).
     """
 
     name: str
@@ -67,6 +69,7 @@ class Case:
     policy: str
     push: Push | None
     values: Mapping[str, float]
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,17 @@ class AnalysisSpec:
         Run the hysteresis test per region (PySD runs from a working network's state).
     compare_metric : str or None
         With two policies: per design row, which policy gives the larger metric.
+    packages_success : str or None
+        Compare the policies as packages (:mod:`sdnet.decision`): the metric deciding
+        success (a run succeeds where it is >= ``packages_at_least``).
+    packages_cost : str or None
+        The metric giving public money per run (None: no cost columns).
+    packages_satisfice : tuple[str, ...]
+        Satisficing conditions (``"surviving_members_10 >= 10"``; empty: success).
+    packages_confidence : float
+        Of the Wilson intervals.
+    packages_min_successes : int
+        Fewest successes for a point value of public cost per success.
     """
 
     screen_top: int = 0
@@ -152,6 +166,12 @@ class AnalysisSpec:
     integration_n: int = 32
     hysteresis: bool = False
     compare_metric: str | None = None
+    packages_success: str | None = None
+    packages_at_least: float = 0.5
+    packages_cost: str | None = None
+    packages_satisfice: tuple[str, ...] = ()
+    packages_confidence: float = 0.95
+    packages_min_successes: int = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,6 +226,8 @@ class Experiment:
             del data["params"]
         if self.optimize is not None:
             data["optimize"] = self.optimize.to_dict()
+        if self.design_method == "sets":  # its factors are the columns of design.file
+            del data["factors"]
         return data
 
     def with_options(
@@ -271,4 +293,11 @@ def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:
         tables["hysteresis"] = True
     if spec.compare_metric:
         tables["compare"] = {"metric": spec.compare_metric}
+    if spec.packages_success:
+        tables["packages"] = {
+            "success": spec.packages_success, "at_least": spec.packages_at_least,
+            **({"cost": spec.packages_cost} if spec.packages_cost else {}),
+            "satisfice": list(spec.packages_satisfice),
+            "confidence": spec.packages_confidence,
+            "min_successes": spec.packages_min_successes}
     return tables

@@ -18,6 +18,7 @@ from sdnet.plotting.indices import (
     plot_sobol,
     plot_time_resolved,
 )
+from sdnet.plotting.packages import plot_package_comparison
 from sdnet.plotting.runs import plot_run
 from sdnet.plotting.uncertainty import plot_fan, shade_push
 
@@ -28,6 +29,7 @@ __all__ = [
     "plot_fan",
     "plot_morris",
     "plot_outcome_map",
+    "plot_package_comparison",
     "plot_pareto_front",
     "plot_run",
     "plot_scenario_scatter",

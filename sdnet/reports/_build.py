@@ -17,6 +17,7 @@ from sdnet.reports._context import ReportContext, _model_label, _section
 from sdnet.reports._discovery import _discovery, _thresholds
 from sdnet.reports._document import Caution, Section
 from sdnet.reports._optimize import _optimisation
+from sdnet.reports._packages import _packages
 from sdnet.reports._results import StudyResults
 from sdnet.reports._sensitivity import _convergence, _levers
 from sdnet.reports._setup import _diagram, _factors, _question, _study, _uncertainty
@@ -38,6 +39,7 @@ _TITLES = {
     "_checks": "Numerical checks",
     "_sanity": "Sanity checks",
     "_other_tables": "Other analyses",
+    "_packages": "Policy comparison",
 }
 
 
@@ -64,6 +66,7 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     ctx = ReportContext(results)
     question = _question(ctx)
     study = _study(ctx)
+    packages = _guarded(_packages, ctx)
     built = [_guarded(build, ctx) for build in (
         _diagram, _factors, _uncertainty, _levers, _convergence, _discovery, _thresholds,
         _optimisation,
@@ -73,7 +76,8 @@ def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
     other = _guarded(_other_tables, ctx)
     findings = _findings_section(ctx)
     provenance = _provenance(ctx)
-    sections = [question, findings, *([sanity] if sanity else []), study,
+    sections = [question, findings, *([packages] if packages else []),
+                *([sanity] if sanity else []), study,
                 *[s for s in built if s is not None]]
     sections += [s for s in (other, checks) if s is not None]
     sections.append(provenance)

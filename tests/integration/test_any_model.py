@@ -156,3 +156,57 @@ def test_a_study_of_a_model_without_a_card_names_the_key_of_a_push(tmp_path: Pat
     experiment = parse_experiment(study)  # no metrics: the final value of every stock
     assert [m.name for m in experiment.metrics] == ["final_adopters",
                                                     "final_potential_adopters"]
+
+
+def test_a_package_study_of_a_model_without_a_card(tmp_path: Path) -> None:
+    """Packages in the same worlds on a Bass model: lever values only (no push, no presets,
+    no public money), success an outcome of one's own, a neutral "Policy comparison"."""
+    folder = tmp_path / "bass"
+    folder.mkdir()
+    shutil.copy(DATA / "bass.mdl", folder)
+    pd.DataFrame({"contact_rate": [2.0, 5.0, 10.0, 18.0, 25.0, 30.0],
+                  "adoption_fraction": [0.01, 0.02, 0.015, 0.03, 0.02, 0.05]}).to_csv(
+        folder / "worlds.csv", index=False)
+    (folder / "study.toml").write_text("""
+[experiment]
+name = "advertising"
+model = "bass.mdl"
+seed = 5
+question = "Does advertising pay in every world?"
+
+[run]
+final_time = 10
+
+[[policies]]
+name = "quiet"
+label = "no advertising"
+params = { advertising_effectiveness = 0.0 }
+
+[[policies]]
+name = "loud"
+params = { "Advertising Effectiveness" = 0.03 }
+
+[design]
+method = "sets"
+file = "worlds.csv"
+
+[[metrics]]
+name = "adopted"
+variable = "Adopters"
+reducer = "final"
+
+[analysis]
+packages = { success = "adopted", at_least = 5000 }
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["experiment", str(folder / "study.toml"), "--quiet", "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "analyses" / "packages.csv").set_index("package")
+    metrics = pd.read_csv(out / "metrics.csv")
+    loud = metrics[metrics["case"] == "loud"]["adopted"]
+    assert summary.loc["loud", "successes"] == int((loud >= 5000).sum()) > 0
+    assert summary.loc["quiet", "successes"] == 0  # no advertising, no first adopter
+    assert "cost_per_success" not in summary.columns
+    report = (out / "report" / "report.md").read_text(encoding="utf-8")
+    assert "## Policy comparison" in report
+    assert "succeeds most often" in report
+    assert _flagship_words(report) == [], "another model's report speaks flexnet"

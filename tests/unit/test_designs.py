@@ -108,7 +108,8 @@ def test_design_to_dict_describes_the_design() -> None:
         (lambda: sobol_design(FACTORS, 100, seed=1),
          "invalid value for 'n': 100 (expected a power of 2 for a sobol design, e.g. 64 or 128)"),
         (lambda: make_design("latin", FACTORS, n=10, seed=1),
-         "invalid value for 'method': 'latin' (expected one of lhs, sobol, morris, efast, grid)"),
+         "invalid value for 'method': 'latin' (expected one of lhs, sobol, morris, efast, grid, "
+         "sets)"),
         (lambda: make_design("lhs", FACTORS, n=10, seed=1, M=4),
          "invalid value for 'settings': ['M'] (expected settings of 'lhs': none)"),
         (lambda: Factor("x", 2.0, 1.0),

@@ -143,7 +143,7 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "study.toml: [factors[0].name] 'final_time' is a simulation control; set it in [run]"),
         ({"design": {"method": "sobl", "n": 8}},
          "study.toml: [design.method] unknown design method 'sobl'; did you mean 'sobol'? "
-         "(valid: lhs, sobol, morris, efast, grid)"),
+         "(valid: lhs, sobol, morris, efast, grid, sets)"),
         ({"design": {"method": "sobol", "n": 100}},
          "study.toml: [design.n] must be a power of 2 for a sobol design, not 100 (e.g. 64 or "
          "128)"),
@@ -206,7 +206,8 @@ def test_with_options_overrides_n_and_seed(tiny: Model) -> None:
          "grid), not 1"),
         ({"runs": {}},
          "study.toml: [runs] unknown key 'runs'; did you mean 'run'? (valid: experiment, run, "
-         "region, push, params, policies, factors, design, metrics, analysis, optimize)"),
+         "region, push, params, policies, budget, factors, design, metrics, analysis, "
+         "optimize)"),
     ],
 )
 def test_errors_name_file_key_value_and_what_is_valid(

@@ -30,11 +30,16 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
     return centre - half, centre + half
 
 
-@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (29, 500), (499, 500)])
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (10, 10), (29, 500), (499, 500),
+                                    (0, 1), (1, 1), (7, 2556)])
 def test_success_interval_is_wilsons(k: int, n: int) -> None:
     low, high = success_interval(k, n)
     ci = binomtest(k, n).proportion_ci(method="wilson")
     assert (low, high) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    for level in (0.8, 0.99):
+        ci = binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+        assert success_interval(k, n, confidence=level) == pytest.approx((ci.low, ci.high),
+                                                                          abs=1e-12)
     assert (low, high) == pytest.approx(_wilson(k, n), abs=1e-9)
     assert low <= k / n <= high
 

@@ -1,0 +1,156 @@
+"""The "Policy comparison" section: packages compared in the same worlds (issue 13, s. 2)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from sdnet.plotting import plot_package_comparison
+from sdnet.reports._context import ReportContext, _new_figure, _section
+from sdnet.reports._document import Block, Caution, Paragraph, Section, TableBlock, figure_block
+from sdnet.reports._findings import Finding
+
+TITLE = "Policy comparison"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _money(value: Any) -> str:
+    number = _number(value)
+    return "undefined" if number is None else f"${number:,.0f}"
+
+
+def _share(value: Any) -> str:
+    number = _number(value)
+    return "-" if number is None else f"{100 * number:.1f}%"
+
+
+def _table(summary: pd.DataFrame, preset: str) -> pd.DataFrame:
+    """The comparison in words and rounded numbers, one row per preset (region) and
+    package (the preset column left out when there is none)."""
+    rows = []
+    has_cost = "cost_per_success" in summary.columns
+    for _, row in summary.iterrows():
+        entry = {
+            preset: row["region"], "package": row["package"],
+            "what it does": row.get("label", row["package"]),
+            "success": f"{_share(row['success_rate'])} ({_share(row['success_low'])}-"
+                       f"{_share(row['success_high'])})",
+            "successes / worlds": f"{int(row['successes'])} / {int(row['worlds'])}",
+        }
+        if has_cost:
+            value = _number(row["cost_per_success"])
+            low, high = _money(row["cost_per_success_low"]), _money(
+                row["cost_per_success_high"])
+            if value is None and int(row["successes"]) == 0:
+                entry["public cost per success"] = f"undefined: no success in " \
+                    f"{int(row['worlds'])} worlds"
+            elif value is None:
+                entry["public cost per success"] = (
+                    f"too few successes for a value ({low} to "
+                    f"{'unbounded' if high == 'undefined' else high})")
+            else:
+                entry["public cost per success"] = f"{_money(value)} ({low}-{high})"
+            entry["public money per world"] = _money(row["public_cost_mean"])
+            entry["extra cost over the cheapest success"] = _money(row["regret_cost_mean"])
+        entry["success regret"] = _share(row["regret_success_mean"])
+        entry["satisficing"] = _share(row["satisficing"])
+        rows.append(entry)
+    table = pd.DataFrame(rows)
+    if set(summary["region"]) == {"default"}:
+        table = table.drop(columns=[preset])
+    return table
+
+
+def _findings(summary: pd.DataFrame, preset: str) -> list[Finding]:
+    """Per preset (region): the packages that succeed most often and the cheapest per
+    success."""
+    found = []
+    for region in dict.fromkeys(summary["region"]):
+        part = summary[summary["region"] == region]
+        where = "Over all worlds" if region == "default" else f"In the {region} {preset}"
+        top = part[part["success_rate"] == part["success_rate"].max()]
+        best = top.iloc[0]
+        rate = (f"{_share(best['success_rate'])} of the worlds "
+                f"({_share(best['success_low'])}-{_share(best['success_high'])}, "
+                f"{int(best['successes'])} of {int(best['worlds'])})")
+        if len(top) == 1:
+            text = (f"{where}, {best['package']} ({best.get('label', '')}) succeeds most "
+                    f"often: in {rate}")
+        else:
+            text = (f"{where}, {len(top)} packages succeed equally often, in {rate}: "
+                    f"{', '.join(top['package'])}")
+        if "cost_per_success" in part.columns:
+            costs = pd.to_numeric(part["cost_per_success"], errors="coerce")
+            if costs.notna().any():
+                cheap = part.loc[costs.idxmin()]
+                text += (f"; the lowest public cost per success is {cheap['package']}'s, "
+                         f"{_money(cheap['cost_per_success'])} "
+                         f"({_money(cheap['cost_per_success_low'])}-"
+                         f"{_money(cheap['cost_per_success_high'])}) at a success rate of "
+                         f"{_share(cheap['success_rate'])}")
+            else:
+                text += "; no package succeeds often enough for a cost per success"
+        found.append(Finding(text + ".", headline=True))
+    return found
+
+
+def _packages(ctx: ReportContext) -> Section | None:
+    """Success rate and public cost per success of every package in every region."""
+    summary = ctx.results.analyses.get("packages")
+    if summary is None or summary.empty:
+        return None
+    settings = ctx.results.summary.get("packages", {}) or {}
+    success = str(settings.get("success", "success"))
+    plain = ctx.metric_description(success) or ""
+    at_least = settings.get("at_least", 0.5)
+    if at_least == 0.5 and plain.startswith("1 if "):  # a 0/1 outcome of the card
+        success_words = f"{success} = 1: {plain[5:]}"
+    else:
+        success_words = f"{success} >= {at_least:g}" + (f" ({plain})" if plain else "")
+    design = ctx.results.design or {}
+    worlds = int(summary["worlds"].max() + summary["failed"].max())
+    source = (design.get("settings") or {}).get("source") if design.get("method") == "sets" \
+        else None
+    where = (f"{worlds} worlds drawn from {source} (seed {design.get('seed')})" if source
+             else f"the same {worlds} design rows")
+    confidence = settings.get("confidence", 0.95)
+    preset = ctx.word("preset")
+    several = summary["region"].nunique() > 1
+    blocks: list[Block] = [Paragraph(
+        f"Every package ran in {where}" + (f", in every {preset}" if several else "")
+        + f", so the packages differ only by what they do. Success: {success_words}. The "
+        f"intervals are {100 * confidence:.0f}% Wilson intervals of the share of worlds; "
+        "public cost per success is the public money a "
+        "package spent over all worlds divided by its successes, with an interval from the "
+        "success rate's (undefined when a package succeeds fewer than "
+        f"{settings.get('min_successes', 5)} times). Success regret is the share of worlds "
+        "where another package succeeds and this one does not; the extra cost is, in the "
+        "worlds where the package succeeds, the public money it spends beyond the cheapest "
+        "package that also succeeds there. Satisficing: the share of worlds where the package "
+        "meets " + (", ".join(settings.get("satisfice") or []) or "the success criterion")
+        + ".")]
+    figure = _new_figure(height=4.2)
+    plot_package_comparison(summary, ax=figure.add_subplot())
+    blocks.append(figure_block(
+        "package_comparison", figure,
+        caption="Share of worlds where each package succeeds (with its interval) against its "
+        f"public cost per success (with its interval), per {preset}.",
+        alt="Scatter of success rate against public cost per success, one marker per "
+        f"package, one colour per {preset}."))
+    failed = int(summary["failed"].sum())
+    if failed:
+        blocks.append(Caution(f"{failed} runs failed and are left out of the shares above."))
+    blocks.append(TableBlock("packages", _table(summary, preset),
+                             "analyses/packages.csv in words; per world: "
+                             "analyses/package_worlds.csv."))
+    ctx.add(_findings(summary, preset), topic=TITLE)
+    return _section(TITLE, blocks)
