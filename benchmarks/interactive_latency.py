@@ -48,12 +48,15 @@ def main() -> int:
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
+    from sdnet.card import find_card
     from sdnet.engine import compile_model
-    from sdnet.policy import BASE_PUSH, region_values
+    from sdnet.policy import base_push, region_values
     from sdnet.teaching.explorer import Explorer
 
+    card = find_card(MODEL)
+    BASE_PUSH = base_push(card)  # noqa: N806 - the card's base push, read once
     rows: list[tuple[str, float, float, float, int]] = []
-    values = {**region_values("typical"), **BASE_PUSH.as_params()}
+    values = {**region_values("typical", card=card), **BASE_PUSH.as_params(card)}
     if not args.skip_pysd:
         from sdnet.model import load_model
 
@@ -77,8 +80,10 @@ def main() -> int:
         rows.append((label, *_ms(samples), len(samples)))
 
     rng = np.random.default_rng(args.seed)
-    cold_explorer = Explorer(compiled, values=BASE_PUSH.as_params(), prefetch=False)
-    warm_explorer = Explorer(compiled, values=BASE_PUSH.as_params(), prefetch=True)
+    cold_explorer = Explorer(compiled, card=card, region="typical", push=BASE_PUSH,
+                             prefetch=False)
+    warm_explorer = Explorer(compiled, card=card, region="typical", push=BASE_PUSH,
+                             prefetch=True)
     cold, warm, prefetch = [], [], []
     for _ in range(args.moves):
         slider = cold_explorer.sliders[int(rng.integers(len(cold_explorer.sliders)))]

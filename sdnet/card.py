@@ -14,6 +14,9 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     variables = ["Total Members", "Trust"]   # what a run saves by default (else: stocks)
     report_variables = ["Total Members"]     # a study's fan charts (else: the stocks)
     panels = [["Total Members"], ["Trust"]]  # sdnet run's figure (else: stocks by units)
+    charts = ["Total Members"]               # the simulator's charts (else report_variables)
+    sliders = ["Push Taper", { name = "Push Amount", label = "push $/yr", lower = 0,
+               upper = 1e6, step = 5e4 }]  # the explorer's sliders (else levers, regions)
 
     [[schedules]]               # levers over time; kind "push" is the only kind so far:
     name = "push"               # an amount from start for duration, then a linear taper,
@@ -52,6 +55,32 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     [words]                     # what reports call things (keys of NEUTRAL_WORDS)
     system = "the network"
 
+    [game]                      # what the simulator's game and a teaching challenge score:
+    outcome = "Total Members"   # counted at the horizon, sustained at a share of population
+    population = "Number of Firms"
+    cost = "Cumulative Public Spending"
+    quality = "Embeddedness"    # shown beside the outcome
+
+    [checks]                    # the model's own checks in the validity battery (sdnet check)
+    invariants = ["Total Members >= 0", "Total Members <= Number of Firms"]
+    [[checks.conserved]]        # parts (summed over subscripts) equal total at every step
+    name = "firms"
+    parts = ["Members", "Potential Members"]
+    total = "Number of Firms"
+    [[checks.extreme]]          # an extreme run: stays finite, in bounds and invariants
+    name = "zero firms"
+    preset = "typical"          # optional; push = true runs the base push (default)
+    set = { "Number of Firms" = 0 }   # a number, or "100 * upper" (of the declared range)
+    initial = { Trust = 0 }     # stocks to start at (optional)
+    expect = ["Total Members <= 0"]
+    [[checks.knockout]]         # cutting a loop removes a behaviour: outcome >= threshold
+    name = "R4"                 # with the loop, < threshold without it
+    plain = "without sponsorship (R4), persistence disappears"
+    preset = "embedded_prone"
+    set = { "Sponsor Recruitment Rate" = 0 }
+    outcome = "persistence_after_push"
+    threshold = 0.6
+
 Errors name the card file, the key, the bad value and what is valid (:class:`CardError`).
 """
 
@@ -72,6 +101,11 @@ from sdnet.params import python_name
 __all__ = [
     "NEUTRAL_WORDS",
     "SCHEDULE_FIELDS",
+    "Checks",
+    "Conserved",
+    "ExtremeRun",
+    "Game",
+    "Knockout",
     "ModelCard",
     "Outcome",
     "Preset",
@@ -100,7 +134,8 @@ NEUTRAL_WORDS: Mapping[str, str] = MappingProxyType({
 SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "match")
 SCHEDULE_KINDS: tuple[str, ...] = ("push",)
 GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
-_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "words")
+_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "words", "game",
+             "checks")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -256,6 +291,9 @@ class SanityCondition:
         :func:`sdnet.metrics.formed_threshold` instead of a number (``formed(Number of Firms)``).
     text : str
         The condition as written on the card.
+    other : str
+        A variable compared with instead of a number (``Total Members <= Number of Firms``;
+        only in ``[checks]``, which read every saved time).
     """
 
     variables: tuple[str, ...]
@@ -264,6 +302,7 @@ class SanityCondition:
     value: float = 0.0
     formed_of: str = ""
     text: str = ""
+    other: str = ""
 
 
 @dataclass(frozen=True)
@@ -302,6 +341,90 @@ class SanityCheck:
 
 
 @dataclass(frozen=True)
+class Game:
+    """What a game or a teaching challenge scores (``[game]``): a run *sustains* when
+    ``outcome`` at the horizon is at least a share of ``population``; ``cost`` is the public
+    money spent; ``quality`` is shown beside the outcome.
+
+    Attributes
+    ----------
+    outcome, cost, quality : str
+        Output columns (Vensim names as written).
+    population : str
+        A constant (Vensim name as written).
+    """
+
+    outcome: str
+    population: str
+    cost: str
+    quality: str = ""
+
+
+@dataclass(frozen=True)
+class Conserved:
+    """A conservation law the validity battery checks at every time step: the sum of
+    ``parts`` (each summed over its subscripts) equals ``total``."""
+
+    name: str
+    parts: tuple[str, ...]
+    total: str
+    plain: str = ""
+
+
+@dataclass(frozen=True)
+class ExtremeRun:
+    """An extreme-condition run of the validity battery: it must stay finite, within the
+    stocks' declared bounds, within the card's invariants and meet ``expect``.
+
+    Attributes
+    ----------
+    name : str
+        What the run is, in words (``"zero firms"``).
+    preset : str
+        A preset of the card to start from (``""``: none).
+    push : bool
+        Run the card's base push (when the card has a push schedule).
+    values : Mapping[str, float | str]
+        Constants to set: a number, or ``"F * upper"`` (F times the declared upper bound).
+    initial : Mapping[str, float]
+        Stocks to start at (the rest start where the model starts them).
+    expect : tuple[SanityCondition, ...]
+        Conditions that must hold at every saved time.
+    """
+
+    name: str
+    preset: str = ""
+    push: bool = True
+    values: Mapping[str, float | str] = field(default_factory=dict)
+    initial: Mapping[str, float] = field(default_factory=dict)
+    expect: tuple[SanityCondition, ...] = ()
+
+
+@dataclass(frozen=True)
+class Knockout:
+    """A loop knockout of the validity battery: with the loop, ``outcome`` is at least
+    ``threshold``; with ``values`` set (the loop cut), it is below it."""
+
+    name: str
+    outcome: str
+    threshold: float
+    values: Mapping[str, float]
+    preset: str = ""
+    push: bool = True
+    plain: str = ""
+
+
+@dataclass(frozen=True)
+class Checks:
+    """``[checks]``: the model's own checks in the validity battery (empty without a card)."""
+
+    invariants: tuple[SanityCondition, ...] = ()
+    conserved: tuple[Conserved, ...] = ()
+    extreme: tuple[ExtremeRun, ...] = ()
+    knockout: tuple[Knockout, ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """What sdnet knows about one model (empty for a model without a card).
 
@@ -320,6 +443,12 @@ class ModelCard:
         charts (else the stocks).
     panels : tuple[tuple[str, ...], ...]
         ``[model] panels``: the panels of ``sdnet run``'s figure (else stocks by units).
+    charts : tuple[str, ...]
+        ``[model] charts``: what the simulator charts (else ``report_variables``, else stocks).
+    sliders : tuple[Mapping[str, Any], ...]
+        ``[model] sliders``: the constants the explorer offers (else every lever and region
+        constant with a declared range): ``name`` and optionally ``label``, ``lower``,
+        ``upper`` and ``step`` (a name alone: its declared range in 20 steps).
     schedules : Mapping[str, Schedule]
         By name.
     presets : Mapping[str, Preset]
@@ -332,6 +461,10 @@ class ModelCard:
         ``[[sanity]]``: the checks every study runs on its runs (:mod:`sdnet.sanity`).
     words : Mapping[str, str]
         Every key of :data:`NEUTRAL_WORDS`, the card's value where it gives one.
+    game : Game or None
+        ``[game]``: what the simulator's game and a teaching challenge score.
+    checks : Checks
+        ``[checks]``: the model's own checks in the validity battery.
     """
 
     path: Path | None = None
@@ -342,12 +475,16 @@ class ModelCard:
     variables: tuple[str, ...] = ()
     report_variables: tuple[str, ...] = ()
     panels: tuple[tuple[str, ...], ...] = ()
+    charts: tuple[str, ...] = ()
+    sliders: tuple[Mapping[str, Any], ...] = ()
     schedules: Mapping[str, Schedule] = field(default_factory=dict)
     presets: Mapping[str, Preset] = field(default_factory=dict)
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
     ratios: tuple[Ratio, ...] = ()
     sanity: tuple[SanityCheck, ...] = ()
     words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
+    game: Game | None = None
+    checks: Checks = field(default_factory=Checks)
 
     def __post_init__(self) -> None:
         for name in ("schedules", "presets", "outcomes"):
@@ -552,9 +689,11 @@ def _parse_outcome(raw: Mapping[str, Any], path: Path | None, key: str) -> Outco
                    _string(raw.get("plain", ""), path, f"{key}.plain"), good, default)
 
 
-def _parse_condition(text: Any, path: Path | None, key: str) -> SanityCondition:
+def _parse_condition(text: Any, path: Path | None, key: str, *,
+                     variables_ok: bool = False) -> SanityCondition:
     valid = ("'VARIABLE OP NUMBER', 'mean(A, B) OP NUMBER' (or min, max) or "
-             "'VARIABLE OP formed(CONSTANT)', with OP one of <, <=, >, >=")
+             "'VARIABLE OP formed(CONSTANT)'" + (" or 'VARIABLE OP VARIABLE'" if variables_ok
+                                                 else "") + ", with OP one of <, <=, >, >=")
     if not isinstance(text, str):
         raise CardError(f"must be a condition string ({valid}), not {text!r}", path=path,
                         key=key, value=text)
@@ -578,7 +717,10 @@ def _parse_condition(text: Any, path: Path | None, key: str) -> SanityCondition:
     try:
         value = float(rhs)
     except ValueError:
-        raise CardError(f"{rhs!r} in {text!r} is neither a number nor formed(CONSTANT)",
+        if variables_ok and not re.search(r"[()<>=]", rhs):
+            return SanityCondition(variables, combine, match["op"], text=text, other=rhs)
+        raise CardError(f"{rhs!r} in {text!r} is neither a number nor formed(CONSTANT)"
+                        + (" nor a variable" if variables_ok else ""),
                         path=path, key=key, value=text) from None
     if not math.isfinite(value):
         raise CardError(f"must compare with a finite number, not {rhs!r}", path=path,
@@ -629,6 +771,144 @@ def _parse_sanity(raw: Mapping[str, Any], path: Path | None, key: str) -> Sanity
                        conditions)
 
 
+def _names(value: Any, path: Path | None, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise CardError(f"must be a list of variable names, not {value!r}", path=path,
+                        key=key, value=value)
+    return tuple(value)
+
+
+def _flag(value: Any, path: Path | None, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise CardError(f"must be true or false, not {value!r}", path=path, key=key,
+                        value=value)
+    return value
+
+
+def _parse_sliders(raw: Any, path: Path | None) -> tuple[Mapping[str, Any], ...]:
+    if not isinstance(raw, list):
+        raise CardError(f"must be a list of constant names or tables, not {raw!r}", path=path,
+                        key="model.sliders", value=raw)
+    sliders = []
+    for i, entry in enumerate(raw):
+        key = f"model.sliders[{i}]"
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        entry = _table(entry, path, key)
+        _check_keys(entry, ("name", "label", "lower", "upper", "step"), path, key)
+        slider: dict[str, Any] = {"name": _string(entry.get("name"), path, f"{key}.name")}
+        if "label" in entry:
+            slider["label"] = _string(entry["label"], path, f"{key}.label")
+        for bound in ("lower", "upper", "step"):
+            if bound in entry:
+                slider[bound] = _number(entry[bound], path, f"{key}.{bound}")
+        if slider.get("step", 1.0) <= 0 or slider.get("lower", -math.inf) >= slider.get(
+                "upper", math.inf):
+            raise CardError("needs lower < upper and a positive step", path=path, key=key,
+                            value=dict(entry))
+        sliders.append(MappingProxyType(slider))
+    return tuple(sliders)
+
+
+def _parse_game(raw: Any, path: Path | None) -> Game | None:
+    if raw is None:
+        return None
+    raw = _table(raw, path, "game")
+    _check_keys(raw, ("outcome", "population", "cost", "quality"), path, "game")
+    for required in ("outcome", "population", "cost"):
+        if required not in raw:
+            raise CardError(f"[game] needs {required} (keys: outcome, population, cost, "
+                            "quality)", path=path, key=f"game.{required}", value=None)
+    return Game(**{k: _string(v, path, f"game.{k}") for k, v in raw.items()})
+
+
+#: ``"100 * upper"``: a multiple of a constant's declared upper bound (extreme runs).
+UPPER_MULTIPLE = re.compile(r"^\s*(?P<factor>[0-9.eE+-]+)\s*\*\s*upper\s*$")
+
+
+def _setting(value: Any, path: Path | None, key: str) -> float | str:
+    if isinstance(value, str):
+        match = UPPER_MULTIPLE.match(value)
+        try:
+            factor = float(match["factor"]) if match else math.nan
+        except ValueError:
+            factor = math.nan
+        if not math.isfinite(factor):
+            raise CardError(f"must be a number or 'F * upper' (F times the declared upper "
+                            f"bound), not {value!r}", path=path, key=key, value=value)
+        return value
+    return _number(value, path, key)
+
+
+def _parse_checks(raw: Any, path: Path | None, presets: tuple[str, ...],
+                  outcomes: tuple[str, ...]) -> Checks:
+    raw = _table(raw if raw is not None else {}, path, "checks")
+    _check_keys(raw, ("invariants", "conserved", "extreme", "knockout"), path, "checks")
+    invariants = raw.get("invariants", [])
+    if not isinstance(invariants, list):
+        raise CardError(f"must be a list of conditions, not {invariants!r}", path=path,
+                        key="checks.invariants", value=invariants)
+    conditions = tuple(_parse_condition(c, path, f"checks.invariants[{j}]", variables_ok=True)
+                       for j, c in enumerate(invariants))
+
+    def preset(entry: Mapping[str, Any], key: str) -> str:
+        name = _string(entry.get("preset", ""), path, f"{key}.preset")
+        if name and python_name(name.replace("-", " ")) not in presets:
+            raise CardError(f"unknown preset {name!r}; the card's presets: "
+                            f"{', '.join(presets) or 'none'}", path=path, key=f"{key}.preset",
+                            value=name)
+        return python_name(name.replace("-", " ")) if name else ""
+
+    conserved = []
+    for i, entry in enumerate(_tables(raw, "conserved", path)):
+        key = f"checks.conserved[{i}]"
+        _check_keys(entry, ("name", "plain", "parts", "total"), path, key)
+        conserved.append(Conserved(
+            _string(entry.get("name"), path, f"{key}.name"),
+            _names(entry.get("parts"), path, f"{key}.parts"),
+            _string(entry.get("total"), path, f"{key}.total"),
+            _string(entry.get("plain", ""), path, f"{key}.plain")))
+    extreme = []
+    for i, entry in enumerate(_tables(raw, "extreme", path)):
+        key = f"checks.extreme[{i}]"
+        _check_keys(entry, ("name", "preset", "push", "set", "initial", "expect"), path, key)
+        values = _table(entry.get("set", {}), path, f"{key}.set")
+        initial = _table(entry.get("initial", {}), path, f"{key}.initial")
+        expect = entry.get("expect", [])
+        if not isinstance(expect, list):
+            raise CardError(f"must be a list of conditions, not {expect!r}", path=path,
+                            key=f"{key}.expect", value=expect)
+        extreme.append(ExtremeRun(
+            _string(entry.get("name"), path, f"{key}.name"), preset(entry, key),
+            _flag(entry.get("push", True), path, f"{key}.push"),
+            MappingProxyType({k: _setting(v, path, f"{key}.set.{k}") for k, v in values.items()}),
+            MappingProxyType({k: _number(v, path, f"{key}.initial.{k}")
+                              for k, v in initial.items()}),
+            tuple(_parse_condition(c, path, f"{key}.expect[{j}]", variables_ok=True)
+                  for j, c in enumerate(expect))))
+    knockout = []
+    for i, entry in enumerate(_tables(raw, "knockout", path)):
+        key = f"checks.knockout[{i}]"
+        _check_keys(entry, ("name", "plain", "preset", "push", "set", "outcome", "threshold"),
+                    path, key)
+        outcome = _string(entry.get("outcome"), path, f"{key}.outcome")
+        if outcome not in outcomes:
+            raise CardError(f"unknown outcome {outcome!r}; the card's outcomes: "
+                            f"{', '.join(outcomes) or 'none'}", path=path, key=f"{key}.outcome",
+                            value=outcome)
+        values = _table(entry.get("set"), path, f"{key}.set")
+        if not values:
+            raise CardError("a knockout sets at least one constant (the loop's switch)",
+                            path=path, key=f"{key}.set", value={})
+        knockout.append(Knockout(
+            _string(entry.get("name"), path, f"{key}.name"), outcome,
+            _number(entry.get("threshold"), path, f"{key}.threshold"),
+            MappingProxyType({k: _number(v, path, f"{key}.set.{k}") for k, v in values.items()}),
+            preset(entry, key), _flag(entry.get("push", True), path, f"{key}.push"),
+            _string(entry.get("plain", ""), path, f"{key}.plain")))
+    return Checks(conditions, tuple(conserved), tuple(extreme), tuple(knockout))
+
+
 def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCard:
     """Validate a card given as plain data (what :func:`load_card` reads from TOML).
 
@@ -644,14 +924,15 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
     _check_keys(data, _TOP_KEYS, path, "")
     head = _table(data.get("model", {}), path, "model")
     _check_keys(head, ("file", "title", "description", "time_unit", "variables",
-                       "report_variables", "panels"), path, "model")
+                       "report_variables", "panels", "charts", "sliders"), path, "model")
     panels = head.get("panels", [])
     if not isinstance(panels, list) or not all(
             isinstance(p, list) and all(isinstance(v, str) for v in p) for p in panels):
         raise CardError(f"must be a list of lists of variable names, not {panels!r}",
                         path=path, key="model.panels", value=panels)
     lists = {}
-    for name in ("variables", "report_variables"):
+    sliders = _parse_sliders(head.get("sliders", []), path)
+    for name in ("variables", "report_variables", "charts"):
         value = head.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise CardError(f"must be a list of variable names, not {value!r}", path=path,
@@ -690,4 +971,9 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
         ratios=tuple(ratios),
         sanity=tuple(sanity),
         words={k: _string(v, path, f"words.{k}") for k, v in words.items()},
+        charts=lists["charts"],
+        sliders=sliders,
+        game=_parse_game(data.get("game"), path),
+        checks=_parse_checks(data.get("checks"), path, tuple(p.name for p in presets),
+                             tuple(o.name for o in outcomes)),
     )

@@ -58,9 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="sdnet",
         description=(
-            "sdnet: a system-dynamics policy lab. Which public-policy levers make a flexible "
-            "manufacturing network of small firms embed in its region and survive after "
-            "public funding ends?"
+            "sdnet: a system-dynamics policy lab for Vensim and XMILE models: describe, check, "
+            "run, ensembles, sensitivity studies with reports, calibration, diagrams, a flight "
+            "simulator and teaching exercises. What sdnet knows about one model (its levers "
+            "over time, presets, outcomes, words) comes from a model card beside it."
         ),
     )
     parser.add_argument("--version", action="version", version=f"sdnet {__version__}")

@@ -9,56 +9,40 @@ scripted experiment reads::
 
     model.run(region="typical", push=Push(amount=300_000, start=2, duration=3.5))
 
-The names :data:`REGIONS`, :data:`BASE_PUSH` and :data:`PUSH_PARAMETERS`, and the functions
-below when no card is given, read the flagship model's card (:data:`FLAGSHIP_CARD`, flexnet's):
-they keep scripts written before model cards working.
+Every function here takes the card whose schedule and presets it reads (``model.card``);
+the package core knows no model's constants (the compatibility names ``REGIONS``,
+``BASE_PUSH`` and ``PUSH_PARAMETERS`` of the flagship model are gone: read
+``model.card.presets``, ``base_push(model.card)`` and ``model.card.push.parameters``).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
-from typing import Any
 
-from sdnet.card import ModelCard, Preset, Schedule, load_card
+from sdnet.card import ModelCard, Preset, Schedule
 from sdnet.errors import MissingParameterError, PushScheduleError
-from sdnet.files import packaged_data
 from sdnet.params import python_name
 
 __all__ = [
-    "FLAGSHIP_CARD",
     "Push",
     "Region",
     "base_push",
-    "flagship_card",
     "get_region",
     "region_values",
     "require_parameters",
 ]
 
-#: The flagship model's card: what the compatibility names read when no card is given.
-FLAGSHIP_CARD: Path = Path(__file__).resolve().parents[1] / "models" / "flexnet" / "flexnet.toml"
-
 #: A named set of constants; the presets of a card (kept under its old name).
 Region = Preset
 
 
-@functools.cache
-def flagship_card() -> ModelCard:
-    """The flagship model's card (read once): the checkout's, else the one installed with the
-    package."""
-    installed = packaged_data("flexnet")
-    if not FLAGSHIP_CARD.is_file() and installed is not None:
-        return load_card(installed / FLAGSHIP_CARD.name)
-    return load_card(FLAGSHIP_CARD)
-
-
-def _schedule(card: ModelCard | None) -> Schedule:
-    card = flagship_card() if card is None else card
+def _schedule(card: ModelCard) -> Schedule:
+    if not isinstance(card, ModelCard):
+        raise PushScheduleError(
+            f"a push is read through a model card (model.card), not {card!r}", field="card",
+            value=card)
     schedule = card.push
     if schedule is None:
         where = card.path.name if card.path else "the model (it has no card)"
@@ -137,9 +121,9 @@ class Push:
         """Total public money paid: ``amount * (duration + taper / 2)`` ($)."""
         return self.amount * (self.duration + self.taper / 2.0)
 
-    def as_params(self, card: ModelCard | None = None) -> dict[str, float]:
+    def as_params(self, card: ModelCard) -> dict[str, float]:
         """The model parameters this push sets (Python name -> value), as the card's push
-        schedule names them (default: the flagship card's)."""
+        schedule names them (``model.card``)."""
         schedule = _schedule(card)
         return {parameter: getattr(self, name) for name, parameter in schedule.parameters.items()}
 
@@ -153,8 +137,8 @@ class Push:
         return text
 
 
-def base_push(card: ModelCard | None = None) -> Push:
-    """The push a card's schedule starts from (``base``; default: the flagship card's)."""
+def base_push(card: ModelCard) -> Push:
+    """The push a card's schedule starts from (``base``)."""
     schedule = _schedule(card)
     base = dict(schedule.base)
     return Push(amount=base.get("amount", 0.0), start=base.get("start", 0.0),
@@ -162,32 +146,21 @@ def base_push(card: ModelCard | None = None) -> Push:
                 match=base.get("match", 0.0))
 
 
-def get_region(name: str | Preset, *, card: ModelCard | None = None) -> Preset:
+def get_region(name: str | Preset, *, card: ModelCard) -> Preset:
     """The preset called ``name`` (``"embedded-prone"`` and ``"Embedded Prone"`` work too) of
-    ``card`` (default: the flagship card).
+    ``card``.
 
     Raises
     ------
     UnknownPresetError
         If the card has no preset of that name; the message lists the valid ones.
     """
-    return (flagship_card() if card is None else card).preset(name)
+    return card.preset(name)
 
 
-def region_values(name: str | Preset, *, card: ModelCard | None = None) -> dict[str, float]:
+def region_values(name: str | Preset, *, card: ModelCard) -> dict[str, float]:
     """The parameter values (Python name -> value) of a preset."""
     return dict(get_region(name, card=card).values)
-
-
-def __getattr__(name: str) -> Any:
-    # the flagship card's schedule and presets under their names from before model cards
-    if name == "REGIONS":
-        return flagship_card().presets
-    if name == "BASE_PUSH":
-        return base_push()
-    if name == "PUSH_PARAMETERS":
-        return MappingProxyType(dict(_schedule(None).parameters))
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def require_parameters(

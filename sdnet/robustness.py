@@ -68,7 +68,7 @@ import numpy as np
 
 from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
 from sdnet.metrics import PERSISTENCE_LAG, SUSTAINED_PERSISTENCE, formed_threshold, value_at
-from sdnet.policy import BASE_PUSH, REGIONS, Push
+from sdnet.policy import Push, base_push
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 #: Push durations (Year) of the BR8 scan in the embedded-prone region (0 = no push).
-BR8_DURATIONS: tuple[float, ...] = (0.0, 1.5, BASE_PUSH.duration, 6.0)
+BR8_DURATIONS: tuple[float, ...] = (0.0, 1.5, 3.5, 6.0)
 #: Columns of a sets file that describe a set rather than set a parameter (ignored).
 METADATA_COLUMNS = frozenset({"run", "set", "wave", "weight"})
 #: Outputs the checks read.
@@ -115,6 +115,8 @@ OUTPUTS: tuple[str, ...] = (
     "Micro Share",
 )
 TYPICAL, EMBEDDED, EXTERNAL = "typical", "embedded_prone", "externally_networked"
+#: The region presets of flexnet's card the checks run in.
+REGIONS: tuple[str, ...] = (TYPICAL, EMBEDDED, EXTERNAL)
 NEGATIVE_VALUE_YEARS = 10.0
 #: The fee-pump run of issue #10 (typical region, base push): fee 18,000 $/yr, brokers 70%.
 FEE_PUMP: Mapping[str, float] = {"membership_fee": 18_000.0, "broker_share": 0.7}
@@ -321,16 +323,16 @@ def read_sets(path: str | Path, model: Model) -> tuple[pd.DataFrame, list[str]]:
 Scenario = tuple[str, "Push | None", Mapping[str, float]]
 
 
-def _scenarios() -> dict[str, Scenario]:
+def _scenarios(base: Push) -> dict[str, Scenario]:
     runs: dict[str, Scenario] = {}
     for region in REGIONS:
         runs[f"{region}/none"] = (region, None, {})
-        runs[f"{region}/base"] = (region, BASE_PUSH, {})
+        runs[f"{region}/base"] = (region, base, {})
     for duration in BR8_DURATIONS:
-        if duration not in (0.0, BASE_PUSH.duration):
+        if duration not in (0.0, base.duration):
             runs[f"{EMBEDDED}/{duration:g}"] = (
-                EMBEDDED, replace(BASE_PUSH, duration=duration), {})
-    runs[f"{TYPICAL}/fee_pump"] = (TYPICAL, BASE_PUSH, FEE_PUMP)
+                EMBEDDED, replace(base, duration=duration), {})
+    runs[f"{TYPICAL}/fee_pump"] = (TYPICAL, base, FEE_PUMP)
     return runs
 
 
@@ -434,7 +436,7 @@ def _phase_order(run: _Run) -> np.ndarray:
     return (joining < trust) & (trust < knowledge)
 
 
-def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
+def _set_checks(runs: Mapping[str, _Run], base: Push) -> dict[tuple[str, str], np.ndarray]:
     """Boolean pass arrays (per set) keyed by (check, region); NaN-free (failed runs fail)."""
     checks: dict[tuple[str, str], np.ndarray] = {}
     for region in REGIONS:
@@ -451,7 +453,7 @@ def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
         later >= SUSTAINED_PERSISTENCE * at_end) & (later >= embedded.threshold)
     at_end, later = _later(typical)
     checks[("br3_declines", TYPICAL)] = typical.ok & _grows(typical) & (later <= 0.35 * at_end)
-    end = BASE_PUSH.end
+    end = base.end
     benefit_e = _mean(embedded, "Average Member Benefit", end, end + PERSISTENCE_LAG)
     benefit_t = _mean(typical, "Average Member Benefit", end, end + PERSISTENCE_LAG)
     checks[("br4_embedded_gives_more", "paired")] = (
@@ -480,7 +482,7 @@ def _set_checks(runs: Mapping[str, _Run]) -> dict[tuple[str, str], np.ndarray]:
     ok = np.ones(len(embedded.ok), dtype=bool)
     for duration in BR8_DURATIONS:
         key = (f"{EMBEDDED}/none" if duration == 0.0 else f"{EMBEDDED}/base"
-               if duration == BASE_PUSH.duration else f"{EMBEDDED}/{duration:g}")
+               if duration == base.duration else f"{EMBEDDED}/{duration:g}")
         scan.append(runs[key]["Total Members"][:, -1])
         ok &= runs[key].ok
     finals = np.stack(scan, axis=1)
@@ -534,14 +536,15 @@ def robust_check(
         raise InvalidValueError("chunk_size", chunk_size, expected="a positive integer")
     totals: dict[tuple[str, str], list[int]] = {}
     failed = flagged = 0
-    scenarios = _scenarios()
+    base = base_push(model.card)
+    scenarios = _scenarios(base)
     for start in range(0, len(sets), chunk_size):
         part = sets.iloc[start:start + chunk_size].reset_index(drop=True)
         runs = {key: _simulate(model, part, region, push, params, chunk_size=chunk_size)
                 for key, (region, push, params) in scenarios.items()}
         failed += sum(int((~run.ok).sum()) for run in runs.values())
         flagged += sum(int(run.flagged.sum()) for run in runs.values())
-        checks = _set_checks(runs)
+        checks = _set_checks(runs, base)
         formed = checks.pop(("br6_external_lower_peak", "n_formed"))
         for key, passes in checks.items():
             count = totals.setdefault(key, [0, 0])

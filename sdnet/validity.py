@@ -7,18 +7,17 @@ Automated versions of the structural and behavioural checks of Sterman, *Busines
 * dimensional consistency: every variable has units, and each flow carries its stock's units per
   unit of time (read from the model file);
 * parameters: every default lies inside its declared range;
-* no NaN, stocks within their declared bounds, on the default run and (flexnet) on each region
-  preset under the base push;
-* mass balance (flexnet): firms are conserved at every time step;
-* extreme conditions (flexnet): zero firms, zero push, a huge push, a huge fee, trust starting at
-  0 and at 1 stay finite and sensible;
+* no NaN, stocks within their declared bounds, on the default run and on each preset of the
+  model's card (with the card's base push when it has a push schedule);
 * integration error: halving the time step (the model file's, or one given) changes the key
-  trajectories by less than 1%, and the numerical guard finds nothing at that step;
-* loop knockout (flexnet): cutting the sponsorship loop R4 removes the persistence of a network
-  in an embedded-prone region (behaviour test BR2).
+  trajectories (the card's ``report_variables``, else every stock) by less than 1%, and the
+  numerical guard finds nothing at that step;
+* the model's own checks, from its card's ``[checks]`` (:mod:`sdnet.card`): conservation laws
+  at every time step, extreme-condition runs that must stay finite, within bounds and within
+  the card's invariants, and loop knockouts that must remove a behaviour.
 
-Checks that need flexnet's variables report "not applicable" on other models. Each check is a
-small function returning a :class:`CheckResult`; :func:`check_model` runs them all.
+A check the model's card does not declare reports "not applicable". Each check is a small
+function returning a :class:`CheckResult`; :func:`check_model` runs them all.
 """
 
 from __future__ import annotations
@@ -27,14 +26,17 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.card import UPPER_MULTIPLE, ExtremeRun, SanityCondition
 from sdnet.errors import InvalidValueError, SdnetError, UnknownVariableError
+from sdnet.metrics import Trajectories, card_metrics, formed_threshold
 from sdnet.numerics import NumericalWarning
-from sdnet.policy import BASE_PUSH, REGIONS, Push
+from sdnet.params import python_name
+from sdnet.policy import base_push
 from sdnet.units import UnitsError, parse_units
 
 if TYPE_CHECKING:
@@ -49,18 +51,12 @@ __all__ = [
     "CheckResult",
     "ValidityReport",
     "check_model",
-    "persistence_after_push",
 ]
 
 #: Largest relative change of a key trajectory when the time step is halved (model.md).
 INTEGRATION_TOLERANCE = 0.01
-#: Relative tolerance of the firm balance (round-off over 480 Euler steps).
+#: Relative tolerance of a conservation law and of invariants (round-off over many steps).
 CONSERVATION_TOLERANCE = 1e-9
-#: BR2: members ten years after the push ends are at least this share of members when it ended.
-PERSISTENCE_THRESHOLD = 0.6
-#: The flexnet variables the integration check compares (others: every stock).
-KEY_TRAJECTORIES = ("Total Members", "Trust", "Collective Knowledge", "Embeddedness")
-_FLEXNET_NEEDS = ("Members", "Potential Members", "Number of Firms", "Push Amount")
 
 
 @dataclass(frozen=True)
@@ -122,22 +118,65 @@ class ValidityReport:
         ).set_index("check")
 
 
-# -- helpers ----------------------------------------------------------------------------------
+# -- helpers ---------------------------------------------------------------------------------
 
 
-def is_flexnet_like(model: Model) -> bool:
-    """True when the model has the flexnet variables the behavioural checks need."""
-    return all(name in model for name in _FLEXNET_NEEDS)
+def _not_applicable(name: str, title: str, model: Model, table: str) -> CheckResult:
+    card = model.card
+    where = (f"its card {card.path.name} declares no {table}" if card.path is not None
+             else f"{model.path.name} has no model card (a .toml beside it) declaring {table}")
+    return CheckResult(name, title, None, f"not applicable: {where}")
 
 
-def _not_applicable(name: str, title: str, model: Model) -> CheckResult:
-    return CheckResult(
-        name,
-        title,
-        None,
-        f"not applicable: {model.path.name} lacks the variables these checks need "
-        f"({', '.join(_FLEXNET_NEEDS)})",
-    )
+def _options(model: Model, preset: str, push: bool) -> dict[str, Any]:
+    """The run options of a card check: its preset and, when asked, the card's base push."""
+    options: dict[str, Any] = {}
+    if preset:
+        options["region"] = preset
+    if push and model.card.push is not None:
+        options["push"] = base_push(model.card)
+    return options
+
+
+def _series(result: RunResult, name: str) -> np.ndarray:
+    """An output as (n_time, n_elements) values (one column unless subscripted)."""
+    values = np.asarray(result[name].to_numpy(), dtype=float)
+    return values.reshape(values.shape[0], -1)
+
+
+def _constant(model: Model, name: str, options: Mapping[str, Any],
+              params: Mapping[str, Any] | None = None) -> float:
+    values = model.scenario_values(params, check_ranges=False, **options)
+    key = python_name(name)
+    return float(values.get(key, model.parameters[key].default))
+
+
+_COMBINE = {"mean": np.mean, "min": np.min, "max": np.max}
+_COMPARE: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "<": lambda a, b, slack: a < b + slack, "<=": lambda a, b, slack: a <= b + slack,
+    ">": lambda a, b, slack: a > b - slack, ">=": lambda a, b, slack: a >= b - slack,
+}
+
+
+def _violation(condition: SanityCondition, result: RunResult, model: Model,
+               options: Mapping[str, Any], params: Mapping[str, Any] | None) -> str | None:
+    """Where ``condition`` fails in a run (at any saved time), or None when it always holds."""
+    parts = [_series(result, v) for v in condition.variables]
+    left = parts[0] if len(parts) == 1 else _COMBINE[condition.combine](
+        np.stack(parts), axis=0)
+    if condition.other:
+        right = _series(result, condition.other)
+    elif condition.formed_of:
+        right = np.asarray(formed_threshold(_constant(model, condition.formed_of, options,
+                                                      params)))
+    else:
+        right = np.asarray(condition.value)
+    slack = CONSERVATION_TOLERANCE * (1.0 + np.abs(right))
+    holds = _COMPARE[condition.op](left, right, slack)
+    if holds.all():
+        return None
+    worst = float(left[~holds].max() if condition.op in ("<", "<=") else left[~holds].min())
+    return f"{condition.text} fails ({', '.join(condition.variables)} reaches {worst:.3g})"
 
 
 def _bounds_violations(model: Model, result: RunResult) -> list[str]:
@@ -174,19 +213,6 @@ def _nonfinite(result: RunResult) -> list[str]:
             if not np.isfinite(result.stock_frame[c].to_numpy(float)).all() and str(c) not in bad
         ]
     return bad
-
-
-def persistence_after_push(result: RunResult, push: Push, *, years_after: float = 10.0) -> float:
-    """Members ``years_after`` years after the push ends over members when it ended.
-
-    The push ends at ``push.end`` (start + duration + taper). Returns NaN when no member was
-    left at the end of the push.
-    """
-    members = result["Total Members"]
-    times = members.index.to_numpy(dtype=float)
-    at_end = float(np.interp(push.end, times, members.to_numpy(float)))
-    later = float(np.interp(push.end + years_after, times, members.to_numpy(float)))
-    return later / at_end if at_end > 0 else float("nan")
 
 
 # -- checks -----------------------------------------------------------------------------------
@@ -261,10 +287,14 @@ def check_defaults_in_range(model: Model) -> CheckResult:
 
 
 def _scenarios(model: Model) -> dict[str, dict[str, Any]]:
+    """The default run and every preset of the card (with its base push, if it has one)."""
     scenarios: dict[str, dict[str, Any]] = {"default": {}}
-    if is_flexnet_like(model):
-        for name in REGIONS:
-            scenarios[f"{name} + base push"] = {"region": name, "push": BASE_PUSH}
+    card = model.card
+    for name in card.presets:
+        options = _options(model, name, True)
+        if all(python_name(k) in model.parameters for k in card.presets[name].values):
+            label = f"{name} + base push" if "push" in options else name
+            scenarios[label] = options
     return scenarios
 
 
@@ -286,96 +316,97 @@ def check_finite_and_bounded(model: Model) -> CheckResult:
     )
 
 
-def check_firms_conserved(model: Model) -> CheckResult:
-    """Potential members plus members equal the number of firms at every time step."""
-    title = "firms conserved at every time step (potential + members = firms)"
-    if not is_flexnet_like(model):
-        return _not_applicable("firms_conserved", title, model)
-    worst = 0.0
+def check_conserved(model: Model) -> CheckResult:
+    """The card's conservation laws hold at every time step of every preset's run."""
+    title = "conservation laws of the model's card hold at every time step"
+    laws = model.card.checks.conserved
+    if not laws:
+        return _not_applicable("conserved", title, model, "[[checks.conserved]]")
     step = model.default_control("time_step")
-    for region in REGIONS:
-        result = model.run(
-            region=region, push=BASE_PUSH, saveper=step,
-            variables=["Members", "Potential Members", "Number of Firms"],
-        )
-        firms = result["Number of Firms"].to_numpy(float).reshape(-1)
-        total = result["Members"].to_numpy(float).sum(axis=1) + result[
-            "Potential Members"
-        ].to_numpy(float).sum(axis=1)
-        worst = max(worst, float(np.max(np.abs(total - firms) / np.maximum(firms, 1.0))))
-    passed = worst <= CONSERVATION_TOLERANCE
+    scenarios = {k: v for k, v in _scenarios(model).items() if k != "default" or
+                 len(_scenarios(model)) == 1}
+    details = []
+    passed = True
+    for law in laws:
+        worst = 0.0
+        for options in scenarios.values():
+            result = model.run(saveper=step, variables=[*law.parts, law.total], **options)
+            total = _series(result, law.total).sum(axis=1)
+            parts = sum(_series(result, p).sum(axis=1) for p in law.parts)
+            worst = max(worst, float(np.max(np.abs(parts - total) / np.maximum(np.abs(total),
+                                                                                1.0))))
+        passed &= worst <= CONSERVATION_TOLERANCE
+        details.append(f"{law.plain or law.name}: largest relative imbalance {worst:.2e}")
     return CheckResult(
-        "firms_conserved",
-        title,
-        passed,
-        f"largest relative imbalance {worst:.2e} (tolerance {CONSERVATION_TOLERANCE:g}) "
-        f"over every step of {len(REGIONS)} region runs",
+        "conserved", title, passed,
+        f"{'; '.join(details)} (tolerance {CONSERVATION_TOLERANCE:g}) over every step of "
+        f"{len(scenarios)} runs ({', '.join(scenarios)})",
     )
 
 
-def _extreme_runs(model: Model) -> dict[str, Callable[[], RunResult]]:
-    parameters = model.parameters
-    huge_push = 100 * (parameters["Push Amount"].upper or 1e6)
-    runs: dict[str, Callable[[], RunResult]] = {
-        "zero firms": lambda: model.run(
-            {"Number of Firms": 0}, region="typical", push=BASE_PUSH, variables="all",
-            check_ranges=False,
-        ),
-        "zero push": lambda: model.run(region="typical", variables="all"),
-        "huge push": lambda: model.run(
-            region="typical", push=replace(BASE_PUSH, amount=huge_push), variables="all",
-            check_ranges=False,
-        ),
-    }
-    if "Membership Fee" in parameters:
-        huge_fee = 100 * (parameters["Membership Fee"].upper or 1e5)
-        runs["huge fee"] = lambda: model.run(
-            {"Membership Fee": huge_fee}, region="typical", push=BASE_PUSH, variables="all",
-            check_ranges=False,
-        )
-    if "Trust" not in model:
-        return runs
-    start = model.run(region="typical", push=BASE_PUSH).state_at(0.0)
-    for level in (0.0, 1.0):
+def _extreme_values(model: Model, run: ExtremeRun) -> dict[str, float]:
+    values: dict[str, float] = {}
+    for name, value in run.values.items():
+        if isinstance(value, str):
+            parameter = model.parameters[name]
+            factor = float(UPPER_MULTIPLE.match(value)["factor"])  # type: ignore[index]
+            upper = parameter.upper
+            if upper is None or not math.isfinite(float(upper)):
+                raise InvalidValueError(
+                    f"{name} (extreme run {run.name!r})", value,
+                    expected="a number: the constant declares no finite upper bound")
+            values[name] = factor * float(upper)
+        else:
+            values[name] = float(value)
+    return values
+
+
+def _extreme_result(model: Model, run: ExtremeRun) -> tuple[RunResult, dict[str, Any],
+                                                            dict[str, float]]:
+    options = _options(model, run.preset, run.push)
+    params = _extreme_values(model, run)
+    if run.initial:
+        start = model.run(params, check_ranges=False, **options).state_at(
+            model.default_control("initial_time"))
         values = dict(start.values)
-        values["Trust"] = level
+        for stock, level in run.initial.items():
+            if stock not in values:
+                raise UnknownVariableError(stock, candidates=list(values), what="stock",
+                                           where=f"extreme run {run.name!r}")
+            values[stock] = level
         state = type(start)(time=start.time, values=values)
-        runs[f"trust starts at {level:g}"] = (
-            lambda state=state: model.run(
-                region="typical", push=BASE_PUSH, variables="all", initial_state=state
-            )
-        )
-    return runs
+        result = model.run(params, check_ranges=False, variables="all", initial_state=state,
+                           **options)
+    else:
+        result = model.run(params, check_ranges=False, variables="all", **options)
+    return result, options, params
 
 
 def check_extreme_conditions(model: Model) -> CheckResult:
-    """Zero firms, zero/huge push, huge fee, trust at 0 and 1: finite and sensible."""
+    """The card's extreme-condition runs stay finite, in bounds and within its invariants."""
     title = "extreme conditions stay finite and sensible"
-    if not is_flexnet_like(model):
-        return _not_applicable("extreme_conditions", title, model)
+    runs = model.card.checks.extreme
+    if not runs:
+        return _not_applicable("extreme_conditions", title, model, "[[checks.extreme]]")
     problems: list[str] = []
-    for label, run in _extreme_runs(model).items():
+    for run in runs:
         try:
-            result = run()
+            result, options, params = _extreme_result(model, run)
         except SdnetError as error:
-            problems.append(f"{label}: run failed ({error})")
+            problems.append(f"{run.name}: run failed ({error})")
             continue
         bad = _nonfinite(result)
         if bad:
-            problems.append(f"{label}: non-finite {', '.join(bad[:5])}")
+            problems.append(f"{run.name}: non-finite {', '.join(bad[:5])}")
             continue
-        problems += [f"{label}: {p}" for p in _bounds_violations(model, result)]
-        members = result["Total Members"].to_numpy(float)
-        firms = result["Number of Firms"].to_numpy(float).reshape(-1)
-        if (members < -1e-9).any() or (members > firms * (1 + 1e-9) + 1e-9).any():
-            problems.append(f"{label}: members leave [0, number of firms]")
-        if label == "zero firms" and np.abs(members).max() > 0:
-            problems.append(f"zero firms: members reach {members.max():.3g}")
+        problems += [f"{run.name}: {p}" for p in _bounds_violations(model, result)]
+        for condition in (*model.card.checks.invariants, *run.expect):
+            found = _violation(condition, result, model, options, params)
+            if found:
+                problems.append(f"{run.name}: {found}")
     if problems:
         return CheckResult("extreme_conditions", title, False, "; ".join(problems))
-    return CheckResult(
-        "extreme_conditions", title, True, "; ".join(_extreme_runs(model))
-    )
+    return CheckResult("extreme_conditions", title, True, "; ".join(r.name for r in runs))
 
 
 def _relative_change(coarse: pd.DataFrame, fine: pd.DataFrame, columns: Iterable[str]) -> dict:
@@ -391,17 +422,14 @@ def _relative_change(coarse: pd.DataFrame, fine: pd.DataFrame, columns: Iterable
 def check_integration_error(model: Model, *, time_step: float | None = None) -> CheckResult:
     """Halving the time step changes key trajectories by less than 1% (of their range).
 
-    Works on any model: flexnet's key trajectories, every stock of other models. ``time_step``
+    Works on any model: the card's ``report_variables`` (else every stock). ``time_step``
     (default the model file's) is the step under test; the numerical guard's findings on
     that step (stocks out of their declared bounds, step-to-step see-saws) fail it too.
     """
     step = model.default_control("time_step") if time_step is None else float(time_step)
     title = (f"time step {step:g} vs {step / 2:g} within {INTEGRATION_TOLERANCE:.0%} on key "
              "trajectories, no numerical flags")
-    flexnet = is_flexnet_like(model)
-    columns = (
-        [c for c in KEY_TRAJECTORIES if c in model] if flexnet else model.stock_columns()
-    )
+    columns = [c for c in model.card.report_variables if c in model] or model.stock_columns()
     default_save = model.default_control("saveper")
     save = step * max(1, round(default_save / step))  # a whole multiple of both steps
     scenarios = _scenarios(model)
@@ -429,28 +457,39 @@ def check_integration_error(model: Model, *, time_step: float | None = None) -> 
     )
 
 
-#: The constant that cuts the sponsorship loop R4 (no sponsor recruitment).
-SPONSORSHIP_LOOP_SWITCH = "Sponsor Recruitment Rate"
+def _outcome(model: Model, name: str, options: Mapping[str, Any],
+             params: Mapping[str, float] | None) -> float:
+    """One card outcome of one run."""
+    metric = card_metrics(model.card)[name]
+    result = model.run(params, check_ranges=False, variables=list(metric.variables),
+                       **options)
+    times = np.asarray(result.frame.index, dtype=float)
+    push = options.get("push")
+    data = Trajectories(
+        times, {v: _series(result, v)[:, 0][None, :] for v in metric.variables},
+        push_end=None if push is None else np.array([push.end]),
+        constants={c: np.array([_constant(model, c, options, params)])
+                   for c in metric.constants})
+    return float(metric(data)[0])
 
 
 def check_loop_knockout(model: Model) -> CheckResult:
-    """Cutting the sponsorship loop R4 removes BR2's persistence in an embedded-prone region."""
-    title = "loop knockout: without sponsorship (R4), BR2's persistence disappears"
-    if not is_flexnet_like(model) or SPONSORSHIP_LOOP_SWITCH not in model:
-        return _not_applicable("loop_knockout", title, model)
-    options: Mapping[str, Any] = {"region": "embedded_prone", "push": BASE_PUSH}
-    intact = persistence_after_push(model.run(**options), BASE_PUSH)
-    cut = persistence_after_push(
-        model.run({SPONSORSHIP_LOOP_SWITCH: 0.0}, check_ranges=False, **options), BASE_PUSH
-    )
-    passed = intact >= PERSISTENCE_THRESHOLD > cut
-    return CheckResult(
-        "loop_knockout",
-        title,
-        passed,
-        f"persistence 10 years after the push: {intact:.2f} with R4, {cut:.2f} with "
-        f"{SPONSORSHIP_LOOP_SWITCH} = 0 (BR2 needs >= {PERSISTENCE_THRESHOLD:g})",
-    )
+    """Cutting a loop named on the card removes the behaviour it carries."""
+    title = "loop knockout: cutting a loop of the card removes its behaviour"
+    knockouts = model.card.checks.knockout
+    if not knockouts:
+        return _not_applicable("loop_knockout", title, model, "[[checks.knockout]]")
+    passed, details = True, []
+    for knockout in knockouts:
+        options = _options(model, knockout.preset, knockout.push)
+        intact = _outcome(model, knockout.outcome, options, None)
+        cut = _outcome(model, knockout.outcome, options, dict(knockout.values))
+        passed &= intact >= knockout.threshold > cut
+        setting = ", ".join(f"{k} = {v:g}" for k, v in knockout.values.items())
+        details.append(
+            f"{knockout.plain or knockout.name}: {knockout.outcome} {intact:.2f} with the "
+            f"loop, {cut:.2f} with {setting} (needs >= {knockout.threshold:g}, then below)")
+    return CheckResult("loop_knockout", title, passed, "; ".join(details))
 
 
 CHECKS: dict[str, Callable[[Model], CheckResult]] = {
@@ -458,7 +497,7 @@ CHECKS: dict[str, Callable[[Model], CheckResult]] = {
     "flow_units": check_flow_units,
     "defaults_in_range": check_defaults_in_range,
     "finite_and_bounded": check_finite_and_bounded,
-    "firms_conserved": check_firms_conserved,
+    "conserved": check_conserved,
     "extreme_conditions": check_extreme_conditions,
     "integration_error": check_integration_error,
     "loop_knockout": check_loop_knockout,

@@ -290,7 +290,7 @@ my_policy = {
 }
 REGION = challenge.region  # the challenge's region; try "typical" to see how much harder it is
 scores = score_policies(challenge, {"my policy": my_policy, **references}, simulator=simulator,
-                        region_values=region_values(REGION))
+                        card=model.card, region_values=region_values(REGION, card=model.card))
 print(f"{'policy':<24}{'score':>8}{'sustained':>11}{'cost $M':>9}")
 for s in sorted(scores.values(), key=lambda s: -s.score):
     print(f"{s.name:<24}{s.score:>8.1f}{s.sustained_share:>11.0%}{s.mean_cost / 1e6:>9.2f}")'''),
@@ -301,11 +301,11 @@ import numpy as np
 
 worlds = sample_worlds(simulator.parameters, challenge.n_runs, seed=challenge.seed)
 levers = scores["my policy"].levers
-values = {**region_values(REGION), **levers, **worlds}
+values = {**region_values(REGION, card=model.card), **levers, **worlds}
 simulation = simulator.simulate(values, n_runs=challenge.n_runs,
                                 final_time=challenge.final_time, variables=["Total Members"])
 members = simulation.outputs["Total Members"]
-firms = region_values(REGION).get(
+firms = region_values(REGION, card=model.card).get(
     "number_of_firms", simulator.parameters["number_of_firms"].default)
 needed = challenge.sustain_fraction * firms
 fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
@@ -362,14 +362,15 @@ plt.show()'''),
 
 EXPLORERS: dict[int, tuple[str, str, str]] = {
     # region, starting values, fallback change (without ipywidgets)
-    1: ("typical", "sdnet.Push(300_000, 2, 3.5, taper=2).as_params()", "push_taper=0"),
-    2: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params()", "push_amount=150_000"),
-    3: ("embedded_prone", "sdnet.Push(300_000, 2, 3.5).as_params()", "push_amount=150_000"),
-    4: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params()",
+    1: ("typical", "sdnet.Push(300_000, 2, 3.5, taper=2).as_params(model.card)", "push_taper=0"),
+    2: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params(model.card)", "push_amount=150_000"),
+    3: ("embedded_prone", "sdnet.Push(300_000, 2, 3.5).as_params(model.card)",
+        "push_amount=150_000"),
+    4: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params(model.card)",
         "community_entrepreneur_density=0.8"),
-    5: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params()", "external_networking=0.8"),
+    5: ("typical", "sdnet.Push(300_000, 2, 3.5).as_params(model.card)", "external_networking=0.8"),
     6: ("embedded_prone", "my_policy", "push_duration=8"),
-    7: ("embedded_prone", "sdnet.Push(300_000, 2, 3.5).as_params()",
+    7: ("embedded_prone", "sdnet.Push(300_000, 2, 3.5).as_params(model.card)",
         "local_match_requirement=0.5"),
 }
 

@@ -19,20 +19,20 @@ HELP = "run the model validity battery and print a pass/fail table"
 ORDER = 30
 DESCRIPTION = (
     "Run sdnet's validity battery on a Vensim model: units declared and consistent with each "
-    "stock, defaults inside their declared ranges, no NaN and stocks within bounds, firms "
-    "conserved, extreme conditions, integration error (dt vs dt/2, any model, at the file's "
-    "time step or --time-step DT), and loop knockout. "
-    "Checks that need the flexnet model's variables say n/a on other models. Exit code 0 "
-    "when every applicable check passes, 1 otherwise. With --robust: the behaviour tests "
-    "BR1-BR8 and the flexnet v2 goals as pass rates (with counts) over many parameter sets "
-    "in every region preset, on the vector engine: a Latin hypercube of the [uncertain] "
+    "stock, defaults inside their declared ranges, no NaN and stocks within bounds (also in "
+    "each preset of the model card), integration error (dt vs dt/2, at the file's time step "
+    "or --time-step DT), and the model card's own [checks]: conservation laws, extreme "
+    "conditions and loop knockouts (n/a when the card declares none). Exit code 0 when every "
+    "applicable check passes, 1 otherwise. With --robust (the flagship model's behaviour "
+    "tests BR1-BR8 and goals, on a model with its outputs): pass rates (with counts) over many "
+    "parameter sets in every preset, on the vector engine: a Latin hypercube of the [uncertain] "
     "parameters' declared ranges (--samples, --seed), or the sets in a CSV/Parquet file with "
     "one column per parameter (--sets, e.g. the non-implausible sets of sdnet calibrate). "
     "Exit code 0 when every goal is met, 1 otherwise."
 )
 EPILOG = """examples:
   sdnet check models/flexnet/flexnet.mdl
-  sdnet check models/flexnet/flexnet.mdl --only flow_units,firms_conserved
+  sdnet check models/flexnet/flexnet.mdl --only flow_units,conserved
   sdnet check models/flexnet/flexnet.mdl --only integration_error --time-step 0.5
   sdnet check models/flexnet/flexnet.mdl --robust --samples 2000
   sdnet check models/flexnet/flexnet.mdl --robust --sets out/calibration/non_implausible.csv

@@ -110,13 +110,20 @@ def _show(args: argparse.Namespace) -> int:
         for q in exercise.questions:
             lines.append(f"  {q.id} = ...   {q.prompt} ({question_form(q)})")
     if exercise.challenge is not None:
+        from sdnet.card import find_card
+
         c = exercise.challenge
+        card = find_card(exercise.model)
+        game = card.game
+        unit = (card.time_unit or "time").lower()
+        kept = (f"{game.outcome} is still at least {c.sustain_fraction:.0%} of "
+                f"{game.population}" if game is not None else "its outcome lasts")
         lines += ["", f"Challenge: set the levers {', '.join(c.levers)} in a [policy] "
-                  f"section; scored in {c.n_runs} plausible worlds of the {c.region!r} region.",
-                  f"  A world counts as sustained when the network still has at least "
-                  f"{c.sustain_fraction:.0%} of the firms as members at year {c.final_time:g}, "
-                  f"{c.years_after_push:g} or more years after the money stops (the push must "
-                  f"end by year {c.final_time - c.years_after_push:g}).",
+                  f"section; scored in {c.n_runs} plausible worlds of the {c.region!r} "
+                  f"{card.word('preset')}.",
+                  f"  A world counts as sustained when {kept} at {unit} {c.final_time:g}, "
+                  f"{c.years_after_push:g} or more after the money stops "
+                  f"({card.word('schedule')} must end by {c.final_time - c.years_after_push:g}).",
                   f"  Score = 100 x share of worlds sustained - {c.cost_weight:g} x mean public "
                   "cost ($ million)."]
     lines += ["", f"Worksheet: {exercise.worksheet}", f"Notebook:  {exercise.notebook}",
@@ -144,6 +151,7 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from sdnet.card import find_card
     from sdnet.teaching import Key, check_answers, generate_key, load_answers, score_policies
 
     exercise = _exercise(args)
@@ -154,7 +162,8 @@ def _check(args: argparse.Namespace) -> int:
         # scored alone and compared with the key's reference scores.
         try:
             policy = score_policies(exercise.challenge, {"your policy": answers.policy},
-                                    simulator=_simulator(exercise))["your policy"]
+                                    simulator=_simulator(exercise),
+                                    card=find_card(exercise.model))["your policy"]
         except InvalidValueError as error:  # out of range, or the push ends too late
             key = f"policy.{error.name}" if error.name in answers.policy else "policy"
             raise AnswerFileError(f"{error.name} = {error.value!r} cannot be used",

@@ -16,8 +16,9 @@ ORDER = 60
 DESCRIPTION = (
     "Write the report of a study from the results folder `sdnet experiment` wrote: the "
     "question, the model and how to reproduce the study, the model's stock-and-flow diagram, "
-    "the factors and design, fan charts of members, trust, knowledge and embeddedness split "
-    "by regime, the lever ranking (Morris, Sobol, time-resolved), convergence with cautions, "
+    "the factors and design, fan charts of the model card's report variables (else the "
+    "stocks) split by regime, the lever ranking (Morris, Sobol, time-resolved), convergence "
+    "with cautions, "
     "scenario-discovery boxes, threshold maps, findings written from the numbers, and "
     "provenance. Parts the study did not produce are replaced by a note. Output: "
     "OUT/report.html (self-contained, opens offline in any browser), OUT/report.md, "

@@ -1,9 +1,9 @@
 """``sdnet run MODEL``: simulate a model once and write its trajectories and a figure.
 
 Writes ``DIR/run.csv`` (a ``time`` column, then one column per saved variable element headed by
-its Vensim name) and ``DIR/run.png`` (members of both segments, trust, collective knowledge and
-embeddedness over time; for a model without them, its stocks), and prints a short summary.
-Region presets and push options apply where the model has the parameters they set.
+its Vensim name) and ``DIR/run.png`` (the panels of the model card, else the stocks by units,
+else the flows and auxiliaries), and prints a short summary. Presets and push options apply
+where the model's card defines them.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ ORDER = 20
 DESCRIPTION = """\
 Simulate a Vensim model once (with PySD, or with sdnet's vectorized engine) and write
   DIR/run.csv  time, then one column per saved variable, headed by its Vensim name
-  DIR/run.png  members of both segments, trust, knowledge and embeddedness over time
-               (the stocks, for models without them)
-A region preset and the push options set the model's parameters; --set NAME=VALUE sets any
+  DIR/run.png  the panels of the model card ([model] panels), else the stocks over time
+               (the flows and auxiliaries, for models without stocks)
+A preset (--region) and the push options of the model card set the model's parameters
+(for the flagship model: the region types and the public push); --set NAME=VALUE sets any
 parameter and wins over both. Values must lie in the ranges declared in the model file
 (--no-check-ranges runs extreme conditions on purpose).
 DIR appears whole when both files are written. An earlier run of the same model file there
@@ -44,7 +45,7 @@ EPILOG = """examples:
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
 
-#: panels of run.png for flexnet (Vensim names; each panel shares units)
+#: at most this many panels in run.png
 _MAX_PANELS = 6
 _MAX_SUMMARY_ROWS = 12
 
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="path of a Vensim .mdl file")
     parser.add_argument(
         "--region",
-        help="region preset: typical, embedded-prone or externally-networked",
+        help="a preset of the model card ([[presets]])",
     )
     push = parser.add_argument_group(
         "public push (fields not given keep the model file's values)"
@@ -119,7 +120,7 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name.strip():
-            raise InvalidValueError("--set", item, expected="NAME=VALUE, e.g. push_amount=300000")
+            raise InvalidValueError("--set", item, expected="NAME=VALUE, e.g. time_step=0.25")
         try:
             value: Any = float(text)
         except ValueError:

@@ -33,7 +33,7 @@ _TITLES = {
     "_uncertainty": "Uncertainty over time",
     "_levers": "Which levers matter",
     "_convergence": "Are the indices settled?",
-    "_discovery": "Where the network survives (scenario discovery)",
+    "_discovery": "Scenario discovery",
     "_thresholds": "How long a push must last (threshold maps)",
     "_optimisation": "Robust optimisation",
     "_checks": "Numerical checks",

@@ -89,7 +89,7 @@ def _discovery(ctx: ReportContext) -> Section:
                                      "analyses/).")])
     metric = _prim_metric(results)
     if metric == "sustained":
-        outcome, short = "sustained the network", "sustain the network"
+        outcome, short = f"sustained {ctx.word('system')}", f"sustain {ctx.word('system')}"
     elif metric.endswith("_wins"):
         policy = metric.removesuffix("_wins")
         outcome, short = f"saw the {policy} policy win", f"see the {policy} policy win"
@@ -155,12 +155,19 @@ def _discovery(ctx: ReportContext) -> Section:
     return _section(title, blocks)
 
 
-#: What a threshold search's flag asks, with its definition (so a reader can tell a "keep
-#: alive" duration from a "sustain" one; QA F18)
-_GOALS = {"sustained": "sustain the network (persistence >= 0.6 and at least max(3, 5% of "
-                       "firms) members ten years after the push ends)",
-          "alive_after_push": "keep the network alive (at least max(3, 5% of firms) members "
-                              "ten years after the push ends)"}
+def _goal(ctx: ReportContext, metric: str) -> str:
+    """What a threshold search's flag asks, with its definition (so a reader can tell a "keep
+    alive" duration from a "sustain" one; QA F18), in the card's words."""
+    system = ctx.word("system")
+    members = ctx.word("members").removeprefix("the ")
+    population = ctx.word("population").removeprefix("the ")
+    schedule = ctx.word("schedule")
+    alive = (f"at least max(3, 5% of {population}) {members} ten years after {schedule} ends")
+    if metric == "sustained":
+        return f"sustain {system} (persistence >= 0.6 and {alive})"
+    if metric == "alive_after_push":
+        return f"keep {system} alive ({alive})"
+    return f"meet {metric}"
 
 
 def _threshold_metric(results: StudyResults) -> str:
@@ -170,6 +177,14 @@ def _threshold_metric(results: StudyResults) -> str:
     if isinstance(search, Mapping) and search.get("metric"):
         return str(search["metric"])
     return "alive_after_push"
+
+
+def _push_columns(ctx: ReportContext) -> tuple[str, str]:
+    """The constants the card's push amount and duration set (``("", "")`` without one)."""
+    push = ctx.card.push
+    if push is None:
+        return "", ""
+    return push.parameters["amount"], push.parameters["duration"]
 
 
 def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[Block]:
@@ -182,7 +197,8 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
     plotted = results.factor_rows(main)
     # only the rows drawn count: a screened study varies the push in its Morris stage, not
     # in the Sobol' stage the map would show
-    if plotted is None or not {"push_amount", "push_duration"} <= set(varied_columns(plotted)):
+    amount, duration = _push_columns(ctx)
+    if plotted is None or not amount or not {amount, duration} <= set(varied_columns(plotted)):
         return []
     metric = _threshold_metric(results)
     if metric not in results.metrics:
@@ -212,7 +228,7 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
             match = thresholds[thresholds["region"].astype(str).str.replace("-", "_")
                                == case.replace("-", "_")]
             curve = match if not match.empty else None
-        plot_outcome_map(factors["push_amount"], factors["push_duration"],
+        plot_outcome_map(factors[amount], factors[duration],
                          outcome.to_numpy(float), outcome_name=metric, units=ctx.units,
                          threshold=curve, colorbar=False, ax=ax)
         if case:
@@ -249,10 +265,12 @@ def _thresholds(ctx: ReportContext) -> Section | None:
         return _section(title, [Note("the study searched no thresholds (no thresholds.csv in "
                                      "analyses/) and did not vary push amount and duration "
                                      "together.")])
-    amount_units = ctx.units.get("push_amount", "$/Year")
-    duration_units = ctx.units.get("push_duration", "Year")
+    amount, duration = _push_columns(ctx)
+    # a study folder without the model's units keeps the push's usual ones
+    amount_units = ctx.units.get(amount, "$/Year")
+    duration_units = ctx.units.get(duration, ctx.card.time_unit or "Year")
     metric = _threshold_metric(ctx.results)
-    goal = _GOALS.get(metric, f"meet {metric}")
+    goal = _goal(ctx, metric)
     description = ctx.metric_description(metric)
     blocks: list[Block] = []
     if frame is not None:

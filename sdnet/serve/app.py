@@ -43,7 +43,7 @@ import numpy as np
 
 from sdnet.errors import OutOfRangeError, RequestError, SdnetError, UnknownVariableError
 from sdnet.serve.game import Game
-from sdnet.serve.runs import QUANTILES, push_period, run_fan, run_once
+from sdnet.serve.runs import QUANTILES, run_fan, run_once
 
 if TYPE_CHECKING:
     from sdnet.serve.setup import SimulatorSetup
@@ -247,7 +247,7 @@ class SimulatorApp:
         return {
             "times": _numbers(run.times), "ok": run.ok,
             "series": {k: _numbers(v) for k, v in run.series.items()},
-            "values": values, "push": push_period(values),
+            "values": values, "push": self.setup.push_period(values),
             "ms": round(1000 * (time.perf_counter() - began), 1),
         }
 
@@ -264,8 +264,8 @@ class SimulatorApp:
     def _require_game(self) -> None:
         if self.setup.game is None:
             raise RequestError(
-                "this model has no game: it needs flexnet's push levers and the outcomes "
-                "Total Members, Embeddedness and Cumulative Public Spending", status=404)
+                "this model has no game: it needs a model card with a push schedule and a "
+                "[game] table naming the outcome, population and cost", status=404)
 
     def _game_state(self, key: str, game: Game) -> dict[str, Any]:
         times = game.rules.decision_times

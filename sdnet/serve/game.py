@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdnet.serve.setup import PUSH_SCHEDULE
-
 if TYPE_CHECKING:
     from sdnet.serve.setup import GameRules, SimulatorSetup
     from sdnet.serve.worlds import Worlds
@@ -103,9 +101,10 @@ def _segment_values(rules: GameRules, decisions: Sequence[Decision], t0: float, 
     if index is None:
         values[rules.amount] = np.zeros(len(chosen))
     n = len(chosen)
-    values[PUSH_SCHEDULE[0]] = np.full(n, t0)
-    values[PUSH_SCHEDULE[1]] = np.full(n, t1 - t0)
-    values[PUSH_SCHEDULE[2]] = np.zeros(n)
+    values[rules.start] = np.full(n, t0)
+    values[rules.duration] = np.full(n, t1 - t0)
+    if rules.taper:
+        values[rules.taper] = np.zeros(n)
     return values
 
 

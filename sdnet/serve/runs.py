@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sdnet.serve.worlds import Worlds
     from sdnet.teaching.challenge import EnsembleSimulator
 
-__all__ = ["QUANTILES", "Fan", "Run", "push_period", "run_fan", "run_once"]
+__all__ = ["QUANTILES", "Fan", "Run", "run_fan", "run_once"]
 
 #: the fan's bands: 5-95% and 25-75%, with the median
 QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -42,19 +42,6 @@ class Fan:
     n_worlds: int
     n_failed: int
     source: str
-
-
-def push_period(values: Mapping[str, float]) -> tuple[float, float, float] | None:
-    """Start, end of full strength and end of phase-out of a push (Year), or None.
-
-    None when the values have no push schedule or the push pays nothing.
-    """
-    needed = ("push_amount", "push_start", "push_duration")
-    if not all(k in values for k in needed) or values["push_amount"] <= 0:
-        return None
-    start = float(values["push_start"])
-    full = start + float(values["push_duration"])
-    return (start, full, full + float(values.get("push_taper", 0.0)))
 
 
 def _simulate(simulator: EnsembleSimulator, setup: SimulatorSetup, values: Mapping[str, Any],

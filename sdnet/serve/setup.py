@@ -2,45 +2,38 @@
 
 :func:`setup_for` reads everything from the model's parameter table (kinds ``lever``,
 ``region`` and ``uncertain``, units, declared ranges), so any model with tagged constants gets
-a simulator. What the parameter table cannot say (which outcomes to chart, a title, named
-presets, what the game scores) comes from :func:`card_entries`, the one place that knows about
-model cards: until the card module lands it reads a small, tolerant subset of the card file
-(``[model] title``, ``[[outcomes]]``, ``[[presets]]``) and, without a card, falls back to the
-flexnet names of ``docs/architecture.md`` when the model has them.
+a simulator. What the parameter table cannot say comes from the model's card
+(:mod:`sdnet.card`): the title, what to chart (``[model] charts``, else ``report_variables``),
+named presets, the base push the page opens on, and the game (a ``push`` schedule and
+``[game]``: what a world must keep and what counts as public money). A model without a card
+charts its first outputs and has no game.
 """
 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sdnet.errors import ExperimentError, UnknownVariableError
+from sdnet.card import ModelCard, find_card
+from sdnet.errors import UnknownVariableError
 from sdnet.params import Parameter, ParameterTable, python_name
+from sdnet.policy import base_push
 
 __all__ = [
     "GameRules",
     "Outcome",
     "SimulatorSetup",
     "SliderSpec",
-    "card_entries",
     "nice_step",
     "setup_for",
 ]
 
 #: kinds of constants that get a slider in explore mode, in this order
 SLIDER_KINDS: tuple[str, ...] = ("lever", "region")
-#: flexnet's outcomes (docs/architecture.md), charted when the model has them and no card says
-FLEXNET_OUTCOMES: tuple[str, ...] = (
-    "Total Members", "Embeddedness", "Trust", "Collective Knowledge", "Public Push Grant",
-    "Cumulative Public Spending",
-)
-#: the push schedule's constants: in the game they are set by the decision periods
-PUSH_SCHEDULE: tuple[str, ...] = ("push_start", "push_duration", "push_taper")
 _MAX_OUTCOMES = 6
 
 
@@ -108,6 +101,9 @@ class GameRules:
 
     levers: tuple[str, ...]
     amount: str
+    start: str
+    duration: str
+    taper: str
     period: float
     decide_until: float
     final_time: float
@@ -127,7 +123,8 @@ class GameRules:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the page."""
         return {
-            "levers": list(self.levers), "amount": self.amount, "period": self.period,
+            "levers": list(self.levers), "amount": self.amount, "start": self.start,
+            "duration": self.duration, "taper": self.taper, "period": self.period,
             "decide_until": self.decide_until, "final_time": self.final_time,
             "members": self.members, "embeddedness": self.embeddedness, "cost": self.cost,
             "firms": self.firms, "sustain_fraction": self.sustain_fraction,
@@ -149,6 +146,7 @@ class SimulatorSetup:
     saveper: float
     game: GameRules | None
     card: str | None = None
+    push: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def slider_names(self) -> tuple[str, ...]:
@@ -179,6 +177,18 @@ class SimulatorSetup:
             "game": None if self.game is None else self.game.to_dict(),
         }
 
+    def push_period(self, values: Mapping[str, float]) -> tuple[float, float, float] | None:
+        """Start, end of full strength and end of phase-out of the card's push (model time),
+        or None when the model has no push schedule or the push pays nothing."""
+        push = self.push
+        if not all(f in push and push[f] in values for f in ("amount", "start", "duration")) \
+                or values[push["amount"]] <= 0:
+            return None
+        start = float(values[push["start"]])
+        full = start + float(values[push["duration"]])
+        taper = float(values.get(push.get("taper", ""), 0.0))
+        return (start, full, full + taper)
+
 
 def nice_step(span: float, *, steps: int = 100) -> float:
     """A round slider step (1, 2 or 5 times a power of ten) near ``span / steps``.
@@ -198,67 +208,12 @@ def nice_step(span: float, *, steps: int = 100) -> float:
     return float(f"{10 * power:.12g}")  # pragma: no cover - the loop always returns
 
 
-def card_entries(card: str | Path | None, *, model_path: Path) -> dict[str, Any]:
-    """What a model card adds to the parameter table: title, outcomes, presets.
-
-    This is the one function that reads a card; it reads only ``[model] title``,
-    ``[[outcomes]]`` that name a ``variable`` without a ``reducer`` (a trajectory to chart;
-    optional ``label``/``name`` and ``units``) and ``[[presets]]`` (``name`` and ``values``),
-    and ignores every other table and entry, so a fuller card works unchanged. Without
-    ``card``, a card named like the model (``flexnet.toml`` beside ``flexnet.mdl``) is used
-    when present.
-
-    Raises
-    ------
-    ExperimentError
-        If the card is not valid TOML or an entry has the wrong type (naming file and key).
-    """
-    path = Path(card) if card is not None else model_path.with_suffix(".toml")
-    if card is None and not path.is_file():
-        return {}
-    if not path.is_file():
-        raise ExperimentError(f"{path}: no such model card (give the path of a .toml file)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ExperimentError(f"{path}: not a valid TOML file: {error}") from error
-    entries: dict[str, Any] = {"card": str(path)}
-    model = data.get("model", {})
-    if isinstance(model, Mapping) and isinstance(model.get("title"), str):
-        entries["title"] = model["title"]
-    outcomes = data.get("outcomes", [])
-    if not isinstance(outcomes, list):
-        raise ExperimentError(f"{path}: [[outcomes]] must be an array of tables")
-    found = []
-    for i, entry in enumerate(outcomes):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("variable"), str) \
-                or entry.get("reducer", entry.get("reduce")) is not None:
-            continue  # a number reduced from a run (a metric), not a trajectory to chart
-        label = entry.get("label", entry.get("name", entry["variable"]))
-        found.append((entry["variable"], str(label), str(entry.get("units", ""))))
-        if not isinstance(label, str):
-            raise ExperimentError(f"{path}: outcomes[{i}].label must be a string, not "
-                                  f"{label!r}")
-    if found:
-        entries["outcomes"] = found
-    presets = data.get("presets", [])
-    named = {}
-    for entry in presets if isinstance(presets, list) else ():
-        values = entry.get("values") if isinstance(entry, Mapping) else None
-        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str) \
-                and isinstance(values, Mapping):  # other preset shapes are the card's own
-            named[python_name(entry["name"])] = dict(values)
-    if named:
-        entries["presets"] = named
-    return entries
-
-
 def setup_for(
     parameters: ParameterTable,
     *,
     model_path: str | Path,
     outputs: Mapping[str, str],
-    card: str | Path | None = None,
+    card: str | Path | ModelCard | None = None,
     final_time: float = 30.0,
     time_step: float = 0.125,
     saveper: float = 0.25,
@@ -275,8 +230,8 @@ def setup_for(
         The model file (its name is shown; a card named like it is read).
     outputs : mapping of str to str
         Output columns the model can save (Vensim name -> units).
-    card : path, optional
-        A model card (see :func:`card_entries`).
+    card : path or ModelCard, optional
+        The model card (default: the ``.toml`` of the same stem beside the model, else none).
     final_time, time_step, saveper : float
         Horizon, integration step and save step of every run, Year. A step of 1/8 year keeps
         one flexnet run near 13 ms, so a slider move redraws well within 100 ms.
@@ -285,22 +240,22 @@ def setup_for(
     years_after : float
         Years the game runs on after the last decision period, with no public money.
     """
-    from sdnet.policy import BASE_PUSH, REGIONS
-
     path = Path(model_path)
-    entries = card_entries(card, model_path=path)
+    card = card if isinstance(card, ModelCard) else find_card(path, card)
     names = set(parameters)
     presets: dict[str, dict[str, float]] = {}
-    for name, preset in (entries.get("presets") or {
-        key: dict(region.values) for key, region in REGIONS.items()
-    }).items():
-        if all(python_name(k) in names and isinstance(v, int | float) and not isinstance(v, bool)
-               for k, v in preset.items()):
-            presets[name] = {parameters[k].name: float(v) for k, v in preset.items()}
+    for name, preset in card.presets.items():
+        if all(python_name(k) in names for k in preset.values):
+            presets[name] = {parameters[k].name: float(v) for k, v in preset.values.items()}
     start = parameters.defaults()
-    if all(python_name(k) in names for k in BASE_PUSH.as_params()):
-        # flexnet's default grant is 0 (the no-push baseline): open on the base push instead
-        start |= {parameters[k].name: float(v) for k, v in BASE_PUSH.as_params().items()}
+    schedule = card.push
+    push = ({f: parameters[n].name for f, n in schedule.parameters.items()}
+            if schedule is not None and all(n in names for n in schedule.parameters.values())
+            else {})
+    if push and schedule is not None and schedule.base:
+        # a pushed model's default is often no push: open on the card's base push instead
+        start |= {parameters[k].name: float(v) for k, v in
+                  base_push(card).as_params(card).items()}
     if presets:
         start |= next(iter(presets.values()))
     sliders = tuple(
@@ -309,15 +264,16 @@ def setup_for(
         for parameter in parameters.of_kind(kind).values()
         if parameter.bounded and parameter.upper > parameter.lower  # type: ignore[operator]
     )
-    outcomes = _outcomes(entries.get("outcomes"), outputs, where=entries.get("card"))
-    game = _game_rules(parameters, outputs, sliders, period=game_period,
+    where = str(card.path) if card.path is not None else None
+    outcomes = _outcomes(card.charts or card.report_variables, outputs, where=where)
+    game = _game_rules(card, parameters, outputs, sliders, push, period=game_period,
                        final_time=final_time, years_after=years_after)
     return SimulatorSetup(
-        title=f"{entries.get('title', path.stem)}: flight simulator",
+        title=f"{card.title or path.stem}: flight simulator",
         model_name=path.name, sliders=sliders, outcomes=outcomes,
         presets=MappingProxyType(presets), final_time=float(final_time),
         time_step=float(time_step), saveper=float(saveper), game=game,
-        card=entries.get("card"),
+        card=where, push=MappingProxyType(push),
     )
 
 
@@ -330,33 +286,36 @@ def _slider(parameter: Parameter, start: float) -> SliderSpec:
     )
 
 
-def _outcomes(from_card: Sequence[tuple[str, str, str]] | None, outputs: Mapping[str, str],
+def _outcomes(from_card: Sequence[str], outputs: Mapping[str, str],
               *, where: str | None) -> tuple[Outcome, ...]:
     if from_card:
         chosen = []
-        for variable, label, units in from_card:
+        for variable in from_card:
             if variable not in outputs:
-                raise UnknownVariableError(variable, candidates=outputs, what="outcome variable",
+                raise UnknownVariableError(variable, candidates=outputs, what="chart variable",
                                            where=where or "the model card")
-            chosen.append(Outcome(variable, label, units or outputs[variable]))
+            chosen.append(Outcome(variable, variable, outputs[variable]))
         return tuple(chosen[:_MAX_OUTCOMES])
-    names = [n for n in FLEXNET_OUTCOMES if n in outputs] or list(outputs)
-    return tuple(Outcome(n, n, outputs[n]) for n in names[:_MAX_OUTCOMES])
+    return tuple(Outcome(n, n, outputs[n]) for n in list(outputs)[:_MAX_OUTCOMES])
 
 
-def _game_rules(parameters: ParameterTable, outputs: Mapping[str, str],
-                sliders: Sequence[SliderSpec], *, period: float, final_time: float,
-                years_after: float) -> GameRules | None:
-    """flexnet's game (a push decided period by period), when the model has its names."""
-    needed = ("push_amount", *PUSH_SCHEDULE, "number_of_firms")
-    columns = ("Total Members", "Embeddedness", "Cumulative Public Spending")
-    if not all(n in parameters for n in needed) or not all(c in outputs for c in columns):
+def _game_rules(card: ModelCard, parameters: ParameterTable, outputs: Mapping[str, str],
+                sliders: Sequence[SliderSpec], push: Mapping[str, str], *, period: float,
+                final_time: float, years_after: float) -> GameRules | None:
+    """The card's game (its push decided period by period), when the card has a push
+    schedule and a ``[game]`` whose names the model has."""
+    game = card.game
+    if game is None or not push:
         return None
-    levers = tuple(s.name for s in sliders
-                   if s.kind == "lever" and s.name not in PUSH_SCHEDULE)
+    columns = (game.outcome, game.quality or game.outcome, game.cost)
+    if python_name(game.population) not in parameters or not all(c in outputs for c in columns):
+        return None
+    schedule = tuple(push[f] for f in ("start", "duration", "taper") if f in push)
+    levers = tuple(s.name for s in sliders if s.kind == "lever" and s.name not in schedule)
     return GameRules(
-        levers=levers, amount="push_amount", period=float(period),
+        levers=levers, amount=push["amount"], start=push["start"], duration=push["duration"],
+        taper=push.get("taper", ""), period=float(period),
         decide_until=float(final_time) - float(years_after), final_time=float(final_time),
-        members="Total Members", embeddedness="Embeddedness",
-        cost="Cumulative Public Spending", firms="number_of_firms",
+        members=game.outcome, embeddedness=game.quality or game.outcome, cost=game.cost,
+        firms=parameters[game.population].name,
     )

@@ -6,11 +6,12 @@ therefore runs every policy in the same ``n_runs`` plausible worlds: a Latin-hyp
 declared ranges. Every policy faces the same worlds (common random numbers), so differences in
 score come from the policy, not from the draw. The score is
 
-    ``100 * (share of worlds in which the network is sustained)
+    ``100 * (share of worlds in which the outcome is sustained)
     - cost_weight * (mean public spending, $ million)``
 
-where *sustained* means ``Total Members`` at the final time is at least ``sustain_fraction`` of
-the region's ``Number of Firms`` (and the push ended at least ``years_after_push`` years before).
+where *sustained* means the card's ``[game] outcome`` at the final time is at least
+``sustain_fraction`` of its ``[game] population`` (and the card's push schedule ended at least
+``years_after_push`` years before); the cost is ``[game] cost`` (:mod:`sdnet.card`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from sdnet.errors import InvalidValueError, UnknownVariableError
+from sdnet.card import Game, ModelCard
+from sdnet.errors import CardError, InvalidValueError, UnknownVariableError
 from sdnet.params import python_name
 
 if TYPE_CHECKING:
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from sdnet.teaching.exercises import Challenge
 
 __all__ = [
-    "COST_VARIABLE",
-    "MEMBERS_VARIABLE",
     "EnsembleSimulator",
     "PolicyScore",
     "push_end",
@@ -40,9 +40,6 @@ __all__ = [
     "sample_worlds",
     "score_policies",
 ]
-
-MEMBERS_VARIABLE = "Total Members"
-COST_VARIABLE = "Cumulative Public Spending"
 
 
 class EnsembleSimulator(Protocol):
@@ -67,7 +64,7 @@ class PolicyScore:
     levers : mapping of str to float
         Every challenge lever's value (Python names), defaults filled in.
     sustained_share : float
-        Share of worlds (0-1) in which the network is sustained; failed runs count as not.
+        Share of worlds (0-1) in which the outcome is sustained; failed runs count as not.
     mean_cost : float
         Mean public spending over the worlds that ran, $.
     score : float
@@ -85,13 +82,27 @@ class PolicyScore:
     n_failed: int
 
 
-def push_end(levers: Mapping[str, float]) -> float:
-    """Year the push ends: ``push_start + push_duration + push_taper`` (absent parts are 0)."""
-    return sum(float(levers.get(k, 0.0)) for k in ("push_start", "push_duration", "push_taper"))
+def _end_names(card: ModelCard) -> tuple[str, ...]:
+    schedule = card.push
+    return () if schedule is None else schedule.end_parameters
+
+
+def push_end(levers: Mapping[str, float], card: ModelCard) -> float:
+    """When the card's push ends: start + duration + taper of ``levers`` (absent parts 0)."""
+    return sum(float(levers.get(k, 0.0)) for k in _end_names(card))
+
+
+def _game(card: ModelCard) -> Game:
+    if card.game is None:
+        where = card.path.name if card.path is not None else "the model (it has no card)"
+        raise CardError("a challenge scores what the card's [game] names (outcome, population, "
+                        f"cost); {where} has no [game]", path=card.path, key="game")
+    return card.game
 
 
 def resolve_policy(
-    challenge: Challenge, levers: Mapping[str, Any], *, parameters: ParameterTable
+    challenge: Challenge, levers: Mapping[str, Any], *, parameters: ParameterTable,
+    card: ModelCard,
 ) -> dict[str, float]:
     """Validate a policy and fill in defaults; return every challenge lever by Python name.
 
@@ -101,7 +112,7 @@ def resolve_policy(
         If a name is not one of the challenge's levers (with close matches).
     InvalidValueError, OutOfRangeError
         If a value is not a number or lies outside the model's declared range, or the push
-        ends too late to judge whether the network survives it.
+        ends too late to judge whether the outcome lasts.
     """
     resolved: dict[str, float] = {}
     for lever in challenge.levers:
@@ -113,9 +124,9 @@ def resolve_policy(
                                        where="the challenge")
         resolved[key] = parameters[key].check(value)
     latest = challenge.final_time - challenge.years_after_push
-    if push_end(resolved) > latest:
+    if push_end(resolved, card) > latest:
         raise InvalidValueError(
-            "push_start + push_duration + push_taper", push_end(resolved),
+            " + ".join(_end_names(card)), push_end(resolved, card),
             expected=f"at most {latest:g} (the push must end {challenge.years_after_push:g} "
             f"years before year {challenge.final_time:g})",
         )
@@ -151,6 +162,7 @@ def score_policies(
     policies: Mapping[str, Mapping[str, Any]],
     *,
     simulator: EnsembleSimulator,
+    card: ModelCard,
     region_values: Mapping[str, float] | None = None,
 ) -> dict[str, PolicyScore]:
     """Score several policies in the same ensemble of worlds (one vectorized run).
@@ -163,9 +175,11 @@ def score_policies(
         Lever values by name (either spelling); missing levers take the challenge defaults.
     simulator : EnsembleSimulator
         Usually ``sdnet.engine.compile_model(exercise.model)``.
+    card : ModelCard
+        The model's card: its ``[game]`` names what is scored, its push schedule when the
+        push ends, its presets the challenge's region.
     region_values : mapping, optional
-        Parameter values of the challenge's region; default
-        ``sdnet.policy.region_values(challenge.region)``.
+        Parameter values of the challenge's region; default the card's preset.
 
     Returns
     -------
@@ -173,12 +187,11 @@ def score_policies(
         In the order given.
     """
     parameters = simulator.parameters
+    game = _game(card)
     if region_values is None:
-        from sdnet.policy import region_values as preset_values
-
-        region_values = preset_values(challenge.region)
+        region_values = card.preset(challenge.region).values
     region = {parameters[k].name: float(v) for k, v in region_values.items()}
-    resolved = {name: resolve_policy(challenge, levers, parameters=parameters)
+    resolved = {name: resolve_policy(challenge, levers, parameters=parameters, card=card)
                 for name, levers in policies.items()}
     worlds = sample_worlds(parameters, challenge.n_runs, seed=challenge.seed)
     k, n = len(resolved), challenge.n_runs
@@ -188,11 +201,12 @@ def score_policies(
     for lever in challenge.levers:
         values[lever] = np.repeat([policy[lever] for policy in resolved.values()], n)
     simulation = simulator.simulate(values, n_runs=k * n, final_time=challenge.final_time,
-                                    variables=[MEMBERS_VARIABLE, COST_VARIABLE])
-    members = np.asarray(simulation.outputs[MEMBERS_VARIABLE])[:, -1]
-    cost = np.asarray(simulation.outputs[COST_VARIABLE])[:, -1]
+                                    variables=[game.outcome, game.cost])
+    members = np.asarray(simulation.outputs[game.outcome])[:, -1]
+    cost = np.asarray(simulation.outputs[game.cost])[:, -1]
     status = np.asarray(simulation.status, dtype=bool) & np.isfinite(members) & np.isfinite(cost)
-    firms = float(region.get("number_of_firms", parameters["number_of_firms"].default))
+    population = parameters[game.population].name
+    firms = float(region.get(population, parameters[population].default))
     needed = challenge.sustain_fraction * firms
     scores: dict[str, PolicyScore] = {}
     for i, (name, levers) in enumerate(resolved.items()):

@@ -32,14 +32,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.card import ModelCard
 from sdnet.errors import InvalidValueError, UnknownVariableError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from sdnet.policy import Push
     from sdnet.teaching.challenge import EnsembleSimulator
 
-__all__ = ["DEFAULT_SLIDERS", "Explorer", "Slider"]
+__all__ = ["Explorer", "Slider", "card_sliders"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +76,21 @@ class Slider:
         return float(positions[int(np.argmin(np.abs(positions - value)))])
 
 
-#: the levers and region descriptors the notebooks offer
-DEFAULT_SLIDERS: tuple[Slider, ...] = (
-    Slider("push_amount", "push $/yr", 0.0, 1_000_000.0, 50_000.0),
-    Slider("push_duration", "duration yr", 0.0, 12.0, 0.5),
-    Slider("push_taper", "taper yr", 0.0, 6.0, 0.5),
-    Slider("local_match_requirement", "local match", 0.0, 1.0, 0.1),
-    Slider("sponsor_cultivation_share", "cultivation", 0.0, 0.5, 0.05),
-    Slider("community_entrepreneur_density", "CE density", 0.0, 1.0, 0.1),
-    Slider("external_networking", "external netw.", 0.0, 1.0, 0.1),
-    Slider("micro_share", "micro share", 0.2, 0.9, 0.1),
-)
+def card_sliders(card: ModelCard, parameters: Any) -> tuple[Slider, ...]:
+    """The sliders a model offers: the card's ``[model] sliders`` (a name alone spans the
+    declared range in 20 steps), else every lever and region constant with a declared range.
+    """
+    if not card.sliders:
+        return tuple(_as_slider(p.name, parameters) for kind in ("lever", "region")
+                     for p in parameters.of_kind(kind).values()
+                     if p.bounded and p.upper > p.lower)
+    sliders = []
+    for entry in card.sliders:
+        base = _as_slider(entry["name"], parameters)
+        lower, upper = entry.get("lower", base.lower), entry.get("upper", base.upper)
+        sliders.append(Slider(base.name, entry.get("label", base.label), lower, upper,
+                              entry.get("step", (upper - lower) / 20)))
+    return tuple(sliders)
 
 
 class Explorer:
@@ -94,14 +100,20 @@ class Explorer:
     ----------
     simulator : EnsembleSimulator
         The vectorized model, ``sdnet.engine.compile_model(path)``; see :meth:`from_path`.
-    variables : sequence of str
-        Output columns to plot, one panel each (Vensim names).
-    region : str
-        Region preset whose values start the region sliders.
+    card : ModelCard, optional
+        The model's card (:meth:`from_path` finds it): its presets, push schedule, sliders
+        and report variables. Default: the neutral card.
+    variables : sequence of str, optional
+        Output columns to plot, one panel each (Vensim names); default the card's first two
+        ``report_variables``, else the first two outputs.
+    region : str, optional
+        A preset of the card whose values start the sliders.
+    push : Push, optional
+        A push of the card's schedule to start from.
     values : mapping, optional
-        Starting values of any constants (Python names), e.g. the push.
-    sliders : sequence of Slider or str
-        Which constants get sliders (default :data:`DEFAULT_SLIDERS`). A name (Python or
+        Starting values of any constants (Python names); they win over region and push.
+    sliders : sequence of Slider or str, optional
+        Which constants get sliders (default :func:`card_sliders`). A name (Python or
         Vensim spelling) gets a slider over the constant's declared range in 20 steps.
     final_time : float
         Horizon, Year.
@@ -116,26 +128,36 @@ class Explorer:
         self,
         simulator: EnsembleSimulator,
         *,
-        variables: Sequence[str] = ("Total Members", "Embeddedness"),
-        region: str = "typical",
+        card: ModelCard | None = None,
+        variables: Sequence[str] | None = None,
+        region: str | None = None,
+        push: Push | None = None,
         values: Mapping[str, float] | None = None,
-        sliders: Sequence[Slider | str] = DEFAULT_SLIDERS,
+        sliders: Sequence[Slider | str] | None = None,
         final_time: float = 30.0,
         time_step: float = 0.125,
         prefetch: bool = False,
     ) -> None:
         from matplotlib.figure import Figure
 
-        from sdnet.policy import region_values
-
+        card = ModelCard() if card is None else card
+        self.card = card
         self.simulator = simulator
+        parameters = simulator.parameters
+        if variables is None:
+            outputs = list(getattr(simulator, "outputs", ()))
+            variables = [v for v in card.report_variables if v in outputs][:2] or outputs[:2]
         self.variables = tuple(variables)
-        self.sliders = tuple(_as_slider(s, simulator.parameters) for s in sliders)
+        self.sliders = (card_sliders(card, parameters) if sliders is None
+                        else tuple(_as_slider(s, parameters) for s in sliders))
         self.final_time = float(final_time)
         self.time_step = float(time_step)
         self.prefetching = prefetch
-        parameters = simulator.parameters
-        start = {k: float(v) for k, v in region_values(region).items()}
+        start: dict[str, float] = {}
+        if region is not None:
+            start |= parameters.resolve(dict(card.preset(region).values))
+        if push is not None:
+            start |= parameters.resolve(push.as_params(card))
         start |= parameters.resolve(dict(values or {}))
         self.values: dict[str, float] = {}
         for slider in self.sliders:
@@ -163,7 +185,8 @@ class Explorer:
                                linestyle="--", linewidth=1.2, label="previous run")
             (line,) = ax.plot(times, self.current[name], color="C0", linewidth=2,
                               label="this run")
-            full = ax.axvspan(0, 0, color="C1", alpha=0.18, linewidth=0, label="push")
+            full = ax.axvspan(0, 0, color="C1", alpha=0.18, linewidth=0,
+                              label=card.word("schedule").removeprefix("the "))
             taper = ax.axvspan(0, 0, color="C1", alpha=0.08, linewidth=0, label="phase-out")
             ax.set_ylabel(name)
             ax.set_xlim(0, self.final_time)
@@ -173,7 +196,7 @@ class Explorer:
             self._spans.append((full, taper))
         self.figure.legend(handles=[*self._lines[:1], *self._ghosts[:1], *self._spans[0]],
                            loc="outside lower center", ncols=4, fontsize="small", frameon=False)
-        self.axes[-1].set_xlabel("Year")
+        self.axes[-1].set_xlabel(card.time_unit or "Time")
         self._title = self.axes[0].set_title(" ", fontsize="medium")
         # What changes on an update is drawn over a cached background (blitting): rendering
         # the axes, ticks and labels again would cost more than the model run.
@@ -197,11 +220,15 @@ class Explorer:
         self._redraw()
 
     @classmethod
-    def from_path(cls, path: str | Path, **options: Any) -> Explorer:
-        """An explorer of the model file at ``path`` (compiled with the vectorized engine)."""
+    def from_path(cls, path: str | Path, *, card: str | Path | ModelCard | None = None,
+                  **options: Any) -> Explorer:
+        """An explorer of the model file at ``path`` (compiled with the vectorized engine),
+        with its card (the ``.toml`` beside it, or ``card``)."""
+        from sdnet.card import find_card
         from sdnet.engine import compile_model
 
-        return cls(compile_model(path), **options)
+        found = card if isinstance(card, ModelCard) else find_card(path, card)
+        return cls(compile_model(path), card=found, **options)
 
     # ----------------------------------------------------------------- running
     def _key(self, values: Mapping[str, float]) -> tuple[float, ...]:
@@ -294,11 +321,18 @@ class Explorer:
         """Start, end of full strength, and end of phase-out of the current push (Year)."""
         value = {**self.fixed, **self.values}
         params = self.simulator.parameters
-        start = value.get("push_start", params["push_start"].default)
-        full = start + value.get("push_duration", params["push_duration"].default)
-        end = full + value.get("push_taper", params["push_taper"].default)
-        amount = value.get("push_amount", params["push_amount"].default)
-        return (start, start, start) if amount <= 0 else (start, full, end)
+        schedule = self.card.push
+        if schedule is None or not all(n in params for n in schedule.parameters.values()):
+            return (0.0, 0.0, 0.0)  # no push schedule: nothing to shade
+
+        def get(field: str) -> float:
+            name = schedule.parameters.get(field)
+            return 0.0 if name is None else float(value.get(name, params[name].default))
+
+        start = get("start")
+        full = start + get("duration")
+        end = full + get("taper")
+        return (start, start, start) if get("amount") <= 0 else (start, full, end)
 
     def _limits(self, current: Mapping[str, np.ndarray],
                 previous: Mapping[str, np.ndarray] | None) -> tuple[float, ...]:
@@ -350,8 +384,11 @@ class Explorer:
         at_end = float(np.interp(end, times, series))
         later = min(end + 10, self.final_time)
         after = float(np.interp(later, times, series))
-        return (f"{first}: {at_end:.1f} when the push ends (year {end:g}), "
-                f"{after:.1f} at year {later:g}")
+        unit = (self.card.time_unit or "time").lower()
+        if self.card.push is None:
+            return f"{first}: {after:.1f} at {unit} {later:g}"
+        return (f"{first}: {at_end:.1f} when {self.card.word('schedule')} ends ({unit} "
+                f"{end:g}), {after:.1f} at {unit} {later:g}")
 
     def render(self) -> bytes:
         """The figure as PNG bytes, as last drawn (what the notebook shows)."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from sdnet.card import ModelCard, find_card
 from sdnet.errors import ExperimentError, UnknownVariableError
 from sdnet.params import python_name
 from sdnet.teaching.challenge import EnsembleSimulator, PolicyScore, score_policies
@@ -359,20 +360,20 @@ def _make_push(scenario: Scenario) -> Any:
     return Push(spec.amount, spec.start, spec.duration, taper=spec.taper, match=spec.match)
 
 
-def scenario_values(scenario: Scenario, parameters: ParameterTable) -> dict[str, float]:
-    """The constants a scenario sets: region preset, then push, then ``params`` (later wins).
+def scenario_values(scenario: Scenario, parameters: ParameterTable,
+                    card: ModelCard) -> dict[str, float]:
+    """The constants a scenario sets: the card's preset, then its push, then ``params``
+    (later wins).
 
     The same order as :meth:`sdnet.model.Model.scenario_values`, so both engines read a
     scenario the same way.
     """
     values: dict[str, float] = {}
     if scenario.region is not None:
-        from sdnet.policy import region_values
-
-        values |= parameters.resolve(region_values(scenario.region))
+        values |= parameters.resolve(dict(card.preset(scenario.region).values))
     push = _make_push(scenario)
     if push is not None:
-        values |= parameters.resolve(push.as_params())
+        values |= parameters.resolve(push.as_params(card))
     values |= parameters.resolve(dict(scenario.params))
     return values
 
@@ -433,11 +434,12 @@ def run_scenarios(
         from sdnet.engine import compile_model
 
         simulator = compile_model(exercise.model)
+    card = find_card(exercise.model)
     groups: dict[float, list[Scenario]] = {}
     for scenario in exercise.scenarios.values():
         groups.setdefault(scenario.final_time or exercise.final_time, []).append(scenario)
     for final_time, scenarios in groups.items():
-        per_run = [scenario_values(s, simulator.parameters) for s in scenarios]
+        per_run = [scenario_values(s, simulator.parameters, card) for s in scenarios]
         names = sorted({k for values in per_run for k in values})
         values = {
             k: np.array([v.get(k, simulator.parameters[k].default) for v in per_run])
@@ -619,7 +621,7 @@ def generate_key(
     simulator : EnsembleSimulator, optional
         The vectorized model; default ``sdnet.engine.compile_model(exercise.model)``.
     region_values : mapping, optional
-        The challenge region's parameter values; default from :mod:`sdnet.policy`.
+        The challenge region's parameter values; default the preset of the model's card.
 
     Returns
     -------
@@ -637,7 +639,7 @@ def generate_key(
     if exercise.challenge is not None and simulator is not None:
         scores = score_policies(
             exercise.challenge, {r.name: r.levers for r in exercise.challenge.references},
-            simulator=simulator, region_values=region_values,
+            simulator=simulator, card=find_card(exercise.model), region_values=region_values,
         )
         references = tuple(_rounded(s) for s in scores.values())
     values = compute_values(exercise, frames, references={r.name: r for r in references})

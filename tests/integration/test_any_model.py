@@ -16,7 +16,7 @@ from sdnet.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SUITE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
-OURS = {"bass": DATA / "bass.mdl", "sir": DATA / "sir.mdl"}
+OURS = {"bass": DATA / "bass_diffusion.mdl", "sir": DATA / "sir.mdl"}
 SAMPLES = {"teacup": SUITE / "teacup" / "teacup.mdl",
            "workforce": SUITE / "Workforce" / "workforce.mdl",
            "population": SUITE / "Population" / "Subscripted Population Model.mdl"}
@@ -113,7 +113,7 @@ def test_a_bass_study_of_ones_own_runs_end_to_end_with_a_neutral_report(
 ) -> None:
     folder = tmp_path / "bass"
     folder.mkdir()
-    shutil.copy(DATA / "bass.mdl", folder)
+    shutil.copy(DATA / "bass_diffusion.mdl", folder)
     shutil.copy(DATA / "bass_study.toml", folder)
     out = tmp_path / "out"
     assert main(["experiment", str(folder / "bass_study.toml"), "--n", "8", "--quiet",
@@ -123,11 +123,11 @@ def test_a_bass_study_of_ones_own_runs_end_to_end_with_a_neutral_report(
     assert list(metrics.columns[-2:]) == ["time_to_half", "peak_adoption"]
     assert (metrics["status"] == "ok").all()
     # the metrics are the model's numbers: the peak adoption of every run is positive and
-    # half the market adopts within the 60 months in most runs
+    # 500 people (half the default market) adopt within the 20 years in most runs
     assert (metrics["peak_adoption"] > 0).all()
     assert metrics["time_to_half"].notna().mean() > 0.5
     report = (out / "report" / "report.md").read_text(encoding="utf-8")
-    assert "time (Month)" in (out / "report" / "figures" / "fan-1.svg").read_text()
+    assert "time (Year)" in (out / "report" / "figures" / "fan-1.svg").read_text()
     assert _flagship_words(report) == [], "another model's report speaks flexnet"
     assert _flagship_words(printed) == []
     assert "Which parameters decide how fast a product spreads?" in report
@@ -137,21 +137,22 @@ def test_a_study_of_a_model_without_a_card_names_the_key_of_a_push(tmp_path: Pat
     from sdnet.errors import ExperimentError
     from sdnet.experiment import parse_experiment
 
-    study = {"experiment": {"name": "s", "model": str(DATA / "bass.mdl")},
-             "push": {"amount": 5}, "factors": [{"name": "contact_rate"}],
+    study = {"experiment": {"name": "s", "model": str(DATA / "bass_diffusion.mdl")},
+             "push": {"amount": 5}, "factors": [{"name": "imitation_coefficient"}],
              "design": {"method": "lhs", "n": 4}}
     with pytest.raises(ExperimentError) as caught:
         parse_experiment(study)
     assert str(caught.value) == (
-        "[push] a push needs a push schedule, and bass.mdl has no model card (bass.toml beside "
+        "[push] a push needs a push schedule, and bass_diffusion.mdl has no model card "
+        "(bass_diffusion.toml beside "
         'it with a [[schedules]] entry of kind "push"); remove the push or write the card')
     del study["push"]
     study["metrics"] = [{"name": "sustained"}]
     with pytest.raises(ExperimentError) as caught:
         parse_experiment(study)
     assert str(caught.value) == (
-        "[metrics[0].name] unknown metric 'sustained' (bass.mdl has no model card (bass.toml "
-        "beside it), so no named outcomes; or give variable and reducer)")
+        "[metrics[0].name] unknown metric 'sustained' (bass_diffusion.mdl has no model card "
+        "(bass_diffusion.toml beside it), so no named outcomes; or give variable and reducer)")
     del study["metrics"]
     experiment = parse_experiment(study)  # no metrics: the final value of every stock
     assert [m.name for m in experiment.metrics] == ["final_adopters",

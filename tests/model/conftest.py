@@ -7,7 +7,7 @@ so sharing results is safe.
 
 Scenarios used here (the values set are stated so the tests say what they test):
 
-* region presets from :data:`sdnet.policy.REGIONS`: ``typical`` (CE 0.2, X 0.2),
+* region presets of flexnet's card (``models/flexnet/flexnet.toml``): ``typical`` (CE 0.2, X 0.2),
   ``embedded_prone`` (CE 0.8, X 0.2), ``externally_networked`` (CE 0.2, X 0.8);
 * ``BASE_PUSH``: 300,000 $/Year from year 2 for 3.5 years, no taper, no local match (the
   model's default Push Amount is 0, i.e. no push).

@@ -6,15 +6,19 @@ saving every integration step (SAVEPER = TIME STEP) so "at every step" is litera
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from sdnet.card import find_card
 from sdnet.model import Model
-from sdnet.policy import REGIONS
 from sdnet.results import RunResult
 
 from .conftest import BASE_PUSH
 
+FLEXNET = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.mdl"
+REGIONS = find_card(FLEXNET).presets
 CASES = [("defaults", None)] + [(name, BASE_PUSH) for name in REGIONS]
 
 

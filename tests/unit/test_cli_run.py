@@ -13,7 +13,9 @@ import pytest
 
 from sdnet.cli import main
 from sdnet.model import Model, load_model
-from sdnet.policy import BASE_PUSH
+from sdnet.policy import Push
+
+BASE_PUSH = Push(amount=300_000, start=2, duration=3.5)  # flexnet's card's base push
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BATHTUB = str(DATA / "bathtub.mdl")
@@ -155,7 +157,7 @@ def test_time_options(tmp_path: Path, capsys: pytest.CaptureFixture[str], cache:
          "(--no-check-ranges runs extreme conditions on purpose)"),
         (["--set", "faucet_flow"],
          "invalid value for '--set': 'faucet_flow' (expected NAME=VALUE, e.g. "
-         "push_amount=300000)"),
+         "time_step=0.25)"),
         (["--set", "Water in Tub=3"],
          "'Water in Tub' is a stock of the model, not a parameter; to start from other stock "
          "values pass initial_state= (e.g. result.state_at(10))"),
@@ -405,8 +407,8 @@ def test_a_folder_given_as_the_model_is_named_a_folder(
     assert main(["describe", str(DATA)]) == 2
     line = _error_line(capsys)
     assert line.startswith(f"sdnet describe: error: the model path is a folder, not a file: "
-                           f"{DATA} (give the path of a Vensim .mdl file; in it: bass.mdl, "
-                           "bass_diffusion.mdl, ")
+                           f"{DATA} (give the path of a Vensim .mdl file; in it: "
+                           "bass_diffusion.mdl, bathtub.mdl, ")
 
 
 def test_run_writes_only_into_its_own_folders(

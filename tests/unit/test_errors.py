@@ -21,8 +21,10 @@ from sdnet.errors import (
 )
 from sdnet.model import Model, load_model
 from sdnet.numerics import NumericalWarning
-from sdnet.policy import BASE_PUSH, Push
+from sdnet.policy import Push
 from sdnet.results import State
+
+BASE_PUSH = Push(amount=300_000, start=2, duration=3.5)  # flexnet's card's base push
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

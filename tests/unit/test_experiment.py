@@ -13,7 +13,9 @@ from sdnet.designs import Factor
 from sdnet.errors import ExperimentError
 from sdnet.experiment import load_experiment, parse_experiment, to_toml
 from sdnet.model import Model, load_model
-from sdnet.policy import BASE_PUSH
+from sdnet.policy import Push
+
+BASE_PUSH = Push(amount=300_000, start=2, duration=3.5)  # flexnet's card's base push
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_network.mdl"
 

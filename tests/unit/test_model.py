@@ -12,8 +12,10 @@ import pytest
 
 from sdnet.errors import SdnetWarning
 from sdnet.model import Model, load_model
-from sdnet.policy import BASE_PUSH, Push, region_values
+from sdnet.policy import Push, region_values
 from sdnet.results import RunResult
+
+BASE_PUSH = Push(amount=300_000, start=2, duration=3.5)  # flexnet's card's base push
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 FLEXNET = Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.mdl"
@@ -112,7 +114,8 @@ def test_network_runs_never_mutate_with_region_and_push(network: Model) -> None:
     again = network.run()
     pd.testing.assert_frame_equal(again.frame, fresh.frame)
     assert pushed["Total Members"].iloc[-1] > fresh["Total Members"].iloc[-1]
-    expected = {**region_values("embedded_prone"), **BASE_PUSH.as_params()}
+    expected = {**region_values("embedded_prone", card=network.card),
+                **BASE_PUSH.as_params(network.card)}
     assert pushed.params == expected
     grant = pushed["Public Push Grant"]
     during = (grant.index >= BASE_PUSH.start) & (grant.index < BASE_PUSH.end)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import sdnet.policy
+import sdnet.card
 import sdnet.teaching.exercises as exercises
 from sdnet.cli import main
 from sdnet.files import packaged_data
@@ -67,12 +67,10 @@ def test_exercises_are_found_in_the_installed_package(installed: Path,
     assert all(e.title in listed for e in found.values())
 
 
-def test_the_flagship_card_is_found_when_installed(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_flagship_card_is_installed_beside_its_model(tmp_path: Path) -> None:
+    # an installed exercise's model is the packaged copy, and its card sits beside it
     data = tmp_path / "flexnet"
     shutil.copytree(ROOT / "models" / "flexnet", data)
-    monkeypatch.setattr(sdnet.policy, "FLAGSHIP_CARD", tmp_path / "missing" / "flexnet.toml")
-    monkeypatch.setattr(sdnet.policy, "packaged_data", lambda name: tmp_path / name)
-    card = sdnet.policy.flagship_card.__wrapped__()  # not the cached checkout card
+    card = sdnet.card.find_card(data / "flexnet.mdl")
     assert card.path == data / "flexnet.toml"
     assert set(card.presets) == {"typical", "embedded_prone", "externally_networked"}

@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
+from sdnet.card import ModelCard, load_card
 from sdnet.errors import MissingParameterError, PushScheduleError, UnknownPresetError
 from sdnet.policy import (
-    BASE_PUSH,
-    PUSH_PARAMETERS,
-    REGIONS,
     Push,
     Region,
+    base_push,
     get_region,
     region_values,
     require_parameters,
 )
 
+CARD = load_card(Path(__file__).resolve().parents[2] / "models" / "flexnet" / "flexnet.toml")
+BASE_PUSH = base_push(CARD)
+REGIONS = CARD.presets
+PUSH_PARAMETERS = CARD.push.parameters if CARD.push is not None else {}
+
 
 def test_push_as_params_uses_the_model_names() -> None:
     push = Push(amount=300_000, start=2, duration=3.5, taper=2, match=0.25)
-    assert push.as_params() == {
+    assert push.as_params(CARD) == {
         "push_amount": 300_000.0,
         "push_start": 2.0,
         "push_duration": 3.5,
         "push_taper": 2.0,
         "local_match_requirement": 0.25,
     }
-    assert set(push.as_params()) == set(PUSH_PARAMETERS.values())
+    assert set(push.as_params(CARD)) == set(PUSH_PARAMETERS.values())
 
 
 def test_push_end_and_total_cost() -> None:
@@ -100,9 +105,9 @@ def test_push_describe() -> None:
 
 def test_region_presets_follow_model_md() -> None:
     assert set(REGIONS) == {"typical", "embedded_prone", "externally_networked"}
-    typical = region_values("typical")
-    embedded = region_values("embedded_prone")
-    external = region_values("externally_networked")
+    typical = region_values("typical", card=CARD)
+    embedded = region_values("embedded_prone", card=CARD)
+    external = region_values("externally_networked", card=CARD)
     # embedded-prone differs from typical only by more community entrepreneurs,
     # externally networked only by more outside networking
     assert embedded["external_networking"] == typical["external_networking"]
@@ -114,12 +119,12 @@ def test_region_presets_follow_model_md() -> None:
 
 @pytest.mark.parametrize("spelling", ["embedded-prone", "Embedded Prone", "embedded_prone"])
 def test_region_spellings(spelling: str) -> None:
-    assert get_region(spelling) is REGIONS["embedded_prone"]
+    assert get_region(spelling, card=CARD) is REGIONS["embedded_prone"]
 
 
 def test_region_is_frozen_and_passes_through() -> None:
     region = Region("mine", "a test region", {"external_networking": 1})
-    assert get_region(region) is region
+    assert get_region(region, card=CARD) is region
     assert region.values == {"external_networking": 1.0}
     with pytest.raises(TypeError):
         region.values["external_networking"] = 0.5  # type: ignore[index]
@@ -127,7 +132,7 @@ def test_region_is_frozen_and_passes_through() -> None:
 
 def test_unknown_preset() -> None:
     with pytest.raises(UnknownPresetError) as caught:
-        get_region("tropical")
+        get_region("tropical", card=CARD)
     assert str(caught.value) == (
         "unknown region preset 'tropical'; valid presets: embedded_prone, "
         "externally_networked, typical"
@@ -148,3 +153,17 @@ def test_require_parameters_names_every_missing_one() -> None:
         "community_entrepreneur_density"
     )
     assert caught.value.names == ["community_entrepreneur_density"]
+
+
+def test_without_a_card_nothing_names_flexnet_constants() -> None:
+    # the core has no fallback: a push needs a card's schedule, a preset a card's presets
+    with pytest.raises(PushScheduleError, match="defines no push schedule"):
+        Push(1, 2, 3).as_params(ModelCard())
+    with pytest.raises(PushScheduleError, match="through a model card"):
+        Push(1, 2, 3).as_params(None)  # type: ignore[arg-type]
+    with pytest.raises(UnknownPresetError):
+        get_region("typical", card=ModelCard())
+    import sdnet.policy
+
+    for old in ("REGIONS", "BASE_PUSH", "PUSH_PARAMETERS", "FLAGSHIP_CARD"):
+        assert not hasattr(sdnet.policy, old)

@@ -200,7 +200,7 @@ def test_thresholds_hysteresis_and_comparisons_are_told(study: Path, report: Pat
     # the spec names no threshold metric: the search's default, alive_after_push
     # the goal says what "alive" means (QA F18: a reader compared it with "embeds")
     assert (f"In the {row['region']} region, to keep the network alive (at least max(3, 5% of "
-            "firms) members ten years after the push ends), the push must be at least "
+            "firms) members ten years after the public push ends), the push must be at least "
             f"{row['min_amount']:,.0f} $/Year for {row['push_duration']:g} years") in text
     assert ("In the typical region, a network started from the full state of a working network "
             "persists without push (members after 10 years: 90% of the start); started from an "

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sdnet.card import load_card
 from sdnet.errors import (
     AnswerFileError,
     ExperimentError,
@@ -45,6 +46,16 @@ from sdnet.teaching.expressions import evaluate, names_in
 
 ROOT = Path(__file__).resolve().parents[2]
 TEACHING = ROOT / "experiments" / "teaching"
+#: the toy model has flexnet's push, presets and game names, so it uses flexnet's card
+FLEXNET_CARD_FILE = ROOT / "models" / "flexnet" / "flexnet.toml"
+FLEXNET_CARD = load_card(FLEXNET_CARD_FILE)
+
+
+@pytest.fixture(autouse=True)
+def _toy_card(tmp_path: Path) -> None:
+    """The card beside the toy exercises' ``toy.mdl`` (read through the exercise's model)."""
+    (tmp_path / "toy.toml").write_text(FLEXNET_CARD_FILE.read_text(encoding="utf-8"),
+                                       encoding="utf-8")
 
 # --------------------------------------------------------------------------- the toy model
 TAU = 1.5  # Year: filling time constant of the toy
@@ -569,7 +580,8 @@ def test_worlds_are_reproducible_and_in_range() -> None:
 def test_scores_follow_their_definition(challenge: Any) -> None:
     c = challenge.challenge
     scores = score_policies(c, {"mine": {"push_amount": 200000, "push_duration": 5}},
-                            simulator=ToySimulator(), region_values=TOY_REGIONS)
+                            simulator=ToySimulator(), card=FLEXNET_CARD,
+                            region_values=TOY_REGIONS)
     mine = scores["mine"]
     worlds = sample_worlds(TOY_PARAMETERS, c.n_runs, seed=c.seed)
     final = np.array([
@@ -593,7 +605,8 @@ def test_challenge_key_and_check_rank_the_policy(challenge: Any) -> None:
     scores = score_policies(challenge.challenge,
                             {"your policy": answers.policy,
                              **{r.name: r.levers for r in challenge.challenge.references}},
-                            simulator=ToySimulator(), region_values=TOY_REGIONS)
+                            simulator=ToySimulator(), card=FLEXNET_CARD,
+                            region_values=TOY_REGIONS)
     policy = scores.pop("your policy")
     assert policy.score == pytest.approx(key.references[1].score, rel=1e-5)
     report = check_answers(challenge, answers, key=key, policy_score=policy,
@@ -608,11 +621,11 @@ def test_policies_are_validated(challenge: Any) -> None:
     c = challenge.challenge
     with pytest.raises(UnknownVariableError, match=r"unknown lever 'push_amout' of the "
                        r"challenge; did you mean 'push_amount'"):
-        resolve_policy(c, {"push_amout": 1.0}, parameters=TOY_PARAMETERS)
+        resolve_policy(c, {"push_amout": 1.0}, parameters=TOY_PARAMETERS, card=FLEXNET_CARD)
     with pytest.raises(InvalidValueError, match=r"invalid value for 'push_start \+ "
                        r"push_duration \+ push_taper': 12.0 \(expected at most 10 \(the push "
                        r"must end 10 years before year 20\)\)"):
-        resolve_policy(c, {"push_duration": 10}, parameters=TOY_PARAMETERS)
+        resolve_policy(c, {"push_duration": 10}, parameters=TOY_PARAMETERS, card=FLEXNET_CARD)
     with pytest.raises(AnswerFileError, match=r"\[policy.push_amount\] expected a number, "
                        r"got '1e5'"):
         parse_answers({"policy": {"push_amount": "1e5"}}, challenge)
@@ -627,7 +640,8 @@ def explorer() -> Any:
     sliders = (Slider("push_amount", "push", 0.0, 400_000.0, 100_000.0),
                Slider("push_duration", "duration", 1.0, 5.0, 1.0),
                Slider("community_entrepreneur_density", "CE", 0.0, 1.0, 0.2))
-    return Explorer(ToySimulator(), variables=["Total Members"], sliders=sliders,
+    return Explorer(ToySimulator(), card=FLEXNET_CARD, region="typical",
+                    variables=["Total Members"], sliders=sliders,
                     values={"push_amount": 300_000, "push_duration": 4}, final_time=20)
 
 
@@ -647,7 +661,7 @@ def test_explorer_redraws_the_run_with_a_ghost_and_the_push(explorer: Any) -> No
     assert explorer.push_period() == (2.0, 4.0, 4.0)
     assert explorer.render().startswith(b"\x89PNG")
     at_end = float(np.interp(4.0, times, second))
-    assert explorer.summary().startswith(f"Total Members: {at_end:.1f} when the push ends")
+    assert explorer.summary().startswith(f"Total Members: {at_end:.1f} when the public push ends")
 
 
 def test_explorer_prefetches_every_one_move_neighbour(explorer: Any) -> None:
@@ -887,9 +901,9 @@ def test_the_challenge_text_says_what_the_score_counts(
     assert c.years_after_push == 10  # "ten years" in the text
     assert main(["exercise", "--dir", str(TEACHING), "show", "6"]) == 0
     shown = capsys.readouterr().out
-    assert (f"at least {c.sustain_fraction:.0%} of the firms as members at year "
-            f"{c.final_time:g}, {c.years_after_push:g} or more years after the money stops "
-            f"(the push must end by year {latest:g})") in shown
+    assert (f"Total Members is still at least {c.sustain_fraction:.0%} of Number of Firms at "
+            f"year {c.final_time:g}, {c.years_after_push:g} or more after the money stops "
+            f"(the public push must end by {latest:g})") in shown
 
 
 # --------------------------------------------------------------------------- the command line

@@ -66,7 +66,7 @@ def test_a_well_formed_bathtub_passes_and_flexnet_checks_say_not_applicable(
         "flow_units": "pass",
         "defaults_in_range": "pass",
         "finite_and_bounded": "pass",
-        "firms_conserved": "n/a",
+        "conserved": "n/a",
         "extreme_conditions": "n/a",
         "integration_error": "pass",
         "loop_knockout": "n/a",
@@ -144,3 +144,100 @@ def test_robust_check_needs_the_flexnet_outputs(network: sdnet.Model) -> None:
 
     with pytest.raises(EngineInputError, match="lacks outputs the robust check reads"):
         robust_check(network, pd.DataFrame(index=range(2)))
+
+
+# ------------------------------------------------------------- the card's own checks
+
+_TUB_CARD = """
+[[presets]]
+name = "fast"
+values = { "Drain Rate" = 0.5 }
+
+[[outcomes]]
+name = "water_at_end"
+variable = "Water"
+reducer = "final"
+
+[checks]
+invariants = ["Water >= 0", "Water <= Capacity"]
+
+[[checks.conserved]]
+name = "water"
+parts = ["Water"]
+total = "Capacity"
+
+[[checks.extreme]]
+name = "no drain"
+preset = "fast"
+set = { "Drain Rate" = 0 }
+
+[[checks.extreme]]
+name = "huge drain"
+set = { "Drain Rate" = "1 * upper" }
+expect = ["Water <= 100"]
+
+[[checks.knockout]]
+name = "drain"
+plain = "without the drain the tub stays full"
+set = { "Drain Rate" = 0 }
+outcome = "water_at_end"
+threshold = 99
+"""
+
+_CAPACITY = "Capacity= 100\n\t~\tlitre\n\t~\tThe tub's size.\n\t|\n\n"
+
+
+def _tub_with_card(tmp_path: Path, card: str, *, rate: str = "0.1") -> sdnet.Model:
+    (tmp_path / "tub.toml").write_text(card, encoding="utf-8")
+    return _write(tmp_path, "tub", _bathtub(rate_default=rate) + _CAPACITY)
+
+
+def test_the_cards_checks_run_on_any_model_and_catch_what_they_check(tmp_path: Path) -> None:
+    model = _tub_with_card(tmp_path, _TUB_CARD)
+    report = check_model(model, checks=["conserved", "extreme_conditions", "loop_knockout"])
+    # Water is not conserved (the tap fills, the drain empties): the law fails with its numbers
+    conserved = report["conserved"]
+    assert conserved.passed is False and "water: largest relative imbalance" in conserved.detail
+    # with no drain the tap overfills the tub past its capacity: the invariant names the value
+    extreme = report["extreme_conditions"]
+    assert extreme.passed is False
+    water = model.run({"Drain Rate": 0}, variables=["Water"])["Water"].to_numpy()
+    assert f"no drain: Water <= Capacity fails (Water reaches {water.max():.3g})" in (
+        extreme.detail)
+    assert "huge drain" not in extreme.detail  # 1 x upper (1/Year) keeps the tub in bounds
+    # the knockout reads the card's outcome with and without the drain
+    knockout = report["loop_knockout"]
+    cut = model.run({"Drain Rate": 0}, variables=["Water"])["Water"].iloc[-1]
+    intact = model.run(variables=["Water"])["Water"].iloc[-1]
+    assert knockout.passed is False  # intact < 99: the behaviour was never there
+    assert f"water_at_end {intact:.2f} with the loop, {cut:.2f} with Drain Rate = 0" in (
+        knockout.detail)
+
+
+def test_a_card_check_naming_a_missing_stock_is_a_clear_failure(tmp_path: Path) -> None:
+    card = _TUB_CARD.replace('name = "no drain"', 'name = "no drain"\ninitial = { Sand = 1 }')
+    report = check_model(_tub_with_card(tmp_path, card), checks=["extreme_conditions"])
+    assert report["extreme_conditions"].passed is False
+    assert "no drain: run failed" in report["extreme_conditions"].detail
+    assert "'Sand'" in report["extreme_conditions"].detail
+
+
+@pytest.mark.parametrize(("card", "message"), [
+    ('[checks]\ninvariants = ["Water >> 1"]',
+     r"checks\.invariants\[0\].*neither a number nor formed\(CONSTANT\) nor a variable"),
+    ('[[checks.extreme]]\nname = "x"\nset = { a = "lots" }',
+     r"checks\.extreme\[0\]\.set\.a.*'F \* upper'"),
+    ('[[checks.knockout]]\nname = "x"\nset = { a = 0 }\noutcome = "nope"\nthreshold = 1',
+     r"checks\.knockout\[0\]\.outcome.*unknown outcome 'nope'"),
+    ('[[checks.extreme]]\nname = "x"\npreset = "slow"', r"unknown preset 'slow'"),
+    ("[game]\noutcome = 'A'", r"game\.population.*\[game\] needs population"),
+    ("[model]\nsliders = [{ name = 'A', lower = 2, upper = 1 }]", r"model\.sliders\[0\]"),
+])
+def test_card_checks_are_validated(tmp_path: Path, card: str, message: str) -> None:
+    from sdnet.card import load_card
+    from sdnet.errors import CardError
+
+    path = tmp_path / "c.toml"
+    path.write_text(card, encoding="utf-8")
+    with pytest.raises(CardError, match=message):
+        load_card(path)

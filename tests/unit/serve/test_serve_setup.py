@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from sdnet.engine import CompiledModel
-from sdnet.errors import ExperimentError, UnknownVariableError
+from sdnet.errors import CardError, ExperimentError, UnknownVariableError
 from sdnet.serve.game import Game, play, reference_policies, score_policies
-from sdnet.serve.runs import push_period, run_fan, run_once
-from sdnet.serve.setup import card_entries, nice_step, setup_for
+from sdnet.serve.runs import run_fan, run_once
+from sdnet.serve.setup import nice_step, setup_for
 from sdnet.serve.worlds import NONIMPLAUSIBLE_FILE, load_worlds
 
 FLEXNET = Path(__file__).resolve().parents[3] / "models" / "flexnet" / "flexnet.mdl"
@@ -54,8 +54,8 @@ def test_one_run_is_the_engine_run(flexnet: CompiledModel, setup) -> None:  # ty
                               variables=["Total Members"])
     assert run.ok
     np.testing.assert_array_equal(run.series["Total Members"], direct.outputs["Total Members"][0])
-    assert push_period(values) == (2.0, 5.5, 5.5)
-    assert push_period(values | {"push_amount": 0}) is None
+    assert setup.push_period(values) == (2.0, 5.5, 5.5)
+    assert setup.push_period(values | {"push_amount": 0}) is None
 
 
 def test_fan_quantiles_are_ordered_and_bracket_the_median(flexnet: CompiledModel,
@@ -146,15 +146,7 @@ def test_a_card_names_title_outcomes_and_presets(tmp_path: Path,
     card.write_text("""
 [model]
 title = "Networks of small firms"
-[[outcomes]]
-variable = "Total Members"
-label = "Members"
-[[outcomes]]
-name = "persistence"
-variable = "Total Members"
-reducer = "persistence_after"
-[[outcomes]]
-name = "no variable"
+charts = ["Total Members"]
 [[presets]]
 name = "Embedded Prone"
 values = { community_entrepreneur_density = 0.8 }
@@ -163,14 +155,17 @@ values = { community_entrepreneur_density = 0.8 }
                       card=card)
     assert setup.title == "Networks of small firms: flight simulator"
     assert [(o.variable, o.label, o.units) for o in setup.outcomes] == [
-        ("Total Members", "Members", "firm")]
+        ("Total Members", "Total Members", "firm")]
     assert dict(setup.presets) == {"embedded_prone": {"community_entrepreneur_density": 0.8}}
-    card.write_text('[[outcomes]]\nvariable = "Total Membrs"\n', encoding="utf-8")
+    # no push schedule and no [game] on this card: no game, no push period
+    assert setup.game is None and setup.push_period({"push_amount": 1.0}) is None
+    card.write_text('[model]\ncharts = ["Total Membrs"]\n', encoding="utf-8")
     with pytest.raises(UnknownVariableError, match=r"'Total Membrs' of .*card\.toml; did you "
                        r"mean 'Total Members'"):
         setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs, card=card)
-    with pytest.raises(ExperimentError, match="no such model card"):
-        card_entries(tmp_path / "missing.toml", model_path=FLEXNET)
+    with pytest.raises(CardError, match="model card not found"):
+        setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs,
+                  card=tmp_path / "missing.toml")
     card.write_text("[model\n", encoding="utf-8")
-    with pytest.raises(ExperimentError, match=r"card\.toml: not a valid TOML file"):
-        card_entries(card, model_path=FLEXNET)
+    with pytest.raises(CardError, match=r"card\.toml.*not valid TOML"):
+        setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs, card=card)
