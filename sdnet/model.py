@@ -15,7 +15,7 @@ Example
 -------
 >>> import sdnet
 >>> model = sdnet.load_model("models/flexnet/flexnet.mdl")               # doctest: +SKIP
->>> base = model.run(region="typical", push=sdnet.BASE_PUSH)              # doctest: +SKIP
+>>> base = model.run(region="typical", push=sdnet.base_push(model.card))  # doctest: +SKIP
 >>> base["Total Members"].iloc[-1]                                        # doctest: +SKIP
 """
 

@@ -402,7 +402,7 @@ def point_fit(
         "series_path": str(series.path) if series.path else None,
         "series_sha256": series.sha256, "vary": [f.name for f in factors],
         "region": region if isinstance(region, str) or region is None else region.name,
-        "push": push.as_params() if push is not None else None,
+        "push": push.as_params(model.card) if push is not None else None,
         "params": dict(params or {}), "scale": {c: float(s) for c, s in
                                                 zip(series.columns, scales, strict=True)},
     })

@@ -19,7 +19,7 @@ File layout::
 
     [scenarios.base]
     description = "Typical region, base push"
-    region = "typical"               # a preset of sdnet.policy.REGIONS, or omit
+    region = "typical"               # a preset of the model's card, or omit
     push = { amount = 300000, start = 2, duration = 3.5, taper = 0, match = 0 }
     params = { membership_fee = 0 }  # any other constants (either spelling)
 
