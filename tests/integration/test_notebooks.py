@@ -193,7 +193,8 @@ def test_readme_student_commands_run_as_written_from_one_folder(
     for toml in TEACHING.glob("[0-9][0-9]_*.toml"):
         shutil.copy(toml, tmp_path / "experiments" / "teaching" / toml.name)
     (tmp_path / "models" / "flexnet").mkdir(parents=True)
-    shutil.copy(ROOT / "models" / "flexnet" / "flexnet.mdl", tmp_path / "models" / "flexnet")
+    for name in ("flexnet.mdl", "flexnet.toml"):  # the model and its card
+        shutil.copy(ROOT / "models" / "flexnet" / name, tmp_path / "models" / "flexnet")
     monkeypatch.chdir(tmp_path)
     codes = []
     for line in lines:
