@@ -64,8 +64,9 @@ def package_table(model: Model, packages: Sequence[Package], worlds: pd.DataFram
     Raises
     ------
     InvalidValueError
-        No packages, duplicate names, no worlds, or a constant set both by a world and by a
-        package or the region preset (the world would silently win).
+        No packages, duplicate names, no worlds, worlds whose index repeats a label, or a
+        constant set both by a world and by a package or the region preset (the world would
+        silently win).
     """
     import pandas as pd
 
@@ -76,6 +77,10 @@ def package_table(model: Model, packages: Sequence[Package], worlds: pd.DataFram
         raise InvalidValueError("packages", names, expected="unique package names")
     if len(worlds) == 0:
         raise InvalidValueError("worlds", 0, expected="at least one world (a row)")
+    if not worlds.index.is_unique:
+        twice = sorted(set(worlds.index[worlds.index.duplicated()].tolist()))[:5]
+        raise InvalidValueError("worlds", twice, expected="a unique index: it labels the "
+                                "worlds, and these labels are given twice")
     world_columns = [model.parameters[str(c)].name for c in worlds.columns]
     values = [model.scenario_values(dict(p.params), region=region, push=p.push)
               for p in packages]

@@ -241,6 +241,8 @@ class Experiment:
                 _design_n(n, self.design_method, path=self.path, settings=self.design_settings)
             except ExperimentError as error:
                 raise _as_option(error, "--n", "design.n") from None
+            if self.design_method == "sets":
+                _check_sets_n(int(n), self.design_settings, self.path)
             changed = replace(changed, design_n=int(n))
         if screen_n is not None:
             if not self.analysis.screen_top:
@@ -259,6 +261,18 @@ class Experiment:
                                       "(it replaces [experiment.seed])", value=seed)
             changed = replace(changed, seed=int(seed))
         return changed
+
+
+def _check_sets_n(n: int, settings: Mapping[str, Any], path: Path | None) -> None:
+    """``--n`` of a sets study: at most the rows of its worlds file."""
+    import pandas as pd
+
+    file = Path(str(settings["file"]))
+    rows = len(pd.read_csv(file, usecols=[0]))
+    if n > rows:
+        where = f" in {path.name}" if path is not None else ""
+        raise ExperimentError(f"--n {n} asks for more worlds than the worlds file {file.name} "
+                              f"has ({rows} rows; it replaces [design.n]{where})", value=n)
 
 
 def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:

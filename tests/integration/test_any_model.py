@@ -164,28 +164,27 @@ def test_a_package_study_of_a_model_without_a_card(tmp_path: Path) -> None:
     no public money), success an outcome of one's own, a neutral "Policy comparison"."""
     folder = tmp_path / "bass"
     folder.mkdir()
-    shutil.copy(DATA / "bass.mdl", folder)
-    pd.DataFrame({"contact_rate": [2.0, 5.0, 10.0, 18.0, 25.0, 30.0],
-                  "adoption_fraction": [0.01, 0.02, 0.015, 0.03, 0.02, 0.05]}).to_csv(
+    shutil.copy(DATA / "bass_diffusion.mdl", folder)
+    pd.DataFrame({"imitation_coefficient": [0.05, 0.1, 0.2, 0.4, 0.6, 0.9]}).to_csv(
         folder / "worlds.csv", index=False)
     (folder / "study.toml").write_text("""
 [experiment]
-name = "advertising"
-model = "bass.mdl"
+name = "innovators"
+model = "bass_diffusion.mdl"
 seed = 5
-question = "Does advertising pay in every world?"
+question = "Do more innovators make the product spread in every world?"
 
 [run]
 final_time = 10
 
 [[policies]]
 name = "quiet"
-label = "no advertising"
-params = { advertising_effectiveness = 0.0 }
+label = "few innovators"
+params = { innovation_coefficient = 0.001 }
 
 [[policies]]
 name = "loud"
-params = { "Advertising Effectiveness" = 0.03 }
+params = { "Innovation Coefficient" = 0.05 }
 
 [design]
 method = "sets"
@@ -197,15 +196,18 @@ variable = "Adopters"
 reducer = "final"
 
 [analysis]
-packages = { success = "adopted", at_least = 5000 }
+packages = { success = "adopted", at_least = 500 }
 """, encoding="utf-8")
     out = tmp_path / "out"
     assert main(["experiment", str(folder / "study.toml"), "--quiet", "--out", str(out)]) == 0
     summary = pd.read_csv(out / "analyses" / "packages.csv").set_index("package")
     metrics = pd.read_csv(out / "metrics.csv")
-    loud = metrics[metrics["case"] == "loud"]["adopted"]
-    assert summary.loc["loud", "successes"] == int((loud >= 5000).sum()) > 0
-    assert summary.loc["quiet", "successes"] == 0  # no advertising, no first adopter
+    for package in ("quiet", "loud"):
+        adopted = metrics[metrics["case"] == package]["adopted"]
+        assert summary.loc[package, "successes"] == int((adopted >= 500).sum())
+    # half the market by year 10: with few innovators only in the most imitative world, with
+    # many in all but the least imitative one
+    assert (summary.loc["quiet", "successes"], summary.loc["loud", "successes"]) == (1, 5)
     assert "cost_per_success" not in summary.columns
     report = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Policy comparison" in report

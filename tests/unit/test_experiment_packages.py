@@ -85,6 +85,12 @@ def test_a_sets_study_takes_its_factors_and_rows_from_the_file(
     again = parse_experiment(tomllib.loads(to_toml(data)), path=worlds_file.parent / "s.toml",
                              model=tiny)
     assert again.to_dict() == data
+    # --n replaces n, within the file's rows
+    assert experiment.with_options(n=12).design_n == 12
+    with pytest.raises(ExperimentError, match=r"--n 13 asks for more worlds than the worlds "
+                       r"file worlds.csv has \(12 rows; it replaces \[design.n\] in "
+                       r"study.toml\)"):
+        experiment.with_options(n=13)
     # n left out: every row
     spec["design"] = {"method": "sets", "file": str(worlds_file)}
     assert parse_experiment(spec, model=tiny).design_n == 12
@@ -168,14 +174,14 @@ def test_bad_worlds_files_name_the_column_and_the_file(tiny: Model, tmp_path: Pa
 
 def test_a_budget_needs_a_push_schedule(tmp_path: Path) -> None:
     worlds = tmp_path / "w.csv"
-    worlds.write_text("contact_rate\n5\n10\n", encoding="utf-8")
-    spec = {"experiment": {"name": "b", "model": str(DATA / "bass.mdl")},
+    worlds.write_text("imitation_coefficient\n0.1\n0.5\n", encoding="utf-8")
+    spec = {"experiment": {"name": "b", "model": str(DATA / "bass_diffusion.mdl")},
             "design": {"method": "sets", "file": str(worlds)},
             "budget": {"total": 1e6},
             "metrics": [{"name": "a", "variable": "Adopters", "reducer": "final"}]}
     with pytest.raises(ExperimentError, match=r"\[budget\] equal-budget packages are pushes, "
-                       r"and bass.mdl has no model card"):
-        parse_experiment(spec, model=load_model(DATA / "bass.mdl"))
+                       r"and bass_diffusion.mdl has no model card"):
+        parse_experiment(spec, model=load_model(DATA / "bass_diffusion.mdl"))
 
 
 def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -> None:

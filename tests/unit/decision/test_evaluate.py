@@ -24,7 +24,7 @@ def flexnet() -> Model:
 
 @pytest.fixture(scope="module")
 def bass() -> Model:
-    return load_model(ROOT / "tests" / "data" / "bass.mdl")
+    return load_model(ROOT / "tests" / "data" / "bass_diffusion.mdl")
 
 
 def test_packages_share_worlds_and_match_single_runs(flexnet: Model) -> None:
@@ -53,21 +53,25 @@ def test_packages_share_worlds_and_match_single_runs(flexnet: Model) -> None:
 
 
 def test_a_model_without_a_card_compares_with_user_metrics(bass: Model) -> None:
-    worlds = pd.DataFrame({"contact_rate": [2.0, 10.0, 25.0]})
+    worlds = pd.DataFrame({"imitation_coefficient": [0.05, 0.3, 0.9]})
     worlds.index.name = "world"
     adopted = user_metric("adopted", variable="Adopters", reducer="final")
-    packages = [Package("quiet", params={"advertising_effectiveness": 0.0}),
-                Package("loud", params={"Advertising Effectiveness": 0.03})]
+    packages = [Package("quiet", params={"innovation_coefficient": 0.001}),
+                Package("loud", params={"Innovation Coefficient": 0.05})]
     table = evaluate_packages(bass, packages, worlds, outcomes=[adopted], final_time=10)
     assert "public_cost" not in table.columns
     assert (table["region"] == "default").all()
     quiet = table[table["package"] == "quiet"]["adopted"].to_numpy()
     loud = table[table["package"] == "loud"]["adopted"].to_numpy()
-    assert (loud > quiet).all()
-    summary, _ = compare_packages(table, success="adopted", at_least=5000.0)
+    assert (loud > quiet).all()  # more innovators adopt sooner in every world
+    summary, per_world = compare_packages(table, success="adopted", at_least=500.0)
     rates = summary.set_index("package")["success_rate"]
-    assert rates["quiet"] == 0.0  # no advertising and no first adopter: nobody adopts
-    assert rates["loud"] == pytest.approx(1 / 3)  # only the fastest contact rate passes 5000
+    # half the market by year 10: the quiet product only with the strongest imitation, the
+    # loud one with all but the weakest
+    assert rates["quiet"] == pytest.approx(1 / 3)
+    assert rates["loud"] == pytest.approx(2 / 3)
+    regret_quiet = per_world[per_world["package"] == "quiet"]["regret_success"].tolist()
+    assert regret_quiet == [0.0, 1.0, 0.0]
 
 
 def test_bad_inputs_are_named(flexnet: Model, bass: Model) -> None:
@@ -76,7 +80,7 @@ def test_bad_inputs_are_named(flexnet: Model, bass: Model) -> None:
     with pytest.raises(InvalidValueError, match="did you mean 'survived_10'"):
         evaluate_packages(flexnet, [base], worlds, outcomes=["survived10"])
     with pytest.raises(InvalidValueError, match="the model has no card"):
-        evaluate_packages(bass, [Package("a")], pd.DataFrame({"contact_rate": [2.0]}),
+        evaluate_packages(bass, [Package("a")], pd.DataFrame({"market_size": [200.0]}),
                           outcomes=["survived_10"])
     with pytest.raises(InvalidValueError, match="unique package names"):
         evaluate_packages(flexnet, [base, base], worlds, outcomes=["formed"])
@@ -84,6 +88,9 @@ def test_bad_inputs_are_named(flexnet: Model, bass: Model) -> None:
         evaluate_packages(flexnet, [], worlds, outcomes=["formed"])
     with pytest.raises(InvalidValueError, match="at least one world"):
         evaluate_packages(flexnet, [base], worlds.iloc[:0], outcomes=["formed"])
+    with pytest.raises(InvalidValueError, match="a unique index"):
+        evaluate_packages(flexnet, [base], pd.DataFrame({"trust_propensity": [1.0, 1.5]},
+                                                        index=[3, 3]), outcomes=["formed"])
     clash = pd.DataFrame({"community_entrepreneur_density": [0.5]})
     with pytest.raises(InvalidValueError, match="community_entrepreneur_density is set by "
                        "both"):

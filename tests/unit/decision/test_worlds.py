@@ -16,7 +16,7 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 
 @pytest.fixture(scope="module")
 def bass() -> Model:
-    return load_model(DATA / "bass.mdl")
+    return load_model(DATA / "bass_diffusion.mdl")
 
 
 def _csv(tmp_path: Path, text: str) -> Path:
@@ -27,23 +27,24 @@ def _csv(tmp_path: Path, text: str) -> Path:
 
 def test_read_worlds_renames_to_python_names_and_numbers_the_rows(tmp_path: Path,
                                                                    bass: Model) -> None:
-    path = _csv(tmp_path, "Contact Rate,adoption_fraction\n5,0.01\n6,0.02\n7,0.03\n")
+    path = _csv(tmp_path, "Imitation Coefficient,market_size\n0.1,500\n0.2,600\n0.3,700\n")
     worlds = read_worlds(path, bass)
-    assert list(worlds.columns) == ["contact_rate", "adoption_fraction"]
+    assert list(worlds.columns) == ["imitation_coefficient", "market_size"]
     assert worlds.index.name == "world" and list(worlds.index) == [0, 1, 2]
-    assert worlds["contact_rate"].tolist() == [5.0, 6.0, 7.0]
+    assert worlds["market_size"].tolist() == [500.0, 600.0, 700.0]
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("contact_rat,adoption_fraction\n5,0.01\n",
-     r"column 'contact_rat' is not a constant of bass.mdl; did you mean 'contact_rate'"),
-    ("Adopters\n5\n", r"column 'Adopters' is not a constant of bass.mdl \('Adopters' is a "
-     r"stock"),
+    ("imitation_coeficient,market_size\n0.1,500\n",
+     r"column 'imitation_coeficient' is not a constant of bass_diffusion.mdl; did you mean "
+     r"'imitation_coefficient'"),
+    ("Adopters\n5\n", r"column 'Adopters' is not a constant of bass_diffusion.mdl "
+     r"\('Adopters' is a stock"),
     ("final_time\n5\n", "column 'final_time' is a simulation control"),
-    ("contact_rate,Contact Rate\n5,5\n", "both name 'contact_rate'"),
-    ("contact_rate\nmany\n", r"column 'contact_rate', row 1: 'many' is not a finite number"),
-    ("contact_rate\n5\n\n7\n", None),
-    ("contact_rate\n", "has no rows"),
+    ("market_size,Market Size\n5,5\n", "both name 'market_size'"),
+    ("market_size\nmany\n", r"column 'market_size', row 1: 'many' is not a finite number"),
+    ("market_size\n500\n\n700\n", None),
+    ("market_size\n", "has no rows"),
 ])
 def test_bad_worlds_files_name_the_file_and_the_column(tmp_path: Path, bass: Model,
                                                         text: str, message: str | None
