@@ -340,4 +340,8 @@ def finite(value: float) -> bool:
 @njit(**_JIT)
 def all_finite(values: np.ndarray) -> bool:
     """True when every stage is finite."""
-    return all(math.isfinite(v) for v in values)
+    for v in values:  # noqa: SIM110 (numba compiles no generator expression here)
+        if not math.isfinite(v):
+            return False
+    return True
+

@@ -732,7 +732,8 @@ class CompiledModel:
         ran = None
         if kernel is not None:
             ran = self._run_kernel(
-                kernel, params, x0, control, save, method, n_runs, dyn_specs, fixed_specs
+                kernel, backend, params, x0, control, save, method, n_runs, dyn_specs,
+                fixed_specs,
             )
         if ran is not None:
             stored, state_bad_time, state_bad_owner, state_names = ran
@@ -816,6 +817,7 @@ class CompiledModel:
     def _run_kernel(
         self,
         kernel: Any,
+        backend: str,
         params: dict[str, np.ndarray],
         x0: dict[str, np.ndarray],
         control: dict[str, float],
@@ -866,7 +868,20 @@ class CompiledModel:
             float(control["time_step"]), float(control["saveper"]),
             out, out_slots, fixed, fixed_slots, bad_time, bad_owner, err,
         )
-        _kn.run(kernel, args, n_runs=n_runs, threads=self.workers)
+        from numba.core.errors import NumbaError
+
+        try:
+            _kn.run(kernel, args, n_runs=n_runs, threads=self.workers)
+        except NumbaError as error:  # numba cannot compile the kernel: numpy runs the model
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            self._plan = _kn.NotCompiledError(f"this model (numba failed: {first})")
+            _LOG.warning("%s: numba failed to compile its kernel (%s); the numpy backend "
+                         "runs it", self.path.name, first)
+            if backend == "numba":
+                raise EngineInputError(
+                    f"the numba backend failed to compile {self.path.name}'s kernel: {first}"
+                ) from None
+            return None
         if err.any():
             return None
         stored: dict[str, np.ndarray] = {

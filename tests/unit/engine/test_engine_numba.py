@@ -30,6 +30,8 @@ CONFORMANCE = ROOT.parent / "shared" / "conformance"
 PUSH = {"push_amount": 300_000.0, "push_start": 2.0, "push_duration": 3.5}
 SHARED_CACHE = Path(tempfile.gettempdir()) / "sdnet-test-numba"
 
+# one worker compiles the kernels (pytest-xdist --dist loadgroup), not each of them
+pytestmark = pytest.mark.xdist_group("numba")
 needs_numba = pytest.mark.skipif(not kn.available(), reason="numba is not installed")
 
 
@@ -103,11 +105,19 @@ def test_flexnet_restart_and_output_selection(shared: Path) -> None:
 @needs_numba
 def test_non_finite_runs_reported_alike(shared: Path) -> None:
     model = compile_model(TEST_DATA / "bathtub.mdl")
-    # a drain time far below the time step makes Euler's run 1 overflow; run 0 stays finite
+    # a drain time far below the time step makes Euler's run overflow; the others stay finite
     values = {"drain_time": np.array([4.0, 1e-12])}
     runs = [model.simulate(values, n_runs=2, backend=b) for b in ("numba", "numpy")]
     _assert_same(*runs)
     assert runs[0].ok.tolist() == [True, False]
+    # 300 runs: blocks on two threads (model.workers), every tenth run diverging
+    drain = np.linspace(1.0, 10.0, 300)
+    drain[::10] = 1e-12
+    model.workers = 2
+    runs = [model.simulate({"drain_time": drain}, n_runs=300, backend=b)
+            for b in ("numba", "numpy")]
+    _assert_same(*runs)
+    assert (~runs[0].ok).sum() == 30
 
 
 @needs_numba
@@ -221,3 +231,39 @@ def test_runner_and_cli_engine_numba(shared: Path, tmp_path: Path) -> None:
     a = pd.read_csv(tmp_path / "a" / "run.csv")
     b = pd.read_csv(tmp_path / "b" / "run.csv")
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@needs_numba
+def test_a_kernel_numba_fails_to_compile_falls_back(
+    shared: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from numba.core.errors import TypingError
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypingError("Failed in nopython mode pipeline\nmore lines")
+
+    compiled = compile_model(DATA / "decay.mdl")
+    model = CompiledModel(compiled.ir, path=compiled.path, sha256=compiled.sha256)
+    monkeypatch.setattr(kn, "run", broken)
+    with caplog.at_level(logging.WARNING, logger="sdnet.engine"):
+        sim = model.simulate(n_runs=3000, backend="auto")  # large enough to compile
+    assert sim.backend == "numpy"
+    assert [r.getMessage() for r in caplog.records] == [
+        "decay.mdl: numba failed to compile its kernel (Failed in nopython mode pipeline); "
+        "the numpy backend runs it"
+    ]
+    with pytest.raises(EngineInputError, match=r"does not compile this model \(numba failed: "
+                       r"Failed in nopython mode pipeline\) in decay.mdl"):
+        model.simulate(n_runs=1, backend="numba")
+
+
+@needs_numba
+def test_kernel_source_names_its_runtime() -> None:
+    """numba's cache checks only the kernel file: the runtime's hash is in the source, so a
+    changed runtime gives a new kernel file instead of stale machine code."""
+    model = compile_model(DATA / "decay.mdl")
+    source = model._kernel_plan().source
+    runtime = (ROOT / "sdnet" / "engine" / "_numba_rt.py").read_bytes()
+    import hashlib
+
+    assert f"runtime {hashlib.sha256(runtime).hexdigest()[:16]}" in source.splitlines()[1]
