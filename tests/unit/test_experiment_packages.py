@@ -185,7 +185,7 @@ def test_a_budget_needs_a_push_schedule(tmp_path: Path) -> None:
 
 
 def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -> None:
-    """A few hundred runs: 20 non-implausible worlds x 2 regions x 7 packages."""
+    """A few hundred runs: 12 non-implausible worlds x 2 regions x 7 packages."""
     worlds_csv = FLEXNET.parent / "nonimplausible.csv"
     spec = {
         "experiment": {"name": "packages", "model": str(FLEXNET), "seed": 11},
@@ -194,7 +194,7 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
         "policies": [{"name": "no_push", "amount": 0, "duration": 0},
                      {"name": "base", "label": "the base push"}],
         "budget": {"total": 2_000_000, "durations": [2, 5, 8], "taper": 4},
-        "design": {"method": "sets", "file": str(worlds_csv), "n": 20},
+        "design": {"method": "sets", "file": str(worlds_csv), "n": 12},
         "metrics": [{"name": "survived_10"}, {"name": "surviving_members_10"},
                     {"name": "public_money"}],
         "analysis": {"packages": {"success": "survived_10",
@@ -204,16 +204,16 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
     experiment = parse_experiment(spec, path=tmp_path / "study.toml")
     out = tmp_path / "out"
     result = run_experiment(experiment, out=out, progress=False)
-    assert len(result.metrics) == 20 * 2 * 7
+    assert len(result.metrics) == 12 * 2 * 7
     summary = pd.read_csv(out / "analyses" / "packages.csv")
     per_world = pd.read_csv(out / "analyses" / "package_worlds.csv")
-    assert len(summary) == 14 and len(per_world) == 280
+    assert len(summary) == 14 and len(per_world) == 168
     assert json.loads((out / "summary.json").read_text())["packages"]["cost"] == "public_money"
     # the same worlds through the API give the same table
     model = load_model(FLEXNET)
     from sdnet.decision import read_worlds
 
-    worlds = sample_worlds(read_worlds(worlds_csv, model), 20, seed=11)
+    worlds = sample_worlds(read_worlds(worlds_csv, model), 12, seed=11)
     assert sorted(set(per_world["world"])) == list(worlds.index)
     packages = [Package("no_push", Push(0, 2, 0)), Package("base", Push(300_000, 2, 3.5)),
                 *[Package(c.policy, c.push, label=c.label) for c in experiment.cases
@@ -231,7 +231,7 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
     embedded = summary[summary["region"] == "embedded_prone"].set_index("package")
     typical = summary[summary["region"] == "typical"].set_index("package")
     assert embedded.loc["no_push", "successes"] == 0  # nothing forms without a push
-    assert "no success in 20 worlds" in embedded.loc["no_push", "cost_per_success_note"]
+    assert "no success in 12 worlds" in embedded.loc["no_push", "cost_per_success_note"]
     assert embedded.loc["base", "success_rate"] > typical.loc["base", "success_rate"]
     assert typical.loc["base", "label"] == "the base push"
     assert typical.loc["budget_long_weak", "public_cost_mean"] == pytest.approx(2e6, rel=0.02)
