@@ -213,10 +213,16 @@ def parse_packages_analysis(table: Mapping[str, Any], path: Path | None,
             "packages_confidence": confidence, "packages_min_successes": minimum}
 
 
-def compare_study_packages(experiment: Experiment, design: Design,
-                           metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The comparison of a study's packages over its main stage: (summary, per world)."""
+def compare_study_packages(experiment: Experiment, design: Design, metrics: pd.DataFrame,
+                           model: Model) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The comparison of a study's packages over its main stage: (summary, per world).
+
+    The summary also carries, per region and package, each of the card's ``[[ratios]]``
+    whose two outcomes the study measures (flexnet: public money per surviving member firm),
+    as totals over the package's worlds (empty where the denominator's total is 0).
+    """
     from sdnet.decision import compare_packages
+    from sdnet.metrics import ratio_totals
 
     analysis = experiment.analysis
     by_case = {c.name: c for c in experiment.cases}
@@ -228,8 +234,19 @@ def compare_study_packages(experiment: Experiment, design: Design,
     frame["world"] = [rows[r] for r in row] if rows is not None else row
     labels = {c.policy: c.label or Package(c.policy, c.push).describe()
               for c in experiment.cases}
-    return compare_packages(
+    summary, worlds = compare_packages(
         frame, success=str(analysis.packages_success), at_least=analysis.packages_at_least,
         cost=analysis.packages_cost, satisfice=analysis.packages_satisfice,
         confidence=analysis.packages_confidence,
         min_successes=analysis.packages_min_successes, labels=labels)
+    ok = frame["status"] == "ok"
+    for ratio in model.card.ratios:
+        if not {ratio.numerator, ratio.denominator} <= set(frame.columns):
+            continue
+        values = []
+        for region, package in zip(summary["region"], summary["package"], strict=True):
+            part = frame[ok & (frame["region"] == region) & (frame["package"] == package)]
+            values.append(ratio_totals(part[ratio.numerator].to_numpy(dtype=float),
+                                       part[ratio.denominator].to_numpy(dtype=float))["value"])
+        summary[ratio.name] = values
+    return summary, worlds

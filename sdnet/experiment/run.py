@@ -323,7 +323,7 @@ def _run_study(
 
     packages = None
     if analysis.packages_success:
-        packages = compare_study_packages(experiment, design, main_metrics)
+        packages = compare_study_packages(experiment, design, main_metrics, model)
 
     thresholds = None
     if analysis.threshold_amounts:

@@ -33,10 +33,12 @@ def _share(value: Any) -> str:
     return "-" if number is None else f"{100 * number:.1f}%"
 
 
-def _table(summary: pd.DataFrame, preset: str) -> pd.DataFrame:
+def _table(summary: pd.DataFrame, preset: str,
+           ratios: dict[str, str] | None = None) -> pd.DataFrame:
     """The comparison in words and rounded numbers, one row per preset (region) and
     package (the preset column left out when there is none)."""
     rows = []
+    ratios = ratios or {}
     has_cost = "cost_per_success" in summary.columns
     for _, row in summary.iterrows():
         entry = {
@@ -61,6 +63,8 @@ def _table(summary: pd.DataFrame, preset: str) -> pd.DataFrame:
                 entry["public cost per success"] = f"{_money(value)} ({low}-{high})"
             entry["public money per world"] = _money(row["public_cost_mean"])
             entry["extra cost over the cheapest success"] = _money(row["regret_cost_mean"])
+        for name, header in ratios.items():
+            entry[header] = _money(row.get(name))
         entry["success regret"] = _share(row["regret_success_mean"])
         entry["satisficing"] = _share(row["satisficing"])
         rows.append(entry)
@@ -149,7 +153,11 @@ def _packages(ctx: ReportContext) -> Section | None:
     failed = int(summary["failed"].sum())
     if failed:
         blocks.append(Caution(f"{failed} runs failed and are left out of the shares above."))
-    blocks.append(TableBlock("packages", _table(summary, preset),
+    # the card's money ratios other than cost per success (flexnet: per surviving member)
+    ratios = {r.name: r.plain.split(" (")[0] for r in (ctx.card.ratios if ctx.card else ())
+              if r.name in summary.columns and "$" in r.units
+              and r.denominator != settings.get("success")}
+    blocks.append(TableBlock("packages", _table(summary, preset, ratios),
                              "analyses/packages.csv in words; per world: "
                              "analyses/package_worlds.csv."))
     ctx.add(_findings(summary, preset), topic=TITLE)

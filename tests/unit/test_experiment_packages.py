@@ -235,3 +235,13 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
     assert embedded.loc["base", "success_rate"] > typical.loc["base", "success_rate"]
     assert typical.loc["base", "label"] == "the base push"
     assert typical.loc["budget_long_weak", "public_cost_mean"] == pytest.approx(2e6, rel=0.02)
+    # the card's ratios per package: public money per member firm alive 10 years on
+    metrics = pd.read_csv(out / "metrics.csv")
+    for case, region, package in (("embedded_prone_base", "embedded_prone", "base"),
+                                  ("typical_budget_long_weak", "typical", "budget_long_weak")):
+        runs = metrics[metrics["case"] == case]
+        per_member = runs["public_money"].sum() / runs["surviving_members_10"].sum()
+        by = summary.set_index(["region", "package"])
+        assert by.loc[(region, package), "public_cost_per_surviving_member"] == pytest.approx(
+            per_member)
+    assert pd.isna(embedded.loc["no_push", "public_cost_per_surviving_member"])
