@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Pareto front, {region}: {len(front)} packages")
         print(front.to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
         print()
+    print("How sharp each optimum is (packages reaching the rate within 5% of its cost):")
+    print(result.near_optimal().to_string(index=False, float_format=lambda v: f"{v:,.3f}"))
+    print()
     print("Inside the optimum's successful worlds, 10 years after the push ends (median over "
           "them):\n")
     print("| region | X | successes | Trust | Embeddedness | perceived value $/yr | sponsor "
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         result.optima_frame().to_csv(out / "optima.csv", index=False)
         result.fronts.to_csv(out / "front.csv", index=False)
         result.evaluated.to_csv(out / "evaluated.csv", index=False)
+        result.near_optimal().to_csv(out / "near.csv", index=False)
     return 0
 
 

@@ -79,6 +79,9 @@ KEYS = ("variables", "regions", "outcome", "cost", "rates", "worlds", "sets", "g
 FLAG_REDUCERS = ("survived_after", "sustained_after", "alive_after", "formed_by_end")
 #: The score of an infeasible package is this times (1 + shortfall): above any public cost.
 INFEASIBLE = 1e30
+#: Packages within this share of an optimum's cost count as near-optimal
+#: (:meth:`OptimizeResult.near_optimal`).
+NEAR_OPTIMAL = 0.05
 #: What a study file's ``[optimize]`` gives when a key is absent.
 DEFAULTS: Mapping[str, Any] = {"rates": [0.8], "worlds": 200, "generations": 20,
                                "popsize": 10}
@@ -238,6 +241,34 @@ class OptimizeResult:
                               "evaluations": o.evaluations, "generations": o.generations,
                               **{f"flagged_{k}": v for k, v in o.flagged.items()}}
                              for o in self.optima])
+
+    def near_optimal(self, tolerance: float = NEAR_OPTIMAL) -> pd.DataFrame:
+        """How sharp each optimum is: over the distinct packages evaluated in its region that
+        reach its required rate at a cost within ``tolerance`` (a share) of its cost, the
+        range of each decision variable.
+
+        A wide range means the search found many packages about as cheap: read the optimum's
+        cost, not the exact values of that variable. Columns ``region``, ``required_rate``,
+        ``variable``, ``lower``, ``upper``, ``optimum``, ``packages``; found optima only.
+        """
+        import pandas as pd
+
+        names = [v.name for v in self.spec.variables]
+        distinct = self.evaluated.drop_duplicates(subset=["region", *names])
+        rows = []
+        for o in self.optima:
+            if not o.found:
+                continue
+            near = distinct[(distinct["region"] == _label(o.region))
+                            & (distinct["success_rate"] >= o.required_rate - 1e-12)
+                            & (distinct["cost"] <= o.cost * (1 + tolerance) + 1e-9)]
+            for name in names:
+                rows.append({"region": _label(o.region), "required_rate": o.required_rate,
+                             "variable": name, "lower": float(near[name].min()),
+                             "upper": float(near[name].max()), "optimum": o.package[name],
+                             "packages": len(near)})
+        return pd.DataFrame(rows, columns=["region", "required_rate", "variable", "lower",
+                                           "upper", "optimum", "packages"])
 
     def summary(self) -> dict[str, Any]:
         """Plain data for ``summary.json``."""

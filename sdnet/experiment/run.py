@@ -391,6 +391,8 @@ def _run_study(
                                        index=False)
             optimization.evaluated.to_csv(folder / "analyses" / "optimize_evaluated.csv",
                                           index=False)
+            optimization.near_optimal().to_csv(folder / "analyses" / "optimize_near.csv",
+                                               index=False)
         if packages is not None:
             _write_packages(folder, *packages)
 

@@ -15,7 +15,7 @@ from sdnet.reports._findings import Finding
 
 TITLE = "Robust optimisation"
 #: The analyses/ tables this section shows (the "Other analyses" section leaves them out).
-TABLES = ("optimize_optima", "optimize_front", "optimize_evaluated")
+TABLES = ("optimize_optima", "optimize_front", "optimize_evaluated", "optimize_near")
 
 
 def _money(value: Any) -> str:
@@ -64,6 +64,26 @@ def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[
     return found
 
 
+def near_optimal_findings(near: pd.DataFrame) -> list[Finding]:
+    """One caveat per optimum with other packages about as cheap: the ranges of the variables
+    over them (read the optimum's cost, not the exact values of a wide variable)."""
+    found = []
+    for (region, rate), rows in near.groupby(["region", "required_rate"], sort=False):
+        spread = [f"{r.variable} {_short(r.lower)}-{_short(r.upper)}" for r in rows.itertuples()
+                  if r.upper > r.lower]
+        count = int(rows["packages"].iloc[0])
+        if count > 1 and spread:
+            found.append(Finding(
+                f"{region}, {float(rate):.0%}: {count} packages evaluated reach the rate within "
+                f"5% of the optimum's cost, with {', '.join(spread)}: the cost is better "
+                "determined than the package.", caveat=True))
+    return found
+
+
+def _short(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2g}"
+
+
 def _optimisation(ctx: ReportContext) -> Section | None:
     analyses = ctx.results.analyses
     optima = analyses.get("optimize_optima")
@@ -106,6 +126,15 @@ def _optimisation(ctx: ReportContext) -> Section | None:
                    "package with the best rate)."),
         TableBlock("optimize_front", front, "The Pareto front per region, by increasing cost."),
     ]
+    near = analyses.get("optimize_near")
+    if near is not None and len(near):
+        sharpness = near_optimal_findings(near)
+        ctx.add(sharpness, topic=TITLE)
+        blocks += [*[Caution(f.text) for f in sharpness],
+                   TableBlock("optimize_near", near,
+                              "How sharp each optimum is: the range of each variable over "
+                              "the packages evaluated that reach the same rate within 5% of "
+                              "the optimum's cost.")]
     if summary.get("seconds") is not None and evaluated is not None:
         blocks.append(Paragraph(f"{len(evaluated)} packages evaluated in "
                                 f"{float(summary['seconds']):.0f} s (all of them in "

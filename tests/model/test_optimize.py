@@ -65,6 +65,11 @@ def test_optimum_matches_a_fine_grid_search(flexnet: Model) -> None:
         flexnet, [[best.package["push_amount"]]], spec.variables, worlds, region=REGION,
         outcome=outcomes["survived_10"], cost=outcomes["public_money"])
     assert again[0] == best.success_rate and cost[0] == pytest.approx(best.cost)
+    # near-optimal: the cheapest of them is the optimum, the dearest within 5% of its cost
+    near = result.near_optimal().iloc[0]
+    assert near["variable"] == "push_amount" and near["packages"] >= 1
+    assert near["lower"] == near["optimum"] == best.package["push_amount"]
+    assert near["optimum"] <= near["upper"] <= 1.05 * near["optimum"] + 1e-6
     # the card's sanity checks looked inside the worlds where the optimum succeeds
     assert set(best.flagged) == {c.name for c in flexnet.card.sanity}
     assert all(0 <= n <= round(best.success_rate * 10) for n in best.flagged.values())
@@ -136,6 +141,9 @@ popsize = 3
     front = pd.read_csv(analyses / "optimize_front.csv")
     evaluated = pd.read_csv(analyses / "optimize_evaluated.csv")
     assert len(front) >= 1 and len(evaluated) >= len(front)
+    near = pd.read_csv(analyses / "optimize_near.csv")
+    assert set(near["variable"]) == ({"push_amount", "push_duration"} if optima["found"][0]
+                                     else set())
     assert result.summary["optimize"]["optima"][0]["found"] == bool(optima["found"][0])
     # spec.toml holds the table and loads again to the same spec
     again = load_experiment(tmp_path / "out" / "spec.toml")

@@ -778,6 +778,11 @@ def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: P
     front.to_csv(folder / "analyses" / "optimize_front.csv", index=False)
     front.assign(required_rate=0.5, generation=0).to_csv(
         folder / "analyses" / "optimize_evaluated.csv", index=False)
+    pd.DataFrame({"region": ["embedded_prone"] * 2, "required_rate": [0.5, 0.5],
+                  "variable": ["push_amount", "push_duration"], "lower": [150000.0, 3.5],
+                  "upper": [160000.0, 3.5], "optimum": [152136.5, 3.5],
+                  "packages": [4, 4]}).to_csv(folder / "analyses" / "optimize_near.csv",
+                                              index=False)
     path = write_report(folder, out=tmp_path / "out")
     text = _text(path)
     assert ("embedded_prone: the cheapest package found that sustains the network in at least "
@@ -787,6 +792,9 @@ def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: P
             "the best reached 70% (at $9,801,000)") in text
     assert ("embedded_prone, 50%: of the worlds where that package succeeds, the model card's "
             "sanity checks flag 2 by treadmill") in text
+    assert ("embedded_prone, 50%: 4 packages evaluated reach the rate within 5% of the "
+            "optimum's cost, with push_amount 150,000-160,000: the cost is better determined "
+            "than the package.") in text
     assert (path.parent / "figures" / "optimize_front.svg").is_file()
     shown = pd.read_csv(path.parent / "tables" / "optimize_front.csv")
     assert shown["cost"].tolist() == front["cost"].tolist()
