@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from sdnet.scheduler import BlockJob, BlockOutcome
     from sdnet.store import Block, EnsembleStore
 
-__all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "connect", "parse_cluster", "run_on_cluster"]
+__all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "client_for", "connect", "parse_cluster",
+           "run_on_cluster", "run_tasks"]
 
 #: Seconds to wait for a scheduler to answer before giving up.
 CONNECT_TIMEOUT = 10.0
@@ -130,6 +131,19 @@ def connect(spec: str | ClusterSpec, *, timeout: float = CONNECT_TIMEOUT) -> Ite
             client.close()
 
 
+@contextlib.contextmanager
+def client_for(cluster: Any) -> Iterator[Any]:
+    """``None`` for no cluster, a client of the cluster a ``local:N``/``tcp://`` value (or
+    :class:`ClusterSpec`) names (closed at the end), or a ``distributed.Client`` as given."""
+    if cluster is None:
+        yield None
+    elif isinstance(cluster, str | ClusterSpec):
+        with connect(cluster) as client:
+            yield client
+    else:
+        yield cluster
+
+
 def is_local(client: Any) -> bool:
     """True when every worker of ``client`` runs on this machine (it sees the store)."""
     import socket
@@ -149,10 +163,50 @@ def n_workers(client: Any) -> int:
 
 def _cluster_task(compiled: Any, job: BlockJob, block: Block, factors: np.ndarray
                   ) -> BlockOutcome:
-    from sdnet.scheduler import run_block
+    from sdnet.scheduler import run_block, worker_model
 
-    compiled.workers = 1  # one core per worker process: the cluster spreads the blocks
-    return run_block(compiled, job, block, factors)
+    return run_block(worker_model(compiled), job, block, factors)
+
+
+def run_tasks(
+    client: Any,
+    compiled: Any,
+    job: BlockJob,
+    tasks: Sequence[tuple[Any, Block, np.ndarray]],
+    finished: Callable[[Any, BlockOutcome], None],
+) -> None:
+    """Run ``(key, block, factors)`` tasks on ``client``, at most two per worker in flight (so
+    finished blocks never pile up in memory), calling ``finished(key, outcome)`` in this
+    process as each one finishes. The compiled model is scattered once to every worker; a
+    task of a lost worker is retried (up to 3 times) on another."""
+    from sdnet.scheduler import shippable
+
+    distributed = _import_distributed()
+    model = client.scatter(shippable(compiled), broadcast=True, hash=False)
+    window = 2 * n_workers(client)
+    queue = iter(tasks)
+    keys: dict[str, Any] = {}
+
+    def submit(task: tuple[Any, Block, np.ndarray]) -> Any:
+        key, block, factors = task
+        future = client.submit(_cluster_task, model, job, block, factors, pure=False,
+                               retries=3)
+        keys[future.key] = key
+        return future
+
+    futures = distributed.as_completed([submit(t) for t in itertools.islice(queue, window)])
+    try:
+        for future in futures:
+            outcome = future.result()
+            key = keys.pop(future.key)
+            future.release()
+            finished(key, outcome)
+            task = next(queue, None)
+            if task is not None:
+                futures.add(submit(task))
+    except BaseException:
+        client.cancel(list(futures.futures))
+        raise
 
 
 def run_on_cluster(
@@ -164,33 +218,17 @@ def run_on_cluster(
     todo: Sequence[Block],
     account: Callable[[BlockOutcome], None],
 ) -> None:
-    """Run the blocks ``todo`` as tasks (at most two per worker in flight, so finished
-    blocks never pile up in memory) and write each into ``store`` as it finishes."""
+    """Run the blocks ``todo`` of ``store`` as tasks and write each into it as it finishes
+    (workers on this machine write it themselves)."""
     from dataclasses import replace
 
-    distributed = _import_distributed()
-    from sdnet.scheduler import shippable, store_path, write_outcome
+    from sdnet.scheduler import store_path, write_outcome
 
-    local = is_local(client)
-    task_job = replace(job, store=store_path(store.path) if local else None)
-    model = client.scatter(shippable(compiled), broadcast=True, hash=False)
-    window = 2 * n_workers(client)
-    blocks = iter(todo)
+    task_job = replace(job, store=store_path(store.path) if is_local(client) else None)
 
-    def submit(block: Block) -> Any:
-        return client.submit(_cluster_task, model, task_job, block,
-                             factors[block.start:block.stop], pure=False, retries=3)
+    def finished(_key: Any, outcome: BlockOutcome) -> None:
+        write_outcome(store, outcome)
+        account(outcome)
 
-    futures = distributed.as_completed([submit(b) for b in itertools.islice(blocks, window)])
-    try:
-        for future in futures:
-            outcome = future.result()
-            future.release()
-            write_outcome(store, outcome)
-            account(outcome)
-            block = next(blocks, None)
-            if block is not None:
-                futures.add(submit(block))
-    except BaseException:
-        client.cancel(list(futures.futures))
-        raise
+    run_tasks(client, compiled, task_job,
+              [(b.index, b, factors[b.start:b.stop]) for b in todo], finished)

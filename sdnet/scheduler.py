@@ -193,17 +193,43 @@ def run_block(compiled: Any, job: BlockJob, block: Block, factors: np.ndarray) -
     return BlockOutcome(block, ok, failure, numerics, findings)
 
 
-def shippable(compiled: Any) -> Any:
-    """A fresh copy of a compiled model to send to workers: its equations (the IR, about
-    100 kB pickled) without the functions generated from them in this process, which
-    ``pickle`` cannot send; each worker generates (and checks) them once."""
-    return type(compiled)(compiled.ir, path=compiled.path, sha256=compiled.sha256)
+@dataclass(frozen=True)
+class ShippedModel:
+    """A compiled model as sent to workers: its equations (the IR, about 100 kB pickled),
+    never the functions generated from them, which ``pickle`` cannot send; each worker
+    process builds (and checks) the model once, see :func:`worker_model`."""
+
+    ir: Any
+    path: Path
+    sha256: str
 
 
-def _pool_init(compiled: Any) -> None:
-    """A spawned worker's start: keep the compiled model (shipped once) on one core."""
-    compiled.workers = 1
-    _WORKER_MODEL[:] = [compiled]
+def shippable(compiled: Any) -> ShippedModel:
+    """What to send to workers for ``compiled`` (see :class:`ShippedModel`)."""
+    return ShippedModel(compiled.ir, Path(compiled.path), compiled.sha256)
+
+
+_BUILT: dict[str, Any] = {}
+
+
+def worker_model(shipped: ShippedModel | Any) -> Any:
+    """The compiled model in a worker process, built once per process, on one core (the
+    pool or the cluster spreads the blocks over the cores)."""
+    if not isinstance(shipped, ShippedModel):
+        return shipped
+    built = _BUILT.get(shipped.sha256)
+    if built is None:
+        from sdnet.engine import CompiledModel
+
+        built = CompiledModel(shipped.ir, path=shipped.path, sha256=shipped.sha256)
+        built.workers = 1
+        _BUILT[shipped.sha256] = built
+    return built
+
+
+def _pool_init(shipped: ShippedModel) -> None:
+    """A spawned worker's start: build the compiled model (shipped once)."""
+    _WORKER_MODEL[:] = [worker_model(shipped)]
 
 
 def _pool_task(job: BlockJob, block: Block, factors: np.ndarray) -> BlockOutcome:
@@ -228,9 +254,12 @@ def plan_job(
     dtype: str = "float64",
     check_ranges: bool = True,
     backend: str | None = None,
+    block_size: int | None = None,
 ) -> tuple[BlockJob, list[str], dict[str, str]]:
     """The job of an ensemble of ``model`` over a validated factor ``table``
-    (:func:`sdnet.runner.factor_table`), with the kept columns and their units."""
+    (:func:`sdnet.runner.factor_table`), with the kept columns and their units.
+    ``block_size`` (default :data:`BLOCK_SIZE`) decides, as the runner's chunk size does,
+    whether the guard can afford to simulate the stocks that are not kept."""
     from sdnet.errors import EngineInputError
     from sdnet.params import CONTROL_NAMES
     from sdnet.runner import _GUARD_BYTES, _run_settings, _save_times
@@ -249,7 +278,7 @@ def plan_job(
     units = {c: model.units(c) for c in columns}
     times = _save_times(settings)
     extra = [c for c in model.stock_columns() if c not in columns]
-    if min(BLOCK_SIZE, len(table)) * times.size * len(extra) * 8 > _GUARD_BYTES:
+    if min(block_size or BLOCK_SIZE, len(table)) * times.size * len(extra) * 8 > _GUARD_BYTES:
         extra = []
     simulated = (*columns, *extra)
     job = BlockJob(

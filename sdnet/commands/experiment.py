@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sdnet.commands._options import output_folder
+from sdnet.commands._options import cluster_option, output_folder
 
 HELP = "run a study (TOML experiment file) and write its results folder"
 ORDER = 50
@@ -33,6 +33,7 @@ DESCRIPTION = (
 EPILOG = """examples:
   sdnet experiment experiments/sustaining_levers.toml --out out/sustaining_levers
   sdnet experiment experiments/sustaining_levers.toml --n 4 --screen-n 16 --out out/smoke
+  sdnet experiment experiments/sustaining_levers.toml --cluster local:2 --out out/levers
 """
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "ORDER", "add_arguments", "run"]
@@ -57,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-resume", action="store_true",
                         help="ignore finished chunks of an earlier, interrupted run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--cluster", type=cluster_option, default=None,
+                        metavar="local:N|tcp://HOST:PORT",
+                        help="run the chunks of the study's runs on a dask cluster: a "
+                        "LocalCluster of N worker processes, or the scheduler at that address "
+                        "(needs sdnet[scale]; docs/scaling.md)")
     parser.add_argument("--no-report", action="store_true",
                         help="do not write report.html/report.md (sdnet report DIR does later)")
 
@@ -88,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", SdnetWarning)
         try:
             result = run_experiment(experiment, out=out, progress=not args.quiet,
-                                    resume=not args.no_resume, overwrite=args.overwrite)
+                                    resume=not args.no_resume, overwrite=args.overwrite,
+                                    cluster=args.cluster)
         except KeyboardInterrupt:
             print(f"sdnet experiment: {out} is left as it was; the same command resumes from "
                   "the finished chunks (--no-resume starts over)", file=sys.stderr)

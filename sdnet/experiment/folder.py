@@ -114,6 +114,14 @@ def _write_packages(out: Path, summary: pd.DataFrame, worlds: pd.DataFrame) -> N
     worlds.to_csv(out / "analyses" / "package_worlds.csv", index=False)
 
 
+#: From this many runs a study's factors and metrics are Parquet files, not CSV (sdnet report
+#: reads both).
+PARQUET_ROWS = 100_000
+#: From this many bytes of trajectories a study's ensemble is a Zarr store (``ensemble.zarr``,
+#: chunked and compressed), not NetCDF.
+ZARR_BYTES = 2**29
+
+
 def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | None,
            thresholds: pd.DataFrame | None, integration: IntegrationCheckResult | None,
            hysteresis: pd.DataFrame | None, comparison: pd.DataFrame | None) -> None:
@@ -141,11 +149,17 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
     if result.screen_design is not None:
         design_info["screen"] = result.screen_design.to_dict()
     (out / "design.json").write_text(json.dumps(design_info, indent=2), encoding="utf-8")
-    result.runs.to_csv(out / "factors.csv", index=False)
-    result.metrics.to_csv(out / "metrics.csv", index=False)
-    result.ensemble.save(out / "ensemble.nc")
-    if screen_ensemble is not None:
-        screen_ensemble.save(out / "ensemble_screen.nc")
+    big_tables = len(result.runs) >= PARQUET_ROWS
+    for stem, frame in (("factors", result.runs), ("metrics", result.metrics)):
+        if big_tables:
+            frame.to_parquet(out / f"{stem}.parquet", index=False, compression="zstd")
+        else:
+            frame.to_csv(out / f"{stem}.csv", index=False)
+    for stem, ensemble in (("ensemble", result.ensemble), ("ensemble_screen", screen_ensemble)):
+        if ensemble is None:
+            continue
+        big = ensemble.dataset["outputs"].nbytes >= ZARR_BYTES
+        ensemble.save(out / f"{stem}.{'zarr' if big else 'nc'}")
     several = len(experiment.cases) > 1
     for key, analysis in result.analyses.items():
         kind, metric, case = key.split("/")

@@ -161,13 +161,15 @@ def _with_model_times(experiment: Experiment, model: Model) -> Experiment:
 def _simulate(
     model: Model, experiment: Experiment, table: pd.DataFrame, *, stage: str,
     chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
-    method: str | None = None, time_step: float | None = None,
+    method: str | None = None, time_step: float | None = None, cluster: Any = None,
 ) -> EnsembleResult:
     """Run a stacked table in chunks, keeping finished chunks on disk when asked.
 
     ``chunk_file`` maps a chunk's name (``"chunks/sobol_000000000.npz"``) to the path to keep
     it at (:meth:`sdnet.outputs.Staging.work_file`, which records it as sdnet's); a chunk that
-    cannot be read is computed again, with a warning.
+    cannot be read is computed again, with a warning. With a ``cluster`` (a
+    ``distributed.Client``) the chunks not yet finished run there as tasks, each kept as it
+    finishes (:func:`_simulate_on_cluster`); the numbers are the same bit for bit.
     """
     from sdnet.results import EnsembleResult
     from sdnet.runner import run_ensemble
@@ -190,16 +192,37 @@ def _simulate(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_total, desc=f"{experiment.name} ({stage})", unit="run")
+    keys = {start: _chunk_key(experiment, stage, table.iloc[start:start + chunk], method,
+                              time_step, variables) for start in range(0, n_total, chunk)}
+
+    def save(start: int, loaded: tuple[Any, ...]) -> None:
+        if chunk_file is not None:
+            _save_chunk(chunk_file, f"chunks/{stage}_{start:09d}", keys[start], loaded)
+
+    found: dict[str, tuple[Any, ...]] = {}
+    if chunk_file is not None and resume:
+        for start in keys:
+            file = chunk_file(f"chunks/{stage}_{start:09d}.npz")
+            if file.exists():
+                part = table.iloc[start:start + chunk]
+                got = _read_chunk(file, keys[start], experiment=experiment, runs=len(part))
+                if got is not None:
+                    found[str(start)] = got
+    remote: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
     try:
+        if cluster is not None:
+            todo = [start for start in keys if str(start) not in found]
+            remote = _simulate_on_cluster(
+                cluster, model, experiment, table, todo, method=method, time_step=time_step,
+                variables=variables, save=save, bar=bar)
         for start in range(0, n_total, chunk):
             part = table.iloc[start:start + chunk]
-            key = _chunk_key(experiment, stage, part, method, time_step, variables)
-            name = f"chunks/{stage}_{start:09d}"
-            file = None if chunk_file is None else chunk_file(f"{name}.npz")
-            loaded = None
-            if file is not None and resume and file.exists():
-                loaded = _read_chunk(file, key, experiment=experiment, runs=len(part))
-            if loaded is None:
+            loaded = found.get(str(start))
+            if start in remote:
+                loaded, chunk_numerics, chunk_flags = remote[start]
+                numerics += chunk_numerics
+                flags += [f for f in chunk_flags if f not in flags]
+            elif loaded is None:
                 result = run_ensemble(
                     model, _numeric(part).reset_index(drop=True), final_time=run.final_time,
                     time_step=time_step, saveper=run.saveper, method=method,  # type: ignore[arg-type]
@@ -215,22 +238,14 @@ def _simulate(
                 loaded = (ds["time"].to_numpy(), ds["outputs"].to_numpy(), result.ok,
                           [str(v) for v in ds["variable"].to_numpy()],
                           [str(u) for u in ds["units"].to_numpy()], failures)
-                if file is not None and chunk_file is not None:
-                    tmp = chunk_file(f"{name}.tmp.npz")
-                    np.savez(tmp, key=key, times=loaded[0], outputs=loaded[1],
-                             status=loaded[2], columns=np.array(loaded[3]),
-                             units=np.array(loaded[4]),
-                             fail_run=np.array([f[0] for f in failures], dtype=int),
-                             fail_var=np.array([f[1] for f in failures], dtype=str),
-                             fail_time=np.array([f[2] for f in failures], dtype=float))
-                    tmp.replace(file)
+                save(start, loaded)
             else:
                 numerics += [""] * len(part)  # a resumed chunk: the guard ran when it was made
             times, columns = loaded[0], loaded[3]
             units = dict(zip(loaded[3], loaded[4], strict=True))
             parts.append((loaded[1], np.asarray(loaded[2], dtype=bool), np.arange(len(part))
                           + start, [(start + r, v, t) for r, v, t in loaded[5]]))
-            if bar is not None:
+            if bar is not None and start not in remote:
                 bar.update(len(part))
     finally:
         if bar is not None:
@@ -249,6 +264,63 @@ def _simulate(
                                      factors=_numeric(table).reset_index(drop=True),
                                      status=status, failures=failures, provenance=provenance
                                      ).with_flags(numerics, flags)
+
+
+def _save_chunk(chunk_file: Callable[[str], Path], name: str, key: str,
+                loaded: tuple[Any, ...]) -> None:
+    """Keep a finished chunk (written beside, then renamed: never half a file)."""
+    failures = loaded[5]
+    tmp = chunk_file(f"{name}.tmp.npz")
+    np.savez(tmp, key=key, times=loaded[0], outputs=loaded[1], status=loaded[2],
+             columns=np.array(loaded[3]), units=np.array(loaded[4]),
+             fail_run=np.array([f[0] for f in failures], dtype=int),
+             fail_var=np.array([f[1] for f in failures], dtype=str),
+             fail_time=np.array([f[2] for f in failures], dtype=float))
+    tmp.replace(chunk_file(f"{name}.npz"))
+
+
+def _simulate_on_cluster(
+    client: Any, model: Model, experiment: Experiment, table: pd.DataFrame, todo: list[int],
+    *, method: str, time_step: float | None, variables: list[str],
+    save: Callable[[int, tuple[Any, ...]], None], bar: Any,
+) -> dict[int, tuple[tuple[Any, ...], list[str], list[str]]]:
+    """The chunks starting at ``todo`` as tasks on ``client``; each is kept (``save``) as it
+    finishes. Returns start -> (chunk arrays as :func:`_read_chunk` gives them, the guard's
+    finding per run, its summary lines): what :func:`sdnet.runner.run_ensemble` gives."""
+    from sdnet.cluster import run_tasks
+    from sdnet.engine import compile_model
+    from sdnet.numerics import summarize
+    from sdnet.runner import factor_table
+    from sdnet.scheduler import plan_job
+    from sdnet.store import Block
+
+    if not todo:
+        return {}
+    run, chunk = experiment.run, experiment.run.chunk_size
+    numeric = factor_table(model, _numeric(table).reset_index(drop=True))
+    job, columns, units = plan_job(model, numeric, final_time=run.final_time,
+                                   time_step=time_step, saveper=run.saveper, method=method,
+                                   variables=variables, block_size=chunk)
+    values = numeric.to_numpy(dtype=float)
+    # runs numbered from 0 in each chunk, as run_ensemble numbers a chunk's findings
+    tasks = [(start, Block(k, 0, min(chunk, len(table) - start)),
+              np.ascontiguousarray(values[start:start + chunk]))
+             for k, start in enumerate(todo)]
+    results: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
+    unit_list = [units[c] for c in columns]
+
+    def finished(start: int, outcome: Any) -> None:
+        failures = [(r, text, math.nan) for r, text in enumerate(outcome.failure) if text]
+        loaded = (job.times, outcome.values, outcome.ok, list(columns), unit_list, failures)
+        save(start, loaded)
+        summary = list(summarize(outcome.findings, outcome.block.size,
+                                 time_step=job.settings["time_step"]))
+        results[start] = (loaded, list(outcome.numerics), summary)
+        if bar is not None:
+            bar.update(outcome.block.size)
+
+    run_tasks(client, compile_model(model.path), job, tasks, finished)
+    return results
 
 
 def _read_chunk(file: Path, key: str, *, experiment: Experiment,

@@ -21,7 +21,8 @@ from sdnet.errors import ResultsFolderError
 __all__ = ["StudyResults", "load_results"]
 
 _KNOWN_FILES = ("spec.toml", "provenance.json", "design.json", "factors.csv", "metrics.csv",
-                "ensemble.nc", "summary.json")
+                "ensemble.nc", "summary.json", "factors.parquet", "metrics.parquet",
+                "ensemble.zarr")
 _REGIME_COLUMNS = ("sustained", "regime", "embedded")
 
 
@@ -176,6 +177,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise ResultsFolderError(f"cannot read table {path}: {error}", path=path) from error
 
 
+def _read_table(path: Path, stem: str) -> pd.DataFrame | None:
+    """``STEM.csv``, or ``STEM.parquet`` (what a big study writes), or None."""
+    if (path / f"{stem}.csv").is_file():
+        return _read_csv(path / f"{stem}.csv")
+    file = path / f"{stem}.parquet"
+    if not file.is_file():
+        return None
+    try:
+        return pd.read_parquet(file)
+    except (OSError, ValueError) as error:
+        raise ResultsFolderError(f"cannot read table {file}: {error}", path=file) from error
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -255,18 +269,20 @@ def load_results(results_dir: str | Path) -> StudyResults:
         else {}
     design = _read_json(path / "design.json") if (path / "design.json").is_file() else {}
     summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
-    factors = _read_csv(path / "factors.csv") if (path / "factors.csv").is_file() else None
-    metrics = _read_csv(path / "metrics.csv") if (path / "metrics.csv").is_file() else None
+    factors = _read_table(path, "factors")
+    metrics = _read_table(path, "metrics")
     _check_consistent(path, design, summary, factors, metrics)
     ensemble = None
-    if (path / "ensemble.nc").is_file():
+    # a big study stores its trajectories as a Zarr store (sdnet.store), a small one as NetCDF
+    found = [path / name for name in ("ensemble.nc", "ensemble.zarr") if (path / name).exists()]
+    if found:
         from sdnet.results import EnsembleResult
 
         try:
-            ensemble = EnsembleResult.load(path / "ensemble.nc")
+            ensemble = EnsembleResult.load(found[0])
         except (OSError, ValueError, KeyError) as error:
             raise ResultsFolderError(
-                f"cannot read {path / 'ensemble.nc'}: {error}", path=path / "ensemble.nc"
+                f"cannot read {found[0]}: {error}", path=found[0]
             ) from error
     analyses: dict[str, pd.DataFrame] = {}
     if analyses_dir.is_dir():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -248,20 +247,75 @@ def test_without_a_cluster_nothing_needs_dask(tmp_path: Path) -> None:
     assert (tmp_path / "ens" / "ensemble.zarr").is_dir()
 
 
-def test_a_local_cluster_of_two_workers_gives_the_same_bits(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture(scope="module")
+def scheduler() -> object:
+    """A LocalCluster of two worker processes (started once for the tests below)."""
+    distributed = pytest.importorskip("distributed",
+                                      reason="dask.distributed (sdnet[scale]) not installed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=50) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_a_cluster_of_two_workers_gives_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
 ) -> None:
-    pytest.importorskip("distributed", reason="dask.distributed (sdnet[scale]) not installed")
     import sdnet.scheduler
     from sdnet.cli import main
 
     monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 4)  # 3 blocks over 2 workers
     assert main(_argv(tmp_path / "here")) == 0
-    assert main(_argv(tmp_path / "cluster", "--cluster", "local:2")) == 0
+    assert main(_argv(tmp_path / "cluster", "--cluster", scheduler)) == 0
     here = sdnet.EnsembleResult.load(tmp_path / "here" / "ensemble.zarr")
     there = sdnet.EnsembleResult.load(tmp_path / "cluster" / "ensemble.zarr")
     assert here.dataset["outputs"].to_numpy().tobytes() == \
         there.dataset["outputs"].to_numpy().tobytes()
     pd.testing.assert_frame_equal(here.factors, there.factors)
-    assert there.provenance is not None and there.provenance.spec["cluster"] == "local:2"
-    assert json.loads(json.dumps(here.flags)) == list(there.flags)
+    assert there.provenance is not None and there.provenance.spec["cluster"] == scheduler
+    assert here.flags == there.flags
+
+
+def test_a_study_on_a_cluster_gives_the_same_numbers(tmp_path: Path, scheduler: str) -> None:
+    from sdnet.experiment import run_experiment
+
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from test_study import _small_study  # type: ignore[import-not-found]
+
+    study = _small_study(tmp_path)
+    with pytest.warns(sdnet.errors.SdnetWarning):
+        here = run_experiment(study, progress=False)
+    with pytest.warns(sdnet.errors.SdnetWarning):
+        there = run_experiment(study, progress=False, cluster=scheduler)
+    assert here.ensemble.dataset["outputs"].to_numpy().tobytes() == \
+        there.ensemble.dataset["outputs"].to_numpy().tobytes()
+    pd.testing.assert_frame_equal(here.metrics, there.metrics)
+    assert list(here.ensemble.dataset["numerics"].to_numpy()) == \
+        list(there.ensemble.dataset["numerics"].to_numpy())
+
+
+def test_a_big_study_writes_zarr_and_parquet_and_the_report_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sdnet.experiment.folder as folder
+    from sdnet.experiment import run_experiment
+    from sdnet.reports._results import load_results
+
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from test_study import _small_study  # type: ignore[import-not-found]
+
+    study = _small_study(tmp_path / "spec")
+    with pytest.warns(sdnet.errors.SdnetWarning):
+        run_experiment(study, out=tmp_path / "small", progress=False)
+    monkeypatch.setattr(folder, "PARQUET_ROWS", 1)
+    monkeypatch.setattr(folder, "ZARR_BYTES", 1)
+    with pytest.warns(sdnet.errors.SdnetWarning):
+        run_experiment(study, out=tmp_path / "big", progress=False)
+    names = {p.name for p in (tmp_path / "big").iterdir()}
+    assert {"factors.parquet", "metrics.parquet", "ensemble.zarr"} <= names
+    assert not {"factors.csv", "metrics.csv", "ensemble.nc"} & names
+    small, big = load_results(tmp_path / "small"), load_results(tmp_path / "big")
+    assert small.ensemble is not None and big.ensemble is not None
+    np.testing.assert_array_equal(small.ensemble.dataset["outputs"].to_numpy(),
+                                  big.ensemble.dataset["outputs"].to_numpy())
+    pd.testing.assert_frame_equal(small.metrics, big.metrics, check_dtype=False)
+    pd.testing.assert_frame_equal(small.factors, big.factors, check_dtype=False)
