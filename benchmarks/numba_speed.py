@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import sys
@@ -51,6 +52,13 @@ def median_seconds(call: Callable[[], object], repeat: int) -> float:
         call()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def draw(parameters, n: int, seed: int) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
@@ -140,6 +148,9 @@ def main() -> None:
     print(f"\nnumba single run equals numpy's on every column: {same_single}")
 
     print(f"\nEnsembles ({', '.join(VARIABLES)} saved every SAVEPER)\n")
+    print("Wall time per run, and in brackets CPU time per run (this process, its threads and "
+          "its finished worker processes: what the run costs whatever else the machine "
+          "runs).\n")
     print("| runs | numpy, 2 processes (us/run) | numba, 1 thread (us/run) | "
           "numba, 2 threads (us/run) | numba 2 threads vs numpy | vs PySD single run | "
           "identical |")
@@ -147,22 +158,25 @@ def main() -> None:
     for n in args.sizes:
         values = draw(model.parameters, n, args.seed)
         per_run: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         results = {}
         for label, backend, workers in (
             ("numpy", "numpy", 2), ("numba1", "numba", 1), ("numba2", "numba", 2)
         ):
             model.workers = workers
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), cpu_seconds()
             results[label] = model.simulate(values, n_runs=n, variables=VARIABLES,
                                             backend=backend)
             per_run[label] = (time.perf_counter() - start) / n
+            cpu[label] = (cpu_seconds() - start_cpu) / n
         model.workers = 2
         identical = all(
             np.array_equal(results["numpy"].outputs[v], results[k].outputs[v], equal_nan=True)
             for v in VARIABLES for k in ("numba1", "numba2"))
         del results
-        print(f"| {n:,} | {1e6 * per_run['numpy']:.1f} | {1e6 * per_run['numba1']:.1f} | "
-              f"{1e6 * per_run['numba2']:.1f} | {per_run['numpy'] / per_run['numba2']:.1f} | "
+        cells = " | ".join(f"{1e6 * per_run[k]:.1f} ({1e6 * cpu[k]:.1f})"
+                           for k in ("numpy", "numba1", "numba2"))
+        print(f"| {n:,} | {cells} | {per_run['numpy'] / per_run['numba2']:.1f} | "
               f"{base / per_run['numba2']:,.0f} | {identical} |")
 
 
