@@ -87,12 +87,11 @@ def parse_sets(design: Mapping[str, Any], path: Path | None, model: Model, *,
             pad = max(abs(low), 1.0) * 1e-9
             low, high = low - pad, high + pad
         factors.append(Factor(column, low, high))
-    for case in cases:
-        clash = sorted(set(case.values) & set(table.columns))
-        if clash:
-            raise _err(f"worlds file {file}: column {clash[0]!r} is also set by case "
-                       f"{case.name!r} (its region preset, push, policy or [params]); a world "
-                       "may only vary what no case sets", path, "design.file", clash[0])
+    clash = sorted({k for case in cases for k in case.values} & set(table.columns))
+    if clash:
+        raise _err(f"worlds file {file}: column {clash[0]!r} is also set by the study (a "
+                   "region preset, the push, [params] or a policy's params); a world may only "
+                   "vary what the study leaves alone", path, "design.file", clash[0])
     n = design.get("n")
     if n is not None:
         n = _integer(n, path, "design.n", minimum=1)

@@ -170,13 +170,22 @@ def test_bad_package_study_keys_are_named(tiny: Model, worlds_file: Path,
     ("attrition_rate\n0.9\n", r"\[design.file\] worlds file .*worlds.csv: column "
      r"'attrition_rate': value 0.9 for 'attrition_rate' is outside its declared range"),
     ("community_entrepreneur_density\n0.5\n", r"\[design.file\] worlds file .*: column "
-     r"'community_entrepreneur_density' is also set by case 'typical_none'"),
+     r"'community_entrepreneur_density' is also set by the study \(a region preset"),
 ])
 def test_bad_worlds_files_name_the_column_and_the_file(tiny: Model, tmp_path: Path,
                                                         text: str, message: str) -> None:
     path = tmp_path / "worlds.csv"
     path.write_text(text, encoding="utf-8")
     assert re.search(message, _error(tiny, _spec(path), tmp_path))
+
+
+def test_a_world_may_not_vary_what_a_policy_sets(tiny: Model, worlds_file: Path) -> None:
+    spec = _spec(worlds_file, policies=[{"name": "none", "amount": 0},
+                                        {"name": "sticky", "params": {"grant_effect": 1.0}}])
+    text = _error(tiny, spec, worlds_file.parent)
+    assert re.search(r"\[design.file\] worlds file .*worlds.csv: column 'grant_effect' is "
+                     r"also set by the study \(a region preset, the push, \[params\] or a "
+                     r"policy's params\)", text), text
 
 
 def test_a_budget_needs_a_push_schedule(tmp_path: Path) -> None:
