@@ -212,6 +212,52 @@ def parse_packages_analysis(table: Mapping[str, Any], path: Path | None,
             "packages_confidence": confidence, "packages_min_successes": minimum}
 
 
+def parse_expectations(raw: Any, path: Path | None, cases: Sequence[Case]
+                       ) -> tuple[tuple[str, str], ...]:
+    """``[[analysis.expect]]`` entries (``finding``, ``claim``) -> (finding, claim) pairs,
+    each claim checked against the study's packages and regions."""
+    from sdnet.decision.expectations import parse_claim
+
+    if not isinstance(raw, list) or not raw:
+        raise _err("must be a non-empty array of tables ([[analysis.expect]] with finding and "
+                   "claim)", path, "analysis.expect", raw)
+    packages = list(dict.fromkeys(c.policy for c in cases))
+    regions = list(dict.fromkeys(c.region or "default" for c in cases))
+    pairs = []
+    for i, entry in enumerate(raw):
+        key = f"analysis.expect[{i}]"
+        if not isinstance(entry, Mapping):
+            raise _err("must be a table with finding and claim", path, key, entry)
+        unknown = sorted(set(entry) - {"finding", "claim"})
+        if unknown:
+            raise _err(f"unknown key {unknown[0]!r} (valid: finding, claim)", path, key,
+                       dict(entry))
+        finding = _string(entry.get("finding"), path, f"{key}.finding")
+        claim = _string(entry.get("claim"), path, f"{key}.claim")
+        try:
+            parse_claim(finding, claim, packages=packages, regions=regions)
+        except InvalidValueError as error:
+            raise _err(f"{claim!r}: expected {error.expected}", path, f"{key}.claim",
+                       claim) from None
+        pairs.append((finding, claim))
+    return tuple(pairs)
+
+
+def check_study_expectations(experiment: Experiment, summary: pd.DataFrame
+                             ) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The study's claims checked on its package comparison: (per region, verdicts)."""
+    from sdnet.decision.expectations import check_expectations, parse_claim, verdicts
+
+    pairs = experiment.analysis.packages_expect
+    if not pairs:
+        return None
+    packages = list(dict.fromkeys(c.policy for c in experiment.cases))
+    regions = list(dict.fromkeys(c.region or "default" for c in experiment.cases))
+    claims = [parse_claim(f, c, packages=packages, regions=regions) for f, c in pairs]
+    checks = check_expectations(summary, claims)
+    return checks, verdicts(checks)
+
+
 def compare_study_packages(experiment: Experiment, design: Design, metrics: pd.DataFrame,
                            model: Model) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The comparison of a study's packages over its main stage: (summary, per world).

@@ -30,7 +30,12 @@ from sdnet.experiment.checks import (
     _string,
     _table,
 )
-from sdnet.experiment.packages import budget_policies, parse_packages_analysis, parse_sets
+from sdnet.experiment.packages import (
+    budget_policies,
+    parse_expectations,
+    parse_packages_analysis,
+    parse_sets,
+)
 from sdnet.experiment.spec import (
     _NAME,
     _PUSH_FIELDS,
@@ -293,8 +298,8 @@ def parse_experiment(
         raise _err("a study needs at least one [[factors]] entry", path, "factors", [])
     analysis = _parse_analysis(_table(data, "analysis", path, (
         "screen", "convergence", "time_resolved", "prim", "thresholds", "integration_check",
-        "hysteresis", "compare", "grow", "packages")), path, method, metrics, cases, model,
-        factors=factors, n=n)
+        "hysteresis", "compare", "grow", "packages", "expect")), path, method, metrics, cases,
+        model, factors=factors, n=n)
     optimize = None
     if "optimize" in data:
         optimize = parse_optimize(data["optimize"], model, path=path, seed=seed,
@@ -910,4 +915,9 @@ def _parse_analysis(table: Mapping[str, Any], path: Path | None, method: str,
                                               metrics, path, "analysis.compare.metric")
     if "packages" in table:
         spec.update(parse_packages_analysis(table, path, metrics, cases, model))
+    if "expect" in table:
+        if "packages" not in table:
+            raise _err("claims are checked on a package comparison: add [analysis] packages",
+                       path, "analysis.expect", table["expect"])
+        spec["packages_expect"] = parse_expectations(table["expect"], path, cases)
     return AnalysisSpec(**spec)

@@ -22,7 +22,11 @@ from sdnet.experiment.analyses import (
     _thresholds,
 )
 from sdnet.experiment.folder import _summary, _write, _write_packages
-from sdnet.experiment.packages import compare_study_packages, sets_main_design
+from sdnet.experiment.packages import (
+    check_study_expectations,
+    compare_study_packages,
+    sets_main_design,
+)
 from sdnet.experiment.parse import load_experiment
 from sdnet.experiment.screen import _seeds, grow, screen
 from sdnet.experiment.simulate import (
@@ -337,6 +341,8 @@ def _run_study(
     packages = None
     if analysis.packages_success:
         packages = compare_study_packages(experiment, design, main_metrics, model)
+    expectations = None if packages is None else check_study_expectations(
+        experiment, packages[0])
 
     thresholds = None
     if analysis.threshold_amounts:
@@ -380,6 +386,8 @@ def _run_study(
             factors=all_runs[[f.name for f in experiment.factors]])
     if packages is not None:
         summary["packages"] = _packages_summary(experiment, packages[0])
+        if expectations is not None:
+            summary["packages"]["expectations"] = _records(expectations[1])
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
@@ -408,6 +416,8 @@ def _run_study(
                                                index=False)
         if packages is not None:
             _write_packages(folder, *packages)
+        if expectations is not None:
+            expectations[0].to_csv(folder / "analyses" / "expectations.csv", index=False)
 
     return result, write
 
@@ -436,6 +446,11 @@ def _optimize(model: Model, experiment: Experiment, *, progress: bool) -> Optimi
     finally:
         if bar is not None:
             bar.close()
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready records (None for what is undefined)."""
+    return table.astype(object).where(table.notna(), None).to_dict("records")
 
 
 def _packages_summary(experiment: Experiment, table: pd.DataFrame) -> dict[str, Any]:

@@ -139,6 +139,9 @@ class AnalysisSpec:
         Of the Wilson intervals.
     packages_min_successes : int
         Fewest successes for a point value of public cost per success.
+    packages_expect : tuple of (finding, claim)
+        ``[[analysis.expect]]``: claims of the literature on the packages' success rates
+        (:mod:`sdnet.decision.expectations`), checked per region.
     """
 
     screen_top: int = 0
@@ -172,6 +175,7 @@ class AnalysisSpec:
     packages_satisfice: tuple[str, ...] = ()
     packages_confidence: float = 0.95
     packages_min_successes: int = 5
+    packages_expect: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -314,4 +318,7 @@ def _analysis_tables(spec: AnalysisSpec) -> dict[str, Any]:
             "satisfice": list(spec.packages_satisfice),
             "confidence": spec.packages_confidence,
             "min_successes": spec.packages_min_successes}
+    if spec.packages_expect:
+        tables["expect"] = [{"finding": finding, "claim": claim}
+                            for finding, claim in spec.packages_expect]
     return tables

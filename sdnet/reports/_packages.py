@@ -160,5 +160,59 @@ def _packages(ctx: ReportContext) -> Section | None:
     blocks.append(TableBlock("packages", _table(summary, preset, ratios),
                              "analyses/packages.csv in words; per world: "
                              "analyses/package_worlds.csv."))
+    checks = ctx.results.analyses.get("expectations")
+    if checks is not None and not checks.empty:
+        blocks.extend(_expectation_blocks(checks, preset))
+        ctx.add(_expectation_findings(checks), topic=TITLE)
     ctx.add(_findings(summary, preset), topic=TITLE)
     return _section(TITLE, blocks)
+
+
+def _rate_words(rate: float, low: float, high: float) -> str:
+    if low == high:
+        return f"{rate:.0%}"
+    return f"{rate:.1%} ({low:.1%}-{high:.1%})"
+
+
+def _expectation_rows(checks: pd.DataFrame) -> pd.DataFrame:
+    """The claims in words: per finding and region, both sides' rates and the verdict."""
+    rows = []
+    for _, row in checks.iterrows():
+        verdict = ("holds, intervals apart" if row["apart"] else "holds within noise"
+                   if row["holds"] else "does not hold")
+        rows.append({"finding": row["finding"], "claim": row["claim"],
+                     "where": row["region"] or "as stated",
+                     "left side": f"{row['left']}: " + _rate_words(
+                         row["left_rate"], row["left_low"], row["left_high"]),
+                     "right side": f"{row['right']}: " + _rate_words(
+                         row["right_rate"], row["right_low"], row["right_high"]),
+                     "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def _expectation_blocks(checks: pd.DataFrame, preset: str) -> list[Block]:
+    """Does the answer agree with the literature? Each claim per region, with the numbers."""
+    return [Paragraph(
+        "Does the answer agree with the literature? The study states findings of the "
+        "literature as claims on success rates, checked in every "
+        f"{preset} they apply to; 'within noise' means the point rates satisfy the claim but "
+        "their intervals overlap."),
+        TableBlock("expectations", _expectation_rows(checks),
+                   "analyses/expectations.csv in words (success rates with their intervals).")]
+
+
+def _expectation_findings(checks: pd.DataFrame) -> list[Finding]:
+    """One finding per claim: agrees, agrees within noise, or where it fails and by how much."""
+    found = []
+    for (finding, claim), part in checks.groupby(["finding", "claim"], sort=False):
+        failed = part[~part["holds"].astype(bool)]
+        if failed.empty:
+            how = "agrees" if bool(part["apart"].all()) else "agrees within noise"
+            found.append(Finding(f"{finding}: the study {how} ({claim}).", headline=True))
+            continue
+        cases = "; ".join(
+            f"{r['region'] or 'as stated'}: {r['left']} {r['left_rate']:.1%} vs "
+            f"{r['right']} {r['right_rate']:.1%}" for _, r in failed.iterrows())
+        found.append(Finding(f"{finding}: the study does not agree ({claim} fails in "
+                             f"{cases}).", headline=True))
+    return found
