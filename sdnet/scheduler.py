@@ -49,7 +49,9 @@ __all__ = [
     "BlockJob",
     "BlockOutcome",
     "Progress",
+    "ShippedModel",
     "block_identity",
+    "local_executor",
     "plan_job",
     "run_block",
     "run_into_store",
@@ -458,6 +460,16 @@ def _run_processes(compiled: Any, job: BlockJob, store: EnsembleStore, factors: 
             for future in pending:
                 future.cancel()
             raise
+
+
+def local_executor() -> str:
+    """Where an ensemble's blocks run without a cluster: ``"here"`` where the engine can fork
+    its workers (Linux; measured as fast as a spawn pool or faster, since nothing is copied
+    between processes), else ``"processes"``, a spawn pool (macOS, Windows), so that every
+    platform uses its cores."""
+    from sdnet.engine.parallel import can_fork
+
+    return "here" if can_fork() or default_workers() < 2 else "processes"
 
 
 def default_workers() -> int:

@@ -202,7 +202,7 @@ def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict
     import numpy as np
 
     from sdnet.numerics import summarize
-    from sdnet.scheduler import BLOCK_SIZE, block_identity, run_into_store
+    from sdnet.scheduler import BLOCK_SIZE, block_identity, local_executor, run_into_store
     from sdnet.store import EnsembleStore, is_store
 
     identity = block_identity(model, job, table, extra=args.engine)
@@ -248,7 +248,7 @@ def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict
             from sdnet.engine import compile_model
 
             progress = run_into_store(compile_model(model.path), job, store, factors,
-                                      executor="here", on_block=on_block)
+                                      executor=local_executor(), on_block=on_block)
     flags = list(summarize(progress.findings, len(table),
                            time_step=job.settings["time_step"]))
     provenance = _provenance(model, job, table, args)

@@ -193,6 +193,28 @@ def test_the_estimate_is_printed_and_big_factor_tables_are_parquet(
         stored.dataset["outputs"].to_numpy())
 
 
+def test_where_processes_cannot_fork_a_spawn_pool_gives_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sdnet.engine.parallel
+    import sdnet.scheduler
+    from sdnet.cli import main
+
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 5)
+    assert sdnet.scheduler.local_executor() == "here"
+    assert main(_argv(tmp_path / "here")) == 0
+    monkeypatch.setattr(sdnet.engine.parallel, "can_fork", lambda: False)  # macOS, Windows
+    monkeypatch.setattr(sdnet.scheduler, "default_workers", lambda: 2)
+    assert sdnet.scheduler.local_executor() == "processes"
+    assert main(_argv(tmp_path / "spawned")) == 0
+    here = sdnet.EnsembleResult.load(tmp_path / "here" / "ensemble.zarr")
+    spawned = sdnet.EnsembleResult.load(tmp_path / "spawned" / "ensemble.zarr")
+    assert here.dataset["outputs"].to_numpy().tobytes() == \
+        spawned.dataset["outputs"].to_numpy().tobytes()
+    assert list(here.dataset["numerics"].to_numpy()) == \
+        list(spawned.dataset["numerics"].to_numpy())
+
+
 # -- clusters --------------------------------------------------------------------------------
 
 
