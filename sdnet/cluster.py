@@ -104,31 +104,33 @@ def connect(spec: str | ClusterSpec, *, timeout: float = CONNECT_TIMEOUT) -> Ite
     distributed = _import_distributed()
     import dask
 
-    # workers are processes of one thread each; their memory limit is the machine's
-    with dask.config.set({"distributed.worker.daemon": False,
-                          "distributed.admin.system-monitor.gil.enabled": False}):
-        if spec.kind == "local":
+    if spec.kind == "local":
+        # workers are processes of one thread each (the engine holds the GIL between numpy
+        # operations), with no memory limit of their own (a block's size bounds what they
+        # hold); a busy machine may take long to start them: give them a minute
+        with dask.config.set({"distributed.comm.timeouts.connect": "60s",
+                              "distributed.admin.system-monitor.gil.enabled": False}):
             cluster = distributed.LocalCluster(
                 n_workers=spec.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None, memory_limit=0, silence_logs=50)
-            try:
-                with distributed.Client(cluster, timeout=timeout) as client:
-                    yield client
-            finally:
-                cluster.close()
-            return
+                dashboard_address=":0", memory_limit=0, silence_logs=50)
         try:
-            client = distributed.Client(spec.address, timeout=timeout)
-        except (OSError, TimeoutError) as error:
-            raise ClusterError(
-                f"cannot reach the dask scheduler at {spec.address} within {timeout:g} s "
-                f"({type(error).__name__}: {error}); start one with `dask scheduler` and "
-                "workers with `dask worker ADDRESS` (docs/scaling.md), or check the address",
-                value=spec.address) from error
-        try:
-            yield client
+            with distributed.Client(cluster, timeout=max(timeout, 60.0)) as client:
+                yield client
         finally:
-            client.close()
+            cluster.close()
+        return
+    try:
+        client = distributed.Client(spec.address, timeout=timeout)
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(
+            f"cannot reach the dask scheduler at {spec.address} within {timeout:g} s "
+            f"({type(error).__name__}: {error}); start one with `dask scheduler` and "
+            "workers with `dask worker ADDRESS` (docs/scaling.md), or check the address",
+            value=spec.address) from error
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @contextlib.contextmanager

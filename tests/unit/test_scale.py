@@ -274,8 +274,11 @@ def scheduler() -> object:
     """A LocalCluster of two worker processes (started once for the tests below)."""
     distributed = pytest.importorskip("distributed",
                                       reason="dask.distributed (sdnet[scale]) not installed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=50) as cluster:
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "60s"}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0", silence_logs=50) as cluster:
         yield cluster.scheduler_address
 
 
