@@ -224,7 +224,6 @@ class OptimizeResult:
     fronts: pd.DataFrame
     n_worlds: int
     seconds: float = 0.0
-    notes: tuple[str, ...] = field(default=())
 
     def front(self, region: str | None = None) -> pd.DataFrame:
         """The Pareto front of one region (the first by default)."""
@@ -280,8 +279,7 @@ class OptimizeResult:
                             "evaluations": o.evaluations, "flagged": dict(o.flagged)}
                            for o in self.optima],
                 "front_sizes": {str(k): int(v) for k, v in
-                                self.fronts.groupby("region").size().items()},
-                "notes": list(self.notes)}
+                                self.fronts.groupby("region").size().items()}}
 
 
 def _label(region: str | None) -> str:

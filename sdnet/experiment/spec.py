@@ -264,6 +264,10 @@ class Experiment:
                 raise ExperimentError(f"--seed must be a non-negative integer, not {seed!r} "
                                       "(it replaces [experiment.seed])", value=seed)
             changed = replace(changed, seed=int(seed))
+            given = self.raw.get("optimize", {})
+            if self.optimize is not None and "seed" not in given:
+                # [optimize] without a seed of its own follows the study's
+                changed = replace(changed, optimize=replace(self.optimize, seed=int(seed)))
         return changed
 
 

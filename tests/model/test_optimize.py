@@ -148,6 +148,9 @@ popsize = 3
     # spec.toml holds the table and loads again to the same spec
     again = load_experiment(tmp_path / "out" / "spec.toml")
     assert again.optimize == experiment.optimize
+    # --seed moves a table without a seed of its own; one with a seed keeps it
+    assert experiment.with_options(seed=9).optimize.seed == 9  # type: ignore[union-attr]
+    assert again.with_options(seed=9).optimize.seed == 2  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(("changes", "key", "words"), [
