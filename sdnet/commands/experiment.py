@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace another study (or other output) found in DIR")
     parser.add_argument("--no-resume", action="store_true",
                         help="ignore finished chunks of an earlier, interrupted run")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars, and no progress of the report on stderr")
     parser.add_argument("--cluster", type=cluster_option, default=None,
                         metavar="local:N|tcp://HOST:PORT",
                         help="run the chunks of the study's runs on a dask cluster: a "
@@ -136,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
         import matplotlib
 
         matplotlib.use("Agg")
+        from sdnet.commands.report import stderr_progress
         from sdnet.reports import write_report
 
-        report = write_report(out)
+        report = write_report(out, progress=None if args.quiet else stderr_progress)
         print(f"report: {report}")
     return 0

@@ -12,15 +12,23 @@ Sections the study did not produce are replaced by a short note saying what is a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sdnet.outputs import output_folder
+from sdnet.reports._brief import BriefItem
 from sdnet.reports._build import build_sections
 from sdnet.reports._calibration import write_history_match, write_point_fit
-from sdnet.reports._document import render_html, render_markdown, write_assets
+from sdnet.reports._document import (
+    render_figures,
+    render_html,
+    render_markdown,
+    write_assets,
+)
 from sdnet.reports._results import StudyResults, load_results
 
 __all__ = [
+    "BriefItem",
     "StudyResults",
     "load_results",
     "write_diagram",
@@ -31,7 +39,8 @@ __all__ = [
 
 
 def write_report(results_dir: str | Path, *, out: str | Path | None = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, progress: Callable[[str], None] | None = None,
+                 workers: int | None = None) -> Path:
     """Write the report of a finished study.
 
     The report folder is written whole (see :mod:`sdnet.outputs`): a new or empty folder, or
@@ -46,6 +55,12 @@ def write_report(results_dir: str | Path, *, out: str | Path | None = None,
         Folder to write into (created if needed); ``<results_dir>/report`` when omitted.
     overwrite : bool
         Replace another output in ``out`` (a report of another study, a study, a run).
+    progress : callable, optional
+        Told in a few words what is being done (each section, each figure rendered), e.g.
+        to print on stderr; nothing is printed otherwise.
+    workers : int, optional
+        Processes rendering the figures (default: one per CPU, at most 4; 1 renders them in
+        this process).
 
     Returns
     -------
@@ -66,7 +81,8 @@ def write_report(results_dir: str | Path, *, out: str | Path | None = None,
     source = results.path.resolve()
     with output_folder(out_dir, kind="report", identity=str(source),
                        label=f"the report of {results.path}", overwrite=overwrite) as staging:
-        title, subtitle, sections = build_sections(results)
+        title, subtitle, sections = build_sections(results, progress=progress)
+        sections = render_figures(sections, workers=workers, progress=progress)
         write_assets(sections, staging.path)
         (staging.path / "report.md").write_text(render_markdown(title, subtitle, sections),
                                                 encoding="utf-8")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from sdnet.errors import SdnetError
+from sdnet.reports._brief import brief_section
 from sdnet.reports._closing import (
     _checks,
     _findings_section,
@@ -15,12 +16,12 @@ from sdnet.reports._closing import (
 )
 from sdnet.reports._context import ReportContext, _model_label, _section
 from sdnet.reports._discovery import _discovery, _thresholds
-from sdnet.reports._document import Caution, Section
+from sdnet.reports._document import Caution, Paragraph, Section
 from sdnet.reports._optimize import _optimisation
 from sdnet.reports._packages import _packages
 from sdnet.reports._results import StudyResults
 from sdnet.reports._sensitivity import _convergence, _levers
-from sdnet.reports._setup import _diagram, _factors, _question, _study, _uncertainty
+from sdnet.reports._setup import _diagram, _factors, _study, _uncertainty
 
 __all__ = ["ReportContext", "build_sections"]
 
@@ -57,30 +58,42 @@ def _guarded(build: Callable[[ReportContext], Section | None],
         )])
 
 
-def build_sections(results: StudyResults) -> tuple[str, str, list[Section]]:
+def build_sections(results: StudyResults, *,
+                   progress: Callable[[str], None] | None = None,
+                   ) -> tuple[str, str, list[Section]]:
     """The report's title, subtitle and sections, in reading order.
 
-    Findings are collected while the analysis sections are built, then placed right after
-    the question, where readers look first.
+    The brief comes first (the answer in plain words, the decisive figure, the public cost
+    per success, what the answer depends on), then the findings and the evidence; how the
+    study was done (the model's diagram, factors and design, numerical checks, versions,
+    the spec) follows in an appendix. ``progress`` is told as each section is built.
+    Figures are not rendered here (:func:`sdnet.reports._document.render_figures`).
     """
     ctx = ReportContext(results)
-    question = _question(ctx)
+
+    def built(build: Callable[[ReportContext], Section | None]) -> Section | None:
+        if progress is not None:
+            title = _TITLES.get(build.__name__, build.__name__.strip("_").replace("_", " "))
+            progress(f"section {title.lower()}")
+        return _guarded(build, ctx)
+
+    packages = built(_packages)  # a policy comparison: the study's answer, first
+    evidence = [built(build) for build in (
+        _uncertainty, _levers, _convergence, _discovery, _thresholds, _optimisation)]
+    sanity = built(_sanity)
+    other = built(_other_tables)
+    method = [built(build) for build in (_diagram, _factors, _checks)]
     study = _study(ctx)
-    packages = _guarded(_packages, ctx)
-    built = [_guarded(build, ctx) for build in (
-        _diagram, _factors, _uncertainty, _levers, _convergence, _discovery, _thresholds,
-        _optimisation,
-    )]
-    checks = _guarded(_checks, ctx)
-    sanity = _guarded(_sanity, ctx)
-    other = _guarded(_other_tables, ctx)
     findings = _findings_section(ctx)
     provenance = _provenance(ctx)
-    sections = [question, findings, *([packages] if packages else []),
-                *([sanity] if sanity else []), study,
-                *[s for s in built if s is not None]]
-    sections += [s for s in (other, checks) if s is not None]
-    sections.append(provenance)
+    body = [findings, *([packages] if packages else []), *([sanity] if sanity else []),
+            *[s for s in evidence if s is not None], *([other] if other else [])]
+    appendix = [_section("Appendix: how the study was done", [Paragraph(
+        "The model's stock-and-flow diagram, the factors and the sampling design, the "
+        "numerical checks, the versions and the resolved spec of the study.")]),
+        *[s for s in method if s is not None], study, provenance]
+    brief = brief_section(ctx, [*body, *appendix], ctx.brief)
+    sections = [brief, *body, *appendix]
     created = results.provenance.get("created")
     subtitle = f"sdnet study report · model {_model_label(results)}" + (
         f" · study run {created}" if created else "")

@@ -18,6 +18,7 @@ from sdnet.card import ModelCard, find_card
 from sdnet.errors import SdnetError
 from sdnet.metrics import Metric, card_metrics
 from sdnet.plotting._style import A4_TEXT_WIDTH
+from sdnet.reports._brief import BriefItem
 from sdnet.reports._document import Block, Section, anchor_for
 from sdnet.reports._findings import Finding
 from sdnet.reports._model_text import ModelText, read_model_text
@@ -49,6 +50,13 @@ class ReportContext:
         }
         self.push = self._push_window()
         self.findings: list[Finding] = []
+        #: what the sections offer the brief at the top (see sdnet.reports._brief)
+        self.brief: list[BriefItem] = []
+
+    def offer(self, item: BriefItem) -> None:
+        """Offer the brief at the top of the report an answer, figure, cost or caveat
+        (:class:`~sdnet.reports._brief.BriefItem`); the best-ranked ones are shown."""
+        self.brief.append(item)
 
     def add(self, found: list[Finding], *, topic: str) -> None:
         """Keep findings for the Findings section, grouped under ``topic``."""

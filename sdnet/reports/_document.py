@@ -13,7 +13,8 @@ import html
 import io
 import math
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib
@@ -34,6 +35,7 @@ __all__ = [
     "anchor_for",
     "figure_block",
     "fmt",
+    "render_figures",
     "render_html",
     "render_markdown",
     "svg_bytes",
@@ -97,13 +99,22 @@ class TableBlock:
 
 @dataclass(frozen=True, eq=False)
 class FigureBlock:
-    """A figure as SVG, written as ``figures/<name>.svg`` and inlined in the HTML."""
+    """A figure as SVG, written as ``figures/<name>.svg`` and inlined in the HTML.
+
+    ``figure`` holds the matplotlib figure until :func:`render_figures` turns it into
+    ``svg`` (all figures of a report at once, in parallel where the system allows).
+    """
 
     name: str
     svg: bytes
     caption: str
     alt: str
     wide: bool = False
+    figure: Figure | None = field(default=None, repr=False)
+
+    def rendered(self) -> bytes:
+        """The SVG, rendering the figure now if :func:`render_figures` has not."""
+        return self.svg if self.svg or self.figure is None else svg_bytes(self.figure)
 
 
 @dataclass(frozen=True)
@@ -120,13 +131,82 @@ Block = Paragraph | Bullets | Note | Caution | Code | TableBlock | FigureBlock |
 def figure_block(
     name: str, figure: Figure, *, caption: str, alt: str, wide: bool = False
 ) -> FigureBlock:
-    """Render ``figure`` to SVG now (so it can be freed) and wrap it as a block.
+    """Wrap ``figure`` as a block; :func:`render_figures` renders every block's figure to SVG
+    once the report's sections are built (so figures render in parallel).
 
     A ``wide`` figure (a model diagram) spreads beyond the text column up to the width of
     the window, at its natural size when that fits and scaled down to the window when not,
     so that its small print stays as large as the window allows and nothing is cut off.
     """
-    return FigureBlock(name=name, svg=svg_bytes(figure), caption=caption, alt=alt, wide=wide)
+    return FigureBlock(name=name, svg=b"", caption=caption, alt=alt, wide=wide,
+                       figure=figure)
+
+
+#: The figures a forked worker of :func:`render_figures` renders, by index (set in the
+#: parent just before the fork, so the workers inherit them instead of unpickling them).
+_PENDING: list[Figure] = []
+
+
+def _render_pending(index: int) -> tuple[int, bytes]:
+    return index, svg_bytes(_PENDING[index])
+
+
+def _can_fork() -> bool:
+    """Forking is safe here: the system has it and this process runs no other thread (a
+    fork copies only the calling thread, and a lock another thread held stays locked)."""
+    import multiprocessing
+    import threading
+
+    return "fork" in multiprocessing.get_all_start_methods() and \
+        threading.active_count() == 1
+
+
+def render_figures(
+    sections: Sequence[Section], *, workers: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Section]:
+    """The sections with every figure rendered to SVG.
+
+    Figures render in ``workers`` forked processes (default: one per CPU, at most 4) when
+    the system can fork safely (:func:`_can_fork`), else one after the other; ``progress``
+    is told after each figure (``"figure 3 of 24 (sobol-sustained)"``).
+    """
+    import os
+
+    pending: list[FigureBlock] = []  # one block per figure (the brief repeats one)
+    for section in sections:
+        for b in section.blocks:
+            if isinstance(b, FigureBlock) and not b.svg and b.figure is not None and \
+                    all(b.figure is not p.figure for p in pending):
+                pending.append(b)
+    done: dict[int, bytes] = {}
+
+    def tell(index: int) -> None:
+        if progress is not None:
+            progress(f"figure {len(done)} of {len(pending)} ({pending[index].name})")
+
+    count = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if count > 1 and len(pending) > 1 and _can_fork():
+        import multiprocessing
+
+        global _PENDING
+        _PENDING = [b.figure for b in pending]  # type: ignore[misc]
+        try:
+            with multiprocessing.get_context("fork").Pool(min(count, len(pending))) as pool:
+                for index, svg in pool.imap_unordered(_render_pending, range(len(pending))):
+                    done[index] = svg
+                    tell(index)
+        finally:
+            _PENDING = []
+    else:
+        for index, block in enumerate(pending):
+            done[index] = svg_bytes(block.figure)  # type: ignore[arg-type]
+            tell(index)
+    by_figure = {id(b.figure): done[i] for i, b in enumerate(pending)}
+    return [replace(s, blocks=tuple(
+        replace(b, svg=by_figure[id(b.figure)], figure=None)
+        if isinstance(b, FigureBlock) and id(b.figure) in by_figure else b
+        for b in s.blocks)) for s in sections]
 
 
 @dataclass(frozen=True)
@@ -256,7 +336,7 @@ def _html_block(block: Block) -> str:
     if isinstance(block, Heading):
         level = 4 if block.level >= 4 else 3
         return f"<h{level}>{html.escape(block.text)}</h{level}>"
-    data = base64.b64encode(block.svg).decode("ascii")
+    data = base64.b64encode(block.rendered()).decode("ascii")
     image = (f'<img src="data:image/svg+xml;base64,{data}" '
              f'alt="{html.escape(block.alt, quote=True)}">')
     if block.wide:
@@ -362,7 +442,7 @@ def write_assets(sections: list[Section], out: Path) -> tuple[list[Path], list[P
         for block in section.blocks:
             if isinstance(block, FigureBlock):
                 path = out / "figures" / f"{block.name}.svg"
-                path.write_bytes(block.svg)
+                path.write_bytes(block.rendered())
                 figures.append(path)
             elif isinstance(block, TableBlock):
                 path = out / "tables" / f"{block.name}.csv"

@@ -34,20 +34,6 @@ from sdnet.reports._document import (
 from sdnet.sketch import read_sketch
 
 
-def _question(ctx: ReportContext) -> Section:
-    results = ctx.results
-    blocks: list[Block] = []
-    if results.question:
-        blocks.append(Paragraph(results.question))
-    else:
-        blocks.append(Note("the study's spec states no question ([experiment] question)."))
-    blocks.append(Paragraph(
-        "This report was written by sdnet from the study's results folder. It shows "
-        f"{ctx.word('about')}."
-    ))
-    return _section("The question", blocks)
-
-
 def _study(ctx: ReportContext) -> Section:
     results = ctx.results
     prov = results.provenance

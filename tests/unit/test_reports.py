@@ -26,7 +26,7 @@ from sdnet.errors import (
     UnknownViewError,
     UnreliableIndexWarning,
 )
-from sdnet.reports import load_results, write_diagram, write_report
+from sdnet.reports import BriefItem, load_results, write_diagram, write_report
 from sdnet.sensitivity import convergence, prim, sobol
 from sdnet.sensitivity.sobol import index_problems, output_problem
 from sdnet.sketch import read_sketch
@@ -34,18 +34,19 @@ from sdnet.sketch import read_sketch
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 SECTIONS = (
-    "The question",
+    "The answer in brief",
     "Findings",
-    "Model, version and how to reproduce",
-    "The model's stock-and-flow structure",
-    "Factors and design",
     "Uncertainty over time",
     "Which levers matter",
     "Are the indices settled?",
     "Where the network survives (scenario discovery)",
     "How long a push must last (threshold maps)",
     "Other analyses",
+    "Appendix: how the study was done",
+    "The model's stock-and-flow structure",
+    "Factors and design",
     "Numerical checks",
+    "Model, version and how to reproduce",
     "Provenance",
 )
 
@@ -139,7 +140,7 @@ def test_html_is_self_contained(report: Path) -> None:
             if name == "href":
                 assert value.startswith("#"), value  # only links within the page
     images = [attrs["src"] or "" for tag, attrs in parsed.tags if tag == "img"]
-    assert len(images) == 14
+    assert len(images) == 15  # 14 and the brief's decisive figure
     for src in images:
         prefix = "data:image/svg+xml;base64,"
         assert src.startswith(prefix)
@@ -157,7 +158,7 @@ def test_markdown_has_the_same_sections_and_existing_figures(report: Path) -> No
     headings = re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE)
     assert [h.replace("\\", "") for h in headings] == list(SECTIONS)
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
-    assert len(figures) == 14
+    assert len(figures) == 15  # 14 and the brief's decisive figure
     for figure in figures:
         path = report.parent / figure
         assert path.is_file() and path.suffix == ".svg"
@@ -234,7 +235,8 @@ def test_every_plot_reads_the_study_files(report: Path) -> None:
         "morris-persistence_after_push", "sobol-persistence_after_push", "sobol-sustained",
         "time-resolved-total_members", "convergence-persistence_after_push",
         "convergence-sustained", "prim-typical", "thresholds",
-    ])
+        "brief-sobol-persistence_after_push",  # the brief's decisive figure: the indices of
+    ])                                          # the first metric (no outcome map here)
 
 
 def test_study_without_analyses_gets_notes_not_errors(tmp_path: Path) -> None:
@@ -647,8 +649,9 @@ convergence = true
     parsed = _parse(path)
     assert parsed.errors == []
     text = _text(path)
-    for title in SECTIONS[:-3]:
-        assert title in text
+    for title in SECTIONS:
+        if title not in ("Other analyses", "Numerical checks"):
+            assert title in text
     assert "Which levers matter in a tiny study?" in text
     for absent in ("saved no trajectories", "ran no sensitivity analysis",
                    "did not check convergence", "the saved trajectories lack"):
@@ -802,3 +805,74 @@ def test_robust_optimisation_is_reported_with_its_front(study: Path, tmp_path: P
     markdown = (path.parent / "report.md").read_text(encoding="utf-8")
     assert "## Robust optimisation" in markdown
     assert "analyses/optimize_front.csv" not in markdown
+
+
+# --------------------------------------------------------------------------- issue 13 (5)
+def _blocks_under(section: object, heading: str) -> list[object]:
+    """The blocks of a section between ``heading`` and the next heading."""
+    from sdnet.reports._document import Heading
+
+    blocks = list(section.blocks)  # type: ignore[attr-defined]
+    start = next(i for i, b in enumerate(blocks) if isinstance(b, Heading) and b.text == heading)
+    rest = blocks[start + 1:]
+    end = next((i for i, b in enumerate(rest) if isinstance(b, Heading)), len(rest))
+    return rest[:end]
+
+
+def test_the_brief_answers_first_from_the_studys_numbers(study: Path) -> None:
+    from sdnet.reports._build import build_sections
+    from sdnet.reports._document import Bullets, FigureBlock
+
+    results = load_results(study)
+    _, _, sections = build_sections(results)
+    titles = [s.title for s in sections]
+    assert titles[0] == "The answer in brief"
+    # method details after the results, in the appendix
+    assert titles.index("Which levers matter") < titles.index(
+        "Appendix: how the study was done") < titles.index("The model's stock-and-flow structure")
+    brief = sections[0]
+    (answers,) = [b for b in _blocks_under(brief, "The answer") if isinstance(b, Bullets)]
+    metrics = results.metrics[results.main_mask()]
+    sustained = metrics["sustained"].to_numpy(float)
+    share = f"{100 * np.nanmean(sustained):.0f}% of {np.isfinite(sustained).sum():,} runs"
+    assert any(a.startswith("Whether ") and a.endswith(f": {share}.") for a in answers.items)
+    sobol = pd.read_csv(study / "analyses" / "sobol_persistence_after_push.csv")
+    assert "reliable" not in sobol.columns  # a table written before sdnet checked them
+    top = sobol.sort_values("ST", ascending=False).iloc[0]
+    lever = next(a for a in answers.items if a.startswith("What matters most"))
+    assert f"{top['factor']} ({100 * top['ST']:.0f}% ± {100 * top['ST_conf']:.0f} points" \
+        in lever
+    (figure,) = _blocks_under(brief, "The decisive figure")
+    assert isinstance(figure, FigureBlock) and figure.name.startswith("brief-sobol-")
+    depends = _blocks_under(brief, "What the answer depends on")
+    assert "The model's structure and the ranges of its factors" in depends[0].items[-1]
+
+
+def test_a_section_can_lead_the_brief(study: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from sdnet.errors import InvalidValueError
+    from sdnet.reports._brief import brief_section
+    from sdnet.reports._context import ReportContext
+    from sdnet.reports._document import Bullets, figure_block
+
+    ctx = ReportContext(load_results(study))
+    block = figure_block("comparison", Figure(), caption="Success rate per package.",
+                         alt="Bars of success rates")
+    offered = [BriefItem("answer", "Package A sustains the network in 41% of worlds.",
+                         rank=0, section="Policy comparison"),
+               BriefItem("figure", "Success rate per package.", rank=0, figure=block,
+                         section="Policy comparison"),
+               BriefItem("cost", "Package A: 1.2 million $ per surviving network.", rank=0)]
+    brief = brief_section(ctx, [], offered)
+    (answers,) = [b for b in _blocks_under(brief, "The answer") if isinstance(b, Bullets)]
+    assert answers.items[0] == "Package A sustains the network in 41% of worlds."
+    (figure,) = _blocks_under(brief, "The decisive figure")
+    assert figure.name == "brief-comparison"
+    assert figure.caption == "Success rate per package. (Section “Policy comparison”.)"
+    (costs,) = _blocks_under(brief, "Public cost per success")
+    assert costs.items == ("Package A: 1.2 million $ per surviving network.",)
+    with pytest.raises(InvalidValueError, match="expected one of answer, figure, cost, caveat"):
+        BriefItem("headline", "text")
+    with pytest.raises(InvalidValueError, match="exactly when kind is 'figure'"):
+        BriefItem("figure", "a figure item without its figure")
