@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import pandas as pd
@@ -39,8 +39,9 @@ def _checks(ctx: ReportContext) -> Section | None:
         bad = [str(m) for m, ok in zip(frame.get("metric", frame.index), frame["ok"],
                                        strict=True) if not _truthy(ok)]
         if bad:
-            text = (f"the metrics {', '.join(bad)} change by more than the tolerance when the "
-                    "time step is halved or RK4 is used: integration error may affect them.")
+            named = "; ".join(ctx.outcome_label(m) for m in bad)
+            text = (f"these outcomes change by more than the tolerance when the time step is "
+                    f"halved or RK4 is used, so integration error may affect them: {named}.")
             blocks.append(Caution(text))
             ctx.add([Finding(text[0].upper() + text[1:], caveat=True)],
                     topic="Numerical checks")
@@ -53,11 +54,13 @@ def _number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
-def _where_text(where: object, limit: int = 3) -> str:
-    """``"broker_share 0.61-0.8 (of 0-1)"`` for the narrowest factor ranges of flagged runs."""
+def _where_text(where: object, limit: int = 3, *,
+                label: Callable[[str], str] = str) -> str:
+    """``"Broker Share 0.61-0.8 (of 0-1)"`` for the narrowest factor ranges of flagged runs
+    (``label`` gives a factor's name for readers)."""
     if not isinstance(where, list | tuple):
         return ""
-    parts = [f"{w['factor']} {_number(w['low'])}-{_number(w['high'])} (of "
+    parts = [f"{label(str(w['factor']))} {_number(w['low'])}-{_number(w['high'])} (of "
              f"{_number(w['all_low'])}-{_number(w['all_high'])})"
              for w in where[:limit] if isinstance(w, Mapping)]
     return ", ".join(parts)
@@ -75,9 +78,10 @@ def _sanity(ctx: ReportContext) -> Section | None:
             continue
         flagged, runs = int(entry.get("flagged", 0)), int(entry.get("runs", 0))
         by_case = entry.get("by_case") if isinstance(entry.get("by_case"), Mapping) else {}
-        cases = "; ".join(f"{case}: {v.get('flagged', 0)} of {v.get('runs', 0)}"
+        cases = "; ".join(f"{ctx.case_label(str(case))}: {v.get('flagged', 0)} of "
+                          f"{v.get('runs', 0)}"
                           for case, v in by_case.items() if isinstance(v, Mapping))
-        where = _where_text(entry.get("where"))
+        where = _where_text(entry.get("where"), label=ctx.factor_label)
         rows.append({"check": str(name), "flagged runs": flagged, "of runs": runs,
                      "per case": cases, "where (factor ranges of flagged runs)": where,
                      "what it flags": str(entry.get("plain", ""))})
@@ -122,10 +126,20 @@ def _other_tables(ctx: ReportContext) -> Section | None:
     if not others:
         return None
     blocks: list[Block] = [Paragraph("Further tables the study wrote, shown as they are.")]
+    def in_words(frame: pd.DataFrame) -> pd.DataFrame:
+        columns = {}
+        if "region" in frame.columns:
+            columns["region"] = frame["region"].map(lambda r: ctx.case_label(str(r)))
+        if "metric" in frame.columns:
+            columns["metric"] = frame["metric"].map(lambda m: ctx.outcome_label(str(m)))
+        return frame.assign(**columns)
+
     if "hysteresis" in others:
-        ctx.add(hysteresis_findings(others["hysteresis"]), topic="Tipping point and memory")
+        ctx.add(hysteresis_findings(in_words(others["hysteresis"])),
+                topic="Tipping point and memory")
     if "comparison" in others:
-        ctx.add(comparison_findings(others["comparison"]), topic="Which push works better")
+        ctx.add(comparison_findings(in_words(others["comparison"])),
+                topic="Which push works better")
     for stem, frame in others.items():
         blocks.append(TableBlock(stem, frame.head(60), f"analyses/{stem}.csv"
                                  + (" (first 60 rows)" if len(frame) > 60 else "") + "."))
@@ -154,11 +168,12 @@ def _regime_summary(ctx: ReportContext) -> list[Finding]:
         rows = main & (cases == case).to_numpy()
         for finding in regime_findings(regime[rows], None if ok is None else ok[rows],
                                        words=ctx.card.words):
-            found.append(replace(finding, text=f"{case}: {finding.text}"))
+            found.append(replace(finding, text=f"{ctx.case_label(str(case))}: {finding.text}"))
     return found
 
 
-def _ratio_table(ratios: object) -> pd.DataFrame | None:
+def _ratio_table(ratios: object, *, label: Callable[[str], str] = str,
+                 outcome: Callable[[str], str] = str) -> pd.DataFrame | None:
     """summary.json's ``ratios`` as a table: case, ratio, both totals and the value."""
     if not isinstance(ratios, Mapping) or not ratios:
         return None
@@ -172,11 +187,11 @@ def _ratio_table(ratios: object) -> pd.DataFrame | None:
             value = entry.get("value")
             units = entry.get("units", "")
             rows.append({
-                "case": str(case), "ratio": str(entry.get("plain") or name),
+                "case": label(str(case)), "ratio": str(entry.get("plain") or name),
                 "numerator (total)": f"{_number(float(entry.get('numerator', 0.0)))} "
-                                     f"({entry.get('numerator_outcome', '')})",
+                                     f"({outcome(str(entry.get('numerator_outcome', '')))})",
                 "denominator (total)": f"{_number(float(entry.get('denominator', 0.0)))} "
-                                       f"({entry.get('denominator_outcome', '')})",
+                                       f"({outcome(str(entry.get('denominator_outcome', '')))})",
                 "value": "none survived" if value is None
                 else f"{_number(float(value))} {units}".strip()})
     return pd.DataFrame(rows) if rows else None
@@ -229,13 +244,17 @@ def _findings_section(ctx: ReportContext) -> Section:
     means = summary.get("metric_means")
     if isinstance(means, Mapping) and means and all(isinstance(v, Mapping)
                                                     for v in means.values()):
-        frame = pd.DataFrame(
-            [{"case": str(case), **{str(k): v for k, v in values.items()}}
-             for case, values in means.items()]
-        )
+        outcomes = list(dict.fromkeys(str(k) for values in means.values() for k in values))
+        frame = pd.DataFrame([{"outcome": ctx.outcome_label(name),
+                               "units": ctx.metric_units(name) or "",
+                               **{ctx.case_label(str(case)): values.get(name)
+                                  for case, values in means.items()}}
+                              for name in outcomes])
         blocks.append(TableBlock("metric_means", frame,
-                                 "Mean of each metric over the runs of each case."))
-    ratios = _ratio_table(summary.get("ratios"))
+                                 "Mean of each outcome over the runs of each case (a yes/no "
+                                 "outcome's mean is the share of runs in which it happened)."))
+    ratios = _ratio_table(summary.get("ratios"), label=ctx.case_label,
+                          outcome=ctx.outcome_label)
     if ratios is not None:
         blocks.append(TableBlock("ratios", ratios, "Totals of two outcomes over each case's runs "
                                  "and their ratio (the model card's [[ratios]]); 'none "

@@ -180,6 +180,20 @@ class ReportContext:
         plain = re.sub(r"^1 if\s+", "whether ", plain)
         return f"{plain} ({self.case_label(case)})" if case else plain
 
+    def short_label(self, name: str) -> str:
+        """An outcome for an axis: its name in words ("survived 10 (embedded prone)"), short
+        enough for a plot, where :meth:`outcome_label` would not fit."""
+        metric, case = split_key(name)
+        words = metric.replace("_", " ")
+        return f"{words} ({self.case_label(case)})" if case else words
+
+    def labelled(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with its factor columns (``factor``, ``factor_1``, ``factor_2``) in the
+        model's own names (:meth:`factor_label`)."""
+        columns = {c: frame[c].map(lambda v: self.factor_label(str(v)))
+                   for c in ("factor", "factor_1", "factor_2") if c in frame.columns}
+        return frame.assign(**columns) if columns else frame
+
     def case_label(self, case: str) -> str:
         """A case (region preset, policy) for readers: "embedded prone" for
         ``embedded_prone``."""

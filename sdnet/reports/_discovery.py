@@ -95,32 +95,37 @@ def _discovery(ctx: ReportContext) -> Section:
         outcome, short = f"saw the {policy} policy win", f"see the {policy} policy win"
         title = f"Where the {policy} policy wins (scenario discovery)"
     else:
-        outcome, short = f"met {metric}", f"meet {metric}"
-    description = ctx.metric_description(metric)
+        label = ctx.outcome_label(metric)
+        outcome, short = f"met {label}", f"meet {label}"
     blocks: list[Block] = [Paragraph(
         f"PRIM searches for ranges of the factors inside which most runs {short}"
-        + (f" ({metric}: {description})" if description and metric != "sustained" else "")
         + ". Density is the share of runs inside the box that do; coverage is the share of all "
         "runs that do which lie inside the box."
     )]
     regime = _outcome_labels(results, metric)
     main = results.main_mask()
+    label = ctx.factor_label
+    bounds = {label(k): v for k, v in ctx.bounds.items()}
+    units = {label(k): v for k, v in ctx.units.items()}
     for name, box in boxes.items():
         trajectory = results.analyses.get(f"prim_{name}_trajectory")
-        blocks.append(Heading(f"Box: {name}"))
-        blocks.append(TableBlock(f"prim_{name}", box, f"PRIM box ({name}): factor ranges."))
+        case_words = ctx.case_label(name)
+        blocks.append(Heading(f"Box: {case_words}"))
+        blocks.append(TableBlock(f"prim_{name}", ctx.labelled(box),
+                                 f"PRIM box ({case_words}): factor ranges."))
         stats = box_stats(name, box, summary=results.summary, trajectory=trajectory)
         if stats is not None:
             blocks.append(TableBlock(
                 f"prim_{name}_stats",
                 pd.DataFrame([{**stats, "factors restricted": len(box)}]),
-                f"Coverage, density and mass (share of all runs inside) of the box ({name}).",
+                f"Coverage, density and mass (share of all runs inside) of the box "
+                f"({case_words}).",
             ))
         else:
             blocks.append(Note(f"the study did not record the coverage and density of the box "
-                               f"({name}) (summary.json has no prim entry for it)."))
-        ctx.add(prim_findings(name, box, stats, bounds=ctx.bounds, units=ctx.units,
-                              outcome=outcome),
+                               f"({case_words}) (summary.json has no prim entry for it)."))
+        ctx.add(prim_findings(case_words, ctx.labelled(box), stats, bounds=bounds,
+                              units=units, outcome=outcome),
                 topic=topic)
         if regime is None or main is None or results.metrics is None:
             blocks.append(Note("the runs' factors or regimes are missing, so no scatter."))
@@ -143,13 +148,14 @@ def _discovery(ctx: ReportContext) -> Section:
                                "no scatter."))
             continue
         figure = _new_figure(width=5.6, height=4.2)
-        plot_scenario_scatter(factors, regime[rows], x=top[0], y=top[1], box=box,
-                              units=ctx.units, ax=figure.add_subplot())
+        top = [label(t) for t in top]
+        plot_scenario_scatter(factors.rename(columns=label), regime[rows], x=top[0], y=top[1],
+                              box=ctx.labelled(box), units=units, ax=figure.add_subplot())
         blocks.append(figure_block(
             f"prim-{name}", figure,
             caption=f"Runs over the two most important factors ({top[0]}, {top[1]}), coloured "
-            f"by {'regime' if metric == 'sustained' else metric}, with the PRIM box ({name}) "
-            "dashed.",
+            f"by {'regime' if metric == 'sustained' else ctx.short_label(metric)}, with the "
+            f"PRIM box ({case_words}) dashed.",
             alt=f"Scatter of {top[0]} against {top[1]} coloured by regime with the PRIM box",
         ))
     return _section(title, blocks)
@@ -232,7 +238,7 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
                          outcome.to_numpy(float), outcome_name=metric, units=ctx.units,
                          threshold=curve, colorbar=False, ax=ax)
         if case:
-            ax.set_title(case, loc="left", fontsize=9)
+            ax.set_title(ctx.case_label(case), loc="left", fontsize=9)
     for ax in axes[len(cases):]:
         ax.set_visible(False)
     for i, ax in enumerate(axes[: len(cases)]):
@@ -250,6 +256,13 @@ def _outcome_maps(ctx: ReportContext, thresholds: pd.DataFrame | None) -> list[B
         + "; the black line is the bisected threshold where the study searched one.",
         alt=f"Map of the share of runs {metric} over push amount and push duration",
     )]
+
+
+def _in_words(ctx: ReportContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """A threshold table with its regions in words ("embedded prone")."""
+    if "region" not in frame.columns:
+        return frame
+    return frame.assign(region=frame["region"].map(lambda r: ctx.case_label(str(r))))
 
 
 def _thresholds(ctx: ReportContext) -> Section | None:
@@ -277,7 +290,8 @@ def _thresholds(ctx: ReportContext) -> Section | None:
         figure = _new_figure(height=3.6)
         plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
                            ax=figure.add_subplot())
-        found = threshold_findings(frame, amount_units=amount_units, goal=goal)
+        found = threshold_findings(_in_words(ctx, frame), amount_units=amount_units,
+                                   goal=goal)
         ctx.add(found, topic="How long a push must last")
         blocks += [
             Paragraph(f"For each region type and push amount, the shortest push duration that "
@@ -295,7 +309,8 @@ def _thresholds(ctx: ReportContext) -> Section | None:
     if by_amount is not None:
         blocks.append(TableBlock("thresholds_amount", by_amount,
                                  "Smallest sustaining push amount per region and duration."))
-        amount_found = amount_threshold_findings(by_amount, amount_units=amount_units,
+        amount_found = amount_threshold_findings(_in_words(ctx, by_amount),
+                                                 amount_units=amount_units,
                                                  goal=goal)
         ctx.add(amount_found, topic="How long a push must last")
         blocks += [Paragraph(f.text) for f in amount_found]

@@ -16,7 +16,7 @@ from sdnet.plotting.indices import (
     plot_time_resolved,
     reliability,
 )
-from sdnet.reports._context import ReportContext, _new_figure, _section, display, split_key
+from sdnet.reports._context import ReportContext, _new_figure, _section, split_key
 from sdnet.reports._document import (
     Block,
     Caution,
@@ -50,18 +50,18 @@ def _levers(ctx: ReportContext) -> Section:
                                      "sobol_, fast_ or time_resolved_ tables in analyses/).")])
     blocks: list[Block] = _screen_blocks(ctx)
     for key in metrics:
-        metric = display(key)
+        metric = ctx.outcome_label(key)  # the card's plain name, in the text
+        short = ctx.short_label(key)  # on the axes
         units = ctx.metric_units(key)
-        description = ctx.metric_description(key)
-        blocks.append(Heading(display(metric) + (f": {description}" if description else "")))
+        blocks.append(Heading(metric[0].upper() + metric[1:]))
         if key in morris:
-            frame = _usable(morris[key], ["mu_star", "sigma"])
+            frame = ctx.labelled(_usable(morris[key], ["mu_star", "sigma"]))
         if key in morris and frame.empty:
             blocks.append(Note(f"the Morris indices of {metric} could not be computed (every "
                                "value is missing)."))
         elif key in morris:
             figure = _new_figure(height=4.2)
-            plot_morris(frame, metric=metric, units=units, ax=figure.add_subplot())
+            plot_morris(frame, metric=short, units=units, ax=figure.add_subplot())
             blocks.append(figure_block(
                 f"morris-{key}", figure,
                 caption=f"Morris screening of {metric}: factors to the right matter most; "
@@ -76,14 +76,14 @@ def _levers(ctx: ReportContext) -> Section:
         for kind, tables in (("sobol", sobol), ("fast", fast)):
             if key not in tables:
                 continue
-            frame = _flag_output(ctx, key, _usable(tables[key], ["S1", "ST"]))
+            frame = ctx.labelled(_flag_output(ctx, key, _usable(tables[key], ["S1", "ST"])))
             label = "Sobol" if kind == "sobol" else "FAST"
             if frame.empty:
                 blocks.append(Note(f"the {label} indices of {metric} could not be computed "
                                    "(every value is missing)."))
                 continue
             figure = _new_figure(height=min(9.0, 1.0 + 0.34 * len(frame)))
-            plot_sobol(frame, metric=metric, ax=figure.add_subplot())
+            plot_sobol(frame, metric=short, ax=figure.add_subplot())
             blocks.append(figure_block(
                 f"{kind}-{key}", figure,
                 caption=f"{label} indices of {metric} with confidence intervals: S1 is the "
@@ -111,7 +111,7 @@ def _levers(ctx: ReportContext) -> Section:
                     + ". They are not ranked, and no share of variance is quoted for them."
                 ))
             if kind == "sobol" or key not in sobol:
-                ctx.add(sobol_findings(metric, frame, description=description), topic=metric)
+                ctx.add(sobol_findings(metric, frame), topic=metric)
             wide = _wide(frame[flags])
             if wide:
                 blocks.append(Caution(
@@ -120,14 +120,14 @@ def _levers(ctx: ReportContext) -> Section:
                 ))
         if key in time_resolved:
             index = "ST" if "ST" in time_resolved[key].columns else "S1"
-            frame = _usable(time_resolved[key], [index])
+            frame = ctx.labelled(_usable(time_resolved[key], [index]))
         if key in time_resolved and frame.empty:
             blocks.append(Note(f"the time-resolved indices of {metric} could not be computed "
                                "(every value is missing)."))
         elif key in time_resolved:
             n_factors = frame["factor"].nunique() if "factor" in frame.columns else 5
             figure = _new_figure(height=min(9.0, 1.3 + 0.3 * n_factors))
-            plot_time_resolved(frame, index=index, metric=metric, push=ctx.push,
+            plot_time_resolved(frame, index=index, metric=short, push=ctx.push,
                                ax=figure.add_subplot())
             blocks.append(figure_block(
                 f"time-resolved-{key}", figure,
@@ -271,15 +271,16 @@ def _convergence(ctx: ReportContext) -> Section:
         "there the ranking should not be relied on."
     )]
     for key, raw in tables.items():
-        metric = display(key)
+        metric = ctx.outcome_label(key)
         index = "ST" if "ST" in raw.columns else "S1"
-        frame = _flag_output(ctx, key, _usable(raw, [index]))
+        frame = ctx.labelled(_flag_output(ctx, key, _usable(raw, [index])))
         if frame.empty:
             blocks.append(Note(f"the convergence of {metric}'s indices could not be computed "
                                "(every value is missing)."))
             continue
         figure = _new_figure(height=3.8)  # the legend sits below the axes
-        plot_convergence(frame, index=index, metric=metric, ax=figure.add_subplot())
+        plot_convergence(frame, index=index, metric=ctx.short_label(key),
+                         ax=figure.add_subplot())
         blocks.append(figure_block(
             f"convergence-{key}", figure,
             caption=f"Convergence of {index} of {metric} with N.",

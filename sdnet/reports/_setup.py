@@ -106,8 +106,12 @@ def _factors(ctx: ReportContext) -> Section:
         blocks.append(Note("the study recorded no factors (no design.json, spec factors or "
                            "factors.csv)."))
     else:
-        blocks.append(TableBlock("factors", ctx.factor_table,
-                                 "Factors varied by the study, with their ranges.",
+        table = ctx.factor_table
+        table = table.assign(factor=table["factor"].map(ctx.factor_label),
+                             **{"in the study file": table["factor"]})
+        blocks.append(TableBlock("factors", table,
+                                 "Factors varied by the study, with their ranges (the model's "
+                                 "name, and the name a study file may also use).",
                                  display_rows=80))
     design = results.design
     method = design.get("method") or results.spec.get("design", {}).get("method")
@@ -194,7 +198,7 @@ def _uncertainty(ctx: ReportContext) -> Section:
                      push=ctx.push, name=name, units=units or None,
                      time_units=ctx.time_unit, push_label=ctx.word("schedule"), ax=ax)
             if case:
-                ax.set_title(case, loc="left", fontsize=9)
+                ax.set_title(ctx.case_label(case), loc="left", fontsize=9)
         for ax in axes[:-1]:
             ax.set_xlabel("")
         blocks.append(figure_block(
