@@ -79,6 +79,24 @@ class BriefItem:
                                     "when kind is 'figure'")
 
 
+#: Above this many cases, a brief item gives the lowest and the highest value only.
+_CASES_SHOWN = 4
+
+
+def _across(parts: list[tuple[float | None, str]], *, none: str) -> str:
+    """Values per case (value, "13% of 500 runs (typical)") in one phrase: every case when
+    there are few, else the lowest and the highest (and how many have no value: ``none``)."""
+    if len(parts) <= _CASES_SHOWN:
+        return "; ".join(text for _, text in parts)
+    valued = [(v, t) for v, t in parts if v is not None]
+    missing = len(parts) - len(valued)
+    if not valued:
+        return f"{none} in all {len(parts)} cases"
+    low, high = min(valued, key=lambda p: p[0]), max(valued, key=lambda p: p[0])
+    text = f"from {low[1]} to {high[1]} over {len(parts)} cases"
+    return text + (f"; {none} in {missing}" if missing else "")
+
+
 def _pct(share: float) -> str:
     return f"{100 * share:.0f}%" if share >= 0.01 or share == 0 else f"{100 * share:.1f}%"
 
@@ -112,19 +130,20 @@ def _outcome_answers(ctx: ReportContext) -> list[BriefItem]:
              else pd.Series("", index=metrics.index[main]))
     items = []
     for position, column in enumerate(ordered):
-        parts = []
+        parts: list[tuple[float | None, str]] = []
         for case in dict.fromkeys(cases):
             values = metrics.loc[main, column][cases == case].to_numpy(float)
             values = values[np.isfinite(values)]
             if values.size:
                 where = f" ({ctx.case_label(case)})" if case and cases.nunique() > 1 else ""
-                parts.append(f"{_pct(float(values.mean()))} of {len(values):,} runs{where}")
+                share = float(values.mean())
+                parts.append((share, f"{_pct(share)} of {len(values):,} runs{where}"))
         if not parts:
             continue
         label = ctx.outcome_label(column)
         label = label[0].upper() + label[1:]
-        items.append(BriefItem("answer", f"{label}: {'; '.join(parts)}.", rank=10 + position,
-                               section="Findings"))
+        items.append(BriefItem("answer", f"{label}: {_across(parts, none='no runs')}.",
+                               rank=10 + position, section="Findings"))
     return items
 
 
@@ -189,7 +208,7 @@ def _cost_items(ctx: ReportContext) -> list[BriefItem]:
     ratios = ctx.results.summary.get("ratios")
     if not isinstance(ratios, Mapping):
         return []
-    by_ratio: dict[str, list[str]] = {}
+    by_ratio: dict[str, list[tuple[float | None, str]]] = {}
     several = len(ratios) > 1
     for case, entries in ratios.items():
         if not isinstance(entries, Mapping):
@@ -201,9 +220,11 @@ def _cost_items(ctx: ReportContext) -> list[BriefItem]:
             shown = "nothing survived" if value is None else f"{fmt(float(value))} {units}"
             where = f" ({ctx.case_label(str(case))})" if several else ""
             label = str(entry.get("plain") or name)
-            by_ratio.setdefault(label, []).append(shown.strip() + where)
-    return [BriefItem("cost", f"{label[0].upper() + label[1:]}: {'; '.join(parts)}.",
-                      rank=10, section="Findings") for label, parts in by_ratio.items()]
+            by_ratio.setdefault(label, []).append(
+                (None if value is None else float(value), shown.strip() + where))
+    return [BriefItem("cost", f"{label[0].upper() + label[1:]}: "
+                      f"{_across(parts, none='nothing survived')}.", rank=10,
+                      section="Findings") for label, parts in by_ratio.items()]
 
 
 def _caveat_items(ctx: ReportContext) -> list[BriefItem]:

@@ -8,8 +8,17 @@ from typing import Any
 import pandas as pd
 
 from sdnet.plotting import plot_package_comparison
+from sdnet.reports._brief import BriefItem
 from sdnet.reports._context import ReportContext, _new_figure, _section
-from sdnet.reports._document import Block, Caution, Paragraph, Section, TableBlock, figure_block
+from sdnet.reports._document import (
+    Block,
+    Caution,
+    FigureBlock,
+    Paragraph,
+    Section,
+    TableBlock,
+    figure_block,
+)
 from sdnet.reports._findings import Finding
 
 TITLE = "Policy comparison"
@@ -161,10 +170,21 @@ def _packages(ctx: ReportContext) -> Section | None:
                              "analyses/packages.csv in words; per world: "
                              "analyses/package_worlds.csv."))
     checks = ctx.results.analyses.get("expectations")
+    expected: list[Finding] = []
     if checks is not None and not checks.empty:
         blocks.extend(_expectation_blocks(checks, preset))
-        ctx.add(_expectation_findings(checks), topic=TITLE)
-    ctx.add(_findings(summary, preset), topic=TITLE)
+        expected = _expectation_findings(checks)
+        ctx.add(expected, topic=TITLE)
+    found = _findings(summary, preset)
+    ctx.add(found, topic=TITLE)
+    # the comparison answers the study's question: it leads the brief at the top, with
+    # whether the answer agrees with the literature right after it
+    for rank, finding in [(0, f) for f in found] + [(1, f) for f in expected]:
+        ctx.offer(BriefItem("caveat" if finding.caveat else "answer", finding.text,
+                            rank=rank, section=TITLE))
+    comparison = next(b for b in blocks if isinstance(b, FigureBlock))
+    ctx.offer(BriefItem("figure", comparison.caption, rank=0, figure=comparison,
+                        section=TITLE))
     return _section(TITLE, blocks)
 
 
