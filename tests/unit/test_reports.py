@@ -185,7 +185,8 @@ def test_findings_come_from_the_numbers(study: Path, report: Path) -> None:
     top = sobol.sort_values("ST", ascending=False).iloc[0]
     assert (
         f"{top['factor']} explains {100 * top['S1']:.0f}% (± {100 * top['S1_conf']:.0f} points) "
-        "of the variance in persistence_after_push" in text
+        "of the variance in members 10 years after the push ends / members when it ended"
+        in text  # the card's plain name of persistence_after_push
     )
     s1_sum = float(np.clip(sobol["S1"], 0, None).sum())
     assert f"First-order effects add up to {100 * min(s1_sum, 1):.0f}% of the variance" in text
@@ -209,7 +210,8 @@ def test_thresholds_hysteresis_and_comparisons_are_told(study: Path, report: Pat
     comparison = pd.read_csv(study / "analyses" / "comparison.csv").iloc[0]
     total = comparison["short_matched_wins"] + comparison["long_unconditional_wins"] + \
         comparison["ties"]
-    assert (f"on sustained, short_matched does better most often: wins short_matched in "
+    assert ("on whether persistence >= 0.6 and members >= max(3, 5% of firms) 10 years after "
+            "the push ends, short_matched does better most often: wins short_matched in "
             f"{comparison['short_matched_wins']} "
             f"({100 * comparison['short_matched_wins'] / total:.0f}%)") in text
     assert "Other analyses" in text  # hysteresis and comparison tables shown as they are
@@ -224,7 +226,9 @@ def test_wide_intervals_raise_visible_cautions(study: Path, report: Path) -> Non
     cautions = [attrs for tag, attrs in parsed.tags if attrs.get("class") == "caution"]
     assert cautions
     text = _text(report)
-    assert (f"the ST interval of {widest['factor']} for sustained is still "
+    sustained = ("whether persistence >= 0.6 and members >= max(3, 5% of firms) 10 years after "
+                 "the push ends")  # the card's plain name of sustained
+    assert (f"the ST interval of {widest['factor']} for {sustained} is still "
             f"± {100 * widest['ST_conf']:.0f} points" in text)
 
 
@@ -378,7 +382,8 @@ def test_cases_and_the_prim_metric_are_read_from_the_study(study: Path, tmp_path
     for case, rows in metrics.groupby("case", sort=False):
         ok = rows["status"] == "ok"
         k = int((rows.loc[ok, "sustained"] == 1).sum())
-        assert (f"{case}: Of the {int(ok.sum())} runs that finished, {k} "
+        words = case.replace("_", " ")  # a case in words: "embedded prone"
+        assert (f"{words}: Of the {int(ok.sum())} runs that finished, {k} "
                 f"({100 * k / ok.sum():.0f}%) sustained the network") in text
     box = pd.read_csv(copy / "analyses" / "prim_typical.csv")
     assert "PRIM searches for ranges of the factors inside which most runs meet alive." in text
@@ -594,8 +599,9 @@ def test_unusable_tables_become_notes_and_cautions(study: Path, tmp_path: Path) 
         copy / "analyses" / "thresholds.csv", index=False)
     path = write_report(copy, out=tmp_path / "out")
     text = _text(path)
-    assert "the Sobol indices of sustained could not be computed (every value is missing)." \
-        in text
+    assert ("the Sobol indices of whether persistence >= 0.6 and members >= max(3, 5% of "
+            "firms) 10 years after the push ends could not be computed (every value is "
+            "missing).") in text
     assert ("Caution: this section could not be written from the study's files: "
             "plot_threshold_map needs columns push_amount, min_duration; the table has "
             "region, amount") in text
@@ -659,9 +665,14 @@ convergence = true
     sobol = pd.read_csv(out / "analyses" / "sobol_persistence_after_push.csv")
     reliable = sobol[sobol["reliable"]]
     top = reliable.sort_values("ST", ascending=False).iloc[0]
-    assert f"{top['factor']} explains" in text
+    # factors by the model's own names: push_duration is "Push Duration" in flexnet.mdl
+    named = {"push_duration": "Push Duration", "broker_share": "Broker Share",
+             "sponsor_cultivation_share": "Sponsor Cultivation Share"}
+    assert f"{named[top['factor']]} explains" in text
     for factor in sobol.loc[~sobol["reliable"], "factor"]:  # n = 16 is tiny
-        assert f"{factor} explains" not in text
+        assert f"{named[factor]} explains" not in text
+    assert not re.search(r"\b(push_duration|broker_share|sponsor_cultivation_share|"
+                         r"persistence_after_push) explains", text)
     figures = {p.stem for p in (path.parent / "figures").iterdir()}
     assert {"fan-1", "fan-2", "fan-3", "fan-4", "sobol-persistence_after_push",
             "convergence-persistence_after_push"} <= figures
