@@ -85,9 +85,14 @@ def _print_ranking(key: str, rows: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the study and print a short summary; return the exit code."""
+    # no tqdm monitor thread: the report forks to render its figures only from a process
+    # without other threads (a fork copies only the calling thread)
+    from tqdm import tqdm
+
     from sdnet.errors import SdnetWarning
     from sdnet.experiment import load_experiment, run_experiment
 
+    tqdm.monitor_interval = 0
     experiment = load_experiment(args.file, card=getattr(args, "card", None)).with_options(
         n=args.n, seed=args.seed, screen_n=args.screen_n)
     out = Path(args.out) if args.out else Path("out") / experiment.name
