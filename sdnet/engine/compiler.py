@@ -22,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from sdnet.engine.macros import inline_macros
 from sdnet.errors import ModelParseError, SdnetError, UnsupportedConstructError
 from sdnet.params import CONTROL_NAMES, python_name, python_names
 from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 9
+IR_VERSION = 10
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -216,7 +217,7 @@ class _Compiler:
 
     def __init__(self, abstract_model: Any, path: Path) -> None:
         self.path = path
-        sections = abstract_model.sections
+        sections = inline_macros(abstract_model, path).sections
         main = [s for s in sections if s.name == "__main__"]
         if len(sections) != 1 or not main:
             raise UnsupportedConstructError("macros", variable=sections[-1].name, path=path)
@@ -1024,6 +1025,8 @@ class _Compiler:
             return result
         if func == "pi" and not args:
             return _Expr("np.pi", scalar=True)
+        if func == "get_time_value" and len(args) == 3:
+            return self._time_value(*args)
         if func in _AGGREGATES and len(args) == 1:
             return self._aggregate(func, args[0])
         handler = _CALLS.get(func)
@@ -1048,6 +1051,17 @@ class _Compiler:
             # the same call in several equations (EXP(x), ZIDZ(a, b)) is computed once a step
             return self._shared(result)
         return result
+
+    def _time_value(self, relative: _Expr, offset: _Expr, measure: _Expr) -> _Expr:
+        """GET TIME VALUE(0, offset, 0): the model's time plus ``offset`` (PySD's
+        ``get_time_value``; relative to the initial time or the computer's clock, and calendar
+        measures, are refused)."""
+        if relative.code != "0.0" or measure.code != "0.0":
+            raise self._fail("GET TIME VALUE other than the model's time (relativeto 0, "
+                             "measure 0)")
+        self._time = True
+        off = offset.lowered(3)
+        return _Expr(f"time + {off.code}", off.dims, off.scalar, 3, False, off.refs, True)
 
     def _aggregate(self, func: str, arg: _Expr) -> _Expr:
         axes = tuple(i + 1 for i, d in enumerate(arg.dims) if d.endswith("!"))
@@ -1301,6 +1315,51 @@ class _Compiler:
             out_code=f"np.where({cond.code}, {inp.code}, {{z}})",
             arg_deps={cond.code, inp.code, "n"},
             init_deps={init.code},
+        )
+
+    def _v_DelayFixedStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """DELAY FIXED(input, delay time, initial): the input of ``order`` steps ago, with
+        ``order = round(delay time / TIME STEP)`` fixed at the start (PySD's ring buffer).
+        The pipe is a state the integrator replaces with its next value (kind ``sample``);
+        the order is fixed once, like INITIAL."""
+        dims = self._state_dims()
+        inp = self._hoist(ast.input, dims)
+        dtime = self._hoist(ast.delay_time, dims)
+        init = self._hoist(ast.initial, dims)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code, dtime.code}
+        order = self._fresh("z")
+        self.states.append(StateSpec(
+            order, "initial", self._element.name, list(dims),
+            Node(order, f"_fixed_order({dtime.code}, time_step, n, {sizes!r})",
+                 sorted({dtime.code, "time_step", "n"}), False), None))
+        self._static_locals.add(order)
+        return self._stateful(
+            "sample",
+            init_code=f"_fixed_init({init.code}, {order}, n, {sizes!r})",
+            deriv_code=f"_fixed_next({{z}}, {inp.code})",
+            out_code=f"_fixed_out({{z}}, {order})",
+            arg_deps={inp.code, order},
+            init_deps={init.code, order},
+        )
+
+    def _v_ForecastStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """FORECAST(input, average time, horizon, initial trend), as PySD's ``Forecast``."""
+        dims = self._state_dims()
+        inp = self._hoist(ast.input, dims)
+        avg = self._hoist(ast.average_time, dims)
+        horizon = self._hoist(ast.horizon, dims)
+        init = self._hoist(ast.initial_trend, dims)
+        sizes = self._sizes(dims)
+        self._deps -= {init.code}
+        return self._stateful(
+            "trend",
+            init_code=f"_full({inp.code} / (1 + {init.code}), n, {sizes!r})",
+            deriv_code=f"({inp.code} - {{z}}) / {avg.code}",
+            out_code=(f"{inp.code} * (1 + _zidz({inp.code} - {{z}}, {avg.code} * {{z}})"
+                      f"*{horizon.code})"),
+            arg_deps={inp.code, avg.code, horizon.code},
+            init_deps={inp.code, init.code},
         )
 
     def _v_TrendStructure(self, ast: Any) -> _Expr:  # noqa: N802

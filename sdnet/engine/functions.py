@@ -16,6 +16,10 @@ __all__ = [
     "delay_ddt",
     "delay_n_ddt",
     "delay_stack",
+    "fixed_delay_init",
+    "fixed_delay_next",
+    "fixed_delay_order",
+    "fixed_delay_out",
     "full",
     "lookup_nd",
     "modulo",
@@ -172,6 +176,43 @@ def lookup_nd(x: Value, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
         at = (slice(None), *index)
         out[at] = np.interp(xb[at], xs, yb[at])
     return out
+
+
+def fixed_delay_order(delay_time: Value, time_step: float, n: int,
+                      tail: tuple[int, ...]) -> np.ndarray | np.float64:
+    """DELAY FIXED's pipe length in steps, per run: ``round(max(delay_time / dt, 1))``, fixed
+    at the start (PySD's ``DelayFixed.initialize``; a small amount is added so that 0.5
+    rounds up, as PySD does)."""
+    order = np.maximum(np.asarray(delay_time, dtype=np.float64) / time_step, 1.0)
+    return full(np.round(order + SMALL_VENSIM), n, tail)
+
+
+def fixed_delay_init(initial: Value, order: Value, n: int,
+                     tail: tuple[int, ...]) -> np.ndarray:
+    """DELAY FIXED's pipe ``(n, *tail, longest order)``, every place holding the initial
+    value. Place ``i`` holds the input of ``i + 1`` steps ago."""
+    longest = int(np.max(order))
+    out = np.empty((*np.shape(full(0.0, n, tail)), longest), dtype=np.float64)
+    out[...] = np.asarray(initial, dtype=np.float64)[..., None]
+    return out
+
+
+def fixed_delay_next(pipe: np.ndarray, inp: Value) -> np.ndarray:
+    """The pipe one step later: this step's input enters, everything moves one place on."""
+    out = np.empty_like(pipe)
+    out[..., 0] = inp
+    out[..., 1:] = pipe[..., :-1]
+    return out
+
+
+def fixed_delay_out(pipe: np.ndarray, order: Value) -> Value:
+    """DELAY FIXED's value: the input of ``order`` steps ago (the initial value before), as
+    PySD's ring buffer gives it."""
+    index = np.asarray(order, dtype=np.int64) - 1
+    if pipe.ndim == 1:  # one run of a scalar (see full)
+        return np.float64(pipe[int(index)])
+    index = np.broadcast_to(index, pipe.shape[:-1])[..., None]
+    return np.take_along_axis(pipe, index, axis=-1)[..., 0]
 
 
 def quantum(a: Value, b: Value) -> Value:

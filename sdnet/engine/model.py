@@ -421,6 +421,10 @@ class CompiledModel:
             "_modulo": _fn.modulo,
             "_quantum": _fn.quantum,
             "_delay_stack": _fn.delay_stack,
+            "_fixed_order": _fn.fixed_delay_order,
+            "_fixed_init": _fn.fixed_delay_init,
+            "_fixed_next": _fn.fixed_delay_next,
+            "_fixed_out": _fn.fixed_delay_out,
             "_delay_stack_checked": _delay_stack_checked,
             "_smooth_ddt": _fn.smooth_ddt,
             "_delay_ddt": _fn.delay_ddt,
@@ -712,7 +716,8 @@ class CompiledModel:
         control = self._run_control(final_time, time_step, saveper, initial_time)
         if method != "euler" and any(s.kind == "sample" for s in self._states):
             raise EngineInputError(
-                "this model has a SAMPLE IF TRUE, which is defined step by step (as in PySD) "
+                "this model has a SAMPLE IF TRUE or a DELAY FIXED, which is defined step by "
+                "step (as in PySD) "
                 "and can only be integrated with Euler"
             )
         if method != "euler" and any(s.kind == "memory" for s in self._states):
@@ -1199,13 +1204,28 @@ def _order(value: Any) -> int:
 def _delay_stack_checked(
     value: Any, order: int, n: int, tail: tuple[int, ...], delay_time: Any, time_step: float
 ) -> np.ndarray:
-    if order * time_step > np.min(delay_time):
+    """The stages of a material delay; its order lowered as PySD's ``Delay.initialize`` does
+    when order x time step exceeds the (smallest element's) delay time, so that every run
+    lowers it alike. Runs that would need different orders cannot share one stack: an error
+    says so."""
+    times = np.asarray(delay_time, dtype=np.float64)
+    per_run = times.reshape(times.shape[0], -1).min(axis=1) if times.ndim else times[None]
+    lowered = np.minimum(order, np.floor(per_run / time_step + 1e-12)).astype(int)
+    # PySD steps the order down while order * time_step > delay time (exact comparison)
+    for i, k in enumerate(lowered):
+        while k < order and (k + 1) * time_step <= per_run[i]:
+            k += 1
+        while k > 0 and k * time_step > per_run[i]:
+            k -= 1
+        lowered[i] = k
+    if lowered.min() < 1 or lowered.min() != lowered.max():
         raise SimulationError(
-            f"a delay time ({float(np.min(delay_time))!r}) is shorter than order x time step "
-            f"({order} x {time_step!r}); PySD would lower the order of that run's delay, the "
-            "vectorized engine does not: use a smaller time step"
+            f"a delay time ({float(per_run.min())!r}) is shorter than order x time step "
+            f"({order} x {time_step!r}); PySD would lower the order of each run's delay "
+            f"(here to {sorted(set(lowered.tolist()))}), and the vectorized engine can only "
+            "when every run lowers it alike and to at least 1: use a smaller time step"
         )
-    return _fn.delay_stack(value, order, n, tail)
+    return _fn.delay_stack(value, int(lowered[0]), n, tail)
 
 
 def _time_grid(
