@@ -12,7 +12,7 @@ import sdnet
 from sdnet.errors import SdnetWarning, UnsupportedConstructError
 from sdnet.runner import choose_engine, run_ensemble, run_single
 
-MODEL = Path(__file__).resolve().parents[1] / "data" / "fixed_delay.mdl"
+MODEL = Path(__file__).resolve().parents[1] / "data" / "allocation.mdl"
 
 
 @pytest.fixture(scope="module")
@@ -23,23 +23,24 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> sdnet.Model:
 
 
 def test_auto_falls_back_to_pysd_with_one_warning(model: sdnet.Model) -> None:
-    delays = [1.0, 3.5]
-    with pytest.warns(SdnetWarning, match=r"does not support DELAY FIXED \(in 'Shipments'\)"):
-        result = run_ensemble(model, {"shipping_delay": delays}, variables=["Shipped"],
+    capacities = [1.0, 3.5]
+    with pytest.warns(SdnetWarning,
+                      match=r"does not support ALLOCATE BY PRIORITY \(in 'Shipments'\)"):
+        result = run_ensemble(model, {"capacity": capacities}, variables=["Total Shipped"],
                               progress=False)
     assert result.provenance.spec["engine"] == "pysd"
     assert result.ok.all()
-    shipped = result.outputs("Shipped").to_numpy()
-    for run, delay in enumerate(delays):  # each run equals PySD's own run of that delay
-        expected = model.run({"shipping_delay": delay}, variables=["Shipped"])["Shipped"]
+    shipped = result.outputs("Total Shipped").to_numpy()
+    for run, capacity in enumerate(capacities):  # each run equals PySD's own run
+        expected = model.run({"capacity": capacity}, variables=["Total Shipped"])["Total Shipped"]
         np.testing.assert_array_equal(shipped[run], expected.to_numpy())
-    # the delay changes the result, so the runs were not all the same run
+    # the capacity changes the result, so the runs were not all the same run
     assert shipped[0, -1] != shipped[1, -1]
 
 
 def test_vector_engine_forced_fails_naming_the_construct(model: sdnet.Model) -> None:
-    with pytest.raises(UnsupportedConstructError, match="DELAY FIXED"):
-        run_ensemble(model, {"shipping_delay": [1.0, 2.0]}, engine="vector", progress=False)
+    with pytest.raises(UnsupportedConstructError, match="ALLOCATE BY PRIORITY"):
+        run_ensemble(model, {"capacity": [1.0, 2.0]}, engine="vector", progress=False)
     with pytest.raises(UnsupportedConstructError, match="'Shipments'"):
         run_single(model, engine="vector")
 

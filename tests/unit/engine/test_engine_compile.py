@@ -84,11 +84,11 @@ def test_unsupported_construct_fails_at_compile_time() -> None:
     with pytest.raises(UnsupportedConstructError) as info:
         compile_model(path)
     assert str(info.value) == (
-        f"the vectorized engine does not support DELAY FIXED (in variable 'Sampled' of "
-        f"{path}); PySD can still run this model one run at a time (engine='pysd')"
+        f"the vectorized engine does not support ALLOCATE BY PRIORITY (in variable 'Shipped' "
+        f"of {path}); PySD can still run this model one run at a time (engine='pysd')"
     )
-    assert info.value.construct == "DELAY FIXED"
-    assert info.value.variable == "Sampled"
+    assert info.value.construct == "ALLOCATE BY PRIORITY"
+    assert info.value.variable == "Shipped"
 
 
 def test_generated_source_is_readable() -> None:

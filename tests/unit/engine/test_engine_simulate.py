@@ -3,6 +3,8 @@ validation; non-finite runs; restarting from a state; choosing outputs."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from conftest import DATA
@@ -343,3 +345,35 @@ def test_smooth_and_trend_stocks_restart_exactly_from_their_values() -> None:
         {}, n_runs=1, initial_state={"Delayed Level": 2.5}, initial_time=float(at)
     )
     assert delayed.outputs["Delayed Level"][0, 0] == 2.5
+
+
+def test_delay_fixed_forecast_time_value_lowered_delays_and_macros_match_pysd(
+    pysd_runner,
+) -> None:
+    """DELAY FIXED (its pipe length per run), FORECAST, GET TIME VALUE, a DELAY3 whose order
+    PySD lowers to fit the time step, and a macro with a stock called twice: engine = PySD,
+    run by run, with the delay and averaging times varied."""
+    path = DATA / "pipeline.mdl"
+    model = compile_model(path)
+    values = {"shipping_delay": np.array([0.3, 1.0, 2.1, 3.9]),
+              "averaging_time": np.array([1.0, 2.5, 4.0, 6.0])}
+    sim = model.simulate(values, n_runs=4)
+    with warnings.catch_warnings():  # PySD says when it rounds or lowers an order
+        warnings.filterwarnings("ignore", "(?s).*[Cc]asting delay order", UserWarning)
+        run_pysd = pysd_runner(path)
+        frames = [run_pysd({name: float(v[run]) for name, v in values.items()})
+                  for run in range(4)]
+    for run, frame in enumerate(frames):
+        for column in ("Shipments", "Forecast Orders", "Next Month", "Quick Transit",
+                       "Shipped", "Ordered"):
+            np.testing.assert_array_equal(sim.outputs[column][run],
+                                          frame[column].to_numpy(dtype=float), column)
+    # the pipe holds the orders of round(delay / dt) steps ago: 0.3 -> 1 step, 3.9 -> 16
+    orders = 10 + 2 * sim.times
+    assert sim.outputs["Shipments"][0][2] == orders[2] - 2 * 0.25
+    # each call of the macro keeps its own stock
+    assert sim.outputs["Ordered"][0][0] == 5 and sim.outputs["Shipped"][0][0] == 0
+    # a single run (numpy scalars) equals the same run in the ensemble
+    one = model.simulate({k: float(v[3]) for k, v in values.items()}, n_runs=1)
+    np.testing.assert_array_equal(one.outputs["Shipments"][0], sim.outputs["Shipments"][3])
+
