@@ -1282,8 +1282,10 @@ class _Compiler:
                 list(dims),
                 Node(
                     memory,
-                    f"_delay_stack({dtime.code}, {order}, n, {sizes!r})",
-                    sorted({dtime.code, "n", *order_deps}),
+                    # lowered like the stages (the same delay time and time step)
+                    f"_delay_stack_checked({dtime.code}, {order}, n, {sizes!r}, "
+                    f"{dtime.code}, time_step)",
+                    sorted({dtime.code, "n", "time_step", *order_deps}),
                 ),
                 None,
             )

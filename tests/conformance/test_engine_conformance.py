@@ -32,21 +32,11 @@ UNSUPPORTED: dict[str, str] = {
     "allocate_by_priority": "ALLOCATE BY PRIORITY",
     "control_vars": "control variables that depend on Time",
     "data_from_other_model": "data variables read from data files",
-    "delay_fixed": "DELAY FIXED",
-    "delay_pipeline": "DELAY FIXED",
     "dynamic_final_time": "control variables that depend on Time",
-    "forecast": "DELAY FIXED",
-    "get_time_value": "the function GET_TIME_VALUE",
-    "get_time_value_full": "the function GET_TIME_VALUE",
-    "macro_cross_reference": "macros",
-    "macro_expression": "macros",
-    "macro_multi_expression": "macros",
-    "macro_multi_macros": "macros",
-    "macro_stock": "macros",
-    "macro_trailing_definition": "macros",
+    "get_time_value_full": "GET TIME VALUE other than the model's time",
     "vector_order": "the function VECTOR_SORT_ORDER",
     "vector_select": "the function VECTOR_SELECT",
-    "Query_file": "DELAY FIXED",
+    "Query_file": "the function RANDOM_UNIFORM",
 }
 
 # cases without a canonical output whose PySD run is too slow for the test suite (PySD takes
@@ -65,7 +55,6 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     # the spreadsheet these name is not in the suite (PySD fails on them too: pysd_xfail)
     "get_constants": "cannot read the external data of 'xls constants'",
     "get_data": "cannot read the external data of 'xls data down'",
-    "arguments": "a delay time (2.0) is shorter than order x time step",
     "pendulum": "must be a positive whole multiple of time_step",
 }
 

@@ -263,8 +263,12 @@ def test_delay_order_must_fit_the_time_step_and_smooth_n_order_the_ensemble() ->
         model.simulate({"shipping_delay": [3.0, 0.25]}, n_runs=2)
     assert str(info.value) == (
         "a delay time (0.25) is shorter than order x time step (3 x 0.125); PySD would lower "
-        "the order of that run's delay, the vectorized engine does not: use a smaller time step"
+        "the order of each run's delay (here to [2, 3]), and the vectorized engine can only "
+        "when every run lowers it alike and to at least 1: use a smaller time step"
     )
+    # every run lowering it alike (to 2 stages) runs, as PySD does
+    lowered = model.simulate({"shipping_delay": [0.25, 0.25]}, n_runs=2)
+    assert lowered.ok.all()
     with pytest.raises(SimulationError) as info:
         model.simulate({"smooth_order": [2.0, 3.0]}, n_runs=2)
     assert str(info.value) == (
