@@ -787,17 +787,18 @@ class CompiledModel:
 
         plan = self._kernel_plan()
         folder = cache_root() / "numba"
-        if (
-            backend == "auto"
-            and n_runs < AUTO_COMPILE_RUNS
-            and not _kn.is_compiled(plan, folder)
-        ):
-            _LOG.debug(
-                "%s: numba kernel not compiled yet; numpy runs these %d runs (a run of %d "
-                "or more, or backend='numba', compiles it once)",
-                self.path.name, n_runs, AUTO_COMPILE_RUNS,
+        if not _kn.is_compiled(plan, folder):
+            if backend == "auto" and n_runs < AUTO_COMPILE_RUNS:
+                _LOG.debug(
+                    "%s: numba kernel not compiled yet; numpy runs these %d runs (a run of "
+                    "%d or more, or backend='numba', compiles it once)",
+                    self.path.name, n_runs, AUTO_COMPILE_RUNS,
+                )
+                return None
+            _LOG.info(
+                "%s: compiling its numba kernel (once per machine: flexnet's takes about 15 s "
+                "of CPU)", self.path.name,
             )
-            return None
         return _kn.load_kernel(plan, folder)
 
     def _kernel_plan(self) -> Any:
