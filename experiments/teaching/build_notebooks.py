@@ -337,7 +337,7 @@ saved = ["Total Members", "Embeddedness", "Cumulative Public Spending"]
 runs = {
     "base push": model.run(region="embedded_prone", push=base, variables=saved),
     "no push": model.run(region="embedded_prone", push=sdnet.Push(0, 2, 3.5), variables=saved),
-    "matched": model.run(region="embedded_prone", push=sdnet.Push(300_000, 2, 3.5, match=0.5),
+    "matched": model.run(region="embedded_prone", push=sdnet.Push(300_000, 2, 3.5, match=0.6),
                          params={"sponsor_cultivation_share": 0.3}, variables=saved),
     "typical region": model.run(region="typical", push=base, variables=saved),
 }
