@@ -440,12 +440,13 @@ def _set_checks(runs: Mapping[str, _Run], base: Push) -> dict[tuple[str, str], n
     """Boolean pass arrays (per set) keyed by (check, region); NaN-free (failed runs fail)."""
     checks: dict[tuple[str, str], np.ndarray] = {}
     for region in REGIONS:
-        none, base = runs[f"{region}/none"], runs[f"{region}/base"]
+        # (not `base`: that name is the base push this function is given)
+        none, pushed = runs[f"{region}/none"], runs[f"{region}/base"]
         peak = none["Total Members"].max(axis=1)
         checks[("no_network_without_push", region)] = none.ok & (peak < none.threshold)
-        checks[("push_grows_network", region)] = base.ok & _grows(base)
-        _, later = _later(base)
-        checks[("alive_after_push", region)] = base.ok & (later >= base.threshold)
+        checks[("push_grows_network", region)] = pushed.ok & _grows(pushed)
+        _, later = _later(pushed)
+        checks[("alive_after_push", region)] = pushed.ok & (later >= pushed.threshold)
     typical, embedded = runs[f"{TYPICAL}/base"], runs[f"{EMBEDDED}/base"]
     external = runs[f"{EXTERNAL}/base"]
     at_end, later = _later(embedded)

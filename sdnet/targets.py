@@ -447,9 +447,11 @@ def _times(entry: Mapping[str, Any], reducer: str, path: Path | None, where: str
 def _scenario(entry: Mapping[str, Any], path: Path | None, where: str,
               model: Model | None) -> Scenario:
     region = entry.get("region")
-    if region is not None:
+    if region is not None and model is not None:
+        # presets live on the model's card (issue 12); without a model the name is kept as
+        # written and checked when the runs are made
         try:
-            region = get_region(region).name
+            region = get_region(region, card=model.card).name
         except UnknownPresetError as error:
             raise _err(str(error), path, f"{where}.region", region) from None
     push = None

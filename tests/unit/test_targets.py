@@ -112,10 +112,10 @@ def test_reducers_read_the_right_numbers() -> None:
          r"\[targets.adopters_3.set.market_sise\] unknown parameter 'market_sise'.*did you "
          r"mean 'market_size'"),
         (('source = "a citation"', 'source = "a citation"\nregion = "tipical"'),
-         r"\[targets.adopters_3.region\] unknown region preset 'tipical'; valid presets"),
+         r"\[targets.adopters_3.region\] unknown preset 'tipical'; valid presets"),
         (('source = "a citation"', 'source = "a citation"\nregion = "typical"'),
          # presets are the model card's: bass_diffusion.mdl has none
-         r"\[targets.adopters_3\] unknown preset 'typical'; valid presets: none"),
+         r"\[targets.adopters_3.region\] unknown preset 'typical'; valid presets: none"),
         (('source = "a citation"', 'source = "a citation"\npush = { amount = 1 }'),
          r"\[targets.adopters_3.push\] missing start, duration"),
         (('source = "a citation"',
