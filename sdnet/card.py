@@ -52,6 +52,23 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     after_push = 10
     when = ["Total Members >= formed(Number of Firms)", "Trust < 0.05"]
 
+    [mechanism]                 # what keeps a package's successes alive (sdnet.mechanism):
+    plain = "the network's income"   # what the shares are shares of
+    after_push = 10             # read this long after the push ends (as survived_10)
+    [[mechanism.shares]]        # parts of a whole: each a sum of flows, shares of their total
+    name = "member fees"
+    variables = ["Fee Revenue"]
+    [[mechanism.shares]]
+    name = "local sponsors"
+    variables = ["Sponsor Contributions"]
+    [[mechanism.states]]        # state variables summarised over the successes
+    name = "trust"
+    variable = "Trust"          # or "mean(A, B)" (min, max)
+    units = "dmnl"
+    [[mechanism.cautions]]      # said when every condition holds on the successes' medians
+    plain = "the successes live on fees of members who lose money on membership"
+    when = ["member fees > 0.8", "trust < 0.05"]   # share or state name OP number
+
     [words]                     # what reports call things (keys of NEUTRAL_WORDS)
     system = "the network"
 
@@ -106,6 +123,10 @@ __all__ = [
     "ExtremeRun",
     "Game",
     "Knockout",
+    "Mechanism",
+    "MechanismCaution",
+    "MechanismShare",
+    "MechanismState",
     "ModelCard",
     "Outcome",
     "Preset",
@@ -134,8 +155,8 @@ NEUTRAL_WORDS: Mapping[str, str] = MappingProxyType({
 SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "match")
 SCHEDULE_KINDS: tuple[str, ...] = ("push",)
 GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
-_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "words", "game",
-             "checks")
+_TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "mechanism",
+             "words", "game", "checks")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -341,6 +362,76 @@ class SanityCheck:
 
 
 @dataclass(frozen=True)
+class MechanismShare:
+    """One part of a whole the mechanism splits (for flexnet: member fees in the network's
+    income): the sum of ``variables`` (non-negative flows) as a share of the sum of every
+    part's variables."""
+
+    name: str
+    variables: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MechanismState:
+    """A state summarised over the successes (for flexnet: trust): one variable, or the
+    mean, min or max of several (``combine``)."""
+
+    name: str
+    variables: tuple[str, ...]
+    combine: str = ""
+    units: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class MechanismCaution:
+    """A caution a report says when every condition holds on the successes' medians of one
+    region and package (a condition names a share or a state: ``"member fees > 0.8"``)."""
+
+    plain: str
+    when: tuple[SanityCondition, ...]
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """``[mechanism]``: what keeps a package's successes alive, read ``after_push`` after the
+    push ends in the worlds where the package succeeds (:mod:`sdnet.mechanism`).
+
+    Attributes
+    ----------
+    plain : str
+        What the shares are shares of (``"the network's income"``).
+    after_push : float
+        When the shares and states are read: this long after the push ends (model time
+        units; the horizon when later).
+    shares : tuple[MechanismShare, ...]
+        The parts of the whole (at least two).
+    states : tuple[MechanismState, ...]
+        The states summarised beside the shares.
+    cautions : tuple[MechanismCaution, ...]
+        What a report warns about when the successes' medians meet its conditions.
+    """
+
+    plain: str
+    after_push: float
+    shares: tuple[MechanismShare, ...]
+    states: tuple[MechanismState, ...] = ()
+    cautions: tuple[MechanismCaution, ...] = ()
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every output the shares and states read (what a study must save)."""
+        names = [v for s in self.shares for v in s.variables]
+        names += [v for s in self.states for v in s.variables]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The shares' and states' names, in the card's order."""
+        return tuple(s.name for s in self.shares) + tuple(s.name for s in self.states)
+
+
+@dataclass(frozen=True)
 class Game:
     """What a game or a teaching challenge scores (``[game]``): a run *sustains* when
     ``outcome`` at the horizon is at least a share of ``population``; ``cost`` is the public
@@ -459,6 +550,8 @@ class ModelCard:
         ``[[ratios]]``: totals of two outcomes over a case's runs and their ratio.
     sanity : tuple[SanityCheck, ...]
         ``[[sanity]]``: the checks every study runs on its runs (:mod:`sdnet.sanity`).
+    mechanism : Mechanism or None
+        ``[mechanism]``: what a package study shows of what keeps its successes alive.
     words : Mapping[str, str]
         Every key of :data:`NEUTRAL_WORDS`, the card's value where it gives one.
     game : Game or None
@@ -482,6 +575,7 @@ class ModelCard:
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
     ratios: tuple[Ratio, ...] = ()
     sanity: tuple[SanityCheck, ...] = ()
+    mechanism: Mechanism | None = None
     words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
     game: Game | None = None
     checks: Checks = field(default_factory=Checks)
@@ -771,6 +865,94 @@ def _parse_sanity(raw: Mapping[str, Any], path: Path | None, key: str) -> Sanity
                        conditions)
 
 
+_EXPRESSION = re.compile(
+    r"^\s*(?:(?P<combine>[a-z]+)\s*\((?P<inner>[^()]+)\)|(?P<single>[^<>()=,]+?))\s*$")
+
+
+def _parse_mechanism(raw: Any, path: Path | None) -> Mechanism | None:
+    if raw is None:
+        return None
+    raw = _table(raw, path, "mechanism")
+    _check_keys(raw, ("plain", "after_push", "shares", "states", "cautions"), path,
+                "mechanism")
+    after = _number(raw.get("after_push", 0.0), path, "mechanism.after_push")
+    if after < 0:
+        raise CardError(f"must be >= 0 (time after the push ends), not {after:g}", path=path,
+                        key="mechanism.after_push", value=after)
+    shares = []
+    for i, entry in enumerate(_tables(raw, "shares", path)):
+        key = f"mechanism.shares[{i}]"
+        _check_keys(entry, ("name", "variables"), path, key)
+        name = _string(entry.get("name"), path, f"{key}.name").strip()
+        if not name:
+            raise CardError("must be a plain name such as \"member fees\", not empty",
+                            path=path, key=f"{key}.name", value=entry.get("name"))
+        variables = entry.get("variables")
+        if isinstance(variables, str):
+            variables = [variables]
+        if variables == []:
+            raise CardError("must name at least one variable (flows whose sum is this part)",
+                            path=path, key=f"{key}.variables", value=variables)
+        shares.append(MechanismShare(name, _names(variables, path, f"{key}.variables")))
+    if len(shares) < 2:
+        raise CardError(f"needs at least two [[mechanism.shares]] (the parts of a whole, e.g. "
+                        f"member fees and sponsors' money), not {len(shares)}", path=path,
+                        key="mechanism.shares", value=raw.get("shares"))
+    states = []
+    for i, entry in enumerate(_tables(raw, "states", path)):
+        key = f"mechanism.states[{i}]"
+        _check_keys(entry, ("name", "variable", "units"), path, key)
+        name = _string(entry.get("name"), path, f"{key}.name").strip()
+        text = _string(entry.get("variable"), path, f"{key}.variable")
+        match = _EXPRESSION.match(text)
+        combine = (match["combine"] or "") if match else ""
+        if not name or match is None or (combine and combine not in SANITY_COMBINE):
+            raise CardError(f"needs a plain name and a variable ('VARIABLE' or 'mean(A, B)', "
+                            f"or min, max), not name {name!r}, variable {text!r}", path=path,
+                            key=key, value=dict(entry))
+        names = match["inner"].split(",") if combine else [match["single"]]
+        variables = tuple(n.strip() for n in names)
+        if not all(variables):
+            raise CardError(f"an empty variable name in {text!r}", path=path,
+                            key=f"{key}.variable", value=text)
+        states.append(MechanismState(name, variables, combine,
+                                     _string(entry.get("units", ""), path, f"{key}.units"),
+                                     text))
+    known = [s.name for s in shares] + [s.name for s in states]
+    for index, name in enumerate(known):
+        if name in known[:index]:
+            kind, j = (("shares", index) if index < len(shares)
+                       else ("states", index - len(shares)))
+            raise CardError(f"{name!r} is defined twice among the shares and states (each "
+                            f"needs its own name)", path=path,
+                            key=f"mechanism.{kind}[{j}].name", value=name)
+    cautions = []
+    for i, entry in enumerate(_tables(raw, "cautions", path)):
+        key = f"mechanism.cautions[{i}]"
+        _check_keys(entry, ("plain", "when"), path, key)
+        when = entry.get("when")
+        if not isinstance(when, list) or not when:
+            raise CardError(f"must be a non-empty list of conditions such as "
+                            f"\"{known[0]} > 0.8\", not {when!r}", path=path,
+                            key=f"{key}.when", value=when)
+        conditions = []
+        for j, text in enumerate(when):
+            condition = _parse_condition(text, path, f"{key}.when[{j}]")
+            name = condition.variables[0]
+            if condition.combine or condition.formed_of or name not in known:
+                hint = close_matches(name, known)
+                did = f" (did you mean {hint[0]!r}?)" if hint else ""
+                raise CardError(f"must compare one of the mechanism's shares or states with a "
+                                f"number: {', '.join(known)}; not {text!r}{did}", path=path,
+                                key=f"{key}.when[{j}]", value=text)
+            conditions.append(condition)
+        plain = _string(entry.get("plain", ""), path, f"{key}.plain")
+        cautions.append(MechanismCaution(plain or " and ".join(c.text for c in conditions),
+                                         tuple(conditions)))
+    plain = _string(raw.get("plain", "the whole"), path, "mechanism.plain")
+    return Mechanism(plain, after, tuple(shares), tuple(states), tuple(cautions))
+
+
 def _names(value: Any, path: Path | None, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise CardError(f"must be a list of variable names, not {value!r}", path=path,
@@ -970,6 +1152,7 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
         outcomes={o.name: o for o in outcomes},
         ratios=tuple(ratios),
         sanity=tuple(sanity),
+        mechanism=_parse_mechanism(data.get("mechanism"), path),
         words={k: _string(v, path, f"words.{k}") for k, v in words.items()},
         charts=lists["charts"],
         sliders=sliders,

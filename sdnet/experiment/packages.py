@@ -296,3 +296,49 @@ def compare_study_packages(experiment: Experiment, design: Design, metrics: pd.D
                                        part[ratio.denominator].to_numpy(dtype=float))["value"])
         summary[ratio.name] = values
     return summary, worlds
+
+
+def study_mechanism(experiment: Experiment, metrics: pd.DataFrame, values: pd.DataFrame,
+                    model: Model) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """What keeps each package's successes alive (the card's ``[mechanism]``), per region.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The main stage's metrics (``case``, ``status`` and the success metric), one row per
+        run, in the order of ``values``.
+    values : pandas.DataFrame
+        :func:`sdnet.experiment.simulate.mechanism_table` of the same runs.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict) or None
+        :func:`sdnet.mechanism.summarise_mechanism` over the runs where the package succeeds
+        (its success metric at least ``at_least``), and what ``summary.json`` records
+        (``plain``, ``after_push``, ``success``, ``shares``, ``states``, ``cautions``); None
+        without a mechanism.
+    """
+    import numpy as np
+
+    from sdnet.mechanism import mechanism_cautions, summarise_mechanism
+
+    mechanism = model.card.mechanism
+    if mechanism is None:
+        return None
+    analysis = experiment.analysis
+    by_case = {c.name: c for c in experiment.cases}
+    frame = values.reset_index(drop=True).copy()
+    cases = metrics["case"].to_numpy()
+    frame.insert(0, "region", [by_case[c].region or "default" for c in cases])
+    frame.insert(1, "package", [by_case[c].policy for c in cases])
+    outcome = metrics[str(analysis.packages_success)].to_numpy(dtype=float)
+    ok = (metrics["status"] == "ok").to_numpy()
+    with np.errstate(invalid="ignore"):
+        frame["success"] = ok & np.isfinite(outcome) & (outcome >= analysis.packages_at_least)
+    summary = summarise_mechanism(mechanism, frame)
+    record = {"plain": mechanism.plain, "after_push": mechanism.after_push,
+              "success": analysis.packages_success,
+              "shares": [s.name for s in mechanism.shares],
+              "states": [s.name for s in mechanism.states],
+              "cautions": mechanism_cautions(mechanism, summary)}
+    return summary, record

@@ -26,6 +26,7 @@ from sdnet.experiment.packages import (
     check_study_expectations,
     compare_study_packages,
     sets_main_design,
+    study_mechanism,
 )
 from sdnet.experiment.parse import load_experiment
 from sdnet.experiment.screen import _seeds, grow, screen
@@ -36,6 +37,7 @@ from sdnet.experiment.simulate import (
     _stage_table,
     _warn_if_read_past_the_horizon,
     _with_model_times,
+    mechanism_table,
 )
 from sdnet.experiment.spec import Experiment
 from sdnet.metrics import ratio_totals
@@ -343,6 +345,11 @@ def _run_study(
         packages = compare_study_packages(experiment, design, main_metrics, model)
     expectations = None if packages is None else check_study_expectations(
         experiment, packages[0])
+    mechanism = None
+    if packages is not None:
+        values = mechanism_table(ensemble, table, model)
+        if values is not None:
+            mechanism = study_mechanism(experiment, main_metrics, values, model)
 
     thresholds = None
     if analysis.threshold_amounts:
@@ -388,6 +395,8 @@ def _run_study(
         summary["packages"] = _packages_summary(experiment, packages[0])
         if expectations is not None:
             summary["packages"]["expectations"] = _records(expectations[1])
+    if mechanism is not None:
+        summary["mechanism"] = mechanism[1]
     if amount_thresholds is not None:
         summary["amount_thresholds"] = amount_thresholds.replace({np.nan: None}).to_dict(
             "records")
@@ -418,6 +427,8 @@ def _run_study(
             _write_packages(folder, *packages)
         if expectations is not None:
             expectations[0].to_csv(folder / "analyses" / "expectations.csv", index=False)
+        if mechanism is not None:
+            mechanism[0].to_csv(folder / "analyses" / "mechanisms.csv", index=False)
 
     return result, write
 

@@ -71,6 +71,8 @@ def _variables(experiment: Experiment, model: Model) -> list[str]:
     names.extend(experiment.run.variables)
     names.extend(experiment.analysis.time_resolved)
     names.extend(sanity_variables(model))
+    if experiment.analysis.packages_success:
+        names.extend(mechanism_variables(model))
     saved = set()
     for name in names:
         try:
@@ -111,6 +113,51 @@ def sanity_variables(model: Model) -> list[str]:
                                 path=model.card.path, key=f"sanity[{index}].when[{j}]",
                                 value=condition.text)
     return names
+
+
+def mechanism_variables(model: Model) -> list[str]:
+    """The outputs the model card's ``[mechanism]`` reads (a package study saves them).
+
+    Raises
+    ------
+    CardError
+        Naming the card file and the share's or state's key when the model has no such
+        variable.
+    """
+    mechanism = model.card.mechanism
+    if mechanism is None:
+        return []
+    names: list[str] = []
+    for kind, items in (("shares", mechanism.shares), ("states", mechanism.states)):
+        for index, item in enumerate(items):
+            for name in item.variables:
+                try:
+                    model.resolve(name)
+                except UnknownVariableError as error:
+                    key = "variables" if kind == "shares" else "variable"
+                    raise CardError(f"the model has no variable {name!r} ({error})",
+                                    path=model.card.path,
+                                    key=f"mechanism.{kind}[{index}].{key}",
+                                    value=name) from None
+                names.append(name)
+    return names
+
+
+def mechanism_table(ensemble: EnsembleResult, table: pd.DataFrame,
+                    model: Model) -> pd.DataFrame | None:
+    """Every run's shares and states of the card's ``[mechanism]`` (NaN for failed runs);
+    None without a mechanism or a push schedule."""
+    import pandas as pd
+
+    from sdnet.mechanism import mechanism_values
+
+    mechanism = model.card.mechanism
+    if mechanism is None or model.card.push is None:
+        return None
+    values = mechanism_values(mechanism, _trajectories(ensemble, table, model))
+    ok = np.asarray(ensemble.ok, dtype=bool)
+    return pd.DataFrame({name: np.where(ok, column, np.nan)
+                         for name, column in values.items()})
 
 
 def _sanity_flags(ensemble: EnsembleResult, table: pd.DataFrame,

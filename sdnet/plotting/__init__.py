@@ -18,7 +18,7 @@ from sdnet.plotting.indices import (
     plot_sobol,
     plot_time_resolved,
 )
-from sdnet.plotting.packages import plot_package_comparison
+from sdnet.plotting.packages import plot_income_shares, plot_package_comparison
 from sdnet.plotting.runs import plot_run
 from sdnet.plotting.uncertainty import plot_fan, shade_push
 
@@ -27,6 +27,7 @@ __all__ = [
     "plot_convergence",
     "plot_diagram",
     "plot_fan",
+    "plot_income_shares",
     "plot_morris",
     "plot_outcome_map",
     "plot_package_comparison",

@@ -12,7 +12,7 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from sdnet.plotting._style import cycle_color, new_axes
 from sdnet.plotting.indices import require_columns
 
-__all__ = ["plot_package_comparison"]
+__all__ = ["plot_income_shares", "plot_package_comparison"]
 
 _MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">", "h", "*", "p")
 
@@ -100,6 +100,71 @@ def plot_package_comparison(
     if left_out:
         ax.text(0.0, -0.2, "no cost per success (too few successes): " + "; ".join(left_out),
                 transform=ax.transAxes, fontsize=7, va="top", wrap=True)
+    return ax
+
+
+def plot_income_shares(
+    mechanisms: pd.DataFrame, *, whole: str = "the whole", preset: str = "region",
+    ax: Axes | None = None,
+) -> Axes:
+    """What the successes live on: per region and package, one horizontal bar split into
+    the mean share of each part (over the worlds where the package succeeds).
+
+    Parameters
+    ----------
+    mechanisms : DataFrame
+        ``analyses/mechanisms.csv``: ``region``, ``package``, ``successes``, ``kind``,
+        ``name`` and ``mean`` (the rows of kind ``"share"`` are drawn).
+    whole : str
+        What the shares are shares of (the card's ``[mechanism] plain``), for the axis label.
+    preset : str
+        What a region is called (the card's word), for the note on packages without success.
+    ax : Axes, optional
+        Where to draw (a new figure when omitted).
+
+    Returns
+    -------
+    Axes
+        Bars grouped by region (labelled "region: package"); a package without a success is
+        named in a note under the plot, not drawn.
+    """
+    require_columns(mechanisms, ["region", "package", "successes", "kind", "name", "mean"],
+                    what="the shares of what keeps the successes alive")
+    shares = mechanisms[mechanisms["kind"] == "share"]
+    names = list(dict.fromkeys(shares["name"].astype(str)))
+    groups = list(dict.fromkeys(zip(shares["region"].astype(str),
+                                    shares["package"].astype(str), strict=True)))
+    drawn = []
+    left_out = []
+    for region, package in groups:
+        part = shares[(shares["region"].astype(str) == region)
+                      & (shares["package"].astype(str) == package)]
+        values = dict(zip(part["name"].astype(str), part["mean"].astype(float), strict=True))
+        if int(part["successes"].iloc[0]) == 0 or not all(
+                math.isfinite(values.get(n, math.nan)) for n in names):
+            left_out.append(package if set(shares["region"]) == {"default"}
+                            else f"{package} ({region})")
+            continue
+        drawn.append((region, package, values))
+    ax = new_axes(ax, figsize=(6.3, 0.3 * max(len(drawn), 3) + 1.4))
+    several = len({region for region, _, _ in drawn}) > 1
+    labels = [f"{region}: {package}" if several else package for region, package, _ in drawn]
+    y = list(range(len(drawn)))[::-1]
+    left = [0.0] * len(drawn)
+    for k, name in enumerate(names):
+        widths = [values[name] for _, _, values in drawn]
+        ax.barh(y, widths, left=left, color=cycle_color(k), label=name, height=0.7,
+                edgecolor="white", linewidth=0.5)
+        left = [a + b for a, b in zip(left, widths, strict=True)]
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(f"mean share of {whole} in the worlds where the package succeeds")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False,
+              ncol=min(len(names), 4))
+    if left_out:
+        ax.set_title(f"no success (not drawn): {', '.join(left_out)}", fontsize=7,
+                     loc="left")
     return ax
 
 

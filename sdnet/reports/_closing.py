@@ -114,7 +114,7 @@ _SHOWN_KINDS = ("morris_", "sobol_", "fast_", "time_resolved_", "convergence_", 
 
 _SHOWN_NAMES = ("thresholds", "thresholds_amount", "integration_check", "screen_stability",
                 "optimize_optima", "optimize_front", "optimize_evaluated", "optimize_near",
-                "packages", "package_worlds", "expectations")
+                "packages", "package_worlds", "expectations", "mechanisms")
 
 
 def _other_tables(ctx: ReportContext) -> Section | None:

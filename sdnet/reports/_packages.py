@@ -20,6 +20,7 @@ from sdnet.reports._document import (
     figure_block,
 )
 from sdnet.reports._findings import Finding
+from sdnet.reports._mechanism import mechanism_blocks
 
 TITLE = "Policy comparison"
 
@@ -183,6 +184,7 @@ def _packages(ctx: ReportContext) -> Section | None:
         ctx.offer(BriefItem("caveat" if finding.caveat else "answer", finding.text,
                             rank=rank, section=TITLE))
     comparison = next(b for b in blocks if isinstance(b, FigureBlock))
+    blocks.extend(mechanism_blocks(ctx, summary, topic=TITLE))
     ctx.offer(BriefItem("figure", comparison.caption, rank=0, figure=comparison,
                         section=TITLE))
     return _section(TITLE, blocks)

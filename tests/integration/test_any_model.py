@@ -212,4 +212,7 @@ packages = { success = "adopted", at_least = 500 }
     report = (out / "report" / "report.md").read_text(encoding="utf-8")
     assert "## Policy comparison" in report
     assert "succeeds most often" in report
+    # no [mechanism] on a card (no card at all): no part on what the successes live on
+    assert not (out / "analyses" / "mechanisms.csv").exists()
+    assert "successful worlds" not in report
     assert _flagship_words(report) == [], "another model's report speaks flexnet"
