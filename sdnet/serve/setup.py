@@ -35,6 +35,8 @@ __all__ = [
 #: kinds of constants that get a slider in explore mode, in this order
 SLIDER_KINDS: tuple[str, ...] = ("lever", "region")
 _MAX_OUTCOMES = 6
+#: the control variables: a model without a card charts its other outputs
+_CONTROL_COLUMNS = frozenset({"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +298,8 @@ def _outcomes(from_card: Sequence[str], outputs: Mapping[str, str],
                                            where=where or "the model card")
             chosen.append(Outcome(variable, variable, outputs[variable]))
         return tuple(chosen[:_MAX_OUTCOMES])
-    return tuple(Outcome(n, n, outputs[n]) for n in list(outputs)[:_MAX_OUTCOMES])
+    names = [n for n in outputs if n.upper() not in _CONTROL_COLUMNS]
+    return tuple(Outcome(n, n, outputs[n]) for n in names[:_MAX_OUTCOMES])
 
 
 def _game_rules(card: ModelCard, parameters: ParameterTable, outputs: Mapping[str, str],

@@ -146,7 +146,11 @@ class Explorer:
         parameters = simulator.parameters
         if variables is None:
             outputs = list(getattr(simulator, "outputs", ()))
-            variables = [v for v in card.report_variables if v in outputs][:2] or outputs[:2]
+            stocks = [v for v in getattr(simulator, "stocks", ()) if v in outputs]
+            others = [v for v in outputs if v.upper() not in
+                      ("INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER")]
+            variables = ([v for v in card.report_variables if v in outputs][:2]
+                         or stocks[:2] or others[:2])
         self.variables = tuple(variables)
         self.sliders = (card_sliders(card, parameters) if sliders is None
                         else tuple(_as_slider(s, parameters) for s in sliders))

@@ -13,6 +13,8 @@ import ast
 import re
 from pathlib import Path
 
+import numpy as np
+
 from sdnet.card import load_card
 from sdnet.params import python_name
 
@@ -101,3 +103,33 @@ def test_no_flexnet_name_in_the_core_outside_the_documented_exceptions() -> None
                 if not ALLOWED_WORDS.match(match.group(0)):
                     found.append(f"{relative}:{line}: {match.group(0)!r} in {text[:70]!r}")
     assert found == []
+
+
+def test_a_model_without_a_card_gets_neutral_simulator_and_explorer() -> None:
+    """No card: the simulator charts the model's variables (not its control variables) and
+    has no game; the explorer plots its stocks, offers its lever and region constants and
+    shades no push."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sdnet.engine import compile_model
+    from sdnet.serve.setup import setup_for
+    from sdnet.teaching.explorer import Explorer
+
+    bass = ROOT / "tests" / "data" / "bass_diffusion.mdl"
+    compiled = compile_model(bass)
+    setup = setup_for(compiled.parameters, model_path=bass, outputs=compiled.outputs)
+    assert [o.variable for o in setup.outcomes][:3] == [
+        "Potential Adopters", "Adopters", "Adoption"]
+    assert setup.game is None and setup.push_period(setup.start_values()) is None
+    explorer = Explorer.from_path(bass)
+    assert explorer.variables == ("Potential Adopters", "Adopters")
+    assert [s.name for s in explorer.sliders] == ["market_size"]  # its one [region] constant
+    assert explorer.push_period() == (0.0, 0.0, 0.0)
+    # the run is the engine's at the slider's grid value of Market Size (1,090 of 100-10,000)
+    assert explorer.values == {"market_size": 1090.0}
+    adopters = compiled.simulate(explorer.values, n_runs=1, final_time=30,
+                                 time_step=0.125).outputs["Potential Adopters"][0]
+    times = np.arange(0, 30 + 1e-9, 0.25)  # the explorer's saved times
+    assert explorer.summary() == (
+        f"Potential Adopters: {float(np.interp(10.0, times, adopters)):.1f} at time 10")
