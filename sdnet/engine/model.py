@@ -796,8 +796,8 @@ class CompiledModel:
                 )
                 return None
             _LOG.info(
-                "%s: compiling its numba kernel (once per machine: flexnet's takes about 15 s "
-                "of CPU)", self.path.name,
+                "%s: compiling its numba kernel (once per machine: a model of 150 variables "
+                "takes about 15 s of CPU)", self.path.name,
             )
         return _kn.load_kernel(plan, folder)
 
