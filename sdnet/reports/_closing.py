@@ -82,18 +82,20 @@ def _sanity(ctx: ReportContext) -> Section | None:
                           f"{v.get('runs', 0)}"
                           for case, v in by_case.items() if isinstance(v, Mapping))
         where = _where_text(entry.get("where"), label=ctx.factor_label)
-        rows.append({"check": str(name), "flagged runs": flagged, "of runs": runs,
+        rows.append({"check": str(name).replace("_", " "), "flagged runs": flagged,
+                     "of runs": runs,
                      "per case": cases, "where (factor ranges of flagged runs)": where,
                      "what it flags": str(entry.get("plain", ""))})
         if flagged:
             share = f" ({100 * flagged / runs:.1f}%)" if runs else ""
-            text = (f"Sanity check {name}: {flagged} of {runs} runs{share} are "
+            check = str(name).replace("_", " ")
+            text = (f"Sanity check {check}: {flagged} of {runs} runs{share} are "
                     f"{entry.get('plain', name)}; per case {cases}")
             text += f"; they lie at {where}." if where else "."
             found.append(Finding(text, caveat=True, headline=True))
     if not rows:
         return None
-    clean = [r["check"] for r in rows if not r["flagged runs"]]
+    clean = [str(r["check"]) for r in rows if not r["flagged runs"]]
     if clean:
         found.append(Finding(f"No run is flagged by the sanity check"
                              f"{'s' if len(clean) > 1 else ''} {', '.join(clean)}."))

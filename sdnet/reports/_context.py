@@ -176,7 +176,9 @@ class ReportContext:
         "1 if ..." of a yes/no outcome); the metric's name when the card has none."""
         metric, case = split_key(name)
         outcome = self.card.outcomes.get(metric)
-        plain = outcome.plain.strip() if outcome is not None and outcome.plain else metric
+        # not an outcome of the card (a time-resolved output): the model's own name
+        plain = outcome.plain.strip() if outcome is not None and outcome.plain else \
+            self.factor_label(metric)
         plain = re.sub(r"^1 if\s+", "whether ", plain)
         return f"{plain} ({self.case_label(case)})" if case else plain
 

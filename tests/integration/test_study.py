@@ -711,5 +711,5 @@ def test_every_study_counts_the_runs_its_cards_sanity_checks_flag(tmp_path: Path
     titles = [section.title for section in sections]
     assert titles.index("Sanity checks") == titles.index("Findings") + 1
     text = str(sections[titles.index("Findings")])
-    assert f"low_trust_survivor: {int(expected.sum())} of {len(expected)} runs" in text
+    assert f"low trust survivor: {int(expected.sum())} of {len(expected)} runs" in text
     assert "ratios" in text and "(survivors)" in text
