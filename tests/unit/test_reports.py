@@ -732,23 +732,31 @@ def _with_summary(study: Path, tmp_path: Path, **entries: object) -> Path:
     return folder
 
 
+def _built(folder: Path) -> tuple[str, list]:
+    """The report's Markdown (unescaped) and sections, without rendering its figures (fast)."""
+    from sdnet.reports._build import build_sections
+    from sdnet.reports._document import render_markdown
+
+    title, subtitle, sections = build_sections(load_results(folder))
+    return render_markdown(title, subtitle, sections).replace("\\", ""), sections
+
+
 def test_an_unstable_screen_is_said_plainly(study: Path, tmp_path: Path) -> None:
     stability = {"metric": "members_share", "seeds": [1, 2, 3], "top": 2, "stable": False,
                  "sets": [["a", "b"], ["a", "c"], ["c", "a"]], "always": ["a"],
                  "moved": ["b", "c"], "chosen": ["b", "a"], "kept": ["b"]}
-    text = _text(write_report(_with_summary(study, tmp_path, screen_stability=stability),
-                              out=tmp_path / "out"))
+    text, sections = _built(_with_summary(study, tmp_path, screen_stability=stability))
     said = ("The screen is unstable: drawn with 3 seeds, the Morris screen names different "
             "top 2 factors of members at the horizon as a share of firms. Only a is in the top "
             "of every seed; b, c move in and out.")
     assert said in text
     assert "The Sobol' stage varies b, a (b whatever their rank)." in text
-    # among the headlines, before the evidence
-    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
-    assert markdown.index("The screen is unstable") < markdown.index("## Which levers matter")
-    table = pd.read_csv(tmp_path / "out" / "tables" / "screen_stability_sets.csv")
-    assert table.to_dict("list") == {"seed": [1, 2, 3], "top 2 factors": ["a, b", "a, c",
-                                                                         "c, a"]}
+    # in the brief at the top, before the evidence
+    assert text.index(said) < text.index("## Findings") < text.index("## Which levers matter")
+    (table,) = [b for s in sections for b in s.blocks
+                if getattr(b, "name", "") == "screen_stability_sets"]
+    assert table.frame.to_dict("list") == {"seed": [1, 2, 3],
+                                           "top 2 factors": ["a, b", "a, c", "c, a"]}
 
 
 def test_a_stable_screen_and_a_grown_sample_are_reported(study: Path, tmp_path: Path) -> None:
@@ -757,8 +765,7 @@ def test_a_stable_screen_and_a_grown_sample_are_reported(study: Path, tmp_path: 
                  "moved": [], "chosen": ["a", "b"], "kept": []}
     growth = {"metric": "members_share", "top": 1, "max_n": 256, "sizes": [64, 128, 256],
               "separated": False, "by_case": {"embedded_prone": False}}
-    text = _text(write_report(_with_summary(study, tmp_path, screen_stability=stability,
-                                            growth=growth), out=tmp_path / "out"))
+    text, _ = _built(_with_summary(study, tmp_path, screen_stability=stability, growth=growth))
     share = "members at the horizon as a share of firms"
     assert ("The Morris screen was drawn with 3 seeds; every one names the same top 2 "
             f"factors of {share}: a, b.") in text
@@ -767,8 +774,7 @@ def test_a_stable_screen_and_a_grown_sample_are_reported(study: Path, tmp_path: 
             "overlap with other factors' intervals in embedded prone: the study cannot "
             "separate its top 1 levers") in text
     growth.update(separated=True, sizes=[64], by_case={"embedded_prone": True})
-    text = _text(write_report(_with_summary(study, tmp_path / "b", growth=growth),
-                              out=tmp_path / "out2"))
+    text, _ = _built(_with_summary(study, tmp_path / "b", growth=growth))
     assert ("The Sobol' sample stayed at N = 64: there the total-index intervals of the top 1 "
             f"factor of {share} lie apart from the others' in every case.") in text
 
