@@ -40,7 +40,7 @@ __all__ = ["KINDS", "BriefItem", "brief_section"]
 KINDS = ("answer", "figure", "cost", "caveat")
 
 #: How many items of each kind the brief shows (it must fit one page).
-_SHOWN = {"answer": 5, "cost": 4, "caveat": 5}
+_SHOWN = {"answer": 6, "cost": 4, "caveat": 5}
 
 
 @dataclass(frozen=True, eq=False)
