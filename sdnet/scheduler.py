@@ -135,7 +135,6 @@ class Progress:
 
 # -- the task ----------------------------------------------------------------------------------
 
-_WORKER_STORES: dict[str, EnsembleStore] = {}
 _WORKER_MODEL: list[Any] = []
 
 
@@ -187,9 +186,9 @@ def run_block(compiled: Any, job: BlockJob, block: Block, factors: np.ndarray) -
     kept = values[..., : job.n_kept].astype(job.dtype, copy=False)
     if job.store is None:
         return BlockOutcome(block, ok, failure, numerics, findings, kept, factors)
-    store = _WORKER_STORES.get(job.store)
-    if store is None:
-        store = _WORKER_STORES[job.store] = EnsembleStore.open(job.store)
+    # opened for each block (a few ms): a long-lived worker must not keep the metadata of a
+    # store that a later run at the same path replaced
+    store = EnsembleStore.open(job.store)
     store.write_block(block, values=kept, ok=ok, failure=failure, numerics=numerics,
                       factors=factors)
     return BlockOutcome(block, ok, failure, numerics, findings)

@@ -298,6 +298,11 @@ def test_a_cluster_of_two_workers_gives_the_same_bits(
     pd.testing.assert_frame_equal(here.factors, there.factors)
     assert there.provenance is not None and there.provenance.spec["cluster"] == scheduler
     assert here.flags == there.flags
+    # the same workers, another ensemble of another size in the same folder
+    bigger = _argv(tmp_path / "cluster", "--cluster", scheduler, "--overwrite")
+    bigger[bigger.index("9")] = "14"
+    assert main(bigger) == 0
+    assert len(sdnet.EnsembleResult.load(tmp_path / "cluster" / "ensemble.zarr").ok) == 14
 
 
 def test_a_study_on_a_cluster_gives_the_same_numbers(tmp_path: Path, scheduler: str) -> None:
