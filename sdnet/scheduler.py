@@ -290,14 +290,17 @@ def plan_job(
     return job, list(columns), units
 
 
-def block_identity(model: Model, job: BlockJob, table: pd.DataFrame, *, extra: str = "") -> str:
-    """A hash of everything that decides a block's numbers: model file, job and factors."""
+def block_identity(model: Model, job: BlockJob, factors: np.ndarray, *,
+                   extra: str = "") -> str:
+    """A hash of everything that decides a block's numbers: model file, job and factors
+    (the factor matrix, run x factor)."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(model.sha256.encode())
     digest.update(repr((sorted(job.base.items()), job.factor_names,
                         sorted(job.settings.items()), job.method, job.simulated, job.n_kept,
                         job.dtype, extra)).encode())
-    digest.update(np.ascontiguousarray(table.to_numpy(dtype=float)).tobytes())
+    for column in np.asarray(factors, dtype=float).T:  # a column at a time: no big copy
+        digest.update(np.ascontiguousarray(column).tobytes())
     return digest.hexdigest()
 
 
