@@ -4,6 +4,7 @@ and region, each with its interval (issue 13: the decisive figure of a package s
 from __future__ import annotations
 
 import math
+import textwrap
 
 import pandas as pd
 from matplotlib.axes import Axes
@@ -126,7 +127,7 @@ def plot_income_shares(
     -------
     Axes
         Bars grouped by region (labelled "region: package"); a package without a success is
-        named in a note under the plot, not drawn.
+        named under the x axis's label, not drawn.
     """
     require_columns(mechanisms, ["region", "package", "successes", "kind", "name", "mean"],
                     what="the shares of what keeps the successes alive")
@@ -159,12 +160,11 @@ def plot_income_shares(
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel(f"mean share of {whole} in the worlds where the package succeeds")
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False,
-              ncol=min(len(names), 4))
-    if left_out:
-        ax.set_title(f"no success (not drawn): {', '.join(left_out)}", fontsize=7,
-                     loc="left")
+    note = ("\n" + textwrap.fill(f"no success (not drawn): {', '.join(left_out)}", 60)
+            if left_out else "")
+    ax.set_xlabel(f"mean share of {whole}\n(worlds where the package succeeds){note}")
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 1.0), frameon=False,
+              ncol=min(len(names), 2))
     return ax
 
 

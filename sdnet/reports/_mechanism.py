@@ -85,22 +85,31 @@ def _caution_text(record: dict[str, Any], preset: str) -> str:
 
 def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str],
               whole: str, preset: str) -> list[Finding]:
-    """Per region: what the successes of the package that succeeds most often live on."""
+    """Per region: what the successes of the package that succeeds most often (the cheapest
+    per success among ties) live on."""
     found = []
     for region in dict.fromkeys(packages["region"].astype(str)):
         part = packages[packages["region"].astype(str) == region]
-        best = part.loc[part["success_rate"].astype(float).idxmax()]
+        rates = part["success_rate"].astype(float)
+        top = part[rates == rates.max()]
+        costs = pd.to_numeric(top.get("cost_per_success"), errors="coerce")
+        best = top.loc[costs.idxmin()] if costs is not None and costs.notna().any() \
+            else top.iloc[0]  # among ties, the cheapest per success
         rows = mechanisms[(mechanisms["region"].astype(str) == region)
                           & (mechanisms["package"] == best["package"])
                           & (mechanisms["kind"] == "share")]
         if rows.empty or int(rows["successes"].iloc[0]) == 0:
             continue
-        split = ", ".join(f"{100 * float(r['mean']):.0f}% from {r['name']}"
-                          for _, r in rows.sort_values("mean", ascending=False).iterrows()
-                          if r["name"] in shares)
+        ordered = [r for _, r in rows.sort_values("mean", ascending=False).iterrows()
+                   if r["name"] in shares]
+        split = ", ".join([f"{100 * float(ordered[0]['mean']):.0f}% of {whole} from "
+                           f"{ordered[0]['name']}"]
+                          + [f"{100 * float(r['mean']):.0f}% from {r['name']}"
+                             for r in ordered[1:]])
         found.append(Finding(
             f"{_where(region, preset)}, the {int(rows['successes'].iloc[0])} successes of "
-            f"{best['package']} get on average {split} of {whole}."))
+            f"{best['package']} (the package that succeeds most often) get on average "
+            f"{split}."))
     return found
 
 
