@@ -4,6 +4,7 @@ success rate, and the Pareto front of public cost against success rate (``[optim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -23,28 +24,32 @@ def _money(value: Any) -> str:
     return f"${number:,.0f}" if math.isfinite(number) else "unknown"
 
 
-def _package_words(row: pd.Series, variables: list[str], units: dict[str, str]) -> str:
+def _package_words(row: pd.Series, variables: list[str], units: dict[str, str],
+                   label: Callable[[str], str] = str) -> str:
     parts = []
     for name in variables:
         unit = units.get(name, "")
         value = float(row[name])
         text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-        parts.append(f"{name} {text}{' ' + unit if unit else ''}")
+        unit = "" if unit == "dmnl" else unit
+        parts.append(f"{label(name)} {text}{' ' + unit if unit else ''}")
     return ", ".join(parts)
 
 
 def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[str, str],
-                     n_worlds: int | None) -> list[Finding]:
+                     n_worlds: int | None, label: Callable[[str], str] = str) -> list[Finding]:
     """One sentence per region and required rate: the cheapest package, or that none of those
     evaluated reached the rate (and the best rate reached)."""
     worlds = f" of {n_worlds} worlds" if n_worlds else " of the worlds"
     found: list[Finding] = []
     for _, row in optima.iterrows():
         rate = float(row["required_rate"])
+        where = str(row["region"]).replace("_", " ")
         if bool(row["found"]):
-            text = (f"{row['region']}: the cheapest package found that sustains the network in "
+            text = (f"{where}: the cheapest package found that sustains the network in "
                     f"at least {rate:.0%}{worlds} costs {_money(row['cost'])} of public money "
-                    f"on average ({_package_words(row, variables, units)}); it succeeds in "
+                    f"on average ({_package_words(row, variables, units, label)}); it succeeds "
+                    f"in "
                     f"{float(row['success_rate']):.0%}.")
             found.append(Finding(text, headline=True))
             flagged = {c.removeprefix("flagged_"): int(row[c]) for c in row.index
@@ -52,11 +57,11 @@ def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[
             if flagged:
                 counts = ", ".join(f"{n} by {name}" for name, n in flagged.items())
                 found.append(Finding(
-                    f"{row['region']}, {rate:.0%}: of the worlds where that package succeeds, "
+                    f"{where}, {rate:.0%}: of the worlds where that package succeeds, "
                     f"the model card's sanity checks flag {counts} (a success for the wrong "
                     "reason; see Sanity checks).", caveat=True))
         else:
-            text = (f"{row['region']}: no package evaluated sustains the network in {rate:.0%}"
+            text = (f"{where}: no package evaluated sustains the network in {rate:.0%}"
                     f"{worlds}; the best reached {float(row['success_rate']):.0%} (at "
                     f"{_money(row['cost'])}). Widen the bounds or run more generations, or the "
                     "rate is out of reach in this region.")
@@ -64,19 +69,21 @@ def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[
     return found
 
 
-def near_optimal_findings(near: pd.DataFrame) -> list[Finding]:
+def near_optimal_findings(near: pd.DataFrame, *, label: Callable[[str], str] = str
+                          ) -> list[Finding]:
     """One caveat per optimum with other packages about as cheap: the ranges of the variables
     over them (read the optimum's cost, not the exact values of a wide variable)."""
     found = []
     for (region, rate), rows in near.groupby(["region", "required_rate"], sort=False):
-        spread = [f"{r.variable} {_short(r.lower)}-{_short(r.upper)}" for r in rows.itertuples()
-                  if r.upper > r.lower]
+        spread = [f"{label(str(r.variable))} {_short(r.lower)}-{_short(r.upper)}"
+                  for r in rows.itertuples() if r.upper > r.lower]
         count = int(rows["packages"].iloc[0])
         if count > 1 and spread:
             found.append(Finding(
-                f"{region}, {float(rate):.0%}: {count} packages evaluated reach the rate within "
-                f"5% of the optimum's cost, with {', '.join(spread)}: the cost is better "
-                "determined than the package.", caveat=True))
+                f"{str(region).replace('_', ' ')}, {float(rate):.0%}: {count} packages "
+                f"evaluated reach the rate within 5% of the optimum's cost, with "
+                f"{', '.join(spread)}: the cost is better determined than the package.",
+                caveat=True))
     return found
 
 
@@ -98,7 +105,8 @@ def _optimisation(ctx: ReportContext) -> Section | None:
     units = {name: ctx.units.get(name, "") for name in variables}
     outcome = spec.get("outcome", "the outcome")
     description = ctx.metric_description(outcome) if spec else ""
-    found = optimum_findings(optima, variables=variables, units=units, n_worlds=n_worlds)
+    found = optimum_findings(optima, variables=variables, units=units, n_worlds=n_worlds,
+                             label=ctx.factor_label)
     ctx.add(found, topic=TITLE)
     figure = _new_figure(height=3.8)
     plot_pareto_front(front, evaluated=evaluated, optima=optima,
@@ -128,7 +136,7 @@ def _optimisation(ctx: ReportContext) -> Section | None:
     ]
     near = analyses.get("optimize_near")
     if near is not None and len(near):
-        sharpness = near_optimal_findings(near)
+        sharpness = near_optimal_findings(near, label=ctx.factor_label)
         ctx.add(sharpness, topic=TITLE)
         blocks += [*[Caution(f.text) for f in sharpness],
                    TableBlock("optimize_near", near,

@@ -84,32 +84,50 @@ def _table(summary: pd.DataFrame, preset: str,
     return table
 
 
+def _label(row: pd.Series) -> str:
+    """A package in plain words: its label, else its name."""
+    label = row.get("label")
+    text = str(label) if isinstance(label, str) and label.strip() else str(row["package"])
+    return f"\u201c{text}\u201d"
+
+
+def _listed(labels: list[str], most: int = 3) -> str:
+    """At most ``most`` labels, then how many more."""
+    shown = "; ".join(labels[:most])
+    return shown + (f"; and {len(labels) - most} more" if len(labels) > most else "")
+
+
 def _findings(summary: pd.DataFrame, preset: str) -> list[Finding]:
-    """Per preset (region): the packages that succeed most often and the cheapest per
-    success."""
+    """Per preset (region): the packages that succeed most often, against the base package
+    when there is one, and the cheapest per success, in the packages' plain labels."""
     found = []
     for region in dict.fromkeys(summary["region"]):
         part = summary[summary["region"] == region]
-        where = "Over all worlds" if region == "default" else f"In the {region} {preset}"
+        where = ("Over all worlds" if region == "default"
+                 else f"In the {str(region).replace('_', ' ')} {preset}")
         top = part[part["success_rate"] == part["success_rate"].max()]
         best = top.iloc[0]
         rate = (f"{_share(best['success_rate'])} of the worlds "
                 f"({_share(best['success_low'])}-{_share(best['success_high'])}, "
                 f"{int(best['successes'])} of {int(best['worlds'])})")
         if len(top) == 1:
-            text = (f"{where}, {best['package']} ({best.get('label', '')}) succeeds most "
-                    f"often: in {rate}")
+            text = f"{where}, {_label(best)} succeeds most often: in {rate}"
         else:
             text = (f"{where}, {len(top)} packages succeed equally often, in {rate}: "
-                    f"{', '.join(top['package'])}")
+                    f"{_listed([_label(r) for _, r in top.iterrows()])}")
+        base = part[part["package"] == "base"]
+        if not base.empty and "base" not in set(top["package"]):
+            text += (f" (against {_share(base.iloc[0]['success_rate'])} with "
+                     f"{_label(base.iloc[0])})")
         if "cost_per_success" in part.columns:
             costs = pd.to_numeric(part["cost_per_success"], errors="coerce")
             if costs.notna().any():
                 cheap = part.loc[costs.idxmin()]
-                text += (f"; the lowest public cost per success is {cheap['package']}'s, "
+                text += (f". The lowest public cost per success is "
                          f"{_money(cheap['cost_per_success'])} "
                          f"({_money(cheap['cost_per_success_low'])}-"
-                         f"{_money(cheap['cost_per_success_high'])}) at a success rate of "
+                         f"{_money(cheap['cost_per_success_high'])}), with "
+                         f"{_label(cheap)}, which succeeds in "
                          f"{_share(cheap['success_rate'])}")
             else:
                 text += "; no package succeeds often enough for a cost per success"
