@@ -83,6 +83,13 @@ def _caution_text(record: dict[str, Any], preset: str) -> str:
             f"{' and '.join(record['conditions'])}).")
 
 
+def _label(row: pd.Series) -> str:
+    """`` (what it does)`` when the package has a label other than its name."""
+    label = row.get("label")
+    return f" ({label})" if isinstance(label, str) and label and label != row["package"] \
+        else ""
+
+
 def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str],
               whole: str, preset: str) -> list[Finding]:
     """Per region: what the successes of the package that succeeds most often (the cheapest
@@ -107,8 +114,9 @@ def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str
                           + [f"{100 * float(r['mean']):.0f}% from {r['name']}"
                              for r in ordered[1:]])
         found.append(Finding(
-            f"{_where(region, preset)}, the {int(rows['successes'].iloc[0])} successes of "
-            f"{best['package']} (the package that succeeds most often) get on average "
+            f"{_where(region, preset)}, the {int(rows['successes'].iloc[0])} successes of the "
+            f"package that succeeds most often, {best['package']}{_label(best)}, get on "
+            f"average "
             f"{split}."))
     return found
 

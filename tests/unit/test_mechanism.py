@@ -200,7 +200,8 @@ def test_a_flexnet_package_study_shows_what_its_successes_live_on(tmp_path: Path
     section = _packages(ctx)
     assert section is not None
     said = [f.text for f in ctx.findings if "of the network's income from" in f.text]
-    assert said and all("(the package that succeeds most often)" in t for t in said)
+    assert said and all("successes of the package that succeeds most often, cultivate ("
+                        in t and "), get on average" in t for t in said)
     headings = [b.text for b in section.blocks if isinstance(b, Heading)]
     assert "What keeps the network alive in the successful worlds" in headings
     table = next(b.frame for b in section.blocks
