@@ -336,6 +336,9 @@ def _point_root_at(work: Path, folder: Path) -> None:
         fixed = text.replace(
             "_root = Path(__file__).parent", f"_root = Path({str(folder)!r})"
         )
+        # a macro's module is PySD's own, written beside this one in the cache
+        fixed = re.sub(r"_root\.joinpath\((\"[A-Za-z0-9_]+\.py\")\)",
+                       r"Path(__file__).parent.joinpath(\1)", fixed)
         if fixed != text:
             module.write_text(fixed, encoding="utf-8")
 

@@ -59,8 +59,9 @@ __all__ = [
 ]
 
 #: Version of what a translation writes into the cache. Part of the cache key, so translations
-#: written before the documentation was taken out (unsafe) are never reused.
-FORMAT = 2
+#: written before the documentation was taken out (unsafe) are never reused; 3: a macro's
+#: module is read from the cache (it was looked for beside the model).
+FORMAT = 3
 
 #: Largest model file read at all (bytes). The sketch (diagram) counts; large real models with
 #: many views stay below 10 MB.

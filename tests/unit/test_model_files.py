@@ -167,3 +167,27 @@ def test_check_model_takes_a_path(tmp_path: Path) -> None:
         check_model("x.mdl")
     with pytest.raises(InvalidValueError, match="expected a Model"):
         check_model(123)  # type: ignore[arg-type]
+
+
+def test_a_model_with_macros_runs_on_pysd_from_the_cache_and_equals_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PySD writes each macro into a module of its own beside the translation (in the cache):
+    the translation reads it from there, not from the model's folder."""
+    import warnings
+
+    import numpy as np
+
+    monkeypatch.setenv("SDNET_CACHE_DIR", str(tmp_path / "cache"))
+    source = Path(__file__).resolve().parent / "engine" / "data" / "pipeline.mdl"
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(source, folder)
+    with warnings.catch_warnings():  # PySD says when it rounds or lowers a delay's order
+        warnings.filterwarnings("ignore", "(?s).*[Cc]asting delay order", UserWarning)
+        model = load_model(folder / "pipeline.mdl")
+        result = model.run(variables=["Shipped", "Ordered"])
+    assert sorted(p.name for p in folder.iterdir()) == ["pipeline.mdl"]  # nothing written
+    engine = compile_model(folder / "pipeline.mdl").simulate({}, n_runs=1)
+    for column in ("Shipped", "Ordered"):
+        np.testing.assert_array_equal(result[column].to_numpy(), engine.outputs[column][0])
