@@ -70,24 +70,30 @@ def _duration(value: float, unit: str) -> str:
 
 
 def _where(region: str, preset: str) -> str:
-    return "Over all worlds" if region == "default" else f"In the {region} {preset}"
+    return ("Over all worlds" if region == "default"
+            else f"In the {region.replace('_', ' ')} {preset}")
 
 
-def _caution_text(record: dict[str, Any], preset: str) -> str:
+def _caution_text(record: dict[str, Any], preset: str,
+                  labels: dict[str, str] | None = None) -> str:
     medians = ", ".join(
         f"{m['name']} {100 * float(m['median']):.0f}%" if m.get("kind") == "share"
         else f"{m['name']} {_value(float(m['median']), str(m.get('units') or ''))}"
         for m in record["medians"])
-    return (f"{_where(str(record['region']), preset)}, {record['package']}'s successes look "
+    package = (labels or {}).get(str(record["package"]), str(record["package"]))
+    return (f"{_where(str(record['region']), preset)}, the successes of {package} look "
             f"like {record['plain']} (medians: {medians}; the card's condition: "
             f"{' and '.join(record['conditions'])}).")
 
 
-def _label(row: pd.Series) -> str:
-    """`` (what it does)`` when the package has a label other than its name."""
-    label = row.get("label")
-    return f" ({label})" if isinstance(label, str) and label and label != row["package"] \
-        else ""
+def _labels(packages: pd.DataFrame) -> dict[str, str]:
+    """Package name -> the package in plain words: its label in quotes, else its name."""
+    labels = {}
+    for _, row in packages.iterrows():
+        label = row.get("label")
+        text = str(label) if isinstance(label, str) and label.strip() else str(row["package"])
+        labels[str(row["package"])] = f"\u201c{text}\u201d"
+    return labels
 
 
 def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str],
@@ -95,6 +101,7 @@ def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str
     """Per region: what the successes of the package that succeeds most often (the cheapest
     per success among ties) live on."""
     found = []
+    labels = _labels(packages)
     for region in dict.fromkeys(packages["region"].astype(str)):
         part = packages[packages["region"].astype(str) == region]
         rates = part["success_rate"].astype(float)
@@ -115,7 +122,7 @@ def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str
                              for r in ordered[1:]])
         found.append(Finding(
             f"{_where(region, preset)}, the {int(rows['successes'].iloc[0])} successes of the "
-            f"package that succeeds most often, {best['package']}{_label(best)}, get on "
+            f"package that succeeds most often, {labels[str(best['package'])]}, get on "
             f"average "
             f"{split}."))
     return found
@@ -165,15 +172,13 @@ def mechanism_blocks(ctx: ReportContext, packages: pd.DataFrame, *,
     blocks.append(TableBlock("mechanisms", table, "analyses/mechanisms.csv in words: median "
                              "(10th-90th percentile) over the worlds where the package "
                              "succeeds."))
-    cautions = list(record.get("cautions") or [])
-    for caution in cautions:
-        blocks.append(Caution(_caution_text(caution, preset)))
+    cautions = [_caution_text(c, preset, _labels(packages))
+                for c in record.get("cautions") or []]
+    blocks.extend(Caution(text) for text in cautions)
     if cautions:
-        ctx.add([Finding(_caution_text(c, preset), caveat=True, headline=True)
-                 for c in cautions], topic=topic)
-        for caution in cautions:  # what the answer rests on: the brief says it too
-            ctx.offer(BriefItem("caveat", _caution_text(caution, preset), rank=5,
-                                section=topic))
+        ctx.add([Finding(text, caveat=True, headline=True) for text in cautions], topic=topic)
+        for text in cautions:  # what the answer rests on: the brief says it too
+            ctx.offer(BriefItem("caveat", text, rank=5, section=topic))
     elif mechanisms["successes"].astype(int).gt(0).any():
         blocks.append(Paragraph("None of the model card's cautions about what the successes "
                                 "live on holds on these medians."))

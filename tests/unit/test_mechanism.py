@@ -200,8 +200,8 @@ def test_a_flexnet_package_study_shows_what_its_successes_live_on(tmp_path: Path
     section = _packages(ctx)
     assert section is not None
     said = [f.text for f in ctx.findings if "of the network's income from" in f.text]
-    assert said and all("successes of the package that succeeds most often, cultivate ("
-                        in t and "), get on average" in t for t in said)
+    assert said and all("successes of the package that succeeds most often, \u201c" in t
+                        and "\u201d, get on average" in t for t in said)
     headings = [b.text for b in section.blocks if isinstance(b, Heading)]
     assert "What keeps the network alive in the successful worlds" in headings
     table = next(b.frame for b in section.blocks
@@ -214,9 +214,11 @@ def test_a_flexnet_package_study_shows_what_its_successes_live_on(tmp_path: Path
 
 def test_a_caution_says_where_and_the_medians_in_plain_words() -> None:
     summary = summarise_mechanism(_card(), _runs())
-    text = _caution_text(mechanism_cautions(_card(), summary)[0], "region")
-    assert text == ("In the r region, a's successes look like a fee pump (medians: fees 90%, "
-                    "value -$2; the card's condition: fees > 0.8 and value < 0).")
+    text = _caution_text(mechanism_cautions(_card(), summary)[0], "region",
+                         {"a": "\u201cpackage A\u201d"})
+    assert text == ("In the r region, the successes of \u201cpackage A\u201d look like a fee pump "
+                    "(medians: fees 90%, value -$2; the card's condition: fees > 0.8 and "
+                    "value < 0).")
 
 
 def test_the_share_bars_stack_the_mean_shares_of_groups_with_successes() -> None:
