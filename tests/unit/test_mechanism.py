@@ -145,9 +145,18 @@ def test_a_card_without_mechanism_has_none() -> None:
 
 
 def test_a_flexnet_package_study_shows_what_its_successes_live_on(tmp_path: Path) -> None:
-    """48 runs: 12 non-implausible worlds x 2 regions x 2 packages."""
+    """48 runs: 12 non-implausible worlds x 2 regions x 2 packages; flexnet's card with one
+    more caution, which every success meets (so the report's caution path runs too)."""
+    card = tmp_path / "flexnet.toml"
+    card.write_text(FLEXNET.with_suffix(".toml").read_text(encoding="utf-8").replace(
+        'file = "flexnet.mdl"', f"file = {json.dumps(str(FLEXNET))}") + """
+[[mechanism.cautions]]
+plain = "a network with members"
+when = ["members > 0"]
+""", encoding="utf-8")
     spec = {
-        "experiment": {"name": "mechanism", "model": str(FLEXNET), "seed": 11},
+        "experiment": {"name": "mechanism", "model": str(FLEXNET), "seed": 11,
+                       "card": str(card)},
         "run": {"final_time": 30, "time_step": 0.0625, "saveper": 0.5},
         "region": {"presets": ["typical", "embedded_prone"]},
         "policies": [{"name": "no_push", "amount": 0, "duration": 0},
@@ -208,8 +217,16 @@ def test_a_flexnet_package_study_shows_what_its_successes_live_on(tmp_path: Path
                  if isinstance(b, TableBlock) and b.name == "mechanisms")
     assert {"member fees", "trust", "members' perceived net value"} <= set(table.columns)
     assert "Fee Revenue" not in " ".join(map(str, table.columns))
-    cautions = [b for b in section.blocks if isinstance(b, Caution)]
+    # the added caution holds exactly where a package succeeds
+    succeeded = won[["region", "package"]].drop_duplicates()
+    assert [(c["region"], c["package"]) for c in record["cautions"]
+            if c["plain"] == "a network with members"] == list(
+        succeeded.itertuples(index=False, name=None))
+    cautions = [b.text for b in section.blocks if isinstance(b, Caution)]
     assert len(cautions) == len(record["cautions"])
+    assert sum("look like a network with members (medians: members " in c
+               for c in cautions) == len(succeeded)
+    assert any("a network with members" in item.text for item in ctx.brief)
 
 
 def test_a_caution_says_where_and_the_medians_in_plain_words() -> None:
