@@ -4,7 +4,7 @@ Runs the screening (Morris) stage of a study file once per seed (``--seeds 1 2 3
 ``sdnet experiment FILE --seed S`` would draw it) and prints each seed's top ``--top``
 factors of every metric, pooled over the study's cases, and whether the seeds agree::
 
-    python benchmarks/screen_stability.py experiments/sustaining_levers.toml --seeds 1 2 3 \
+    python benchmarks/screen_stability.py experiments/lever_sensitivity.toml --seeds 1 2 3 \
         --metrics persistence_after_push survived_10 member_years formed
 
 Only the Morris stage runs (no Sobol' stage, no report); ``--n`` changes the number of

@@ -1,6 +1,6 @@
 """Benchmark: the flagship study end to end on the vectorized engine vs a PySD loop.
 
-Runs ``experiments/sustaining_levers.toml`` (Morris screening of every lever and uncertain
+Runs ``experiments/lever_sensitivity.toml`` (Morris screening of every lever and uncertain
 parameter, then a Sobol' stage on the top six, with convergence, time-resolved indices, PRIM
 and the integration check) and times it end to end: design, runs, metrics, analyses and the
 results folder. Then it times PySD running a sample of the same design one run at a time (the
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-FLAGSHIP = ROOT / "experiments" / "sustaining_levers.toml"
+FLAGSHIP = ROOT / "experiments" / "lever_sensitivity.toml"
 TARGET_SECONDS = 60.0
 
 

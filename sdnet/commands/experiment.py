@@ -32,7 +32,7 @@ DESCRIPTION = (
 )
 EPILOG = """examples:
   sdnet experiment experiments/sustaining_levers.toml --out out/sustaining_levers
-  sdnet experiment experiments/sustaining_levers.toml --n 4 --screen-n 16 --out out/smoke
+  sdnet experiment experiments/lever_sensitivity.toml --n 4 --screen-n 16 --out out/smoke
   sdnet experiment experiments/sustaining_levers.toml --cluster local:2 --out out/levers
 """
 

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from sdnet.plotting.decision import plot_pareto_front
+from sdnet.reports._brief import BriefItem
 from sdnet.reports._context import ReportContext, _new_figure, _section
 from sdnet.reports._document import Block, Caution, Paragraph, Section, TableBlock, figure_block
 from sdnet.reports._findings import Finding
@@ -108,6 +109,9 @@ def _optimisation(ctx: ReportContext) -> Section | None:
     found = optimum_findings(optima, variables=variables, units=units, n_worlds=n_worlds,
                              label=ctx.factor_label)
     ctx.add(found, topic=TITLE)
+    for finding in found:  # the optimum answers "at what public cost": the brief shows it
+        ctx.offer(BriefItem("caveat" if finding.caveat else "answer", finding.text, rank=2,
+                            section=TITLE))
     figure = _new_figure(height=3.8)
     plot_pareto_front(front, evaluated=evaluated, optima=optima,
                       ax=figure.add_subplot())

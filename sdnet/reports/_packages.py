@@ -198,9 +198,11 @@ def _packages(ctx: ReportContext) -> Section | None:
     ctx.add(found, topic=TITLE)
     # the comparison answers the study's question: it leads the brief at the top, with
     # whether the answer agrees with the literature right after it
-    for rank, finding in [(0, f) for f in found] + [(1, f) for f in expected]:
+    for finding in found:
         ctx.offer(BriefItem("caveat" if finding.caveat else "answer", finding.text,
-                            rank=rank, section=TITLE))
+                            rank=0, section=TITLE))
+    if checks is not None and not checks.empty:  # one line: the brief stays one page
+        ctx.offer(BriefItem("answer", _agreement_line(checks), rank=1, section=TITLE))
     comparison = next(b for b in blocks if isinstance(b, FigureBlock))
     blocks.extend(mechanism_blocks(ctx, summary, topic=TITLE))
     ctx.offer(BriefItem("figure", comparison.caption, rank=0, figure=comparison,
@@ -239,6 +241,23 @@ def _expectation_blocks(checks: pd.DataFrame, preset: str) -> list[Block]:
         "their intervals overlap."),
         TableBlock("expectations", _expectation_rows(checks),
                    "analyses/expectations.csv in words (success rates with their intervals).")]
+
+
+def _agreement_line(checks: pd.DataFrame) -> str:
+    """The literature check in one sentence: each finding's verdict."""
+    parts = []
+    for (finding, _claim), part in checks.groupby(["finding", "claim"], sort=False):
+        name = str(finding).split(":")[0]
+        if not part["holds"].astype(bool).all():
+            parts.append(f"{name} does not")
+        elif part["apart"].astype(bool).all():
+            parts.append(f"{name} agrees")
+        else:
+            parts.append(f"{name} agrees within noise")
+    agree = sum(p.endswith("agrees") for p in parts)
+    return (f"Against the literature, {agree} of {len(parts)} findings agree beyond the "
+            f"noise of the worlds: {'; '.join(parts)} (claims and rates in the policy "
+            "comparison).")
 
 
 def _expectation_findings(checks: pd.DataFrame) -> list[Finding]:

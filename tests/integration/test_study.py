@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from sdnet.model import load_model
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "tiny_network.mdl"
 FLAGSHIP = ROOT / "experiments" / "sustaining_levers.toml"
+SENSITIVITY = ROOT / "experiments" / "lever_sensitivity.toml"
 
 pytestmark = pytest.mark.filterwarnings("ignore::sdnet.errors.SdnetWarning")
 
@@ -390,15 +392,32 @@ def test_the_command_line_reports_spec_errors(tmp_path: Path,
 
 @pytest.mark.slow
 def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
-    experiment = load_experiment(FLAGSHIP).with_options(n=2, screen_n=16)
-    result = run_experiment(experiment, out=tmp_path / "flagship", progress=False)
+    """The flagship package study on 6 worlds (its optimiser is left to the full run)."""
+    experiment = load_experiment(FLAGSHIP)
+    assert experiment.design_method == "sets" and experiment.optimize is not None
+    small = replace(experiment.with_options(n=6), optimize=None)
+    result = run_experiment(small, out=tmp_path / "flagship", progress=False)
+    policies = list(dict.fromkeys(c.policy for c in small.cases))
+    assert len(policies) == 12 and len(small.cases) == 3 * 12
+    assert len(result.metrics) == 6 * 36
+    summary = pd.read_csv(tmp_path / "flagship" / "analyses" / "packages.csv")
+    assert len(summary) == 36
+    # no push, no network (F7) in every region, in these worlds too
+    assert (summary[summary["package"] == "no_push"]["successes"] == 0).all()
+    checks = pd.read_csv(tmp_path / "flagship" / "analyses" / "expectations.csv")
+    assert set(checks["finding"].str.split(":").str[0]) == {"F7", "F5", "F4/F5", "F6"}
+
+
+@pytest.mark.slow
+def test_the_flagship_companion_screens_at_reduced_size(tmp_path: Path) -> None:
+    experiment = load_experiment(SENSITIVITY).with_options(n=2, screen_n=16)
+    result = run_experiment(experiment, out=tmp_path / "levers", progress=False)
     n_factors = len(experiment.factors)
     assert result.screen_design is not None
+    # three seeds in each of three regions
     assert result.screen_design.n_runs == 2 * (n_factors + 1)
-    assert result.design.n_runs == 16 * (6 + 2)
-    assert len(result.morris("persistence_after_push").names) == n_factors
-    assert (tmp_path / "flagship" / "analyses" / "morris_persistence_after_push.csv").is_file()
-    assert (tmp_path / "flagship" / "ensemble_screen.nc").is_file()
+    assert len(result.morris("member_years", case="typical").names) == n_factors
+    assert (tmp_path / "levers" / "analyses" / "screen_stability.csv").is_file()
 
 
 def _screened(tmp_path: Path, screen: dict[str, Any], **analysis: Any) -> Experiment:
