@@ -187,11 +187,25 @@ def _disk_needed(n_runs: int, job: Any, n_factors: int, args: argparse.Namespace
     return needed
 
 
-def _write_factors(table: Any, file: Path) -> None:
-    if file.suffix == ".parquet":
-        table.to_parquet(file, index=True, compression="zstd")
-    else:
+def _write_factors(table: Any, file: Path, *, rows: int = 100_000) -> None:
+    """The factor table as CSV, or as Parquet written ``rows`` at a time (converting 10^6
+    runs at once to Arrow held a second copy of the table)."""
+    if file.suffix != ".parquet":
         table.to_csv(file, index_label="run")
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for start in range(0, len(table), rows):
+            part = pa.Table.from_pandas(table.iloc[start:start + rows], preserve_index=True)
+            if writer is None:
+                writer = pq.ParquetWriter(file, part.schema, compression="zstd")
+            writer.write_table(part)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict[str, str],
