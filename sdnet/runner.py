@@ -236,7 +236,8 @@ def _factor_values(key: str, raw: Any) -> np.ndarray:
             f"factor {key!r} has true/false values ({_short(raw)}); give numbers (0 and 1 "
             "if the model reads it as a switch)")
     try:
-        return flat.astype(float)
+        # no copy of a float column: the table built from these copies once (DataFrame)
+        return flat.astype(float, copy=False)
     except (TypeError, ValueError):
         raise EngineInputError(
             f"factor {key!r} has values that are not numbers (e.g. {_first(raw)!r})"

@@ -116,8 +116,14 @@ def run(args: argparse.Namespace) -> int:
     design = lhs_design(
         ranged_factors(model, names, exclude_kinds=exclude), args.samples, seed=args.seed
     )
-    table = factor_table(model, design.to_frame())
-    del design  # 10^6 runs of 54 factors are 430 MB: keep one copy, the table
+    # 10^6 runs of 54 factors are 430 MB a copy: the table is read from a view of the
+    # design (Design.to_frame copies twice), and the design is dropped once it is validated
+    import pandas as pd
+
+    frame = pd.DataFrame(design.values, columns=list(design.names), copy=False)
+    frame.index.name = "run"
+    table = factor_table(model, frame)
+    del frame, design
     chosen = choose_engine(model, args.engine)  # one fallback warning, not one per block
     backend = args.engine if args.engine in ("numba", "numpy") else None
     if backend is None:  # a backend of the vector engine stays asked for
