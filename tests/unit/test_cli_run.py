@@ -408,7 +408,7 @@ def test_a_folder_given_as_the_model_is_named_a_folder(
     line = _error_line(capsys)
     assert line.startswith(f"sdnet describe: error: the model path is a folder, not a file: "
                            f"{DATA} (give the path of a Vensim .mdl file; in it: "
-                           "bass_diffusion.mdl, bathtub.mdl, ")
+                           "allocation.mdl, bass_diffusion.mdl, bathtub.mdl, ")
 
 
 def test_run_writes_only_into_its_own_folders(
