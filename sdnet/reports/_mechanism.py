@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from sdnet.plotting import plot_income_shares
-from sdnet.reports._brief import BriefItem
 from sdnet.reports._context import ReportContext, _new_figure
 from sdnet.reports._document import Block, Caution, Heading, Paragraph, TableBlock, figure_block
 from sdnet.reports._findings import Finding
@@ -96,6 +95,16 @@ def _labels(packages: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
+def _answer(packages: pd.DataFrame) -> set[tuple[str, str]]:
+    """(region, package) of the packages that succeed most often in their region (ties
+    included): those the answer names."""
+    named = set()
+    for region, part in packages.groupby(packages["region"].astype(str), sort=False):
+        rates = part["success_rate"].astype(float)
+        named |= {(str(region), str(p)) for p in part.loc[rates == rates.max(), "package"]}
+    return named
+
+
 def _findings(mechanisms: pd.DataFrame, packages: pd.DataFrame, shares: list[str],
               whole: str, preset: str) -> list[Finding]:
     """Per region: what the successes of the package that succeeds most often (the cheapest
@@ -172,14 +181,16 @@ def mechanism_blocks(ctx: ReportContext, packages: pd.DataFrame, *,
     blocks.append(TableBlock("mechanisms", table, "analyses/mechanisms.csv in words: median "
                              "(10th-90th percentile) over the worlds where the package "
                              "succeeds."))
-    cautions = [_caution_text(c, preset, _labels(packages))
-                for c in record.get("cautions") or []]
+    records = list(record.get("cautions") or [])
+    cautions = [_caution_text(c, preset, _labels(packages)) for c in records]
     blocks.extend(Caution(text) for text in cautions)
-    if cautions:
-        ctx.add([Finding(text, caveat=True, headline=True) for text in cautions], topic=topic)
-        for text in cautions:  # what the answer rests on: the brief says it too
-            ctx.offer(BriefItem("caveat", text, rank=5, section=topic))
-    elif mechanisms["successes"].astype(int).gt(0).any():
+    answer = _answer(packages)
+    for caution, text in zip(records, cautions, strict=True):
+        # a caution on a package the answer names is what the answer rests on (the brief's
+        # caveats say it); one on another package stays with the evidence
+        named = (str(caution["region"]), str(caution["package"])) in answer
+        ctx.add([Finding(text, caveat=named, headline=named)], topic=topic)
+    if not records and mechanisms["successes"].astype(int).gt(0).any():
         blocks.append(Paragraph("None of the model card's cautions about what the successes "
                                 "live on holds on these medians."))
     ctx.add(_findings(mechanisms, packages, shares, whole, preset), topic=topic)

@@ -226,7 +226,13 @@ when = ["members > 0"]
     assert len(cautions) == len(record["cautions"])
     assert sum("look like a network with members (medians: members " in c
                for c in cautions) == len(succeeded)
-    assert any("a network with members" in item.text for item in ctx.brief)
+    # the brief's caveats: the cautions on packages the answer names (each region's best)
+    best = {(str(r), str(p)) for r, part in pd.read_csv(out / "analyses" / "packages.csv")
+            .groupby("region") for p in part.loc[part["success_rate"]
+                                                  == part["success_rate"].max(), "package"]}
+    briefed = [f.text for f in ctx.findings if "a network with members" in f.text
+               and f.caveat and f.headline]
+    assert len(briefed) == len(best & set(succeeded.itertuples(index=False, name=None))) > 0
 
 
 def test_a_caution_says_where_and_the_medians_in_plain_words() -> None:
