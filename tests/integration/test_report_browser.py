@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
     "installs it)",
 )
 DATA = Path(__file__).resolve().parents[1] / "data"
-N_FIGURES = 14
+N_FIGURES = 15  # 14 figures of the sections and the decisive one again in the brief
 FLAGS = (
     "--headless",
     "--no-sandbox",
