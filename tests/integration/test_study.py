@@ -406,6 +406,13 @@ def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
     assert (summary[summary["package"] == "no_push"]["successes"] == 0).all()
     checks = pd.read_csv(tmp_path / "flagship" / "analyses" / "expectations.csv")
     assert set(checks["finding"].str.split(":").str[0]) == {"F7", "F5", "F4/F5", "F6"}
+    # sponsor money raised (the card's integral of Sponsor Contributions): every network that
+    # survives had local sponsors; a run without a push raises none
+    metrics = result.metrics
+    survived = metrics["survived_10"] == 1
+    assert survived.any() and (metrics.loc[survived, "sponsor_money"] > 0).all()
+    no_push = metrics["case"].str.endswith("no_push")
+    assert (metrics.loc[no_push, "sponsor_money"] == 0).all()
 
 
 @pytest.mark.slow
