@@ -66,30 +66,8 @@ variable = "Total Members"
 reducer = "final"
 """
 
-CONSTANT_ONLY = """{UTF-8}
-Growth Rate = 0.5
-	~	1/Year [0,1]
-	~	A constant.
-	|
-
-Output = Growth Rate * 2
-	~	1/Year
-	~	Computed, no stock.
-	|
-
-FINAL TIME = 10
-	~	Year
-	~	|
-INITIAL TIME = 0
-	~	Year
-	~	|
-SAVEPER = 1
-	~	Year
-	~	|
-TIME STEP = 1
-	~	Year
-	~	|
-"""
+# a model with constants and no stock (shared with tests/unit/test_model.py)
+CONSTANT_ONLY = (DATA / "constants_only.mdl").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

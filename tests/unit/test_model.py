@@ -294,30 +294,7 @@ def test_membership_of_a_variable_in_either_spelling(bathtub: Model) -> None:
 
 
 # --------------------------------------------------------------------------- issue 11 (#5, #8)
-_CONSTANTS = """{UTF-8}
-Growth Rate = 0.5
-	~	1/Year [0,1]
-	~	A constant.
-	|
-
-Output = Growth Rate * 2
-	~	1/Year
-	~	Computed, no stock.
-	|
-
-FINAL TIME = 10
-	~	Year
-	~	|
-INITIAL TIME = 0
-	~	Year
-	~	|
-SAVEPER = 1
-	~	Year
-	~	|
-TIME STEP = 1
-	~	Year
-	~	|
-"""
+_CONSTANTS = (DATA / "constants_only.mdl").read_text(encoding="utf-8")  # no stock
 
 
 @pytest.mark.parametrize(
