@@ -29,6 +29,7 @@ from sdnet.reports._document import (
     Section,
     fmt,
 )
+from sdnet.reports._results import ratio_entries
 
 if TYPE_CHECKING:
     from sdnet.reports._context import ReportContext
@@ -205,23 +206,16 @@ def _lever_answers(ctx: ReportContext) -> list[BriefItem]:
 
 def _cost_items(ctx: ReportContext) -> list[BriefItem]:
     """The card's cost ratios (totals over each case's runs), one item per ratio."""
-    ratios = ctx.results.summary.get("ratios")
-    if not isinstance(ratios, Mapping):
-        return []
+    entries = ratio_entries(ctx.results.summary.get("ratios"))
     by_ratio: dict[str, list[tuple[float | None, str]]] = {}
-    several = len(ratios) > 1
-    for case, entries in ratios.items():
-        if not isinstance(entries, Mapping):
-            continue
-        for name, entry in entries.items():
-            if not isinstance(entry, Mapping):
-                continue
-            value, units = entry.get("value"), str(entry.get("units", ""))
-            shown = "nothing survived" if value is None else f"{fmt(float(value))} {units}"
-            where = f" ({ctx.case_label(str(case))})" if several else ""
-            label = str(entry.get("plain") or name)
-            by_ratio.setdefault(label, []).append(
-                (None if value is None else float(value), shown.strip() + where))
+    several = len({case for case, _, _ in entries}) > 1
+    for case, name, entry in entries:
+        value, units = entry.get("value"), str(entry.get("units", ""))
+        shown = "nothing survived" if value is None else f"{fmt(float(value))} {units}"
+        where = f" ({ctx.case_label(case)})" if several else ""
+        label = str(entry.get("plain") or name)
+        by_ratio.setdefault(label, []).append(
+            (None if value is None else float(value), shown.strip() + where))
     return [BriefItem("cost", f"{label[0].upper() + label[1:]}: "
                       f"{_across(parts, none='nothing survived')}.", rank=10,
                       section="Findings") for label, parts in by_ratio.items()]

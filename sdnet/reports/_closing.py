@@ -26,6 +26,7 @@ from sdnet.reports._findings import (
     hysteresis_findings,
     regime_findings,
 )
+from sdnet.reports._results import ratio_entries
 
 
 def _checks(ctx: ReportContext) -> Section | None:
@@ -177,25 +178,18 @@ def _regime_summary(ctx: ReportContext) -> list[Finding]:
 def _ratio_table(ratios: object, *, label: Callable[[str], str] = str,
                  outcome: Callable[[str], str] = str) -> pd.DataFrame | None:
     """summary.json's ``ratios`` as a table: case, ratio, both totals and the value."""
-    if not isinstance(ratios, Mapping) or not ratios:
-        return None
     rows = []
-    for case, entries in ratios.items():
-        if not isinstance(entries, Mapping):
-            continue
-        for name, entry in entries.items():
-            if not isinstance(entry, Mapping):
-                continue
-            value = entry.get("value")
-            units = entry.get("units", "")
-            rows.append({
-                "case": label(str(case)), "ratio": str(entry.get("plain") or name),
-                "numerator (total)": f"{_number(float(entry.get('numerator', 0.0)))} "
-                                     f"({outcome(str(entry.get('numerator_outcome', '')))})",
-                "denominator (total)": f"{_number(float(entry.get('denominator', 0.0)))} "
-                                       f"({outcome(str(entry.get('denominator_outcome', '')))})",
-                "value": "none survived" if value is None
-                else f"{_number(float(value))} {units}".strip()})
+    for case, name, entry in ratio_entries(ratios):
+        value = entry.get("value")
+        units = entry.get("units", "")
+        rows.append({
+            "case": label(case), "ratio": str(entry.get("plain") or name),
+            "numerator (total)": f"{_number(float(entry.get('numerator', 0.0)))} "
+                                 f"({outcome(str(entry.get('numerator_outcome', '')))})",
+            "denominator (total)": f"{_number(float(entry.get('denominator', 0.0)))} "
+                                   f"({outcome(str(entry.get('denominator_outcome', '')))})",
+            "value": "none survived" if value is None
+            else f"{_number(float(value))} {units}".strip()})
     return pd.DataFrame(rows) if rows else None
 
 

@@ -300,3 +300,13 @@ def load_results(results_dir: str | Path) -> StudyResults:
         analyses=analyses,
         summary=summary,
     )
+
+
+def ratio_entries(ratios: object) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """summary.json's ``ratios`` (case -> ratio name -> entry) as (case, name, entry) triples,
+    skipping anything that is not a table (an older or hand-edited summary)."""
+    if not isinstance(ratios, Mapping):
+        return []
+    return [(str(case), str(name), entry)
+            for case, entries in ratios.items() if isinstance(entries, Mapping)
+            for name, entry in entries.items() if isinstance(entry, Mapping)]
