@@ -214,8 +214,9 @@ class SimulationError(SdnetError, RuntimeError):
     """A simulation could not be carried out."""
 
 
-class ExperimentError(SdnetError, ValueError):
-    """An experiment spec is invalid: names the file, the key, the bad value and what is valid."""
+class _FileKeyError(SdnetError, ValueError):
+    """A file's entry is invalid: the message starts with the file and ``[key]``, and the
+    error keeps ``path``, ``key`` and the bad ``value``."""
 
     def __init__(
         self,
@@ -231,6 +232,10 @@ class ExperimentError(SdnetError, ValueError):
         self.path = None if path is None else Path(path)
         self.key = key
         self.value = value
+
+
+class ExperimentError(_FileKeyError):
+    """An experiment spec is invalid: names the file, the key, the bad value and what is valid."""
 
 
 class CardError(ExperimentError):
@@ -265,26 +270,11 @@ class AnswerFileError(SdnetError, ValueError):
         self.valid = valid
 
 
-class TargetsError(SdnetError, ValueError):
+class TargetsError(_FileKeyError):
     """A calibration targets file (TOML) or time series (CSV) is invalid.
 
     Names the file, the key (or column), the bad value and what is valid.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str | Path | None = None,
-        key: str | None = None,
-        value: Any = None,
-    ) -> None:
-        prefix = f"{path}: " if path is not None else ""
-        keypart = f"[{key}] " if key else ""
-        super().__init__(f"{prefix}{keypart}{message}")
-        self.path = None if path is None else Path(path)
-        self.key = key
-        self.value = value
 
 
 __all__ += ["TargetsError"]
