@@ -189,6 +189,7 @@ _UNARY_NUMPY = {
     "integer": "np.trunc",
 }
 _AGGREGATES = {"sum": "np.sum", "prod": "np.prod", "vmin": "np.min", "vmax": "np.max"}
+_VECTOR_FUNCTIONS = {"vector_select", "vector_sort_order", "vector_rank", "vector_reorder"}
 _SAFE_NAME = re.compile(r"[^0-9a-zA-Z_]")
 _ATOM = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]*|-?[0-9.e+-]+|np\.pi")
 _TIME_FUNCTIONS = {"step", "ramp", "pulse", "pulse_train"}
@@ -352,12 +353,6 @@ class _Compiler:
         if any(type(c).__name__ not in ("AbstractComponent", "AbstractData") for c in comps):
             raise UnsupportedConstructError(
                 f"{type(comps[0]).__name__} definitions",
-                variable=element.name,
-                path=self.path,
-            )
-        if any(type(c.ast).__name__ == "DataStructure" for c in comps):
-            raise UnsupportedConstructError(
-                "data variables read from data files (DATA equations without an expression)",
                 variable=element.name,
                 path=self.path,
             )
@@ -609,6 +604,25 @@ class _Compiler:
         self._time = True
         labels = tuple(label for _, _, label in spec["axes"] if label)
         return _Expr(f"{name}(time)", labels, not labels, 0)
+
+    def _v_DataStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """A data variable without an expression: its values come from the data files given
+        to ``compile_model(data_files=...)``, read with PySD's ``TabData`` when the model
+        first runs (``sdnet.engine.external``)."""
+        spec = self._spec
+        if self._lhs != tuple(spec.dims) or len(self._element.components) != 1:
+            raise self._fail("data variables read from data files, defined element by element")
+        name = self._fresh("x")
+        self.external[name] = {
+            "kind": "tabdata",
+            "variable": spec.vensim_name,
+            "python_name": spec.name,
+            "interp": self._keyword or "interpolate",
+            "coords": [(d, list(self.ranges[d])) for d in spec.dims],
+            "axes": [(d, list(self.ranges[d]), d) for d in spec.dims],
+        }
+        self._time = True
+        return _Expr(f"{name}(time)", tuple(spec.dims), not spec.dims, 0)
 
     def _lhs_index(
         self, subs: list[str], dims: list[str]
@@ -1029,6 +1043,8 @@ class _Compiler:
             return self._time_value(*args)
         if func in _AGGREGATES and len(args) == 1:
             return self._aggregate(func, args[0])
+        if func in _VECTOR_FUNCTIONS:
+            return self._vector_call(func, args, list(ast.arguments))
         handler = _CALLS.get(func)
         if handler is None or len(args) not in handler[1]:
             raise self._fail(f"the function {func.upper()}")
@@ -1069,6 +1085,75 @@ class _Compiler:
             return arg
         dims = tuple(d for d in arg.dims if not d.endswith("!"))
         return _Expr(f"{_AGGREGATES[func]}({arg.code}, axis={axes!r})", dims, False, 0)
+
+    def _vector_call(self, func: str, args: list[_Expr], asts: list[Any]) -> _Expr:
+        """VECTOR SELECT, SORT ORDER, RANK and REORDER (``sdnet.engine.vectors``), with the
+        arguments lined up on the left-hand side's subscripts. VECTOR SELECT reduces the
+        subscripts marked ``!``; the others work along the last subscript of their (order)
+        argument as it is written, as PySD's do."""
+        label = func.upper().replace("_", " ")
+        count = 5 if func == "vector_select" else 2
+        if len(args) != count:
+            raise self._fail(f"{label} with {len(args)} arguments (it takes {count})")
+        if func == "vector_select":
+            arrays, scalars = args[:2], args[2:]
+            what = ("missing value", "numerical action", "error action")
+        elif func == "vector_reorder":
+            arrays, scalars, what = args, [], ()
+        else:
+            arrays, scalars, what = args[:1], args[1:], ("direction",)
+        for arg, name in zip(scalars, what, strict=True):
+            if arg.dims:
+                raise self._fail(f"{label} with a subscripted {name}")
+        if any(not a.dims for a in arrays):
+            raise self._fail(f"{label} of a value without subscripts")
+        aligned, dims, _ = self._combine(arrays)
+        if func == "vector_select":
+            axes = tuple(i + 1 for i, d in enumerate(dims) if d.endswith("!"))
+            if not axes:
+                raise self._fail("VECTOR SELECT without a subscript marked !")
+            out_dims = tuple(d for d in dims if not d.endswith("!"))
+            code = (f"_vector_select({aligned[0].code}, {aligned[1].code}, {axes!r}, "
+                    f"{', '.join(a.code for a in scalars)})")
+        elif func == "vector_reorder":
+            if arrays[0].dims != arrays[1].dims:
+                raise self._fail("VECTOR REORDER of a vector and an order with different "
+                                 "subscripts")
+            out_dims = dims
+            axis = self._vector_axis(asts[1], arrays[1], dims, label)
+            code = f"_vector_reorder({aligned[0].code}, {aligned[1].code}, {axis})"
+        else:
+            if any(d.endswith("!") for d in dims):
+                raise self._fail(f"{label} over a subscript marked !")
+            out_dims = dims
+            axis = self._vector_axis(asts[0], arrays[0], dims, label)
+            code = f"_{func}({aligned[0].code}, {scalars[0].code}, {axis})"
+        parts = [*aligned, *scalars]
+        refs = frozenset().union(*(a.refs for a in parts))
+        uses_time = any(a.time for a in parts)
+        result = _Expr(code, out_dims, False, 0, False, refs, uses_time)
+        result.static = not uses_time and all(r in self._static_locals for r in refs)
+        return result if result.static else self._shared(result)
+
+    def _vector_axis(self, ast: Any, expr: _Expr, dims: tuple[str, ...], label: str) -> int:
+        """The array axis of the last subscript of a vector argument *as written* (PySD sorts
+        the argument's last axis before lining the result up on the left-hand side): known
+        for a variable's reference, and for a value with one subscript."""
+        if len(expr.dims) == 1:
+            return dims.index(expr.dims[0]) + 1
+        if type(ast).__name__ != "ReferenceStructure" or ast.reference not in self.variables:
+            raise self._fail(f"{label} of an expression with several subscripts (only of a "
+                             "variable)")
+        spec = self.variables[ast.reference]
+        tokens = ast.subscripts.subscripts if ast.subscripts is not None else spec.dims
+        written = []
+        for token in tokens:
+            bang = token.strip().endswith("!")
+            rng = self._range_of(token.strip().rstrip("!"))
+            if rng is not None:
+                written.append(f"{rng}!" if bang else rng)
+        last = self._mapped(written[-1], written)
+        return dims.index(last) + 1
 
     def _v_InlineLookupsStructure(self, ast: Any) -> _Expr:  # noqa: N802
         table = ast.lookups

@@ -1,5 +1,6 @@
-"""External data of a model (GET XLS/DIRECT CONSTANTS, DATA and LOOKUPS), read with PySD's own
-readers so that the engine sees exactly the numbers PySD sees.
+"""External data of a model (GET XLS/DIRECT CONSTANTS, DATA and LOOKUPS, and data variables
+without an expression read from data files), read with PySD's own readers so that the engine
+sees exactly the numbers PySD sees.
 
 The compiler records *what* to read (file, sheet, cells, the definition's subscripts) in the
 model's IR; :func:`load` reads it when a compiled model first runs (once per compiled model,
@@ -10,7 +11,7 @@ relative to the model's folder, as in Vensim and PySD; nothing is written anywhe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,35 @@ def _read(spec: Mapping[str, Any], root: Path) -> Any:
     return obj
 
 
-def load(spec: Mapping[str, Any], root: Path) -> Any:
+def _read_tab_data(spec: Mapping[str, Any], root: Path, data_files: Sequence[Path]) -> Any:
+    """A data variable without an expression, from the first of ``data_files`` (``.tab`` or
+    ``.csv``, e.g. another model's output) that has its column(s): PySD's ``TabData``."""
+    from pysd.py_backend.data import TabData
+
+    name = spec["variable"]
+    if not data_files:
+        raise ModelFileError(
+            f"the data variable {name!r} takes its values from a data file (a DATA equation "
+            "without an expression): give the .tab or .csv files that hold it with "
+            "compile_model(..., data_files=[...])",
+            path=root,
+        )
+    obj = TabData(name, spec["python_name"], _coords(spec), spec["interp"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obj.load_data([str(f) for f in data_files])
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        detail = " ".join(str(err).split())
+        raise ModelFileError(
+            f"cannot read the data variable {name!r} from the data files "
+            f"{', '.join(str(f) for f in data_files)}: {detail}",
+            path=data_files[0],
+        ) from err
+    return _data_function(obj, spec)
+
+
+def load(spec: Mapping[str, Any], root: Path, data_files: Sequence[Path] = ()) -> Any:
     """Read one external definition.
 
     Returns
@@ -76,8 +105,11 @@ def load(spec: Mapping[str, Any], root: Path) -> Any:
     Raises
     ------
     ModelFileError
-        If the file cannot be found or read (naming the variable and the file).
+        If the file cannot be found or read (naming the variable and the file), or a data
+        variable without an expression is in none of ``data_files``.
     """
+    if spec["kind"] == "tabdata":
+        return _read_tab_data(spec, root, data_files)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PySD warns about missing cells it then fills

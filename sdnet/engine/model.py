@@ -33,10 +33,12 @@ import numpy as np
 from sdnet.engine import external as _ext
 from sdnet.engine import functions as _fn
 from sdnet.engine import parallel as _par
+from sdnet.engine import vectors as _vec
 from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build_ir
 from sdnet.errors import (
     EngineInputError,
     InvalidValueError,
+    ModelFileError,
     ModelNotFoundError,
     SimulationError,
     UnknownVariableError,
@@ -125,7 +127,9 @@ _MEMORY: dict[str, CompiledModel] = {}
 _LOCK = threading.Lock()
 
 
-def compile_model(path: str | Path) -> CompiledModel:
+def compile_model(
+    path: str | Path, *, data_files: Sequence[str | Path] | None = None
+) -> CompiledModel:
     """Compile a Vensim model file for vectorized simulation.
 
     The result is cached by the SHA-256 of the file's bytes, in memory and as JSON under
@@ -135,11 +139,18 @@ def compile_model(path: str | Path) -> CompiledModel:
     ----------
     path : str or Path
         The ``.mdl`` file.
+    data_files : sequence of str or Path, optional
+        ``.tab`` or ``.csv`` files (another model's output, for instance) holding the values
+        of the model's data variables that have no expression (``x[dim] :INTERPOLATE:``),
+        as PySD's ``data_files=``; each variable is taken from the first file that has it.
+        Relative paths are relative to the model's folder. Read when the model first runs.
 
     Raises
     ------
     ModelNotFoundError
         If the file does not exist.
+    ModelFileError
+        If a data file does not exist.
     ModelParseError
         If PySD cannot parse it.
     UnsupportedConstructError
@@ -148,19 +159,38 @@ def compile_model(path: str | Path) -> CompiledModel:
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
+    files = _data_files(path, data_files)
     digest = file_sha256(path)
     with _LOCK:
         cached = _MEMORY.get(digest)
-        if cached is not None and cached.path == path.resolve():
+        if cached is not None and cached.path == path.resolve() and cached.data_files == files:
             return cached
     ir = _load_cached_ir(digest)
     if ir is None:
         ir = build_ir(path)
         _store_ir(digest, ir)
-    compiled = CompiledModel(ir, path=path.resolve(), sha256=digest)
+    compiled = CompiledModel(ir, path=path.resolve(), sha256=digest, data_files=files)
     with _LOCK:
         _MEMORY[digest] = compiled
     return compiled
+
+
+def _data_files(model: Path, files: Sequence[str | Path] | None) -> tuple[Path, ...]:
+    """The data files as absolute paths (relative ones from the model's folder), each
+    checked to exist."""
+    if isinstance(files, str | Path):
+        files = [files]
+    found = []
+    for file in files or ():
+        full = (model.parent / file).resolve()
+        if not full.is_file():
+            raise ModelFileError(
+                f"data file not found: {full} (data_files of {model.name}: .tab or .csv "
+                "files, relative to the model's folder)",
+                path=full,
+            )
+        found.append(full)
+    return tuple(found)
 
 
 def _cache_file(digest: str) -> Path:
@@ -234,6 +264,8 @@ class CompiledModel:
         The model file.
     sha256 : str
         SHA-256 of the file's bytes when it was compiled.
+    data_files : tuple of Path
+        The data files its data variables without an expression are read from.
     parameters : ParameterTable
         Every scalar constant (kinds from the comment tags) and the control variables.
     stocks : tuple of str
@@ -252,10 +284,13 @@ class CompiledModel:
         ensembles too small to give every worker 1,024 runs.
     """
 
-    def __init__(self, ir: ModelIR, *, path: Path, sha256: str) -> None:
+    def __init__(
+        self, ir: ModelIR, *, path: Path, sha256: str, data_files: tuple[Path, ...] = ()
+    ) -> None:
         self.ir = ir
         self.path = path
         self.sha256 = sha256
+        self.data_files = data_files
         self._vars: dict[str, VariableSpec] = {}
         for spec in ir.variables:
             self._vars[spec.name] = spec
@@ -431,6 +466,10 @@ class CompiledModel:
             "_delay_n_ddt": _fn.delay_n_ddt,
             "_order": _order,
             "_lookup_nd": _fn.lookup_nd,
+            "_vector_select": _vec.vector_select,
+            "_vector_sort_order": _vec.vector_sort_order,
+            "_vector_rank": _vec.vector_rank,
+            "_vector_reorder": _vec.vector_reorder,
         }
         for local, (xs, ys) in self.ir.tables.items():
             namespace[f"{local}_x"] = np.asarray(xs, dtype=np.float64)
@@ -450,7 +489,7 @@ class CompiledModel:
         if self._externals is None:
             values: dict[str, Any] = {}
             for name, spec in self.ir.extra.get("external", {}).items():
-                value = _ext.load(spec, self.path.parent)
+                value = _ext.load(spec, self.path.parent, self.data_files)
                 if spec["kind"] == "lookup":
                     values[f"{name}_x"], values[f"{name}_y"] = value
                 else:

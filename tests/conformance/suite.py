@@ -179,7 +179,7 @@ def engine_run(case: Case, *, n_runs: int = 2) -> tuple[np.ndarray, dict[str, np
     Raises AssertionError when the runs of the ensemble differ (they are the same run)."""
     from sdnet.engine import compile_model
 
-    model = compile_model(case.model)
+    model = compile_model(case.model, data_files=[case.folder / f for f in case.data_files])
     sim = model.simulate({}, n_runs=n_runs)
     for column, array in sim.outputs.items():
         if n_runs > 1 and not np.array_equal(array[1], array[0], equal_nan=True):

@@ -31,11 +31,8 @@ UNSUPPORTED: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE",
     "allocate_by_priority": "ALLOCATE BY PRIORITY",
     "control_vars": "control variables that depend on Time",
-    "data_from_other_model": "data variables read from data files",
     "dynamic_final_time": "control variables that depend on Time",
     "get_time_value_full": "GET TIME VALUE other than the model's time",
-    "vector_order": "the function VECTOR_SORT_ORDER",
-    "vector_select": "the function VECTOR_SELECT",
     "Query_file": "the function RANDOM_UNIFORM",
 }
 
