@@ -29,7 +29,7 @@ from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 10
+IR_VERSION = 11
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -250,11 +250,14 @@ class _Compiler:
         self.tables: dict[str, list[list[float]]] = {}
         self.control_nodes: list[Node] = []
         self.external: dict[str, dict[str, Any]] = {}
+        self._initial_time_code: str | None = None  # an INITIAL TIME of Time: its code
         self._comp_subs: list[str] = []
         self._spec: Any = None
         self._keyword: str | None = None
         self._counter = 0
-        self._static_locals: set[str] = {*CONTROL_NAMES, "n"}
+        self._static_locals: set[str] = {"n"}  # and the static control variables (prepass)
+        self._graph_controls: set[str] = set()  # control variables computed during the run
+        self._scalar_controls: set[str] = set()  # control variables that are Python floats
         self._memo: dict[str, str] = {}
         self._ctx: list[str] = []
         self._lhs: tuple[str, ...] = ()
@@ -396,6 +399,7 @@ class _Compiler:
                 self._compile_variable(element, spec)
         self._element = None
         missing = set(_CONTROL_VENSIM) - {n.target for n in self.control_nodes}
+        missing -= self._graph_controls
         if missing:
             raise ModelParseError(
                 self.path,
@@ -418,15 +422,21 @@ class _Compiler:
             states=self.states,
             tables=self.tables,
             control_nodes=self.control_nodes,
-            extra={"external": self.external},
+            extra={
+                "external": self.external,
+                "graph_controls": sorted(self._graph_controls),
+                "initial_time_code": self._initial_time_code,
+            },
         )
 
     def _static_prepass(self) -> None:
-        """Find the variables that never change during a run (constants and their functions)."""
-        static = {c for c, v in self.variables.items() if v.kind in ("constant", "control")}
+        """Find the variables that never change during a run (constants and their functions)
+        and the control variables that must be computed during the run (see
+        :meth:`_classify_controls`)."""
+        static = {c for c, v in self.variables.items() if v.kind == "constant"}
         scans = {}
         for clean, element in self.elements.items():
-            if self.variables[clean].kind == "auxiliary":
+            if self.variables[clean].kind in ("auxiliary", "control"):
                 refs: set[str] = set()
                 dynamic = [False]
                 for comp in element.components:
@@ -445,6 +455,30 @@ class _Compiler:
                     static.add(clean)
                     changed = True
         self._static_locals |= {self.variables[c].local for c in static}
+        self._classify_controls(static, {c: refs for c, (refs, _) in scans.items()})
+
+    def _classify_controls(self, static: set[str], refs: dict[str, set[str]]) -> None:
+        """Split the control variables into *plain* ones (numbers, or expressions of numbers
+        and other plain control variables: evaluated once before the run, as floats) and
+        *graph* ones, which PySD evaluates at every time step like an auxiliary: those that
+        read Time (``TIME STEP = IF THEN ELSE(Time < 4, 1, 0.5)``) or model variables
+        (``FINAL TIME = IF THEN ELSE(x > 50, Time, 100)``, ``FINAL TIME = horizon``).
+
+        A control variable is *scalar* (the same Python float in every run) when it reads
+        only Time, numbers and scalar control variables."""
+        controls = {c for c, v in self.variables.items() if v.kind == "control"}
+        scalar = set(controls)
+        changed = True
+        while changed:
+            changed = False
+            for clean in sorted(scalar):
+                if any(r in self.variables and r not in scalar for r in refs[clean]):
+                    scalar.discard(clean)
+                    changed = True
+        self._scalar_controls = {self.variables[c].local for c in scalar}
+        self._graph_controls = {
+            self.variables[c].local for c in controls if not (c in static and c in scalar)
+        }
 
     def _shared(self, expr: _Expr) -> _Expr:
         """Give ``expr`` its own node (or reuse the node of an identical expression).
@@ -478,11 +512,19 @@ class _Compiler:
         comp = element.components[0]
         self._begin()
         expr = self._expr(comp.ast, ())
-        if self._time:
-            raise self._fail("control variables that depend on Time")
-        if not expr.scalar:
-            raise self._fail("control variables that depend on model variables")
-        self.control_nodes.append(self._node(spec.local, expr.code))
+        if spec.local not in self._graph_controls:  # a number before the run
+            self.control_nodes.append(self._node(spec.local, expr.code))
+            return
+        if expr.scalar != (spec.local in self._scalar_controls) or expr.dims:
+            raise self._fail("control variables of this form")
+        if spec.local == "initial_time":
+            # the run starts where PySD starts it (``INITIAL TIME`` of Time, evaluated twice
+            # before the run): only Time, numbers and plain control variables can say where
+            if not expr.scalar or self._deps & self._graph_controls:
+                raise self._fail("an INITIAL TIME that depends on model variables")
+            self._initial_time_code = expr.code
+        # evaluated like an auxiliary, at every time step (see sdnet.engine.model)
+        self.nodes.append(self._node(spec.local, expr.code))
 
     def _constant_value(self, element: Any, spec: VariableSpec) -> Any:
         if not spec.dims:
@@ -912,7 +954,7 @@ class _Compiler:
         spec = self.variables[ref]
         if spec.kind == "control":
             self._deps.add(spec.local)
-            return _Expr(spec.local, scalar=True)
+            return _Expr(spec.local, scalar=spec.local in self._scalar_controls)
         if spec.kind == "lookup":
             raise self._fail(f"lookup table {spec.vensim_name!r} used as a value")
         self._deps.add(spec.local)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.engine import dynamic_time as _dt
 from sdnet.engine import external as _ext
 from sdnet.engine import functions as _fn
 from sdnet.engine import parallel as _par
@@ -295,12 +296,26 @@ class CompiledModel:
         for spec in ir.variables:
             self._vars[spec.name] = spec
             self._vars.setdefault(spec.vensim_name.lower(), spec)
-        self._nodes = {n.target: n for n in ir.nodes}
+        # control variables PySD evaluates at every time step (they read Time or model
+        # variables): nodes of the model, whose code yields to a value given to simulate()
+        self._graph_controls = frozenset(ir.extra.get("graph_controls", ()))
+        self._nodes = {
+            n.target: _dt.overridable(n) if n.target in self._graph_controls else n
+            for n in ir.nodes
+        }
         self._states = ir.states
         self._control_code: list[tuple[str, Any]] | None = None
         for node in ir.control_nodes:  # the IR may come from the cache folder: checked again
             _check_code(node.code, path, names=CONTROL_NAMES, mode="eval")
+        start_code = ir.extra.get("initial_time_code")
+        if start_code is not None:
+            _check_code(start_code, path, names={"time", *CONTROL_NAMES}, mode="eval")
+        self._externals: dict[str, Any] | None = None
+        self._static = self._static_targets()
+        self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self._control_defaults = self._control_values({})
+        if self._graph_controls:  # their values at the start of a run with the defaults
+            self._control_defaults.update(self._start_controls())
         self.parameters = self._parameter_table()
         self.stocks = tuple(s.vensim_name for s in ir.variables if s.kind == "stock")
         control = [s for s in ir.variables if s.kind == "control"]
@@ -313,9 +328,6 @@ class CompiledModel:
             for i, col in enumerate(_columns(spec, ir.ranges)):
                 self.outputs[col] = spec.units
                 self._column_owner[col.lower()] = (spec, i)
-        self._externals: dict[str, Any] | None = None
-        self._static = self._static_targets()
-        self._programs: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
         self._plan: Any = None  # the numba kernel's plan, or why there is none
         self.block_size = 10_000
         self.workers = min(2, os.cpu_count() or 1)
@@ -363,11 +375,32 @@ class CompiledModel:
                 continue
             namespace: dict[str, Any] = {"__builtins__": {}, "np": np, **values}
             values[target] = float(eval(code, namespace))
+        start_code = self.ir.extra.get("initial_time_code")
+        if start_code is not None and "initial_time" not in values:
+            values["initial_time"] = _dt.start_time(start_code, values)
+        for name in self._graph_controls - set(values):  # computed during the run
+            values[name] = math.nan
         return values
+
+    def _start_controls(self) -> dict[str, float]:
+        """The control variables computed during the run, at the start of a run with the
+        model's own values (the defaults of :attr:`parameters`)."""
+        make, _ = self._program((), ())
+        control = self._control_values({})
+        params = self._resolve_values({}, 1)
+        with np.errstate(all="ignore"):
+            built = make(
+                {k: _as_scalar(v) for k, v in params.items()}, {}, 1,
+                *(control[name] for name in _CONTROL_VENSIM), {},
+            )
+            values = built[4](control["initial_time"], *built[0])
+        out = {"initial_time": control["initial_time"]}
+        out.update(zip(("final_time", "time_step", "saveper"), values, strict=True))
+        return {k: float(np.asarray(v, dtype=np.float64).flat[0]) for k, v in out.items()}
 
     def _static_targets(self) -> set[str]:
         sources = {s.local for s in self.ir.variables if s.kind == "constant"}
-        sources |= set(CONTROL_NAMES) | {"n"}
+        sources |= (set(CONTROL_NAMES) - self._graph_controls) | {"n"}
         sources |= {s.name for s in self._states if s.deriv is None}  # INITIAL, DELAY N memory
         sources |= {
             name for name, spec in self.ir.extra.get("external", {}).items()
@@ -402,7 +435,7 @@ class CompiledModel:
         dyn_nodes = {t: n for t, n in self._nodes.items() if t not in self._static}
         restarts = {s.name: s.restart for s in self._states if s.restart is not None}
         lines = [
-            "def _make(P, X0, n, initial_time, final_time, time_step, saveper):",
+            "def _make(P, X0, n, initial_time, final_time, time_step, saveper, OV):",
             "    time = initial_time",
             "    _init = True  # ACTIVE INITIAL: its initial value while setting up",
         ]
@@ -435,11 +468,18 @@ class CompiledModel:
             body = [(t, graph[t].code, graph[t].deps) for t in order]
             lines.extend(_with_deletions(body, keep=set(re.findall(r"\w+", returned))))
             lines.append(f"        return {returned}")
+        # _fc: the control values that decide the next step (those computed during the run)
+        controls = ("final_time", "time_step", "saveper")
+        order = _topological(graph, [c for c in controls if c in graph], "equations")
+        lines.append(f"    def _fc(time{names}):")
+        body = [(t, graph[t].code, graph[t].deps) for t in order]
+        lines.extend(_with_deletions(body, keep=set(controls)))
+        lines.append(f"        return ({', '.join(controls)})")
         statics = "".join(f"{o}, " for o in static_locals)
         lines.append("    _init = False")
         lines.append(
             f"    return ({''.join(s.name + ', ' for s in dynamic_states)}), _fo, _fd, "
-            f"({statics})"
+            f"({statics}), _fc"
         )
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {
@@ -696,8 +736,10 @@ class CompiledModel:
         n_runs : int
             Number of runs (parameter sets).
         final_time, time_step, saveper : float, optional
-            Control variables in model time units; the model's values when not given.
-            ``saveper`` must be a whole multiple of ``time_step``.
+            Control variables in model time units; the model's values when not given (a
+            value given replaces the model's equation, which may be computed during the run:
+            :mod:`sdnet.engine.dynamic_time`). A ``saveper`` that is not a multiple of
+            ``time_step`` saves the steps PySD saves.
         method : {"euler", "rk4"}
             Integration method: Euler as PySD and Vensim, or classic fourth-order Runge-Kutta.
         variables : sequence of str, optional
@@ -759,6 +801,13 @@ class CompiledModel:
                 "step (as in PySD) "
                 "and can only be integrated with Euler"
             )
+        if method != "euler" and self._graph_controls:
+            raise EngineInputError(
+                "this model's control variables ("
+                + ", ".join(_CONTROL_VENSIM[c] for c in sorted(self._graph_controls))
+                + ") are computed during the run, as PySD does, which PySD and the engine "
+                "can only do with Euler"
+            )
         if method != "euler" and any(s.kind == "memory" for s in self._states):
             raise EngineInputError(
                 "this model has a DELAY N whose delay time changes during the run; it is "
@@ -768,8 +817,21 @@ class CompiledModel:
         specs, columns = self._resolve_outputs(variables)
         x0 = self._resolve_initial_state(initial_state, n_runs)
         # variables that never change during a run are computed and stored once per run
-        fixed_specs = [s for s in specs if s.kind != "control" and s.local in self._static]
-        dyn_specs = [s for s in specs if s.kind != "control" and s.local not in self._static]
+        computed = [s for s in specs if not self._plain_control(s)]
+        fixed_specs = [s for s in computed if s.local in self._static]
+        dyn_specs = [s for s in computed if s.local not in self._static]
+        if self._graph_controls:  # the saved times are known as the run goes
+            given = {"initial_time": initial_time, "final_time": final_time,
+                     "time_step": time_step, "saveper": saveper}
+            overrides = {k: control[k] for k, v in given.items()
+                         if v is not None and k in self._graph_controls}
+            times, stored, state_bad_time, state_bad_owner, state_names = self._run_dynamic(
+                params, x0, control, overrides, n_runs, dyn_specs, fixed_specs
+            )
+            return self._collect(
+                specs, columns, control, times, stored, state_bad_time, state_bad_owner,
+                state_names, n_runs,
+            )
         times, save = _time_grid(control)
         n_time = len(times)
         kernel = self._kernel(backend, n_runs)
@@ -847,6 +909,12 @@ class CompiledModel:
         if self._plan is None:
             from sdnet.engine import kernel as _kn
 
+            if self._graph_controls:
+                self._plan = _kn.NotCompiledError(
+                    "control variables computed during the run ("
+                    + ", ".join(_CONTROL_VENSIM[c] for c in sorted(self._graph_controls)) + ")"
+                )
+                return self._plan
             try:
                 self._plan = _kn.plan_kernel(
                     self.ir, static=self._static, topological=_topological
@@ -985,7 +1053,7 @@ class CompiledModel:
                 block_params = {k: _as_scalar(v) for k, v in block_params.items()}
                 block_x0 = {k: _as_scalar(v) for k, v in block_x0.items()}
             with np.errstate(all="ignore"):  # errstate is per thread
-                states, f, fd, fixed_values = make(
+                states, f, fd, fixed_values, _ = make(
                     block_params,
                     block_x0,
                     size,
@@ -993,6 +1061,7 @@ class CompiledModel:
                     control["final_time"],
                     control["time_step"],
                     control["saveper"],
+                    {},
                 )
                 bad_time, bad_owner = _integrate(
                     f,
@@ -1026,6 +1095,82 @@ class CompiledModel:
         )
         return stored, state_bad_time, state_bad_owner, state_names
 
+    def _plain_control(self, spec: VariableSpec) -> bool:
+        """A control variable known before the run (a number, the same in every run)."""
+        return spec.kind == "control" and spec.local not in self._graph_controls
+
+    def _run_dynamic(
+        self,
+        params: dict[str, np.ndarray],
+        x0: dict[str, np.ndarray],
+        control: dict[str, float],
+        overrides: dict[str, float],
+        n_runs: int,
+        dyn_specs: list[VariableSpec],
+        fixed_specs: list[VariableSpec],
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray, list[str]]:
+        """Integrate a model whose control variables are computed during the run
+        (:mod:`sdnet.engine.dynamic_time`): blocks of runs one after another in this process,
+        every block saving the same times (else an error). ``overrides``: the control
+        variables given to :meth:`simulate`, which replace their equations as in PySD."""
+        make, state_names = self._program(
+            tuple(s.local for s in dyn_specs), tuple(s.local for s in fixed_specs)
+        )
+        shapes = [tuple(len(self.ir.ranges[d]) for d in s.dims) for s in dyn_specs]
+        fixed_shapes = [tuple(len(self.ir.ranges[d]) for d in s.dims) for s in fixed_specs]
+        kinds = {s.name: s.kind for s in self._states}
+        times: np.ndarray | None = None
+        parts: list[list[np.ndarray]] = []
+        fixed_parts: list[tuple[Any, ...]] = []
+        bad_times, bad_owners = [], []
+        for start, stop in _blocks(n_runs, self.block_size, 1):
+            size = stop - start
+            block_params = {k: v[start:stop] if v.shape[0] == n_runs and n_runs > 1 else v
+                            for k, v in params.items()}
+            block_x0 = {k: v[start:stop] for k, v in x0.items()}
+            if size == 1:  # one run: scalars, see functions.full
+                block_params = {k: _as_scalar(v) for k, v in block_params.items()}
+                block_x0 = {k: _as_scalar(v) for k, v in block_x0.items()}
+            with np.errstate(all="ignore"):
+                states, f, fd, fixed_values, fc = make(
+                    block_params, block_x0, size,
+                    *(control[name] for name in _CONTROL_VENSIM), overrides,
+                )
+                block_times, outputs, bad_time, bad_owner = _dt.integrate(
+                    f, fd, fc, list(states), start=control["initial_time"], n_runs=size,
+                    shapes=shapes,
+                    stacks=[kinds[n] in ("smooth", "delay") for n in state_names],
+                    non_negative=[i for i, n in enumerate(state_names)
+                                  if kinds[n] == "integ_non_negative"],
+                    replaced=[i for i, n in enumerate(state_names) if kinds[n] == "sample"],
+                )
+            if times is not None and not np.array_equal(times, block_times):
+                raise SimulationError(
+                    "the runs of this ensemble save different times (its control variables "
+                    "are computed during the run and differ between runs): run them one at "
+                    "a time (n_runs=1)"
+                )
+            times = block_times
+            parts.append(outputs)
+            fixed_parts.append(tuple(
+                np.broadcast_to(v, (size, *shape))
+                for v, shape in zip(fixed_values, fixed_shapes, strict=True)
+            ))
+            bad_times.append(bad_time)
+            bad_owners.append(bad_owner)
+        assert times is not None
+        n_time = len(times)
+        stored = {
+            s.local: np.concatenate([p[i] for p in parts], axis=1)
+            .reshape(n_time, n_runs, -1).transpose(1, 0, 2)
+            for i, s in enumerate(dyn_specs)
+        }
+        for i, s in enumerate(fixed_specs):
+            value = np.concatenate([p[i] for p in fixed_parts]).reshape(n_runs, 1, -1)
+            stored[s.local] = np.broadcast_to(value, (n_runs, n_time, value.shape[2]))
+        return (times, stored, np.concatenate(bad_times), np.concatenate(bad_owners),
+                state_names)
+
     def _collect(
         self,
         specs: list[VariableSpec],
@@ -1050,7 +1195,7 @@ class CompiledModel:
             cols = _columns(spec, self.ir.ranges)
             wanted = columns[spec.local]
             keep = range(len(cols)) if wanted is None else wanted
-            if spec.kind == "control":
+            if self._plain_control(spec):
                 value = np.float64(control[spec.local])
                 for i in keep:
                     outputs[cols[i]] = np.broadcast_to(value, (n_runs, n_time))
@@ -1103,6 +1248,7 @@ class CompiledModel:
                 raise InvalidValueError(name, value)
             overrides[name] = float(value)
         control = self._control_values(overrides)
+        # control variables computed during the run are NaN here (checked as the run goes)
         dt = control["time_step"]
         if dt <= 0:
             raise EngineInputError(f"time_step must be positive, not {dt!r}")
@@ -1111,20 +1257,19 @@ class CompiledModel:
                 f"final_time ({control['final_time']!r}) must be after the initial time "
                 f"({control['initial_time']!r})"
             )
-        ratio = control["saveper"] / dt
-        if control["saveper"] <= 0 or abs(ratio - round(ratio)) > 1e-9 * max(ratio, 1.0):
-            raise EngineInputError(
-                f"saveper ({control['saveper']!r}) must be a positive whole multiple of "
-                f"time_step ({dt!r})"
-            )
+        if control["saveper"] <= 0:
+            # not necessarily a multiple of time_step: outputs are saved at the time steps
+            # PySD saves (those within 1e-5 time steps of a multiple of saveper)
+            raise EngineInputError(f"saveper must be positive, not {control['saveper']!r}")
         return control
 
     def source(self, variables: Sequence[str] | None = None) -> str:
         """The generated Python source for ``variables`` (for reading and debugging)."""
         specs, _ = self._resolve_outputs(variables)
+        computed = [s for s in specs if not self._plain_control(s)]
         make, _ = self._program(
-            tuple(s.local for s in specs if s.kind != "control" and s.local not in self._static),
-            tuple(s.local for s in specs if s.kind != "control" and s.local in self._static),
+            tuple(s.local for s in computed if s.local not in self._static),
+            tuple(s.local for s in computed if s.local in self._static),
         )
         return make.source
 
@@ -1352,20 +1497,7 @@ def _integrate(
             for buf, value in zip(buffers, outs, strict=True):
                 buf[j] = value
             j += 1
-            for index, (state, stacked) in enumerate(zip(states, stacks, strict=True)):
-                if type(state) is np.float64:  # one run (see functions.full)
-                    if math.isfinite(state):
-                        continue
-                elif np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
-                    continue
-                finite = np.isfinite(state)
-                if stacked:  # the stages of a SMOOTH or DELAY come first
-                    finite = finite.all(axis=0)
-                rows = np.flatnonzero(~finite.reshape(n_runs, -1).all(axis=1))
-                if rows.size:
-                    rows = rows[~np.isfinite(bad_time[rows]) & (bad_time[rows] > t)]
-                    bad_time[rows] = t
-                    bad_owner[rows] = index
+            _dt.non_finite_states(states, stacks, n_runs, t, bad_time, bad_owner)
         elif k < last:
             derivs = fd(t, *states)
         if k == last:

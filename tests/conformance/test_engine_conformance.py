@@ -30,8 +30,6 @@ needs_suite = pytest.mark.skipif(
 UNSUPPORTED: dict[str, str] = {
     "allocate_available": "ALLOCATE AVAILABLE",
     "allocate_by_priority": "ALLOCATE BY PRIORITY",
-    "control_vars": "control variables that depend on Time",
-    "dynamic_final_time": "control variables that depend on Time",
     "get_time_value_full": "GET TIME VALUE other than the model's time",
     "Query_file": "the function RANDOM_UNIFORM",
 }
@@ -52,7 +50,6 @@ RUN_TIME_REFUSALS: dict[str, str] = {
     # the spreadsheet these name is not in the suite (PySD fails on them too: pysd_xfail)
     "get_constants": "cannot read the external data of 'xls constants'",
     "get_data": "cannot read the external data of 'xls data down'",
-    "pendulum": "must be a positive whole multiple of time_step",
 }
 
 
