@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +174,7 @@ def run_tasks(
     client: Any,
     compiled: Any,
     job: BlockJob,
-    tasks: Sequence[tuple[Any, Block, np.ndarray]],
+    tasks: Iterable[tuple[Any, Block, np.ndarray]],
     finished: Callable[[Any, BlockOutcome], None],
 ) -> None:
     """Run ``(key, block, factors)`` tasks on ``client``, at most two per worker in flight (so
@@ -216,7 +216,7 @@ def run_on_cluster(
     compiled: Any,
     job: BlockJob,
     store: EnsembleStore,
-    factors: np.ndarray,
+    factors: Any,
     todo: Sequence[Block],
     account: Callable[[BlockOutcome], None],
 ) -> None:
@@ -232,5 +232,6 @@ def run_on_cluster(
         write_outcome(store, outcome)
         account(outcome)
 
+    # a generator: a block's factors are drawn only when its task is sent
     run_tasks(client, compiled, task_job,
-              [(b.index, b, factors[b.start:b.stop]) for b in todo], finished)
+              ((b.index, b, factors[b.start:b.stop]) for b in todo), finished)

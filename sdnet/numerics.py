@@ -132,25 +132,57 @@ def check_trajectories(
     stocks = set(stocks)
     found: list[Finding] = []
     for index, column in enumerate(columns):
-        series = values[:, :, index]
-        finite = np.isfinite(series)
-        scale = np.max(np.abs(np.where(finite, series, 0.0)), axis=1, initial=0.0)
-        slack = BOUND_SLACK * np.maximum(scale, 1.0)
         lower, upper = bounds.get(column, (math.nan, math.nan))
+        see_saw = column in stocks and values.shape[1] >= MIN_FLIPS + 2
+        if values.shape[1] == 0 or not (math.isfinite(lower) or math.isfinite(upper)
+                                        or see_saw):
+            continue
+        # one contiguous copy of the column, then cheap whole-block tests pick the rows that
+        # can have a finding; the exact tests below run on those rows only (the same findings:
+        # every row they drop fails the exact test too)
+        series = np.ascontiguousarray(values[:, :, index])
         for limit, below in ((lower, True), (upper, False)):
             if not math.isfinite(limit):
                 continue
-            outside = finite & ((series < limit - slack[:, None]) if below
-                                else (series > limit + slack[:, None]))
-            for row in np.flatnonzero(outside.any(axis=1)):
-                where = outside[row]
-                worst = series[row][where].min() if below else series[row][where].max()
-                first = int(np.argmax(where))
-                found.append(Finding(int(numbers[row]), "bounds", column,
-                                     float(times[first]), float(worst), float(limit)))
-        if column in stocks and series.shape[1] >= MIN_FLIPS + 2:
-            found.extend(_see_saws(times, series, scale, column, numbers))
+            # fmin/fmax skip NaN; a value past limit -/+ slack is past limit itself
+            extreme = (np.fmin.reduce(series, axis=1) if below
+                       else np.fmax.reduce(series, axis=1))
+            rows = np.flatnonzero(extreme < limit if below else extreme > limit)
+            if rows.size:
+                found.extend(_outside(times, series[rows], column, numbers[rows], limit,
+                                      below=below))
+        if see_saw:
+            steps = np.diff(series, axis=1)
+            # a see-saw needs MIN_FLIPS sign flips of the step (NaN never flips)
+            flips = np.count_nonzero(steps[:, 1:] * steps[:, :-1] < 0, axis=1)
+            rows = np.flatnonzero(flips >= MIN_FLIPS)
+            if rows.size:
+                found.extend(_see_saws(times, series[rows], _scale(series[rows]), column,
+                                       numbers[rows]))
     found.sort(key=lambda f: (f.run, f.time))
+    return found
+
+
+def _scale(series: np.ndarray) -> np.ndarray:
+    """Each row's largest finite magnitude (0 for none)."""
+    finite = np.isfinite(series)
+    return np.max(np.abs(np.where(finite, series, 0.0)), axis=1, initial=0.0)
+
+
+def _outside(times: np.ndarray, series: np.ndarray, column: str, numbers: np.ndarray,
+             limit: float, *, below: bool) -> list[Finding]:
+    """Rows whose finite values pass ``limit`` by more than the slack (round-off)."""
+    finite = np.isfinite(series)
+    slack = BOUND_SLACK * np.maximum(_scale(series), 1.0)
+    outside = finite & ((series < limit - slack[:, None]) if below
+                        else (series > limit + slack[:, None]))
+    found = []
+    for row in np.flatnonzero(outside.any(axis=1)):
+        where = outside[row]
+        worst = series[row][where].min() if below else series[row][where].max()
+        first = int(np.argmax(where))
+        found.append(Finding(int(numbers[row]), "bounds", column, float(times[first]),
+                             float(worst), float(limit)))
     return found
 
 

@@ -97,12 +97,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Draw, check the disk, run block by block into the store, export; print a summary."""
+    import threading
+
     from sdnet import outputs
-    from sdnet.designs import lhs_design
+    from sdnet.designs import LatinHypercube
     from sdnet.errors import InvalidValueError
     from sdnet.model import load_model
     from sdnet.numerics import warn as warn_numerics
-    from sdnet.runner import choose_engine, factor_table, ranged_factors
+    from sdnet.runner import choose_engine, ranged_factors
     from sdnet.scheduler import plan_job
 
     if args.samples < 1:
@@ -113,24 +115,21 @@ def run(args: argparse.Namespace) -> int:
         names = [n.strip() for n in args.factors.split(",") if n.strip()]
     # a region preset fixes the region descriptors: do not sample them by default
     exclude = ("region",) if args.region else ()
-    design = lhs_design(
-        ranged_factors(model, names, exclude_kinds=exclude), args.samples, seed=args.seed
-    )
-    # 10^6 runs of 54 factors are 430 MB a copy: the table is read from a view of the
-    # design (Design.to_frame copies twice), and the design is dropped once it is validated
-    import pandas as pd
-
-    frame = pd.DataFrame(design.values, columns=list(design.names), copy=False)
-    frame.index.name = "run"
-    table = factor_table(model, frame)
-    del frame, design
+    # the design is drawn block by block as the blocks run (10^6 runs of 56 factors are
+    # 450 MB a copy); its strata are shuffled on a thread while the engine gets ready. The
+    # factors are uniform over the declared ranges of the model's constants (ranged_factors
+    # checked the names and ranges), so every value is valid by construction
+    cube = LatinHypercube(ranged_factors(model, names, exclude_kinds=exclude), args.samples,
+                          seed=args.seed)
+    threading.Thread(target=cube.permutations, name="sdnet-strata", daemon=True).start()
     chosen = choose_engine(model, args.engine)  # one fallback warning, not one per block
     backend = args.engine if args.engine in ("numba", "numpy") else None
     if backend is None:  # a backend of the vector engine stays asked for
         args.engine = chosen
     job, columns, units = plan_job(
-        model, table, region=args.region, final_time=args.final_time, saveper=args.saveper,
-        method=args.method, variables=args.vars, dtype=args.dtype, backend=backend)
+        model, cube.names, n_runs=len(cube), region=args.region, final_time=args.final_time,
+        saveper=args.saveper, method=args.method, variables=args.vars, dtype=args.dtype,
+        backend=backend)
     out = Path(args.out)
     settings = {key: getattr(args, key) for key in (
         "samples", "seed", "factors", "region", "engine", "method", "vars", "final_time",
@@ -138,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     identity = json.dumps({"model": str(model.path.resolve()), **settings,
                            "export": sorted(args.export)}, sort_keys=True)
     label = f"the ensemble of {model.path.name} ({args.samples} runs, seed {args.seed})"
-    n_runs = len(table)
-    needed = _disk_needed(n_runs, job, len(table.columns), args)
+    n_runs, n_factors = cube.shape
+    needed = _disk_needed(n_runs, job, n_factors, args)
     free = outputs.check_disk_space(out, needed, what=label)
     print(f"{label}: {n_runs} runs x {job.times.size} times x {len(columns)} variables "
           f"({args.dtype}) need at most {_size(needed)} on disk ({_size(free)} free)",
@@ -147,13 +146,15 @@ def run(args: argparse.Namespace) -> int:
     factor_file = "factors.parquet" if n_runs >= PARQUET_ROWS else "factors.csv"
     with outputs.output_folder(out, kind="ensemble", identity=identity, label=label,
                                overwrite=args.overwrite) as staging:
-        result = _run_store(model, table, job, columns, units, staging, args)
-        store_path = staging.path / "ensemble.zarr"
-        result["store"].replace(store_path)
-        _write_factors(table, staging.path / factor_file)
+        # the factor table does not depend on the runs: written on a thread meanwhile
+        with _Background(_write_factors, cube, staging.path / factor_file) as factors_done:
+            result = _run_store(model, cube, job, columns, units, staging, args)
+            store_path = staging.path / "ensemble.zarr"
+            result["store"].replace(store_path)
+        factors_done()
         written = [factor_file, "ensemble.zarr"]
         if "netcdf" in args.export or "csv" in args.export:
-            written += _export(store_path, staging.path, args.export, table)
+            written += _export(store_path, staging.path, args.export, cube)
     if result["flagged"]:
         flags = result["flags"] or ["see the numerics variable of ensemble.zarr"]
         warn_numerics([f"the numerical guard flagged {result['flagged']} of {n_runs} runs "
@@ -164,11 +165,58 @@ def run(args: argparse.Namespace) -> int:
     where = f" on {args.cluster}" if args.cluster else ""
     print(
         f"{n_runs} runs of {model.path.name} ({args.engine}, {args.method}{where}), "
-        f"{len(table.columns)} factors, {result['failed']} failed, {result['flagged']} flagged "
+        f"{n_factors} factors, {result['failed']} failed, {result['flagged']} flagged "
         f"by the numerical guard{resumed}"
     )
     print("wrote " + ", ".join(str(out / name) for name in dict.fromkeys(written)))
     return 0
+
+
+class _Background:
+    """Run ``function(*args, stop=event)`` on a thread for the length of a ``with`` block.
+
+    Leaving the block normally gives a callable that waits for the thread and raises its
+    error; leaving it by an exception asks the thread to stop (``stop`` is set) and waits, so
+    nothing writes into a folder that is being removed.
+    """
+
+    def __init__(self, function: Any, *args: Any) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._target, args=(function, *args),
+                                        name="sdnet-background", daemon=True)
+
+    def _target(self, function: Any, *args: Any) -> None:
+        try:
+            function(*args, stop=self._stop)
+        except BaseException as error:  # raised again in the caller's thread
+            self._error = error
+
+    def __enter__(self) -> Any:
+        self._thread.start()
+        return self.wait
+
+    def wait(self) -> None:
+        """Wait for the thread; raise what it raised."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if kind is not None:
+            self._stop.set()
+            self._thread.join()
+
+
+def _frame(cube: Any, start: int, stop: int) -> Any:
+    """Rows ``start`` to ``stop`` of the design as a factor table (index ``run``)."""
+    import pandas as pd
+
+    return pd.DataFrame(cube[start:stop], columns=cube.names,
+                        index=pd.RangeIndex(start, stop, name="run"))
 
 
 def _size(n_bytes: float) -> str:
@@ -193,28 +241,35 @@ def _disk_needed(n_runs: int, job: Any, n_factors: int, args: argparse.Namespace
     return needed
 
 
-def _write_factors(table: Any, file: Path, *, rows: int = 100_000) -> None:
-    """The factor table as CSV, or as Parquet written ``rows`` at a time (converting 10^6
-    runs at once to Arrow held a second copy of the table)."""
+def _write_factors(cube: Any, file: Path, *, rows: int = 100_000,
+                   stop: Any = None) -> None:
+    """The factor table as CSV, or as Parquet written ``rows`` at a time from the design
+    (never the whole table in memory). ``stop`` (a threading.Event) ends it early."""
     if file.suffix != ".parquet":
-        table.to_csv(file, index_label="run")
+        _frame(cube, 0, len(cube)).to_csv(file, index_label="run")
         return
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     writer = None
     try:
-        for start in range(0, len(table), rows):
-            part = pa.Table.from_pandas(table.iloc[start:start + rows], preserve_index=True)
+        for start in range(0, len(cube), rows):
+            if stop is not None and stop.is_set():
+                return
+            part = pa.Table.from_pandas(_frame(cube, start, min(len(cube), start + rows)),
+                                        preserve_index=True)
             if writer is None:
-                writer = pq.ParquetWriter(file, part.schema, compression="zstd")
+                # no dictionary encoding: sampled floats never repeat, and trying it was
+                # five sixths of the writing time
+                writer = pq.ParquetWriter(file, part.schema, compression="zstd",
+                                          use_dictionary=False)
             writer.write_table(part)
     finally:
         if writer is not None:
             writer.close()
 
 
-def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict[str, str],
+def _run_store(model: Any, cube: Any, job: Any, columns: list[str], units: dict[str, str],
                staging: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Run every block not yet in the work store (kept beside DIR, so a killed run resumes)
     and finish the store; return it with the counts."""
@@ -224,15 +279,13 @@ def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict
     from sdnet.scheduler import BLOCK_SIZE, block_identity, local_executor, run_into_store
     from sdnet.store import EnsembleStore, is_store
 
-    # a view of the table's one float block where pandas keeps one (no second copy)
-    factors = table.to_numpy(dtype=float)
-    identity = block_identity(model, job, factors, extra=args.engine)
+    identity = block_identity(model, job, cube, extra=args.engine)
     path = staging.work_file("ensemble.zarr")
     store = None
     if is_store(path):
         try:
             found = EnsembleStore.open(path)
-            if found.identity == identity and found.n_runs == len(table):
+            if found.identity == identity and found.n_runs == len(cube):
                 store = found
         except Exception:
             store = None
@@ -241,13 +294,13 @@ def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict
             shutil.rmtree(path)  # sdnet's own work files (recorded in the work manifest)
         store = EnsembleStore.create(
             path, times=job.times, columns=columns, units=[units[c] for c in columns],
-            factor_names=list(job.factor_names), n_runs=len(table), block_size=BLOCK_SIZE,
+            factor_names=list(job.factor_names), n_runs=len(cube), block_size=BLOCK_SIZE,
             dtype=args.dtype, identity=identity)
     elif store.done().any():
         kept = sum(b.size for b in store.blocks() if store.done()[b.index])
-        print(f"resuming: {kept} of {len(table)} runs were written by an interrupted attempt "
+        print(f"resuming: {kept} of {len(cube)} runs were written by an interrupted attempt "
               "(kept)", flush=True)
-    bar = _progress(len(table), enabled=not args.no_progress, engine=args.engine)
+    bar = _progress(len(cube), enabled=not args.no_progress, engine=args.engine)
     seen = [0]
 
     def on_block(progress: Any) -> None:
@@ -256,51 +309,51 @@ def _run_store(model: Any, table: Any, job: Any, columns: list[str], units: dict
 
     with bar:
         if args.engine == "pysd":
-            progress = _run_pysd(model, table, job, store, args, on_block)
+            progress = _run_pysd(model, cube, job, store, args, on_block)
         elif args.cluster is not None:
             from sdnet.cluster import connect
             from sdnet.engine import compile_model
 
             with connect(args.cluster) as client:
-                progress = run_into_store(compile_model(model.path), job, store, factors,
+                progress = run_into_store(compile_model(model.path), job, store, cube,
                                           executor=client, on_block=on_block)
         else:
             from sdnet.engine import compile_model
 
-            progress = run_into_store(compile_model(model.path), job, store, factors,
+            progress = run_into_store(compile_model(model.path), job, store, cube,
                                       executor=local_executor(), on_block=on_block)
-    flags = list(summarize(progress.findings, len(table),
+    flags = list(summarize(progress.findings, len(cube),
                            time_step=job.settings["time_step"]))
-    provenance = _provenance(model, job, table, args)
+    provenance = _provenance(model, job, cube, args)
     store.finish(provenance=provenance, flags=flags)
     return {"store": path, "failed": progress.failed, "flagged": progress.flagged,
             "flags": flags, "resumed": progress.resumed}
 
 
-def _provenance(model: Any, job: Any, table: Any, args: argparse.Namespace) -> Any:
+def _provenance(model: Any, job: Any, cube: Any, args: argparse.Namespace) -> Any:
     from sdnet.results import Provenance
 
-    spec = {"engine": args.engine, "method": args.method, "n_runs": len(table),
-            "factors": list(table.columns), "fixed": dict(job.base), **job.settings,
+    spec = {"engine": args.engine, "method": args.method, "n_runs": len(cube),
+            "factors": list(cube.names), "fixed": dict(job.base), **job.settings,
             "dtype": args.dtype, "cluster": str(args.cluster) if args.cluster else None}
     return Provenance.collect(model.path, model.sha256, seed=args.seed, spec=spec)
 
 
-def _run_pysd(model: Any, table: Any, job: Any, store: Any, args: argparse.Namespace,
+def _run_pysd(model: Any, cube: Any, job: Any, store: Any, args: argparse.Namespace,
               on_block: Any) -> Any:
     """PySD runs (one at a time, in worker processes) block by block into the store."""
     from sdnet.numerics import NumericalWarning, check_trajectories
     from sdnet.runner import run_ensemble
     from sdnet.scheduler import BlockOutcome, Progress, write_outcome
 
-    progress = Progress(total=len(table))
+    progress = Progress(total=len(cube))
     done = store.done()
     for block in store.blocks():
         if done[block.index]:
             progress.done += block.size
             progress.resumed += block.size
             continue
-        part = table.iloc[block.start:block.stop]
+        part = _frame(cube, block.start, block.stop)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalWarning)  # told once, for all blocks
             ensemble = run_ensemble(model, part, engine="pysd", region=args.region,
@@ -324,7 +377,7 @@ def _run_pysd(model: Any, table: Any, job: Any, store: Any, args: argparse.Names
     return progress
 
 
-def _export(store_path: Path, folder: Path, formats: Any, table: Any) -> list[str]:
+def _export(store_path: Path, folder: Path, formats: Any, cube: Any) -> list[str]:
     """NetCDF and CSV copies of the store, written block by block (memory: one block)."""
     from sdnet.results import EnsembleWriter
     from sdnet.store import EnsembleStore
@@ -351,7 +404,7 @@ def _export(store_path: Path, folder: Path, formats: Any, table: Any) -> list[st
     if writer is not None:
         written.append("ensemble.nc")
     if csv is not None:
-        table.to_csv(folder / "factors.csv", index_label="run")
+        _write_factors(cube, folder / "factors.csv")
         written += ["trajectories.csv", "factors.csv"]
     return written
 

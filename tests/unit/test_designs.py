@@ -8,6 +8,7 @@ from scipy import stats
 
 from sdnet.designs import (
     Factor,
+    LatinHypercube,
     efast_design,
     grid_design,
     lhs_design,
@@ -53,6 +54,32 @@ def test_lhs_puts_one_point_in_each_stratum() -> None:
     strata = np.floor(design.unit * 40).astype(int)
     for column in strata.T:
         assert sorted(column) == list(range(40))
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1, 0), (7, 1), (1000, 20261203)])
+def test_lhs_draws_scipys_numbers(n: int, seed: int) -> None:
+    """The sample of every earlier version (scipy's LatinHypercube with default_rng(seed)),
+    drawn without scipy and block by block."""
+    from scipy.stats import qmc
+
+    expected = qmc.LatinHypercube(3, rng=np.random.default_rng(seed)).random(n)
+    design = lhs_design(FACTORS, n, seed=seed)
+    assert design.unit.tobytes() == expected.tobytes()
+    values = np.column_stack([f.from_unit(expected[:, i]) for i, f in enumerate(FACTORS)])
+    assert design.values.tobytes() == values.tobytes()
+
+
+def test_lhs_blocks_are_the_same_rows_in_any_order_and_size() -> None:
+    whole = lhs_design(FACTORS, 1000, seed=5).values
+    cube = LatinHypercube(FACTORS, 1000, seed=5)
+    for size in (1, 64, 333, 1000):
+        starts = list(range(0, 1000, size))[::-1]  # last block first
+        parts = {s: cube[s:s + size] for s in starts}
+        assert np.vstack([parts[s] for s in sorted(parts)]).tobytes() == whole.tobytes()
+    assert cube[990:2000].shape == (10, 3) and cube.shape == (1000, 3)
+    assert cube.to_dict()["seed"] == 5
+    with pytest.raises(InvalidValueError, match="a slice of rows"):
+        cube[3]  # type: ignore[index]
 
 
 def test_design_keeps_settings_read_by_analyses() -> None:

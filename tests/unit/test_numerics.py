@@ -82,6 +82,24 @@ def test_columns_without_bounds_nan_and_short_runs_are_left_alone() -> None:
     assert check_trajectories(times, values, ["X"], bounds={}, stocks=["X"]) == []
 
 
+def test_a_run_with_non_finite_values_is_still_checked_where_it_is_finite() -> None:
+    """The guard tests the rows that can have a finding on NaN-skipping extremes: a NaN or an
+    infinity must not hide the rest of the run (and is never a finding itself)."""
+    times = np.arange(8.0)
+    swing = [10.0, 12.0, 8.0, 13.0, 7.0, 14.0, 6.0, 15.0]
+    values = np.array([[[np.nan], [1.0], [-2.0], [1.0], [1.0], [1.0], [1.0], [1.0]],
+                       [[1.0], [np.inf], [-np.inf], [1.0], [1.5], [2.0], [2.5], [3.0]],
+                       [[v] for v in swing]])
+    # steps of run 7: nan, -4, 5, -6, 7, -8, 9: four flips that do not shrink from the
+    # second step (time 1), swings up to 8
+    values[2, 0, 0] = np.nan
+    found = check_trajectories(times, values, ["X"], bounds={"X": (0.0, 14.5)},
+                               stocks=["X"], runs=[5, 6, 7])
+    assert found == [Finding(5, "bounds", "X", 2.0, -2.0, 0.0),
+                     Finding(7, "oscillation", "X", 1.0, 8.0),
+                     Finding(7, "bounds", "X", 7.0, 15.0, 14.5)]
+
+
 @pytest.fixture(scope="module")
 def tub() -> sdnet.Model:
     return sdnet.load_model(DATA / "bathtub.mdl")
