@@ -164,8 +164,9 @@ def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.Data
 
 def _integration(model: Model, experiment: Experiment, table: pd.DataFrame,
                  metrics: pd.DataFrame, ensemble: EnsembleResult,
-                 seed: int) -> IntegrationCheckResult | None:
-    """Re-run a sample of the main runs at half the time step and with RK4."""
+                 seed: int, cluster: Any = None) -> IntegrationCheckResult | None:
+    """Re-run a sample of the main runs at half the time step and with RK4 (on ``cluster``,
+    a ``distributed.Client``, when given)."""
     ok_rows = np.nonzero(ensemble.ok)[0]
     if ok_rows.size == 0:
         return None
@@ -178,9 +179,9 @@ def _integration(model: Model, experiment: Experiment, table: pd.DataFrame,
     base = {m: metrics[m].to_numpy(dtype=float)[rows] for m in names}
     small = replace(experiment, run=replace(experiment.run, chunk_size=max(n, 1)))
     half = _simulate(model, small, sample, stage="half_dt", chunk_file=None, resume=False,
-                     progress=False, time_step=time_step / 2)
+                     progress=False, time_step=time_step / 2, cluster=cluster)
     rk4 = _simulate(model, small, sample, stage="rk4", chunk_file=None, resume=False,
-                    progress=False, method="rk4", time_step=time_step)
+                    progress=False, method="rk4", time_step=time_step, cluster=cluster)
     m_half = _metric_table(experiment, half, sample, model)
     m_rk4 = _metric_table(experiment, rk4, sample, model)
     return integration_check(base, half_dt={m: m_half[m].to_numpy(float) for m in names},

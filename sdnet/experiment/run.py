@@ -157,8 +157,11 @@ def run_experiment(
     cluster : str, ClusterSpec or distributed.Client, optional
         Run the chunks of the study's runs as tasks on a dask cluster: ``"local:N"`` (a
         LocalCluster of N worker processes), ``"tcp://HOST:PORT"`` (a running scheduler) or a
-        client (:mod:`sdnet.cluster`). Each chunk is kept as it finishes; the numbers are the
-        same bit for bit as without a cluster.
+        client (:mod:`sdnet.cluster`). Every sampled stage runs there: the main design, the
+        extra Morris screens (``screen.seeds``), the Sobol' stage and its growth (``grow``)
+        and the integration check. Each chunk is kept as it finishes; the numbers are the
+        same bit for bit as without a cluster. The threshold bisections, the hysteresis runs
+        and ``[optimize]`` stay in this process (a few runs per step, one step after another).
 
     Returns
     -------
@@ -254,7 +257,7 @@ def _run_study(
     if analysis.grow_max_n and design.method == "sobol":
         design, table, ensemble, metrics, growth = grow(
             model, experiment, design, table, ensemble, metrics, held=None,
-            chunk_file=chunk_file, resume=resume, progress=progress)
+            chunk_file=chunk_file, resume=resume, progress=progress, cluster=cluster)
     sanity_flags = [_sanity_flags(ensemble, table, model)]
     horizon_note = _warn_if_read_past_the_horizon(experiment, table, model, ensemble)
     _analyse_stage(experiment, design, metrics, analyses, skipped)
@@ -267,7 +270,8 @@ def _run_study(
     if analysis.screen_top:
         screen_design, screen_ensemble = design, ensemble
         stability = screen(model, experiment, design, metrics, skipped,
-                           chunk_file=chunk_file, resume=resume, progress=progress)
+                           chunk_file=chunk_file, resume=resume, progress=progress,
+                           cluster=cluster)
         top = set(stability.chosen)
         chosen = [f for f in experiment.factors if f.name in top]
         design = make_design("sobol", chosen, n=analysis.screen_n, seed=seeds[0],
@@ -284,7 +288,7 @@ def _run_study(
         if analysis.grow_max_n:
             design, table_main, ensemble, metrics_main, growth = grow(
                 model, experiment, design, table_main, ensemble, metrics_main, held=held,
-                chunk_file=chunk_file, resume=resume, progress=progress)
+                chunk_file=chunk_file, resume=resume, progress=progress, cluster=cluster)
         sanity_flags.append(_sanity_flags(ensemble, table_main, model))
         metrics_main["run"] += len(table)
         table_main.index += len(table)
@@ -360,7 +364,8 @@ def _run_study(
 
     integration = None
     if analysis.integration_n:
-        integration = _integration(model, experiment, table, main_metrics, ensemble, seeds[1])
+        integration = _integration(model, experiment, table, main_metrics, ensemble, seeds[1],
+                                   cluster=cluster)
 
     hysteresis = _hysteresis(model, experiment) if analysis.hysteresis else None
     optimization = (_optimize(model, experiment, progress=progress)

@@ -66,11 +66,13 @@ def _case_results(experiment: Experiment, design: Design, metrics: pd.DataFrame,
 def screen(
     model: Model, experiment: Experiment, design: Design, metrics: pd.DataFrame,
     skipped: list[str], *, chunk_file: Callable[[str], Path] | None, resume: bool,
-    progress: bool,
+    progress: bool, cluster: Any = None,
 ) -> ScreenStability:
     """Rank the factors by Morris screens drawn with every seed of :func:`screen_seeds` (the
     first is the study's own ``design`` and ``metrics``), pooled over the cases; the result
-    names the factors the Sobol' stage varies and whether the seeds agree.
+    names the factors the Sobol' stage varies and whether the seeds agree. The extra screens
+    run on ``cluster`` (a ``distributed.Client``) when one is given, as the study's own
+    stages do.
 
     Raises
     ------
@@ -88,7 +90,8 @@ def screen(
                                 **dict(design.settings))
             table = _stage_table(experiment, drawn, "morris")
             ensemble = _simulate(model, experiment, table, stage=f"morris_seed{i + 1}",
-                                 chunk_file=chunk_file, resume=resume, progress=progress)
+                                 chunk_file=chunk_file, resume=resume, progress=progress,
+                                 cluster=cluster)
             values = _metric_table(experiment, ensemble, table, model)
         results, missing = _case_results(experiment, drawn, values, metric)
         if i == 0 and not results:
@@ -145,13 +148,15 @@ def grow(
     model: Model, experiment: Experiment, design: Design, table: pd.DataFrame,
     ensemble: EnsembleResult, metrics: pd.DataFrame, *, held: Mapping[str, float] | None,
     chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
+    cluster: Any = None,
 ) -> tuple[Design, pd.DataFrame, EnsembleResult, pd.DataFrame, dict[str, Any]]:
     """Double a Sobol' stage's base size, up to ``[analysis] grow.max_n``, until the
     ``grow.top`` largest total indices of ``grow.metric`` separate from the rest in every
     case.
 
     The Saltelli design of size ``2n`` with the same seed starts with the design of size
-    ``n`` (:meth:`sdnet.designs.Design.sobol_subset`), so only the new rows are run.
+    ``n`` (:meth:`sdnet.designs.Design.sobol_subset`), so only the new rows are run (on
+    ``cluster``, a ``distributed.Client``, when one is given).
 
     Returns
     -------
@@ -170,7 +175,8 @@ def grow(
         big_table = _stage_table(experiment, bigger, stage, held)
         new = big_table["row"].to_numpy() >= design.n_runs
         added = _simulate(model, experiment, big_table[new], stage=f"{stage}_n{bigger.n}",
-                          chunk_file=chunk_file, resume=resume, progress=progress)
+                          chunk_file=chunk_file, resume=resume, progress=progress,
+                          cluster=cluster)
         positions = np.concatenate([np.nonzero(~new)[0], np.nonzero(new)[0]])
         ensemble = _join_runs(ensemble, added, np.argsort(positions, kind="stable"))
         design, table = bigger, big_table.reset_index(drop=True)

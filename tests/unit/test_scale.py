@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -252,14 +254,20 @@ def test_an_unreachable_scheduler_fails_clearly_within_the_timeout() -> None:
 
 
 def test_without_a_cluster_nothing_needs_dask(tmp_path: Path) -> None:
-    """dask hidden (as if not installed): an ensemble runs; --cluster says what to install.
-    (xarray itself imports dask whenever it is installed, so "not imported" cannot be the
-    test; "not needed" is.)"""
+    """dask hidden (as if not installed): an ensemble runs without even looking for
+    dask.distributed; --cluster says what to install. (xarray itself imports dask whenever it
+    is installed, so "dask not imported" cannot be the test; "not needed" is.)"""
     code = (
-        "import sys\nsys.modules['dask'] = sys.modules['distributed'] = None\n"
+        "import sys\nsys.modules['dask'] = None\nlooked = []\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        looked.append(name) if name.split('.')[0] == 'distributed' else None\n"
+        "sys.meta_path.insert(0, Watch())\n"
         "from sdnet.cli import main\n"
         f"assert main({_argv(tmp_path / 'ens')!r}) == 0\n"
-        f"assert main({_argv(tmp_path / 'ens2', '--cluster', 'local:2')!r}) == 2\n")
+        "assert not looked and 'distributed' not in sys.modules, looked\n"
+        f"assert main({_argv(tmp_path / 'ens2', '--cluster', 'local:2')!r}) == 2\n"
+        "assert looked[0] == 'distributed', looked\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
@@ -271,17 +279,92 @@ def test_without_a_cluster_nothing_needs_dask(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def scheduler() -> object:
-    """A LocalCluster of two worker processes (started once for the tests below)."""
+    """A LocalCluster of two worker processes (started once for the tests below, which run
+    on one pytest-xdist worker: group "cluster")."""
     distributed = pytest.importorskip("distributed",
                                       reason="dask.distributed (sdnet[scale]) not installed")
+    import cloudpickle
     import dask
 
+    # the worker hooks below are sent by value: workers need not import this test module
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     with dask.config.set({"distributed.comm.timeouts.connect": "60s"}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                      dashboard_address=":0", silence_logs=50) as cluster:
         yield cluster.scheduler_address
 
 
+class _Hook:
+    """A worker plugin (installed on every worker, also on one that joins later) that wraps
+    :func:`sdnet.scheduler.run_block` in the worker: it appends each block it integrated to
+    the file ``log``; with ``kill``, the first attempt at that block kills its worker process
+    (``os._exit``, as a lost machine); with ``hold``, blocks from that index on wait until
+    the file ``release`` exists and then fail without integrating anything."""
+
+    name = "sdnet-test-hook"
+
+    def __init__(self, log: Path, *, kill: int = -1, hold: int = -1,
+                 release: Path | None = None) -> None:
+        self.log, self.kill, self.hold = str(log), kill, hold
+        self.release = str(release or log.with_suffix(".release"))
+
+    def setup(self, worker: object = None) -> None:
+        import os
+        import time
+
+        import sdnet.scheduler as scheduler
+
+        original = scheduler.__dict__.setdefault("_unhooked_run_block", scheduler.run_block)
+        killed = Path(self.log + ".killed")
+
+        def hooked(compiled, job, block, factors):  # type: ignore[no-untyped-def]
+            if block.index == self.kill and not killed.exists():
+                killed.write_text(str(os.getpid()))
+                os._exit(1)
+            if 0 <= self.hold <= block.index:
+                deadline = time.monotonic() + 60
+                while not Path(self.release).exists() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                raise RuntimeError(f"block {block.index} held, then dropped")
+            outcome = original(compiled, job, block, factors)
+            with open(self.log, "a", encoding="utf-8") as handle:
+                handle.write(f"{block.index}\n")
+            return outcome
+
+        scheduler.run_block = hooked
+
+    def teardown(self, worker: object = None) -> None:
+        import sdnet.scheduler as scheduler
+
+        scheduler.run_block = scheduler.__dict__.pop("_unhooked_run_block",
+                                                     scheduler.run_block)
+
+
+@contextlib.contextmanager
+def _hooked(scheduler: str, hook: _Hook) -> Iterator[object]:
+    """A client of ``scheduler`` with ``hook`` installed on its workers (removed at the end)."""
+    import distributed
+
+    class Plugin(distributed.WorkerPlugin):
+        def setup(self, worker: object) -> None:
+            hook.setup(worker)
+
+        def teardown(self, worker: object) -> None:
+            hook.teardown(worker)
+
+    with distributed.Client(scheduler, timeout=60) as client:
+        client.register_plugin(Plugin(), name=_Hook.name)
+        try:
+            yield client
+        finally:
+            client.unregister_worker_plugin(_Hook.name)
+
+
+def _logged(log: Path) -> list[int]:
+    return sorted(int(line) for line in log.read_text().split()) if log.exists() else []
+
+
+@pytest.mark.xdist_group("cluster")
 def test_a_cluster_of_two_workers_gives_the_same_bits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
 ) -> None:
@@ -305,22 +388,151 @@ def test_a_cluster_of_two_workers_gives_the_same_bits(
     assert len(sdnet.EnsembleResult.load(tmp_path / "cluster" / "ensemble.zarr").ok) == 14
 
 
-def test_a_study_on_a_cluster_gives_the_same_numbers(tmp_path: Path, scheduler: str) -> None:
-    from sdnet.experiment import run_experiment
+@pytest.mark.xdist_group("cluster")
+@pytest.mark.filterwarnings("ignore::sdnet.errors.SdnetWarning")
+def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same_bits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
+) -> None:
+    """The main Morris screen, the extra Morris seeds, the Sobol' stage, its growth and the
+    integration check (half step, RK4) all run on the cluster: this process is forbidden to
+    integrate anything, and the numbers equal a run without a cluster bit for bit."""
+    import sdnet.runner
+    from sdnet.experiment import load_experiment, run_experiment
 
     sys.path.insert(0, str(ROOT / "tests" / "integration"))
-    from test_study import _small_study  # type: ignore[import-not-found]
+    from test_study import _write_study  # type: ignore[import-not-found]
 
-    study = _small_study(tmp_path)
-    with pytest.warns(sdnet.errors.SdnetWarning):
-        here = run_experiment(study, progress=False)
-    with pytest.warns(sdnet.errors.SdnetWarning):
+    study = load_experiment(_write_study(
+        tmp_path, region={"preset": "typical"},
+        factors=[{"name": "push_duration", "bounds": [0, 10]},
+                 {"name": "push_amount", "bounds": [0, 800000]}, {"name": "word_of_mouth"},
+                 {"name": "attrition_rate"}],
+        design={"method": "morris", "n": 4},
+        metrics=[{"name": "members_share"},
+                 {"name": "peak_members", "variable": "Total Members", "reducer": "peak"}],
+        analysis={"screen": {"top": 3, "n": 8, "metric": "members_share", "seeds": 2},
+                  "grow": {"max_n": 16, "top": 2}, "integration_check": {"n": 4}}))
+    here = run_experiment(study, progress=False)
+
+    def nothing_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a stage integrated runs in the client, not on the cluster")
+
+    monkeypatch.setattr(sdnet.runner, "run_ensemble", nothing_here)
+    log = tmp_path / "blocks.log"
+    with _hooked(scheduler, _Hook(log)):
         there = run_experiment(study, progress=False, cluster=scheduler)
+    growth = there.summary["growth"]
+    assert growth["sizes"] == [8, 16] == here.summary["growth"]["sizes"]  # it grew once
+    assert there.summary["screen_stability"]["seeds"] == \
+        here.summary["screen_stability"]["seeds"]
+    # one task per chunk of each stage: the study's screen, the second seed's, the Sobol'
+    # stage, its added rows, the half-step and the RK4 re-runs
+    chunk = study.run.chunk_size
+    n_screen = here.screen_design.n_runs * len(study.cases)
+    n_sobol = 8 * (2 + 3) * len(study.cases)  # the added rows of N = 16 are as many
+    stages = [n_screen, n_screen, n_sobol, n_sobol, 4, 4]
+    assert len(_logged(log)) == sum(-(-n // chunk) for n in stages)
     assert here.ensemble.dataset["outputs"].to_numpy().tobytes() == \
         there.ensemble.dataset["outputs"].to_numpy().tobytes()
     pd.testing.assert_frame_equal(here.metrics, there.metrics)
-    assert list(here.ensemble.dataset["numerics"].to_numpy()) == \
-        list(there.ensemble.dataset["numerics"].to_numpy())
+    pd.testing.assert_frame_equal(here.runs, there.runs)
+    for key in ("screen_stability", "growth", "integration_check"):
+        assert key in there.summary and here.summary[key] == there.summary[key], key
+
+
+@pytest.mark.xdist_group("cluster")
+def test_a_lost_worker_costs_its_block_once_and_the_result_is_whole_and_identical(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
+) -> None:
+    import os
+
+    import sdnet.scheduler
+    from sdnet.cli import main
+
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 3)  # 3 blocks
+    assert main(_argv(tmp_path / "here")) == 0
+    log = tmp_path / "blocks.log"
+    with _hooked(scheduler, _Hook(log, kill=1)):
+        assert main(_argv(tmp_path / "cluster", "--cluster", scheduler)) == 0
+    pid = int((tmp_path / "blocks.log.killed").read_text())  # the worker died at block 1 ...
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert _logged(log) == [0, 1, 2]  # ... and another integrated it, once
+    here = sdnet.EnsembleResult.load(tmp_path / "here" / "ensemble.zarr")
+    there = sdnet.EnsembleResult.load(tmp_path / "cluster" / "ensemble.zarr")
+    assert there.dataset["outputs"].to_numpy().tobytes() == \
+        here.dataset["outputs"].to_numpy().tobytes()
+    assert list(there.dataset["status"].to_numpy()) == ["ok"] * 9
+    pd.testing.assert_frame_equal(here.factors, there.factors)
+
+
+@pytest.mark.xdist_group("cluster")
+def test_a_killed_client_resumes_on_the_cluster_computing_only_the_missing_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    scheduler: str
+) -> None:
+    """`sdnet ensemble --cluster` in a process killed (SIGKILL) once two of its four blocks
+    are stored; the same command again integrates only the other two, keeps the stored
+    chunks untouched, and gives the bits of an uninterrupted run."""
+    import time
+
+    import sdnet.scheduler
+    from sdnet.cli import main
+
+    out = tmp_path / "ens"
+    argv = _argv(out, "--cluster", scheduler)
+    argv[argv.index("9")] = "12"
+    work = tmp_path / ".ens.sdnet-work" / "ensemble.zarr"
+    log = tmp_path / "blocks.log"
+    hook = _Hook(log, hold=2)
+    # the command itself, with blocks of 3 runs (4 blocks) for a small test
+    code = ("import sys\nimport sdnet.scheduler\nsdnet.scheduler.BLOCK_SIZE = 3\n"
+            f"from sdnet.cli import main\nsys.exit(main({argv!r}))\n")
+    with _hooked(scheduler, hook) as client:
+        client_process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 120
+            while _done(work)[:2] != [True, True]:
+                assert client_process.poll() is None, client_process.communicate()
+                assert time.monotonic() < deadline, "blocks 0 and 1 were never stored"
+                time.sleep(0.05)
+        finally:
+            client_process.kill()
+            client_process.communicate()
+        # the scheduler forgets the dead client's tasks; then the held ones may end
+        while client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)):
+            assert time.monotonic() < deadline, "the scheduler kept the killed client's tasks"
+            time.sleep(0.05)
+        Path(hook.release).touch()
+    assert not out.exists() and _done(work) == [True, True, False, False]
+    kept = {p: p.stat().st_mtime_ns for p in (work / "outputs").rglob("*") if p.is_file()}
+    assert _logged(log) == [0, 1]
+
+    monkeypatch.setattr(sdnet.scheduler, "BLOCK_SIZE", 3)
+    capsys.readouterr()
+    with _hooked(scheduler, _Hook(log)):
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "resuming: 6 of 12 runs were written by an interrupted attempt (kept)" in printed
+    assert _logged(log) == [0, 1, 2, 3]  # blocks 2 and 3 only, once each
+    final = out / "ensemble.zarr"
+    for path, stamp in kept.items():  # the kept blocks' chunks were not written again
+        assert (final / path.relative_to(work)).stat().st_mtime_ns == stamp
+    resumed = sdnet.EnsembleResult.load(final)
+    assert main([*_argv(tmp_path / "whole"), "--samples", "12"]) == 0
+    whole = sdnet.EnsembleResult.load(tmp_path / "whole" / "ensemble.zarr")
+    assert resumed.dataset["outputs"].to_numpy().tobytes() == \
+        whole.dataset["outputs"].to_numpy().tobytes()
+    pd.testing.assert_frame_equal(resumed.factors, whole.factors)
+
+
+def _done(store: Path) -> list[bool]:
+    """The ``done`` mask of a store being written by another process (empty until readable)."""
+    try:
+        return EnsembleStore.open(store, mode="r").done().tolist()
+    except (ResultFileError, KeyError, OSError, ValueError):
+        return []
 
 
 def test_a_big_study_writes_zarr_and_parquet_and_the_report_reads_them(
