@@ -221,14 +221,17 @@ class ShippedModel:
     ir: Any
     path: Path
     sha256: str
+    data_files: tuple[Path, ...] = ()  # of data variables without an expression
 
 
 def shippable(compiled: Any) -> ShippedModel:
     """What to send to workers for ``compiled`` (see :class:`ShippedModel`)."""
-    return ShippedModel(compiled.ir, Path(compiled.path), compiled.sha256)
+    return ShippedModel(
+        compiled.ir, Path(compiled.path), compiled.sha256, tuple(compiled.data_files)
+    )
 
 
-_BUILT: dict[str, Any] = {}
+_BUILT: dict[tuple[str, tuple[Path, ...]], Any] = {}
 
 
 def worker_model(shipped: ShippedModel | Any) -> Any:
@@ -236,13 +239,15 @@ def worker_model(shipped: ShippedModel | Any) -> Any:
     pool or the cluster spreads the blocks over the cores)."""
     if not isinstance(shipped, ShippedModel):
         return shipped
-    built = _BUILT.get(shipped.sha256)
+    key = (shipped.sha256, shipped.data_files)
+    built = _BUILT.get(key)
     if built is None:
         from sdnet.engine import CompiledModel
 
-        built = CompiledModel(shipped.ir, path=shipped.path, sha256=shipped.sha256)
+        built = CompiledModel(shipped.ir, path=shipped.path, sha256=shipped.sha256,
+                              data_files=shipped.data_files)
         built.workers = 1
-        _BUILT[shipped.sha256] = built
+        _BUILT[key] = built
     return built
 
 

@@ -1150,6 +1150,9 @@ class _Compiler:
         if any(not a.dims for a in arrays):
             raise self._fail(f"{label} of a value without subscripts")
         aligned, dims, _ = self._combine(arrays)
+        if not all(a.static for a in args):  # static operands computed once per run
+            aligned = [self._hoisted(a) for a in aligned]
+            scalars = [self._hoisted(a) for a in scalars]
         if func == "vector_select":
             axes = tuple(i + 1 for i, d in enumerate(dims) if d.endswith("!"))
             if not axes:

@@ -41,17 +41,18 @@ def _assert_equal_to_pysd(outputs: dict[str, np.ndarray], frame) -> None:
 
 def test_vector_functions_equal_pysd_run_by_run(tmp_path: Path) -> None:
     # every run its own numerical action and sort direction, each run equal to PySD's
-    runs = [(0.0, 1.0), (5.0, 0.0), (9.0, -1.0)]
+    runs = [(0.0, 1.0, -1.0), (5.0, 0.0, 7.0), (9.0, -1.0, 0.5)]
+    names = ("action", "direction", "missing")
     sim = compile_model(VECTORS).simulate(
-        {"action": np.array([a for a, _ in runs]), "direction": np.array([d for _, d in runs])},
+        {name: np.array([run[j] for run in runs]) for j, name in enumerate(names)},
         n_runs=len(runs),
     )
     assert sim.ok.all()
     model = _pysd(VECTORS, tmp_path)
-    for i, (action, direction) in enumerate(runs):
+    for i, run in enumerate(runs):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PySD explains what action 5 computes
-            frame = model.run(params={"action": action, "direction": direction}, progress=False)
+            frame = model.run(params=dict(zip(names, run, strict=True)), progress=False)
         _assert_equal_to_pysd({c: v[i] for c, v in sim.outputs.items()}, frame)
 
 
@@ -64,6 +65,8 @@ def test_vector_functions_by_hand() -> None:
     assert [at0[f"sorted[p{i}]"] for i in range(1, 5)] == [-7.5, -1.5, -1.5, 0.5]
     assert at0["pick"] == 1 * 0.5 + 2 * -7.5  # action 0: the weighted sum
     assert at0["none"] == -1  # nothing selected: the missing value
+    assert at0["pick3[f2]"] == -1
+    assert at0["pick3[f3]"] == 2 * at0["sales2[R1,f3]"]
     # rank2[firm, region] ranks sales2[region, firm] along firm, its last subscript as written
     sales2 = np.array([[at0[f"sales2[R{r},f{f}]"] for f in range(1, 5)] for r in (1, 2)])
     rank2 = np.array([[at0[f"rank2[f{f},R{r}]"] for f in range(1, 5)] for r in (1, 2)])
@@ -111,3 +114,15 @@ def test_data_files_are_required_and_named(tmp_path: Path) -> None:
     other.write_text("Time\tsomething else\n0\t1\n", encoding="utf-8")
     with pytest.raises(ModelFileError, match=r"cannot read the data variable '\w+' from"):
         compile_model(model, data_files=[other]).simulate({}, n_runs=1)
+
+
+def test_workers_get_the_data_files() -> None:
+    from sdnet.scheduler import shippable, worker_model
+
+    compiled = compile_model(DATA / "from_data.mdl", data_files=["from_data.tab"])
+    built = worker_model(shippable(compiled))
+    assert built is not compiled and built.data_files == compiled.data_files
+    np.testing.assert_array_equal(
+        built.simulate({}, n_runs=1).outputs["Revenue[South]"],
+        compiled.simulate({}, n_runs=1).outputs["Revenue[South]"],
+    )
