@@ -1,9 +1,13 @@
 """Every command on every model of the public suite: no traceback, ever.
 
-For each case of ``../shared/conformance/index.tsv`` it runs, in this process through
-``sdnet.cli.main`` (as the console script does), ``describe``, ``run`` (PySD, and ``--engine
-auto``), ``diagram`` and ``check --only units_declared,defaults_in_range`` (the simulation
-checks are the conformance sweep's job), each in a fresh output folder, and sorts the ends:
+For each case of ``../shared/conformance/index.tsv`` and each of the suite's XMILE files
+(``.xmile``/``.stmx`` beside the cases, as ``<case>/<file>``; ``--no-xmile`` leaves them out)
+it runs, in this process through ``sdnet.cli.main`` (as the console script does),
+``describe``, ``run`` (PySD, and ``--engine auto``), ``diagram``, ``check --only
+units_declared,defaults_in_range`` (the simulation checks are the conformance sweep's job),
+``ensemble`` (4 runs), ``experiment`` (a 4-run Latin-hypercube study of the model's first
+constant, written to a study file in the temporary folder, ``--no-report``) and ``report`` (of
+that study's folder), each in a fresh output folder, and sorts the ends:
 
 * ``ok`` (exit 0), ``answer`` (exit 1: ``check`` found a failing check), ``clear`` (exit 2: a
   one-line error, an ``SdnetError``);
@@ -16,6 +20,7 @@ Usage::
 
     python3 benchmarks/every_command.py                 # every case (minutes)
     python3 benchmarks/every_command.py --cases teacup delays --commands run describe
+    python3 benchmarks/every_command.py --no-xmile          # the Vensim files only
 """
 
 from __future__ import annotations
@@ -37,7 +42,34 @@ sys.path.insert(0, str(ROOT / "tests" / "conformance"))
 
 import suite  # noqa: E402
 
-COMMANDS = ("describe", "run", "run-auto", "diagram", "check")
+COMMANDS = ("describe", "run", "run-auto", "diagram", "check", "ensemble", "experiment",
+            "report")
+
+
+def _study(model: Path, folder: Path) -> Path:
+    """A 4-run Latin-hypercube study of the model's first constant (bounds: its declared range,
+    else half to one and a half its default); no factor when the model cannot be loaded or has
+    no constant, so the command says why."""
+    from sdnet.errors import SdnetError
+    from sdnet.model import load_model
+
+    lines = ["[experiment]", 'name = "every_command"', f"model = {str(model)!r}", "seed = 1",
+             "", "[design]", 'method = "lhs"', "n = 4", ""]
+    try:
+        parameters = [p for p in load_model(model).parameters.values() if p.kind != "control"]
+    except SdnetError:
+        parameters = []
+    for parameter in parameters[:1]:
+        if parameter.bounded and parameter.lower < parameter.upper:
+            bounds = (parameter.lower, parameter.upper)
+        else:
+            default = float(parameter.default) if parameter.default is not None else 0.0
+            bounds = sorted((0.5 * default, 1.5 * default)) if default else (0.0, 1.0)
+        lines += ["[[factors]]", f"name = {parameter.name!r}",
+                  f"bounds = [{float(bounds[0])!r}, {float(bounds[1])!r}]", ""]
+    path = folder / "study.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
 
 
 def _argv(command: str, model: Path, out: Path) -> list[str]:
@@ -49,6 +81,18 @@ def _argv(command: str, model: Path, out: Path) -> list[str]:
         return ["run", str(model), "--engine", "auto", "--out", str(out / "auto")]
     if command == "diagram":
         return ["diagram", str(model), "--out", str(out / "d.svg")]
+    if command == "ensemble":
+        return ["ensemble", str(model), "--samples", "4", "--no-progress",
+                "--out", str(out / "ens")]
+    if command == "experiment":
+        return ["experiment", str(_study(model, out)), "--quiet", "--no-report",
+                "--out", str(out / "study")]
+    if command == "report":  # the study's folder, made first (without its report)
+        from sdnet.cli import main
+
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            main(_argv("experiment", model, out))
+        return ["report", str(out / "study")]
     return ["check", str(model), "--only", "units_declared,defaults_in_range"]
 
 
@@ -75,9 +119,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", help="case names (default: every case)")
     parser.add_argument("--commands", nargs="*", choices=COMMANDS, default=list(COMMANDS))
+    parser.add_argument("--no-xmile", action="store_true",
+                        help="leave out the suite's XMILE (.xmile/.stmx) files")
     args = parser.parse_args()
     os.environ.setdefault("SDNET_CACHE_DIR", tempfile.mkdtemp(prefix="sdnet-every-cache-"))
     cases = suite.load_cases()
+    if not args.no_xmile:
+        cases += suite.xmile_cases(cases)
     if args.cases:
         cases = [c for c in cases if c.name in set(args.cases)]
     if not cases:

@@ -77,6 +77,7 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     population = "Number of Firms"
     cost = "Cumulative Public Spending"
     quality = "Embeddedness"    # shown beside the outcome
+    charts = ["Total Members", "Public Push Grant"]   # charted while playing (optional)
 
     [checks]                    # the model's own checks in the validity battery (sdnet check)
     invariants = ["Total Members >= 0", "Total Members <= Number of Firms"]
@@ -443,12 +444,16 @@ class Game:
         Output columns (Vensim names as written).
     population : str
         A constant (Vensim name as written).
+    charts : tuple of str
+        Output columns the simulator's game charts while it is played (default: outcome,
+        quality and cost; flexnet adds its grant over time, ``Public Push Grant``).
     """
 
     outcome: str
     population: str
     cost: str
     quality: str = ""
+    charts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -885,7 +890,7 @@ def _parse_mechanism(raw: Any, path: Path | None) -> Mechanism | None:
         _check_keys(entry, ("name", "variables"), path, key)
         name = _string(entry.get("name"), path, f"{key}.name").strip()
         if not name:
-            raise CardError("must be a plain name such as \"member fees\", not empty",
+            raise CardError("must be a plain name such as \"fees\", not empty",
                             path=path, key=f"{key}.name", value=entry.get("name"))
         variables = entry.get("variables")
         if isinstance(variables, str):
@@ -896,7 +901,7 @@ def _parse_mechanism(raw: Any, path: Path | None) -> Mechanism | None:
         shares.append(MechanismShare(name, _names(variables, path, f"{key}.variables")))
     if len(shares) < 2:
         raise CardError(f"needs at least two [[mechanism.shares]] (the parts of a whole, e.g. "
-                        f"member fees and sponsors' money), not {len(shares)}", path=path,
+                        f"fees and donations), not {len(shares)}", path=path,
                         key="mechanism.shares", value=raw.get("shares"))
     states = []
     for i, entry in enumerate(_tables(raw, "states", path)):
@@ -996,12 +1001,14 @@ def _parse_game(raw: Any, path: Path | None) -> Game | None:
     if raw is None:
         return None
     raw = _table(raw, path, "game")
-    _check_keys(raw, ("outcome", "population", "cost", "quality"), path, "game")
+    _check_keys(raw, ("outcome", "population", "cost", "quality", "charts"), path, "game")
     for required in ("outcome", "population", "cost"):
         if required not in raw:
             raise CardError(f"[game] needs {required} (keys: outcome, population, cost, "
-                            "quality)", path=path, key=f"game.{required}", value=None)
-    return Game(**{k: _string(v, path, f"game.{k}") for k, v in raw.items()})
+                            "quality, charts)", path=path, key=f"game.{required}", value=None)
+    charts = _names(raw.get("charts", []), path, "game.charts")
+    return Game(**{k: _string(v, path, f"game.{k}") for k, v in raw.items() if k != "charts"},
+                charts=charts)
 
 
 #: ``"100 * upper"``: a multiple of a constant's declared upper bound (extreme runs).

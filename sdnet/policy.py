@@ -106,7 +106,7 @@ class Push:
             object.__setattr__(self, name, number)
         if self.match > 1:
             raise PushScheduleError(
-                f"push match is a share of the grant and must lie in [0, 1] (got {self.match:g})",
+                f"push match is a share of the amount and must lie in [0, 1] (got {self.match:g})",
                 field="match",
                 value=self.match,
             )

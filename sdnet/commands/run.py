@@ -60,10 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     push = parser.add_argument_group(
         "public push (fields not given keep the model file's values)"
     )
-    push.add_argument("--push-amount", type=float, metavar="A", help="grant ($/Year)")
-    push.add_argument("--push-start", type=float, metavar="S", help="start (Year)")
-    push.add_argument("--push-duration", type=float, metavar="D", help="full-strength years")
-    push.add_argument("--push-taper", type=float, metavar="T", help="phase-out years")
+    push.add_argument("--push-amount", type=float, metavar="A",
+                      help="amount (in the units of the card's amount constant)")
+    push.add_argument("--push-start", type=float, metavar="S", help="start (model time)")
+    push.add_argument("--push-duration", type=float, metavar="D",
+                      help="full-strength duration (model time)")
+    push.add_argument("--push-taper", type=float, metavar="T",
+                      help="phase-out duration (model time)")
     push.add_argument(
         "--push-match", type=float, metavar="M", help="local-match requirement (share, 0-1)"
     )

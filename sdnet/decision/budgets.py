@@ -92,7 +92,7 @@ def equal_budget_packages(
         if push.taper:
             text += f", then tapering to zero over {push.taper:g} {years}"
         if push.match:
-            text += f", {push.match:.0%} of it matched by local sponsors"
+            text += f", {push.match:.0%} of it matched locally"
         return Package(f"{prefix}_{name}", push, extra, label=text)
 
     packages = [

@@ -656,7 +656,7 @@ def _parse_metrics(raw: Any, path: Path | None, model: Model,
                            f"{span[1]:g})", path, f"{key}.{option}", entry[option])
         units = entry.get("units", "")
         if not isinstance(units, str):
-            raise _err(f"must be a units string such as \"firm\", not {units!r}", path,
+            raise _err(f"must be a units string such as \"widget\", not {units!r}", path,
                        f"{key}.units", units)
         if "direction" in kwargs and kwargs["direction"] not in ("above", "below"):
             raise _err(f"must be 'above' or 'below', not {kwargs['direction']!r}", path,

@@ -125,9 +125,11 @@ def plot_threshold_map(
     *,
     amount_units: str = "$/Year",
     duration_units: str = "Year",
+    system: str = "the system",
     ax: Axes | None = None,
 ) -> Axes:
-    """The shortest push that sustains the network, against the push amount, per region.
+    """The shortest push that sustains ``system`` (the card's word), against the push amount,
+    per region.
 
     Parameters
     ----------
@@ -176,7 +178,7 @@ def plot_threshold_map(
     ax.set_ylim(0, top)
     ax.set_xlabel(f"push amount ({amount_units})")
     ax.set_ylabel(f"shortest sustaining push duration ({duration_units})")
-    ax.text(0.01, 0.02, "above a line: the network is sustained", transform=ax.transAxes,
+    ax.text(0.01, 0.02, f"above a line: {system} is sustained", transform=ax.transAxes,
             fontsize=7, va="bottom", color="#444444")
     handles, labels = ax.get_legend_handles_labels()
     if never:

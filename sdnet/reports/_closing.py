@@ -138,7 +138,8 @@ def _other_tables(ctx: ReportContext) -> Section | None:
         return frame.assign(**columns)
 
     if "hysteresis" in others:
-        ctx.add(hysteresis_findings(in_words(others["hysteresis"])),
+        ctx.add(hysteresis_findings(in_words(others["hysteresis"]), system=ctx.word("system"),
+                                    members=ctx.word("members")),
                 topic="Tipping point and memory")
     if "comparison" in others:
         ctx.add(comparison_findings(in_words(others["comparison"])),

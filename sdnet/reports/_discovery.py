@@ -289,7 +289,7 @@ def _thresholds(ctx: ReportContext) -> Section | None:
     if frame is not None:
         figure = _new_figure(height=3.6)
         plot_threshold_map(frame, amount_units=amount_units, duration_units=duration_units,
-                           ax=figure.add_subplot())
+                           system=ctx.word("system"), ax=figure.add_subplot())
         found = threshold_findings(_in_words(ctx, frame), amount_units=amount_units,
                                    goal=goal)
         ctx.add(found, topic="How long a push must last")

@@ -7,6 +7,7 @@ model. Where the numbers are uncertain the sentence says so, and a caveat is add
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -296,7 +297,7 @@ def _describe_range(
 def prim_findings(
     name: str, box: pd.DataFrame, stats: Mapping[str, float] | None, *,
     bounds: Mapping[str, tuple[float, float]], units: Mapping[str, str],
-    outcome: str = "sustained the network",
+    outcome: str = "sustained",
 ) -> list[Finding]:
     """The PRIM box in words, with its own density and coverage (see :func:`box_stats`).
 
@@ -355,7 +356,7 @@ def box_stats(
 
 
 def threshold_findings(
-    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "sustain the network"
+    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "reach the outcome"
 ) -> list[Finding]:
     """For each region, how long a push must last at each amount to reach ``goal``."""
     if frame.empty or not {"region", "push_amount", "min_duration"} <= set(frame.columns):
@@ -383,7 +384,7 @@ def threshold_findings(
 
 
 def amount_threshold_findings(
-    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "sustain the network"
+    frame: pd.DataFrame, *, amount_units: str = "$/Year", goal: str = "reach the outcome"
 ) -> list[Finding]:
     """For each region, how large a push of each duration must be to reach ``goal``."""
     if frame.empty or not {"region", "push_duration", "min_amount"} <= set(frame.columns):
@@ -410,13 +411,16 @@ def amount_threshold_findings(
 
 
 _STARTS = {
-    "working": "from the full state of a working network",
+    "working": "from the full state of a working {system}",
     "early": "from an early, small state",
 }
 
 
-def hysteresis_findings(frame: pd.DataFrame) -> list[Finding]:
-    """Whether a region keeps a working network without push, and loses one started early."""
+def hysteresis_findings(frame: pd.DataFrame, *, system: str = "the system",
+                        members: str = "the main outcome") -> list[Finding]:
+    """Whether a region keeps a working ``system`` without push, and loses one started early
+    (``system``, ``members``: the card's words)."""
+    bare = re.sub(r"^(the|a|an) ", "", system)
     needed = {"region", "start", "persists"}
     if frame.empty or not needed <= set(frame.columns):
         return []
@@ -426,12 +430,13 @@ def hysteresis_findings(frame: pd.DataFrame) -> list[Finding]:
         for row in rows.itertuples():
             persists = str(row.persists).strip().lower() in ("true", "1", "1.0", "yes")
             ratio = getattr(row, "ratio", np.nan)
-            detail = f" (members after 10 years: {_pct(float(ratio))} of the start)" \
+            detail = f" ({members} after 10 years: {_pct(float(ratio))} of the start)" \
                 if np.isfinite(float(ratio)) else ""
-            origin = _STARTS.get(str(row.start), f"from the {row.start} state")
+            origin = _STARTS.get(str(row.start), f"from the {row.start} state").format(
+                system=bare)
             parts.append(f"started {origin} "
                          f"{'persists' if persists else 'does not persist'} without push{detail}")
-        found.append(Finding(f"In the {region} region, a network " + "; ".join(parts) + "."))
+        found.append(Finding(f"In the {region} region, a {bare} " + "; ".join(parts) + "."))
     return found
 
 

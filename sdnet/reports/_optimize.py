@@ -38,16 +38,17 @@ def _package_words(row: pd.Series, variables: list[str], units: dict[str, str],
 
 
 def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[str, str],
-                     n_worlds: int | None, label: Callable[[str], str] = str) -> list[Finding]:
+                     n_worlds: int | None, label: Callable[[str], str] = str,
+                     system: str = "the system") -> list[Finding]:
     """One sentence per region and required rate: the cheapest package, or that none of those
-    evaluated reached the rate (and the best rate reached)."""
+    evaluated reached the rate (and the best rate reached); ``system`` is the card's word."""
     worlds = f" of {n_worlds} worlds" if n_worlds else " of the worlds"
     found: list[Finding] = []
     for _, row in optima.iterrows():
         rate = float(row["required_rate"])
         where = str(row["region"]).replace("_", " ")
         if bool(row["found"]):
-            text = (f"{where}: the cheapest package found that sustains the network in "
+            text = (f"{where}: the cheapest package found that sustains {system} in "
                     f"at least {rate:.0%}{worlds} costs {_money(row['cost'])} of public money "
                     f"on average ({_package_words(row, variables, units, label)}); it succeeds "
                     f"in "
@@ -62,7 +63,7 @@ def optimum_findings(optima: pd.DataFrame, *, variables: list[str], units: dict[
                     f"the model card's sanity checks flag {counts} (a success for the wrong "
                     "reason; see Sanity checks).", caveat=True))
         else:
-            text = (f"{where}: no package evaluated sustains the network in {rate:.0%}"
+            text = (f"{where}: no package evaluated sustains {system} in {rate:.0%}"
                     f"{worlds}; the best reached {float(row['success_rate']):.0%} (at "
                     f"{_money(row['cost'])}). Widen the bounds or run more generations, or the "
                     "rate is out of reach in this region.")
@@ -107,7 +108,7 @@ def _optimisation(ctx: ReportContext) -> Section | None:
     outcome = spec.get("outcome", "the outcome")
     description = ctx.metric_description(outcome) if spec else ""
     found = optimum_findings(optima, variables=variables, units=units, n_worlds=n_worlds,
-                             label=ctx.factor_label)
+                             label=ctx.factor_label, system=ctx.word("system"))
     ctx.add(found, topic=TITLE)
     for finding in found:  # the optimum answers "at what public cost": the brief shows it
         ctx.offer(BriefItem("caveat" if finding.caveat else "answer", finding.text, rank=2,

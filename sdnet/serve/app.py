@@ -313,7 +313,7 @@ class SimulatorApp:
         ranked = sorted(references, key=lambda r: r.score, reverse=True)
         best, typical = ranked[0], ranked[len(ranked) // 2]
         by_name = {r.name: r for r in references}
-        names = dict.fromkeys([r.name for r in ranked[:5]] + [typical.name, "no push"])
+        names = dict.fromkeys([r.name for r in ranked[:5]] + [typical.name, "none"])
         shown = [by_name[name] for name in names]
         times = np.asarray(game.times)
         return {

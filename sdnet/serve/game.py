@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from sdnet.teaching.challenge import EnsembleSimulator
 
 __all__ = [
-    "REFERENCE_AMOUNTS",
     "REFERENCE_PERIODS",
+    "REFERENCE_SHARES",
     "Game",
     "PolicyOutcome",
     "play",
@@ -36,8 +36,9 @@ __all__ = [
     "score_policies",
 ]
 
-#: grants ($/Year) and numbers of funded periods of the reference policies
-REFERENCE_AMOUNTS: tuple[float, ...] = (100_000, 200_000, 300_000, 500_000, 800_000)
+#: amounts of the reference policies, as shares of the amount's declared upper bound
+#: (flexnet's Push Amount, 0-2 M $/Year: 100k to 800k $/Year), and numbers of funded periods
+REFERENCE_SHARES: tuple[float, ...] = (0.05, 0.1, 0.15, 0.25, 0.4)
 REFERENCE_PERIODS: tuple[int, ...] = (1, 2, 4, 7, 10)
 
 Decision = Mapping[str, float]
@@ -51,11 +52,11 @@ class PolicyOutcome:
     ----------
     name, description : str
         ``"your choices"`` or a reference policy, and what it does in words.
-    members, embeddedness, cost : float
-        Means over the worlds that ran, at the final time (members in firm, embeddedness 0-1,
-        public money spent in $).
+    outcome, quality, cost : float
+        Means over the worlds that ran, at the final time, of the card's ``[game]`` outcome,
+        quality and cost (flexnet: members in firm, embeddedness 0-1, public money in $).
     sustained : float
-        Share of worlds (0-1) with members at least the rules' fraction of the firms.
+        Share of worlds (0-1) with the outcome at least the rules' fraction of the population.
     score : float
         Points: ``100 * sustained - cost_weight * cost / 1e6``.
     trajectory : ndarray
@@ -66,8 +67,8 @@ class PolicyOutcome:
 
     name: str
     description: str
-    members: float
-    embeddedness: float
+    outcome: float
+    quality: float
     cost: float
     sustained: float
     score: float
@@ -76,8 +77,8 @@ class PolicyOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (without the trajectory)."""
-        return {"name": self.name, "description": self.description, "members": self.members,
-                "embeddedness": self.embeddedness, "cost": self.cost,
+        return {"name": self.name, "description": self.description, "outcome": self.outcome,
+                "quality": self.quality, "cost": self.cost,
                 "sustained": self.sustained, "score": self.score, "n_failed": self.n_failed}
 
 
@@ -169,22 +170,36 @@ def play(simulator: EnsembleSimulator, setup: SimulatorSetup, base: Mapping[str,
 
 
 def reference_policies(rules: GameRules, start: Decision) -> dict[str, tuple[str, list[Decision]]]:
-    """Simple policies to compare with: no push, and a constant grant for the first periods.
+    """Simple policies to compare with: none (amount 0), and a constant amount (shares of its
+    declared upper bound, :data:`REFERENCE_SHARES`) for the first periods.
 
     Every other game lever keeps its value in ``start``.
     """
     n = len(rules.decision_times)
     policies: dict[str, tuple[str, list[Decision]]] = {
-        "no push": ("no public money", [{**start, rules.amount: 0.0}] * n),
+        "none": ("an amount of 0 throughout", [{**start, rules.amount: 0.0}] * n),
     }
-    for amount in REFERENCE_AMOUNTS:
+    upper = rules.amount_upper if rules.amount_upper > 0 else 1.0
+    unit = rules.time_unit or "time"
+    for share in REFERENCE_SHARES:
+        amount = float(f"{share * upper:.3g}")
         for periods in sorted({min(p, n) for p in REFERENCE_PERIODS}):
-            years = periods * rules.period
-            name = f"${amount / 1000:,.0f}k/yr for {years:g} yr"
+            span = periods * rules.period
+            name = f"{_compact(amount, rules.amount_units)} for {span:g} {unit}"
             plan = [{**start, rules.amount: amount if k < periods else 0.0} for k in range(n)]
-            policies[name] = (f"${amount:,.0f} per year in the first {years:g} years, then "
-                              "nothing", plan)
+            policies[name] = (f"{amount:,g} {rules.amount_units} from the start for {span:g} "
+                              f"{unit}, then nothing".replace("  ", " "), plan)
     return policies
+
+
+def _compact(amount: float, units: str) -> str:
+    """``300000, "$/Year"`` -> ``"$300k/Year"``; ``2.5, "widget/Month"`` ->
+    ``"2.5 widget/Month"``."""
+    text = (f"{amount / 1e6:g}M" if abs(amount) >= 1e6 else f"{amount / 1e3:g}k"
+            if abs(amount) >= 1e3 else f"{amount:g}")
+    if units.startswith("$"):
+        return f"${text}{units[1:]}"
+    return f"{text} {units}".strip()
 
 
 def score_policies(simulator: EnsembleSimulator, setup: SimulatorSetup, base: Mapping[str, float],
@@ -209,27 +224,27 @@ def score_policies(simulator: EnsembleSimulator, setup: SimulatorSetup, base: Ma
     values: dict[str, Any] = dict(base)
     for name, column in worlds.values.items():
         values[name] = np.tile(np.concatenate([[params[name].default], column]), k)
-    variables = [rules.members, rules.embeddedness, rules.cost]
+    variables = list(dict.fromkeys([rules.outcome, rules.quality, rules.cost]))
     _times, outputs = play(simulator, setup, values,
                            [plan for _description, plan in policies.values()],
                            n_runs_each=n, variables=variables)
-    firms = float(base.get(rules.firms, params[rules.firms].default))
+    population = float(base.get(rules.population, params[rules.population].default))
     results = []
     for i, (name, (description, _plan)) in enumerate(policies.items()):
         block = slice(i * n + 1, (i + 1) * n)
-        members = outputs[rules.members][block, -1]
-        embedded = outputs[rules.embeddedness][block, -1]
+        outcome = outputs[rules.outcome][block, -1]
+        quality = outputs[rules.quality][block, -1]
         cost = outputs[rules.cost][block, -1]
-        ok = np.isfinite(members) & np.isfinite(embedded) & np.isfinite(cost)
-        sustained = float(np.mean(ok & (members >= rules.sustain_fraction * firms)))
+        ok = np.isfinite(outcome) & np.isfinite(quality) & np.isfinite(cost)
+        sustained = float(np.mean(ok & (outcome >= rules.sustain_fraction * population)))
         mean_cost = float(np.mean(cost[ok])) if ok.any() else math.nan
         results.append(PolicyOutcome(
             name=name, description=description,
-            members=float(np.mean(members[ok])) if ok.any() else math.nan,
-            embeddedness=float(np.mean(embedded[ok])) if ok.any() else math.nan,
+            outcome=float(np.mean(outcome[ok])) if ok.any() else math.nan,
+            quality=float(np.mean(quality[ok])) if ok.any() else math.nan,
             cost=mean_cost, sustained=sustained,
             score=100.0 * sustained - rules.cost_weight * mean_cost / 1e6,
-            trajectory=outputs[rules.members][i * n], n_failed=int((~ok).sum()),
+            trajectory=outputs[rules.outcome][i * n], n_failed=int((~ok).sum()),
         ))
     return results
 
@@ -258,7 +273,10 @@ class Game:
         self.decisions: list[dict[str, float]] = []
         self.state: dict[str, np.ndarray] | None = None
         self.times = np.zeros(0)
-        self.series: dict[str, np.ndarray] = {o.variable: np.zeros(0) for o in setup.outcomes}
+        # what the page charts while playing: the card's [game] charts (and the explore charts)
+        self.variables = list(dict.fromkeys([*(c.variable for c in self.rules.charts),
+                                             *(o.variable for o in setup.outcomes)]))
+        self.series: dict[str, np.ndarray] = {name: np.zeros(0) for name in self.variables}
         self.results: list[PolicyOutcome] | None = None
 
     @property
@@ -284,7 +302,7 @@ class Game:
         segments = [s for s in _segments(self.rules) if s[2] == index]
         if self.finished:
             segments += [s for s in _segments(self.rules) if s[2] is None]
-        variables = [o.variable for o in self.setup.outcomes]
+        variables = self.variables
         for t0, t1, which in segments:
             values: dict[str, Any] = dict(self.base)
             values |= {k: v[0] for k, v in
@@ -300,7 +318,7 @@ class Game:
     def score(self, worlds: Worlds) -> list[PolicyOutcome]:
         """Your choices, then every reference policy, scored in the same worlds (cached)."""
         if self.results is None:
-            policies = {"your choices": ("the grants and levers you chose, period by period",
+            policies = {"your choices": ("the amounts and levers you chose, period by period",
                                          self.decisions)}
             policies |= reference_policies(self.rules, self.start)
             self.results = score_policies(self.simulator, self.setup, self.base, policies,

@@ -18,8 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from sdnet.card import ModelCard, find_card
-from sdnet.errors import UnknownVariableError
+from sdnet.card import Game, ModelCard, find_card
+from sdnet.errors import CardError, UnknownVariableError
 from sdnet.params import Parameter, ParameterTable, python_name
 from sdnet.policy import base_push
 
@@ -97,8 +97,9 @@ class GameRules:
     so the final values say what lasts "long after the push".
 
     Score (as in exercise 6's challenge): ``100 * share of worlds sustained - cost_weight *
-    mean public money ($ million)``, where a world is sustained when ``members`` at
-    ``final_time`` is at least ``sustain_fraction`` of ``firms``.
+    mean public money ($ million)``, where a world is sustained when ``outcome`` at
+    ``final_time`` is at least ``sustain_fraction`` of ``population`` (the card's ``[game]``;
+    ``quality`` is shown beside the outcome, ``charts`` are charted while playing).
     """
 
     levers: tuple[str, ...]
@@ -109,10 +110,14 @@ class GameRules:
     period: float
     decide_until: float
     final_time: float
-    members: str
-    embeddedness: str
+    outcome: str
+    quality: str
     cost: str
-    firms: str
+    population: str
+    charts: tuple[Outcome, ...] = ()
+    amount_upper: float = 0.0
+    amount_units: str = ""
+    time_unit: str = ""
     sustain_fraction: float = 0.05
     cost_weight: float = 5.0
 
@@ -128,8 +133,10 @@ class GameRules:
             "levers": list(self.levers), "amount": self.amount, "start": self.start,
             "duration": self.duration, "taper": self.taper, "period": self.period,
             "decide_until": self.decide_until, "final_time": self.final_time,
-            "members": self.members, "embeddedness": self.embeddedness, "cost": self.cost,
-            "firms": self.firms, "sustain_fraction": self.sustain_fraction,
+            "outcome": self.outcome, "quality": self.quality, "cost": self.cost,
+            "population": self.population, "charts": [c.to_dict() for c in self.charts],
+            "amount_units": self.amount_units, "time_unit": self.time_unit,
+            "sustain_fraction": self.sustain_fraction,
             "cost_weight": self.cost_weight, "decision_times": list(self.decision_times),
         }
 
@@ -149,6 +156,8 @@ class SimulatorSetup:
     game: GameRules | None
     card: str | None = None
     push: Mapping[str, str] = field(default_factory=dict)
+    words: Mapping[str, str] = field(default_factory=dict)
+    time_unit: str = ""
 
     @property
     def slider_names(self) -> tuple[str, ...]:
@@ -177,6 +186,7 @@ class SimulatorSetup:
             "presets": {k: dict(v) for k, v in self.presets.items()},
             "final_time": self.final_time, "time_step": self.time_step,
             "game": None if self.game is None else self.game.to_dict(),
+            "words": dict(self.words), "time_unit": self.time_unit,
         }
 
     def push_period(self, values: Mapping[str, float]) -> tuple[float, float, float] | None:
@@ -275,8 +285,17 @@ def setup_for(
         model_name=path.name, sliders=sliders, outcomes=outcomes,
         presets=MappingProxyType(presets), final_time=float(final_time),
         time_step=float(time_step), saveper=float(saveper), game=game,
-        card=where, push=MappingProxyType(push),
+        card=where, push=MappingProxyType(push), words=card.words,
+        time_unit=card.time_unit or _time_unit(parameters),
     )
+
+
+def _time_unit(parameters: ParameterTable) -> str:
+    """The model's time unit: the units of its FINAL TIME, else ``"time"``."""
+    for parameter in parameters.values():
+        if parameter.vensim_name.upper() == "FINAL TIME" and parameter.units:
+            return parameter.units
+    return "time"
 
 
 def _slider(parameter: Parameter, start: float) -> SliderSpec:
@@ -319,6 +338,22 @@ def _game_rules(card: ModelCard, parameters: ParameterTable, outputs: Mapping[st
         levers=levers, amount=push["amount"], start=push["start"], duration=push["duration"],
         taper=push.get("taper", ""), period=float(period),
         decide_until=float(final_time) - float(years_after), final_time=float(final_time),
-        members=game.outcome, embeddedness=game.quality or game.outcome, cost=game.cost,
-        firms=parameters[game.population].name,
+        outcome=game.outcome, quality=game.quality or game.outcome, cost=game.cost,
+        population=parameters[game.population].name,
+        charts=_game_charts(card, game, outputs),
+        amount_upper=float(parameters[push["amount"]].upper or 0.0),
+        amount_units=parameters[push["amount"]].units,
+        time_unit=card.time_unit or _time_unit(parameters),
     )
+
+
+def _game_charts(card: ModelCard, game: Game,
+                 outputs: Mapping[str, str]) -> tuple[Outcome, ...]:
+    """The card's ``[game] charts`` (default: outcome, quality, cost), each an output."""
+    charts = game.charts or tuple(dict.fromkeys(
+        c for c in (game.outcome, game.quality, game.cost) if c))
+    for variable in charts:
+        if variable not in outputs:
+            raise CardError(f"the model has no output {variable!r} to chart in the game",
+                            path=card.path, key="game.charts", value=list(game.charts))
+    return tuple(Outcome(v, v, outputs[v]) for v in charts)

@@ -387,7 +387,7 @@ _USER_METRIC = {"name": "m", "variable": "Total Members", "reducer": "final"}
         ({"analysis": {"thresholds": {"amount_tol": 5e6}}},
          r"\[analysis.thresholds.amount_tol\] must be smaller than the searched range"),
         ({"metrics": [{**_USER_METRIC, "units": {"a": 1}}]},
-         r"\[metrics\[0\].units\] must be a units string such as \"firm\", not \{'a': 1\}"),
+         r"\[metrics\[0\].units\] must be a units string such as \"widget\", not \{'a': 1\}"),
         ({"metrics": [{**_USER_METRIC, "reducer": "time_to_threshold", "threshold": 5,
                        "direction": "sideways"}]},
          r"\[metrics\[0\].direction\] must be 'above' or 'below', not 'sideways'"),

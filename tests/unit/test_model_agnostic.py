@@ -3,8 +3,16 @@
 Every name flexnet's card gives (the constants its push schedule and presets set, its
 outcomes' variables, its checks' and game's variables, its preset names) is searched in the
 string literals of every module under ``sdnet/`` (docstrings and comments may use flexnet as
-an example; code may not name it). A hit outside the documented exceptions below fails: the
-name belongs on the card, read through ``model.card``.
+an example; code may not name it) and in the text of every page file the package ships
+(``.js``, ``.html``, ``.css``, templates; comments left out): the simulator's script once
+hard-coded ``"Public Push Grant"``, which a scan of Python literals never saw. A hit outside
+the documented exceptions below fails: the name belongs on the card, read through
+``model.card``.
+
+flexnet's *words* (network, members, firms, sponsors, brokers, grant, embeddedness, Malecki)
+are searched too, in the prose of those literals (texts with a space: a user reads them) and
+in the page files: what a report, a message or the page says of a model comes from its card's
+``[words]``, names and labels, so another model's user never reads of networks of firms.
 """
 
 from __future__ import annotations
@@ -28,6 +36,17 @@ EXCEPTIONS: dict[str, str] = {
     # --robust): model-specific by nature; to move beside the model when cards can carry
     # behaviour tests
     "robustness.py": "flexnet's behaviour tests",
+}
+#: Page files the package ships (the simulator's page): scanned as text, comments left out.
+PAGE_SUFFIXES = (".js", ".html", ".htm", ".css", ".jinja", ".j2", ".tmpl", ".svg")
+#: flexnet's words: what another model's user must never read
+FLEXNET_WORDS = re.compile(r"\b(networks?|members?|firms?|sponsors?|sponsorship|brokers?|"
+                           r"brokering|grants?|embedded|embeddedness|malecki|flexnet)\b",
+                           re.IGNORECASE)
+#: Prose that may use a flexnet word, and why (module -> texts it may start with).
+WORD_EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    # the course's exercises are flexnet's (experiments/teaching): the command says so
+    "commands/exercise.py": ("Teaching exercises on embedded networks", "Findings of Malecki"),
 }
 #: Texts that may name flexnet: the shipped model's path in command examples and the
 #: installed data folder (``packaged_data("flexnet")``, the checkout's ``models/flexnet``).
@@ -75,6 +94,32 @@ def _literals(path: Path) -> list[tuple[int, str]]:
             and id(node) not in docstrings]
 
 
+_JS_COMMENT = re.compile(r"/\*.*?\*/|(?<![:\\\"'`])//[^\n]*", re.DOTALL)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
+def _page_text(path: Path) -> str:
+    """A page file's text without its comments (line numbers kept)."""
+    text = path.read_text(encoding="utf-8")
+    blank = (lambda m: re.sub(r"[^\n]", " ", m.group(0)))  # noqa: E731
+    text = _HTML_COMMENT.sub(blank, text)
+    return _JS_COMMENT.sub(blank, text) if path.suffix in (".js", ".css") else text
+
+
+def _page_files() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*") if p.suffix.lower() in PAGE_SUFFIXES)
+
+
+def _page_hits(pattern: re.Pattern[str]) -> list[str]:
+    found = []
+    for path in _page_files():
+        relative = path.relative_to(PACKAGE).as_posix()
+        for number, line in enumerate(_page_text(path).splitlines(), start=1):
+            for match in pattern.finditer(ALLOWED_PATHS.sub("", line)):
+                found.append(f"{relative}:{number}: {match.group(0)!r} in {line.strip()[:70]!r}")
+    return found
+
+
 def test_the_scan_finds_flexnet_names_where_they_are() -> None:
     names = _flexnet_names()
     assert {"push_amount", "Total Members", "number_of_firms", "embedded_prone",
@@ -84,6 +129,21 @@ def test_the_scan_finds_flexnet_names_where_they_are() -> None:
     # the excepted module does name them: the scan would see a fallback
     hits = [text for _, text in _literals(PACKAGE / "robustness.py") if pattern.search(text)]
     assert hits
+
+
+def test_the_page_scan_reads_the_simulators_script(tmp_path: Path) -> None:
+    """The page files are found and read without their comments: the line that once named
+    flexnet's grant would be caught, a comment naming it would not."""
+    assert {"serve/static/app.js", "serve/static/index.html", "serve/static/app.css"} <= {
+        p.relative_to(PACKAGE).as_posix() for p in _page_files()}
+    script = tmp_path / "page.js"
+    script.write_text('// "Public Push Grant" in a comment\n'
+                      'const wanted = [rules.outcome, "Public Push Grant"]; /* grant */\n'
+                      'const url = "http://example.org/network";\n', encoding="utf-8")
+    text = _page_text(script)
+    names = re.compile(re.escape("Public Push Grant"))
+    assert [n for n, line in enumerate(text.splitlines(), 1) if names.search(line)] == [2]
+    assert [m.group(0) for m in FLEXNET_WORDS.finditer(text)] == ["Grant", "network"]
 
 
 def test_no_flexnet_name_in_the_core_outside_the_documented_exceptions() -> None:
@@ -102,6 +162,28 @@ def test_no_flexnet_name_in_the_core_outside_the_documented_exceptions() -> None
             for match in pattern.finditer(ALLOWED_PATHS.sub("", text)):
                 if not ALLOWED_WORDS.match(match.group(0)):
                     found.append(f"{relative}:{line}: {match.group(0)!r} in {text[:70]!r}")
+    found += [hit for hit in _page_hits(pattern)
+              if not ALLOWED_WORDS.match(hit.split("'")[1])]
+    assert found == []
+
+
+def test_no_flexnet_word_in_the_cores_prose_or_pages() -> None:
+    """Messages, labels and page text the core writes use the card's words, not flexnet's."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative in EXCEPTIONS:
+            continue
+        allowed = WORD_EXCEPTIONS.get(relative, ())
+        for line, text in _literals(path):
+            if text.startswith(("example:", "examples:")) or text.startswith(allowed):
+                continue  # a command's examples run the shipped model
+            prose = ALLOWED_PATHS.sub("", text)
+            if " " not in prose.strip():
+                continue  # a key or an identifier (a card's [words] key "members"), not prose
+            for match in FLEXNET_WORDS.finditer(prose):
+                found.append(f"{relative}:{line}: {match.group(0)!r} in {text[:70]!r}")
+    found += _page_hits(FLEXNET_WORDS)
     assert found == []
 
 

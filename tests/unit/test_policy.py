@@ -84,7 +84,7 @@ def test_push_is_frozen() -> None:
         (
             {"amount": 1.0, "start": 2.0, "duration": 1.0, "match": 1.5},
             "match",
-            "push match is a share of the grant and must lie in [0, 1] (got 1.5)",
+            "push match is a share of the amount and must lie in [0, 1] (got 1.5)",
         ),
     ],
 )

@@ -100,7 +100,7 @@ function chartSvg(spec) {
   for (let t = 0; t <= spec.xmax + 1e-9; t += step) {
     parts.push(`<text x="${x(t)}" y="${H - B + 16}" font-size="13" text-anchor="middle" fill="#444">${t}</text>`);
   }
-  parts.push(`<text x="${W - R}" y="${H - 4}" font-size="12" text-anchor="end" fill="#666">year</text>`);
+  parts.push(`<text x="${W - R}" y="${H - 4}" font-size="12" text-anchor="end" fill="#666">${esc(timeUnit(false))}</text>`);
   for (const m of spec.marks || []) {
     parts.push(`<line x1="${x(m)}" x2="${x(m)}" y1="${T}" y2="${H - B}" stroke="#999" stroke-dasharray="2 3"/>`);
   }
@@ -125,6 +125,21 @@ function drawCharts(container, specs) {
   specs.forEach((spec, i) => { container.children[i].innerHTML = chartSvg(spec); });
 }
 
+// ------------------------------------------------------------------ words
+// What the page calls things comes from the model card ([words], [model] time_unit), so a
+// model without a card reads "the system", "preset", its own time unit.
+function word(key) {
+  const words = (state.setup && state.setup.words) || {};
+  return words[key] || key;
+}
+function bare(text) { return String(text).replace(/^(the|a|an) /i, ""); }
+function capital(text) { return text ? text[0].toUpperCase() + text.slice(1) : text; }
+function timeUnit(plural) {
+  const unit = String((state.setup && state.setup.time_unit) || "time").toLowerCase();
+  return plural && unit !== "time" && !unit.endsWith("s") ? unit + "s" : unit;
+}
+function presetWord() { return bare(word("preset")); }
+
 // ------------------------------------------------------------------ explore mode
 function sliderHtml(slider, value, prefix) {
   return `<div class="slider"><label for="${prefix}${esc(slider.name)}" title="${esc(slider.description)}">` +
@@ -134,18 +149,19 @@ function sliderHtml(slider, value, prefix) {
 }
 function buildExplore() {
   const setup = state.setup;
-  const groups = {lever: "Levers", region: "Region"};
+  const groups = {lever: "Levers", region: presetWord() === "preset" ? "Conditions" : capital(presetWord())};
   let html = "";
   for (const kind of Object.keys(groups)) {
-    const members = setup.sliders.filter((s) => s.kind === kind);
-    if (!members.length) continue;
-    html += `<h3>${groups[kind]}</h3>` + members.map((s) => sliderHtml(s, state.values[s.name], "s-")).join("");
+    const group = setup.sliders.filter((s) => s.kind === kind);
+    if (!group.length) continue;
+    html += `<h3>${groups[kind]}</h3>` + group.map((s) => sliderHtml(s, state.values[s.name], "s-")).join("");
   }
   $("sliders").innerHTML = html;
   const presets = Object.keys(setup.presets);
   $("preset").innerHTML = `<option value="">(as set)</option>` +
     presets.map((p) => `<option value="${esc(p)}">${esc(p.replace(/_/g, " "))}</option>`).join("");
   $("preset").closest("label").hidden = !presets.length;
+  $("preset-label").textContent = presetWord() === "preset" ? "Preset" : `${capital(presetWord())} preset`;
   state.preset = presets.find((p) => Object.entries(setup.presets[p]).every(([k, v]) => state.values[k] === v)) || "";
   $("preset").value = state.preset;
   $("sliders").addEventListener("input", (event) => {
@@ -226,7 +242,7 @@ function drawExplore() {
   });
   drawCharts($("charts"), specs);
   const entries = [["current run", CURRENT], ...state.saved.map((s) => [s.name, s.color])];
-  if (run.push) entries.push(["push (light: phase-out)", "#f0a040"]);
+  if (run.push) entries.push([`${bare(word("schedule"))} (light: phase-out)`, "#f0a040"]);
   if (state.fan && $("fan").checked) entries.push(["uncertainty (shaded)", "#c4d4ea"]);
   $("legend").replaceChildren(...entries.map(([text, color]) => {
     const span = document.createElement("span");  // a style attribute would break the CSP
@@ -257,7 +273,7 @@ function drawSaved() {
       outcomes.map((o) => { const v = row.series[o.variable]; return `<td>${esc(fmt(v[v.length - 1], o.units))}</td>`; }).join("") +
       (i ? `<td><button type="button" data-remove="${i - 1}">remove</button></td>` : "<td></td>") + "</tr>";
   });
-  table.innerHTML = `<caption>Saved scenarios side by side (outcomes in year ${state.setup.final_time})</caption>` + html;
+  table.innerHTML = `<caption>Saved scenarios side by side (outcomes at ${esc(timeUnit(false))} ${state.setup.final_time})</caption>` + html;
   table.querySelectorAll("button[data-remove]").forEach((b) => b.addEventListener("click", () => {
     state.saved.splice(Number(b.dataset.remove), 1);
     drawExplore();
@@ -286,27 +302,34 @@ function downloadCsv() {
 }
 
 // ------------------------------------------------------------------ game mode
+function labelOf(variable) {
+  const all = [...state.setup.outcomes, ...((state.setup.game && state.setup.game.charts) || [])];
+  const found = all.find((o) => o.variable === variable);
+  return found ? found.label : variable;
+}
 function gameRulesText(rules) {
-  return `You run the regional development agency. Every ${rules.period} years you set this period's ` +
-    `grant and how the network works; the model then runs to your next decision. The money stops ` +
-    `in year ${rules.decide_until} and the model runs on to year ${rules.final_time}. Your score counts ` +
-    `the plausible worlds in which the network still has at least ${Math.round(rules.sustain_fraction * 100)}% ` +
-    `of the region's firms as members in year ${rules.final_time} (100 points if all do), minus ` +
-    `${rules.cost_weight} points per million dollars of public money. The region and the other ` +
-    `settings are those of the Explore tab.`;
+  const unit = timeUnit(false), units = timeUnit(true);
+  return `Every ${rules.period} ${units} you set ${word("schedule")} for the next period and the other levers; ` +
+    `the model then runs to your next decision. ${capital(word("schedule"))} stops at ${unit} ` +
+    `${rules.decide_until} and the model runs on to ${unit} ${rules.final_time}. Your score counts ` +
+    `the plausible worlds in which ${labelOf(rules.outcome)} is still at least ` +
+    `${Math.round(rules.sustain_fraction * 100)}% of ${labelOf(rules.population)} (${word("population")}) at ` +
+    `${unit} ${rules.final_time} (100 points if all do), minus ${rules.cost_weight} points per million of ` +
+    `${labelOf(rules.cost)}. The ${presetWord()} and the other settings are those of the Explore tab.`;
 }
 function buildGame() {
   const rules = state.setup.game;
   if (!rules) {
-    $("game-intro").textContent = "This model has no game: it needs a push schedule and outcomes to score " +
-      "(flexnet's names, or a model card).";
+    $("game-intro").textContent = "This model has no game: it needs a model card with a push schedule " +
+      "and a [game] table naming the outcome, population and cost to score.";
     $("game-start").hidden = true;
     return;
   }
   $("game-intro").textContent = gameRulesText(rules);
+  $("game-time-unit").textContent = capital(timeUnit(false));
   $("tab-game").addEventListener("click", () => {
     const preset = state.preset ? state.preset.replace(/_/g, " ") : "as set in Explore";
-    $("game-region").textContent = `Region: ${preset}`;
+    $("game-region").textContent = `${capital(presetWord())}: ${preset}`;
   });
   $("game-start").addEventListener("click", startGame);
   $("game-step").addEventListener("click", stepGame);
@@ -349,10 +372,9 @@ function drawGame() {
   const game = state.game, rules = state.setup.game;
   $("game-year").textContent = game.finished ? `${rules.final_time}: game over` : String(game.year);
   $("game-step").textContent = game.finished ? "Game over" :
-    `Decide and run years ${game.next_decision}–${game.period_end}`;
+    `Decide and run ${timeUnit(true)} ${game.next_decision}–${game.period_end}`;
   $("game-step").disabled = game.finished;
-  const wanted = [rules.members, rules.embeddedness, "Public Push Grant", rules.cost];
-  const outcomes = state.setup.outcomes.filter((o) => wanted.includes(o.variable));
+  const outcomes = rules.charts.map((c) => state.setup.outcomes.find((o) => o.variable === c.variable) || c);
   const marks = rules.decision_times.slice(1).concat([rules.decide_until]).filter((t) => t <= game.year);
   drawCharts($("game-charts"), outcomes.map((o) => ({variable: o.variable, title: o.label, units: o.units,
     xmax: rules.final_time, marks, lines: [{times: game.times, values: game.series[o.variable], color: CURRENT, width: 3, cls: "current"}]})));
@@ -363,10 +385,13 @@ function drawScore(score) {
   $("score-value").textContent = score.yours.score.toFixed(1);
   $("score-rank").textContent = `(${score.rank - 1} of ${score.n_policies} simple policies scored higher)`;
   $("score-rules").textContent = `Every policy faced the same ${score.n_worlds} plausible worlds: ${score.source}. ` +
-    `Members and embeddedness are means in year ${score.rules.final_time}, ${score.rules.final_time - score.rules.decide_until} years after the money stopped.`;
+    `${capital(labelOf(score.rules.outcome))} and ${labelOf(score.rules.quality)} are means at ${timeUnit(false)} ` +
+    `${score.rules.final_time}, ${score.rules.final_time - score.rules.decide_until} ${timeUnit(true)} after ${word("schedule")} stopped.`;
   const names = Object.keys(score.trajectories);
-  drawCharts($("score-chart"), [{variable: "score", title: "Members in the model's own world",
-    units: "firm", xmax: score.rules.final_time, marks: [score.rules.decide_until],
+  const outcome = state.setup.game.charts.find((c) => c.variable === score.rules.outcome) ||
+    {label: score.rules.outcome, units: ""};
+  drawCharts($("score-chart"), [{variable: "score", title: `${capital(outcome.label)} in the model's own world`,
+    units: outcome.units, xmax: score.rules.final_time, marks: [score.rules.decide_until],
     lines: names.map((name, i) => ({times: score.times, values: score.trajectories[name], color: i ? COLORS[i - 1] : CURRENT,
       width: i ? 2 : 3, dash: i ? "6 4" : "", cls: i ? "other" : "current"}))}]);
   $("score-legend").replaceChildren(...names.map((name, i) => {
@@ -376,12 +401,13 @@ function drawScore(score) {
     return span;
   }));
   const label = (r) => r.name === score.best.name ? `${r.name} (best)` : r.name === score.typical.name ? `${r.name} (typical)` : r.name;
+  const units = (variable) => ((state.setup.game.charts.find((c) => c.variable === variable)) || {units: ""}).units;
   let html = "<caption>What other choices would have given</caption><tr><th>policy</th><th>score</th><th>worlds sustained</th>" +
-    "<th>members (mean)</th><th>embeddedness</th><th>public money</th></tr>";
+    `<th>${esc(labelOf(score.rules.outcome))} (mean)</th><th>${esc(labelOf(score.rules.quality))}</th><th>${esc(labelOf(score.rules.cost))}</th></tr>`;
   for (const r of [score.yours, ...score.others]) {
     html += `<tr class="${r === score.yours ? "yours" : ""}"><td title="${esc(r.description)}">${esc(label(r))}</td><td>${r.score.toFixed(1)}</td>` +
-      `<td>${Math.round(100 * r.sustained)}%</td><td>${esc(fmt(r.members, "firm"))}</td><td>${esc(fmt(r.embeddedness, ""))}</td>` +
-      `<td>${esc(fmt(r.cost, "$"))}</td></tr>`;
+      `<td>${Math.round(100 * r.sustained)}%</td><td>${esc(fmt(r.outcome, units(score.rules.outcome)))}</td>` +
+      `<td>${esc(fmt(r.quality, units(score.rules.quality)))}</td><td>${esc(fmt(r.cost, units(score.rules.cost)))}</td></tr>`;
   }
   $("score-table").innerHTML = html;
 }

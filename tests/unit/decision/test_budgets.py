@@ -40,7 +40,7 @@ def test_every_package_schedules_the_budget() -> None:
     assert matched.match == 0.5 and matched.amount == medium.amount
     assert packages[0].label == "short and strong: $1,000,000/yr for 2 yr"
     assert "tapering to zero over 4 yr" in packages[3].label
-    assert "50% of it matched by local sponsors" in packages[4].label
+    assert "50% of it matched locally" in packages[4].label
 
 
 def test_no_taper_and_no_match_leave_those_packages_out() -> None:

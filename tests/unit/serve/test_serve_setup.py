@@ -121,13 +121,13 @@ def test_scores_follow_the_rules_in_the_same_worlds(flexnet: CompiledModel,
     rules = setup.game
     start = {k: base[k] for k in rules.levers}
     policies = reference_policies(rules, start)
-    assert "no push" in policies and len(policies) == 1 + 5 * 3  # 1, 2 or all 4 periods
-    chosen = {name: policies[name] for name in ("no push", "$300k/yr for 10 yr")}
+    assert "none" in policies and len(policies) == 1 + 5 * 3  # 1, 2 or all 4 periods
+    chosen = {name: policies[name] for name in ("none", "$300k/Year for 10 Year")}
     results = score_policies(flexnet, setup, {k: v for k, v in base.items()
                                               if k not in rules.levers}, chosen, worlds)
     # recompute the pushed policy's numbers from its own runs, world by world
     values = {**base, **{k: np.asarray(v) for k, v in worlds.values.items()}}
-    _times, outputs = play(flexnet, setup, values, [chosen["$300k/yr for 10 yr"][1]],
+    _times, outputs = play(flexnet, setup, values, [chosen["$300k/Year for 10 Year"][1]],
                            n_runs_each=worlds.n, variables=["Total Members",
                                                             "Cumulative Public Spending"])
     members = outputs["Total Members"][:, -1]
@@ -136,7 +136,7 @@ def test_scores_follow_the_rules_in_the_same_worlds(flexnet: CompiledModel,
     assert pushed.sustained == pytest.approx(sustained)
     assert pushed.cost == pytest.approx(3_000_000)
     assert pushed.score == pytest.approx(100 * sustained - 5 * 3.0)
-    assert pushed.members == pytest.approx(members.mean())
+    assert pushed.outcome == pytest.approx(members.mean())
     assert results[0].cost == 0 and results[0].score == 100 * results[0].sustained
 
 
