@@ -169,3 +169,27 @@ values = { community_entrepreneur_density = 0.8 }
     card.write_text("[model\n", encoding="utf-8")
     with pytest.raises(CardError, match=r"card\.toml.*not valid TOML"):
         setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs, card=card)
+
+
+def test_the_game_charts_and_words_come_from_the_card(
+        tmp_path: Path, flexnet: CompiledModel, setup) -> None:  # type: ignore[no-untyped-def]
+    """flexnet's card names what its game charts (the grant included) and its words; a card
+    whose [game] charts name a variable the model lacks is refused, naming file and key."""
+    assert [c.variable for c in setup.game.charts] == [
+        "Total Members", "Embeddedness", "Public Push Grant", "Cumulative Public Spending"]
+    page = setup.to_dict()
+    assert page["words"]["preset"] == "region" and page["time_unit"] == "Year"
+    assert page["game"]["charts"][2] == {"variable": "Public Push Grant",
+                                         "label": "Public Push Grant", "units": "$/Year"}
+    card = tmp_path / "flexnet.toml"
+    text = (FLEXNET.with_suffix(".toml")).read_text(encoding="utf-8")
+    line = 'charts = ["Total Members", "Embeddedness", "Public Push Grant", "Cumulative'
+    assert text.count(line) == 1  # the [game] charts
+    card.write_text(text.replace(line, line.replace("Push ", "")), encoding="utf-8")
+    with pytest.raises(CardError) as caught:
+        setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs, card=card)
+    assert str(caught.value).startswith(f"{card}: [game.charts] the model has no output "
+                                        "'Public Grant' to chart in the game")
+    card.write_text(text.replace(line, line.replace('"Total Members"', "3")), encoding="utf-8")
+    with pytest.raises(CardError, match=r"\[game\.charts\] must be a list of variable names"):
+        setup_for(flexnet.parameters, model_path=FLEXNET, outputs=flexnet.outputs, card=card)
