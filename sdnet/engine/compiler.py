@@ -29,7 +29,7 @@ from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 11
+IR_VERSION = 12
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -1425,6 +1425,88 @@ class _Compiler:
         self.nodes.append(Node(out, f"{name}[-1] / {memory}[0]", [memory, name], False))
         self._deps.add(out)
         return _Expr(out, dims, False, 0)
+
+    def _allocation_dim(self, request: Any, expr: _Expr, what: str) -> str:
+        """The range an allocation shares along: the request's last subscript (PySD's
+        builder keeps it last)."""
+        label = None
+        if type(request).__name__ == "ReferenceStructure" and request.reference in self.variables:
+            spec = self.variables[request.reference]
+            subs = request.subscripts.subscripts if request.subscripts is not None else spec.dims
+            label = self._range_of(subs[-1].strip().rstrip("!")) if subs else None
+            if label is not None and label not in expr.dims:
+                label = self._mapped(label, [label])
+        elif len(expr.dims) == 1:
+            label = expr.dims[0]
+        if label is None or label not in expr.dims:
+            raise self._fail(f"{what} whose request is not subscripted by a range")
+        return label
+
+    def _allocation_args(
+        self, request: _Expr, others: list[_Expr], per_element: list[_Expr], alloc: str,
+        what: str,
+    ) -> tuple[list[_Expr], tuple[str, ...], int]:
+        """Align an allocation's arguments on the union of their ranges: the request and
+        ``per_element`` arguments along the shared range, ``others`` (the width, the supply)
+        with length 1 there; returns them, the labels and the shared range's axis."""
+        for other in others:
+            if alloc in other.dims:
+                raise self._fail(f"{what} whose supply or width is subscripted by the range "
+                                 f"it shares along ({alloc!r})")
+        target = self._union([request, *others, *per_element])
+        aligned = [self._align(e, target) for e in (request, *per_element, *others)]
+        return aligned, target, 1 + target.index(alloc)
+
+    def _v_AllocateByPriorityStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """ALLOCATE BY PRIORITY(request, priority, size, width, supply), as PySD's
+        ``allocate_by_priority`` (sdnet.engine.allocation; the size is not needed)."""
+        what = "ALLOCATE BY PRIORITY"
+        request = self._visit(ast.request)
+        alloc = self._allocation_dim(ast.request, request, what)
+        priority, width, supply = (self._visit(a) for a in (ast.priority, ast.width, ast.supply))
+        (req, pri, wid, sup), target, axis = self._allocation_args(
+            request, [width, supply], [priority], alloc, what
+        )
+        name = repr(self._element.name)
+        code = f"_alloc_priority({req.code}, {pri.code}, {wid.code}, {sup.code}, {axis}, {name})"
+        return _Expr(code, target, False, 0)
+
+    def _v_AllocateAvailableStructure(self, ast: Any) -> _Expr:  # noqa: N802
+        """ALLOCATE AVAILABLE(request, priority profile, available), as PySD's
+        ``allocate_available`` (sdnet.engine.allocation). The profile's last subscript (one
+        of ptype, ppriority, pwidth, pextra) stands for its whole range, as in PySD."""
+        what = "ALLOCATE AVAILABLE"
+        request = self._visit(ast.request)
+        alloc = self._allocation_dim(ast.request, request, what)
+        pp = ast.pp
+        if type(pp).__name__ != "ReferenceStructure" or pp.reference not in self.variables:
+            raise self._fail(f"{what} whose priority profile is not a variable")
+        spec = self.variables[pp.reference]
+        if not spec.dims or pp.subscripts is None:
+            raise self._fail(f"{what} whose priority profile is not subscripted")
+        profile_dim = spec.dims[-1]
+        if profile_dim in self._ctx:
+            raise self._fail(f"{what} whose profile range {profile_dim!r} is on the "
+                             "left-hand side")
+        subs = [*pp.subscripts.subscripts[:-1], profile_dim]
+        whole = replace(pp, subscripts=replace(pp.subscripts, subscripts=subs))
+        ctx = list(self._ctx)
+        self._ctx = [*ctx, profile_dim]
+        try:
+            profile = self._visit(whole)
+        finally:
+            self._ctx = ctx
+        avail = self._visit(ast.avail)
+        rows = replace(profile, dims=tuple(d for d in profile.dims if d != profile_dim))
+        (req, _, av), target, axis = self._allocation_args(request, [avail], [rows], alloc, what)
+        self._ctx = [*ctx, profile_dim]
+        try:
+            pp_code = self._align(profile, (*target, profile_dim)).code
+        finally:
+            self._ctx = ctx
+        name = repr(self._element.name)
+        code = f"_alloc_available({req.code}, {pp_code}, {av.code}, {axis}, {name})"
+        return _Expr(code, target, False, 0)
 
     def _v_GameStructure(self, ast: Any) -> _Expr:  # noqa: N802
         # GAME(x) is x outside Vensim's gaming mode (PySD does the same)

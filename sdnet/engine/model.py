@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sdnet.engine import allocation as _alloc
 from sdnet.engine import dynamic_time as _dt
 from sdnet.engine import external as _ext
 from sdnet.engine import functions as _fn
@@ -510,6 +511,8 @@ class CompiledModel:
             "_vector_sort_order": _vec.vector_sort_order,
             "_vector_rank": _vec.vector_rank,
             "_vector_reorder": _vec.vector_reorder,
+            "_alloc_priority": _alloc.allocate_by_priority,
+            "_alloc_available": _alloc.allocate_available,
         }
         for local, (xs, ys) in self.ir.tables.items():
             namespace[f"{local}_x"] = np.asarray(xs, dtype=np.float64)

@@ -22,6 +22,11 @@ import numpy as np
 CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 DEFAULT_TOLERANCE = 1e-5  # PySD's integration tests: |x - canon| <= 1e-5 + rtol * |canon|
 PYSD_RTOL = 1e-10  # engine against PySD: the same float64 operations in the same order
+#: cases where PySD solves an equation numerically and the engine solves it exactly, so the
+#: two agree only to PySD's solver: ALLOCATE AVAILABLE's price (scipy's least_squares,
+#: tolerances 1e-8; in allocate_available PySD's shares add up to the supply within 3.5e-7,
+#: the engine's within 1e-12). The engine is compared with PySD at this absolute tolerance.
+PYSD_SOLVER_ATOL = {"allocate_available": 1e-6}
 
 
 @dataclass(frozen=True)

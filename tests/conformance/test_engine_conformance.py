@@ -28,8 +28,6 @@ needs_suite = pytest.mark.skipif(
 
 # case -> the construct the engine refuses it for (the start of the error's construct text)
 UNSUPPORTED: dict[str, str] = {
-    "allocate_available": "ALLOCATE AVAILABLE",
-    "allocate_by_priority": "ALLOCATE BY PRIORITY",
     "get_time_value_full": "GET TIME VALUE other than the model's time",
     "Query_file": "the function RANDOM_UNIFORM",
 }

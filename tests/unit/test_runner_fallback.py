@@ -12,7 +12,7 @@ import sdnet
 from sdnet.errors import SdnetWarning, UnsupportedConstructError
 from sdnet.runner import choose_engine, run_ensemble, run_single
 
-MODEL = Path(__file__).resolve().parents[1] / "data" / "allocation.mdl"
+MODEL = Path(__file__).resolve().parents[1] / "data" / "refused.mdl"
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> sdnet.Model:
 def test_auto_falls_back_to_pysd_with_one_warning(model: sdnet.Model) -> None:
     capacities = [1.0, 3.5]
     with pytest.warns(SdnetWarning,
-                      match=r"does not support ALLOCATE BY PRIORITY \(in 'Shipments'\)"):
+                      match=r"does not support the function RANDOM_UNIFORM \(in 'Shipments'\)"):
         result = run_ensemble(model, {"capacity": capacities}, variables=["Total Shipped"],
                               progress=False)
     assert result.provenance.spec["engine"] == "pysd"
@@ -39,7 +39,7 @@ def test_auto_falls_back_to_pysd_with_one_warning(model: sdnet.Model) -> None:
 
 
 def test_vector_engine_forced_fails_naming_the_construct(model: sdnet.Model) -> None:
-    with pytest.raises(UnsupportedConstructError, match="ALLOCATE BY PRIORITY"):
+    with pytest.raises(UnsupportedConstructError, match="RANDOM_UNIFORM"):
         run_ensemble(model, {"capacity": [1.0, 2.0]}, engine="vector", progress=False)
     with pytest.raises(UnsupportedConstructError, match="'Shipments'"):
         run_single(model, engine="vector")

@@ -84,10 +84,10 @@ def test_unsupported_construct_fails_at_compile_time() -> None:
     with pytest.raises(UnsupportedConstructError) as info:
         compile_model(path)
     assert str(info.value) == (
-        f"the vectorized engine does not support ALLOCATE BY PRIORITY (in variable 'Shipped' "
-        f"of {path}); PySD can still run this model one run at a time (engine='pysd')"
+        f"the vectorized engine does not support the function RANDOM_UNIFORM (in variable "
+        f"'Shipped' of {path}); PySD can still run this model one run at a time (engine='pysd')"
     )
-    assert info.value.construct == "ALLOCATE BY PRIORITY"
+    assert info.value.construct == "the function RANDOM_UNIFORM"
     assert info.value.variable == "Shipped"
 
 
