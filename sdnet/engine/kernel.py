@@ -393,8 +393,9 @@ def plan_kernel(
         ``sdnet.engine.model._topological`` (evaluation order of nodes).
     """
     if ir.extra.get("external"):
-        name = next(iter(ir.extra["external"]))
-        raise NotCompiledError("external data (GET XLS/DIRECT ...)", name)
+        spec = next(iter(ir.extra["external"].values()))
+        raise NotCompiledError("external data (GET XLS/DIRECT ..., data files)",
+                               spec["variable"])
     by_local = {v.local: v for v in ir.variables}
     nodes = {n.target: n for n in ir.nodes}
     dependents: dict[str, set[str]] = {}

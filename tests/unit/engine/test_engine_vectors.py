@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sdnet.engine import compile_model
-from sdnet.errors import ModelFileError, UnsupportedConstructError
+from sdnet.errors import EngineInputError, ModelFileError, UnsupportedConstructError
 
 DATA = Path(__file__).resolve().parent / "data"
 VECTORS = DATA / "vectors.mdl"
@@ -126,3 +126,16 @@ def test_workers_get_the_data_files() -> None:
         built.simulate({}, n_runs=1).outputs["Revenue[South]"],
         compiled.simulate({}, n_runs=1).outputs["Revenue[South]"],
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "files", "construct"),
+    [
+        (VECTORS, None, "subscripted equations"),
+        (DATA / "from_data.mdl", ["from_data.tab"], r"external data \(.*data files\)"),
+    ],
+)
+def test_numba_refuses_them_cleanly(model: Path, files: list[str] | None, construct: str) -> None:
+    pytest.importorskip("numba")
+    with pytest.raises(EngineInputError, match=f"numba backend does not compile {construct}"):
+        compile_model(model, data_files=files).simulate({}, n_runs=2, backend="numba")
