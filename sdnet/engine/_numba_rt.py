@@ -130,6 +130,57 @@ def _loop_call(context, builder, address, values):  # type: ignore[no-untyped-de
     return builder.load(slots[-1])
 
 
+@intrinsic
+def lanes1(typingctx, fptr, x, y, n):  # type: ignore[no-untyped-def]
+    """``y[:n] = ufunc(x[:n])``: one call of the float64 inner loop at address ``fptr`` over
+    ``n`` contiguous elements (the lanes kernel's way to amortize the call over its runs)."""
+    sig = types.void(types.intp, x, y, types.intp)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        address, xa, ya, size = args
+        arrays = [context.make_array(t)(context, builder, v)
+                  for t, v in zip(signature.args[1:3], (xa, ya), strict=True)]
+        _loop_call_arrays(context, builder, address, [a.data for a in arrays], size)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def lanes2(typingctx, fptr, x, y, z, n):  # type: ignore[no-untyped-def]
+    """``z[:n] = ufunc(x[:n], y[:n])`` through the float64 inner loop at ``fptr``."""
+    sig = types.void(types.intp, x, y, z, types.intp)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        address, xa, ya, za, size = args
+        arrays = [context.make_array(t)(context, builder, v)
+                  for t, v in zip(signature.args[1:4], (xa, ya, za), strict=True)]
+        _loop_call_arrays(context, builder, address, [a.data for a in arrays], size)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _loop_call_arrays(context, builder, address, pointers, size):  # type: ignore[no-untyped-def]
+    """Call ``loop(char **args, npy_intp *dims, npy_intp *steps, void *data)`` on ``size``
+    contiguous float64 elements of each array."""
+    bytep = ir.IntType(8).as_pointer()
+    intp = context.get_value_type(types.intp)
+    nargs = len(pointers)
+    fnty = ir.FunctionType(ir.VoidType(), [bytep.as_pointer(), intp.as_pointer(),
+                                           intp.as_pointer(), bytep])
+    function = builder.inttoptr(address, fnty.as_pointer())
+    argv = cgutils.alloca_once(builder, bytep, size=nargs)
+    dims = cgutils.alloca_once(builder, intp)
+    steps = cgutils.alloca_once(builder, intp, size=nargs)
+    for k, pointer in enumerate(pointers):
+        index = ir.Constant(ir.IntType(32), k)
+        builder.store(builder.bitcast(pointer, bytep), builder.gep(argv, [index]))
+        builder.store(ir.Constant(intp, 8), builder.gep(steps, [index]))
+    builder.store(size, dims)
+    builder.call(function, [argv, dims, steps, ir.Constant(bytep, None)])
+
+
 _JIT = {"cache": True, "error_model": "numpy", "nogil": True}
 
 

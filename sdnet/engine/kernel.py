@@ -129,6 +129,14 @@ class KernelPlan:
     states: tuple[str, ...]
     outputs: tuple[tuple[str, int], ...]
     fixed: tuple[tuple[str, int], ...]
+    lanes: bool = False
+    """True for the lanes kernel (:mod:`sdnet.engine.lanes`), whose last argument is the
+    number of runs integrated side by side."""
+    output_rows: tuple[tuple[int, ...], ...] = ()
+    """Lanes kernel: where each column of ``outputs`` is in its lane array (``oslot`` gives
+    these for the columns to save, in order)."""
+    fixed_rows: tuple[tuple[int, ...], ...] = ()
+    """Lanes kernel: the same for ``fixed`` (``fslot``)."""
 
 
 # --------------------------------------------------------------------------- translation
@@ -375,23 +383,50 @@ def _assembled(node: Node) -> list[tuple[int, str]] | None:
 # --------------------------------------------------------------------------- planning
 
 
-def plan_kernel(
-    ir: ModelIR,
-    *,
-    static: set[str],
-    topological: Any,
-) -> KernelPlan:
-    """Generate the kernel of a model (raises :class:`NotCompiledError`).
+@dataclass
+class _Context:
+    """What both kernel generators need from a model: its nodes, states and outputs, sorted
+    into constants, static and dynamic values (:func:`_context`)."""
 
-    Parameters
-    ----------
-    ir : ModelIR
-        The compiled equations.
-    static : set of str
-        Locals that do not change during a run (``CompiledModel``'s static targets).
-    topological : callable
-        ``sdnet.engine.model._topological`` (evaluation order of nodes).
-    """
+    ir: ModelIR
+    static: set[str]
+    by_local: dict[str, Any]
+    nodes: dict[str, Node]
+    assembled: dict[str, list[tuple[int, str]]]
+    sizes: dict[str, int]
+    stacked: set[str]
+    dynamic_states: list[StateSpec]
+    constants: list[str]
+    python_floats: set[str]
+    tables: dict[str, str]
+    dyn_outputs: list[str]
+    fixed_outputs: list[str]
+
+    def translate_tree(self, node: Node, rename: Mapping[str, str]) -> tuple[ast.expr,
+                                                                          list[str], bool]:
+        """A node's numpy code rewritten for one run: (expression, checks, is it a stack)."""
+        owner = self.by_local.get(node.target)
+        variable = (owner.vensim_name if owner
+                    else _owner_of(node.target, self.ir.states, self.by_local))
+        translator = _Translator(rename, self.stacked, self.python_floats, self.tables,
+                                 variable)
+        try:
+            tree = ast.parse(node.code, mode="eval")
+        except SyntaxError as err:
+            raise NotCompiledError("code the translator cannot read", variable) from err
+        body = translator.visit(tree.body)
+        if not translator.array:
+            body = _call("float", body)
+        return body, translator.checks, translator.array
+
+    def translate(self, node: Node, rename: Mapping[str, str]) -> tuple[str, list[str], bool]:
+        """:meth:`translate_tree` as source text."""
+        body, checks, array = self.translate_tree(node, rename)
+        return ast.unparse(body), checks, array
+
+
+def _context(ir: ModelIR, static: set[str]) -> _Context:
+    """Sort a model's IR for the generators (raises :class:`NotCompiledError`)."""
     if ir.extra.get("external"):
         spec = next(iter(ir.extra["external"].values()))
         raise NotCompiledError("external data (GET XLS/DIRECT ..., data files)",
@@ -439,23 +474,56 @@ def plan_kernel(
     dyn_outputs = [v.local for v in outputs_all if v.local not in static]
     fixed_outputs = [v.local for v in outputs_all if v.local in static]
 
-    def translate(node: Node, rename: Mapping[str, str]) -> tuple[str, list[str], bool]:
-        owner = by_local.get(node.target)
-        variable = owner.vensim_name if owner else _owner_of(node.target, ir.states, by_local)
-        translator = _Translator(rename, stacked, python_floats, tables, variable)
-        try:
-            tree = ast.parse(node.code, mode="eval")
-        except SyntaxError as err:
-            raise NotCompiledError("code the translator cannot read", variable) from err
-        body = translator.visit(tree.body)
-        code = ast.unparse(body)
-        if not translator.array:
-            code = f"float({code})"
-        return code, translator.checks, translator.array
+    return _Context(
+        ir=ir, static=static, by_local=by_local, nodes=nodes, assembled=assembled,
+        sizes=sizes, stacked=stacked, dynamic_states=dynamic_states, constants=constants,
+        python_floats=python_floats, tables=tables, dyn_outputs=dyn_outputs,
+        fixed_outputs=fixed_outputs,
+    )
 
+
+def plan_kernel(
+    ir: ModelIR,
+    *,
+    static: set[str],
+    topological: Any,
+    lanes: bool = True,
+) -> KernelPlan:
+    """Generate the kernel of a model (raises :class:`NotCompiledError`).
+
+    Parameters
+    ----------
+    ir : ModelIR
+        The compiled equations.
+    static : set of str
+        Locals that do not change during a run (``CompiledModel``'s static targets).
+    topological : callable
+        ``sdnet.engine.model._topological`` (evaluation order of nodes).
+    lanes : bool
+        Generate the lanes kernel (:mod:`sdnet.engine.lanes`: blocks of runs side by side)
+        where the model allows it; False, or a model it refuses (SMOOTH, DELAY, TREND
+        stages), gives the kernel that integrates one run after another.
+    """
+    ctx = _context(ir, static)
+    if lanes:
+        from sdnet.engine.lanes import plan_lanes
+
+        try:
+            return plan_lanes(ctx, topological)
+        except NotCompiledError:
+            pass
+    return _plan_runs(ctx, topological)
+
+
+def _init_lines(ctx: _Context, topological: Any, *, fixed: bool = True) -> list[str]:
+    """Code setting up run ``r`` (constants, initial values, restarts and, with ``fixed``,
+    the fixed outputs), indented for the body of a loop over runs."""
+    ir, nodes, assembled, sizes = ctx.ir, ctx.nodes, ctx.assembled, ctx.sizes
+    dynamic_states, constants, fixed_outputs = (ctx.dynamic_states, ctx.constants,
+                                                ctx.fixed_outputs)
+    translate = ctx.translate
     lines: list[str] = []
     emit = lines.append
-    # ---- set up one run
     init_nodes: dict[str, Node] = dict(nodes)
     for s in ir.states:
         init_nodes[s.name] = s.init
@@ -492,10 +560,23 @@ def plan_kernel(
                 emit(f"    if {check}:")
                 emit("        err[r] = 1")
     emit("    _init = False")
-    for i, local in enumerate(fixed_outputs):
+    for i, local in enumerate(fixed_outputs if fixed else []):
         emit(f"    if fslot[{i}] >= 0:")
         lines.extend(_store(local, assembled, sizes, "fixed[r, fslot[{i}] + {k}]".replace(
             "{i}", str(i)), "        "))
+    return lines
+
+
+def _plan_runs(ctx: _Context, topological: Any) -> KernelPlan:
+    """The kernel that integrates one run after another (every construct the backend
+    compiles)."""
+    ir, static, nodes, assembled, sizes = ctx.ir, ctx.static, ctx.nodes, ctx.assembled, ctx.sizes
+    stacked, dynamic_states, constants = ctx.stacked, ctx.dynamic_states, ctx.constants
+    tables, dyn_outputs, fixed_outputs = ctx.tables, ctx.dyn_outputs, ctx.fixed_outputs
+    translate = ctx.translate
+
+    lines = _init_lines(ctx, topological)
+    emit = lines.append
     # ---- the time loop
     rename = {s.name: f"s_{s.name}" for s in dynamic_states}
     dyn_nodes = {t: n for t, n in nodes.items() if t not in static}
@@ -638,7 +719,10 @@ def _runtime_stamp() -> str:
     return f"runtime {hashlib.sha256(runtime).hexdigest()[:16]}, numba {numba_version}"
 
 
-def _module(lines: list[str], ir: ModelIR, tables: Mapping[str, str]) -> str:
+def _module(lines: list[str], ir: ModelIR, tables: Mapping[str, str], lanes: int = 0) -> str:
+    """The kernel's module: imports, lookup tables and ``run`` around ``lines``, the body of
+    a loop over runs ``r`` or, with ``lanes`` (the size of the lane array), over blocks of
+    ``W`` runs starting at ``r0``."""
     header = [
         f"# numba kernel generated by sdnet (generator {GENERATOR_VERSION}) from "
         f"{Path(ir.path).name}; do not edit",
@@ -649,7 +733,7 @@ def _module(lines: list[str], ir: ModelIR, tables: Mapping[str, str]) -> str:
         "from sdnet.engine._numba_rt import (",
         "    all_finite, call1, call2, delay_ddt, delay_n_ddt, finite, fmax, fmin, interp, land,",
         "    lnot, lor, modulo, pulse, pulse_train, quantum, ramp, ramp_open, smooth_ddt, stack,",
-        "    step, where, xidz, zidz,",
+        "    step, where, xidz, zidz," + (" lanes1, lanes2," if lanes else ""),
         ")",
         "",
     ]
@@ -663,9 +747,19 @@ def _module(lines: list[str], ir: ModelIR, tables: Mapping[str, str]) -> str:
         "",
         "",
         '@njit(cache=True, error_model="numpy", nogil=True)',
-        f"def run(start, stop, {_SIGNATURE}):",
-        "    for r in range(start, stop):",
     ]
+    if lanes:
+        header += [
+            f"def run(start, stop, {_SIGNATURE}, W):",
+            f"    L = np.empty({lanes})",
+            "    for r0 in range(start, stop, W):",
+            "        w = min(W, stop - r0)",
+        ]
+    else:
+        header += [
+            f"def run(start, stop, {_SIGNATURE}):",
+            "    for r in range(start, stop):",
+        ]
     body = ["    " + line if line else line for line in lines]
     return "\n".join([*header, *body, ""])
 

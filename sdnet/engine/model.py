@@ -332,6 +332,8 @@ class CompiledModel:
         self._plan: Any = None  # the numba kernel's plan, or why there is none
         self.block_size = 10_000
         self.workers = min(2, os.cpu_count() or 1)
+        # runs the numba lanes kernel integrates side by side (sdnet.engine.lanes)
+        self.lane_width = 32
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
@@ -946,6 +948,7 @@ class CompiledModel:
         """Integrate every run with the model's numba kernel; None when a run needs the
         numpy backend's error (a delay shorter than its order's time steps)."""
         from sdnet.engine import kernel as _kn
+        from sdnet.engine import lanes as _ln
 
         plan = self._kernel_plan()
         values, offsets, steps = _kn.pack([params[local] for local in plan.constants], n_runs)
@@ -957,9 +960,13 @@ class CompiledModel:
         times_all, flags = _grid_arrays(save)
         n_time = int(flags.sum())
 
-        def layout(entries: Sequence[tuple[str, int]], chosen: list[VariableSpec]) -> Any:
+        def layout(entries: Sequence[tuple[str, int]], chosen: list[VariableSpec],
+                   rows: Sequence[tuple[int, ...]]) -> Any:
+            """Where the chosen outputs go: per output, its first column (-1: not saved);
+            for the lanes kernel, per saved column, its row in the kernel's lane array."""
             index = {local: i for i, (local, _) in enumerate(entries)}
             slots = np.full(len(entries), -1, dtype=np.int64)
+            lane_rows: list[int] = []
             where: dict[str, tuple[int, int]] = {}
             width = 0
             for spec in chosen:
@@ -967,10 +974,15 @@ class CompiledModel:
                 slots[i] = width
                 where[spec.local] = (width, width + entries[i][1])
                 width += entries[i][1]
+                if plan.lanes:
+                    lane_rows.extend(rows[i])
+            if plan.lanes:
+                slots = np.array(lane_rows, dtype=np.int64)
             return slots, where, width
 
-        out_slots, out_where, out_width = layout(plan.outputs, dyn_specs)
-        fixed_slots, fixed_where, fixed_width = layout(plan.fixed, fixed_specs)
+        out_slots, out_where, out_width = layout(plan.outputs, dyn_specs, plan.output_rows)
+        fixed_slots, fixed_where, fixed_width = layout(plan.fixed, fixed_specs,
+                                                       plan.fixed_rows)
         out = np.empty((n_runs, n_time, out_width))
         fixed = np.empty((n_runs, fixed_width))
         bad_time = np.full(n_runs, np.inf)
@@ -984,6 +996,8 @@ class CompiledModel:
             float(control["time_step"]), float(control["saveper"]),
             out, out_slots, fixed, fixed_slots, bad_time, bad_owner, err,
         )
+        if plan.lanes:
+            args = (*args, max(1, min(self.lane_width, _ln.MAX_LANES)))
         from numba.core.errors import NumbaError
 
         try:

@@ -87,6 +87,25 @@ def test_flexnet_lhs_ensemble_bit_for_bit(shared: Path, method: str) -> None:
 
 
 @needs_numba
+def test_lane_width_never_changes_results(shared: Path) -> None:
+    """flexnet runs on the lanes kernel (blocks of runs side by side, numpy's exp once per
+    block); any width and a last block cut short give numpy's numbers."""
+    model = compile_model(FLEXNET)
+    assert model._kernel_plan().lanes
+    values = _lhs(model, 37, seed=11)
+    wanted = ["Total Members", "Members[Established]", "Trust", "Push End Time"]
+    slow = model.simulate(values, n_runs=37, variables=wanted, backend="numpy")
+    default = model.lane_width
+    try:
+        for width in (1, 5, 64):
+            model.lane_width = width
+            fast = model.simulate(values, n_runs=37, variables=wanted, backend="numba")
+            _assert_same(fast, slow)
+    finally:
+        model.lane_width = default
+
+
+@needs_numba
 def test_flexnet_restart_and_output_selection(shared: Path) -> None:
     model = compile_model(FLEXNET)
     values = _lhs(model, 8, seed=7)
@@ -123,6 +142,7 @@ def test_non_finite_runs_reported_alike(shared: Path) -> None:
 @needs_numba
 def test_smooth_delay_trend_bit_for_bit(shared: Path) -> None:
     model = compile_model(DATA / "restart.mdl")
+    assert not model._kernel_plan().lanes  # stages per run: the per-run kernel
     values = _lhs(model, 12, seed=3) if any(
         p.lower is not None for p in model.parameters.values() if p.kind != "control") else {}
     n = 12
