@@ -9,6 +9,10 @@ runs on every core. The arithmetic of each node is the numpy code's, operation f
 transcendental functions are numpy's own loops (:mod:`sdnet.engine._numba_rt`), so a kernel's
 results equal the numpy backend's bit for bit (tested with ``np.array_equal``).
 
+Where the model allows it (no SMOOTH/DELAY/TREND stages), :func:`plan_kernel` gives instead the
+*lanes* kernel of :mod:`sdnet.engine.lanes`, which advances a block of runs through each time
+step together (same numbers, several times faster on ensembles).
+
 One kernel serves every output selection and both integration methods of a model: which
 outputs to store, Euler or RK4, the time grid and the control values are arguments. The
 generated source is written to ``numba/`` in sdnet's cache folder, named by its own SHA-256, and
