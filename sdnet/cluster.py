@@ -17,6 +17,7 @@ the blocks written so far and a rerun skips them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from sdnet.scheduler import BlockJob, BlockOutcome
     from sdnet.store import Block, EnsembleStore
 
-__all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "client_for", "connect", "parse_cluster",
-           "run_on_cluster", "run_tasks"]
+__all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "check_environment", "client_for", "connect",
+           "environment", "parse_cluster", "run_on_cluster", "run_tasks"]
 
 #: Seconds to wait for a scheduler to answer before giving up.
 CONNECT_TIMEOUT = 10.0
@@ -128,9 +129,67 @@ def connect(spec: str | ClusterSpec, *, timeout: float = CONNECT_TIMEOUT) -> Ite
             "workers with `dask worker ADDRESS` (docs/scaling.md), or check the address",
             value=spec.address) from error
     try:
+        check_environment(client)
         yield client
     finally:
         client.close()
+
+
+@functools.cache
+def environment() -> dict[str, str]:
+    """What decides a run's numbers besides its inputs, in this process: the versions of
+    Python, numpy and numba, and a fingerprint of sdnet's own code (an editable install on
+    another commit has the same version number); read once per process."""
+    import hashlib
+    import platform
+    from importlib import metadata
+    from pathlib import Path
+
+    import sdnet
+
+    versions = {}
+    for name in ("numpy", "numba"):
+        try:  # read from the installed metadata: importing numba takes a second
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    digest = hashlib.sha256()
+    root = Path(sdnet.__file__).resolve().parent
+    for file in sorted(root.rglob("*.py")):
+        digest.update(file.relative_to(root).as_posix().encode())
+        digest.update(file.read_bytes())
+    return {"python": platform.python_version(), **versions, "sdnet": sdnet.__version__,
+            "sdnet code": digest.hexdigest()[:12]}
+
+
+def check_environment(client: Any, *, here: dict[str, str] | None = None) -> None:
+    """Refuse workers whose environment differs from this process's (:func:`environment`):
+    their numbers would not be this machine's bit for bit, or they could not run sdnet.
+
+    Raises
+    ------
+    ClusterError
+        Naming each differing worker, what differs (its value and this machine's) and what
+        to install; or the worker that cannot import sdnet.
+    """
+    here = dict(environment()) if here is None else here
+    found = client.run(environment, on_error="return")
+    problems = []
+    for worker, theirs in sorted(found.items()):
+        if isinstance(theirs, BaseException):
+            problems.append(f"{worker} cannot run sdnet ({type(theirs).__name__}: {theirs})")
+            continue
+        differ = [f"{key} {theirs.get(key, 'unknown')} (here {value})"
+                  for key, value in here.items() if theirs.get(key) != value]
+        if differ:
+            problems.append(f"{worker} has {', '.join(differ)}")
+    if problems:
+        address = str(getattr(client, "scheduler", None) and client.scheduler.address)
+        raise ClusterError(
+            f"the workers of {address} do not run what this machine runs, so their numbers "
+            f"would not be the same bit for bit: {'; '.join(problems)}. Install the same "
+            "Python, numpy, numba and sdnet on every worker (docs/scaling.md, \"Several "
+            "machines\")", value=address)
 
 
 @contextlib.contextmanager

@@ -389,6 +389,27 @@ def test_a_cluster_of_two_workers_gives_the_same_bits(
 
 
 @pytest.mark.xdist_group("cluster")
+def test_workers_that_run_other_code_are_refused_naming_what_differs(scheduler: str) -> None:
+    import distributed
+
+    from sdnet.cluster import check_environment, environment
+
+    here = environment()
+    assert set(here) == {"python", "numpy", "numba", "sdnet", "sdnet code"}
+    with distributed.Client(scheduler, timeout=60) as client:
+        check_environment(client)  # the same Python, libraries and code: accepted
+        n_workers = len(client.scheduler_info()["workers"])
+        with pytest.raises(ClusterError) as error:
+            check_environment(client, here={**here, "numpy": "1.0.0"})
+    text = str(error.value)
+    assert text.startswith(f"the workers of {scheduler} do not run what this machine runs, "
+                           "so their numbers would not be the same bit for bit: tcp://")
+    assert text.count(f"has numpy {here['numpy']} (here 1.0.0)") == n_workers >= 1
+    assert text.endswith("Install the same Python, numpy, numba and sdnet on every worker "
+                         '(docs/scaling.md, "Several machines")')
+
+
+@pytest.mark.xdist_group("cluster")
 @pytest.mark.filterwarnings("ignore::sdnet.errors.SdnetWarning")
 def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same_bits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
