@@ -62,12 +62,11 @@ def _restore(rows: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
     return np.moveaxis(rows.reshape(*moved, n), -1, axis)
 
 
-def _refuse(variable: str, what: str, values: np.ndarray) -> SimulationError:
-    bad = values.ravel()[0]
-    return SimulationError(
-        f"{variable!r}: {what} (found {float(bad)!r}); the allocation of Vensim and PySD "
-        "refuses it too"
-    )
+def _whole_runs(bad: np.ndarray, runs: int) -> np.ndarray:
+    """Rows flagged ``bad`` spread to every row of their run: PySD refuses a whole variable
+    of a run when any element of it is invalid."""
+    per_run = bad.reshape(runs, -1).any(axis=1)
+    return np.repeat(per_run, bad.size // runs)
 
 
 # --------------------------------------------------------------------------- BY PRIORITY
@@ -91,42 +90,37 @@ def allocate_by_priority(
     axis : int
         The axis of the elements that share (the run is axis 0).
     variable : str
-        The variable's name, for errors.
+        The variable's name, for the error of a walk that does not end.
 
     Returns
     -------
     ndarray
         What each element gets, the broadcast shape of the arguments.
 
-    Raises
-    ------
-    SimulationError
-        For a negative request or supply or a width that is not positive (as PySD).
+        A run in which PySD raises (a negative request or supply, a width that is not
+        positive, anywhere in the variable) gets NaN, so it is reported as a failed run
+        and the other runs go on.
     """
     shape = np.broadcast_shapes(*(np.shape(v) for v in (request, priority, width, supply)))
     req = _rows(request, shape, axis)
     pri = _rows(priority, shape, axis)
     wid = _per_row(width, shape, axis)
     sup = _per_row(supply, shape, axis)
-    if (req < 0).any():
-        raise _refuse(variable, "ALLOCATE BY PRIORITY needs requests >= 0", req[req < 0])
-    if (wid <= 0).any():
-        raise _refuse(variable, "ALLOCATE BY PRIORITY needs a width > 0", wid[wid <= 0])
-    if (sup < 0).any():
-        raise _refuse(variable, "ALLOCATE BY PRIORITY needs a supply >= 0", sup[sup < 0])
+    refused = _whole_runs((req < 0).any(axis=1) | (wid <= 0) | (sup < 0), shape[0])
     out = np.zeros_like(req)
     total = np.sum(req, axis=1)
-    enough = sup >= total
+    enough = (sup >= total) & ~refused
     out[enough] = req[enough]
-    work = ~enough & (sup != 0)
+    out[refused] = np.nan
+    work = ~enough & ~refused & (sup != 0)
     if work.any():
-        _by_priority_groups(req, pri, wid, sup, work, out)
+        _by_priority_groups(req, pri, wid, sup, work, out, variable)
     return _restore(out, shape, axis)
 
 
 def _by_priority_groups(
     req: np.ndarray, pri: np.ndarray, wid: np.ndarray, sup: np.ndarray, work: np.ndarray,
-    out: np.ndarray,
+    out: np.ndarray, variable: str,
 ) -> None:
     """Fill ``out`` for the ``work`` rows, one group per pattern of non-zero requests (PySD
     drops the zero requests of a row before sorting it by priority)."""
@@ -140,7 +134,7 @@ def _by_priority_groups(
         order = np.argsort(-p, axis=1)  # row by row, as PySD's argsort of each row
         shares = _by_priority_walk(
             np.take_along_axis(r, order, axis=1), np.take_along_axis(p, order, axis=1),
-            wid[these], sup[these].copy(),
+            wid[these], sup[these].copy(), variable,
         )
         back = np.empty_like(shares)
         np.put_along_axis(back, order, shares, axis=1)
@@ -148,7 +142,8 @@ def _by_priority_groups(
 
 
 def _by_priority_walk(
-    request: np.ndarray, priority: np.ndarray, width: np.ndarray, supply: np.ndarray
+    request: np.ndarray, priority: np.ndarray, width: np.ndarray, supply: np.ndarray,
+    variable: str,
 ) -> np.ndarray:
     """PySD's walk down the priorities (rows sorted by decreasing priority, no zero request),
     every row in lockstep: each pass gives every live row its next linear piece."""
@@ -168,7 +163,7 @@ def _by_priority_walk(
             passes += 1
             if passes > 4 * m + 16:  # each pass starts or fills an element, or ends the row
                 raise SimulationError(
-                    "ALLOCATE BY PRIORITY did not finish sharing the supply "
+                    f"{variable!r}: ALLOCATE BY PRIORITY did not finish sharing the supply "
                     f"after {passes - 1} steps (a request or priority that is not finite?)"
                 )
             idx = np.arange(live.size)
@@ -239,8 +234,7 @@ class _Profiles:
                         q0 * .5 * np.exp((centre - x) / wide))
 
 
-def allocate_available(request: Any, profile: Any, avail: Any, axis: int,
-                       variable: str) -> np.ndarray:
+def allocate_available(request: Any, profile: Any, avail: Any, axis: int) -> np.ndarray:
     """ALLOCATE AVAILABLE(request, priority profile, available) for arrays of runs.
 
     Parameters
@@ -254,52 +248,37 @@ def allocate_available(request: Any, profile: Any, avail: Any, axis: int,
         What there is to share (non-negative); length 1 along ``axis``.
     axis : int
         The axis of the elements that share (the run is axis 0).
-    variable : str
-        The variable's name, for errors.
 
     Returns
     -------
     ndarray
         What each element gets, the broadcast shape of ``request`` and ``avail``.
 
-    Raises
-    ------
-    SimulationError
-        For a negative request or supply, a pwidth that is not positive or a profile type
-        PySD does not implement.
+        A run in which PySD raises (a negative request or supply; where the supply is
+        short, a pwidth that is not positive or a profile type other than 1-4 for an element
+        that requests something) gets NaN, so it is reported as a failed run and the other
+        runs go on.
     """
     pp = np.asarray(profile, dtype=np.float64)
     shape = np.broadcast_shapes(np.shape(request), pp.shape[:-1], np.shape(avail))
     req = _rows(request, shape, axis)
     sup = _per_row(avail, shape, axis)
-    parts = [_rows(pp[..., k], shape, axis) for k in range(min(pp.shape[-1], 3))]
-    if len(parts) < 3:
-        raise SimulationError(f"{variable!r}: ALLOCATE AVAILABLE needs priority profiles of "
-                              f"at least 3 values (ptype, ppriority, pwidth), not {len(parts)}")
-    kind, centre, wide = parts
-    if (req < 0).any():
-        raise _refuse(variable, "ALLOCATE AVAILABLE needs requests >= 0", req[req < 0])
-    if (sup < 0).any():
-        raise _refuse(variable, "ALLOCATE AVAILABLE needs an available supply >= 0",
-                      sup[sup < 0])
+    kind, centre, wide = (_rows(pp[..., k], shape, axis) for k in range(3))
     total = np.sum(req, axis=1)
+    short = ~(sup >= total) & (sup != 0)  # PySD checks the profiles of these rows only
+    profile_bad = (wide <= 0).any(axis=1) | (~np.isin(kind, list(PROFILES)) & (req != 0)).any(
+        axis=1
+    )
+    refused = _whole_runs((req < 0).any(axis=1) | (sup < 0) | (short & profile_bad), shape[0])
     out = np.zeros_like(req)
-    enough = sup >= total
+    enough = (sup >= total) & ~refused
     out[enough] = req[enough]
-    work = np.flatnonzero(~enough & (sup != 0))
-    if not work.size:
-        return _restore(out, shape, axis)
-    req, sup, kind, centre, wide = req[work], sup[work], kind[work], centre[work], wide[work]
-    if (wide <= 0).any():  # PySD checks every element of a row it has to share
-        raise _refuse(variable, "ALLOCATE AVAILABLE needs pwidth > 0", wide[wide <= 0])
-    valid = np.isin(kind, list(PROFILES)) | (req == 0)
-    if not valid.all():
-        raise _refuse(variable, "ALLOCATE AVAILABLE's priority profile type (ptype) must be "
-                      "1 (rectangular), 2 (triangular), 3 (normal) or 4 (exponential), as in "
-                      "PySD", kind[~valid])
-    profiles = _Profiles(req, kind, centre, wide)
-    price = _price(profiles, sup, kind)
-    out[work] = profiles.shares(price[:, None])
+    out[refused] = np.nan
+    work = np.flatnonzero(short & ~refused)
+    if work.size:
+        profiles = _Profiles(req[work], kind[work], centre[work], wide[work])
+        price = _price(profiles, sup[work], kind[work])
+        out[work] = profiles.shares(price[:, None])
     return _restore(out, shape, axis)
 
 

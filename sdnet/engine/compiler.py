@@ -1485,6 +1485,9 @@ class _Compiler:
         if not spec.dims or pp.subscripts is None:
             raise self._fail(f"{what} whose priority profile is not subscripted")
         profile_dim = spec.dims[-1]
+        if len(self.ranges[profile_dim]) != 4:
+            raise self._fail(f"{what} whose profile range {profile_dim!r} does not have the 4 "
+                             "elements ptype, ppriority, pwidth, pextra")
         if profile_dim in self._ctx:
             raise self._fail(f"{what} whose profile range {profile_dim!r} is on the "
                              "left-hand side")
@@ -1504,8 +1507,7 @@ class _Compiler:
             pp_code = self._align(profile, (*target, profile_dim)).code
         finally:
             self._ctx = ctx
-        name = repr(self._element.name)
-        code = f"_alloc_available({req.code}, {pp_code}, {av.code}, {axis}, {name})"
+        code = f"_alloc_available({req.code}, {pp_code}, {av.code}, {axis})"
         return _Expr(code, target, False, 0)
 
     def _v_GameStructure(self, ast: Any) -> _Expr:  # noqa: N802

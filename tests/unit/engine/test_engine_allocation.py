@@ -11,7 +11,7 @@ from pysd.py_backend.allocation import _allocate_available_1d, _allocate_by_prio
 
 from sdnet.engine import compile_model
 from sdnet.engine.allocation import allocate_available, allocate_by_priority
-from sdnet.errors import EngineInputError, SimulationError
+from sdnet.errors import EngineInputError
 
 MODEL = Path(__file__).resolve().parents[2] / "data" / "allocation.mdl"
 
@@ -45,7 +45,7 @@ def test_available_equals_pysd_within_its_solver_tolerance() -> None:
     pp[..., 1] = rng.uniform(0, 10, (40, 3))
     pp[..., 2] = rng.uniform(0.5, 5, (40, 3))
     avail = rng.uniform(0, 1.1, (40, 1)) * req.sum(axis=1, keepdims=True)
-    ours = allocate_available(req, pp, avail, 1, "x")
+    ours = allocate_available(req, pp, avail, 1)
     theirs = np.array([_allocate_available_1d(req[i], pp[i], avail[i, 0]) for i in range(40)],
                       dtype=float)
     np.testing.assert_allclose(ours, theirs, rtol=1e-7, atol=1e-6)
@@ -72,17 +72,29 @@ def test_model_equals_pysd_run_by_run(pysd_runner) -> None:
     assert sim.outputs["Shipments[South]"][2, -1] == sim.outputs["Market Shares[East]"][2, -1] == 2
 
 
-def test_bad_inputs_are_named() -> None:
-    with pytest.raises(SimulationError, match=r"'Shipments': ALLOCATE BY PRIORITY needs "
-                       r"requests >= 0 \(found -1.0\)"):
-        allocate_by_priority(np.array([[1.0, -1.0]]), np.zeros((1, 2)), 1.0, 1.0, 1,
-                             "Shipments")
-    with pytest.raises(SimulationError, match=r"needs a width > 0 \(found 0.0\)"):
-        allocate_by_priority(np.ones((1, 2)), np.zeros((1, 2)), 0.0, 1.0, 1, "x")
-    pp = np.array([[[5.0, 1, 1, 0], [1, 1, 1, 0]]])
-    with pytest.raises(SimulationError, match=r"profile type \(ptype\) must be 1 .* \(found "
-                       r"5.0\)"):
-        allocate_available(np.ones((1, 2)), pp, 1.0, 1, "x")
+def test_a_run_pysd_refuses_gets_nan_and_the_others_go_on() -> None:
+    """PySD raises for the whole variable of a run with a negative request or supply, a
+    width or pwidth <= 0 or a profile type it does not implement: that run is NaN here (a
+    failed run) and the other runs keep PySD's numbers."""
+    req = np.array([[1.0, 2.0], [1.0, -1.0], [1.0, 2.0], [1.0, 2.0]])
+    width = np.array([[1.0], [1.0], [0.0], [1.0]])
+    supply = np.array([[1.5], [1.0], [1.0], [-1.0]])
+    got = allocate_by_priority(req, np.array([[2.0, 1.0]]), width, supply, 1, "x")
+    np.testing.assert_array_equal(got[0], _allocate_by_priority_1d(req[0], np.array([2.0, 1.0]),
+                                                                   1.0, 1.5))
+    assert np.isnan(got[1:]).all()
+    # runs of two allocations each (run, allocation, element): one bad row spoils its run
+    pp = np.broadcast_to(np.array([1.0, 5, 2, 0]), (2, 2, 2, 4)).copy()
+    pp[1, 0, 1, 0] = 5  # constant elasticity: PySD does not implement it
+    got = allocate_available(np.ones((2, 2, 2)), pp, np.full((2, 2, 1), 1.5), 2)
+    np.testing.assert_allclose(got[0], [[0.75, 0.75], [0.75, 0.75]], rtol=1e-15)
+    assert np.isnan(got[1]).all()
+    # enough supply: PySD returns the requests without reading the profiles
+    assert (allocate_available(np.ones((2, 2, 2)), pp, 2.0, 2) == 1).all()
+    # in a model: a negative capacity makes a negative supply in run 0 only
+    sim = compile_model(MODEL).simulate({"capacity": np.array([-1.0, 2.0])}, n_runs=2)
+    assert sim.ok.tolist() == [False, True]
+    assert sim.failures[0][:2] == (0, "Shipments[North]")
 
 
 def test_numba_backend_leaves_allocations_to_numpy() -> None:
