@@ -466,7 +466,7 @@ def history_match(
     targets: Targets | str | Path,
     *,
     waves: int = 3,
-    samples_per_wave: int = 1000,
+    samples_per_wave: int | Sequence[int] = 1000,
     seed: int = 0,
     cutoff: float = 3.0,
     measure: str = "max",
@@ -487,8 +487,11 @@ def history_match(
         The targets (see :mod:`sdnet.targets`), or the path of a targets file.
     waves : int, default 3
         Waves of sampling (each within the non-implausible box of the previous one).
-    samples_per_wave : int, default 1000
-        Latin hypercube sets per wave; each is run once per scenario of the targets.
+    samples_per_wave : int or sequence of int, default 1000
+        Sets per wave; each is run once per scenario of the targets. A sequence gives each
+        wave its own count (as many as ``waves``): a model whose non-implausible region is a
+        tiny share of its prior needs a large first wave, a uniform sample of the prior, so
+        that its survivors spread over that region before later waves sample near them.
     seed : int, default 0
         Seed of the first wave's design; later waves use seeds spawned from it
         (:class:`numpy.random.SeedSequence`), so the same seed reproduces every wave.
@@ -533,7 +536,7 @@ def history_match(
         # validated against this model (a Targets built without one may name anything)
         targets = load_targets(targets.path, model=model)
     _check_int("waves", waves, minimum=1)
-    _check_int("samples_per_wave", samples_per_wave, minimum=2)
+    per_wave = _samples_per_wave(samples_per_wave, waves)
     _check_int("seed", seed, minimum=0)
     if isinstance(cutoff, bool) or not isinstance(cutoff, int | float) or not cutoff > 0:
         raise InvalidValueError("cutoff", cutoff, expected="a positive number (3 is usual)")
@@ -554,7 +557,7 @@ def history_match(
         "kind": "history_match",
         "targets_path": str(targets.path) if targets.path else None,
         "targets_sha256": targets.sha256,
-        "waves": waves, "samples_per_wave": samples_per_wave, "cutoff": float(cutoff),
+        "waves": waves, "samples_per_wave": list(per_wave), "cutoff": float(cutoff),
         "measure": measure, "sampler": sampler, "padding": float(padding),
         "spread": float(spread), "wave_seeds": seeds,
         "vary": [f.name for f in factors], "run": dict(targets.run),
@@ -570,10 +573,10 @@ def history_match(
             box = [Factor(f.name, float(lo), float(hi))
                    for f, lo, hi in zip(factors, lower, upper, strict=True)]
             # clipped: lower + u * (upper - lower) can round past the declared upper bound
-            values_run = np.clip(lhs_design(box, samples_per_wave,
+            values_run = np.clip(lhs_design(box, per_wave[number - 1],
                                             seed=seeds[number - 1]).values, *bounds)
         else:
-            values_run = resample_survivors(survivors, samples_per_wave, bounds=bounds,
+            values_run = resample_survivors(survivors, per_wave[number - 1], bounds=bounds,
                                             lower=lower, upper=upper, spread=spread,
                                             padding=padding, seed=seeds[number - 1])
             lower, upper = values_run.min(axis=0), values_run.max(axis=0)
@@ -596,6 +599,19 @@ def history_match(
             lower, upper = next_box(survivors, lower, upper, bounds=bounds, padding=padding)
     return HistoryMatch(targets, factors, tuple(done), float(cutoff), measure, seed, waves,
                         provenance, scenario_names)
+
+
+def _samples_per_wave(samples: int | Sequence[int], waves: int) -> tuple[int, ...]:
+    """Each wave's number of sets, from one count for all or one count per wave."""
+    if isinstance(samples, int | np.integer) and not isinstance(samples, bool):
+        _check_int("samples_per_wave", samples, minimum=2)
+        return (int(samples),) * waves
+    if not isinstance(samples, Sequence) or isinstance(samples, str) or len(samples) != waves:
+        raise InvalidValueError("samples_per_wave", samples,
+                                expected=f"an integer >= 2, or {waves} of them (one per wave)")
+    for count in samples:
+        _check_int("samples_per_wave", count, minimum=2)
+    return tuple(int(count) for count in samples)
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

@@ -56,8 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace another output found in DIR (only the files sdnet wrote "
                         "there are removed)")
     parser.add_argument("--waves", type=int, default=3, metavar="N", help="waves (default 3)")
-    parser.add_argument("--samples", type=int, default=1000, metavar="N",
-                        help="Latin hypercube sets per wave (default 1000)")
+    parser.add_argument("--samples", type=_wave_samples, default=1000, metavar="N[,N...]",
+                        help="sets per wave (default 1000), or one count per wave, e.g. "
+                        "1000000,20000,20000: a large first wave when few prior sets survive")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument("--cutoff", type=float, default=3.0, metavar="C",
                         help="implausibility cutoff (default 3)")
@@ -96,6 +97,17 @@ def run(args: argparse.Namespace) -> int:
     if args.set:
         raise InvalidValueError("--set", args.set, expected="it only with --point-fit")
     return _history_match(args, out)
+
+
+def _wave_samples(text: str) -> int | tuple[int, ...]:
+    """``--samples``: one count for every wave, or a comma-separated count per wave."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a count of sets: give an integer >= 2, or one per wave "
+            "separated by commas (e.g. 1000000,20000,20000)") from None
+    return counts[0] if len(counts) == 1 else counts
 
 
 def _history_match(args: argparse.Namespace, out: Path) -> int:

@@ -210,6 +210,16 @@ def test_the_survivors_sampler_keeps_more_sets_and_the_truth(bass: Model,
     assert result.provenance.spec["sampler"] == "survivors"
 
 
+def test_each_wave_can_have_its_own_number_of_sets(bass: Model, targets_file: Path,
+                                                  matched) -> None:  # type: ignore[no-untyped-def]
+    result = history_match(bass, targets_file, waves=2, samples_per_wave=[200, 60], seed=3,
+                           sampler="survivors", progress=False)
+    assert [wave.n_sets for wave in result.waves] == [200, 60]
+    # the first wave is the same Latin hypercube as with one count for every wave
+    assert np.array_equal(result.waves[0].sets, matched.waves[0].sets)
+    assert result.provenance.spec["samples_per_wave"] == [200, 60]
+
+
 def test_kept_sets_are_non_implausible_when_run_again(bass: Model, matched) -> None:  # type: ignore[no-untyped-def]
     kept = matched.nonimplausible()
     simulated, ok = simulate_targets(bass, matched.targets, kept)
@@ -256,6 +266,10 @@ def test_impossible_targets_stop_after_a_wave_that_keeps_nothing(
 def test_bad_history_match_options(bass: Model, targets_file: Path) -> None:
     with pytest.raises(InvalidValueError, match=r"'waves'.*an integer >= 1"):
         history_match(bass, targets_file, waves=0, progress=False)
+    with pytest.raises(InvalidValueError, match=r"'samples_per_wave'.*2 of them \(one per wave"):
+        history_match(bass, targets_file, waves=2, samples_per_wave=[100], progress=False)
+    with pytest.raises(InvalidValueError, match=r"'samples_per_wave'.*an integer >= 2"):
+        history_match(bass, targets_file, waves=2, samples_per_wave=[100, 1], progress=False)
     with pytest.raises(InvalidValueError, match=r"'cutoff'.*positive"):
         history_match(bass, targets_file, cutoff=-1, progress=False)
     with pytest.raises(InvalidValueError, match="'measure'"):
@@ -353,6 +367,20 @@ def test_an_interrupted_calibration_keeps_the_finished_waves(
     assert "kept the 1 finished wave(s)" in capsys.readouterr().err
     assert pd.read_csv(out / "waves.csv")["wave"].tolist() == [1]
     assert "only 1 of 3 waves finished" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_cli_calibrate_takes_one_count_per_wave(targets_file: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "calib"
+    code = main(["calibrate", str(DATA / "bass_diffusion.mdl"), str(targets_file), "--out",
+                 str(out), "--waves", "2", "--samples", "80,40", "--no-progress"])
+    assert code == 0
+    assert pd.read_csv(out / "waves.csv")["sets"].tolist() == [80, 40]
+    with pytest.raises(SystemExit) as stopped:  # argparse's own exit for a bad option
+        main(["calibrate", str(DATA / "bass_diffusion.mdl"), str(targets_file), "--out",
+              str(tmp_path / "bad"), "--waves", "2", "--samples", "80,many"])
+    assert stopped.value.code == 2
+    assert "'80,many' is not a count of sets" in capsys.readouterr().err
 
 
 def test_cli_calibrate_refuses_a_folder_it_did_not_write(targets_file: Path,
