@@ -547,12 +547,18 @@ def run_single(
 
 
 def _raise_if_non_finite(model: Model, result: RunResult) -> None:
-    """The vector engine's failure, for a PySD run: which variable first went non-finite."""
+    """The vector engine's failure, for a PySD run: which variable first went non-finite
+    (a NaN where the model says ``:NA:`` is a value, as in the engine)."""
     frames = [result.frame] + ([result.stock_frame] if result.stock_frame is not None else [])
     first: tuple[float, str] | None = None
+    na: frozenset[str] | None = None
     for frame in frames:
         values = frame.to_numpy(dtype=float)
         bad = ~np.isfinite(values)
+        if np.isnan(values).any():
+            na = _na_columns(model) if na is None else na
+            allowed = np.array([str(c) in na for c in frame.columns], dtype=bool)
+            bad &= ~(np.isnan(values) & allowed)
         if bad.any():
             rows = bad.any(axis=1)
             row = int(np.argmax(rows))
@@ -565,6 +571,17 @@ def _raise_if_non_finite(model: Model, result: RunResult) -> None:
             f"the run of {model.path.name} failed: {first[1]} non-finite at time {first[0]:g}"
         )
 
+
+
+def _na_columns(model: Model) -> frozenset[str]:
+    """The columns the engine finds may be NaN by definition (``:NA:``, undefined elements);
+    none when it cannot compile the model."""
+    from sdnet.engine import compile_model
+
+    try:
+        return compile_model(model.path).na_columns
+    except SdnetError:
+        return frozenset()
 
 
 def _run_settings(model: Model, given: Mapping[str, float | None]) -> dict[str, float]:

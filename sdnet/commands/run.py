@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sdnet.commands._options import output_folder, variable_list
 
 if TYPE_CHECKING:
@@ -195,21 +197,28 @@ def _summary_order(result: RunResult, columns: list[str], *, stocks: set[str]) -
     return sorted(columns, key=group)
 
 
+def _number(value: float) -> str:
+    return "NA" if math.isnan(value) else f"{value:.4g}"
+
+
 def _summary_rows(result: RunResult, columns: list[str]) -> list[tuple[str, ...]]:
     rows = []
     time = result.time
     for column in columns[:_MAX_SUMMARY_ROWS]:
         values = result.frame[column].to_numpy(dtype=float)
-        if values.size == 0 or not all(math.isfinite(v) for v in values):
+        if values.size == 0 or any(math.isinf(v) for v in values):
             rows.append((column, "non-finite", "", ""))
             continue
-        peak = int(values.argmax())
+        if all(math.isnan(v) for v in values):  # :NA: throughout
+            rows.append((column, "NA", "NA", "NA"))
+            continue
+        peak = int(np.nanargmax(values))  # NaN is :NA: here (the run would have failed)
         rows.append(
             (
                 column,
-                f"{values[0]:.4g}",
+                _number(values[0]),
                 f"{values[peak]:.4g} (t={time[peak]:g})",
-                f"{values[-1]:.4g}",
+                _number(values[-1]),
             )
         )
     return rows

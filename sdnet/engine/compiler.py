@@ -251,6 +251,7 @@ class _Compiler:
         self.control_nodes: list[Node] = []
         self.external: dict[str, dict[str, Any]] = {}
         self._initial_time_code: str | None = None  # an INITIAL TIME of Time: its code
+        self._na_sources: set[str] = set()  # variables that may be NaN by definition
         self._comp_subs: list[str] = []
         self._spec: Any = None
         self._keyword: str | None = None
@@ -397,6 +398,8 @@ class _Compiler:
                 self._compile_lookup(element, spec)
             else:
                 self._compile_variable(element, spec)
+            if spec.kind != "lookup" and (_holds_na(element) or self._partly_defined(spec)):
+                self._na_sources.add(spec.local)
         self._element = None
         missing = set(_CONTROL_VENSIM) - {n.target for n in self.control_nodes}
         missing -= self._graph_controls
@@ -426,6 +429,7 @@ class _Compiler:
                 "external": self.external,
                 "graph_controls": sorted(self._graph_controls),
                 "initial_time_code": self._initial_time_code,
+                "na_sources": sorted(self._na_sources),
             },
         )
 
@@ -537,8 +541,14 @@ class _Compiler:
             if block.size == int(np.prod(target_shape)):
                 block = block.reshape(target_shape)
             values[index] = np.broadcast_to(block, target_shape)
-        if np.isnan(values).any():
-            raise self._fail("partly defined subscripted constants")
+        missing = self._undefined_elements(spec)
+        if missing:
+            shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more"
+                                              if len(missing) > 6 else "")
+            raise self._fail(
+                f"subscripted constants defined for only some elements ({shown} "
+                "undefined; PySD gives them NaN)"
+            )
         return values.tolist()
 
     def _compile_lookup(self, element: Any, spec: VariableSpec) -> None:
@@ -727,6 +737,25 @@ class _Compiler:
         code = f"_assemble(n, {sizes!r}, [{', '.join(pieces)}])"
         self._deps.add("n")
         self.nodes.append(self._node(spec.local, code))
+
+    def _partly_defined(self, spec: VariableSpec) -> bool:
+        """True when the definitions of a subscripted variable leave elements undefined (NaN,
+        as in PySD)."""
+        return bool(self._undefined_elements(spec))
+
+    def _undefined_elements(self, spec: VariableSpec) -> list[str]:
+        """The columns (``name[A,B]``) no definition of the current element covers; a
+        definition with :EXCEPT: counts as covering its whole region."""
+        if not spec.dims or spec.kind == "control":
+            return []
+        covered = np.zeros(self._sizes(spec.dims), dtype=bool)
+        for comp in self._element.components:
+            covered[self._lhs_index(comp.subscripts[0], spec.dims)[0]] = True
+        names = [self.ranges[d] for d in spec.dims]
+        return [
+            f"{spec.vensim_name}[{','.join(n[i] for n, i in zip(names, at, strict=True))}]"
+            for at in zip(*np.nonzero(~covered), strict=True)
+        ]
 
     def _positions(self, token: str, dim: str) -> list[int]:
         rng = self._range_of(token)
@@ -1653,6 +1682,25 @@ def _scan(ast: Any, refs: set[str], dynamic: list[bool]) -> None:
     elif isinstance(ast, list | tuple):
         for item in ast:
             _scan(item, refs, dynamic)
+
+
+def _holds_na(element: Any) -> bool:
+    """True when an equation of ``element`` holds Vensim's ``:NA:`` (NaN in PySD's syntax
+    tree, as in PySD's Python model)."""
+
+    def walk(ast: Any) -> bool:
+        if isinstance(ast, float | np.floating):
+            return bool(np.isnan(ast))
+        if isinstance(ast, np.ndarray):
+            return bool(ast.dtype.kind == "f" and np.isnan(ast).any())
+        if hasattr(ast, "__dataclass_fields__"):  # a lookup's unset limits are NaN too
+            return any(walk(getattr(ast, f)) for f in ast.__dataclass_fields__
+                       if f not in ("x_limits", "y_limits"))
+        if isinstance(ast, list | tuple):
+            return any(walk(item) for item in ast)
+        return False
+
+    return any(walk(comp.ast) for comp in element.components)
 
 
 def _number(value: float) -> str:

@@ -81,16 +81,18 @@ def non_finite_states(
     time: float,
     bad_time: np.ndarray,
     bad_owner: np.ndarray,
+    na: Sequence[bool] = (),
 ) -> None:
     """Record, for runs not yet recorded, ``time`` and the index of the first state that is
-    NaN or infinite (the stages of a SMOOTH or DELAY come first in a stacked state)."""
+    NaN or infinite (the stages of a SMOOTH or DELAY come first in a stacked state); for
+    states that may be NaN by definition (``na``: ``:NA:``), only an infinite value."""
     for index, (state, stacked) in enumerate(zip(states, stacks, strict=True)):
         if type(state) is np.float64:  # one run (see functions.full)
             if math.isfinite(state):
                 continue
         elif np.isfinite(state.sum()):  # one pass; a NaN or inf anywhere shows here
             continue
-        finite = np.isfinite(state)
+        finite = ~np.isinf(state) if na and na[index] else np.isfinite(state)
         if stacked:
             finite = finite.all(axis=0)
         rows = np.flatnonzero(~finite.reshape(n_runs, -1).all(axis=1))
@@ -112,12 +114,14 @@ def integrate(
     stacks: Sequence[bool],
     non_negative: Sequence[int] = (),
     replaced: Sequence[int] = (),
+    na: Sequence[bool] = (),
 ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray, np.ndarray]:
     """Euler-integrate ``states`` from ``start`` with the control values ``fc(t, *states)``
     gives at each time (``FINAL TIME``, ``TIME STEP``, ``SAVEPER``), as PySD's loop does.
 
     ``f(t, *states)`` returns the derivatives and the outputs (shapes ``(n_runs, *shape)``
-    after broadcasting, ``shapes`` in order), ``fd`` the derivatives only.
+    after broadcasting, ``shapes`` in order), ``fd`` the derivatives only. ``stacks``,
+    ``non_negative``, ``replaced`` and ``na`` mark states as ``_integrate`` does.
 
     Returns
     -------
@@ -147,7 +151,7 @@ def integrate(
             for column, shape, value in zip(saved, shapes, outs, strict=True):
                 column.append(np.array(np.broadcast_to(value, (n_runs, *shape))))
             times.append(float(np.round(time, -int(np.log10(prec)))))
-            non_finite_states(states, stacks, n_runs, time, bad_time, bad_owner)
+            non_finite_states(states, stacks, n_runs, time, bad_time, bad_owner, na)
         elif going_on:
             derivs = fd(time, *states)
         if not going_on:

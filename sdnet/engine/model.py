@@ -227,6 +227,27 @@ def _columns(spec: VariableSpec, ranges: Mapping[str, list[str]]) -> list[str]:
     return [f"{spec.vensim_name}[{','.join(c)}]" for c in combos]
 
 
+def _na_closure(
+    sources: Iterable[str], nodes: Mapping[str, Node], states: Sequence[Any]
+) -> frozenset[str]:
+    """The locals (nodes and states) that may be NaN by definition: the variables holding
+    ``:NA:`` or undefined elements (``sources``) and everything computed from them."""
+    na = set(sources)
+    edges = [(n.target, n.deps) for n in nodes.values()]
+    for state in states:
+        edges.append((state.name, state.init.deps))
+        if state.deriv is not None:
+            edges.append((state.name, state.deriv.deps))
+    changed = bool(na)
+    while changed:
+        changed = False
+        for target, deps in edges:
+            if target not in na and not na.isdisjoint(deps):
+                na.add(target)
+                changed = True
+    return frozenset(na)
+
+
 def _topological(nodes: Mapping[str, Node], roots: Sequence[str], what: str) -> list[str]:
     """Targets needed for ``roots`` in evaluation order; raise on a cycle."""
     order: list[str] = []
@@ -305,6 +326,7 @@ class CompiledModel:
             for n in ir.nodes
         }
         self._states = ir.states
+        self._na = _na_closure(ir.extra.get("na_sources", ()), self._nodes, ir.states)
         self._control_code: list[tuple[str, Any]] | None = None
         for node in ir.control_nodes:  # the IR may come from the cache folder: checked again
             _check_code(node.code, path, names=CONTROL_NAMES, mode="eval")
@@ -337,6 +359,18 @@ class CompiledModel:
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
+
+    @property
+    def na_columns(self) -> frozenset[str]:
+        """The output columns that may be NaN by definition, as in PySD: variables holding
+        Vensim's ``:NA:``, subscripted variables left undefined for some elements, and
+        everything computed from them. A NaN there does not fail a run (an inf does)."""
+        return frozenset(
+            column
+            for spec in self._output_specs
+            if spec.local in self._na
+            for column in _columns(spec, self.ir.ranges)
+        )
 
     # ------------------------------------------------------------------ metadata
 
@@ -920,6 +954,10 @@ class CompiledModel:
                     + ", ".join(_CONTROL_VENSIM[c] for c in sorted(self._graph_controls)) + ")"
                 )
                 return self._plan
+            na_stock = next((s.owner for s in self._states if s.name in self._na), None)
+            if na_stock is not None:  # the kernel counts any NaN state as a failure
+                self._plan = _kn.NotCompiledError(f"a stock that may be :NA: ({na_stock})")
+                return self._plan
             try:
                 self._plan = _kn.plan_kernel(
                     self.ir, static=self._static, topological=_topological
@@ -1052,6 +1090,7 @@ class CompiledModel:
         fixed = [empty((n_runs, *shape(s))) for s in fixed_specs]
         kinds = {s.name: s.kind for s in self._states}
         state_stacked = [kinds[name] in ("smooth", "delay") for name in state_names]
+        state_na = [name in self._na for name in state_names]
         replaced = [i for i, name in enumerate(state_names) if kinds[name] == "sample"]
         non_negative = [
             i for i, name in enumerate(state_names) if kinds[name] == "integ_non_negative"
@@ -1090,6 +1129,7 @@ class CompiledModel:
                     method=method,
                     buffers=[b[:, start:stop] for b in buffers],
                     stacks=state_stacked,
+                    na=state_na,
                     n_runs=size,
                     non_negative=non_negative,
                     replaced=replaced,
@@ -1157,6 +1197,7 @@ class CompiledModel:
                     f, fd, fc, list(states), start=control["initial_time"], n_runs=size,
                     shapes=shapes,
                     stacks=[kinds[n] in ("smooth", "delay") for n in state_names],
+                    na=[n in self._na for n in state_names],
                     non_negative=[i for i, n in enumerate(state_names)
                                   if kinds[n] == "integ_non_negative"],
                     replaced=[i for i, n in enumerate(state_names) if kinds[n] == "sample"],
@@ -1220,13 +1261,16 @@ class CompiledModel:
                 continue
             flat = stored[spec.local]
             finite = bool(np.isfinite(flat).all())
+            # NaN is a value of variables that may be NaN by definition (:NA:, undefined
+            # elements, and what is computed from them), as in PySD; inf is still a failure
+            na = spec.local in self._na
             for i in keep:
                 column = flat[:, :, i]
                 outputs[cols[i]] = column
                 units[cols[i]] = spec.units
                 if finite:
                     continue
-                bad = ~np.isfinite(column)
+                bad = np.isinf(column) if na else ~np.isfinite(column)
                 rows = np.flatnonzero(bad.any(axis=1))
                 if rows.size:
                     first = times[bad[rows].argmax(axis=1)]
@@ -1492,13 +1536,15 @@ def _integrate(
     n_runs: int,
     non_negative: Sequence[int] = (),
     replaced: Sequence[int] = (),
+    na: Sequence[bool] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step ``states`` through ``times_all``, writing saved outputs into ``buffers``.
 
     ``f(t, *states)`` returns the derivatives and the outputs, ``fd`` the derivatives only
     (used between save times and for the Runge-Kutta stages). The states at the indices
     ``non_negative`` (XMILE's non-negative stocks) are set to ``max(state, 0)`` after each step,
-    as PySD's ``NonNegativeInteg`` does.
+    as PySD's ``NonNegativeInteg`` does. ``na``: per state, whether it may be NaN by
+    definition (then only an infinite value is a failure).
 
     Returns, per run, the first saved time at which a state was non-finite (inf if never)
     and the index of that state in ``states`` (-1 if never).
@@ -1514,7 +1560,7 @@ def _integrate(
             for buf, value in zip(buffers, outs, strict=True):
                 buf[j] = value
             j += 1
-            _dt.non_finite_states(states, stacks, n_runs, t, bad_time, bad_owner)
+            _dt.non_finite_states(states, stacks, n_runs, t, bad_time, bad_owner, na)
         elif k < last:
             derivs = fd(t, *states)
         if k == last:

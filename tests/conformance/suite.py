@@ -126,10 +126,13 @@ def compare(
     atol: float,
     blanks: bool = True,
 ) -> Comparison:
-    """Compare the columns both have, at the reference's times (matched to 1e-5 relative).
+    """Compare the columns both have, at the reference's times (matched to 1e-5 relative), as
+    PySD's own tests do (``pysd.tools.benchmarking.assert_frames_close``).
 
-    ``blanks``: NaN in the reference is a blank cell, not compared (Vensim's outputs leave a
-    constant's later cells blank); otherwise NaN must match NaN (PySD's runs, ``:NA:``).
+    A value matches when ``|reference - value| <= atol + rtol |value|`` or both are NaN, so a
+    NaN (Vensim's ``:NA:``, an element left undefined) matches only a NaN. ``blanks``: a
+    reference column blank after its first row is a constant Vensim wrote once, compared as
+    that value at every time (PySD's ``_remove_constant_nan``, applied to both sides).
     """
     ours = {normal(c): c for c in outputs}
     index = np.searchsorted(times, ref_times - 1e-9 * np.maximum(1.0, np.abs(ref_times)))
@@ -142,12 +145,29 @@ def compare(
         if key is None:
             continue
         values = np.asarray(outputs[key], dtype=float)[index]
-        mask = ~np.isnan(expected) if blanks else np.ones(expected.shape, bool)
+        if blanks:
+            expected, values = _constant_filled(expected), _constant_filled(values)
         compared += 1
-        if not np.allclose(values[mask], expected[mask], rtol=rtol, atol=atol, equal_nan=True):
-            diff = np.nanmax(np.abs(values[mask] - expected[mask]))
+        with np.errstate(invalid="ignore"):
+            close = np.abs(expected - values) <= atol + rtol * np.abs(values)
+        close |= np.isnan(expected) & np.isnan(values)
+        if not close.all():
+            bad = ~close
+            nan_mismatch = np.isnan(expected[bad]) | np.isnan(values[bad])
+            if nan_mismatch.any():
+                at = float(ref_times[np.flatnonzero(bad)[np.argmax(nan_mismatch)]])
+                return Comparison(compared, f"{column} (NaN on one side only at time {at:g})")
+            diff = np.max(np.abs(values[bad] - expected[bad]))
             return Comparison(compared, f"{column} (max difference {diff:.3g})")
     return Comparison(compared, None)
+
+
+def _constant_filled(values: np.ndarray) -> np.ndarray:
+    """A column that is NaN after its first row as its first value throughout (Vensim writes
+    a constant once); other columns as they are."""
+    if len(values) > 1 and np.isnan(values[1:]).all():
+        return np.full(values.shape, values[0])
+    return values
 
 
 XMILE_SUFFIXES = (".xmile", ".stmx")
