@@ -54,8 +54,8 @@ def test_available_equals_pysd_within_its_solver_tolerance() -> None:
 
 
 def test_model_equals_pysd_run_by_run(pysd_runner) -> None:
-    capacities = np.array([1.0, 2.5, 4.0])
-    sim = compile_model(MODEL).simulate({"capacity": capacities}, n_runs=3)
+    capacities = np.array([1.0, 4.0])
+    sim = compile_model(MODEL).simulate({"capacity": capacities}, n_runs=2)
     run_pysd = pysd_runner(MODEL)
     for run, capacity in enumerate(capacities):
         frame = run_pysd({"capacity": float(capacity)})
@@ -69,7 +69,7 @@ def test_model_equals_pysd_run_by_run(pysd_runner) -> None:
     # largest capacity the supply covers every demand at the end
     assert sim.outputs["Shipments[North]"][0, 0] == 1.0
     assert sim.outputs["Shipments[South]"][0, 0] == sim.outputs["Shipments[East]"][0, 0] == 0
-    assert sim.outputs["Shipments[South]"][2, -1] == sim.outputs["Market Shares[East]"][2, -1] == 2
+    assert sim.outputs["Shipments[South]"][1, -1] == sim.outputs["Market Shares[East]"][1, -1] == 2
 
 
 def test_a_run_pysd_refuses_gets_nan_and_the_others_go_on() -> None:
