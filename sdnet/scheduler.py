@@ -29,6 +29,7 @@ import json
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,11 +121,15 @@ class BlockOutcome:
     findings: list[Finding]
     values: np.ndarray | None = None
     factors: np.ndarray | None = None
+    engine_seconds: float = 0.0
+    guard_seconds: float = 0.0
 
 
 @dataclass
 class Progress:
-    """Counts of a run into a store, updated as blocks finish."""
+    """Counts of a run into a store, updated as blocks finish, and where the time went:
+    seconds integrating and in the numerical guard (summed over the blocks run now, wherever
+    they ran) and waiting for the writer thread (blocks run here)."""
 
     total: int
     done: int = 0
@@ -132,6 +137,9 @@ class Progress:
     failed: int = 0
     flagged: int = 0
     findings: list[Finding] = field(default_factory=list)
+    engine_seconds: float = 0.0
+    guard_seconds: float = 0.0
+    writer_wait_seconds: float = 0.0
 
 
 # -- the task ----------------------------------------------------------------------------------
@@ -189,27 +197,31 @@ def run_block(compiled: Any, job: BlockJob, block: Block, factors: np.ndarray) -
     A block that cannot run as a whole (an :class:`~sdnet.errors.SdnetError`) marks its runs
     failed, as :func:`sdnet.runner.run_ensemble` does, so one bad block never stops the rest.
     """
+    started = time.perf_counter()
     try:
         values, ok, failures = simulate_values(compiled, job, factors)
     except SdnetError as error:
         values = np.full((block.size, job.times.size, len(job.simulated)), np.nan)
         ok = np.zeros(block.size, dtype=bool)
         failures = [(r, f"run failed: {error}", math.nan) for r in range(block.size)]
+    integrated = time.perf_counter()
     findings = check_trajectories(job.times, values, job.simulated, bounds=job.bounds,
                                   stocks=job.stocks, runs=range(block.start, block.stop))
+    seconds = {"engine_seconds": integrated - started,
+               "guard_seconds": time.perf_counter() - integrated}
     shifted = [Finding(f.run - block.start, f.kind, f.column, f.time, f.value, f.limit)
                for f in findings]
     numerics = describe_runs(shifted, block.size)
     failure = _failure_texts(block.size, failures)
     kept = values[..., : job.n_kept].astype(job.dtype, copy=False)
     if job.store is None:
-        return BlockOutcome(block, ok, failure, numerics, findings, kept, factors)
+        return BlockOutcome(block, ok, failure, numerics, findings, kept, factors, **seconds)
     # opened for each block (a few ms): a long-lived worker must not keep the metadata of a
     # store that a later run at the same path replaced
     store = EnsembleStore.open(job.store)
     store.write_block(block, values=kept, ok=ok, failure=failure, numerics=numerics,
                       factors=factors)
-    return BlockOutcome(block, ok, failure, numerics, findings)
+    return BlockOutcome(block, ok, failure, numerics, findings, **seconds)
 
 
 @dataclass(frozen=True)
@@ -395,11 +407,13 @@ def run_into_store(
         progress.failed += int((~outcome.ok).sum())
         progress.flagged += sum(1 for v in outcome.numerics if v)
         progress.findings.extend(outcome.findings)
+        progress.engine_seconds += outcome.engine_seconds
+        progress.guard_seconds += outcome.guard_seconds
         if on_block is not None:
             on_block(progress)
 
     if executor == "here":
-        _run_here(compiled, job, store, factors, todo, account)
+        progress.writer_wait_seconds = _run_here(compiled, job, store, factors, todo, account)
     elif executor == "processes":
         _run_processes(compiled, job, store, factors, todo, account, workers=workers)
     else:
@@ -409,10 +423,11 @@ def run_into_store(
     return progress
 
 
-def _run_here(compiled: Any, job: BlockJob, store: EnsembleStore, factors: np.ndarray,
-              todo: Sequence[Block], account: Callable[[BlockOutcome], None]) -> None:
+def _run_here(compiled: Any, job: BlockJob, store: EnsembleStore, factors: Any,
+              todo: Sequence[Block], account: Callable[[BlockOutcome], None]) -> float:
     """Blocks in this process; each block is written by a thread while the next integrates
-    (compression releases the GIL, and the engine's forked workers do the integrating)."""
+    (compression releases the GIL, and the engine's forked workers do the integrating).
+    Returns the seconds spent waiting for the writer."""
     returning = BlockJob(**{**job.__dict__, "store": None})
     writer = _Writer(store)
     try:
@@ -422,6 +437,7 @@ def _run_here(compiled: Any, job: BlockJob, store: EnsembleStore, factors: np.nd
             account(outcome)
     finally:
         writer.close()
+    return writer.waited
 
 
 class _Writer:
@@ -430,6 +446,7 @@ class _Writer:
     def __init__(self, store: EnsembleStore) -> None:
         self.store = store
         self.error: BaseException | None = None
+        self.waited = 0.0  # seconds the caller waited for a write to end
         self._thread: threading.Thread | None = None
 
     def _write(self, outcome: BlockOutcome) -> None:
@@ -445,7 +462,9 @@ class _Writer:
 
     def wait(self) -> None:
         if self._thread is not None:
+            started = time.perf_counter()
             self._thread.join()
+            self.waited += time.perf_counter() - started
             self._thread = None
         if self.error is not None:
             error, self.error = self.error, None

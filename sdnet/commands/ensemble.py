@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "worker processes, or the scheduler at that address (needs "
                         "sdnet[scale]; docs/scaling.md)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--timings", action="store_true",
+                        help="print where the time went: the command, the engine (summed over "
+                        "blocks), the numerical guard, waiting for the writer")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.runner import choose_engine, ranged_factors
     from sdnet.scheduler import plan_job
 
+    started = time.perf_counter()
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
     model = load_model(args.model, card=getattr(args, "card", None))
@@ -169,6 +174,12 @@ def run(args: argparse.Namespace) -> int:
         f"by the numerical guard{resumed}"
     )
     print("wrote " + ", ".join(str(out / name) for name in dict.fromkeys(written)))
+    if getattr(args, "timings", False):
+        print(f"timings: {time.perf_counter() - started:.2f} s from loading the model to the "
+              f"end, engine {result['engine_seconds']:.2f} s, numerical guard "
+              f"{result['guard_seconds']:.2f} s, waiting for the writer "
+              f"{result['writer_wait_seconds']:.2f} s (engine and guard summed over the "
+              "blocks run now)")
     return 0
 
 
@@ -327,7 +338,9 @@ def _run_store(model: Any, cube: Any, job: Any, columns: list[str], units: dict[
     provenance = _provenance(model, job, cube, args)
     store.finish(provenance=provenance, flags=flags)
     return {"store": path, "failed": progress.failed, "flagged": progress.flagged,
-            "flags": flags, "resumed": progress.resumed}
+            "flags": flags, "resumed": progress.resumed,
+            "engine_seconds": progress.engine_seconds, "guard_seconds": progress.guard_seconds,
+            "writer_wait_seconds": progress.writer_wait_seconds}
 
 
 def _provenance(model: Any, job: Any, cube: Any, args: argparse.Namespace) -> Any:
