@@ -332,9 +332,15 @@ def _simulate_on_cluster(
     save: Callable[[int, tuple[Any, ...]], None], bar: Any,
 ) -> dict[int, tuple[tuple[Any, ...], list[str], list[str]]]:
     """The chunks starting at ``todo`` as tasks on ``client``; each is kept (``save``) as it
-    finishes. Returns start -> (chunk arrays as :func:`_read_chunk` gives them, the guard's
-    finding per run, its summary lines): what :func:`sdnet.runner.run_ensemble` gives."""
-    from sdnet.cluster import run_tasks
+    finishes. A chunk (the unit kept on disk, up to ``[run] chunk_size`` runs) is cut into
+    tasks so that every worker has two (a Morris screen of a few thousand runs is one chunk);
+    each run's numbers do not depend on the runs integrated beside it, so the pieces join
+    into the chunk bit for bit. Returns start -> (chunk arrays as :func:`_read_chunk` gives
+    them, the guard's finding per run, its summary lines): what
+    :func:`sdnet.runner.run_ensemble` gives."""
+    from dataclasses import replace as with_run
+
+    from sdnet.cluster import n_workers, run_tasks
     from sdnet.engine import compile_model
     from sdnet.numerics import summarize
     from sdnet.runner import factor_table
@@ -345,26 +351,44 @@ def _simulate_on_cluster(
         return {}
     run, chunk = experiment.run, experiment.run.chunk_size
     numeric = factor_table(model, _numeric(table).reset_index(drop=True))
+    # the chunk size decides, as in run_ensemble, whether the guard also simulates the stocks
+    # that are not kept: the same columns, so the same findings
     job, columns, units = plan_job(model, numeric, final_time=run.final_time,
                                    time_step=time_step, saveper=run.saveper, method=method,
                                    variables=variables, block_size=chunk)
     values = numeric.to_numpy(dtype=float)
-    # runs numbered from 0 in each chunk, as run_ensemble numbers a chunk's findings
-    tasks = [(start, Block(k, 0, min(chunk, len(table) - start)),
-              np.ascontiguousarray(values[start:start + chunk]))
-             for k, start in enumerate(todo)]
+    sizes = {start: min(chunk, len(table) - start) for start in todo}
+    piece = max(1, min(chunk, -(-sum(sizes.values()) // (2 * n_workers(client)))))
+    tasks = []
+    for start in todo:
+        for offset in range(0, sizes[start], piece):
+            stop = min(sizes[start], offset + piece)
+            # runs numbered from 0 in each piece (its findings are shifted when it joins)
+            tasks.append(((start, offset), Block(len(tasks), 0, stop - offset),
+                          np.ascontiguousarray(values[start + offset:start + stop])))
     results: dict[int, tuple[tuple[Any, ...], list[str], list[str]]] = {}
+    waiting: dict[int, dict[int, Any]] = {start: {} for start in todo}
     unit_list = [units[c] for c in columns]
 
-    def finished(start: int, outcome: Any) -> None:
-        failures = [(r, text, math.nan) for r, text in enumerate(outcome.failure) if text]
-        loaded = (job.times, outcome.values, outcome.ok, list(columns), unit_list, failures)
-        save(start, loaded)
-        summary = list(summarize(outcome.findings, outcome.block.size,
-                                 time_step=job.settings["time_step"]))
-        results[start] = (loaded, list(outcome.numerics), summary)
+    def finished(key: tuple[int, int], outcome: Any) -> None:
+        start, offset = key
+        waiting[start][offset] = outcome
         if bar is not None:
             bar.update(outcome.block.size)
+        if sum(part.block.size for part in waiting[start].values()) < sizes[start]:
+            return
+        parts = sorted(waiting.pop(start).items())  # (offset, outcome) in run order
+        failure = [text for _, part in parts for text in part.failure]
+        failures = [(r, text, math.nan) for r, text in enumerate(failure) if text]
+        loaded = (job.times, np.concatenate([part.values for _, part in parts]),
+                  np.concatenate([part.ok for _, part in parts]), list(columns), unit_list,
+                  failures)
+        save(start, loaded)
+        findings = [with_run(f, run=f.run + offset) for offset, part in parts
+                    for f in part.findings]
+        summary = list(summarize(findings, sizes[start], time_step=job.settings["time_step"]))
+        results[start] = (loaded, [text for _, part in parts for text in part.numerics],
+                          summary)
 
     run_tasks(client, compile_model(model.path), job, tasks, finished)
     return results

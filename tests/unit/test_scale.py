@@ -328,7 +328,7 @@ class _Hook:
                 raise RuntimeError(f"block {block.index} held, then dropped")
             outcome = original(compiled, job, block, factors)
             with open(self.log, "a", encoding="utf-8") as handle:
-                handle.write(f"{block.index}\n")
+                handle.write(f"{block.index} {block.size}\n")
             return outcome
 
         scheduler.run_block = hooked
@@ -360,8 +360,10 @@ def _hooked(scheduler: str, hook: _Hook) -> Iterator[object]:
             client.unregister_worker_plugin(_Hook.name)
 
 
-def _logged(log: Path) -> list[int]:
-    return sorted(int(line) for line in log.read_text().split()) if log.exists() else []
+def _logged(log: Path, *, sizes: bool = False) -> list[int]:
+    """The blocks the workers integrated (their indices, or with ``sizes`` their runs)."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sorted(int(line.split()[1 if sizes else 0]) for line in lines)
 
 
 @pytest.mark.xdist_group("cluster")
@@ -446,18 +448,22 @@ def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same
     assert growth["sizes"] == [8, 16] == here.summary["growth"]["sizes"]  # it grew once
     assert there.summary["screen_stability"]["seeds"] == \
         here.summary["screen_stability"]["seeds"]
-    # one task per chunk of each stage: the study's screen, the second seed's, the Sobol'
-    # stage, its added rows, the half-step and the RK4 re-runs
-    chunk = study.run.chunk_size
+    # every run of every stage was integrated on the cluster, once: the study's screen, the
+    # second seed's, the Sobol' stage, its added rows, the half-step and the RK4 re-runs;
+    # each stage (one chunk) was cut into tasks for the two workers
     n_screen = here.screen_design.n_runs * len(study.cases)
     n_sobol = 8 * (2 + 3) * len(study.cases)  # the added rows of N = 16 are as many
     stages = [n_screen, n_screen, n_sobol, n_sobol, 4, 4]
-    assert len(_logged(log)) == sum(-(-n // chunk) for n in stages)
+    assert max(stages) <= study.run.chunk_size
+    assert sum(_logged(log, sizes=True)) == sum(stages)
+    assert len(_logged(log)) >= 2 * len(stages)
+    assert list(here.ensemble.dataset["numerics"].to_numpy()) == \
+        list(there.ensemble.dataset["numerics"].to_numpy())
     assert here.ensemble.dataset["outputs"].to_numpy().tobytes() == \
         there.ensemble.dataset["outputs"].to_numpy().tobytes()
     pd.testing.assert_frame_equal(here.metrics, there.metrics)
     pd.testing.assert_frame_equal(here.runs, there.runs)
-    for key in ("screen_stability", "growth", "integration_check"):
+    for key in ("screen_stability", "growth", "integration_check", "numerical_flags"):
         assert key in there.summary and here.summary[key] == there.summary[key], key
 
 
