@@ -10,13 +10,15 @@ Everything is measured in one run on this machine, so the ratios compare like wi
 2. Where blocks run, on the same N (``--cluster-runs``, default 10^5): here (the engine's
    own forked workers or numba threads), a spawn pool of 2 processes (portable), and
    LocalClusters of 1 and 2 workers (their start-up timed apart).
-3. A projection of a 10^7-run study from the measured per-block throughput and bytes per run.
+3. A projection of a 10^7-run study from the measured per-block throughput (one worker
+   process), the client's time to write a block a remote worker sends, and bytes per run.
 
 Usage::
 
     python3 benchmarks/scaling.py                      # about 3 minutes on 2 quiet cores
     python3 benchmarks/scaling.py --million            # adds 10^6 runs end to end
     python3 benchmarks/scaling.py --backend numpy      # the engine's numpy backend
+    python3 benchmarks/scaling.py --sizes --cluster-runs 40000   # sections 2 and 3 only
 
 Targets (issue 14): 10^5 runs end to end within 10 s; 10^6 within 60 s under 2 GB; a
 LocalCluster of 2 workers equal to the local result and at least 1.8 times faster than 1.
@@ -103,9 +105,57 @@ def _into_store(compiled, job, columns, units, factors, folder: Path, executor) 
     return time.perf_counter() - started
 
 
+def _projection(folder: Path, job, n: int, one: float, two: float, here: float) -> None:
+    """10^7 runs (1,000 blocks) on W single-threaded worker processes: the blocks' work
+    (integrate, guard, compress) is measured per block on the 1-worker LocalCluster; a remote
+    worker's block also travels to the client (its arrays, uncompressed) and is written there
+    (measured), so the client's writing and its network bound the whole, whatever W."""
+    from sdnet.scheduler import BLOCK_SIZE, BlockOutcome, write_outcome
+    from sdnet.store import EnsembleStore
+
+    store = EnsembleStore.open(folder / "bench.zarr")
+    size = sum(p.stat().st_size for p in (folder / "bench.zarr").rglob("*") if p.is_file()) / n
+    n_blocks = -(-n // BLOCK_SIZE)
+    per_block = one / n_blocks  # one worker process, one block after another
+    first = store.blocks()[0]
+    values = np.asarray(store._array("outputs")[first.start:first.stop])
+    factors = np.asarray(store._array("factors")[first.start:first.stop])
+    outcome = BlockOutcome(first, np.ones(first.size, bool), [""] * first.size,
+                           [""] * first.size, [], values, factors)
+    started = time.perf_counter()
+    repeats = 3
+    for _ in range(repeats):
+        write_outcome(store, outcome)
+    write = (time.perf_counter() - started) / repeats
+    sent = values.nbytes + factors.nbytes
+    network = 125e6  # bytes/s: 1 Gbit/s, an assumption (not measured)
+    blocks = 1e7 / BLOCK_SIZE
+    print(f"Measured on this machine ({os.cpu_count()} cores): a block of {BLOCK_SIZE:,} "
+          f"runs takes one worker process {per_block:.2f} s (integrate, guard, compress, "
+          f"store: {BLOCK_SIZE / per_block:,.0f} runs/s per process; 2 workers {one / two:.2f}"
+          f"x one); the client writes a block a remote worker sends ({sent / 1e6:.0f} MB "
+          f"uncompressed) in {write:.2f} s; {size:.0f} bytes per run stored (flexnet's "
+          f"{job.n_kept} key variables x {job.times.size} times, float64, compressed: "
+          f"{1e7 * size / 1e9:.0f} GB for 10^7 runs, float32 about half). Here (no cluster): "
+          f"{n / here:,.0f} runs/s.\n")
+    print("| worker processes | compute (min) | client writes (min) | network at 1 Gbit/s "
+          "(min) | 10^7 runs (min) |")
+    print("|---|---|---|---|---|")
+    local = blocks * per_block / 2
+    print(f"| 2, this machine only (workers write) | {local / 60:.1f} | - | - | "
+          f"{local / 60:.1f} |")
+    for workers in (8, 32, 64):
+        compute = blocks * per_block / workers
+        writes, transfer = blocks * write, blocks * sent / network
+        total = max(compute, writes, transfer)
+        print(f"| {workers} (remote, {workers // 2} machines like this) | {compute / 60:.1f} | "
+              f"{writes / 60:.1f} | {transfer / 60:.1f} | {total / 60:.1f} |")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000],
+                        help="runs of `sdnet ensemble` end to end (none: skip section 1)")
     parser.add_argument("--million", action="store_true", help="also 10^6 runs end to end")
     parser.add_argument("--cluster-runs", type=int, default=100_000)
     parser.add_argument("--backend", choices=("numba", "numpy"), default=None,
@@ -120,26 +170,27 @@ def main() -> int:
           f"{load_before:.1f}, backend {backend or 'default'})\n")
     sizes = [*args.sizes, *([1_000_000] if args.million else [])]
 
-    print("## 1. sdnet ensemble end to end, and its parts\n")
-    print("| runs | end to end (s) | peak RSS (MB) | on disk | engine only (s) | engine + guard + "
-          "Zarr (s) | writing share | per run (us) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for n in sizes:
-        wall, peak, disk = _end_to_end(n, folder, backend)
-        if n <= 100_000:
-            compiled, job, columns, units, factors = _setup(n)
-            engine = _engine_only(compiled, job, factors)
-            stored = _into_store(compiled, job, columns, units, factors, folder, "here")
-            share = f"{max(0.0, stored - engine) / stored:.0%}"
-            parts = f"{engine:.2f} | {stored:.2f} | {share}"
-        else:
-            parts = "- | - | -"
-        print(f"| {n:,} | {wall:.1f} | {peak:.0f} | {disk} | {parts} | {wall / n * 1e6:.0f} |",
-              flush=True)
-    if args.million:
-        wall, peak, disk = _end_to_end(1_000_000, folder, backend, "--dtype", "float32")
-        print(f"| 1,000,000 (float32) | {wall:.1f} | {peak:.0f} | {disk} | - | - | - | "
-              f"{wall / 1e6 * 1e6:.0f} |")
+    if sizes:
+        print("## 1. sdnet ensemble end to end, and its parts\n")
+        print("| runs | end to end (s) | peak RSS (MB) | on disk | engine only (s) | engine + "
+              "guard + Zarr (s) | writing share | per run (us) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for n in sizes:
+            wall, peak, disk = _end_to_end(n, folder, backend)
+            if n <= 100_000:
+                compiled, job, columns, units, factors = _setup(n)
+                engine = _engine_only(compiled, job, factors)
+                stored = _into_store(compiled, job, columns, units, factors, folder, "here")
+                share = f"{max(0.0, stored - engine) / stored:.0%}"
+                parts = f"{engine:.2f} | {stored:.2f} | {share}"
+            else:
+                parts = "- | - | -"
+            print(f"| {n:,} | {wall:.1f} | {peak:.0f} | {disk} | {parts} | {wall / n * 1e6:.0f} |",
+                  flush=True)
+        if args.million:
+            wall, peak, disk = _end_to_end(1_000_000, folder, backend, "--dtype", "float32")
+            print(f"| 1,000,000 (float32) | {wall:.1f} | {peak:.0f} | {disk} | - | - | - | "
+                  f"{wall / 1e6 * 1e6:.0f} |")
 
     n = args.cluster_runs
     print(f"\n## 2. Where the blocks run ({n:,} runs into a Zarr store)\n")
@@ -176,17 +227,8 @@ def main() -> int:
     print(f"\n2 workers vs 1: {one / two:.2f}x faster (target >= 1.8x); results equal to here: "
           f"{same}")
 
-    print("\n## 3. Projection of a 10^7-run study\n")
-    per_run = (folder / "bench.zarr")
-    size = sum(p.stat().st_size for p in per_run.rglob("*") if p.is_file()) / n
-    best = min(two, here)
-    print(f"Measured: {n / best:,.0f} runs/s on this machine ({os.cpu_count()} cores), "
-          f"{size:.0f} bytes per run stored (flexnet's 9 key variables x "
-          f"{job.times.size} times, float64, compressed).")
-    for machines in (1, 4, 16):
-        seconds = 1e7 / (n / best * machines)
-        print(f"- 10^7 runs on {machines} machine(s) like this one: {seconds / 60:.0f} min, "
-              f"{1e7 * size / 1e9:.0f} GB (float32 about half)")
+    print("\n## 3. Projection of a 10^7-run study from the measured per-block throughput\n")
+    _projection(folder, job, n, one, two, here)
     print(f"\nload average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     shutil.rmtree(folder, ignore_errors=True)
     return 0
