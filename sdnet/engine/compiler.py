@@ -1462,7 +1462,9 @@ class _Compiler:
         if type(request).__name__ == "ReferenceStructure" and request.reference in self.variables:
             spec = self.variables[request.reference]
             subs = request.subscripts.subscripts if request.subscripts is not None else spec.dims
-            label = self._range_of(subs[-1].strip().rstrip("!")) if subs else None
+            # the last subscript that is a range (single elements drop out, as in PySD)
+            ranges = [self._range_of(t.strip().rstrip("!")) for t in subs]
+            label = next((r for r in reversed(ranges) if r is not None), None)
             if label is not None and label not in expr.dims:
                 label = self._mapped(label, [label])
         elif len(expr.dims) == 1:
