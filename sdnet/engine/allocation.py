@@ -278,7 +278,9 @@ def allocate_available(request: Any, profile: Any, avail: Any, axis: int) -> np.
     if work.size:
         profiles = _Profiles(req[work], kind[work], centre[work], wide[work])
         price = _price(profiles, sup[work], kind[work])
-        out[work] = profiles.shares(price[:, None])
+        shares = profiles.shares(price[:, None])
+        shares[np.isnan(price)] = np.nan  # a profile that is not finite: a failed run
+        out[work] = shares
     return _restore(out, shape, axis)
 
 
@@ -291,9 +293,10 @@ def _price(profiles: _Profiles, avail: np.ndarray, kind: np.ndarray) -> np.ndarr
     asking = profiles.q0 > 0
     lo = np.min(np.where(asking, profiles.centre - reach, np.inf), axis=1)
     hi = np.max(np.where(asking, profiles.centre + reach, -np.inf), axis=1)
+    finite = np.isfinite(lo) & np.isfinite(hi)  # a NaN profile: NaN shares, no search
     for _ in range(2200):  # float64 bisection ends within ~1100 halvings of any bracket
         mid = lo + (hi - lo) * .5
-        open_ = (mid != lo) & (mid != hi)
+        open_ = (mid != lo) & (mid != hi) & finite
         if not open_.any():
             break
         total = np.sum(profiles.shares(mid[:, None]), axis=1)
@@ -302,4 +305,5 @@ def _price(profiles: _Profiles, avail: np.ndarray, kind: np.ndarray) -> np.ndarr
         hi = np.where(open_ & ~above, mid, hi)
     at_lo = np.sum(profiles.shares(lo[:, None]), axis=1)
     at_hi = np.sum(profiles.shares(hi[:, None]), axis=1)
-    return np.where(np.abs(at_lo - avail) <= np.abs(at_hi - avail), lo, hi)
+    price = np.where(np.abs(at_lo - avail) <= np.abs(at_hi - avail), lo, hi)
+    return np.where(finite, price, np.nan)

@@ -89,6 +89,8 @@ def test_a_run_pysd_refuses_gets_nan_and_the_others_go_on() -> None:
     got = allocate_available(np.ones((2, 2, 2)), pp, np.full((2, 2, 1), 1.5), 2)
     np.testing.assert_allclose(got[0], [[0.75, 0.75], [0.75, 0.75]], rtol=1e-15)
     assert np.isnan(got[1]).all()
+    pp[0, 1, 0, 1] = np.nan  # a priority that is not a number: that row is NaN
+    assert np.isnan(allocate_available(np.ones((2, 2, 2)), pp, 1.5, 2)[0, 1]).all()
     # enough supply: PySD returns the requests without reading the profiles
     assert (allocate_available(np.ones((2, 2, 2)), pp, 2.0, 2) == 1).all()
     # in a model: a negative capacity makes a negative supply in run 0 only
