@@ -109,7 +109,8 @@ def _projection(folder: Path, job, n: int, one: float, two: float, here: float) 
     """10^7 runs (1,000 blocks) on W single-threaded worker processes: the blocks' work
     (integrate, guard, compress) is measured per block on the 1-worker LocalCluster; a remote
     worker's block also travels to the client (its arrays, uncompressed) and is written there
-    (measured), so the client's writing and its network bound the whole, whatever W."""
+    (measured), so the client's writing and its network bound the whole, whatever W, unless
+    the workers share the client's file system and write the store themselves."""
     from sdnet.scheduler import BLOCK_SIZE, BlockOutcome, write_outcome
     from sdnet.store import EnsembleStore
 
@@ -146,10 +147,15 @@ def _projection(folder: Path, job, n: int, one: float, two: float, here: float) 
           f"{local / 60:.1f} |")
     for workers in (8, 32, 64):
         compute = blocks * per_block / workers
+        print(f"| {workers} ({workers // 2} machines like this, shared file system: workers "
+              f"write) | {compute / 60:.1f} | - | - | {compute / 60:.1f} |")
+    for workers in (8, 32, 64):
+        compute = blocks * per_block / workers
         writes, transfer = blocks * write, blocks * sent / network
         total = max(compute, writes, transfer)
-        print(f"| {workers} (remote, {workers // 2} machines like this) | {compute / 60:.1f} | "
-              f"{writes / 60:.1f} | {transfer / 60:.1f} | {total / 60:.1f} |")
+        print(f"| {workers} ({workers // 2} machines like this, blocks sent back) | "
+              f"{compute / 60:.1f} | {writes / 60:.1f} | {transfer / 60:.1f} | "
+              f"{total / 60:.1f} |")
 
 
 def main() -> int:

@@ -8,10 +8,11 @@ and only when a cluster is asked for: without ``--cluster`` nothing needs it
 (``pip install "sdnet[scale]"`` installs it).
 
 The compiled model is scattered to every worker once; each block of runs is one task. Workers
-of a LocalCluster write their blocks straight into the Zarr store (they see this machine's
-disk); workers of a remote cluster send the arrays back and this process writes them, as each
-block finishes. A lost worker's tasks are run again by the scheduler; a killed client keeps
-the blocks written so far and a rerun skips them.
+that see the store's folder (a LocalCluster, or machines sharing the file system at the same
+path: :func:`sees_folder`) write their blocks straight into the Zarr store; otherwise they
+send the arrays back and this process writes them, as each block finishes. A lost worker's
+tasks are run again by the scheduler; a killed client keeps the blocks written so far and a
+rerun skips them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdnet.errors import ClusterError
@@ -205,16 +207,21 @@ def client_for(cluster: Any) -> Iterator[Any]:
         yield cluster
 
 
-def is_local(client: Any) -> bool:
-    """True when every worker of ``client`` runs on this machine (it sees the store)."""
-    import socket
+def sees_folder(client: Any, folder: str | Path) -> bool:
+    """True when every worker of ``client`` sees ``folder`` as this process does: on this
+    machine, or on a file system shared at the same path. A probe file of a unique name is
+    written there and each worker looks for it (a folder of the same name elsewhere does not
+    hold it)."""
+    import os
+    import uuid
 
-    here = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
-    with contextlib.suppress(OSError):
-        here.add(socket.gethostbyname(socket.gethostname()))
-    workers = client.scheduler_info().get("workers", {})
-    hosts = {str(info.get("host", "")) for info in workers.values()}
-    return bool(hosts) and hosts <= here
+    probe = Path(folder) / f".sdnet-probe-{uuid.uuid4().hex}"
+    probe.write_bytes(b"")
+    try:
+        found = client.run(os.path.exists, str(probe), on_error="return")
+    finally:
+        probe.unlink(missing_ok=True)
+    return bool(found) and all(value is True for value in found.values())
 
 
 def n_workers(client: Any) -> int:
@@ -279,13 +286,15 @@ def run_on_cluster(
     todo: Sequence[Block],
     account: Callable[[BlockOutcome], None],
 ) -> None:
-    """Run the blocks ``todo`` of ``store`` as tasks and write each into it as it finishes
-    (workers on this machine write it themselves)."""
+    """Run the blocks ``todo`` of ``store`` as tasks and write each into it as it finishes:
+    workers that see the store's folder (on this machine or a shared file system,
+    :func:`sees_folder`) write their blocks themselves, else they send them here."""
     from dataclasses import replace
 
     from sdnet.scheduler import store_path, write_outcome
 
-    task_job = replace(job, store=store_path(store.path) if is_local(client) else None)
+    writes = sees_folder(client, Path(store.path).resolve().parent)
+    task_job = replace(job, store=store_path(store.path) if writes else None)
 
     def finished(_key: Any, outcome: BlockOutcome) -> None:
         write_outcome(store, outcome)

@@ -412,6 +412,24 @@ def test_workers_that_run_other_code_are_refused_naming_what_differs(scheduler: 
 
 
 @pytest.mark.xdist_group("cluster")
+def test_workers_write_the_store_themselves_only_where_they_see_its_folder(
+    tmp_path: Path, scheduler: str
+) -> None:
+    import distributed
+
+    from sdnet.cluster import sees_folder
+
+    class Elsewhere:  # a worker on another machine, without a shared file system
+        def run(self, function: object, *args: object, on_error: str) -> dict[str, bool]:
+            return {"tcp://10.0.0.6:40000": False, "tcp://127.0.0.1:40001": True}
+
+    assert not sees_folder(Elsewhere(), tmp_path)
+    with distributed.Client(scheduler, timeout=60) as client:
+        assert sees_folder(client, tmp_path)  # the LocalCluster's workers see this disk
+    assert list(tmp_path.iterdir()) == []  # the probe is gone
+
+
+@pytest.mark.xdist_group("cluster")
 @pytest.mark.filterwarnings("ignore::sdnet.errors.SdnetWarning")
 def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same_bits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
