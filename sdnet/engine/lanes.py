@@ -175,6 +175,15 @@ def _unwrap_float(expr: ast.expr) -> ast.expr:
     return expr
 
 
+def _uses_svml() -> bool:
+    """True when numba vectorizes the C library's functions with Intel's SVML."""
+    try:
+        import numba
+    except Exception:  # no numba: no kernel runs anyway
+        return False
+    return bool(getattr(numba.config, "USING_SVML", False))
+
+
 class _Rows:
     """Where each value's lanes start in the lane array ``L`` (rows of :data:`MAX_LANES`)."""
 
@@ -212,6 +221,7 @@ def plan_lanes(ctx: _Context, topological: Any) -> KernelPlan:
     per_run = set(nodes) | {s.name for s in ir.states} | set(ctx.constants)
     rows = _Rows()
     counter = [0]
+    svml = _uses_svml()
 
     def statements(roots: Sequence[str]) -> list[_Statement]:
         out: list[_Statement] = []
@@ -222,6 +232,11 @@ def plan_lanes(ctx: _Context, topological: Any) -> KernelPlan:
             if checks or array:
                 raise NotCompiledError("SMOOTH, DELAY or TREND stages in the lanes kernel",
                                        target)
+            if svml and any(isinstance(n, ast.Attribute) and n.attr == "pow"
+                            for n in ast.walk(expr)):
+                # LLVM would vectorize the C library's pow with Intel's SVML, which rounds
+                # differently; the per-run kernel keeps libm's
+                raise NotCompiledError("a power of Python floats where numba uses SVML", target)
             hoist = _Hoist(counter)
             expr = hoist.visit(expr)
             out.extend(hoist.statements)
