@@ -214,17 +214,20 @@ def _factor_values(key: str, raw: Any) -> np.ndarray:
     if isinstance(raw, str | bytes | Mapping):
         raise EngineInputError(
             f"factor {key!r} has values that are not numbers (e.g. {_short(raw)})")
-    nested = EngineInputError(
-        f"factor {key!r} has nested values ({_short(raw)}); give one number per run")
+
+    def nested() -> EngineInputError:  # only when raised: the repr of a column takes ms
+        return EngineInputError(
+            f"factor {key!r} has nested values ({_short(raw)}); give one number per run")
+
     items = list(raw) if isinstance(raw, list | tuple) else []
     if any(isinstance(v, list | tuple | np.ndarray | Mapping) for v in items):
-        raise nested
+        raise nested()
     try:
         shaped = np.asarray(raw)
     except (TypeError, ValueError):  # ragged nesting
-        raise nested from None
+        raise nested() from None
     if shaped.ndim > 1:
-        raise nested
+        raise nested()
     flat = shaped.reshape(-1)
     # a numeric array holds no booleans; only lists and object arrays need a look at each
     # value (a Python loop over 10^6 values took a second)
