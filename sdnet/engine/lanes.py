@@ -264,7 +264,7 @@ def plan_lanes(ctx: _Context, topological: Any) -> KernelPlan:
         stores: dict[str, int] = {}
         for st in body:
             reads = set(st.args) if st.ufunc is not None else st.uses
-            for name in reads - batched:
+            for name in sorted(reads - batched):  # set order varies with the hash seed
                 if name in defined and (defined[name] < st.level or st.ufunc is not None):
                     stores[name] = defined[name]
         wanted = list(derivs)

@@ -287,3 +287,23 @@ def test_kernel_source_names_its_runtime() -> None:
     import hashlib
 
     assert f"runtime {hashlib.sha256(runtime).hexdigest()[:16]}" in source.splitlines()[1]
+
+
+@needs_numba
+def test_the_kernel_source_is_the_same_in_every_process() -> None:
+    """The kernel is cached under the hash of its source: flexnet's lanes kernel stored its
+    rows in set order, which follows PYTHONHASHSEED, so about every other `sdnet ensemble`
+    compiled it again (12 s of CPU). Two hash seeds that gave two sources before."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from sdnet.engine import compile_model\n"
+            f"print(compile_model({str(FLEXNET)!r})._kernel_plan().digest)")
+    digests = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed},
+                       cwd=ROOT).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64
