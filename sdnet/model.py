@@ -537,6 +537,13 @@ class Model:
             str(row["Py Name"]): row for _, row in self._doc.iterrows() if row["Py Name"] != "time"
         }
         self._by_vensim = {str(r["Real Name"]).lower(): name for name, r in self._rows.items()}
+        if set(self._rows) <= {"initial_time", "final_time", "time_step", "saveper"}:
+            # as the engine says (sdnet.engine.compiler): PySD read no model, so a run would
+            # write an empty table
+            raise ModelParseError(
+                self.path, line=None,
+                detail="PySD finds no model variables in it, only the control variables "
+                "(a file format PySD does not read, such as an older Stella format?)")
         for row in self._rows.values():
             lower, upper = _range(row["Limits"])
             if lower is not None and upper is not None and lower > upper:

@@ -264,8 +264,10 @@ def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd
 
     ``"auto"`` compiles the model for the vectorized engine and falls back to PySD, with one
     :class:`~sdnet.errors.SdnetWarning` naming the construct and the variable, when the engine
-    does not support something in it. ``"vector"`` raises that
-    :class:`~sdnet.errors.UnsupportedConstructError` instead.
+    does not support something in it (or, naming the variable, when it cannot order equations
+    that PySD runs: a loop without a stock broken by ACTIVE INITIAL). ``"vector"`` raises that
+    :class:`~sdnet.errors.UnsupportedConstructError` (or
+    :class:`~sdnet.errors.SimulationError`) instead.
     """
     _check_choice("engine", engine, ENGINES)
     if engine == "pysd":
@@ -274,13 +276,17 @@ def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd
 
     try:
         compiled = compile_model(model.path)
-    except UnsupportedConstructError as error:
+    except (UnsupportedConstructError, SimulationError) as error:
+        # SimulationError: equations the engine cannot order (a loop without a stock that
+        # PySD breaks with ACTIVE INITIAL); PySD has loaded the model, so it can run it
         if engine != "auto":
             raise
+        why = (f"does not support {error.construct} (in {error.variable!r})"
+               if isinstance(error, UnsupportedConstructError) else f"cannot compile it "
+               f"({error})")
         warnings.warn(
-            f"{model.path.name}: the vectorized engine does not support {error.construct} "
-            f"(in {error.variable!r}); running it with PySD, one run at a time in "
-            f"{PYSD_WORKERS} worker process(es)",
+            f"{model.path.name}: the vectorized engine {why}; running it with PySD, one run "
+            f"at a time in {PYSD_WORKERS} worker process(es)",
             SdnetWarning,
             stacklevel=2,
         )
@@ -679,7 +685,10 @@ def _pysd_chunk(
     columns: Sequence[str],
     times: np.ndarray,
     check_ranges: bool,
+    backend: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
+    # ``backend`` (the vector engine's numba/numpy) means nothing to PySD; it is accepted so
+    # a single run, which runs here without the worker pool, takes the engine's call
     out = np.full((len(part), times.size, len(columns)), np.nan)
     ok = np.zeros(len(part), dtype=bool)
     failures: list[tuple[int, str, float]] = []

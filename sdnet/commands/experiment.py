@@ -64,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the chunks of the study's runs on a dask cluster: a "
                         "LocalCluster of N worker processes, or the scheduler at that address "
                         "(needs sdnet[scale]; docs/scaling.md)")
+    parser.add_argument(
+        "--engine", choices=("auto", "vector"), default="auto",
+        help="auto (default): the vectorized engine, or PySD in worker processes for a model "
+        "it cannot compile (one warning; the integration check then skips RK4); vector: the "
+        "engine only, failing with the construct it cannot compile")
     parser.add_argument("--no-report", action="store_true",
                         help="do not write report.html/report.md (sdnet report DIR does later)")
 
@@ -101,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = run_experiment(experiment, out=out, progress=not args.quiet,
                                     resume=not args.no_resume, overwrite=args.overwrite,
-                                    cluster=args.cluster)
+                                    cluster=args.cluster, engine=args.engine)
         except KeyboardInterrupt:
             print(f"sdnet experiment: {out} is left as it was; the same command resumes from "
                   "the finished chunks (--no-resume starts over)", file=sys.stderr)
@@ -135,9 +140,9 @@ def run(args: argparse.Namespace) -> int:
               f"(coverage {info['coverage']:.0%}, density {info['density']:.0%})")
     for note in summary["skipped"]:
         print(f"  skipped: {note}")
-    for warning in caught:
-        if issubclass(warning.category, SdnetWarning):
-            print(f"  warning: {warning.message}")
+    for message in dict.fromkeys(str(w.message) for w in caught
+                                 if issubclass(w.category, SdnetWarning)):
+        print(f"  warning: {message}")
     if not args.no_report:
         import matplotlib
 

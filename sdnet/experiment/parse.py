@@ -328,14 +328,24 @@ def _no_schedule(model: Model) -> str:
             "push or add one")
 
 
+#: At most this many default metrics of a model without stocks (one per variable it computes)
+_MAX_DEFAULT_METRICS = 12
+
+
 def _default_metrics(model: Model) -> list[dict[str, Any]]:
     """What a study measures when it lists no [[metrics]]: the card's default outcomes, else
-    the final value of every stock of the model."""
+    the final value of every stock of the model, else (a model without stocks) of the first
+    :data:`_MAX_DEFAULT_METRICS` flows and auxiliaries, as ``sdnet run`` plots them."""
     chosen = [o for o in model.card.default_outcomes if o.variable in model]
     if chosen:  # those the model has (a small test model may lack some of its card's)
         return [{"name": o.name} for o in chosen]
     metrics = []
-    for column in model.stock_columns():
+    columns = model.stock_columns()
+    if not columns:
+        computed = [str(row.vensim_name) for row in model.variables.itertuples()
+                    if row.kind in ("flow", "auxiliary")]
+        columns = model.columns(computed)[:_MAX_DEFAULT_METRICS] if computed else []
+    for column in columns:
         try:
             units = str(model.variables.loc[model.resolve(column), "units"] or "")
         except (SdnetError, KeyError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 from sdnet.decision.optimize import OptimizeResult, RunSettings, optimize_package
 from sdnet.designs import Design, make_design
-from sdnet.errors import ExperimentError
+from sdnet.errors import ExperimentError, InvalidValueError, SdnetError, SdnetWarning
 from sdnet.experiment.analyses import (
     _analyse_stage,
     _compare,
@@ -131,7 +132,7 @@ class StudyResult:
 
 def run_experiment(
     spec: Experiment | str | Path, *, out: str | Path | None = None, progress: bool = True,
-    resume: bool = True, overwrite: bool = False, cluster: Any = None,
+    resume: bool = True, overwrite: bool = False, cluster: Any = None, engine: str = "auto",
 ) -> StudyResult:
     """Run a study end to end: design -> runs (in chunks) -> metrics -> analyses -> folder.
 
@@ -163,6 +164,13 @@ def run_experiment(
         same bit for bit as without a cluster. The threshold bisections, the hysteresis runs
         and ``[optimize]`` stay in this process (a few runs per step, one step after another).
 
+    engine : {"auto", "vector"}, default "auto"
+        ``"auto"`` runs the vectorized engine, or, for a model it cannot compile, PySD (one
+        run at a time in worker processes) with one :class:`~sdnet.errors.SdnetWarning`
+        naming the construct; the integration check then runs at half the time step only
+        (PySD integrates with Euler). ``"vector"`` forces the engine and raises
+        :class:`~sdnet.errors.UnsupportedConstructError` before any run.
+
     Returns
     -------
     StudyResult
@@ -182,19 +190,28 @@ def run_experiment(
     model = load_model(experiment.model_path, card=experiment.card_path)
     experiment = _with_model_times(experiment, model)
     from sdnet.cluster import client_for, parse_cluster
+    from sdnet.runner import choose_engine
+
+    if engine not in ("auto", "vector"):
+        raise InvalidValueError("engine", engine, expected="'auto' or 'vector'")
+    chosen = choose_engine(model, engine)  # auto: one warning; vector: fails before any run
+    if chosen == "pysd" and cluster is not None:
+        raise SdnetError(f"{model.path.name}: a cluster runs the vectorized engine, which "
+                         "cannot compile this model; run the study without --cluster (PySD "
+                         "in local worker processes)")
 
     if isinstance(cluster, str):
         cluster = parse_cluster(cluster, option="cluster")
     if out is None:
         with client_for(cluster) as client:
             return _run_study(experiment, model, out=None, chunk_file=None, resume=resume,
-                              progress=progress, cluster=client)[0]
+                              progress=progress, cluster=client, engine=chosen)[0]
     with output_folder(out, kind="study", identity=_identity(experiment, model),
                        label=f"study {experiment.name!r}", overwrite=overwrite) as staging:
         with client_for(cluster) as client:
             result, write = _run_study(experiment, model, out=Path(out),
                                        chunk_file=staging.work_file, resume=resume,
-                                       progress=progress, cluster=client)
+                                       progress=progress, cluster=client, engine=chosen)
         write(staging.path)
     return result
 
@@ -235,9 +252,26 @@ def _ratios(experiment: Experiment, model: Model,
 def _run_study(
     experiment: Experiment, model: Model, *, out: Path | None,
     chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
-    cluster: Any = None,
+    cluster: Any = None, engine: str = "vector",
 ) -> tuple[StudyResult, Callable[[Path], None]]:
-    """Run the study; return its result and the function that writes its results folder."""
+    """Run the study; return its result and the function that writes its results folder.
+
+    ``engine`` is what :func:`sdnet.runner.choose_engine` chose: with ``"pysd"`` every
+    ensemble falls back to PySD again, so its warning (already given once) is not repeated.
+    """
+    with warnings.catch_warnings():
+        if engine == "pysd":
+            warnings.filterwarnings("ignore", message=".*the vectorized engine does not "
+                                    "support", category=SdnetWarning)
+        return _run_study_on(experiment, model, out=out, chunk_file=chunk_file,
+                             resume=resume, progress=progress, cluster=cluster, engine=engine)
+
+
+def _run_study_on(
+    experiment: Experiment, model: Model, *, out: Path | None,
+    chunk_file: Callable[[str], Path] | None, resume: bool, progress: bool,
+    cluster: Any, engine: str,
+) -> tuple[StudyResult, Callable[[Path], None]]:
     analysis = experiment.analysis
     seeds = _seeds(experiment.seed, 3)
     analyses: dict[str, Any] = {}
@@ -365,7 +399,11 @@ def _run_study(
     integration = None
     if analysis.integration_n:
         integration = _integration(model, experiment, table, main_metrics, ensemble, seeds[1],
-                                   cluster=cluster)
+                                   cluster=cluster, rk4=engine != "pysd")
+        if engine == "pysd":
+            skipped.append("integration check with RK4: PySD runs this study (the vectorized "
+                           "engine cannot compile the model) and integrates with Euler only; "
+                           "the half-step check ran")
 
     hysteresis = _hysteresis(model, experiment) if analysis.hysteresis else None
     optimization = (_optimize(model, experiment, progress=progress)

@@ -27,19 +27,27 @@ __all__ = ["IntegrationCheckResult", "integration_check", "relative_change"]
 
 @dataclass(frozen=True, eq=False)
 class IntegrationCheckResult:
-    """Largest change of each metric (dmnl share) and whether it is within the tolerance."""
+    """Largest change of each metric (dmnl share) and whether it is within the tolerance.
+
+    ``rk4_checked`` is False when the runs could not be repeated with RK4 (a study that PySD
+    runs, Euler only): ``max_change_rk4`` is then NaN and ``ok`` reads the half step alone.
+    """
 
     metrics: tuple[str, ...]
     max_change_half_dt: np.ndarray
     max_change_rk4: np.ndarray
     tolerance: float
     n_runs: int
+    rk4_checked: bool = True
 
     @property
     def ok(self) -> np.ndarray:
-        """Per metric: both changes within the tolerance."""
-        return (np.nan_to_num(self.max_change_half_dt, nan=np.inf) <= self.tolerance) & (
-            np.nan_to_num(self.max_change_rk4, nan=np.inf) <= self.tolerance)
+        """Per metric: both changes (the half step's alone without RK4) within the
+        tolerance."""
+        half = np.nan_to_num(self.max_change_half_dt, nan=np.inf) <= self.tolerance
+        if not self.rk4_checked:
+            return half
+        return half & (np.nan_to_num(self.max_change_rk4, nan=np.inf) <= self.tolerance)
 
     def to_frame(self) -> pd.DataFrame:
         """Columns metric, max_change_half_dt, max_change_rk4, ok."""
@@ -69,7 +77,7 @@ def relative_change(base: np.ndarray, other: np.ndarray) -> float:
 
 def integration_check(
     base: Mapping[str, np.ndarray], *, half_dt: Mapping[str, np.ndarray],
-    rk4: Mapping[str, np.ndarray], tolerance: float = 0.01,
+    rk4: Mapping[str, np.ndarray] | None, tolerance: float = 0.01,
 ) -> IntegrationCheckResult:
     """Compare metrics of the same runs at the study's time step, at half of it and with RK4.
 
@@ -79,11 +87,14 @@ def integration_check(
     Parameters
     ----------
     base, half_dt, rk4 : Mapping[str, numpy.ndarray]
-        Metric name -> ``(n_runs,)`` values of the same runs.
+        Metric name -> ``(n_runs,)`` values of the same runs; ``rk4`` None when the runs
+        could not be repeated with RK4 (the check then reads the half step alone).
     tolerance : float
         Largest acceptable relative change (share, 0.01 = 1%).
     """
     names = tuple(base)
+    checked = rk4 is not None
+    rk4 = rk4 if rk4 is not None else {m: np.full(np.shape(base[m]), np.nan) for m in base}
     for label, other in (("half_dt", half_dt), ("rk4", rk4)):
         missing = sorted(set(names) - set(other))
         if missing:
@@ -91,12 +102,12 @@ def integration_check(
     half = np.array([relative_change(base[m], half_dt[m]) for m in names])
     rk = np.array([relative_change(base[m], rk4[m]) for m in names])
     n_runs = int(np.asarray(next(iter(base.values()))).shape[0]) if names else 0
-    result = IntegrationCheckResult(names, half, rk, tolerance, n_runs)
+    result = IntegrationCheckResult(names, half, rk, tolerance, n_runs, rk4_checked=checked)
     bad = [m for m, ok in zip(names, result.ok, strict=True) if not ok]
     if bad:
         worst = ", ".join(
-            f"{m} ({max(h, r):.1%})" for m, h, r, ok in zip(names, half, rk, result.ok,
-                                                            strict=True) if not ok)
+            f"{m} ({h if np.isnan(r) else max(h, r):.1%})"
+            for m, h, r, ok in zip(names, half, rk, result.ok, strict=True) if not ok)
         warnings.warn(
             f"integration check: metrics change by more than {tolerance:.0%} at half the "
             f"time step or with RK4: {worst}; use a smaller time_step",

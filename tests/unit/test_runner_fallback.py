@@ -49,3 +49,33 @@ def test_choose_engine(model: sdnet.Model) -> None:
     assert choose_engine(model, "pysd") == "pysd"
     with pytest.warns(SdnetWarning):
         assert choose_engine(model, "auto") == "pysd"
+
+
+def test_a_study_falls_back_with_one_warning_and_vector_fails_first(
+        model: sdnet.Model, tmp_path: Path) -> None:
+    """A study of a model the engine cannot compile runs on PySD with one warning (every run
+    equal to PySD's own), its integration check at half the step only; engine="vector"
+    fails before any run and writes nothing."""
+    import pandas as pd
+
+    from sdnet.experiment import parse_experiment, run_experiment
+
+    study = parse_experiment({
+        "experiment": {"name": "alloc", "model": str(MODEL), "seed": 1},
+        "design": {"method": "lhs", "n": 2}, "factors": [{"name": "capacity"}],
+        "analysis": {"integration_check": {"n": 1}}})
+    with pytest.warns(SdnetWarning, match="does not support ALLOCATE BY PRIORITY") as caught:
+        result = run_experiment(study, out=tmp_path / "study", progress=False)
+    assert sum("does not support" in str(w.message) for w in caught) == 1
+    assert result.summary["skipped"][-1].startswith("integration check with RK4: PySD runs")
+    factors = pd.read_csv(tmp_path / "study" / "factors.csv")
+    metrics = pd.read_csv(tmp_path / "study" / "metrics.csv")
+    for capacity, shipped in zip(factors["capacity"], metrics["final_shippednorth"],
+                                 strict=True):
+        own = model.run({"capacity": capacity}, variables=["Shipped"])["Shipped[North]"]
+        assert shipped == own.iloc[-1]
+    check = pd.read_csv(tmp_path / "study" / "analyses" / "integration_check.csv")
+    assert check["max_change_rk4"].isna().all() and check["max_change_half_dt"].notna().all()
+    with pytest.raises(UnsupportedConstructError, match="ALLOCATE BY PRIORITY"):
+        run_experiment(study, out=tmp_path / "forced", progress=False, engine="vector")
+    assert not (tmp_path / "forced").exists()
