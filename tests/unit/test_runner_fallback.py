@@ -64,7 +64,7 @@ def test_a_study_falls_back_with_one_warning_and_vector_fails_first(
         "experiment": {"name": "alloc", "model": str(MODEL), "seed": 1},
         "design": {"method": "lhs", "n": 2}, "factors": [{"name": "capacity"}],
         "analysis": {"integration_check": {"n": 1}}})
-    with pytest.warns(SdnetWarning, match="does not support ALLOCATE BY PRIORITY") as caught:
+    with pytest.warns(SdnetWarning, match="does not support the function RANDOM_UNIFORM") as caught:
         result = run_experiment(study, out=tmp_path / "study", progress=False)
     assert sum("does not support" in str(w.message) for w in caught) == 1
     assert result.summary["skipped"][-1].startswith("integration check with RK4: PySD runs")
@@ -76,6 +76,6 @@ def test_a_study_falls_back_with_one_warning_and_vector_fails_first(
         assert shipped == own.iloc[-1]
     check = pd.read_csv(tmp_path / "study" / "analyses" / "integration_check.csv")
     assert check["max_change_rk4"].isna().all() and check["max_change_half_dt"].notna().all()
-    with pytest.raises(UnsupportedConstructError, match="ALLOCATE BY PRIORITY"):
+    with pytest.raises(UnsupportedConstructError, match="RANDOM_UNIFORM"):
         run_experiment(study, out=tmp_path / "forced", progress=False, engine="vector")
     assert not (tmp_path / "forced").exists()
