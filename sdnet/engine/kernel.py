@@ -9,7 +9,7 @@ runs on every core. The arithmetic of each node is the numpy code's, operation f
 transcendental functions are numpy's own loops (:mod:`sdnet.engine._numba_rt`), so a kernel's
 results equal the numpy backend's bit for bit (tested with ``np.array_equal``).
 
-Where the model allows it (no SMOOTH/DELAY/TREND stages), :func:`plan_kernel` gives instead the
+Where the model allows it (no SMOOTH/DELAY stages), :func:`plan_kernel` gives instead the
 *lanes* kernel of :mod:`sdnet.engine.lanes`, which advances a block of runs through each time
 step together (same numbers, several times faster on ensembles).
 
@@ -505,8 +505,8 @@ def plan_kernel(
         ``sdnet.engine.model._topological`` (evaluation order of nodes).
     lanes : bool
         Generate the lanes kernel (:mod:`sdnet.engine.lanes`: blocks of runs side by side)
-        where the model allows it; False, or a model it refuses (SMOOTH, DELAY, TREND
-        stages), gives the kernel that integrates one run after another.
+        where the model allows it; False, or a model it refuses (SMOOTH or DELAY stages),
+        gives the kernel that integrates one run after another.
     """
     ctx = _context(ir, static)
     if lanes:

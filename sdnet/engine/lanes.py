@@ -14,13 +14,15 @@ each time step together:
   itself makes over an array, so the same numbers); the next segment reads the results.
   Flexnet's three ``exp`` per step are independent, so a step is two segments and one batch.
 * Values that cross segments, the states and the per-run constants the step reads live in one
-  array ``L`` of shape ``(rows, W)``; a segment loads what it reads at its start and stores what
-  later segments read at its end. Constants are computed once per run (the IR marks them
-  static), never in the step.
+  flat array ``L`` whose rows are :data:`MAX_LANES` apart (a constant, so LLVM sees rows that
+  never overlap and compiles the loops over lanes to vector code); a segment loads what it
+  reads at its start and stores what later segments read at its end. Constants are computed
+  once per run (the IR marks them static), never in the step. Outputs are copied from their
+  rows at save times.
 * Every operation is the numpy code's, in the same order, so the results equal the numpy
   backend's bit for bit; only the schedule (lane after lane within a segment) differs.
 
-Models with SMOOTH, DELAY or TREND stages (arrays per run) are refused here with
+Models with SMOOTH or DELAY stages (arrays per run) are refused here with
 :class:`~sdnet.engine.kernel.NotCompiledError`; :func:`~sdnet.engine.kernel.plan_kernel` then
 gives them the per-run kernel.
 """
@@ -208,7 +210,7 @@ def plan_lanes(ctx: _Context, topological: Any) -> KernelPlan:
     )
 
     if ctx.stacked:
-        raise NotCompiledError("SMOOTH, DELAY or TREND stages in the lanes kernel")
+        raise NotCompiledError("SMOOTH or DELAY stages in the lanes kernel")
     ir, nodes, assembled, sizes = ctx.ir, ctx.nodes, ctx.assembled, ctx.sizes
     states = ctx.dynamic_states
     dyn_outputs = ctx.dyn_outputs
@@ -230,7 +232,7 @@ def plan_lanes(ctx: _Context, topological: Any) -> KernelPlan:
                 continue
             expr, checks, array = ctx.translate_tree(graph[target], rename)
             if checks or array:
-                raise NotCompiledError("SMOOTH, DELAY or TREND stages in the lanes kernel",
+                raise NotCompiledError("SMOOTH or DELAY stages in the lanes kernel",
                                        target)
             if svml and any(isinstance(n, ast.Attribute) and n.attr == "pow"
                             for n in ast.walk(expr)):

@@ -34,6 +34,7 @@ from sdnet.engine import allocation as _alloc
 from sdnet.engine import dynamic_time as _dt
 from sdnet.engine import external as _ext
 from sdnet.engine import functions as _fn
+from sdnet.engine import lanes as _ln
 from sdnet.engine import parallel as _par
 from sdnet.engine import vectors as _vec
 from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build_ir
@@ -354,8 +355,8 @@ class CompiledModel:
         self._plan: Any = None  # the numba kernel's plan, or why there is none
         self.block_size = 10_000
         self.workers = min(2, os.cpu_count() or 1)
-        # runs the numba lanes kernel integrates side by side (sdnet.engine.lanes)
-        self.lane_width = 32
+        # runs the numba lanes kernel integrates side by side (at most lanes.MAX_LANES)
+        self.lane_width = _ln.LANE_WIDTH
 
     def __repr__(self) -> str:
         return f"CompiledModel({str(self.path)!r}, {len(self.outputs)} outputs)"
@@ -986,7 +987,6 @@ class CompiledModel:
         """Integrate every run with the model's numba kernel; None when a run needs the
         numpy backend's error (a delay shorter than its order's time steps)."""
         from sdnet.engine import kernel as _kn
-        from sdnet.engine import lanes as _ln
 
         plan = self._kernel_plan()
         values, offsets, steps = _kn.pack([params[local] for local in plan.constants], n_runs)
