@@ -169,7 +169,7 @@ popsize = 3
     ({"rates": [0.5, 1.5]}, "optimize.rates", "(0, 1]"),
     ({"rates": []}, "optimize.rates", "non-empty list"),
     ({"worlds": 0}, "optimize.worlds", ">= 1"),
-    ({"worlds": 100_000}, "optimize.worlds", "at most the 8101"),
+    ({"worlds": 100_000}, "optimize.worlds", "at most the 6626"),
     ({"popsize": 1}, "optimize.popsize", ">= 2"),
     ({"generations": 2.5}, "optimize.generations", "whole number"),
     ({"sets": "missing.csv"}, "optimize.sets", "not found"),
