@@ -7,7 +7,9 @@ it runs, in this process through ``sdnet.cli.main`` (as the console script does)
 units_declared,defaults_in_range`` (the simulation checks are the conformance sweep's job),
 ``ensemble`` (4 runs), ``experiment`` (a 4-run Latin-hypercube study of the model's first
 constant, written to a study file in the temporary folder, ``--no-report``) and ``report`` (of
-that study's folder), each in a fresh output folder, and sorts the ends:
+that study's folder), each in a fresh output folder, and sorts the ends. A case whose index
+row lists data files gets them: ``--data`` on every command that runs the model, ``[experiment]
+data`` in its study file.
 
 * ``ok`` (exit 0), ``answer`` (exit 1: ``check`` found a failing check), ``clear`` (exit 2: a
   one-line error, an ``SdnetError``);
@@ -46,7 +48,12 @@ COMMANDS = ("describe", "run", "run-auto", "diagram", "check", "ensemble", "expe
             "report")
 
 
-def _study(model: Path, folder: Path) -> Path:
+def _data(case: suite.Case) -> list[Path]:
+    """The case's data files (the index's data_files column), as absolute paths."""
+    return [case.folder / f for f in case.data_files]
+
+
+def _study(model: Path, folder: Path, data: list[Path]) -> Path:
     """A 4-run Latin-hypercube study of the model's first constant (bounds: its declared range,
     else half to one and a half its default); no factor when the model cannot be loaded or has
     no constant, so the command says why."""
@@ -54,9 +61,11 @@ def _study(model: Path, folder: Path) -> Path:
     from sdnet.model import load_model
 
     lines = ["[experiment]", 'name = "every_command"', f"model = {str(model)!r}", "seed = 1",
+             *([f"data = [{', '.join(repr(str(f)) for f in data)}]"] if data else []),
              "", "[design]", 'method = "lhs"', "n = 4", ""]
     try:
-        parameters = [p for p in load_model(model).parameters.values() if p.kind != "control"]
+        parameters = [p for p in load_model(model, data_files=data).parameters.values()
+                      if p.kind != "control"]
     except SdnetError:
         parameters = []
     for parameter in parameters[:1]:
@@ -72,31 +81,34 @@ def _study(model: Path, folder: Path) -> Path:
     return path
 
 
-def _argv(command: str, model: Path, out: Path) -> list[str]:
+def _argv(command: str, case: suite.Case, out: Path) -> list[str]:
+    model = case.model
+    data = _data(case)
+    given = ["--data", ",".join(str(f) for f in data)] if data else []
     if command == "describe":
-        return ["describe", str(model)]
+        return ["describe", str(model), *given]
     if command == "run":
-        return ["run", str(model), "--out", str(out / "run")]
+        return ["run", str(model), "--out", str(out / "run"), *given]
     if command == "run-auto":
-        return ["run", str(model), "--engine", "auto", "--out", str(out / "auto")]
+        return ["run", str(model), "--engine", "auto", "--out", str(out / "auto"), *given]
     if command == "diagram":
         return ["diagram", str(model), "--out", str(out / "d.svg")]
     if command == "ensemble":
         return ["ensemble", str(model), "--samples", "4", "--no-progress",
-                "--out", str(out / "ens")]
-    if command == "experiment":
-        return ["experiment", str(_study(model, out)), "--quiet", "--no-report",
+                "--out", str(out / "ens"), *given]
+    if command == "experiment":  # the data files through the study file's key
+        return ["experiment", str(_study(model, out, data)), "--quiet", "--no-report",
                 "--out", str(out / "study")]
     if command == "report":  # the study's folder, made first (without its report)
         from sdnet.cli import main
 
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            main(_argv("experiment", model, out))
+            main(_argv("experiment", case, out))
         return ["report", str(out / "study")]
-    return ["check", str(model), "--only", "units_declared,defaults_in_range"]
+    return ["check", str(model), "--only", "units_declared,defaults_in_range", *given]
 
 
-def _end(command: str, model: Path) -> str:
+def _end(command: str, case: suite.Case) -> str:
     from sdnet.cli import main
 
     with tempfile.TemporaryDirectory(prefix="sdnet-every-") as folder:
@@ -105,7 +117,7 @@ def _end(command: str, model: Path) -> str:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
                     warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                code = main(_argv(command, model, Path(folder)))
+                code = main(_argv(command, case, Path(folder)))
         except SystemExit as exit_:  # argparse
             code = exit_.code if isinstance(exit_.code, int) else 2
         except Exception as error:  # what this script is looking for
@@ -137,7 +149,7 @@ def main() -> int:
     print("| case | " + " | ".join(args.commands) + " |")
     print("|---|" + "---|" * len(args.commands))
     for case in cases:
-        ends = [_end(command, case.model) for command in args.commands]
+        ends = [_end(command, case) for command in args.commands]
         for end in ends:
             key = end.split(" ")[0]
             counts[key] = counts.get(key, 0) + 1

@@ -24,6 +24,7 @@ from types import ModuleType
 from typing import NoReturn, TextIO
 
 import sdnet.commands
+from sdnet.commands._options import data_files
 from sdnet.errors import OutOfRangeError, SdnetError
 
 __all__ = ["build_parser", "main"]
@@ -49,6 +50,9 @@ class _Parser(argparse.ArgumentParser):
 
 #: Commands that read a model, so take --card.
 _MODEL_COMMANDS = ("describe", "check", "run", "ensemble", "experiment")
+
+#: Commands that read a model, so take --data (serve and calibrate take their own --card).
+_DATA_COMMANDS = (*_MODEL_COMMANDS, "calibrate", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
                 "--card", metavar="TOML",
                 help="the model card (default: the .toml of the same name beside the model; "
                      "neutral wording without one)")
+        if name in _DATA_COMMANDS:
+            sub.add_argument(
+                "--data", metavar="FILE[,FILE...]", type=data_files, action="extend",
+                default=None,
+                help="data files (.tab or .csv, e.g. another model's output) holding the "
+                     "model's data variables without an expression; repeatable"
+                     + ("; replaces the study's [experiment] data" if name == "experiment"
+                        else ""))
         sub.set_defaults(_run=module.run)
     return parser
 

@@ -54,7 +54,7 @@ from sdnet.errors import (
     SimulationError,
     UnknownVariableError,
 )
-from sdnet.files import cache_root, file_sha256
+from sdnet.files import cache_root, data_file_paths, file_sha256
 from sdnet.numerics import check_trajectories, summarize
 from sdnet.numerics import warn as warn_numerics
 from sdnet.params import (
@@ -461,7 +461,12 @@ def _check_model_text(path: Path) -> None:
     return None
 
 
-def load_model(path: str | Path, *, card: str | Path | ModelCard | None = None) -> Model:
+def load_model(
+    path: str | Path,
+    *,
+    card: str | Path | ModelCard | None = None,
+    data_files: str | Path | Sequence[str | Path] | None = None,
+) -> Model:
     """Load a Vensim model (``.mdl``), translating it with PySD into the cache when needed.
 
     Parameters
@@ -471,6 +476,12 @@ def load_model(path: str | Path, *, card: str | Path | ModelCard | None = None) 
     card : str, Path or ModelCard, optional
         The model card (:mod:`sdnet.card`); default: the ``.toml`` of the same stem beside the
         model, else the neutral card.
+    data_files : str, Path or sequence of them, optional
+        ``.tab`` or ``.csv`` files (another model's output, for instance) holding the values
+        of the model's data variables that have no expression (``x[dim] :INTERPOLATE:``),
+        PySD's ``data_files=``; each variable is taken from the first file that has it.
+        Relative paths are relative to the model's folder, as in
+        :func:`sdnet.engine.compile_model`. Runs on either engine read the same files.
 
     Raises
     ------
@@ -481,8 +492,11 @@ def load_model(path: str | Path, *, card: str | Path | ModelCard | None = None) 
         line).
     CardError
         If the card is missing (when given) or invalid.
+    ModelFileError
+        If a data file is missing, not ``.tab``/``.csv`` or unreadable, or holds none of the
+        values of a data variable.
     """
-    return Model(path, card=card)
+    return Model(path, card=card, data_files=data_files)
 
 
 class Model:
@@ -492,13 +506,23 @@ class Model:
     call of :meth:`run` simulates the translated model reloaded to the file's values.
     """
 
-    def __init__(self, path: str | Path, *, card: str | Path | ModelCard | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        card: str | Path | ModelCard | None = None,
+        data_files: str | Path | Sequence[str | Path] | None = None,
+    ) -> None:
         if not isinstance(path, str | os.PathLike) or not str(path).strip():
             raise InvalidValueError("model path", path,
                                     expected="the path of a Vensim .mdl file (a str or Path)")
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelNotFoundError(path)
+        #: the data files (absolute paths) both engines read the data variables from
+        self.data_files: tuple[Path, ...] = data_file_paths(
+            data_files, base=self.path.resolve().parent,
+            source=f"data files of {self.path.name}, relative to its folder")
         translation.check_size(self.path)  # before anything reads the whole file
         #: what sdnet knows about the model beyond its file (schedules, presets, outcomes,
         #: words); the neutral card when it has none
@@ -554,6 +578,9 @@ class Model:
                     f"in its units field, lower above upper (did you mean [{upper:g}, "
                     f"{lower:g}]?)")
         self._run_lock = threading.Lock()
+        if self.data_files:  # read now: a file without the model's data fails at load
+            with self._run_lock:
+                self._fresh()
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -576,12 +603,43 @@ class Model:
             for message in _PYSD_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
             runtime = self.__dict__.get("_runtime")
-            if runtime is None:
-                runtime = _pysd().load(str(self._py_file))
-                self.__dict__["_runtime"] = runtime
-            else:
-                runtime.reload()
+            try:
+                if runtime is None:
+                    runtime = _pysd().load(str(self._py_file), data_files=self._pysd_data_files)
+                    self.__dict__["_runtime"] = runtime
+                else:
+                    runtime.reload()
+            except (OSError, ValueError, KeyError, IndexError) as error:
+                if not self.data_files:
+                    raise
+                raise self._data_error(error) from error
             return runtime
+
+    @property
+    def _pysd_data_files(self) -> list[str] | None:
+        """PySD's ``data_files=``: None without data files (PySD skips reading)."""
+        return [str(f) for f in self.data_files] or None
+
+    def _data_error(self, error: Exception) -> ModelFileError:
+        """A failure of PySD to read the data files, naming them (PySD's own message starts
+        with the translation's internal name ``_data_x``, dropped here)."""
+        text = " ".join(str(error).split())
+        text = re.sub(r"^_data_\w+\s*", "", text)
+        return ModelFileError(
+            f"cannot read the data variables of {self.path.name} from the data files "
+            f"{', '.join(str(f) for f in self.data_files)}: {_shorten(text, 200)}",
+            path=self.data_files[0],
+        )
+
+    def _missing_data(self) -> str | None:
+        """The first data variable read from data files when none were given (PySD would
+        fail mid-run with 'Trying to interpolate data variable before loading the data')."""
+        if self.data_files:
+            return None
+        for element in getattr(self._base, "_data_elements", ()):
+            if getattr(element, "data", None) is None and type(element).__name__ == "TabData":
+                return str(getattr(element, "real_name", None) or element.py_name)
+        return None
 
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r})"
@@ -1127,10 +1185,19 @@ class Model:
         UnknownVariableError, NotAParameterError, InvalidValueError, OutOfRangeError,
         UnknownPresetError, MissingParameterError, PushScheduleError, SimulationError
         """
+        missing = self._missing_data()
+        if missing is not None:
+            raise ModelFileError(
+                f"the data variable {missing!r} of {self.path.name} takes its values from a "
+                "data file (a DATA equation without an expression): give the .tab or .csv "
+                "files that hold it (sdnet --data FILE, or load_model(..., data_files=[...]))",
+                path=self.path)
         values = self.scenario_values(
             params, region=region, push=push, check_ranges=check_ranges
         )
         spec: dict[str, Any] = {}
+        if self.data_files:
+            spec["data_files"] = {str(f): file_sha256(f) for f in self.data_files}
         if region is not None:
             spec["region"] = self.card.preset(region).name
         if push is not None:

@@ -275,7 +275,7 @@ def choose_engine(model: Model, engine: str = "auto") -> Literal["vector", "pysd
     from sdnet.engine import compile_model
 
     try:
-        compiled = compile_model(model.path)
+        compiled = compile_model(model.path, data_files=model.data_files)
     except (UnsupportedConstructError, SimulationError) as error:
         # SimulationError: equations the engine cannot order (a loop without a stock that
         # PySD breaks with ACTIVE INITIAL); PySD has loaded the model, so it can run it
@@ -433,6 +433,7 @@ def run_ensemble(
             start: pool.submit(
                 _pysd_worker, model.path, table.iloc[start : start + chunk], base, settings,
                 columns=simulated, times=times, check_ranges=check_ranges,
+                data_files=model.data_files,
             )
             for start in range(0, n_total, chunk)
         }
@@ -628,7 +629,7 @@ def _vector_chunk(
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
     from sdnet.engine import compile_model
 
-    compiled = compile_model(model.path)
+    compiled = compile_model(model.path, data_files=model.data_files)
     if compiled.sha256 != model.sha256:
         # the engine would run other equations than the model's parameters describe
         raise SimulationError(
@@ -662,13 +663,15 @@ def _pysd_worker(
     columns: Sequence[str],
     times: np.ndarray,
     check_ranges: bool,
+    data_files: Sequence[str | os.PathLike[str]] = (),
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str, float]]]:
-    """PySD runs of ``part`` in a worker process (the model loaded from its cached translation)."""
+    """PySD runs of ``part`` in a worker process (the model loaded from its cached translation,
+    with the parent's data files)."""
     from sdnet.model import load_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the parent process tells the warnings once
-        model = load_model(path)
+        model = load_model(path, data_files=data_files)
         return _pysd_chunk(
             model, part, base, settings, method="euler", columns=columns, times=times,
             check_ranges=check_ranges,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sdnet.errors import SdnetError
+from sdnet.files import file_sha256
 from sdnet.numerics import Finding, check_trajectories, describe_runs
 from sdnet.store import Block, EnsembleStore
 
@@ -335,6 +336,8 @@ def block_identity(model: Model, job: BlockJob, factors: Any, *, extra: str = ""
     :class:`sdnet.designs.LatinHypercube`, whose description decides its rows)."""
     digest = hashlib.blake2b(digest_size=20)
     digest.update(model.sha256.encode())
+    for data in getattr(model, "data_files", ()):  # the data variables' values
+        digest.update(file_sha256(data).encode())
     digest.update(repr((sorted(job.base.items()), job.factor_names,
                         sorted(job.settings.items()), job.method, job.simulated, job.n_kept,
                         job.dtype, extra)).encode())

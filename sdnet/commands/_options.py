@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["cluster_option", "description_width", "export_list", "output_folder", "variable_list"]
+__all__ = ["cluster_option", "data_files", "description_width", "export_list", "output_folder",
+           "variable_list"]
 
 #: Narrowest description column of ``sdnet describe`` (room for a word and "...").
 MIN_WIDTH = 10
@@ -89,3 +90,22 @@ def export_list(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(
             f"invalid value {text!r} (expected netcdf, csv or netcdf,csv)")
     return names
+
+
+def data_files(text: str) -> tuple[Path, ...]:
+    """``--data FILE[,FILE...]``: data files relative to the current directory, each checked
+    to be a readable ``.tab`` or ``.csv`` file (:func:`sdnet.files.data_file_paths`), so a
+    missing one ends the command while its options are read, naming it.
+    """
+    from sdnet.errors import ModelFileError
+    from sdnet.files import data_file_paths
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            f"no file in {text!r} (give .tab or .csv files separated by commas)")
+    try:
+        return data_file_paths(names, base=Path.cwd(), source="--data, relative to the "
+                               "current directory")
+    except ModelFileError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

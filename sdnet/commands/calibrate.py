@@ -117,7 +117,7 @@ def _history_match(args: argparse.Namespace, out: Path) -> int:
     from sdnet.reports import write_history_match
     from sdnet.targets import load_targets
 
-    model = load_model(args.model)
+    model = load_model(args.model, data_files=getattr(args, "data", None))
     targets = load_targets(args.targets, model=model)
     finished: list[HistoryMatch] = []
 
@@ -168,7 +168,7 @@ def _point_fit(args: argparse.Namespace, out: Path) -> int:
     from sdnet.model import load_model
     from sdnet.reports import write_point_fit
 
-    model = load_model(args.model)
+    model = load_model(args.model, data_files=getattr(args, "data", None))
     vary = None
     if args.vary:
         vary = [n.strip() for n in args.vary.split(",") if n.strip()]

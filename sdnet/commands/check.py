@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.model import load_model
     from sdnet.validity import check_model
 
-    model = load_model(args.model, card=getattr(args, "card", None))
+    model = load_model(args.model, card=getattr(args, "card", None),
+                       data_files=getattr(args, "data", None))
     if args.robust:
         return _robust(model, args)
     if args.sets or args.csv:

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.errors import SdnetError
     from sdnet.model import load_model
 
-    model = load_model(args.model, card=getattr(args, "card", None))
+    model = load_model(args.model, card=getattr(args, "card", None),
+                       data_files=getattr(args, "data", None))
     kinds = None
     if args.kind:
         kinds = [k.strip().lower() for k in args.kind.split(",") if k.strip()]

@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.samples < 1:
         raise InvalidValueError("--samples", args.samples, expected="a positive integer")
-    model = load_model(args.model, card=getattr(args, "card", None))
+    model = load_model(args.model, card=getattr(args, "card", None),
+                       data_files=getattr(args, "data", None))
     names = None
     if args.factors is not None:
         names = [n.strip() for n in args.factors.split(",") if n.strip()]
@@ -140,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
         "samples", "seed", "factors", "region", "engine", "method", "vars", "final_time",
         "saveper", "dtype")}
     identity = json.dumps({"model": str(model.path.resolve()), **settings,
+                           **({"data": [str(f) for f in model.data_files]}
+                              if model.data_files else {}),
                            "export": sorted(args.export)}, sort_keys=True)
     label = f"the ensemble of {model.path.name} ({args.samples} runs, seed {args.seed})"
     n_runs, n_factors = cube.shape
@@ -326,13 +329,15 @@ def _run_store(model: Any, cube: Any, job: Any, columns: list[str], units: dict[
             from sdnet.engine import compile_model
 
             with connect(args.cluster) as client:
-                progress = run_into_store(compile_model(model.path), job, store, cube,
-                                          executor=client, on_block=on_block)
+                progress = run_into_store(
+                    compile_model(model.path, data_files=model.data_files), job, store, cube,
+                    executor=client, on_block=on_block)
         else:
             from sdnet.engine import compile_model
 
-            progress = run_into_store(compile_model(model.path), job, store, cube,
-                                      executor=local_executor(), on_block=on_block)
+            progress = run_into_store(
+                compile_model(model.path, data_files=model.data_files), job, store, cube,
+                executor=local_executor(), on_block=on_block)
     flags = list(summarize(progress.findings, len(cube),
                            time_step=job.settings["time_step"]))
     provenance = _provenance(model, job, cube, args)
@@ -349,6 +354,10 @@ def _provenance(model: Any, job: Any, cube: Any, args: argparse.Namespace) -> An
     spec = {"engine": args.engine, "method": args.method, "n_runs": len(cube),
             "factors": list(cube.names), "fixed": dict(job.base), **job.settings,
             "dtype": args.dtype, "cluster": str(args.cluster) if args.cluster else None}
+    if model.data_files:
+        from sdnet.files import file_sha256
+
+        spec["data_files"] = {str(f): file_sha256(f) for f in model.data_files}
     return Provenance.collect(model.path, model.sha256, seed=args.seed, spec=spec)
 
 

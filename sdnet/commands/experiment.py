@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.experiment import load_experiment, run_experiment
 
     tqdm.monitor_interval = 0
-    experiment = load_experiment(args.file, card=getattr(args, "card", None)).with_options(
+    experiment = load_experiment(args.file, card=getattr(args, "card", None),
+                                 data_files=getattr(args, "data", None)).with_options(
         n=args.n, seed=args.seed, screen_n=args.screen_n)
     out = Path(args.out) if args.out else Path("out") / experiment.name
     with warnings.catch_warnings(record=True) as caught:

@@ -232,7 +232,8 @@ def run(args: argparse.Namespace) -> int:
     from sdnet.commands.describe import format_table
     from sdnet.model import load_model
     from sdnet.plotting.runs import plot_run
-    model = load_model(args.model, card=getattr(args, "card", None))
+    model = load_model(args.model, card=getattr(args, "card", None),
+                       data_files=getattr(args, "data", None))
     region = model.card.preset(args.region) if args.region else None
     push = _push(args, model)
     params = _parse_set(args.set)

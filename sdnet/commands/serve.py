@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidValueError("--host", args.host, expected="a loopback address such as "
                                 "127.0.0.1, or add --public to let other machines connect")
     app = build_app(args.model, card=args.card, n_worlds=args.worlds, seed=args.seed,
-                    game_period=args.game_period)
+                    game_period=args.game_period, data_files=args.data)
     # Draw (or read and check) the plausible worlds now: a bad nonimplausible.csv ends the
     # command with its error, and the first fan does not wait for the sampler.
     worlds = app.worlds()

@@ -72,8 +72,8 @@ def _read_tab_data(spec: Mapping[str, Any], root: Path, data_files: Sequence[Pat
     if not data_files:
         raise ModelFileError(
             f"the data variable {name!r} takes its values from a data file (a DATA equation "
-            "without an expression): give the .tab or .csv files that hold it with "
-            "compile_model(..., data_files=[...])",
+            "without an expression): give the .tab or .csv files that hold it (sdnet "
+            "--data FILE, or compile_model(..., data_files=[...]))",
             path=root,
         )
     obj = TabData(name, spec["python_name"], _coords(spec), spec["interp"])

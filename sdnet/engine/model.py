@@ -41,12 +41,11 @@ from sdnet.engine.compiler import IR_VERSION, ModelIR, Node, VariableSpec, build
 from sdnet.errors import (
     EngineInputError,
     InvalidValueError,
-    ModelFileError,
     ModelNotFoundError,
     SimulationError,
     UnknownVariableError,
 )
-from sdnet.files import cache_root, file_sha256
+from sdnet.files import cache_root, data_file_paths, file_sha256
 from sdnet.params import CONTROL_NAMES, Parameter, ParameterTable, kind_from_comment
 from sdnet.translation import check_generated_code
 
@@ -153,7 +152,7 @@ def compile_model(
     ModelNotFoundError
         If the file does not exist.
     ModelFileError
-        If a data file does not exist.
+        If a data file does not exist, is not .tab or .csv, or cannot be read.
     ModelParseError
         If PySD cannot parse it.
     UnsupportedConstructError
@@ -180,20 +179,9 @@ def compile_model(
 
 def _data_files(model: Path, files: Sequence[str | Path] | None) -> tuple[Path, ...]:
     """The data files as absolute paths (relative ones from the model's folder), each
-    checked to exist."""
-    if isinstance(files, str | Path):
-        files = [files]
-    found = []
-    for file in files or ():
-        full = (model.parent / file).resolve()
-        if not full.is_file():
-            raise ModelFileError(
-                f"data file not found: {full} (data_files of {model.name}: .tab or .csv "
-                "files, relative to the model's folder)",
-                path=full,
-            )
-        found.append(full)
-    return tuple(found)
+    checked to be a readable .tab or .csv file."""
+    return data_file_paths(files, base=model.resolve().parent,
+                           source=f"data_files of {model.name}, relative to its folder")
 
 
 def _cache_file(digest: str) -> Path:

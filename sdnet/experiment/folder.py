@@ -136,6 +136,8 @@ def _write(result: StudyResult, out: Path, screen_ensemble: EnsembleResult | Non
     spec["experiment"]["model"] = _relative_to(experiment.model_path, out)
     if experiment.card_path is not None:
         spec["experiment"]["card"] = _relative_to(experiment.card_path, out)
+    if experiment.data_files:
+        spec["experiment"]["data"] = [_relative_to(f, out) for f in experiment.data_files]
     if "sets" in spec.get("optimize", {}):
         spec["optimize"]["sets"] = _relative_to(Path(spec["optimize"]["sets"]), out)
     if "file" in spec["design"]:  # a sets design's worlds, like the model

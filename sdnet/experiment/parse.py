@@ -13,6 +13,7 @@ from sdnet.decision.optimize import parse_optimize
 from sdnet.designs import DISTRIBUTIONS, METHODS, Factor
 from sdnet.errors import (
     ExperimentError,
+    ModelFileError,
     NotAParameterError,
     OutOfRangeError,
     SdnetError,
@@ -45,6 +46,7 @@ from sdnet.experiment.spec import (
     Experiment,
     RunSpec,
 )
+from sdnet.files import data_file_paths
 from sdnet.metrics import REDUCERS, REQUIRED_OPTIONS, Metric, card_metrics, user_metric
 from sdnet.params import python_name
 from sdnet.policy import Push, base_push
@@ -55,11 +57,13 @@ if TYPE_CHECKING:
 
 
 def load_experiment(path: str | Path, *, model: Model | None = None,
-                    card: str | Path | None = None) -> Experiment:
+                    card: str | Path | None = None,
+                    data_files: Sequence[str | Path] | None = None) -> Experiment:
     """Read and validate an experiment file.
 
     ``[experiment] model`` is a path relative to the experiment file's folder; when no file
-    is there, relative to the current directory.
+    is there, relative to the current directory. So are the files of ``[experiment] data``
+    (the model's data files); ``data_files`` (``--data``) replaces them.
 
     Raises
     ------
@@ -89,7 +93,7 @@ def load_experiment(path: str | Path, *, model: Model | None = None,
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ExperimentError(f"not valid TOML: {error}", path=path) from error
-    return parse_experiment(data, path=path, model=model, card=card)
+    return parse_experiment(data, path=path, model=model, card=card, data_files=data_files)
 
 
 def _values_table(value: Any, path: Path | None, key: str) -> Mapping[str, Any]:
@@ -108,6 +112,40 @@ def _lever_values(raw: Any, path: Path | None, key: str, model: Model) -> dict[s
         extra[name_k] = _in_range(model, name_k, _number(v, path, f"{key}.{k}"), path,
                                   f"{key}.{k}")
     return extra
+
+
+def _data_files(exp: Mapping[str, Any], path: Path | None,
+                given: Sequence[str | Path] | None) -> tuple[Path, ...]:
+    """The model's data files: ``given`` (``--data``, relative to the current directory),
+    else ``[experiment] data`` (a file or a list of files; each relative to the experiment
+    file's folder, else to the current directory, as ``[experiment] model``), each checked."""
+    if given:
+        try:
+            return data_file_paths(given, base=Path.cwd(), source="--data")
+        except ModelFileError as error:
+            raise ExperimentError(str(error), value=[str(f) for f in given]) from None
+    if "data" not in exp:
+        return ()
+    raw = exp["data"]
+    names = [raw] if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and n.strip() for n in names):
+        raise _err(f"must be the path of a data file or a list of them (.tab or .csv, "
+                   f"relative to the experiment file), not {raw!r}", path, "experiment.data",
+                   raw)
+    found: list[Path] = []
+    for name in names:
+        folder = Path.cwd() if path is None else path.parent
+        if not (folder / name).exists():
+            folder = Path.cwd()  # as [experiment] model: beside the file, else here
+        try:
+            found.extend(data_file_paths(
+                [name], base=folder,
+                source="[experiment] data, beside the experiment file or in the current "
+                "directory"))
+        except ModelFileError as error:
+            raise _err(str(error), path, "experiment.data", name) from None
+    return tuple(dict.fromkeys(found))
 
 
 def _resolve_model_path(value: str, path: Path | None) -> Path:
@@ -180,7 +218,7 @@ def _push(fields: Mapping[str, Any], base: Push, path: Path | None, key: str,
 
 def parse_experiment(
     data: Mapping[str, Any], *, path: str | Path | None = None, model: Model | None = None,
-    card: str | Path | None = None,
+    card: str | Path | None = None, data_files: Sequence[str | Path] | None = None,
 ) -> Experiment:
     """Validate an experiment given as a dict (the parsed TOML) and resolve its defaults.
 
@@ -195,6 +233,9 @@ def parse_experiment(
     card : str or Path, optional
         The model card (``--card``); else ``[experiment] card``; else the ``.toml`` beside
         the model (:mod:`sdnet.card`).
+    data_files : sequence of str or Path, optional
+        The model's data files (``--data``; relative to the current directory); else
+        ``[experiment] data``; else those of ``model`` when given.
     """
     from sdnet.model import load_model
 
@@ -203,7 +244,8 @@ def parse_experiment(
         raise _err("an experiment must be a table", path, "", data)
     _check_keys(data, _TOP_KEYS, path, "")  # type: ignore[arg-type]
 
-    exp = _table(data, "experiment", path, ("name", "model", "seed", "question", "card"))
+    exp = _table(data, "experiment", path, ("name", "model", "seed", "question", "card",
+                                            "data"))
     if "name" not in exp:
         raise _err("missing (give the study a name, a Python identifier)", path,
                    "experiment.name")
@@ -228,8 +270,11 @@ def parse_experiment(
         if not card_path.is_file():
             raise _err(f"model card not found: {exp['card']!r} (relative to the experiment "
                        "file)", path, "experiment.card", exp["card"])
+    data_paths = _data_files(exp, path, data_files)
     if model is None:
-        model = load_model(model_path, card=card_path)
+        model = load_model(model_path, card=card_path, data_files=data_paths)
+    elif not data_paths:
+        data_paths = model.data_files
 
     run = _parse_run(_table(data, "run", path, ("final_time", "time_step", "saveper", "method",
                                                   "chunk_size", "variables")), path, model)
@@ -307,7 +352,7 @@ def parse_experiment(
                                   fixed=cases[0].values)
     return Experiment(name, path, model_path, seed, question, run, cases, params,
                       tuple(factors), method, n, settings, tuple(metrics), analysis, scenario,
-                      dict(data), card_path, optimize)
+                      dict(data), card_path, optimize, data_paths)
 
 
 def _card_name(model: Model) -> str:

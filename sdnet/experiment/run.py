@@ -187,7 +187,8 @@ def run_experiment(
     from sdnet.outputs import output_folder
 
     experiment = spec if isinstance(spec, Experiment) else load_experiment(spec)
-    model = load_model(experiment.model_path, card=experiment.card_path)
+    model = load_model(experiment.model_path, card=experiment.card_path,
+                       data_files=experiment.data_files)
     experiment = _with_model_times(experiment, model)
     from sdnet.cluster import client_for, parse_cluster
     from sdnet.runner import choose_engine
@@ -221,6 +222,10 @@ def _identity(experiment: Experiment, model: Model) -> str:
     spec = experiment.to_dict()
     spec["experiment"]["model"] = str(Path(experiment.model_path).resolve())
     inputs = {"spec": spec, "model_sha256": model.sha256}
+    if experiment.data_files:  # the data variables' values are the files' bytes
+        from sdnet.files import file_sha256
+
+        inputs["data_sha256"] = [file_sha256(f) for f in experiment.data_files]
     if experiment.design_method == "sets":  # the worlds are the file's bytes
         from sdnet.files import file_sha256
 

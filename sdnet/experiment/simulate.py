@@ -184,6 +184,9 @@ def _chunk_key(experiment: Experiment, stage: str, part: pd.DataFrame, method: s
         "model": str(experiment.model_path), "model_sha256": _file_hash(experiment.model_path),
         "final_time": run.final_time, "saveper": run.saveper, "variables": variables,
         "stage": stage, "method": method, "time_step": time_step,
+        # the data variables' values: a changed data file makes other runs
+        **({"data_sha256": [_file_hash(f) for f in experiment.data_files]}
+           if experiment.data_files else {}),
     }, sort_keys=True, default=str).encode())
     digest.update(np.ascontiguousarray(_numeric(part).to_numpy(dtype=float)).tobytes())
     digest.update(",".join(_numeric(part).columns).encode())
@@ -388,7 +391,7 @@ def _simulate_on_cluster(
         results[start] = (loaded, [text for _, part in parts for text in part.numerics],
                           summary)
 
-    run_tasks(client, compile_model(model.path), job, tasks, finished)
+    run_tasks(client, compile_model(model.path, data_files=model.data_files), job, tasks, finished)
     return results
 
 

@@ -204,6 +204,8 @@ class Experiment:
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     card_path: Path | None = None
     optimize: OptimizeSpec | None = None
+    #: the model's data files (absolute paths), ``[experiment] data`` or ``--data``
+    data_files: tuple[Path, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved spec as plain data in the experiment-file format, every default filled
@@ -211,7 +213,9 @@ class Experiment:
         data: dict[str, Any] = {
             "experiment": {"name": self.name, "model": str(self.model_path), "seed": self.seed,
                            "question": self.question,
-                           **({"card": str(self.card_path)} if self.card_path else {})},
+                           **({"card": str(self.card_path)} if self.card_path else {}),
+                           **({"data": [str(f) for f in self.data_files]}
+                              if self.data_files else {})},
             "run": {k: v for k, v in {
                 "final_time": self.run.final_time, "time_step": self.run.time_step,
                 "saveper": self.run.saveper, "method": self.run.method,

@@ -15,6 +15,9 @@ charts; it loads nothing from any other address.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from sdnet.serve.app import Response, SimulatorApp
 from sdnet.serve.server import is_loopback, make_server
 from sdnet.serve.setup import GameRules, Outcome, SimulatorSetup, SliderSpec, setup_for
@@ -37,7 +40,8 @@ __all__ = [
 
 
 def build_app(model_path: str, *, card: str | None = None, n_worlds: int = 100,
-              seed: int = 20261126, game_period: float = 2.0) -> SimulatorApp:
+              seed: int = 20261126, game_period: float = 2.0,
+              data_files: Sequence[str | Path] | None = None) -> SimulatorApp:
     """The simulator of the model file at ``model_path`` (compiled with the vector engine).
 
     Parameters
@@ -52,10 +56,13 @@ def build_app(model_path: str, *, card: str | None = None, n_worlds: int = 100,
         Seed of the Latin-hypercube worlds (when there is no ``nonimplausible.csv``).
     game_period : float
         Years between two decisions in the game.
+    data_files : sequence of str or Path, optional
+        The model's data files (``.tab``/``.csv``; relative to the model's folder), as
+        :func:`sdnet.engine.compile_model` takes them.
     """
     from sdnet.engine import compile_model
 
-    simulator = compile_model(model_path)
+    simulator = compile_model(model_path, data_files=data_files)
     setup = setup_for(simulator.parameters, model_path=model_path, outputs=simulator.outputs,
                       card=card, game_period=game_period)
     return SimulatorApp(simulator, setup, worlds=lambda: load_worlds(
