@@ -589,7 +589,7 @@ def _na_columns(model: Model) -> frozenset[str]:
     from sdnet.engine import compile_model
 
     try:
-        return compile_model(model.path).na_columns
+        return compile_model(model.path, data_files=model.data_files).na_columns
     except SdnetError:
         return frozenset()
 
