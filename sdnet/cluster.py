@@ -31,11 +31,13 @@ from sdnet.errors import ClusterError
 if TYPE_CHECKING:
     import numpy as np
 
+    from sdnet.numerics import Finding
     from sdnet.scheduler import BlockJob, BlockOutcome
     from sdnet.store import Block, EnsembleStore
 
 __all__ = ["CONNECT_TIMEOUT", "ClusterSpec", "check_environment", "client_for", "connect",
-           "environment", "parse_cluster", "run_on_cluster", "run_tasks"]
+           "environment", "parse_cluster", "run_on_cluster", "run_runs", "run_tasks",
+           "sees_folder"]
 
 #: Seconds to wait for a scheduler to answer before giving up.
 CONNECT_TIMEOUT = 10.0
@@ -275,6 +277,40 @@ def run_tasks(
     except BaseException:
         client.cancel(list(futures.futures))
         raise
+
+
+def run_runs(
+    client: Any, compiled: Any, job: BlockJob, factors: np.ndarray, *, largest: int,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[Finding]]:
+    """Every run of ``factors`` (run x factor, in the order of ``job.factor_names``) as
+    tasks on ``client`` (two per worker, at most ``largest`` runs each), gathered here: the
+    kept outputs (run, time, column), the status, the failure texts and the numerical
+    guard's findings (runs numbered from 0), as one block of them all would give them."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from sdnet.store import Block
+
+    n = factors.shape[0]
+    piece = max(1, min(largest, -(-n // (2 * n_workers(client)))))
+    tasks = [(start, Block(k, 0, min(piece, n - start)),
+              np.ascontiguousarray(factors[start:start + piece]))
+             for k, start in enumerate(range(0, n, piece))]
+    outputs = np.empty((n, job.times.size, job.n_kept), dtype=job.dtype)
+    ok = np.zeros(n, dtype=bool)
+    failure = [""] * n
+    found: dict[int, list[Finding]] = {}
+
+    def finished(start: int, outcome: BlockOutcome) -> None:
+        stop = start + outcome.block.size
+        outputs[start:stop] = outcome.values
+        ok[start:stop] = outcome.ok
+        failure[start:stop] = outcome.failure
+        found[start] = [replace(f, run=f.run + start) for f in outcome.findings]
+
+    run_tasks(client, compiled, replace(job, store=None), tasks, finished)
+    return outputs, ok, failure, [f for start in sorted(found) for f in found[start]]
 
 
 def run_on_cluster(

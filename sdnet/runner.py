@@ -316,6 +316,7 @@ def run_ensemble(
     seed: int | None = None,
     spec: Mapping[str, Any] | None = None,
     on_chunk: ChunkCallback | None = None,
+    cluster: Any = None,
 ) -> EnsembleResult:
     """Run one model over many parameter sets.
 
@@ -357,6 +358,10 @@ def run_ensemble(
         Extra settings recorded in the provenance (e.g. the experiment spec).
     on_chunk : callable(start_run, EnsembleResult), optional
         Called with each finished chunk (e.g. to save it, so an interrupted study can resume).
+    cluster : distributed.Client, optional
+        Run the vector engine's runs as tasks on this dask cluster (:mod:`sdnet.cluster`),
+        two per worker and at most ``chunk_size`` runs each; the numbers are the same bit for
+        bit. Not with ``on_chunk`` (the runs come back together).
 
     Returns
     -------
@@ -419,6 +424,19 @@ def run_ensemble(
     bounds = model.declared_bounds(simulated)
     stocks = set(model.stock_columns())
     findings: list[Finding] = []
+
+    if cluster is not None and engine == "vector":
+        if on_chunk is not None:
+            raise InvalidValueError("on_chunk", on_chunk, expected="None with a cluster")
+        outputs, ok, failure, findings = _cluster_runs(
+            cluster, model, table, base, settings, method=method, columns=columns,
+            simulated=simulated, times=times, bounds=bounds, stocks=stocks, backend=backend,
+            chunk=chunk)
+        failures = [(run, text, math.nan) for run, text in enumerate(failure) if text]
+        summary = summarize(findings, n_total, time_step=settings["time_step"])
+        warn_numerics(summary, source=model.path.name, stacklevel=2)
+        return _ensemble(times, outputs, columns, units, table, ok, failures,
+                         provenance).with_flags(describe_runs(findings, n_total), summary)
 
     bar = _progress_bar(n_total, enabled=progress, engine=engine)
     pool = None
@@ -613,6 +631,27 @@ def _save_times(settings: Mapping[str, float]) -> np.ndarray:
     start, final, save = settings["initial_time"], settings["final_time"], settings["saveper"]
     count = math.floor((final - start) / save + 1e-9) + 1
     return start + save * np.arange(count)
+
+
+def _cluster_runs(
+    client: Any, model: Model, table: pd.DataFrame, base: Mapping[str, float],
+    settings: Mapping[str, float], *, method: str, columns: Sequence[str],
+    simulated: Sequence[str], times: np.ndarray, bounds: Mapping[str, tuple[float, float]],
+    stocks: set[str], backend: str | None, chunk: int,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[Finding]]:
+    """:func:`run_ensemble`'s runs on a dask cluster (:func:`sdnet.cluster.run_runs`)."""
+    from sdnet.cluster import run_runs
+    from sdnet.engine import compile_model
+    from sdnet.scheduler import BlockJob
+
+    compiled = compile_model(model.path)
+    if compiled.sha256 != model.sha256:
+        raise SimulationError(f"{model.path} changed since it was loaded; load the model again")
+    job = BlockJob(base=dict(base), factor_names=tuple(str(c) for c in table.columns),
+                   settings=dict(settings), method=method, simulated=tuple(simulated),
+                   n_kept=len(columns), times=times, bounds=bounds, stocks=frozenset(stocks),
+                   backend=backend)
+    return run_runs(client, compiled, job, table.to_numpy(dtype=float), largest=chunk)
 
 
 def _vector_chunk(

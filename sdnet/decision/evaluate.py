@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -122,6 +122,7 @@ def evaluate_packages(
     method: Literal["euler", "rk4"] = "euler",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     progress: bool = False,
+    cluster: Any = None,
 ) -> pd.DataFrame:
     """Run every package in every world of one region; one row per package and world.
 
@@ -147,8 +148,9 @@ def evaluate_packages(
         The outcome giving public money, copied to the ``public_cost`` column (it is measured
         even if not in ``outcomes``); "auto": the numerator of the card's ``[[ratios]]``
         whose denominator is one of the outcomes (flexnet: public_money); None: no cost.
-    final_time, time_step, saveper, method, chunk_size, progress
-        As :func:`sdnet.run_ensemble` (time in the model's units).
+    final_time, time_step, saveper, method, chunk_size, progress, cluster
+        As :func:`sdnet.run_ensemble` (time in the model's units; ``cluster``: a
+        ``distributed.Client`` to run on).
 
     Returns
     -------
@@ -172,7 +174,7 @@ def evaluate_packages(
     variables = list(dict.fromkeys(v for m in metrics for v in m.variables))
     result = run_ensemble(model, numeric, final_time=final_time, time_step=time_step,
                           saveper=saveper, method=method, variables=variables,
-                          chunk_size=chunk_size, progress=progress)
+                          chunk_size=chunk_size, progress=progress, cluster=cluster)
     data = _trajectories(model, result, numeric, metrics)
     frame = table[["package", "world"]].copy()
     frame.insert(0, "region", region if region is not None else "default")

@@ -552,7 +552,7 @@ class RunSettings:
 def evaluate_candidates(
     model: Model, candidates: Any, variables: Sequence[DecisionVariable],
     worlds: pd.DataFrame, *, region: str | None, outcome: Metric, cost: Metric,
-    settings: RunSettings = RunSettings(),
+    settings: RunSettings = RunSettings(), cluster: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Success rate and public cost of each candidate package over the same worlds.
 
@@ -570,6 +570,8 @@ def evaluate_candidates(
     settings : RunSettings
         Simulation settings; ``params`` (Python names) hold the base push's constants and
         the constants set in every run.
+    cluster : distributed.Client, optional
+        Run the ensemble on this dask cluster (the same numbers).
 
     Returns
     -------
@@ -584,7 +586,8 @@ def evaluate_candidates(
     table = evaluate_packages(
         model, packages, worlds, region=region, outcomes=[outcome], cost=cost.name,
         final_time=settings.final_time, time_step=settings.time_step,
-        saveper=settings.saveper, method=settings.method)  # type: ignore[arg-type]
+        saveper=settings.saveper, method=settings.method,  # type: ignore[arg-type]
+        cluster=cluster)
     k, n = len(packages), len(worlds)
     ok = (table["status"] == "ok").to_numpy()
     success = (ok & (table[outcome.name].to_numpy(dtype=float) > 0.5)).reshape(k, n)
@@ -622,7 +625,7 @@ def _package(model: Model, name: str, values: np.ndarray,
 def optimize_package(
     model: Model, spec: OptimizeSpec | Mapping[str, Any], *,
     worlds: pd.DataFrame | None = None, settings: RunSettings | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None, cluster: Any = None,
 ) -> OptimizeResult:
     """The cheapest package that succeeds in at least ``X`` of a region's worlds, per region
     and required rate, and the Pareto front of public cost against success rate.
@@ -642,6 +645,9 @@ def optimize_package(
         Simulation settings (horizon, time step, method, constants set in every run).
     progress : callable(str), optional
         Called with a line after each generation.
+    cluster : distributed.Client, optional
+        Run each generation's ensemble (and the optimum's re-run) on this dask cluster
+        (:mod:`sdnet.cluster`); the numbers are the same bit for bit.
 
     Returns
     -------
@@ -688,7 +694,7 @@ def optimize_package(
                     todo = np.array([np.frombuffer(k) for k in fresh])
                     got_rates, got_costs = evaluate_candidates(
                         model, todo, spec.variables, worlds, region=region, outcome=outcome,
-                        cost=cost, settings=settings)
+                        cost=cost, settings=settings, cluster=cluster)
                     cache.update({k: (float(r), float(c))
                                   for k, r, c in zip(fresh, got_rates, got_costs, strict=True)})
                 scores = np.empty(len(packages))
@@ -713,7 +719,8 @@ def optimize_package(
                 rng=np.random.default_rng(spec.seed), polish=False, vectorized=True,
                 updating="deferred", init="latinhypercube", tol=1e-6)
             best = _optimum(region, rate, tried, names, generation[0])
-            optima.append(replace(best, flagged=_flagged(model, spec, best, worlds, settings)))
+            optima.append(replace(best, flagged=_flagged(model, spec, best, worlds, settings,
+                                                         cluster=cluster)))
     evaluated = pd.DataFrame(rows, columns=["region", "required_rate", "generation", *names,
                                             "success_rate", "cost"])
     fronts = _fronts(evaluated, names)
@@ -745,7 +752,7 @@ def _optimum(region: str | None, rate: float, tried: list[tuple[np.ndarray, floa
 
 
 def _flagged(model: Model, spec: OptimizeSpec, optimum: Optimum, worlds: pd.DataFrame,
-             settings: RunSettings) -> dict[str, int]:
+             settings: RunSettings, *, cluster: Any = None) -> dict[str, int]:
     """Re-run the optimum in its worlds; per sanity check of the card, how many of the worlds
     where it succeeds the check flags (empty without checks)."""
     from sdnet.decision.evaluate import _trajectories, package_table
@@ -768,7 +775,8 @@ def _flagged(model: Model, spec: OptimizeSpec, optimum: Optimum, worlds: pd.Data
         run = run_ensemble(model, table, engine="vector", final_time=settings.final_time,
                            time_step=settings.time_step, saveper=settings.saveper,
                            method=settings.method,  # type: ignore[arg-type]
-                           variables=list(dict.fromkeys(variables)), progress=False)
+                           variables=list(dict.fromkeys(variables)), progress=False,
+                           cluster=cluster)
     data = _trajectories(model, run, table, [outcome])
     names = {name for check in checks for name in check.constants}
     data = replace(data, constants={**data.constants, **{

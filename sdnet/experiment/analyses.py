@@ -104,8 +104,10 @@ def _base_values(model: Model, experiment: Experiment, case: Case) -> dict[str, 
     return values
 
 
-def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> np.ndarray:
-    """Run the table on the engine; True where the threshold metric says "sustained"."""
+def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame, *,
+                  cluster: Any = None) -> np.ndarray:
+    """Run the table on the engine (on ``cluster`` when given); True where the threshold
+    metric says "sustained"."""
     from sdnet.metrics import card_metrics
     from sdnet.runner import run_ensemble
 
@@ -113,14 +115,16 @@ def _sustained_of(model: Model, experiment: Experiment, table: pd.DataFrame) -> 
     metric = card_metrics(model.card)[experiment.analysis.threshold_metric]
     result = run_ensemble(model, table, final_time=run.final_time, time_step=run.time_step,
                           saveper=run.saveper, method=run.method,  # type: ignore[arg-type]
-                          variables=list(metric.variables), progress=False)
+                          variables=list(metric.variables), progress=False,
+                          cluster=cluster)
     table = table.assign(case="", stage="", row=0)
     data = _trajectories(result, table, model, metrics=[metric])
     flag = metric(data)
     return (flag > 0.5) & result.ok
 
 
-def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.DataFrame:
+def _thresholds(model: Model, experiment: Experiment, *, search: str,
+                cluster: Any = None) -> pd.DataFrame:
     """Smallest push duration (per amount) or amount (per duration) that sustains the
     network, per region; one engine ensemble per bisection step."""
     import pandas as pd
@@ -149,7 +153,7 @@ def _thresholds(model: Model, experiment: Experiment, *, search: str) -> pd.Data
     def sustains(candidates: np.ndarray) -> np.ndarray:
         table = base.copy()
         table[names[search]] = candidates
-        return _sustained_of(model, experiment, table)
+        return _sustained_of(model, experiment, table, cluster=cluster)
 
     found: ThresholdResult = bisect_threshold(sustains, (lo, hi), tol=tol, size=len(problems))
     return pd.DataFrame({

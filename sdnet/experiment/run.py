@@ -160,9 +160,9 @@ def run_experiment(
         LocalCluster of N worker processes), ``"tcp://HOST:PORT"`` (a running scheduler) or a
         client (:mod:`sdnet.cluster`). Every sampled stage runs there: the main design, the
         extra Morris screens (``screen.seeds``), the Sobol' stage and its growth (``grow``)
-        and the integration check. Each chunk is kept as it finishes; the numbers are the
-        same bit for bit as without a cluster. The threshold bisections, the hysteresis runs
-        and ``[optimize]`` stay in this process (a few runs per step, one step after another).
+        the integration check, each step of the threshold bisections and each generation of
+        ``[optimize]``. Each chunk is kept as it finishes; the numbers are the same bit for
+        bit as without a cluster. Only the hysteresis test's single runs stay here.
 
     engine : {"auto", "vector"}, default "auto"
         ``"auto"`` runs the vectorized engine, or, for a model it cannot compile, PySD (one
@@ -396,10 +396,10 @@ def _run_study_on(
 
     thresholds = None
     if analysis.threshold_amounts:
-        thresholds = _thresholds(model, experiment, search="duration")
+        thresholds = _thresholds(model, experiment, search="duration", cluster=cluster)
     amount_thresholds = None
     if analysis.threshold_durations:
-        amount_thresholds = _thresholds(model, experiment, search="amount")
+        amount_thresholds = _thresholds(model, experiment, search="amount", cluster=cluster)
 
     integration = None
     if analysis.integration_n:
@@ -411,7 +411,7 @@ def _run_study_on(
                            "the half-step check ran")
 
     hysteresis = _hysteresis(model, experiment) if analysis.hysteresis else None
-    optimization = (_optimize(model, experiment, progress=progress)
+    optimization = (_optimize(model, experiment, progress=progress, cluster=cluster)
                     if experiment.optimize is not None else None)
 
     summary = _summary(experiment, design, screen_design, all_metrics, analyses, skipped,
@@ -481,7 +481,8 @@ def _run_study_on(
     return result, write
 
 
-def _optimize(model: Model, experiment: Experiment, *, progress: bool) -> OptimizeResult:
+def _optimize(model: Model, experiment: Experiment, *, progress: bool,
+              cluster: Any = None) -> OptimizeResult:
     """The study's robust optimisation: its [optimize] table, run with the study's run
     settings, base push and constants, a progress bar over the generations."""
     spec = experiment.optimize
@@ -498,7 +499,7 @@ def _optimize(model: Model, experiment: Experiment, *, progress: bool) -> Optimi
         bar = tqdm(total=searches * (spec.generations + 1), desc="sdnet optimise",
                    unit="generation", leave=False)
     try:
-        return optimize_package(model, spec, settings=settings,
+        return optimize_package(model, spec, settings=settings, cluster=cluster,
                                 progress=None if bar is None else
                                 (lambda line: (bar.set_postfix_str(line.split(": ", 1)[-1]),
                                                bar.update(1))))

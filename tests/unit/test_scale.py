@@ -434,9 +434,11 @@ def test_workers_write_the_store_themselves_only_where_they_see_its_folder(
 def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same_bits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheduler: str
 ) -> None:
-    """The main Morris screen, the extra Morris seeds, the Sobol' stage, its growth and the
-    integration check (half step, RK4) all run on the cluster: this process is forbidden to
-    integrate anything, and the numbers equal a run without a cluster bit for bit."""
+    """The main Morris screen, the extra Morris seeds, the Sobol' stage, its growth, the
+    integration check (half step, RK4) and the threshold bisection all run on the cluster:
+    this process is forbidden to integrate anything, and the numbers equal a run without a
+    cluster bit for bit."""
+    import sdnet.experiment.analyses as analyses
     import sdnet.runner
     from sdnet.experiment import load_experiment, run_experiment
 
@@ -452,13 +454,18 @@ def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same
         metrics=[{"name": "members_share"},
                  {"name": "peak_members", "variable": "Total Members", "reducer": "peak"}],
         analysis={"screen": {"top": 3, "n": 8, "metric": "members_share", "seeds": 2},
-                  "grow": {"max_n": 16, "top": 2}, "integration_check": {"n": 4}}))
+                  "grow": {"max_n": 16, "top": 2}, "integration_check": {"n": 4},
+                  "thresholds": {"amounts": [200000], "duration": [0, 10], "tol": 0.5}}))
     here = run_experiment(study, progress=False)
 
     def nothing_here(*args: object, **kwargs: object) -> None:
         raise AssertionError("a stage integrated runs in the client, not on the cluster")
 
-    monkeypatch.setattr(sdnet.runner, "run_ensemble", nothing_here)
+    monkeypatch.setattr(sdnet.runner, "_vector_chunk", nothing_here)
+    bisected: list[int] = []  # runs of each step of the threshold bisection
+    sustained_of = analyses._sustained_of
+    monkeypatch.setattr(analyses, "_sustained_of", lambda model, study, table, **options: (
+        bisected.append(len(table)), sustained_of(model, study, table, **options))[1])
     log = tmp_path / "blocks.log"
     with _hooked(scheduler, _Hook(log)):
         there = run_experiment(study, progress=False, cluster=scheduler)
@@ -467,13 +474,14 @@ def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same
     assert there.summary["screen_stability"]["seeds"] == \
         here.summary["screen_stability"]["seeds"]
     # every run of every stage was integrated on the cluster, once: the study's screen, the
-    # second seed's, the Sobol' stage, its added rows, the half-step and the RK4 re-runs;
-    # each stage (one chunk) was cut into tasks for the two workers
+    # second seed's, the Sobol' stage, its added rows, the half-step and the RK4 re-runs,
+    # the bisection's steps; each stage (one chunk) was cut into tasks for the two workers
     n_screen = here.screen_design.n_runs * len(study.cases)
     n_sobol = 8 * (2 + 3) * len(study.cases)  # the added rows of N = 16 are as many
     stages = [n_screen, n_screen, n_sobol, n_sobol, 4, 4]
     assert max(stages) <= study.run.chunk_size
-    assert sum(_logged(log, sizes=True)) == sum(stages)
+    assert bisected  # the bracket's ends, then its halvings
+    assert sum(_logged(log, sizes=True)) == sum(stages) + sum(bisected)
     assert len(_logged(log)) >= 2 * len(stages)
     assert list(here.ensemble.dataset["numerics"].to_numpy()) == \
         list(there.ensemble.dataset["numerics"].to_numpy())
@@ -481,8 +489,40 @@ def test_every_stage_of_a_screened_grown_study_runs_on_the_cluster_with_the_same
         there.ensemble.dataset["outputs"].to_numpy().tobytes()
     pd.testing.assert_frame_equal(here.metrics, there.metrics)
     pd.testing.assert_frame_equal(here.runs, there.runs)
-    for key in ("screen_stability", "growth", "integration_check", "numerical_flags"):
+    for key in ("screen_stability", "growth", "integration_check", "numerical_flags",
+                "thresholds"):
         assert key in there.summary and here.summary[key] == there.summary[key], key
+
+
+@pytest.mark.xdist_group("cluster")
+def test_ensembles_and_package_comparisons_run_on_the_cluster_with_the_same_bits(
+    tmp_path: Path, tiny: sdnet.Model, ensemble: sdnet.EnsembleResult, scheduler: str
+) -> None:
+    """run_ensemble(cluster=) and evaluate_packages(cluster=) (each generation of
+    [optimize] is one) give the local numbers, guard findings and failure texts."""
+    from sdnet.decision import Package, evaluate_packages
+    from sdnet.metrics import user_metric
+
+    bass = sdnet.load_model(DATA / "bass_diffusion.mdl")
+    worlds = pd.DataFrame({"imitation_coefficient": [0.05, 0.3, 0.9]})
+    worlds.index.name = "world"
+    adopted = user_metric("adopted", variable="Adopters", reducer="final")
+    packages = [Package("quiet", params={"innovation_coefficient": 0.001}),
+                Package("loud", params={"innovation_coefficient": 0.05})]
+    here = evaluate_packages(bass, packages, worlds, outcomes=[adopted], final_time=10)
+    log = tmp_path / "blocks.log"
+    with _hooked(scheduler, _Hook(log)) as client:
+        there = evaluate_packages(bass, packages, worlds, outcomes=[adopted], final_time=10,
+                                  cluster=client)
+        runs = run_ensemble(tiny, {"word_of_mouth": [0.1, 0.2, 0.3, 0.5, 0.6]},
+                            progress=False, seed=4, cluster=client)
+    pd.testing.assert_frame_equal(here, there)
+    assert sum(_logged(log, sizes=True)) == 6 + 5 and len(_logged(log)) >= 4
+    assert runs.dataset["outputs"].to_numpy().tobytes() == \
+        ensemble.dataset["outputs"].to_numpy().tobytes()
+    for name in ("status", "failure", "numerics"):
+        assert list(runs.dataset[name].to_numpy()) == list(ensemble.dataset[name].to_numpy())
+    assert runs.flags == ensemble.flags
 
 
 @pytest.mark.xdist_group("cluster")
