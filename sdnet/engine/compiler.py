@@ -29,7 +29,7 @@ from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 13
+IR_VERSION = 14
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
@@ -52,6 +52,13 @@ class Node:
     code: str
     deps: list[str]
     uses_time: bool = False
+    # the deps while the run is set up, where they differ: an ACTIVE INITIAL reads only its
+    # initial value then, so a loop through its expression is no loop at the start
+    init_deps: list[str] | None = None
+
+    def at_init(self) -> Node:
+        """This node as the run's set-up evaluates it (see ``init_deps``)."""
+        return self if self.init_deps is None else replace(self, deps=self.init_deps)
 
 
 @dataclass
@@ -266,6 +273,7 @@ class _Compiler:
         self._element: Any = None
         self._deps: set[str] = set()
         self._time = False
+        self._active_only: set[str] = set()  # read only by ACTIVE INITIAL's expression
 
     # ------------------------------------------------------------------ helpers
 
@@ -505,9 +513,15 @@ class _Compiler:
     def _begin(self) -> None:
         self._deps = set()
         self._time = False
+        self._active_only = set()
 
     def _node(self, target: str, code: str) -> Node:
-        node = Node(target, code, sorted(self._deps - {target}), self._time)
+        # the locals its code reads (a SMOOTH's hoisted input is read by its derivative, not
+        # by the variable, whose value is the state's: no loop through it, as in PySD)
+        deps = (self._deps & set(re.findall(r"[A-Za-z_]\w*", code))) - {target}
+        node = Node(target, code, sorted(deps), self._time)
+        if deps & self._active_only:
+            node.init_deps = sorted(deps - self._active_only)
         return node
 
     # ------------------------------------------------------------------ element kinds
@@ -1092,6 +1106,7 @@ class _Compiler:
             # the initial value while the run is set up, the expression afterwards (_init is
             # True inside the set-up of generated code only); never a static node
             (expr, init), dims, scalar = self._combine(args)
+            self._active_only |= set(args[0].refs) - set(args[1].refs)
             self._time = True
             return _Expr(f"({init.code} if _init else {expr.code})", dims, scalar, 0)
         if func == "invert_matrix" and len(args) in (1, 2):
@@ -1324,7 +1339,11 @@ class _Compiler:
         )
         self._last_state = name
         out = self._fresh("o")
-        self.nodes.append(Node(out, out_code.format(z=name), sorted(arg_deps | {name}), False))
+        code = out_code.format(z=name)
+        # the output reads the state and what its code names (a SMOOTH's output is its last
+        # stage only, so a loop through its input is no loop, as in PySD)
+        read = set(re.findall(r"[A-Za-z_]\w*", code)) & (arg_deps | {name})
+        self.nodes.append(Node(out, code, sorted(read), False))
         self._deps.add(out)
         return _Expr(out, dims, False, 0)
 

@@ -528,7 +528,7 @@ def _init_lines(ctx: _Context, topological: Any, *, fixed: bool = True) -> list[
     translate = ctx.translate
     lines: list[str] = []
     emit = lines.append
-    init_nodes: dict[str, Node] = dict(nodes)
+    init_nodes: dict[str, Node] = {t: n.at_init() for t, n in nodes.items()}
     for s in ir.states:
         init_nodes[s.name] = s.init
     init_order = topological(init_nodes, list(init_nodes), "initial values")

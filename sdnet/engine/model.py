@@ -454,7 +454,7 @@ class CompiledModel:
 
     def _build_program(self, out_locals: tuple[str, ...], static_locals: tuple[str, ...]) -> Any:
         dynamic_states = [s for s in self._states if s.deriv is not None]
-        init_nodes = dict(self._nodes)
+        init_nodes = {t: n.at_init() for t, n in self._nodes.items()}
         for s in self._states:
             init_nodes[s.name] = s.init
         init_order = _topological(init_nodes, list(init_nodes), "initial values")

@@ -43,8 +43,6 @@ NO_REFERENCE: dict[str, str] = {
 
 # cases the engine refuses at run time with a clear error (SimulationError, EngineInputError)
 RUN_TIME_REFUSALS: dict[str, str] = {
-    # ACTIVE INITIAL breaking an equation loop: the engine orders equations once for the run
-    "active_initial_circular": "loop without a stock",
     # the spreadsheet these name is not in the suite (PySD fails on them too: pysd_xfail)
     "get_constants": "cannot read the external data of 'xls constants'",
     "get_data": "cannot read the external data of 'xls data down'",
