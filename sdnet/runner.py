@@ -644,7 +644,7 @@ def _cluster_runs(
     from sdnet.engine import compile_model
     from sdnet.scheduler import BlockJob
 
-    compiled = compile_model(model.path)
+    compiled = compile_model(model.path, data_files=model.data_files)
     if compiled.sha256 != model.sha256:
         raise SimulationError(f"{model.path} changed since it was loaded; load the model again")
     job = BlockJob(base=dict(base), factor_names=tuple(str(c) for c in table.columns),
