@@ -406,7 +406,8 @@ class _Compiler:
                 self._compile_lookup(element, spec)
             else:
                 self._compile_variable(element, spec)
-            if spec.kind != "lookup" and (_holds_na(element) or self._partly_defined(spec)):
+            if spec.kind != "lookup" and (_holds_na(element) or self._partly_defined(spec)
+                                          or _raw_data(element)):
                 self._na_sources.add(spec.local)
         self._element = None
         missing = set(_CONTROL_VENSIM) - {n.target for n in self.control_nodes}
@@ -1703,6 +1704,13 @@ def _scan(ast: Any, refs: set[str], dynamic: list[bool]) -> None:
     elif isinstance(ast, list | tuple):
         for item in ast:
             _scan(item, refs, dynamic)
+
+
+def _raw_data(element: Any) -> bool:
+    """True for a data variable read ``:RAW:`` (from a data file or GET DATA): PySD gives
+    NaN between the file's times, by definition, as Vensim gives :NA:."""
+    return any(str(getattr(comp, "keyword", None) or "").lower() == "raw"
+               for comp in element.components)
 
 
 def _holds_na(element: Any) -> bool:

@@ -168,3 +168,23 @@ def test_data_on_the_command_line_replaces_the_study_key(root: Path,
     path = _study(root, 'data = ["../inputs/missing.tab"]')
     study = load_experiment(path, data_files=["inputs/history.tab"])
     assert study.data_files == ((root / "inputs" / "history.tab").resolve(),)
+
+
+def test_raw_data_is_missing_between_the_files_times_on_both_engines(
+    root: Path, tmp_path: Path
+) -> None:
+    """``:RAW:`` data is NaN between the file's times by definition (PySD, as Vensim's :NA:):
+    a run keeps it and what is computed from it, on both engines, instead of failing."""
+    from sdnet.model import load_model
+    from sdnet.runner import run_single
+
+    text = (DATA / "with_data.mdl").read_text(encoding="utf-8")
+    (tmp_path / "raw.mdl").write_text(text.replace("Price :HOLD BACKWARD:", "Price :RAW:"),
+                                      encoding="utf-8")
+    model = load_model(tmp_path / "raw.mdl", data_files=[root / "inputs" / "history.tab"])
+    runs = {engine: run_single(model, engine=engine, variables="all").frame
+            for engine in ("pysd", "vector")}
+    pd.testing.assert_frame_equal(runs["pysd"], runs["vector"], check_exact=True)
+    price = runs["pysd"]["Price"]
+    assert price[0.0] == 2.0 and price[1.0] == 2.5 and np.isnan(price[0.5])
+    assert np.isnan(runs["pysd"]["Sales[North]"][0.5])
