@@ -29,7 +29,7 @@ from sdnet.translation import read_abstract_model
 
 __all__ = ["IR_VERSION", "ModelIR", "Node", "StateSpec", "VariableSpec", "build_ir"]
 
-IR_VERSION = 14
+IR_VERSION = 15
 """Bumped whenever the generated code changes, so stale cache entries are ignored."""
 
 XMILE_SUFFIXES = (".xmile", ".stmx", ".xml")
