@@ -101,8 +101,10 @@ class TableBlock:
 class FigureBlock:
     """A figure as SVG, written as ``figures/<name>.svg`` and inlined in the HTML.
 
-    ``figure`` holds the matplotlib figure until :func:`render_figures` turns it into
-    ``svg`` (all figures of a report at once, in parallel where the system allows).
+    ``figure`` holds the matplotlib figure, or a function that draws it, until
+    :func:`render_figures` turns it into ``svg`` (all figures of a report at once, in
+    parallel where the system allows; a function is called in the worker, so drawing a heavy
+    figure runs in parallel too).
     """
 
     name: str
@@ -110,11 +112,11 @@ class FigureBlock:
     caption: str
     alt: str
     wide: bool = False
-    figure: Figure | None = field(default=None, repr=False)
+    figure: Figure | Callable[[], Figure] | None = field(default=None, repr=False)
 
     def rendered(self) -> bytes:
         """The SVG, rendering the figure now if :func:`render_figures` has not."""
-        return self.svg if self.svg or self.figure is None else svg_bytes(self.figure)
+        return self.svg if self.svg or self.figure is None else svg_bytes(_drawn(self.figure))
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,16 @@ Block = Paragraph | Bullets | Note | Caution | Code | TableBlock | FigureBlock |
 
 
 def figure_block(
-    name: str, figure: Figure, *, caption: str, alt: str, wide: bool = False
+    name: str, figure: Figure | Callable[[], Figure], *, caption: str, alt: str,
+    wide: bool = False,
 ) -> FigureBlock:
     """Wrap ``figure`` as a block; :func:`render_figures` renders every block's figure to SVG
     once the report's sections are built (so figures render in parallel).
+
+    ``figure`` may be a function without arguments that draws the figure: it is then called
+    where the figure is rendered (in a worker process when they render in parallel). Pass
+    one for a figure that takes long to draw, with its data checked beforehand: an error it
+    raises stops the report instead of becoming a caution in its section.
 
     A ``wide`` figure (a model diagram) spreads beyond the text column up to the width of
     the window, at its natural size when that fits and scaled down to the window when not,
@@ -144,17 +152,26 @@ def figure_block(
 
 #: The figures a forked worker of :func:`render_figures` renders, by index (set in the
 #: parent just before the fork, so the workers inherit them instead of unpickling them).
-_PENDING: list[Figure] = []
+_PENDING: list[Figure | Callable[[], Figure]] = []
 
 
 def _render_pending(index: int) -> tuple[int, bytes]:
-    return index, svg_bytes(_PENDING[index])
+    return index, svg_bytes(_drawn(_PENDING[index]))
 
 
-def _weight(figure: Figure | None) -> int:
+def _drawn(figure: Figure | Callable[[], Figure]) -> Figure:
+    """The figure, drawing it first when it is given as a function."""
+    return figure if isinstance(figure, Figure) else figure()
+
+
+def _weight(figure: Figure | Callable[[], Figure] | None) -> float:
     """About how long a figure takes to render: its artists (a 36-panel fan chart has over
-    a thousand, a bar chart a few dozen)."""
-    return 0 if figure is None else sum(len(ax.get_children()) for ax in figure.axes)
+    a thousand, a bar chart a few dozen); a figure still to draw counts as heaviest."""
+    if figure is None:
+        return 0
+    if not isinstance(figure, Figure):
+        return math.inf
+    return sum(len(ax.get_children()) for ax in figure.axes)
 
 
 def _can_fork() -> bool:
@@ -208,7 +225,7 @@ def render_figures(
             _PENDING = []
     else:
         for index, block in enumerate(pending):
-            done[index] = svg_bytes(block.figure)  # type: ignore[arg-type]
+            done[index] = svg_bytes(_drawn(block.figure))  # type: ignore[arg-type]
             tell(index)
     by_figure = {id(b.figure): done[i] for i, b in enumerate(pending)}
     return [replace(s, blocks=tuple(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -191,6 +192,27 @@ def _stack_panels(figure: Figure, axes: list[Axes], *, pad: float = 0.06) -> Non
                            bottom=bottom / height, hspace=gap / panel)
 
 
+def _fan_figure(times: np.ndarray, values: np.ndarray, panels: list[tuple[str, np.ndarray]],
+                labels: np.ndarray | None, *, push: tuple[float, float] | None, name: str,
+                units: str | None, time_units: str, push_label: str) -> Figure:
+    """A fan chart of one output: one panel per (title, runs) of ``panels``, stacked."""
+    if len(panels) == 1:
+        figure = _new_figure(height=3.2)
+        axes = [figure.add_subplot()]
+    else:
+        figure = Figure(figsize=(A4_TEXT_WIDTH, 0.6 + 2.6 * len(panels)))
+        axes = list(figure.subplots(len(panels), 1, squeeze=False)[:, 0])
+    for ax, (title, keep) in zip(axes, panels, strict=True):
+        plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
+                 push=push, name=name, units=units, time_units=time_units,
+                 push_label=push_label, ax=ax)
+        if title:  # a fixed title height: matplotlib places a free one panel by panel
+            ax.set_title(title, loc="left", fontsize=9, y=1.0)
+    if len(axes) > 1:
+        _stack_panels(figure, axes)
+    return figure
+
+
 def _uncertainty(ctx: ReportContext) -> Section:
     title = "Uncertainty over time"
     ensemble = ctx.results.ensemble
@@ -234,21 +256,11 @@ def _uncertainty(ctx: ReportContext) -> Section:
         values = ensemble.outputs(name).to_numpy()
         units = str(ensemble.dataset["units"].sel(variable=name).item()) \
             if "units" in ensemble.dataset.coords else None
-        if len(cases) == 1:
-            figure = _new_figure(height=3.2)
-            axes = [figure.add_subplot()]
-        else:
-            figure = Figure(figsize=(A4_TEXT_WIDTH, 0.6 + 2.6 * len(cases)))
-            axes = list(figure.subplots(len(cases), 1, squeeze=False)[:, 0])
-        for ax, (case, rows) in zip(axes, cases, strict=True):
-            keep = rows & ok
-            plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
-                     push=ctx.push, name=name, units=units or None,
-                     time_units=ctx.time_unit, push_label=ctx.word("schedule"), ax=ax)
-            if case:  # a fixed title height: matplotlib places a free one panel by panel
-                ax.set_title(ctx.case_label(case), loc="left", fontsize=9, y=1.0)
-        if len(axes) > 1:
-            _stack_panels(figure, axes)
+        panels = [(ctx.case_label(case) if case else "", rows & ok) for case, rows in cases]
+        # drawn where it is rendered (a worker process): 36 panels take seconds to draw
+        figure = partial(_fan_figure, times, values, panels, labels, push=ctx.push, name=name,
+                         units=units or None, time_units=ctx.time_unit,
+                         push_label=ctx.word("schedule"))
         blocks.append(figure_block(
             f"fan-{i}", figure,
             caption=f"{name}: median and 50%/90% bands over time"

@@ -894,3 +894,39 @@ def test_a_section_can_lead_the_brief(study: Path) -> None:
         BriefItem("headline", "text")
     with pytest.raises(InvalidValueError, match="exactly when kind is 'figure'"):
         BriefItem("figure", "a figure item without its figure")
+
+
+def _drawn_line() -> object:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(2, 1.5))
+    figure.add_subplot().plot([0, 1, 2], [1, 0, 1])
+    return figure
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_figure_given_as_a_function_is_drawn_where_it_renders(workers: int) -> None:
+    from matplotlib.figure import Figure
+
+    from sdnet.reports._document import (
+        FigureBlock,
+        Section,
+        figure_block,
+        render_figures,
+        svg_bytes,
+    )
+
+    drawn = figure_block("drawn", _drawn_line, caption="A line.", alt="A line")
+    ready = Figure(figsize=(2, 1.5))
+    ready.add_subplot().bar(["a", "b"], [1, 2])
+    given = figure_block("given", ready, caption="Bars.", alt="Bars")
+    again = FigureBlock("brief-drawn", b"", drawn.caption, drawn.alt, figure=drawn.figure)
+    sections = [Section("one", "one", (drawn, given)), Section("two", "two", (again,))]
+    told: list[str] = []
+    (first, second), (third,) = (s.blocks for s in render_figures(
+        sections, workers=workers, progress=told.append))
+    assert first.svg == third.svg == svg_bytes(_drawn_line())  # drawn once, shown twice
+    assert second.svg == svg_bytes(ready) and second.svg.startswith(b"<?xml")
+    assert all(b.figure is None for b in (first, second, third))
+    assert sorted(told) == ["figure 1 of 2 (drawn)", "figure 2 of 2 (given)"] or \
+        sorted(told) == ["figure 1 of 2 (given)", "figure 2 of 2 (drawn)"]
