@@ -65,6 +65,10 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     name = "trust"
     variable = "Trust"          # or "mean(A, B)" (min, max)
     units = "dmnl"
+    [[mechanism.states]]        # change_over = N: the relative change over the next N time
+    name = "members' change over the next 10 years"   # units (later / now - 1): a success
+    variable = "Total Members"  # still shrinking when it is read is a slow death
+    change_over = 10
     [[mechanism.cautions]]      # said when every condition holds on the successes' medians
     plain = "the successes live on fees of members who lose money on membership"
     when = ["member fees > 0.8", "trust < 0.05"]   # share or state name OP number
@@ -375,13 +379,19 @@ class MechanismShare:
 @dataclass(frozen=True)
 class MechanismState:
     """A state summarised over the successes (for flexnet: trust): one variable, or the
-    mean, min or max of several (``combine``)."""
+    mean, min or max of several (``combine``).
+
+    ``change_over`` > 0 makes it the state's relative change over the next ``change_over``
+    time units (value then / value now - 1): a success that is still shrinking when success
+    is read (for flexnet: members falling in the decade after survived_10 is read) is a slow
+    death, not a network that lasts. 0 (the default): the state's value when it is read."""
 
     name: str
     variables: tuple[str, ...]
     combine: str = ""
     units: str = ""
     text: str = ""
+    change_over: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -906,7 +916,7 @@ def _parse_mechanism(raw: Any, path: Path | None) -> Mechanism | None:
     states = []
     for i, entry in enumerate(_tables(raw, "states", path)):
         key = f"mechanism.states[{i}]"
-        _check_keys(entry, ("name", "variable", "units"), path, key)
+        _check_keys(entry, ("name", "variable", "units", "change_over"), path, key)
         name = _string(entry.get("name"), path, f"{key}.name").strip()
         text = _string(entry.get("variable"), path, f"{key}.variable")
         match = _EXPRESSION.match(text)
@@ -920,9 +930,14 @@ def _parse_mechanism(raw: Any, path: Path | None) -> Mechanism | None:
         if not all(variables):
             raise CardError(f"an empty variable name in {text!r}", path=path,
                             key=f"{key}.variable", value=text)
+        change_over = _number(entry.get("change_over", 0.0), path, f"{key}.change_over")
+        if change_over < 0:
+            raise CardError(f"must be >= 0 (time units over which the state's relative change "
+                            f"is read; 0 reads its value), not {change_over:g}", path=path,
+                            key=f"{key}.change_over", value=change_over)
         states.append(MechanismState(name, variables, combine,
                                      _string(entry.get("units", ""), path, f"{key}.units"),
-                                     text))
+                                     text, change_over))
     known = [s.name for s in shares] + [s.name for s in states]
     for index, name in enumerate(known):
         if name in known[:index]:

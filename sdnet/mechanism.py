@@ -15,12 +15,12 @@ report shows them under "What keeps the successes alive".
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdnet.card import Mechanism
+from sdnet.card import Mechanism, MechanismState
 from sdnet.metrics import Trajectories, value_at
 
 if TYPE_CHECKING:
@@ -50,12 +50,15 @@ def mechanism_values(mechanism: Mechanism, data: Trajectories) -> dict[str, np.n
     dict[str, numpy.ndarray]
         Share or state name -> ``(n_runs,)`` values. A share is its variables' sum over the
         sum of every share's variables; NaN where that total is not positive or not finite
-        (no whole to split). Each run's shares sum to 1 where defined.
+        (no whole to split). Each run's shares sum to 1 where defined. A state with
+        ``change_over`` is its relative change over that time (value then / value now - 1),
+        NaN where the value now is not positive or "then" is past the horizon (never read at
+        the horizon instead: a shorter change would pass for the one asked).
     """
     at = data.schedule_end() + mechanism.after_push
 
-    def read(name: str) -> np.ndarray:
-        return value_at(data[name], data.times, time=at)
+    def read(name: str, later: float = 0.0) -> np.ndarray:
+        return value_at(data[name], data.times, time=at + later)
 
     parts = {share.name: sum((read(v) for v in share.variables), np.zeros(data.n_runs))
              for share in mechanism.shares}
@@ -64,10 +67,21 @@ def mechanism_values(mechanism: Mechanism, data: Trajectories) -> dict[str, np.n
     safe = np.where(defined, total, 1.0)
     values = {name: np.where(defined, part / safe, np.nan) for name, part in parts.items()}
     for state in mechanism.states:
-        stacked = np.stack([read(v) for v in state.variables])
-        values[state.name] = (stacked[0] if len(stacked) == 1
-                              else _COMBINE[state.combine](stacked, axis=0))
+        values[state.name] = _state(state, read)
+        if state.change_over > 0:
+            now = values[state.name]
+            then = _state(state, lambda name, s=state: read(name, s.change_over))
+            inside = (at + state.change_over <= float(np.asarray(data.times)[-1]) + 1e-9)
+            defined = inside & np.isfinite(now) & (now > 0) & np.isfinite(then)
+            values[state.name] = np.where(defined, then / np.where(defined, now, 1.0) - 1.0,
+                                          np.nan)
     return values
+
+
+def _state(state: MechanismState, read: Callable[[str], np.ndarray]) -> np.ndarray:
+    """A state's value from its variables (one, or their mean, min or max)."""
+    stacked = np.stack([read(v) for v in state.variables])
+    return stacked[0] if len(stacked) == 1 else _COMBINE[state.combine](stacked, axis=0)
 
 
 def summarise_mechanism(mechanism: Mechanism, values: pd.DataFrame, *,

@@ -65,6 +65,31 @@ def test_values_are_read_after_the_push_and_shares_split_the_whole() -> None:
     np.testing.assert_allclose(values["value"], [7.5, -3.0, 2.0])  # mean of V1 and V2
 
 
+def test_a_change_over_state_is_the_relative_change_until_then() -> None:
+    """A success still shrinking when it is read is a slow death: change_over reads the state
+    N time units later over its value now, minus 1; NaN past the horizon or from zero."""
+    mechanism = _card(states=[{"name": "members", "variable": "M"},
+                              {"name": "change", "variable": "M", "change_over": 2}],
+                      cautions=[{"plain": "a slow decline", "when": ["change < -0.05"]}])
+    times = np.arange(0.0, 6.0)
+    data = Trajectories(times, {
+        "Fee": np.ones((4, 6)), "Gift A": np.ones((4, 6)), "Gift B": np.ones((4, 6)),
+        # read at push end + 1: runs 0-2 at 2 (then 4), run 3 at 4 (then 6, past the horizon)
+        "M": np.array([[9, 9, 10, 9, 8, 7], [1, 2, 4, 5, 6, 7], [0, 0, 0, 0, 3, 3],
+                       [5, 5, 5, 5, 5, 5]], dtype=float),
+    }, push_end=np.array([1.0, 1.0, 1.0, 3.0]))
+    values = mechanism_values(mechanism, data)
+    np.testing.assert_allclose(values["members"], [10, 4, 0, 5])
+    np.testing.assert_allclose(values["change"][:2], [8 / 10 - 1, 6 / 4 - 1])
+    assert np.isnan(values["change"][2]) and np.isnan(values["change"][3])
+    runs = pd.DataFrame({"region": "r", "package": ["a", "b", "a", "a"], "success": 1,
+                         "fees": 0.5, "gifts": 0.5, **values})
+    found = mechanism_cautions(mechanism, summarise_mechanism(mechanism, runs))
+    # a: -0.2 (the NaN runs are left out of the median); b: +0.5
+    assert [(f["package"], f["medians"][0]["median"]) for f in found] == [
+        ("a", pytest.approx(-0.2))]
+
+
 def _runs() -> pd.DataFrame:
     return pd.DataFrame({
         "region": ["r"] * 6 + ["s"] * 2,
@@ -126,6 +151,8 @@ def test_cautions_hold_on_the_medians_only() -> None:
      "'mean(A, B)'"),
     ({"states": [{"name": "t", "variable": "Trust", "colour": "red"}]},
      "mechanism.states[0]", "colour"),
+    ({"states": [{"name": "t", "variable": "Trust", "change_over": -1}]},
+     "mechanism.states[0].change_over", "must be >= 0"),
     ({"cautions": [{"when": ["fess > 0.8"]}]}, "mechanism.cautions[0].when[0]",
      "did you mean 'fees'"),
     ({"cautions": [{"when": ["fees > lots"]}]}, "mechanism.cautions[0].when[0]",
@@ -199,6 +226,13 @@ when = ["members > 0"]
             direct = flow[runs] / total[runs]
             assert row["median"] == pytest.approx(np.median(direct))
             assert row["mean"] == pytest.approx(direct.mean())
+        # members' change over the next 10 years: members at 25.5 over members at 15.5, - 1
+        later = int(np.flatnonzero(np.isclose(times, 25.5))[0])
+        members = ensemble.outputs("Total Members").to_numpy()
+        change = members[runs, later] / members[runs, at] - 1
+        row = mechanisms[(mechanisms["region"] == region) & (mechanisms["package"] == package)
+                         & (mechanisms["name"] == "members' change over the next 10 years")]
+        assert row["median"].iloc[0] == pytest.approx(np.median(change))
         trust = mechanisms[(mechanisms["region"] == region) & (mechanisms["package"] == package)
                            & (mechanisms["name"] == "trust")].iloc[0]
         assert trust["median"] == pytest.approx(np.median(read("Trust")[runs]))
