@@ -25,6 +25,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -131,36 +132,107 @@ def check_trajectories(
     numbers = np.arange(n_runs) if runs is None else np.asarray(runs)
     stocks = set(stocks)
     found: list[Finding] = []
+    if values.ndim != 3 or values.shape[1] == 0 or n_runs == 0:
+        return found
+    limits = np.array([bounds.get(c, (math.nan, math.nan)) for c in columns],
+                      dtype=float).reshape(len(columns), 2)
+    see_saw = np.array([c in stocks for c in columns], dtype=bool) & (
+        values.shape[1] >= MIN_FLIPS + 2)
+    # cheap whole-block tests pick the runs that can have a finding; the exact tests below run
+    # on those runs only (the same findings: every run they drop fails the exact test too)
+    below, above, flips = _candidates(values, limits, see_saw)
     for index, column in enumerate(columns):
-        lower, upper = bounds.get(column, (math.nan, math.nan))
-        see_saw = column in stocks and values.shape[1] >= MIN_FLIPS + 2
-        if values.shape[1] == 0 or not (math.isfinite(lower) or math.isfinite(upper)
-                                        or see_saw):
-            continue
-        # one contiguous copy of the column, then cheap whole-block tests pick the rows that
-        # can have a finding; the exact tests below run on those rows only (the same findings:
-        # every row they drop fails the exact test too)
-        series = np.ascontiguousarray(values[:, :, index])
-        for limit, below in ((lower, True), (upper, False)):
-            if not math.isfinite(limit):
-                continue
-            # fmin/fmax skip NaN; a value past limit -/+ slack is past limit itself
-            extreme = (np.fmin.reduce(series, axis=1) if below
-                       else np.fmax.reduce(series, axis=1))
-            rows = np.flatnonzero(extreme < limit if below else extreme > limit)
-            if rows.size:
-                found.extend(_outside(times, series[rows], column, numbers[rows], limit,
-                                      below=below))
-        if see_saw:
-            steps = np.diff(series, axis=1)
-            # a see-saw needs MIN_FLIPS sign flips of the step (NaN never flips)
-            flips = np.count_nonzero(steps[:, 1:] * steps[:, :-1] < 0, axis=1)
-            rows = np.flatnonzero(flips >= MIN_FLIPS)
-            if rows.size:
-                found.extend(_see_saws(times, series[rows], _scale(series[rows]), column,
-                                       numbers[rows]))
+        lower, upper = limits[index]
+        for limit, candidates, is_below in ((lower, below, True), (upper, above, False)):
+            rows = np.flatnonzero(candidates[:, index]) if math.isfinite(limit) else ()
+            if len(rows):
+                found.extend(_outside(times, values[rows, :, index], column, numbers[rows],
+                                      float(limit), below=is_below))
+        rows = np.flatnonzero(flips[:, index] >= MIN_FLIPS) if see_saw[index] else ()
+        if len(rows):
+            series = values[rows, :, index]
+            found.extend(_see_saws(times, series, _scale(series), column, numbers[rows]))
     found.sort(key=lambda f: (f.run, f.time))
     return found
+
+
+#: From this many values a block's candidates are found by the compiled pass (when numba is
+#: already loaded, as the engine's kernel loads it): one pass over the block instead of
+#: about seven numpy passes per column.
+_COMPILED_FROM = 1_000_000
+
+
+def _candidates(values: np.ndarray, limits: np.ndarray, see_saw: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per run and column: a finite value below the lower limit, one above the upper limit
+    (a value past limit -/+ slack is past the limit itself; NaN is skipped), and the number of
+    sign flips of the step from one saved time to the next (a see-saw needs MIN_FLIPS; NaN
+    never flips). Where a limit is NaN its mask is False; flips count 0 without see_saw."""
+    import sys
+
+    if values.size >= _COMPILED_FROM and "numba" in sys.modules:
+        compiled = _compiled_candidates()
+        if compiled is not None:
+            n_runs, _, n_cols = values.shape
+            below = np.zeros((n_runs, n_cols), dtype=bool)
+            above = np.zeros((n_runs, n_cols), dtype=bool)
+            flips = np.zeros((n_runs, n_cols), dtype=np.int64)
+            compiled(np.ascontiguousarray(values), limits[:, 0].copy(), limits[:, 1].copy(),
+                     see_saw, below, above, flips)
+            return below, above, flips
+    n_runs, _, n_cols = values.shape
+    below = np.zeros((n_runs, n_cols), dtype=bool)
+    above = np.zeros((n_runs, n_cols), dtype=bool)
+    flips = np.zeros((n_runs, n_cols), dtype=np.int64)
+    for index in range(n_cols):
+        lower, upper = limits[index]
+        if not (math.isfinite(lower) or math.isfinite(upper) or see_saw[index]):
+            continue
+        series = np.ascontiguousarray(values[:, :, index])
+        if math.isfinite(lower):  # fmin and fmax skip NaN
+            below[:, index] = np.fmin.reduce(series, axis=1) < lower
+        if math.isfinite(upper):
+            above[:, index] = np.fmax.reduce(series, axis=1) > upper
+        if see_saw[index]:
+            steps = np.diff(series, axis=1)
+            flips[:, index] = np.count_nonzero(steps[:, 1:] * steps[:, :-1] < 0, axis=1)
+    return below, above, flips
+
+
+_COMPILED: list[Any] = []
+
+
+def _compiled_candidates() -> Any:
+    """The numba version of :func:`_candidates`' loop (compiled once, cached on disk), or
+    None when numba cannot compile it."""
+    if not _COMPILED:
+        try:
+            import numba
+
+            _COMPILED.append(numba.njit(cache=True, nogil=True)(_candidates_loop))
+        except Exception:  # numba broken or absent: the numpy passes
+            _COMPILED.append(None)
+    return _COMPILED[0]
+
+
+def _candidates_loop(values: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                     see_saw: np.ndarray, below: np.ndarray, above: np.ndarray,
+                     flips: np.ndarray) -> None:  # pragma: no cover - run compiled
+    """:func:`_candidates` in one pass (the same comparisons, in float64)."""
+    n_runs, n_time, n_cols = values.shape
+    for r in range(n_runs):
+        for t in range(n_time):
+            for c in range(n_cols):
+                v = values[r, t, c]
+                if v < lower[c]:
+                    below[r, c] = True
+                if v > upper[c]:
+                    above[r, c] = True
+                if see_saw[c] and t >= 2:
+                    before = values[r, t - 1, c] - values[r, t - 2, c]
+                    after = v - values[r, t - 1, c]
+                    if after * before < 0:
+                        flips[r, c] += 1
 
 
 def _scale(series: np.ndarray) -> np.ndarray:

@@ -100,6 +100,31 @@ def test_a_run_with_non_finite_values_is_still_checked_where_it_is_finite() -> N
                      Finding(7, "bounds", "X", 7.0, 15.0, 14.5)]
 
 
+def test_the_compiled_pass_finds_the_runs_the_numpy_passes_find(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Big blocks are screened in one compiled pass when numba is loaded; the findings are
+    those of the numpy passes: bounds crossed, see-saws, NaN and infinities in the way."""
+    pytest.importorskip("numba", reason="numba (sdnet[fast]) not installed")
+    import sdnet.numerics as numerics
+
+    rng = np.random.default_rng(3)
+    values = np.cumsum(rng.normal(size=(300, 40, 4)), axis=1)
+    values[::7, :, 1] += 3.0 * (-1.0) ** np.arange(40)  # see-saws
+    values[5, 3, 2], values[6, 9, 0], values[8, 2, 3] = np.nan, np.inf, -np.inf
+    columns = ["A", "B", "C", "D"]
+    bounds = {"A": (-8.0, 8.0), "B": (-10.0, math.nan), "C": (math.nan, 5.0),
+              "D": (-math.inf, 9.0)}
+    times = np.arange(40.0)
+    monkeypatch.setattr(numerics, "_COMPILED_FROM", 10**12)
+    by_numpy = check_trajectories(times, values, columns, bounds=bounds, stocks=["B", "C"])
+    monkeypatch.setattr(numerics, "_COMPILED_FROM", 0)
+    assert numerics._compiled_candidates() is not None
+    by_numba = check_trajectories(times, values, columns, bounds=bounds, stocks=["B", "C"])
+    assert by_numba == by_numpy
+    assert {f.kind for f in by_numpy} == {"bounds", "oscillation"} and len(by_numpy) > 40
+
+
 @pytest.fixture(scope="module")
 def tub() -> sdnet.Model:
     return sdnet.load_model(DATA / "bathtub.mdl")
