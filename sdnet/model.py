@@ -499,6 +499,10 @@ def load_model(
     return Model(path, card=card, data_files=data_files)
 
 
+_CONTROL_LABELS = {"initial_time": "INITIAL TIME", "final_time": "FINAL TIME",
+                   "time_step": "TIME STEP", "saveper": "SAVEPER"}
+
+
 class Model:
     """A system-dynamics model loaded through PySD: its parameters, variables and runs.
 
@@ -578,6 +582,7 @@ class Model:
                     f"in its units field, lower above upper (did you mean [{upper:g}, "
                     f"{lower:g}]?)")
         self._run_lock = threading.Lock()
+        self._warned_controls = False  # default_control's warning, once per model
         if self.data_files:  # read now: a file without the model's data fails at load
             with self._run_lock:
                 self._fresh()
@@ -918,8 +923,35 @@ class Model:
         return [c for name in self._stock_map for c in self._elements(name)]
 
     def default_control(self, name: str) -> float:
-        """The model file's value of a control constant (``"final_time"``, ...)."""
-        return float(self._value(name))
+        """The model file's value of a control constant (``"final_time"``, ...).
+
+        A control variable the model computes during the run (of Time or of model variables,
+        :attr:`run_controls`) gives its value at the start, which sdnet's runs then keep: an
+        :class:`~sdnet.errors.SdnetWarning` says so once per model, naming them all (PySD's
+        own run and the engine's ``simulate()`` follow them as the run goes).
+        """
+        value = float(self._value(name))
+        if name in self.run_controls and not self._warned_controls:
+            self._warned_controls = True
+            starts = ", ".join(f"{_CONTROL_LABELS[n]} {float(self._value(n)):g}"
+                               for n in CONTROL_NAMES if n in self.run_controls)
+            warnings.warn(
+                SdnetWarning(
+                    f"{self.path.name} computes its control variables during the run (from "
+                    f"Time or model variables); sdnet's runs keep their values at the start "
+                    f"({starts}) unless given; PySD's own run and sdnet.engine's simulate() "
+                    "follow them as the run goes"
+                ),
+                stacklevel=2,
+            )
+        return value
+
+    @cached_property
+    def run_controls(self) -> frozenset[str]:
+        """The control variables (``"final_time"``, ...) the model computes during the run
+        (PySD evaluates them at every step), which :meth:`default_control` warns about."""
+        cache = getattr(self._base, "cache_type", None) or {}
+        return frozenset(name for name in CONTROL_NAMES if cache.get(name) == "step")
 
     # -- running ------------------------------------------------------------------------------
 

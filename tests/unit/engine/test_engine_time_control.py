@@ -105,3 +105,17 @@ def test_a_saveper_between_time_steps_saves_where_pysd_saves(translated: dict[st
     frame = pysd_fresh_run(translated["decay"], saveper=0.3)
     assert_same(sim.times, sim.outputs, frame)
     np.testing.assert_array_equal(sim.times, [0.0, 1.5, 3.0])
+
+
+def test_sdnet_runs_say_they_keep_the_start_values() -> None:
+    """sdnet's runner fixes the control values for a run (its times are laid out before the
+    run): a model that computes them during the run gets one warning naming their values."""
+    from sdnet.errors import SdnetWarning
+    from sdnet.model import load_model
+
+    model = load_model(TIME_CONTROL)
+    assert model.run_controls == {"initial_time", "final_time", "time_step", "saveper"}
+    with pytest.warns(SdnetWarning, match=r"keep their values at the start \(INITIAL TIME 0.5, "
+                      r"FINAL TIME 20, TIME STEP 0.5, SAVEPER 0.5\)"):
+        assert model.default_control("final_time") == 20
+    assert load_model(DATA / "decay.mdl").run_controls == frozenset()
