@@ -636,15 +636,22 @@ class Model:
             path=self.data_files[0],
         )
 
+    @cached_property
+    def data_variables(self) -> tuple[str, ...]:
+        """Vensim names of the data variables without an expression: their values come from
+        :attr:`data_files` (``--data``), sorted."""
+        return tuple(sorted(
+            str(getattr(element, "real_name", None) or element.py_name)
+            for element in getattr(self._base, "_data_elements", ())
+            if type(element).__name__ == "TabData"
+        ))
+
     def _missing_data(self) -> str | None:
         """The first data variable read from data files when none were given (PySD would
         fail mid-run with 'Trying to interpolate data variable before loading the data')."""
-        if self.data_files:
+        if self.data_files or not self.data_variables:
             return None
-        for element in getattr(self._base, "_data_elements", ()):
-            if getattr(element, "data", None) is None and type(element).__name__ == "TabData":
-                return str(getattr(element, "real_name", None) or element.py_name)
-        return None
+        return self.data_variables[0]
 
     def __repr__(self) -> str:
         return f"Model({str(self.path)!r})"

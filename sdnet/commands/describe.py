@@ -129,6 +129,13 @@ def run(args: argparse.Namespace) -> int:
             ["parameter", "python name", "kind", "units", "range", "default", "description"],
         )
     )
+    if model.data_variables:
+        print()
+        source = (", ".join(f.name for f in model.data_files) if model.data_files
+                  else "none given: give them with --data FILE")
+        print(f"data variables read from data files ({len(model.data_variables)}): "
+              f"{', '.join(model.data_variables)}")
+        print(f"  data files: {source}")
     loops = model.loops
     if len(loops):
         print()

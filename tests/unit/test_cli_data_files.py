@@ -188,3 +188,15 @@ def test_raw_data_is_missing_between_the_files_times_on_both_engines(
     price = runs["pysd"]["Price"]
     assert price[0.0] == 2.0 and price[1.0] == 2.5 and np.isnan(price[0.5])
     assert np.isnan(runs["pysd"]["Sales[North]"][0.5])
+
+
+def test_describe_names_the_data_variables_and_their_files(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(root)
+    assert main(["describe", "model/with_data.mdl"]) == 0
+    out = capsys.readouterr().out
+    assert "data variables read from data files (2): Demand, Price\n" in out
+    assert "data files: none given: give them with --data FILE" in out
+    assert main(["describe", "model/with_data.mdl", "--data", "inputs/history.tab"]) == 0
+    assert "  data files: history.tab\n" in capsys.readouterr().out
