@@ -29,6 +29,7 @@ __all__ = [
     "SimulatorSetup",
     "SliderSpec",
     "nice_step",
+    "step_through",
     "setup_for",
 ]
 
@@ -298,12 +299,40 @@ def _time_unit(parameters: ParameterTable) -> str:
     return "time"
 
 
+def step_through(start: float, lower: float, upper: float) -> float:
+    """The slider step: :func:`nice_step` of the range, or the largest smaller round step on
+    whose grid (from ``lower``) ``start`` lies.
+
+    A browser snaps a range input's value to its step grid, so a start value off the grid
+    would be changed silently (flexnet's fee of 500 on a 0-20,000 range with steps of 200
+    became 600). Where no round step down to 1/10,000 of the range reaches ``start`` the
+    plain step is kept (and the page shows the snapped value).
+
+    >>> step_through(500.0, 0.0, 20_000.0)
+    100.0
+    >>> step_through(0.15, 0.0, 0.5)
+    0.005
+    """
+    step = nice_step(upper - lower)
+    offset = start - lower
+    candidate = step
+    while candidate >= (upper - lower) / 10_000:
+        units = offset / candidate
+        if abs(units - round(units)) <= 1e-9 * max(1.0, abs(units)):
+            return candidate
+        # the next round step down: 5 -> 2 -> 1 -> 0.5 ... times a power of ten
+        mantissa = float(f"{candidate / 10.0 ** math.floor(math.log10(candidate)):.6g}")
+        candidate = float(f"{candidate * (0.4 if mantissa == 5.0 else 0.5):.12g}")
+    return step
+
+
 def _slider(parameter: Parameter, start: float) -> SliderSpec:
     lower, upper = float(parameter.lower), float(parameter.upper)  # type: ignore[arg-type]
+    start = min(max(float(start), lower), upper)
     return SliderSpec(
         name=parameter.name, label=parameter.vensim_name, units=parameter.units,
-        kind=parameter.kind, lower=lower, upper=upper, step=nice_step(upper - lower),
-        start=min(max(float(start), lower), upper), description=parameter.description,
+        kind=parameter.kind, lower=lower, upper=upper, step=step_through(start, lower, upper),
+        start=start, description=parameter.description,
     )
 
 

@@ -12,7 +12,7 @@ from sdnet.engine import CompiledModel
 from sdnet.errors import CardError, ExperimentError, UnknownVariableError
 from sdnet.serve.game import Game, play, reference_policies, score_policies
 from sdnet.serve.runs import run_fan, run_once
-from sdnet.serve.setup import nice_step, setup_for
+from sdnet.serve.setup import nice_step, setup_for, step_through
 from sdnet.serve.worlds import NONIMPLAUSIBLE_FILE, load_worlds
 
 FLEXNET = Path(__file__).resolve().parents[3] / "models" / "flexnet" / "flexnet.mdl"
@@ -45,6 +45,25 @@ def test_a_slider_per_lever_and_region_descriptor_with_the_declared_range(
                                             (30, 0.5), (990, 10), (0, 1)])
 def test_nice_step(span: float, step: float) -> None:
     assert nice_step(span) == step
+
+
+def test_every_start_value_lies_on_its_slider_grid(setup) -> None:  # type: ignore[no-untyped-def]
+    """A browser snaps a range input to its step grid: a start value off the grid would be
+    changed silently (flexnet's fee of 500 became 600 with a step of 200)."""
+    for slider in setup.sliders:
+        units = (slider.start - slider.lower) / slider.step
+        assert units == pytest.approx(round(units), abs=1e-9), slider.name
+    fee = next(s for s in setup.sliders if s.name == "membership_fee")
+    assert (fee.start, fee.step) == (500.0, 100.0)
+
+
+@pytest.mark.parametrize(("start", "lower", "upper", "step"), [
+    (500.0, 0.0, 20_000.0, 100.0), (300_000.0, 0.0, 2_000_000.0, 20_000.0),
+    (0.15, 0.0, 0.5, 0.005), (150.0, 10.0, 1_000.0, 10.0), (1 / 3, 0.0, 1.0, 0.01),
+])
+def test_the_step_goes_down_to_a_round_step_through_the_start(
+        start: float, lower: float, upper: float, step: float) -> None:
+    assert step_through(start, lower, upper) == step
 
 
 def test_one_run_is_the_engine_run(flexnet: CompiledModel, setup) -> None:  # type: ignore[no-untyped-def]
