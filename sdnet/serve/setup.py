@@ -29,8 +29,8 @@ __all__ = [
     "SimulatorSetup",
     "SliderSpec",
     "nice_step",
-    "step_through",
     "setup_for",
+    "step_through",
 ]
 
 #: kinds of constants that get a slider in explore mode, in this order
