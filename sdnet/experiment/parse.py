@@ -332,8 +332,12 @@ def parse_experiment(
     start = model.default_control("initial_time")
     horizon = run.final_time if run.final_time is not None else model.default_control(
         "final_time")
-    metrics = _parse_metrics(data.get("metrics", _default_metrics(model)), path, model,
-                             (start, horizon))
+    chosen = data.get("metrics", _default_metrics(model))
+    if "metrics" not in data and not chosen:
+        raise _err(f"the study lists no [[metrics]] and {model.path.name} has no stock and no "
+                   "variable computed over time to measure by default; list [[metrics]] "
+                   "(name, variable, reducer)", path, "metrics", None)
+    metrics = _parse_metrics(chosen, path, model, (start, horizon))
     if cases[0].push is None:
         for i, metric in enumerate(metrics):
             if metric.after_schedule:

@@ -216,3 +216,24 @@ packages = { success = "adopted", at_least = 500 }
     assert not (out / "analyses" / "mechanisms.csv").exists()
     assert "successful worlds" not in report
     assert _flagship_words(report) == [], "another model's report speaks flexnet"
+
+
+def test_a_study_of_a_model_without_stocks_measures_its_variables(tmp_path: Path) -> None:
+    """No stock and no [[metrics]]: the final value of what the model computes (as `sdnet
+    run` plots it); nothing computed at all: the error names [metrics] and says why."""
+    from sdnet.errors import ExperimentError
+    from sdnet.experiment import parse_experiment
+
+    study = {"experiment": {"name": "s", "model": str(DATA / "constants_only.mdl")},
+             "factors": [{"name": "growth_rate"}], "design": {"method": "lhs", "n": 4}}
+    assert [(m.name, m.variables) for m in parse_experiment(study).metrics] == [
+        ("final_output", ("Output",))]
+    constants = tmp_path / "constants.mdl"
+    constants.write_text("{UTF-8}\nRate = 0.5\n~ 1/Year [0,1]\n~ |\nFINAL TIME = 4\n~ Year\n~ |\n"
+                         "INITIAL TIME = 0\n~ Year\n~ |\nSAVEPER = 1\n~ Year\n~ |\n"
+                         "TIME STEP = 1\n~ Year\n~ |\n", encoding="utf-8")
+    study["experiment"]["model"] = str(constants)
+    study["factors"] = [{"name": "rate"}]
+    with pytest.raises(ExperimentError, match=r"^\[metrics\] the study lists no \[\[metrics\]\] "
+                       r"and constants\.mdl has no stock and no variable computed over time"):
+        parse_experiment(study)
