@@ -103,6 +103,19 @@ wording (:data:`NEUTRAL_WORDS`, no schedules, no presets, no outcomes)::
     outcome = "persistence_after_push"
     threshold = 0.6
 
+    [robust]                    # sdnet check --robust (sdnet.robustness): behaviour tests of
+    presets = { low = "typical", high = "embedded_prone", external = "externally_networked" }
+    durations = [0, 1.5, 3.5, 6]                 # the duration scan in the high preset
+    stress = { membership_fee = 18000 }          # the stress run (low preset, base schedule)
+    gap = 0.3                                    # alive after: high minus low at least this
+    [robust.variables]          # every role of ROBUST_ROLES -> an output column
+    outcome = "Total Members"
+    [[robust.goals]]            # judged on the pass rates
+    check = "no_network_without_push"
+    presets = ["typical", "embedded_prone"]      # or "paired", "all"
+    rate = 0.95
+    text = "no push -> no network in >= 95% of sets"
+
 Errors name the card file, the key, the bad value and what is valid (:class:`CardError`).
 """
 
@@ -122,6 +135,8 @@ from sdnet.params import python_name
 
 __all__ = [
     "NEUTRAL_WORDS",
+    "ROBUST_PRESETS",
+    "ROBUST_ROLES",
     "SCHEDULE_FIELDS",
     "Checks",
     "Conserved",
@@ -136,6 +151,8 @@ __all__ = [
     "Outcome",
     "Preset",
     "Ratio",
+    "Robust",
+    "RobustGoal",
     "SanityCheck",
     "SanityCondition",
     "Schedule",
@@ -161,7 +178,7 @@ SCHEDULE_FIELDS: tuple[str, ...] = ("amount", "start", "duration", "taper", "mat
 SCHEDULE_KINDS: tuple[str, ...] = ("push",)
 GOOD_DIRECTIONS: tuple[str, ...] = ("higher", "lower", "")
 _TOP_KEYS = ("model", "schedules", "presets", "outcomes", "ratios", "sanity", "mechanism",
-             "words", "game", "checks")
+             "words", "game", "checks", "robust")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -530,6 +547,59 @@ class Checks:
     knockout: tuple[Knockout, ...] = ()
 
 
+#: What the behaviour tests of ``sdnet check --robust`` (:mod:`sdnet.robustness`) read, by
+#: role, in a model of members of a population in two segments (``a`` and ``b``): the card's
+#: ``[robust.variables]`` names the output column of each.
+ROBUST_ROLES: tuple[str, ...] = (
+    "outcome", "population", "part_a", "part_b", "value_a", "value_b", "benefit_a",
+    "benefit_b", "benefit_mean", "part_a_share", "population_a_share", "access_a", "access_b",
+    "access_parts", "inflow_a", "inflow_b", "growth_in", "growth_out", "accumulation",
+)
+#: The presets the behaviour tests run in, by role (``[robust] presets``).
+ROBUST_PRESETS: tuple[str, ...] = ("low", "high", "external")
+#: What a goal's presets may name besides the card's presets: paired sets, every scenario.
+ROBUST_GROUPS: tuple[str, ...] = ("paired", "all")
+
+
+@dataclass(frozen=True)
+class RobustGoal:
+    """A goal judged on a pass rate: ``check`` reaches ``rate`` in each of ``presets``."""
+
+    check: str
+    presets: tuple[str, ...]
+    rate: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Robust:
+    """``[robust]``: what ``sdnet check --robust`` runs and reads (:mod:`sdnet.robustness`).
+
+    Attributes
+    ----------
+    variables : Mapping[str, str]
+        Every role of :data:`ROBUST_ROLES` -> an output column (Vensim name).
+    presets : Mapping[str, str]
+        Every role of :data:`ROBUST_PRESETS` -> a preset of the card.
+    durations : tuple of float
+        Schedule durations of the duration scan in the ``high`` preset (0: no schedule).
+    stress : Mapping[str, float]
+        Constants of the stress run (the ``low`` preset with the base schedule).
+    goals : tuple of RobustGoal
+        Judged on the pass rates.
+    gap, gap_text : float, str
+        The goal on "alive after the schedule": ``high`` minus ``low`` at least ``gap``.
+    """
+
+    variables: Mapping[str, str]
+    presets: Mapping[str, str]
+    durations: tuple[float, ...]
+    stress: Mapping[str, float]
+    goals: tuple[RobustGoal, ...]
+    gap: float
+    gap_text: str
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What sdnet knows about one model (empty for a model without a card).
@@ -573,6 +643,8 @@ class ModelCard:
         ``[game]``: what the simulator's game and a teaching challenge score.
     checks : Checks
         ``[checks]``: the model's own checks in the validity battery.
+    robust : Robust or None
+        ``[robust]``: what ``sdnet check --robust`` runs and reads.
     """
 
     path: Path | None = None
@@ -594,6 +666,7 @@ class ModelCard:
     words: Mapping[str, str] = field(default_factory=lambda: dict(NEUTRAL_WORDS))
     game: Game | None = None
     checks: Checks = field(default_factory=Checks)
+    robust: Robust | None = None
 
     def __post_init__(self) -> None:
         for name in ("schedules", "presets", "outcomes"):
@@ -1181,4 +1254,60 @@ def parse_card(data: Mapping[str, Any], *, path: Path | None = None) -> ModelCar
         game=_parse_game(data.get("game"), path),
         checks=_parse_checks(data.get("checks"), path, tuple(p.name for p in presets),
                              tuple(o.name for o in outcomes)),
+        robust=_parse_robust(data.get("robust"), path, tuple(p.name for p in presets)),
     )
+
+
+def _parse_robust(raw: Any, path: Path | None, presets: tuple[str, ...]) -> Robust | None:
+    """``[robust]``: every role named, presets of the card, numbers where numbers go."""
+    if raw is None:
+        return None
+    raw = _table(raw, path, "robust")
+    _check_keys(raw, ("variables", "presets", "durations", "stress", "goals", "gap",
+                      "gap_text"), path, "robust")
+    found: dict[str, Mapping[str, str]] = {}
+    for key, roles in (("variables", ROBUST_ROLES), ("presets", ROBUST_PRESETS)):
+        table = _table(raw.get(key, {}), path, f"robust.{key}")
+        _check_keys(table, roles, path, f"robust.{key}")
+        missing = [r for r in roles if r not in table]
+        if missing:
+            raise CardError(f"needs {', '.join(missing)} (every one of: {', '.join(roles)})",
+                            path=path, key=f"robust.{key}", value=dict(table))
+        found[key] = {r: _string(table[r], path, f"robust.{key}.{r}") for r in roles}
+    for role, name in found["presets"].items():
+        if name not in presets:
+            raise CardError(f"unknown preset {name!r} (the card's presets: "
+                            f"{', '.join(presets) or 'none'})", path=path,
+                            key=f"robust.presets.{role}", value=name)
+    durations = raw.get("durations", [])
+    if not isinstance(durations, list) or not durations:
+        raise CardError(f"must be a non-empty list of durations, not {durations!r}",
+                        path=path, key="robust.durations", value=durations)
+    scan = tuple(_number(d, path, f"robust.durations[{i}]") for i, d in enumerate(durations))
+    if any(d < 0 for d in scan) or list(scan) != sorted(set(scan)):
+        raise CardError(f"must be increasing durations of at least 0, not {durations!r}",
+                        path=path, key="robust.durations", value=durations)
+    stress = _table(raw.get("stress", {}), path, "robust.stress")
+    goals = []
+    for i, goal in enumerate(_tables(raw, "goals", path)):
+        where = f"robust.goals[{i}]"
+        _check_keys(goal, ("check", "presets", "rate", "text"), path, where)
+        names = goal.get("presets", [])
+        if not isinstance(names, list) or not names or not all(
+                n in presets or n in ROBUST_GROUPS for n in names):
+            raise CardError(f"must be a list of the card's presets or {', '.join(ROBUST_GROUPS)}"
+                            f", not {names!r}", path=path, key=f"{where}.presets", value=names)
+        rate = _number(goal.get("rate"), path, f"{where}.rate")
+        if not 0 <= rate <= 1:
+            raise CardError(f"must lie in [0, 1], not {rate!r}", path=path, key=f"{where}.rate",
+                            value=rate)
+        goals.append(RobustGoal(_string(goal.get("check"), path, f"{where}.check", name=True),
+                                tuple(names), rate, _string(goal.get("text", ""), path,
+                                                            f"{where}.text")))
+    return Robust(
+        variables=MappingProxyType(found["variables"]),
+        presets=MappingProxyType(found["presets"]), durations=scan,
+        stress=MappingProxyType({k: _number(v, path, f"robust.stress.{k}")
+                                 for k, v in stress.items()}),
+        goals=tuple(goals), gap=_number(raw.get("gap", 0.0), path, "robust.gap"),
+        gap_text=_string(raw.get("gap_text", ""), path, "robust.gap_text"))

@@ -53,8 +53,14 @@ Per set and region (``n`` counts sets; a pass is one set):
     least ``max(3, 5% of firms)``) lasts ten years while its members' perceived net value is
     negative throughout.
 
-The goals of issue #10 (:data:`GOALS`) are judged on these rates. BR8's hysteresis tests
-(restarting from a state) and the sharpness of the transition stay default-only tests.
+The goals of issue #10 are judged on these rates. BR8's hysteresis tests (restarting from a
+state) and the sharpness of the transition stay default-only tests.
+
+What the checks read, the presets they run in (typical, embedded-prone, externally networked
+above), the durations of BR8's scan, the fee-pump constants and the goals come from the model
+card's ``[robust]`` table (:class:`sdnet.card.Robust`; flexnet's in
+``models/flexnet/flexnet.toml``), by role (:data:`sdnet.card.ROBUST_ROLES`): this module
+names no model's variables. A model whose card has no ``[robust]`` gets a clear error.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sdnet.errors import EngineInputError, InvalidValueError, SdnetError
+from sdnet.card import Robust
+from sdnet.errors import CardError, EngineInputError, InvalidValueError, SdnetError
 from sdnet.metrics import PERSISTENCE_LAG, SUSTAINED_PERSISTENCE, formed_threshold, value_at
 from sdnet.policy import Push, base_push
 
@@ -76,76 +83,18 @@ if TYPE_CHECKING:
     from sdnet.model import Model
 
 __all__ = [
-    "BR8_DURATIONS",
-    "GOALS",
-    "OUTPUTS",
-    "Goal",
     "RobustReport",
     "RobustRow",
     "default_sets",
     "read_sets",
     "robust_check",
+    "robust_spec",
     "uncertain_factors",
 ]
 
-#: Push durations (Year) of the BR8 scan in the embedded-prone region (0 = no push).
-BR8_DURATIONS: tuple[float, ...] = (0.0, 1.5, 3.5, 6.0)
 #: Columns of a sets file that describe a set rather than set a parameter (ignored).
 METADATA_COLUMNS = frozenset({"run", "set", "wave", "weight"})
-#: Outputs the checks read.
-OUTPUTS: tuple[str, ...] = (
-    "Total Members",
-    "Members[Micro]",
-    "Members[Established]",
-    "Perceived Value[Micro]",
-    "Perceived Value[Established]",
-    "Member Benefit[Micro]",
-    "Member Benefit[Established]",
-    "Micro Member Share",
-    "Average Member Benefit",
-    "Knowledge Access[Micro]",
-    "Knowledge Access[Established]",
-    "Member Knowledge Access",
-    "Micro Joining",
-    "Established Joining",
-    "Trust Building",
-    "Trust Erosion",
-    "Collective Knowledge",
-    "Number of Firms",
-    "Micro Share",
-)
-TYPICAL, EMBEDDED, EXTERNAL = "typical", "embedded_prone", "externally_networked"
-#: The region presets of flexnet's card the checks run in.
-REGIONS: tuple[str, ...] = (TYPICAL, EMBEDDED, EXTERNAL)
 NEGATIVE_VALUE_YEARS = 10.0
-#: The fee-pump run of issue #10 (typical region, base push): fee 18,000 $/yr, brokers 70%.
-FEE_PUMP: Mapping[str, float] = {"membership_fee": 18_000.0, "broker_share": 0.7}
-
-
-@dataclass(frozen=True)
-class Goal:
-    """A goal on a pass rate: ``check`` in ``regions`` at least ``rate`` (each region)."""
-
-    check: str
-    regions: tuple[str, ...]
-    rate: float
-    text: str
-
-
-#: The goals of issue #10 (the alive-difference goal is computed separately, see report).
-GOALS: tuple[Goal, ...] = (
-    Goal("no_network_without_push", (TYPICAL, EMBEDDED, EXTERNAL), 0.95,
-         "no push -> no network in >= 95% of sets in every region"),
-    Goal("push_grows_network", (TYPICAL, EMBEDDED), 0.90,
-         "the base push grows a network in >= 90%"),
-    Goal("embedded_at_least_typical", ("paired",), 0.80,
-         "embedded-prone network ends at least as large as the typical in >= 80% of pairs"),
-    Goal("f1_micro_gain_more", (TYPICAL, EMBEDDED), 0.90, "F1 in >= 90%"),
-    Goal("no_negative_value_network", ("all",), 1.0,
-         "no network survives ten years with negative perceived net value (100%)"),
-)
-#: Alive ten years after the push: embedded-prone minus typical, in rate points (0-1).
-ALIVE_GAP_GOAL = 0.30
 
 
 @dataclass(frozen=True)
@@ -180,6 +129,8 @@ class RobustReport:
     flagged_runs : int
         Scenario runs the numerical guard (:mod:`sdnet.numerics`) flagged: a stock out of its
         declared bounds or an Euler see-saw. They are counted like any other run.
+    spec : Robust or None
+        The card's ``[robust]`` the checks ran with (its presets and goals).
     """
 
     rows: tuple[RobustRow, ...]
@@ -187,6 +138,7 @@ class RobustReport:
     source: str
     failed_runs: int = 0
     flagged_runs: int = 0
+    spec: Robust | None = None
 
     def row(self, check: str, region: str) -> RobustRow:
         """The row of ``check`` in ``region``."""
@@ -201,21 +153,25 @@ class RobustReport:
 
     @property
     def alive_gap(self) -> float:
-        """Alive ten years after the push: embedded-prone rate minus typical rate."""
-        return self.rate("alive_after_push", EMBEDDED) - self.rate("alive_after_push", TYPICAL)
+        """Alive ten years after the push: the ``high`` preset's rate minus the ``low``'s."""
+        if self.spec is None:
+            return float("nan")
+        presets = self.spec.presets
+        return (self.rate("alive_after_push", presets["high"])
+                - self.rate("alive_after_push", presets["low"]))
 
     def goals(self) -> list[tuple[str, float, bool]]:
-        """Each goal of issue #10 as (text, worst measured value, met)."""
+        """Each goal of the card's ``[robust]`` as (text, worst measured value, met)."""
+        if self.spec is None:
+            return []
         judged = []
-        for goal in GOALS:
-            rates = [self.rate(goal.check, region) for region in goal.regions]
+        for goal in self.spec.goals:
+            rates = [self.rate(goal.check, preset) for preset in goal.presets]
             worst = min(rates)
-            judged.append((goal.text, worst, bool(worst >= goal.rate)))
+            judged.append((goal.text or goal.check, worst, bool(worst >= goal.rate)))
         gap = self.alive_gap
-        judged.append(
-            ("alive ten years after the push: embedded-prone minus typical >= 30 points",
-             gap, bool(gap >= ALIVE_GAP_GOAL))
-        )
+        judged.append((self.spec.gap_text or f"alive after the schedule: high minus low "
+                       f"preset >= {self.spec.gap:.0%}", gap, bool(gap >= self.spec.gap)))
         return judged
 
     @property
@@ -323,16 +279,44 @@ def read_sets(path: str | Path, model: Model) -> tuple[pd.DataFrame, list[str]]:
 Scenario = tuple[str, "Push | None", Mapping[str, float]]
 
 
-def _scenarios(base: Push) -> dict[str, Scenario]:
+def robust_spec(model: Model) -> Robust:
+    """The model card's ``[robust]``, checked against the model's outputs.
+
+    Raises
+    ------
+    CardError
+        The model has no card, its card no ``[robust]`` table, or a role names an output the
+        model lacks (naming the card file and the key).
+    """
+    card = model.card
+    if card.robust is None:
+        where = (f"its card {card.path.name} has no [robust] table" if card.path is not None
+                 else f"it has no model card ({model.path.stem}.toml beside it)")
+        raise CardError(f"sdnet check --robust runs the behaviour tests a model card's "
+                        f"[robust] table names, and {where}", path=card.path, key="robust",
+                        value=None)
+    columns = set(model.columns("all"))
+    for role, column in card.robust.variables.items():
+        if column not in columns:
+            raise CardError(f"the model has no output {column!r}", path=card.path,
+                            key=f"robust.variables.{role}", value=column)
+    for name in card.robust.stress:
+        if name not in model.parameters:
+            raise CardError(f"the model has no constant {name!r}", path=card.path,
+                            key=f"robust.stress.{name}", value=name)
+    return card.robust
+
+
+def _scenarios(base: Push, spec: Robust) -> dict[str, Scenario]:
     runs: dict[str, Scenario] = {}
-    for region in REGIONS:
+    for region in dict.fromkeys(spec.presets.values()):
         runs[f"{region}/none"] = (region, None, {})
         runs[f"{region}/base"] = (region, base, {})
-    for duration in BR8_DURATIONS:
+    high, low = spec.presets["high"], spec.presets["low"]
+    for duration in spec.durations:
         if duration not in (0.0, base.duration):
-            runs[f"{EMBEDDED}/{duration:g}"] = (
-                EMBEDDED, replace(base, duration=duration), {})
-    runs[f"{TYPICAL}/fee_pump"] = (TYPICAL, base, FEE_PUMP)
+            runs[f"{high}/{duration:g}"] = (high, replace(base, duration=duration), {})
+    runs[f"{low}/stress"] = (low, base, spec.stress)
     return runs
 
 
@@ -349,7 +333,7 @@ class _Run:
 
     @property
     def threshold(self) -> np.ndarray:
-        return formed_threshold(self.data["Number of Firms"][:, 0])
+        return formed_threshold(self.data["population"][:, 0])
 
     def at(self, name: str, time: float) -> np.ndarray:
         return value_at(self.data[name], self.times, time=np.full(len(self.ok), time))
@@ -359,7 +343,9 @@ class _Run:
 
 
 def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
-              params: Mapping[str, float] | None = None, *, chunk_size: int) -> _Run:
+              params: Mapping[str, float] | None = None, *, chunk_size: int,
+              variables: Mapping[str, str]) -> _Run:
+    """The scenario's runs, their outputs keyed by role (``variables``: role -> column)."""
     import warnings
 
     from sdnet.numerics import NumericalWarning
@@ -369,10 +355,12 @@ def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
         # counted per run below (RobustReport.flagged_runs) rather than printed per scenario
         warnings.simplefilter("ignore", NumericalWarning)
         result = run_ensemble(model, sets, region=region, push=push, params=params or None,
-                              variables=list(OUTPUTS), progress=False, chunk_size=chunk_size)
+                              variables=list(dict.fromkeys(variables.values())),
+                              progress=False, chunk_size=chunk_size)
     array = result.dataset["outputs"]
     times = np.asarray(result.dataset["time"].to_numpy(), float)
-    data = {name: np.asarray(array.sel(variable=name).to_numpy(), float) for name in OUTPUTS}
+    data = {role: np.asarray(array.sel(variable=column).to_numpy(), float)
+            for role, column in variables.items()}
     return _Run(times, data, np.asarray(result.ok, bool), push,
                 np.asarray(result.flagged, bool))
 
@@ -380,13 +368,13 @@ def _simulate(model: Model, sets: pd.DataFrame, region: str, push: Push | None,
 def _grows(run: _Run) -> np.ndarray:
     push = run.push
     assert push is not None
-    return run.at("Total Members", push.end) >= run.threshold
+    return run.at("outcome", push.end) >= run.threshold
 
 
 def _later(run: _Run) -> tuple[np.ndarray, np.ndarray]:
     push = run.push
     assert push is not None
-    return run.at("Total Members", push.end), run.at("Total Members", push.end + PERSISTENCE_LAG)
+    return run.at("outcome", push.end), run.at("outcome", push.end + PERSISTENCE_LAG)
 
 
 def _mean(run: _Run, name: str, start: float, end: float) -> np.ndarray:
@@ -397,27 +385,26 @@ def _f1(run: _Run) -> np.ndarray:
     push = run.push
     assert push is not None
     window = run.window(push.start + 0.5, float(run.times[-1]))
-    return (run["Member Benefit[Micro]"][:, window]
-            > run["Member Benefit[Established]"][:, window]).all(axis=1)
+    return (run["benefit_a"][:, window] > run["benefit_b"][:, window]).all(axis=1)
 
 
 def _over_represented(run: _Run) -> np.ndarray:
-    network = run["Total Members"] >= run.threshold[:, None]
-    share = np.where(network, run["Micro Member Share"], 0.0).sum(axis=1)
+    network = run["outcome"] >= run.threshold[:, None]
+    share = np.where(network, run["part_a_share"], 0.0).sum(axis=1)
     count = network.sum(axis=1)
     mean_share = np.divide(share, count, out=np.zeros_like(share), where=count > 0)
-    return (count == 0) | (mean_share > run["Micro Share"][:, 0])
+    return (count == 0) | (mean_share > run["population_a_share"][:, 0])
 
 
 def _negative_value_network(run: _Run) -> np.ndarray:
     """True where a network lasts ten years with negative member-weighted perceived value."""
-    micro, established = run["Members[Micro]"], run["Members[Established]"]
-    total = micro + established
+    part_a, part_b = run["part_a"], run["part_b"]
+    total = part_a + part_b
     value = np.divide(
-        micro * run["Perceived Value[Micro]"] + established * run["Perceived Value[Established]"],
+        part_a * run["value_a"] + part_b * run["value_b"],
         total, out=np.zeros_like(total), where=total > 0,
     )
-    bad = (run["Total Members"] >= run.threshold[:, None]) & (value < 0)
+    bad = (run["outcome"] >= run.threshold[:, None]) & (value < 0)
     step = float(run.times[1] - run.times[0]) if run.times.size > 1 else 1.0
     needed = round(NEGATIVE_VALUE_YEARS / step) + 1
     longest = np.zeros(bad.shape[0], dtype=int)
@@ -430,70 +417,72 @@ def _negative_value_network(run: _Run) -> np.ndarray:
 
 def _phase_order(run: _Run) -> np.ndarray:
     times = run.times
-    joining = times[(run["Micro Joining"] + run["Established Joining"]).argmax(axis=1)]
-    trust = times[(run["Trust Building"] - run["Trust Erosion"]).argmax(axis=1)]
-    knowledge = times[run["Collective Knowledge"].argmax(axis=1)]
+    joining = times[(run["inflow_a"] + run["inflow_b"]).argmax(axis=1)]
+    trust = times[(run["growth_in"] - run["growth_out"]).argmax(axis=1)]
+    knowledge = times[run["accumulation"].argmax(axis=1)]
     return (joining < trust) & (trust < knowledge)
 
 
-def _set_checks(runs: Mapping[str, _Run], base: Push) -> dict[tuple[str, str], np.ndarray]:
-    """Boolean pass arrays (per set) keyed by (check, region); NaN-free (failed runs fail)."""
+def _set_checks(runs: Mapping[str, _Run], base: Push,
+                spec: Robust) -> dict[tuple[str, str], np.ndarray]:
+    """Boolean pass arrays (per set) keyed by (check, preset); NaN-free (failed runs fail)."""
+    low, high, external = (spec.presets[r] for r in ("low", "high", "external"))
     checks: dict[tuple[str, str], np.ndarray] = {}
-    for region in REGIONS:
+    for region in dict.fromkeys(spec.presets.values()):
         # (not `base`: that name is the base push this function is given)
         none, pushed = runs[f"{region}/none"], runs[f"{region}/base"]
-        peak = none["Total Members"].max(axis=1)
+        peak = none["outcome"].max(axis=1)
         checks[("no_network_without_push", region)] = none.ok & (peak < none.threshold)
         checks[("push_grows_network", region)] = pushed.ok & _grows(pushed)
         _, later = _later(pushed)
         checks[("alive_after_push", region)] = pushed.ok & (later >= pushed.threshold)
-    typical, embedded = runs[f"{TYPICAL}/base"], runs[f"{EMBEDDED}/base"]
-    external = runs[f"{EXTERNAL}/base"]
+    typical, embedded = runs[f"{low}/base"], runs[f"{high}/base"]
+    outside = runs[f"{external}/base"]
     at_end, later = _later(embedded)
-    checks[("br2_persists", EMBEDDED)] = embedded.ok & _grows(embedded) & (
+    checks[("br2_persists", high)] = embedded.ok & _grows(embedded) & (
         later >= SUSTAINED_PERSISTENCE * at_end) & (later >= embedded.threshold)
     at_end, later = _later(typical)
-    checks[("br3_declines", TYPICAL)] = typical.ok & _grows(typical) & (later <= 0.35 * at_end)
+    checks[("br3_declines", low)] = typical.ok & _grows(typical) & (later <= 0.35 * at_end)
     end = base.end
-    benefit_e = _mean(embedded, "Average Member Benefit", end, end + PERSISTENCE_LAG)
-    benefit_t = _mean(typical, "Average Member Benefit", end, end + PERSISTENCE_LAG)
+    benefit_e = _mean(embedded, "benefit_mean", end, end + PERSISTENCE_LAG)
+    benefit_t = _mean(typical, "benefit_mean", end, end + PERSISTENCE_LAG)
     checks[("br4_embedded_gives_more", "paired")] = (
         embedded.ok & typical.ok & (benefit_e >= 1.25 * benefit_t))
-    for region in (TYPICAL, EMBEDDED):
+    for region in (low, high):
         run = runs[f"{region}/base"]
         checks[("f1_micro_gain_more", region)] = run.ok & _f1(run)
         checks[("br5_micro_gain_and_over_represented", region)] = (
             run.ok & _f1(run) & _over_represented(run))
     formed = typical.ok & _grows(typical)
-    lower = external["Total Members"].max(axis=1) <= 0.6 * typical["Total Members"].max(axis=1)
-    checks[("br6_external_lower_peak", "paired")] = np.where(formed, external.ok & lower, False)
+    lower = outside["outcome"].max(axis=1) <= 0.6 * typical["outcome"].max(axis=1)
+    checks[("br6_external_lower_peak", "paired")] = np.where(formed, outside.ok & lower, False)
     checks[("br6_external_lower_peak", "n_formed")] = formed
-    quiet = runs[f"{EXTERNAL}/none"]
-    members_access = embedded["Member Knowledge Access"][:, -1]
+    quiet = runs[f"{external}/none"]
+    members_access = embedded["access_parts"][:, -1]
     close = np.ones(len(quiet.ok), dtype=bool)
-    for segment in ("Micro", "Established"):
-        access = quiet[f"Knowledge Access[{segment}]"][:, -1]
+    for segment in ("access_a", "access_b"):
+        access = quiet[segment][:, -1]
         close &= np.abs(access - members_access) <= 0.2 * np.abs(members_access)
     checks[("br6_external_access", "paired")] = quiet.ok & embedded.ok & close
-    checks[("br7_phase_order", TYPICAL)] = typical.ok & _phase_order(typical)
-    quiet_typical = runs[f"{TYPICAL}/none"]
-    checks[("br7_no_knowledge_below_mass", TYPICAL)] = quiet_typical.ok & (
-        quiet_typical["Collective Knowledge"].max(axis=1) < 0.05)
+    checks[("br7_phase_order", low)] = typical.ok & _phase_order(typical)
+    quiet_typical = runs[f"{low}/none"]
+    checks[("br7_no_knowledge_below_mass", low)] = quiet_typical.ok & (
+        quiet_typical["accumulation"].max(axis=1) < 0.05)
     scan = []
     ok = np.ones(len(embedded.ok), dtype=bool)
-    for duration in BR8_DURATIONS:
-        key = (f"{EMBEDDED}/none" if duration == 0.0 else f"{EMBEDDED}/base"
-               if duration == base.duration else f"{EMBEDDED}/{duration:g}")
-        scan.append(runs[key]["Total Members"][:, -1])
+    for duration in spec.durations:
+        key = (f"{high}/none" if duration == 0.0 else f"{high}/base"
+               if duration == base.duration else f"{high}/{duration:g}")
+        scan.append(runs[key]["outcome"][:, -1])
         ok &= runs[key].ok
     finals = np.stack(scan, axis=1)
-    steps = np.diff(finals, axis=1).min(axis=1)
-    checks[("br8_monotone_in_duration", EMBEDDED)] = ok & (steps >= -0.01 * finals.max(axis=1))
-    final_e, final_t = embedded["Total Members"][:, -1], typical["Total Members"][:, -1]
+    steps = np.diff(finals, axis=1).min(axis=1) if finals.shape[1] > 1 else np.zeros(len(ok))
+    checks[("br8_monotone_in_duration", high)] = ok & (steps >= -0.01 * finals.max(axis=1))
+    final_e, final_t = embedded["outcome"][:, -1], typical["outcome"][:, -1]
     checks[("embedded_at_least_typical", "paired")] = (
         embedded.ok & typical.ok & (final_e >= final_t - 0.01))
-    pump = runs[f"{TYPICAL}/fee_pump"]
-    checks[("fee_pump_dies", TYPICAL)] = pump.ok & (pump["Total Members"][:, -1] < 1.0)
+    pump = runs[f"{low}/stress"]
+    checks[("fee_pump_dies", low)] = pump.ok & (pump["outcome"][:, -1] < 1.0)
     clean = np.ones(len(embedded.ok), dtype=bool)
     for run in runs.values():
         clean &= run.ok & ~_negative_value_network(run)
@@ -513,7 +502,7 @@ def robust_check(
     Parameters
     ----------
     model : Model
-        The flexnet model (or one with the same outputs and region parameters).
+        A model whose card has a ``[robust]`` table (flexnet's does).
     sets : DataFrame
         One row per parameter set, one column per parameter (:func:`default_sets`,
         :func:`read_sets`).
@@ -524,28 +513,25 @@ def robust_check(
 
     Raises
     ------
-    UnknownVariableError
-        The model lacks an output the checks read (it is not flexnet-like).
+    CardError
+        The model's card has no ``[robust]`` table, or it names an output or constant the
+        model lacks (:func:`robust_spec`).
     """
-    columns = set(model.columns("all"))
-    missing = [name for name in OUTPUTS if name not in columns]
-    if missing:
-        raise EngineInputError(
-            f"{model.path.name} lacks outputs the robust check reads: {', '.join(missing)}"
-        )
+    spec = robust_spec(model)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidValueError("chunk_size", chunk_size, expected="a positive integer")
     totals: dict[tuple[str, str], list[int]] = {}
     failed = flagged = 0
     base = base_push(model.card)
-    scenarios = _scenarios(base)
+    scenarios = _scenarios(base, spec)
     for start in range(0, len(sets), chunk_size):
         part = sets.iloc[start:start + chunk_size].reset_index(drop=True)
-        runs = {key: _simulate(model, part, region, push, params, chunk_size=chunk_size)
+        runs = {key: _simulate(model, part, region, push, params, chunk_size=chunk_size,
+                               variables=spec.variables)
                 for key, (region, push, params) in scenarios.items()}
         failed += sum(int((~run.ok).sum()) for run in runs.values())
         flagged += sum(int(run.flagged.sum()) for run in runs.values())
-        checks = _set_checks(runs, base)
+        checks = _set_checks(runs, base, spec)
         formed = checks.pop(("br6_external_lower_peak", "n_formed"))
         for key, passes in checks.items():
             count = totals.setdefault(key, [0, 0])
@@ -554,13 +540,15 @@ def robust_check(
     rows = tuple(RobustRow(check, region, passed, n)
                  for (check, region), (passed, n) in totals.items())
     return RobustReport(rows=rows, n_sets=len(sets), source=source, failed_runs=failed,
-                        flagged_runs=flagged)
+                        flagged_runs=flagged, spec=spec)
 
 
 def format_report(report: RobustReport) -> str:
     """The report as a plain-text table (what ``sdnet check --robust`` prints)."""
+    presets = len(set(report.spec.presets.values())) if report.spec is not None else 0
     lines = [f"robust behaviour check: {report.n_sets} parameter sets ({report.source}); "
-             "each in 3 regions x (no push, base push), BR8 durations and the fee pump"]
+             f"each in {presets} presets x (no schedule, base schedule), the duration scan "
+             "and the stress run"]
     width = max(len(r.check) for r in report.rows)
     for row in report.rows:
         lines.append(f"  {row.check:<{width}}  {row.region:<20}  {row.passed:>6} / {row.n:<6}"

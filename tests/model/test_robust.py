@@ -16,17 +16,12 @@ import pytest
 from sdnet.cli import main
 from sdnet.errors import OutOfRangeError, SdnetError, UnknownVariableError
 from sdnet.model import Model
-from sdnet.robustness import (
-    EMBEDDED,
-    EXTERNAL,
-    TYPICAL,
-    RobustReport,
-    default_sets,
-    read_sets,
-    robust_check,
-)
+from sdnet.robustness import RobustReport, default_sets, read_sets, robust_check
 
 from .conftest import MODEL_PATH
+
+#: the presets flexnet's card gives the checks ([robust] presets: low, high, external)
+TYPICAL, EMBEDDED, EXTERNAL = "typical", "embedded_prone", "externally_networked"
 
 N_SETS = 200
 NONIMPLAUSIBLE = MODEL_PATH.with_name("nonimplausible.csv")

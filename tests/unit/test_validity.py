@@ -135,15 +135,32 @@ def test_sdnet_check_unknown_check_name_exits_2(
 
 
 
-def test_robust_check_needs_the_flexnet_outputs(network: sdnet.Model) -> None:
-    """The robust check names the outputs a model lacks instead of failing inside a run."""
+def test_robust_check_needs_the_cards_robust_table(network: sdnet.Model,
+                                                   tmp_path: Path) -> None:
+    """The robust check reads what the card's [robust] names: without one it says so, and a
+    role naming an output the model lacks is named by card file and key, before any run."""
+    import dataclasses
+
     import pandas as pd
 
-    from sdnet.errors import EngineInputError
+    from sdnet.card import load_card
+    from sdnet.errors import CardError
     from sdnet.robustness import robust_check
 
-    with pytest.raises(EngineInputError, match="lacks outputs the robust check reads"):
+    with pytest.raises(CardError) as caught:
         robust_check(network, pd.DataFrame(index=range(2)))
+    assert str(caught.value).startswith(f"{network.card.path}: [robust] sdnet check --robust "
+                                        "runs the behaviour tests a model card's [robust] "
+                                        "table names, and its card tiny_network.toml has no")
+    flexnet = load_card(Path(__file__).resolve().parents[2] / "models" / "flexnet"
+                        / "flexnet.toml")
+    network.card = dataclasses.replace(network.card, robust=flexnet.robust)
+    try:
+        with pytest.raises(CardError, match=r"\[robust\.variables\.value_a\] the model has "
+                           r"no output 'Perceived Value\[Micro\]'"):
+            robust_check(network, pd.DataFrame(index=range(2)))
+    finally:
+        network.card = dataclasses.replace(network.card, robust=None)
 
 
 # ------------------------------------------------------------- the card's own checks
