@@ -367,6 +367,13 @@ def read_sketch(path: str | Path) -> Sketch:
     path = Path(path)
     if not path.is_file():
         raise ModelNotFoundError(path)
+    if path.suffix.lower() in (".xmile", ".stmx", ".xml"):
+        # XMILE keeps its diagram in <views>, in another layout: said plainly rather than as
+        # a Vensim file missing its sketch
+        raise SketchError(
+            f"model {path} has no diagram sdnet can draw: sdnet diagram reads the sketch of a "
+            "Vensim .mdl file, and an XMILE file's <views> are not read (every other command "
+            "takes the XMILE file)", path=path)
     # Vensim writes UTF-8 ({UTF-8} header) or the platform code page; names are ASCII in
     # practice, so undecodable bytes (e.g. in the trailing settings block) are replaced.
     text = path.read_bytes().decode("utf-8", errors="replace")

@@ -231,3 +231,15 @@ def test_views_are_found_without_their_number() -> None:
     assert sketch.view(f"{number}_{title.lower()}") is first
     with pytest.raises(UnknownViewError):
         sketch.view("")
+
+
+def test_an_xmile_file_says_its_diagram_is_not_read(tmp_path: Path) -> None:
+    from sdnet.cli import main
+
+    model = Path(__file__).resolve().parents[1] / "data" / "logistic.xmile"
+    with pytest.raises(SketchError, match=r"logistic\.xmile has no diagram sdnet can draw: "
+                       r"sdnet diagram reads the sketch of a Vensim \.mdl file, and an XMILE "
+                       r"file's <views> are not read"):
+        read_sketch(model)
+    assert main(["diagram", str(model), "--out", str(tmp_path / "d.svg")]) == 2
+    assert not (tmp_path / "d.svg").exists()
