@@ -29,6 +29,9 @@ from sdnet.params import python_name
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "sdnet"
 CARD = ROOT / "models" / "flexnet" / "flexnet.toml"
+MODEL = CARD.with_suffix(".mdl")
+#: Vensim's own control variables: every model has them
+CONTROLS = {"INITIAL TIME", "FINAL TIME", "TIME STEP", "SAVEPER"}
 
 #: Where a flexnet name may appear in code, and why (none: sdnet check --robust reads what
 #: the card's [robust] names, since issue 12).
@@ -78,6 +81,11 @@ def _flexnet_names() -> set[str]:
     assert card.robust is not None
     names |= {*card.robust.variables.values(), *card.robust.presets.values(),
               *card.robust.stress}
+    # every variable defined in flexnet.mdl (its equations, before the sketch)
+    equations = MODEL.read_text(encoding="utf-8").split("\\\\\\---///")[0]
+    names |= {m.group(1).strip() for m in re.finditer(
+        r"^([A-Za-z][A-Za-z0-9 '_]*?)\s*(?:\[[^\]]*\])?\s*(?:=|:)", equations, re.MULTILINE)
+        } - CONTROLS
     spelled = {n for name in names for n in (name, python_name(name))}
     # one-word names ("Trust", "typical") are ordinary words; multi-word ones are flexnet's
     return {n for n in spelled if "_" in n or " " in n} | {"flexnet"}
@@ -122,7 +130,9 @@ def _page_hits(pattern: re.Pattern[str]) -> list[str]:
 def test_the_scan_finds_flexnet_names_where_they_are(tmp_path: Path) -> None:
     names = _flexnet_names()
     assert {"push_amount", "Total Members", "number_of_firms", "embedded_prone",
-            "Sponsor Recruitment Rate", "Micro Joining", "membership_fee", "flexnet"} <= names
+            "Sponsor Recruitment Rate", "Micro Joining", "membership_fee", "flexnet",
+            "Fee Revenue", "network_funds"} <= names  # the last two: from flexnet.mdl only
+    assert not {"FINAL TIME", "final_time"} & names
     pattern = re.compile("|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)))
     # what robustness.py held before its names moved to the card: the scan sees such code,
     # and not the same names in a docstring
