@@ -20,7 +20,7 @@ Usage::
 
     python3 benchmarks/conformance_sweep.py                 # every case, 2 processes
     python3 benchmarks/conformance_sweep.py --cases delays teacup --no-pysd
-    python3 benchmarks/conformance_sweep.py --xmile         # the XMILE files against Stella
+    pytest tests/conformance -k xmile                      # the XMILE files against Stella
 """
 
 from __future__ import annotations
