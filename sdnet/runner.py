@@ -629,6 +629,14 @@ def _run_settings(model: Model, given: Mapping[str, float | None]) -> dict[str, 
 
 def _save_times(settings: Mapping[str, float]) -> np.ndarray:
     start, final, save = settings["initial_time"], settings["final_time"], settings["saveper"]
+    step = settings["time_step"]
+    ratio = save / step
+    if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-9 * ratio:
+        # a model's own SAVEPER between time steps (check_time_settings refuses one given):
+        # the steps PySD saves, as the engine saves them
+        from sdnet.engine.model import pysd_save_times
+
+        return pysd_save_times(start, final, step, save)
     count = math.floor((final - start) / save + 1e-9) + 1
     return start + save * np.arange(count)
 

@@ -1472,6 +1472,14 @@ def _time_grid(
     return saved.copy(), (visited, flags)
 
 
+def pysd_save_times(
+    initial_time: float, final_time: float, time_step: float, saveper: float
+) -> np.ndarray:
+    """The times PySD 3.14 saves for these control values (those :meth:`CompiledModel.simulate`
+    saves): the time steps within ``1e-5`` steps of a multiple of ``saveper``, and the last."""
+    return _grid(float(initial_time), float(time_step), float(final_time), float(saveper))[0].copy()
+
+
 _GRID_ARRAYS: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
 
 

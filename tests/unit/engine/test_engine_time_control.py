@@ -14,6 +14,7 @@ import pytest
 from conftest import DATA
 
 from sdnet.engine import compile_model
+from sdnet.engine.model import pysd_save_times
 from sdnet.errors import EngineInputError, SimulationError
 
 TIME_CONTROL = DATA / "time_control.mdl"
@@ -105,6 +106,8 @@ def test_a_saveper_between_time_steps_saves_where_pysd_saves(translated: dict[st
     frame = pysd_fresh_run(translated["decay"], saveper=0.3)
     assert_same(sim.times, sim.outputs, frame)
     np.testing.assert_array_equal(sim.times, [0.0, 1.5, 3.0])
+    # the runner lays out a model's own such SAVEPER with the same times
+    np.testing.assert_array_equal(pysd_save_times(0.0, 4.0, 0.25, 0.3), sim.times)
 
 
 def test_sdnet_runs_say_they_keep_the_start_values() -> None:
