@@ -22,26 +22,34 @@ REGIONS = find_card(FLEXNET).presets
 CASES = [("defaults", None)] + [(name, BASE_PUSH) for name in REGIONS]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[case[0] for case in CASES])
+#: Runs by (kind, case), kept for the session: test runners that deal tests to several
+#: processes (pytest-xdist) break the grouping of a parametrized module fixture, and each
+#: run saving every step takes seconds on PySD, so one was made again and again.
+_RUNS: dict[tuple[str, str], RunResult] = {}
+
+
+@pytest.fixture(params=CASES, ids=[case[0] for case in CASES])
 def every_step(request: pytest.FixtureRequest, flexnet: Model) -> RunResult:
     """A run saving every stock (and the subscripted views) at every integration step."""
     region, push = request.param
-    step = flexnet.default_control("time_step")
-    return flexnet.run(
-        region=None if region == "defaults" else region,
-        push=push,
-        saveper=step,
-        variables=[*flexnet.stocks, "Potential Members", "Members"],
-    )
+    if ("step", region) not in _RUNS:
+        _RUNS["step", region] = flexnet.run(
+            region=None if region == "defaults" else region,
+            push=push,
+            saveper=flexnet.default_control("time_step"),
+            variables=[*flexnet.stocks, "Potential Members", "Members"],
+        )
+    return _RUNS["step", region]
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[case[0] for case in CASES])
+@pytest.fixture(params=CASES, ids=[case[0] for case in CASES])
 def every_variable(request: pytest.FixtureRequest, flexnet: Model) -> RunResult:
     """A run saving every variable at the model's SAVEPER."""
     region, push = request.param
-    return flexnet.run(
-        region=None if region == "defaults" else region, push=push, variables="all"
-    )
+    if ("all", region) not in _RUNS:
+        _RUNS["all", region] = flexnet.run(
+            region=None if region == "defaults" else region, push=push, variables="all")
+    return _RUNS["all", region]
 
 
 def test_firms_are_conserved_at_every_step(every_step: RunResult, flexnet: Model) -> None:
