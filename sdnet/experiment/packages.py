@@ -25,6 +25,7 @@ from sdnet.decision.compare import MIN_SUCCESSES
 from sdnet.designs import Design, Factor, sets_design
 from sdnet.errors import ExperimentError, InvalidValueError
 from sdnet.experiment.checks import _err, _integer, _number, _string, _table
+from sdnet.experiment.selection import read_target_scenarios, selected_by_targets
 from sdnet.experiment.spec import Case, Experiment
 from sdnet.metrics import Metric
 from sdnet.policy import Push
@@ -37,9 +38,9 @@ if TYPE_CHECKING:
 _BUDGET_KEYS = ("total", "start", "durations", "taper", "match", "params")
 
 
-def _worlds_path(value: Any, path: Path | None) -> Path:
-    """``[design] file``, relative to the study file's folder."""
-    text = _string(value, path, "design.file")
+def _worlds_path(value: Any, path: Path | None, *, key: str = "design.file") -> Path:
+    """``[design] file`` (or ``targets``), relative to the study file's folder."""
+    text = _string(value, path, key)
     given = Path(text)
     if not given.is_absolute() and path is not None:
         given = path.parent / given
@@ -60,7 +61,8 @@ def parse_sets(design: Mapping[str, Any], path: Path | None, model: Model, *,
     ExperimentError
         No file, a missing or unreadable file, an unknown column (naming it and the file), a
         value outside a declared range, ``n`` larger than the table, [[factors]] given too,
-        or a column a region preset, the push or a policy also sets.
+        or a column a region preset, the push or a policy also sets; ``targets`` (the
+        calibration targets the worlds were matched against) missing or not settable.
     """
     if "file" not in design:
         raise _err("missing (a sets design runs the rows of a CSV of parameter sets, e.g. "
@@ -96,7 +98,12 @@ def parse_sets(design: Mapping[str, Any], path: Path | None, model: Model, *,
     if n is not None:
         n = _integer(n, path, "design.n", minimum=1)
         sample_worlds(table, n, seed=seed, path=path, key="design.n")  # n <= rows
-    return factors, len(table) if n is None else n, {"file": str(file)}
+    settings: dict[str, Any] = {"file": str(file)}
+    if "targets" in design:  # the calibration the worlds come from (sdnet.experiment.selection)
+        targets = _worlds_path(design["targets"], path, key="design.targets")
+        read_target_scenarios(targets, model, spec=path)
+        settings["targets"] = str(targets)
+    return factors, len(table) if n is None else n, settings
 
 
 def sets_main_design(experiment: Experiment, model: Model) -> Design:
@@ -342,3 +349,20 @@ def study_mechanism(experiment: Experiment, metrics: pd.DataFrame, values: pd.Da
               "states": [s.name for s in mechanism.states],
               "cautions": mechanism_cautions(mechanism, summary)}
     return summary, record
+
+
+def study_selected_by_targets(experiment: Experiment, model: Model) -> list[dict[str, Any]] | None:
+    """The cases of a sets study that are a scenario of the targets its worlds were
+    history-matched against (``[design] targets``); None when the study names no targets."""
+    from sdnet.decision.expectations import parse_claim
+
+    file = experiment.design_settings.get("targets")
+    if experiment.design_method != "sets" or not file:
+        return None
+    scenarios = read_target_scenarios(file, model, spec=experiment.path)
+    packages = list(dict.fromkeys(c.policy for c in experiment.cases))
+    regions = list(dict.fromkeys(c.region or "default" for c in experiment.cases))
+    claims = [(f, parse_claim(f, c, packages=packages, regions=regions))
+              for f, c in experiment.analysis.packages_expect]
+    defaults = {name: float(model.parameters[name].default) for name in model.parameters}
+    return selected_by_targets(experiment.cases, scenarios, defaults, claims=claims)

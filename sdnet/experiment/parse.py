@@ -285,21 +285,22 @@ def parse_experiment(
                                   f"params.{key}")
     cases, scenario = _parse_cases(data, path, model, params)
     design = _table(data, "design", path, ("method", "n", "calc_second_order", "num_levels", "M",
-                                             "file"))
+                                             "file", "targets"))
     method = design.get("method", "lhs")
     if method not in METHODS:
         hint = close_matches(str(method), METHODS)
         did = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise _err(f"unknown design method {method!r}{did} (valid: {', '.join(METHODS)})",
                    path, "design.method", method)
-    if "file" in design and method != "sets":
-        raise _err(f"is a setting of a sets design (the rows of a table of parameter sets), "
-                   f"not of a {method} design", path, "design.file", design["file"])
+    for key in ("file", "targets"):
+        if key in design and method != "sets":
+            raise _err(f"is a setting of a sets design (the rows of a table of parameter "
+                       f"sets), not of a {method} design", path, f"design.{key}", design[key])
     if method == "sets":
         for key in ("calc_second_order", "num_levels", "M"):
             if key in design:
-                raise _err("is not a setting of a sets design (its settings: file, n)", path,
-                           f"design.{key}", design[key])
+                raise _err("is not a setting of a sets design (its settings: file, n, "
+                           "targets)", path, f"design.{key}", design[key])
         sets = parse_sets(design, path, model, seed=seed, has_factors="factors" in data,
                           cases=cases)
         factors = sets[0]

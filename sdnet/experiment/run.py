@@ -28,6 +28,7 @@ from sdnet.experiment.packages import (
     compare_study_packages,
     sets_main_design,
     study_mechanism,
+    study_selected_by_targets,
 )
 from sdnet.experiment.parse import load_experiment
 from sdnet.experiment.screen import _seeds, grow, screen
@@ -443,6 +444,9 @@ def _run_study_on(
         summary["packages"] = _packages_summary(experiment, packages[0])
         if expectations is not None:
             summary["packages"]["expectations"] = _records(expectations[1])
+        selected = study_selected_by_targets(experiment, model)
+        if selected is not None:
+            summary["packages"]["selected_by_targets"] = selected
     if mechanism is not None:
         summary["mechanism"] = mechanism[1]
     if amount_thresholds is not None:

@@ -194,8 +194,13 @@ def _packages(ctx: ReportContext) -> Section | None:
         blocks.extend(_expectation_blocks(checks, preset))
         expected = _expectation_findings(checks)
         ctx.add(expected, topic=TITLE)
+    selected = _selected_cautions(settings.get("selected_by_targets") or [], preset)
+    blocks.extend(Caution(text) for text in selected)
     found = _findings(summary, preset)
     ctx.add(found, topic=TITLE)
+    # the worlds were chosen on these cases: what the answer rests on comes first
+    for text in selected:
+        ctx.offer(BriefItem("caveat", text, rank=0, section=TITLE))
     # the comparison answers the study's question: it leads the brief at the top, with
     # whether the answer agrees with the literature right after it
     for finding in found:
@@ -208,6 +213,36 @@ def _packages(ctx: ReportContext) -> Section | None:
     ctx.offer(BriefItem("figure", comparison.caption, rank=0, figure=comparison,
                         section=TITLE))
     return _section(TITLE, blocks)
+
+
+def _selected_cautions(records: list[Any], preset: str) -> list[str]:
+    """One caution per package and region that is the scenario of history-matching targets
+    (summary.json ``packages.selected_by_targets``): the worlds were kept because the package's
+    runs there reproduce those targets, so its success rate there is partly an input."""
+    texts = []
+    for record in records:
+        if not isinstance(record, dict) or not record.get("targets"):
+            continue  # an older or hand-edited summary
+        names = [str(n) for n in record["targets"]]
+        where = (f"In the {str(record['region']).replace('_', ' ')} {preset}, "
+                 if record.get("region") else "")
+        package = record.get("label") or record.get("package")
+        outputs = ", ".join(str(o) for o in record.get("outputs") or [])
+        text = (f"{where}the package '{package}' is the scenario of the history-matching "
+                f"target{'s' if len(names) > 1 else ''} {_and(names)}"
+                + (f" (on {outputs})" if outputs else "")
+                + ": the worlds were kept because this package's runs there reproduce "
+                f"{'them' if len(names) > 1 else 'it'}, so its success rate there is partly an "
+                "input of the calibration, not a finding")
+        claims = [str(c).split(":")[0] for c in record.get("claims") or []]
+        if claims:
+            text += f", and so are the claims that use it ({', '.join(claims)})"
+        texts.append(text[0].upper() + text[1:] + ".")
+    return texts
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _rate_words(rate: float, low: float, high: float) -> str:

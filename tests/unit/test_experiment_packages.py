@@ -106,7 +106,8 @@ def test_a_sets_study_takes_its_factors_and_rows_from_the_file(
     ({"design": {"method": "sets", "file": "worlds.csv", "n": 0}},
      r"\[design.n\] must be an integer >= 1, not 0"),
     ({"design": {"method": "sets", "file": "worlds.csv", "num_levels": 4}},
-     r"\[design.num_levels\] is not a setting of a sets design \(its settings: file, n\)"),
+     r"\[design.num_levels\] is not a setting of a sets design \(its settings: file, n, "
+     r"targets\)"),
     ({"design": {"method": "lhs", "n": 4, "file": "worlds.csv"}},
      r"\[design.file\] is a setting of a sets design .* not of a lhs design"),
     ({"factors": [{"name": "attrition_rate"}]},
@@ -210,7 +211,8 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
         "policies": [{"name": "no_push", "amount": 0, "duration": 0},
                      {"name": "base", "label": "the base push"}],
         "budget": {"total": 2_000_000, "durations": [2, 5, 8], "taper": 4},
-        "design": {"method": "sets", "file": str(worlds_csv), "n": 12},
+        "design": {"method": "sets", "file": str(worlds_csv), "n": 12,
+                   "targets": str(FLEXNET.parent / "targets.toml")},
         "metrics": [{"name": "survived_10"}, {"name": "surviving_members_10"},
                     {"name": "public_money"}],
         "analysis": {"packages": {"success": "survived_10",
@@ -224,7 +226,17 @@ def test_a_flexnet_package_study_agrees_with_evaluate_packages(tmp_path: Path) -
     summary = pd.read_csv(out / "analyses" / "packages.csv")
     per_world = pd.read_csv(out / "analyses" / "package_worlds.csv")
     assert len(summary) == 14 and len(per_world) == 168
-    assert json.loads((out / "summary.json").read_text())["packages"]["cost"] == "public_money"
+    written = json.loads((out / "summary.json").read_text())["packages"]
+    assert written["cost"] == "public_money"
+    # the base push is the scenario of flexnet's history-matching targets in both regions:
+    # the worlds were selected on it (sdnet.experiment.selection)
+    selected = {(r["region"], r["package"]): r["targets"]
+                for r in written["selected_by_targets"]}
+    assert selected == {
+        ("typical", "base"): ["danish_uptake_18_months", "us_network_size",
+                              "norway_survival_first_year"],
+        ("embedded_prone", "base"): ["tecmen_members_1997", "tecmen_members_2021",
+                                     "sponsor_money_per_member", "fee_share_of_budget"]}
     # the same worlds through the API give the same table
     model = load_model(FLEXNET)
     from sdnet.decision import read_worlds
