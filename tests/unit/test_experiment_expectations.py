@@ -43,7 +43,14 @@ def _spec(folder: Path, expect: Any = None) -> dict[str, Any]:
 
 
 def test_a_study_checks_its_claims_and_writes_them(tmp_path: Path) -> None:
-    experiment = parse_experiment(_spec(tmp_path, CLAIMS), path=tmp_path / "study.toml")
+    spec = _spec(tmp_path, CLAIMS)
+    # the worlds' (pretended) calibration target is the long push in the embedded-prone region
+    (tmp_path / "targets.toml").write_text(
+        '[[targets]]\nname = "persists"\noutput = "Total Members"\ntime = 20\n'
+        'observed = 30\nsd = 5\nregion = "embedded_prone"\nsource = "test"\n'
+        'push = { amount = 200000, start = 2, duration = 8 }\n', encoding="utf-8")
+    spec["design"]["targets"] = "targets.toml"
+    experiment = parse_experiment(spec, path=tmp_path / "study.toml")
     assert experiment.analysis.packages_expect == tuple(
         (c["finding"], c["claim"]) for c in CLAIMS)
     # the resolved spec keeps the claims and loads again
@@ -75,6 +82,12 @@ def test_a_study_checks_its_claims_and_writes_them(tmp_path: Path) -> None:
     html = write_report(out, out=tmp_path / "report").read_text()
     assert "Does the answer agree with the literature?" in html
     assert "F7: a push is needed" in html and "long@embedded_prone" in html
+    # ... and cautions, in the section and the brief, that the case the worlds were
+    # selected on is partly an input, naming the claims that use it
+    caution = ("In the embedded prone region, the package 'long' is the scenario of the "
+               "history-matching target persists")
+    assert html.replace("&#x27;", "'").count(caution) == 2
+    assert "so are the claims that use it (more push, more networks, region matters)" in html
 
 
 @pytest.mark.parametrize(("expect", "message"), [
