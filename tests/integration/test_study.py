@@ -406,6 +406,15 @@ def test_flagship_study_runs_at_reduced_size(tmp_path: Path) -> None:
     assert (summary[summary["package"] == "no_push"]["successes"] == 0).all()
     checks = pd.read_csv(tmp_path / "flagship" / "analyses" / "expectations.csv")
     assert set(checks["finding"].str.split(":").str[0]) == {"F7", "F5", "F4/F5", "F6"}
+    # the worlds were history-matched on the base push (flexnet's targets.toml): the base
+    # push in the embedded-prone region is the TeCMEN targets' scenario, named with F4/F5
+    written = json.loads((tmp_path / "flagship" / "summary.json").read_text())
+    selected = {(r["region"], r["package"]): r for r in
+                written["packages"]["selected_by_targets"]}
+    assert set(selected) == {("typical", "base"), ("embedded_prone", "base")}
+    embedded = selected[("embedded_prone", "base")]
+    assert embedded["targets"][:2] == ["tecmen_members_1997", "tecmen_members_2021"]
+    assert any(c.startswith("F4/F5") for c in embedded["claims"])
     # sponsor money raised (the card's integral of Sponsor Contributions): every network that
     # survives had local sponsors; a run without a push raises none
     metrics = result.metrics
