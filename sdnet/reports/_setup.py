@@ -209,8 +209,20 @@ def _fan_figure(times: np.ndarray, values: np.ndarray, panels: list[tuple[str, n
         if title:  # a fixed title height: matplotlib places a free one panel by panel
             ax.set_title(title, loc="left", fontsize=9, y=1.0)
     if len(axes) > 1:
+        # a legend the same as the first panel's says nothing new (and its placement and
+        # drawing took a quarter of the rendering); panels whose counts differ keep theirs
+        first = _legend_texts(axes[0])
+        for ax in axes[1:]:
+            legend = ax.get_legend()
+            if legend is not None and _legend_texts(ax) == first:
+                legend.remove()
         _stack_panels(figure, axes)
     return figure
+
+
+def _legend_texts(ax: Axes) -> list[str]:
+    legend = ax.get_legend()
+    return [] if legend is None else [t.get_text() for t in legend.get_texts()]
 
 
 def _uncertainty(ctx: ReportContext) -> Section:
@@ -265,7 +277,8 @@ def _uncertainty(ctx: ReportContext) -> Section:
             f"fan-{i}", figure,
             caption=f"{name}: median and 50%/90% bands over time"
             + (" by regime" if labels is not None else "")
-            + (", one panel per case." if len(cases) > 1 else "."),
+            + (", one panel per case (a legend the same as the first panel's is shown "
+               "once)." if len(cases) > 1 else "."),
             alt=f"Fan chart of {name} over time",
         ))
     if missing:
