@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sdnet.experiment.run import StudyResult
+    from sdnet.policy import Push
     from sdnet.results import EnsembleResult
+
+
+def _push_window(push: Push | None) -> list[float] | None:
+    if push is None or push.amount == 0:
+        return None
+    return [float(push.start), float(push.start + push.duration + push.taper)]
 
 
 def _summary(experiment: Experiment, design: Design, screen: Design | None,
@@ -40,6 +47,9 @@ def _summary(experiment: Experiment, design: Design, screen: Design | None,
         "n_runs": len(metrics),
         "n_failed": int((metrics["status"] != "ok").sum()),
         "cases": [c.name for c in experiment.cases],
+        # each case's push window (start, end of taper), or None without a push: a package
+        # study's fan charts shade each panel's own push
+        "case_push": {c.name: _push_window(c.push) for c in experiment.cases},
         "design": design.to_dict(),
         "screen_design": None if screen is None else screen.to_dict(),
         "metric_means": {},

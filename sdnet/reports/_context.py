@@ -142,6 +142,33 @@ class ReportContext:
         start = values["start"]
         return (start, start + values["duration"] + values.get("taper", 0.0))
 
+    def case_push(self, case: str) -> tuple[float, float] | None:
+        """The push window of one case (region preset x package): the study's own record in
+        summary.json, so a ten-year package is not shaded as the base push; the study-wide
+        window where the push timing is sampled (then it varies within a case) or not
+        recorded (a results folder of an earlier sdnet)."""
+        windows = self.results.summary.get("case_push")
+        if not isinstance(windows, dict) or case not in windows or self._push_varies_in(case):
+            return self.push
+        window = windows[case]
+        if window is None:
+            return None
+        start, end = window
+        return (float(start), float(end))
+
+    def _push_varies_in(self, case: str) -> bool:
+        """Whether the runs of one case sample the push timing (its factors vary there)."""
+        factors, metrics, schedule = self.main_factors(), self.results.metrics, self.card.push
+        main = self.results.main_mask()
+        if factors is None or metrics is None or main is None or schedule is None or \
+                "case" not in metrics.columns:
+            return self.push_varies()
+        rows = (metrics.loc[main, "case"].astype(str) == case).to_numpy()
+        if len(rows) != len(factors):
+            return self.push_varies()
+        varied = varied_columns(factors.loc[rows])
+        return any(name in varied for name in schedule.end_parameters)
+
     def main_factors(self) -> pd.DataFrame | None:
         """The factor values of the main stage's runs (the runs the figures draw)."""
         main = self.results.main_mask()

@@ -192,17 +192,19 @@ def _stack_panels(figure: Figure, axes: list[Axes], *, pad: float = 0.06) -> Non
                            bottom=bottom / height, hspace=gap / panel)
 
 
-def _fan_figure(times: np.ndarray, values: np.ndarray, panels: list[tuple[str, np.ndarray]],
-                labels: np.ndarray | None, *, push: tuple[float, float] | None, name: str,
-                units: str | None, time_units: str, push_label: str) -> Figure:
-    """A fan chart of one output: one panel per (title, runs) of ``panels``, stacked."""
+def _fan_figure(times: np.ndarray, values: np.ndarray,
+                panels: list[tuple[str, np.ndarray, tuple[float, float] | None]],
+                labels: np.ndarray | None, *, name: str, units: str | None, time_units: str,
+                push_label: str) -> Figure:
+    """A fan chart of one output: one panel per (title, runs, push window) of ``panels``,
+    stacked."""
     if len(panels) == 1:
         figure = _new_figure(height=3.2)
         axes = [figure.add_subplot()]
     else:
         figure = Figure(figsize=(A4_TEXT_WIDTH, 0.6 + 2.6 * len(panels)))
         axes = list(figure.subplots(len(panels), 1, squeeze=False)[:, 0])
-    for ax, (title, keep) in zip(axes, panels, strict=True):
+    for ax, (title, keep, push) in zip(axes, panels, strict=True):
         plot_fan(times, values[keep], regime=None if labels is None else labels[keep],
                  push=push, name=name, units=units, time_units=time_units,
                  push_label=push_label, ax=ax)
@@ -268,9 +270,10 @@ def _uncertainty(ctx: ReportContext) -> Section:
         values = ensemble.outputs(name).to_numpy()
         units = str(ensemble.dataset["units"].sel(variable=name).item()) \
             if "units" in ensemble.dataset.coords else None
-        panels = [(ctx.case_label(case) if case else "", rows & ok) for case, rows in cases]
+        panels = [(ctx.case_label(case) if case else "", rows & ok,
+                   ctx.case_push(case) if case else ctx.push) for case, rows in cases]
         # drawn where it is rendered (a worker process): 36 panels take seconds to draw
-        figure = partial(_fan_figure, times, values, panels, labels, push=ctx.push, name=name,
+        figure = partial(_fan_figure, times, values, panels, labels, name=name,
                          units=units or None, time_units=ctx.time_unit,
                          push_label=ctx.word("schedule"))
         blocks.append(figure_block(

@@ -267,6 +267,11 @@ when = ["members > 0"]
     briefed = [f.text for f in ctx.findings if "a network with members" in f.text
                and f.caveat and f.headline]
     assert len(briefed) == len(best & set(succeeded.itertuples(index=False, name=None))) > 0
+    # each fan-chart panel shades its own case's push: none without one, the base push else
+    pushes = json.loads((out / "summary.json").read_text())["case_push"]
+    assert pushes["typical_no_push"] is None and pushes["typical_cultivate"] == [2.0, 5.5]
+    assert ctx.case_push("embedded_prone_no_push") is None
+    assert ctx.case_push("embedded_prone_cultivate") == (2.0, 5.5)
 
 
 def test_a_caution_says_where_and_the_medians_in_plain_words() -> None:
