@@ -42,10 +42,16 @@ MODEL = ROOT / "models" / "flexnet" / "flexnet.mdl"
 SEED = 1
 
 
-def _command(n: int, out: Path, extra: list[str]) -> dict[str, float | str]:
-    """Run `sdnet ensemble` for n runs in its own process; what it took."""
+def ensemble_command(n: int, out: Path, extra: list[str], *,
+                     backend: str | None = None) -> dict[str, float | str]:
+    """Run `sdnet ensemble` for n runs in its own process (``backend``: SDNET_BACKEND for it);
+    what it took: wall and CPU seconds, peak RSS (MB), disk estimated and written (MB), and
+    the engine's, the guard's and the writer's seconds from its ``--timings`` line.
+    benchmarks/scaling.py times the command with this too."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if backend:
+        env["SDNET_BACKEND"] = backend
     command = [sys.executable, "-m", "sdnet.cli", "ensemble", str(MODEL), "--samples", str(n),
                "--seed", str(SEED), "--out", str(out), "--no-progress", "--timings", *extra]
     report = out.parent / f"time_{n}.txt"
@@ -114,7 +120,7 @@ def main() -> int:
     try:
         for n in sizes:
             extra = ["--dtype", args.dtype] if args.dtype != "float64" else []
-            row = _command(n, folder / f"ens_{n}", extra)
+            row = ensemble_command(n, folder / f"ens_{n}", extra)
             runs = min(n, args.engine_runs)
             alone = _engine_alone(n, runs) * n / runs
             scaled = "" if runs == n else f" (first {runs:,}, x{n / runs:g})"

@@ -29,9 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,21 +43,10 @@ MODEL = ROOT / "models" / "flexnet" / "flexnet.mdl"
 
 def _end_to_end(n: int, folder: Path, backend: str, *extra: str) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (MB) of `sdnet ensemble` in its own process, and its output."""
-    out = folder / f"e2e_{n}"
-    shutil.rmtree(out, ignore_errors=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SDNET_BACKEND": backend}
-    command = [sys.executable, "-m", "sdnet.cli", "ensemble", str(MODEL), "--samples", str(n),
-               "--out", str(out), "--no-progress", *extra]
-    timer = ["/usr/bin/time", "-v"] if Path("/usr/bin/time").exists() else []
-    started = time.perf_counter()
-    done = subprocess.run([*timer, *command], capture_output=True, text=True, env=env,
-                          check=False)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"sdnet ensemble failed:\n{done.stderr}")
-    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    return wall, int(peak.group(1)) / 1024 if peak else float("nan"), f"{size / 1e6:.0f} MB"
+    from ensemble_end_to_end import ensemble_command  # this folder is on sys.path
+
+    row = ensemble_command(n, folder / f"e2e_{n}", list(extra), backend=backend)
+    return float(row["wall"]), float(row["peak"]), f"{float(row['written']):.0f} MB"
 
 
 def _setup(n: int) -> tuple:
