@@ -136,6 +136,6 @@ def test_workers_get_the_data_files() -> None:
     ],
 )
 def test_numba_refuses_them_cleanly(model: Path, files: list[str] | None, construct: str) -> None:
-    pytest.importorskip("numba")
+    pytest.importorskip("numba", reason="numba (sdnet[fast]) not installed: nothing to refuse")
     with pytest.raises(EngineInputError, match=f"numba backend does not compile {construct}"):
         compile_model(model, data_files=files).simulate({}, n_runs=2, backend="numba")
