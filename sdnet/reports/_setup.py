@@ -262,6 +262,9 @@ def _uncertainty(ctx: ReportContext) -> Section:
         if len(set(names)) > 1:
             cases = [(c, names == c) for c in dict.fromkeys(names)]
     times = ensemble.dataset["time"].to_numpy()
+    # the same panels (title, runs, push window) for every output
+    panels = [(ctx.case_label(case) if case else "", rows & ok,
+               ctx.case_push(case) if case else ctx.push) for case, rows in cases]
     missing = []
     for i, name in enumerate(ctx.fan_outputs(list(ensemble.variables)), start=1):
         if name not in ensemble.variables:
@@ -270,8 +273,6 @@ def _uncertainty(ctx: ReportContext) -> Section:
         values = ensemble.outputs(name).to_numpy()
         units = str(ensemble.dataset["units"].sel(variable=name).item()) \
             if "units" in ensemble.dataset.coords else None
-        panels = [(ctx.case_label(case) if case else "", rows & ok,
-                   ctx.case_push(case) if case else ctx.push) for case, rows in cases]
         # drawn where it is rendered (a worker process): 36 panels take seconds to draw
         figure = partial(_fan_figure, times, values, panels, labels, name=name,
                          units=units or None, time_units=ctx.time_unit,
